@@ -1,0 +1,39 @@
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/provider/provider_format.hpp"
+
+namespace spendgate::core {
+
+/** Errors the proxy itself answers with (not the upstream's). */
+enum class ProxyError {
+  NotFound,             // no provider route for the path
+  BadRequest,           // malformed request line or headers
+  BodyTooLarge,         // over server.max_body_bytes
+  HeaderTooLarge,       // over server.max_header_bytes
+  UpstreamUnavailable,  // refused, reset, TLS failure
+  UpstreamTimeout,      // no answer within first_byte_timeout / request_timeout
+};
+
+/** What each provider's SDK expects to find in an error body, for one kind of error. */
+struct ErrorKind {
+  int status;
+  std::string_view openai_type;
+  std::string_view openai_code;
+  std::string_view anthropic_type;
+  std::string_view gemini_status;
+};
+
+/** @return the status and error identifiers for a proxy error. */
+const ErrorKind& errorKind(ProxyError error);
+
+/**
+ * Builds an error body in the caller's provider format (SPEC §4): OpenAI and Azure
+ * `{"error":{"message","type","param","code"}}`, Anthropic `{"type":"error","error":{...}}`,
+ * Gemini `{"error":{"code","message","status"}}`.
+ */
+std::string errorBody(ProviderFormat format, const ErrorKind& kind, std::string_view message);
+
+}  // namespace spendgate::core

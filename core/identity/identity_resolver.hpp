@@ -1,0 +1,45 @@
+#pragma once
+
+#include <optional>
+#include <string>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "core/identity/identity.hpp"
+
+namespace spendgate::core {
+
+/**
+ * Decides who a caller is from the SHA-256 of the key it presented (the proxy hashes; core
+ * never sees where the key came from) and, when trusted, the X-Spendgate-* headers.
+ */
+class IdentityResolver {
+public:
+  struct VirtualKey {
+    std::string id;
+    std::string key_sha256;  // lower-case hex
+    std::string user, team, customer, agent;
+  };
+  struct Headers {
+    std::string_view user, team, customer, agent;  // X-Spendgate-User / -Team / -Customer / -Agent
+  };
+
+  IdentityResolver(std::vector<VirtualKey> keys, bool passthrough, bool trust_headers);
+
+  /**
+   * @param key_sha256 hex digest of the presented key, or "" when the caller sent none
+   * @return the identity, or nullopt when the key is unknown and passthrough is off
+   */
+  std::optional<Identity> resolve(std::string_view key_sha256, const Headers& headers) const;
+
+  /** @return the public name of a passthrough key: "fp_" and the digest's first 12 hex digits. */
+  static std::string fingerprint(std::string_view key_sha256);
+
+private:
+  std::unordered_map<std::string, VirtualKey> by_hash_;
+  bool passthrough_;
+  bool trust_headers_;
+};
+
+}  // namespace spendgate::core

@@ -1,0 +1,44 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+namespace spendgate::core {
+
+/** One settled request, as the ledger records it (SPEC §6). */
+struct LedgerEntry {
+  std::chrono::system_clock::time_point ts;
+  std::string request_id;
+  std::string provider;
+  std::string model;            // the model that was priced (response model when known)
+  std::string requested_model;  // what the client asked for
+  std::string key;              // virtual key id, or "fp_…" fingerprint of a passthrough key
+  std::string user;
+  std::string team;
+  std::string customer;
+  std::string agent;
+  int status = 0;
+  bool stream = false;
+  std::int64_t input_tokens = 0;
+  std::int64_t cached_input_tokens = 0;
+  std::int64_t cache_write_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t reasoning_tokens = 0;
+  std::int64_t cost_picousd = 0;  // 1e-12 USD: integer, so sums never drift
+  std::string price_source;
+  std::string usage_source;  // "provider" | "estimated"
+  double latency_ms = 0;
+  double upstream_ms = 0;
+};
+
+/** @return the entry as one JSON object followed by '\n'. */
+std::string toJsonLine(const LedgerEntry& entry);
+
+/** @return picodollars as a decimal USD string without trailing zeros ("0.0000125", "3"). */
+std::string formatUsd(std::int64_t picousd);
+
+/** @return RFC 3339 UTC with milliseconds ("2026-11-23T05:17:50.123Z"). */
+std::string formatRfc3339(std::chrono::system_clock::time_point time);
+
+}  // namespace spendgate::core

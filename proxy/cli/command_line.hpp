@@ -1,0 +1,31 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+namespace spendgate::proxy {
+
+/**
+ * The `spendgate` command line (SPEC §1). Exit codes: 0 ok, 1 user error (bad config,
+ * denied, bad usage), 2 cannot reach the admin API.
+ */
+class CommandLine {
+public:
+  explicit CommandLine(std::vector<std::string> args) : args_(std::move(args)) {}
+
+  /** Runs the command. @return the process exit code */
+  int run();
+
+private:
+  int serve();
+  int check();
+  int version();
+  int usage(const std::string& problem);
+
+  /** @return the value of -c/--config, or "" when absent */
+  std::string configPath() const;
+
+  std::vector<std::string> args_;
+};
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,118 @@
+#include "proxy/identity/caller_key.hpp"
+
+#include <openssl/evp.h>
+
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+
+namespace spendgate::proxy {
+
+namespace http = boost::beast::http;
+
+namespace {
+
+// Returns the value of the `key` query parameter and its [begin, end) span in the target.
+std::string_view queryKey(std::string_view target, std::size_t& begin, std::size_t& end) {
+  const auto question = target.find('?');
+  if (question == std::string_view::npos) return {};
+  std::size_t pos = question + 1;
+  while (pos < target.size()) {
+    std::size_t amp = target.find('&', pos);
+    if (amp == std::string_view::npos) amp = target.size();
+    const std::string_view param = target.substr(pos, amp - pos);
+    if (param.starts_with("key=")) {
+      begin = pos;
+      end = amp;
+      return param.substr(4);
+    }
+    pos = amp + 1;
+  }
+  return {};
+}
+
+}  // namespace
+
+CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
+  const std::string_view authorization = headers[http::field::authorization];
+  if (authorization.size() > 7 && boost::beast::iequals(authorization.substr(0, 7), "Bearer ")) {
+    return {std::string(authorization.substr(7)), KeyLocation::AuthorizationBearer};
+  }
+  if (auto value = headers["x-api-key"]; !value.empty()) {
+    return {std::string(value), KeyLocation::XApiKey};
+  }
+  if (auto value = headers["x-goog-api-key"]; !value.empty()) {
+    return {std::string(value), KeyLocation::XGoogApiKey};
+  }
+  if (auto value = headers["api-key"]; !value.empty()) {
+    return {std::string(value), KeyLocation::AzureApiKey};
+  }
+  std::size_t begin = 0, end = 0;
+  if (auto value = queryKey(target, begin, end); !value.empty()) {
+    return {std::string(value), KeyLocation::QueryKey};
+  }
+  return {};
+}
+
+std::string sha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(length * 2, '0');
+  for (unsigned int i = 0; i < length; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
+void injectProviderKey(http::fields& headers,
+                       std::string& target,
+                       const CallerKey& caller,
+                       core::ProviderFormat format,
+                       std::string_view provider_key) {
+  switch (caller.location) {
+    case KeyLocation::AuthorizationBearer:
+      headers.erase(http::field::authorization);
+      break;
+    case KeyLocation::XApiKey:
+      headers.erase("x-api-key");
+      break;
+    case KeyLocation::XGoogApiKey:
+      headers.erase("x-goog-api-key");
+      break;
+    case KeyLocation::AzureApiKey:
+      headers.erase("api-key");
+      break;
+    case KeyLocation::QueryKey: {
+      std::size_t begin = 0, end = 0;
+      queryKey(target, begin, end);
+      // Drop "key=…" and the separator next to it.
+      if (end < target.size()) {
+        target.erase(begin, end - begin + 1);
+      } else {
+        target.erase(begin - 1, end - begin + 1);
+      }
+      break;
+    }
+    case KeyLocation::None:
+      break;
+  }
+  if (provider_key.empty()) return;
+  switch (format) {
+    case core::ProviderFormat::OpenAI:
+      headers.set(http::field::authorization, "Bearer " + std::string(provider_key));
+      break;
+    case core::ProviderFormat::Anthropic:
+      headers.set("x-api-key", provider_key);
+      break;
+    case core::ProviderFormat::Gemini:
+      headers.set("x-goog-api-key", provider_key);
+      break;
+    case core::ProviderFormat::Azure:
+      headers.set("api-key", provider_key);
+      break;
+  }
+}
+
+}  // namespace spendgate::proxy

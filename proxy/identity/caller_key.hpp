@@ -1,0 +1,37 @@
+#pragma once
+
+#include <boost/beast/http/fields.hpp>
+#include <string>
+#include <string_view>
+
+#include "core/provider/provider_format.hpp"
+
+namespace spendgate::proxy {
+
+/** Where the caller put its API key. */
+enum class KeyLocation { None, AuthorizationBearer, XApiKey, XGoogApiKey, AzureApiKey, QueryKey };
+
+/** The API key a request carries, found in any of the providers' usual places. */
+struct CallerKey {
+  std::string value;
+  KeyLocation location = KeyLocation::None;
+};
+
+/** @return the key from Authorization: Bearer, x-api-key, x-goog-api-key, api-key or ?key=. */
+CallerKey findCallerKey(const boost::beast::http::fields& headers, std::string_view target);
+
+/** @return lower-case hex SHA-256 of the text. */
+std::string sha256Hex(std::string_view text);
+
+/**
+ * Replaces a virtual key with the provider's real key, in the provider's own auth header.
+ * The virtual key is removed from wherever the caller put it (header or query).
+ * @param target the request target; rewritten when the key was in the query
+ */
+void injectProviderKey(boost::beast::http::fields& headers,
+                       std::string& target,
+                       const CallerKey& caller,
+                       core::ProviderFormat format,
+                       std::string_view provider_key);
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,42 @@
+#pragma once
+
+#include <spdlog/fwd.h>
+
+#include <memory>
+
+#include "config/config.hpp"
+#include "proxy/logging/request_record.hpp"
+
+namespace spendgate::proxy {
+
+/**
+ * The process logger: operational messages and one access line per request, as text or JSON
+ * lines on stderr. Writes happen on a background thread so the event loop never waits on them.
+ */
+class Logger {
+public:
+  explicit Logger(const config::LoggingConfig& config);
+  ~Logger();
+
+  void info(const std::string& message);
+  void warn(const std::string& message);
+  void error(const std::string& message);
+  void debug(const std::string& message);
+
+  /** Writes the access-log line for a finished request. */
+  void access(const RequestRecord& record);
+
+  /** Changes format and level (hot reload). */
+  void reconfigure(const config::LoggingConfig& config);
+
+  /** Blocks until queued lines are written (shutdown, tests). */
+  void flush();
+
+private:
+  void write(int level, const std::string& message);
+
+  std::shared_ptr<spdlog::logger> logger_;
+  bool json_ = false;
+};
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,68 @@
+#include "proxy/relay/header_rewrite.hpp"
+
+#include <array>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/field.hpp>
+#include <string>
+#include <vector>
+
+namespace spendgate::proxy {
+
+namespace http = boost::beast::http;
+
+void stripHopByHop(http::fields& fields) {
+  // Headers named in Connection are hop-by-hop too ("Connection: keep-alive, x-foo").
+  std::vector<std::string> named;
+  auto [begin, end] = fields.equal_range(http::field::connection);
+  for (auto it = begin; it != end; ++it) {
+    for (auto token : http::token_list{it->value()}) named.emplace_back(token);
+  }
+  for (const auto& name : named) fields.erase(name);
+
+  static constexpr std::array kHopByHop{
+      http::field::connection,
+      http::field::keep_alive,
+      http::field::proxy_connection,
+      http::field::te,
+      http::field::trailer,
+      http::field::transfer_encoding,
+      http::field::upgrade,
+      http::field::proxy_authenticate,
+      http::field::proxy_authorization,
+  };
+  for (auto field : kHopByHop) fields.erase(field);
+}
+
+void rewriteRequestHeaders(http::fields& fields, std::string_view upstream_host) {
+  stripHopByHop(fields);
+  fields.erase(http::field::expect);
+  fields.set(http::field::host, upstream_host);
+  fields.set(http::field::accept_encoding, "identity");
+}
+
+std::string redactTarget(std::string_view target) {
+  const auto query_start = target.find('?');
+  if (query_start == std::string_view::npos) return std::string(target);
+  std::string out(target.substr(0, query_start + 1));
+  std::string_view query = target.substr(query_start + 1);
+  bool first = true;
+  while (!query.empty()) {
+    const auto amp = query.find('&');
+    std::string_view param = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (!first) out += '&';
+    first = false;
+    const auto eq = param.find('=');
+    const std::string_view name = param.substr(0, eq);
+    if (eq != std::string_view::npos &&
+        (boost::beast::iequals(name, "key") || boost::beast::iequals(name, "api-key") ||
+         boost::beast::iequals(name, "api_key"))) {
+      out.append(name).append("=REDACTED");
+    } else {
+      out.append(param);
+    }
+  }
+  return out;
+}
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,10 @@
+#pragma once
+
+#include <string>
+
+namespace spendgate::proxy {
+
+/** @return a fresh request id, "req_" and 24 hex digits; unique enough to join logs and ledger. */
+std::string newRequestId();
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,465 @@
+#include "proxy/server/client_session.hpp"
+
+#include <sys/socket.h>
+
+#include <array>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/write.hpp>
+#include <boost/beast/core/string.hpp>
+#include <boost/beast/http/buffer_body.hpp>
+#include <boost/beast/http/error.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/serializer.hpp>
+#include <boost/beast/http/write.hpp>
+#include <boost/beast/ssl.hpp>
+#include <cerrno>
+#include <optional>
+
+#include "proxy/logging/logger.hpp"
+#include "proxy/relay/header_rewrite.hpp"
+#include "proxy/relay/request_id.hpp"
+#include "proxy/server/worker.hpp"
+#include "proxy/upstream/upstream_connection.hpp"
+
+namespace spendgate::proxy {
+
+namespace http = beast::http;
+using core::ProviderFormat;
+using core::ProxyError;
+
+/** Everything about one request while it is being served. */
+struct Exchange {
+  RuntimePtr runtime;
+  const ProviderRuntime* provider = nullptr;
+  RequestRecord record;
+  std::chrono::steady_clock::time_point start;
+  std::chrono::steady_clock::time_point deadline;  // start + request_timeout
+  std::chrono::steady_clock::time_point upstream_start;
+  std::unique_ptr<UpstreamConnection> upstream;
+  std::optional<http::response_parser<http::buffer_body>> parser;
+  bool head = false;
+  bool client_keep_alive = true;
+  unsigned client_version = 11;
+  bool finished = false;     // the disconnect watch must not act any more
+  bool client_gone = false;  // the client closed its connection mid-exchange
+  bool counted = false;      // included in the worker's in-flight count
+};
+
+namespace {
+
+constexpr std::size_t kRelayBufferSize = 8192;
+constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
+// After refusing a request whose body is still arriving, read and drop this much of it so
+// the client sees our answer instead of a reset.
+constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
+constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::chrono::seconds kErrorWriteTimeout{10};
+
+double millisSince(std::chrono::steady_clock::time_point from,
+                   std::chrono::steady_clock::time_point to) {
+  return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+bool isQuietClose(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::operation_aborted ||
+         ec == net::error::bad_descriptor || ec == net::error::broken_pipe;
+}
+
+// A reused keep-alive connection the upstream had already closed fails like this before any
+// byte of the answer; such a request never reached the upstream and can go on a new one.
+bool isStaleConnectionError(const beast::error_code& ec) {
+  return ec == http::error::end_of_stream || ec == net::error::eof ||
+         ec == net::error::connection_reset || ec == net::error::broken_pipe ||
+         ec == ssl::error::stream_truncated;
+}
+
+std::string describe(const beast::error_code& ec) {
+  if (ec == beast::error::timeout) return "timeout";
+  return ec.message();
+}
+
+}  // namespace
+
+ClientSession::ClientSession(tcp::socket socket, Worker& worker)
+    : stream_(std::move(socket)), worker_(worker) {
+  worker_.add(this);
+}
+
+ClientSession::~ClientSession() { worker_.remove(this); }
+
+void ClientSession::start(std::shared_ptr<ClientSession> session) {
+  auto* self = session.get();
+  net::co_spawn(
+      self->stream_.get_executor(),
+      [session = std::move(session)]() -> net::awaitable<void> { co_await session->run(); },
+      [&logger = self->worker_.logger()](std::exception_ptr error) {
+        if (!error) return;
+        try {
+          std::rethrow_exception(error);
+        } catch (const std::exception& e) {
+          logger.error(std::string("session failed: ") + e.what());
+        }
+      });
+}
+
+void ClientSession::drain() {
+  draining_ = true;
+  if (waiting_for_request_) close();
+}
+
+void ClientSession::close() {
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
+  stream_.close();
+}
+
+net::awaitable<void> ClientSession::run() {
+  while (co_await serveOne()) {
+  }
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  stream_.close();
+}
+
+net::awaitable<bool> ClientSession::serveOne() {
+  if (draining_ || worker_.draining()) co_return false;
+  RuntimePtr runtime = worker_.runtime();
+  const auto& server = runtime->config.server;
+
+  http::request_parser<http::string_body> parser;
+  parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
+  parser.body_limit(server.max_body_bytes);
+
+  waiting_for_request_ = true;
+  stream_.expires_after(server.idle_timeout);
+  auto [ec, header_bytes] = co_await http::async_read_header(stream_, buffer_, parser, use_nothrow);
+  waiting_for_request_ = false;
+
+  auto exchange = std::make_shared<Exchange>();
+  Exchange& ex = *exchange;
+  ex.runtime = runtime;
+  ex.start = std::chrono::steady_clock::now();
+  ex.deadline = ex.start + server.request_timeout;
+  ex.record.request_id = newRequestId();
+  ex.record.bytes_in = header_bytes;
+
+  const auto& request = parser.get();
+  if (!ec || ec == http::error::body_limit) {
+    ex.record.method = std::string(request.method_string());
+    ex.record.target = redactTarget(request.target());
+    if (auto index = runtime->routes.match(request.target())) {
+      ex.provider = &runtime->providers[*index];
+      ex.record.provider = ex.provider->config.name;
+    }
+  }
+  const ProviderFormat format = ex.provider ? ex.provider->config.format : ProviderFormat::OpenAI;
+
+  if (ec) {
+    if (ec == http::error::header_limit) {
+      co_await sendError(ex, format, ProxyError::HeaderTooLarge,
+                         "request line and headers are larger than " +
+                             std::to_string(server.max_header_bytes) + " bytes",
+                         false);
+    } else if (ec == http::error::body_limit) {
+      co_await sendError(
+          ex, format, ProxyError::BodyTooLarge,
+          "request body is larger than " + std::to_string(server.max_body_bytes) + " bytes", false);
+    } else if (isQuietClose(ec) || ec == beast::error::timeout) {
+      co_return false;  // the client went away or stayed idle: nothing to answer
+    } else {
+      co_await sendError(ex, format, ProxyError::BadRequest, "malformed request: " + ec.message(),
+                         false);
+    }
+    finish(ex);
+    co_return false;
+  }
+
+  worker_.requestStarted();
+  ex.counted = true;
+  ex.head = request.method() == http::verb::head;
+  ex.client_keep_alive = request.keep_alive();
+  ex.client_version = request.version();
+
+  if (!parser.is_done()) {
+    // curl and others wait for "100 Continue" before sending a large body.
+    if (beast::iequals(request[http::field::expect], "100-continue")) {
+      stream_.expires_after(kErrorWriteTimeout);
+      auto [wec, n] = co_await net::async_write(stream_, net::buffer(k100Continue), use_nothrow);
+      if (wec) {
+        ex.record.status = 499;
+        finish(ex);
+        co_return false;
+      }
+    }
+    stream_.expires_after(server.idle_timeout);
+    auto [bec, body_bytes] = co_await http::async_read(stream_, buffer_, parser, use_nothrow);
+    ex.record.bytes_in += body_bytes;
+    if (bec) {
+      if (bec == http::error::body_limit) {
+        co_await sendError(
+            ex, format, ProxyError::BodyTooLarge,
+            "request body is larger than " + std::to_string(server.max_body_bytes) + " bytes",
+            false);
+      } else if (bec == beast::error::timeout || isQuietClose(bec)) {
+        ex.record.status = 499;
+        ex.record.error = "client stopped sending the body: " + describe(bec);
+      } else {
+        co_await sendError(ex, format, ProxyError::BadRequest,
+                           "malformed request body: " + bec.message(), false);
+      }
+      finish(ex);
+      co_return false;
+    }
+  }
+
+  const bool keep_alive = ex.client_keep_alive && !draining_ && !worker_.draining();
+  if (!ex.provider) {
+    std::string path(request.target().substr(0, request.target().find('?')));
+    co_await sendError(ex, format, ProxyError::NotFound, "no provider route for path " + path,
+                       keep_alive);
+    finish(ex);
+    co_return keep_alive;
+  }
+
+  watchForDisconnect(exchange);
+  const bool keep = co_await forward(ex, parser.release());
+  ex.finished = true;
+  beast::error_code ignored;
+  stream_.socket().cancel(ignored);  // ends the disconnect watch
+  finish(ex);
+  co_return keep && !draining_ && !worker_.draining();
+}
+
+void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange) {
+  stream_.socket().async_wait(
+      tcp::socket::wait_read, [self = shared_from_this(), exchange](beast::error_code ec) {
+        if (ec || exchange->finished) return;
+        char byte;
+        const ssize_t n =
+            ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n > 0) return;  // the next pipelined request: the client is still there
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+          self->watchForDisconnect(exchange);
+          return;
+        }
+        exchange->client_gone = true;
+        if (exchange->upstream) exchange->upstream->close();
+      });
+}
+
+net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
+  const ProviderRuntime& provider = *ex.provider;
+  const auto& server = ex.runtime->config.server;
+  const auto format = provider.config.format;
+
+  if (!provider.config.upstream.path_prefix.empty()) {
+    request.target(provider.config.upstream.path_prefix + std::string(request.target()));
+  }
+  rewriteRequestHeaders(request, provider.host_header);
+  request.version(11);
+  request.keep_alive(true);
+  request.prepare_payload();
+
+  ex.upstream_start = std::chrono::steady_clock::now();
+  const auto first_byte_deadline =
+      std::min(ex.upstream_start + server.first_byte_timeout, ex.deadline);
+
+  beast::error_code ec;
+  for (int attempt = 0; attempt < 2; ++attempt) {
+    ex.upstream = worker_.pool().acquire(provider.pool_key);
+    const bool reused = ex.upstream != nullptr;
+    if (!reused) {
+      ex.upstream = std::make_unique<UpstreamConnection>(stream_.get_executor(), provider);
+      ec = co_await ex.upstream->connect(provider, first_byte_deadline);
+      if (ec || ex.client_gone) break;
+    }
+    ex.parser.emplace();
+    ex.parser->body_limit(boost::none);
+    if (ex.head) ex.parser->skip(true);
+    beast::get_lowest_layer(ex.upstream->tcp()).expires_at(first_byte_deadline);
+    if (ex.upstream->isTls()) {
+      ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, request);
+    } else {
+      ec = co_await sendAndReadHeader(ex.upstream->plain(), ex, request);
+    }
+    if (!ec || ex.client_gone) break;
+    if (!(reused && !ex.parser->got_some() && isStaleConnectionError(ec))) break;
+    ex.upstream->close();  // stale keep-alive connection: try once more on a new one
+  }
+
+  if (ex.client_gone) {
+    ex.record.status = 499;
+    ex.record.error = "client closed the connection before the answer";
+    ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    co_return false;
+  }
+  if (ec) {
+    ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    if (ex.upstream) ex.upstream->close();
+    const bool keep_alive = ex.client_keep_alive && !draining_;
+    if (ec == beast::error::timeout) {
+      const bool whole = first_byte_deadline == ex.deadline;
+      co_await sendError(
+          ex, format, ProxyError::UpstreamTimeout,
+          "upstream " + provider.config.name + " did not answer within " +
+              std::to_string((whole ? server.request_timeout : server.first_byte_timeout).count()) +
+              " ms",
+          keep_alive);
+    } else {
+      co_await sendError(ex, format, ProxyError::UpstreamUnavailable,
+                         "upstream " + provider.config.name + " unavailable: " + ec.message(),
+                         keep_alive);
+    }
+    co_return keep_alive;
+  }
+
+  bool keep;
+  if (ex.upstream->isTls()) {
+    keep = co_await relayResponse(ex.upstream->tls(), ex);
+  } else {
+    keep = co_await relayResponse(ex.upstream->plain(), ex);
+  }
+  ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+  if (ex.client_gone) {
+    ex.record.status = 499;
+    ex.record.error = "client closed the connection mid-answer";
+  }
+  // Keep the upstream connection only after a complete, reusable exchange.
+  if (ex.parser->is_done() && ex.parser->keep_alive() && ex.upstream->isOpen() && !ex.client_gone) {
+    worker_.pool().release(std::move(ex.upstream));
+  } else {
+    ex.upstream->close();
+  }
+  co_return keep;
+}
+
+template <class Stream>
+net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
+                                                                   Exchange& ex,
+                                                                   Request& request) {
+  auto [wec, written] = co_await http::async_write(upstream, request, use_nothrow);
+  if (wec) co_return wec;
+  auto [rec, read] =
+      co_await http::async_read_header(upstream, ex.upstream->buffer(), *ex.parser, use_nothrow);
+  co_return rec;
+}
+
+template <class Stream>
+net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
+  auto& parser = *ex.parser;
+  auto& response = parser.get();
+  const unsigned status = response.result_int();
+  const bool has_length = parser.content_length().has_value();
+  const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
+
+  stripHopByHop(response);
+  bool close_delimited = false;
+  if (!bodiless && !has_length) {
+    // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
+    if (ex.client_version >= 11) {
+      response.chunked(true);
+    } else {
+      close_delimited = true;
+    }
+  }
+  response.version(11);
+  response.set("x-spendgate-request-id", ex.record.request_id);
+  response.keep_alive(ex.client_keep_alive && !close_delimited && !draining_ &&
+                      !worker_.draining());
+  const bool keep_alive = response.keep_alive();
+  ex.record.status = static_cast<int>(status);
+  ex.record.stream = response[http::field::content_type].starts_with("text/event-stream");
+
+  http::response_serializer<http::buffer_body> serializer{response};
+  std::array<char, kRelayBufferSize> buffer;
+
+  // Send the header at once unless body bytes are already here to go out with it: a stream
+  // may be silent for a long time after its header.
+  if (!parser.is_done() && ex.upstream->buffer().size() == 0) {
+    stream_.expires_at(ex.deadline);
+    auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_nothrow);
+    ex.record.bytes_out += n;
+    if (ec) {
+      ex.client_gone = true;
+      co_return false;
+    }
+  }
+
+  for (;;) {
+    auto& body = response.body();
+    if (!parser.is_done()) {
+      body.data = buffer.data();
+      body.size = buffer.size();
+      beast::get_lowest_layer(upstream).expires_at(ex.deadline);
+      auto [ec, n] =
+          co_await http::async_read_some(upstream, ex.upstream->buffer(), parser, use_nothrow);
+      if (ec == http::error::need_buffer) ec = {};
+      if (ec) {
+        if (!ex.client_gone) {
+          ex.record.error = "upstream failed mid-answer: " + describe(ec);
+        }
+        co_return false;  // the client sees a truncated body, never a made-up end
+      }
+      // An empty piece must have no data pointer: Beast would send it as the last chunk.
+      const std::size_t produced = buffer.size() - body.size;
+      body.data = produced ? buffer.data() : nullptr;
+      body.size = produced;
+      body.more = !parser.is_done();
+    } else {
+      body.data = nullptr;
+      body.size = 0;
+      body.more = false;
+    }
+    stream_.expires_at(ex.deadline);
+    auto [wec, n] = co_await http::async_write(stream_, serializer, use_nothrow);
+    ex.record.bytes_out += n;
+    if (wec == http::error::need_buffer) wec = {};
+    if (wec) {
+      ex.client_gone = true;
+      co_return false;
+    }
+    if (serializer.is_done()) break;
+  }
+  co_return keep_alive;
+}
+
+net::awaitable<void> ClientSession::sendError(
+    Exchange& ex, ProviderFormat format, ProxyError error, std::string message, bool keep_alive) {
+  const auto& kind = core::errorKind(error);
+  http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
+  response.set(http::field::content_type, "application/json");
+  response.set("x-spendgate-request-id", ex.record.request_id);
+  response.body() = core::errorBody(format, kind, message);
+  response.keep_alive(keep_alive);
+  response.prepare_payload();
+  ex.record.status = kind.status;
+  ex.record.error = std::move(message);
+
+  stream_.expires_after(kErrorWriteTimeout);
+  auto [ec, n] = co_await http::async_write(stream_, response, use_nothrow);
+  ex.record.bytes_out += n;
+  if (ec || keep_alive) co_return;
+
+  // Lingering close: let the client finish sending so it reads this answer, not a reset.
+  beast::error_code ignored;
+  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::array<char, 16384> sink;
+  std::size_t drained = 0;
+  stream_.expires_after(kLingerTime);
+  while (drained < kLingerBytes) {
+    auto [rec, got] = co_await stream_.async_read_some(net::buffer(sink), use_nothrow);
+    if (rec) break;
+    drained += got;
+  }
+}
+
+void ClientSession::finish(Exchange& ex) {
+  const auto now = std::chrono::steady_clock::now();
+  ex.record.total_ms = millisSince(ex.start, now);
+  worker_.logger().access(ex.record);
+  if (ex.counted) worker_.requestFinished();
+}
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,68 @@
+#pragma once
+
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <memory>
+
+#include "core/http/error_response.hpp"
+#include "proxy/logging/request_record.hpp"
+#include "proxy/net.hpp"
+#include "proxy/server/runtime.hpp"
+
+namespace spendgate::proxy {
+
+class Worker;
+class UpstreamConnection;
+struct Exchange;
+
+/**
+ * One client connection: reads requests one after another (keep-alive), routes each to its
+ * provider and relays the answer back as it arrives. The coroutine frame and a shared_ptr
+ * keep the session alive while an operation is pending.
+ */
+class ClientSession : public std::enable_shared_from_this<ClientSession> {
+public:
+  ClientSession(tcp::socket socket, Worker& worker);
+  ~ClientSession();
+
+  static void start(std::shared_ptr<ClientSession> session);
+
+  /** Shutdown: close now if waiting for a request, else close after the current answer. */
+  void drain();
+  /** Shutdown grace over: close now. */
+  void close();
+
+private:
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using Clock = std::chrono::steady_clock;
+
+  net::awaitable<void> run();
+  /** Serves one request. @return whether to keep the connection for another. */
+  net::awaitable<bool> serveOne();
+  net::awaitable<bool> forward(Exchange& exchange, Request request);
+  template <class Stream>
+  net::awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
+                                                      Exchange& exchange,
+                                                      Request& request);
+  template <class Stream>
+  net::awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
+
+  net::awaitable<void> sendError(Exchange& exchange,
+                                 core::ProviderFormat format,
+                                 core::ProxyError error,
+                                 std::string message,
+                                 bool keep_alive);
+  void watchForDisconnect(const std::shared_ptr<Exchange>& exchange);
+  void finish(Exchange& exchange);
+
+  beast::tcp_stream stream_;
+  beast::flat_buffer buffer_;
+  Worker& worker_;
+  bool waiting_for_request_ = true;
+  bool draining_ = false;
+};
+
+}  // namespace spendgate::proxy

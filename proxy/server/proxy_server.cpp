@@ -1,0 +1,135 @@
+#include "proxy/server/proxy_server.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <cstdlib>
+#include <stdexcept>
+#include <thread>
+
+#include "proxy/admin/admin_server.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/server/worker.hpp"
+
+namespace spendgate::proxy {
+
+namespace {
+
+tcp::endpoint resolve(net::io_context& context,
+                      const config::ListenAddress& address,
+                      const char* what) {
+  beast::error_code ec;
+  auto ip = net::ip::make_address(address.host, ec);
+  if (!ec) return {ip, address.port};
+  tcp::resolver resolver(context);
+  auto results = resolver.resolve(address.host, std::to_string(address.port), ec);
+  if (ec || results.empty()) {
+    throw std::runtime_error(std::string("cannot resolve ") + what + " address " + address.host +
+                             ": " + ec.message());
+  }
+  return results.begin()->endpoint();
+}
+
+std::string describe(const tcp::endpoint& endpoint) {
+  const auto address = endpoint.address();
+  const std::string host = address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+  return host + ":" + std::to_string(endpoint.port());
+}
+
+}  // namespace
+
+ProxyServer::ProxyServer(RuntimePtr runtime, Logger& logger)
+    : runtime_(std::move(runtime)), logger_(logger) {
+  const int threads = std::max(1, runtime_->config.server.threads);
+  for (int i = 0; i < threads; ++i) {
+    workers_.push_back(std::make_unique<Worker>(i, runtime_, logger_));
+  }
+}
+
+ProxyServer::~ProxyServer() = default;
+
+void ProxyServer::bind() {
+  const auto& config = runtime_->config;
+  auto& main_context = workers_.front()->context();
+  try {
+    tcp::endpoint endpoint = resolve(main_context, config.server.listen, "server.listen");
+    const bool reuse_port = workers_.size() > 1;
+    proxy_endpoint_ = workers_.front()->listen(endpoint, reuse_port);
+    // The others join the first one's port, which matters when it was 0 (ephemeral).
+    for (std::size_t i = 1; i < workers_.size(); ++i) workers_[i]->listen(proxy_endpoint_, true);
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on " + config.server.listen.host + ":" +
+                             std::to_string(config.server.listen.port) + ": " + e.code().message());
+  }
+
+  std::string token;
+  if (!config.admin.token_env.empty()) {
+    if (const char* value = std::getenv(config.admin.token_env.c_str())) token = value;
+  }
+  if (token.empty() && !config::isLoopbackHost(config.admin.listen.host)) {
+    throw std::runtime_error("admin.listen " + config.admin.listen.host +
+                             " is not a loopback address: set the admin token in $" +
+                             config.admin.token_env + " or listen on 127.0.0.1");
+  }
+  admin_ = std::make_unique<AdminServer>(main_context, logger_, token);
+  try {
+    admin_endpoint_ = admin_->listen(resolve(main_context, config.admin.listen, "admin.listen"));
+  } catch (const boost::system::system_error& e) {
+    throw std::runtime_error("cannot listen on admin address " + config.admin.listen.host + ":" +
+                             std::to_string(config.admin.listen.port) + ": " + e.code().message());
+  }
+}
+
+void ProxyServer::run() {
+  auto& main_context = workers_.front()->context();
+  signals_ = std::make_unique<net::signal_set>(main_context, SIGTERM, SIGINT);
+  signals_->async_wait([this](beast::error_code ec, int signal) {
+    if (!ec) onStopSignal(signal);
+  });
+  for (auto& worker : workers_) worker->startAccepting();
+  admin_->start();
+  logger_.info("listening on " + describe(proxy_endpoint_) + ", admin on " +
+               describe(admin_endpoint_) + ", " + std::to_string(workers_.size()) + " thread(s)");
+
+  std::vector<std::thread> threads;
+  for (std::size_t i = 1; i < workers_.size(); ++i) {
+    threads.emplace_back([worker = workers_[i].get()] { worker->context().run(); });
+  }
+  main_context.run();
+  for (auto& thread : threads) thread.join();
+  logger_.info("stopped");
+  logger_.flush();
+}
+
+void ProxyServer::onStopSignal(int signal) {
+  const auto grace = runtime_->config.server.shutdown_grace;
+  logger_.info(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
+               ": no new connections; letting requests in flight finish (up to " +
+               std::to_string(grace.count()) + " ms)");
+  admin_->stop();
+  for (auto& worker : workers_) {
+    net::post(worker->context(), [w = worker.get()] { w->beginShutdown(); });
+  }
+  drain_deadline_ = std::chrono::steady_clock::now() + grace;
+  drain_timer_ = std::make_unique<net::steady_timer>(workers_.front()->context());
+  pollDrain();
+}
+
+void ProxyServer::pollDrain() {
+  std::size_t open = 0;
+  for (auto& worker : workers_) open += worker->openSessions();
+  if (open == 0) return;  // nothing left: every io_context runs out of work and returns
+  if (!force_closed_ && std::chrono::steady_clock::now() >= drain_deadline_) {
+    force_closed_ = true;
+    logger_.warn("shutdown grace over: closing " + std::to_string(open) + " connection(s)");
+    for (auto& worker : workers_) {
+      net::post(worker->context(), [w = worker.get()] { w->closeAll(); });
+    }
+  }
+  drain_timer_->expires_after(std::chrono::milliseconds(20));
+  drain_timer_->async_wait([this](beast::error_code ec) {
+    if (!ec) pollDrain();
+  });
+}
+
+}  // namespace spendgate::proxy

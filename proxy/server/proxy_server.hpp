@@ -1,0 +1,53 @@
+#pragma once
+
+#include <boost/asio/signal_set.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "proxy/net.hpp"
+#include "proxy/server/runtime.hpp"
+
+namespace spendgate::proxy {
+
+class AdminServer;
+class Logger;
+class Worker;
+
+/**
+ * The running proxy: one Worker per event-loop thread plus the admin listener, and the
+ * staged shutdown on SIGTERM/SIGINT (stop accepting, let requests in flight finish for
+ * server.shutdown_grace, then close what is left).
+ */
+class ProxyServer {
+public:
+  ProxyServer(RuntimePtr runtime, Logger& logger);
+  ~ProxyServer();
+
+  /** Opens the proxy and admin listeners. Throws std::runtime_error with a readable message. */
+  void bind();
+
+  tcp::endpoint proxyEndpoint() const { return proxy_endpoint_; }
+  tcp::endpoint adminEndpoint() const { return admin_endpoint_; }
+
+  /** Serves until a stop signal and the drain that follows are over. */
+  void run();
+
+private:
+  void onStopSignal(int signal);
+  void pollDrain();
+
+  RuntimePtr runtime_;
+  Logger& logger_;
+  std::vector<std::unique_ptr<Worker>> workers_;
+  std::unique_ptr<AdminServer> admin_;
+  std::unique_ptr<net::signal_set> signals_;
+  std::unique_ptr<net::steady_timer> drain_timer_;
+  std::chrono::steady_clock::time_point drain_deadline_;
+  bool force_closed_ = false;
+  tcp::endpoint proxy_endpoint_;
+  tcp::endpoint admin_endpoint_;
+};
+
+}  // namespace spendgate::proxy

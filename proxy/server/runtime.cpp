@@ -1,0 +1,61 @@
+#include "proxy/server/runtime.hpp"
+
+#include <openssl/ssl.h>
+
+#include <boost/asio/ssl/context.hpp>
+
+namespace spendgate::proxy {
+
+namespace {
+
+std::shared_ptr<boost::asio::ssl::context> makeClientTls(const config::ProviderConfig& provider,
+                                                         std::vector<std::string>& errors) {
+  namespace ssl = boost::asio::ssl;
+  auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
+  boost::system::error_code ec;
+  context->set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 |
+                       ssl::context::no_sslv3 | ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1);
+  // Verification is always on: ca_file can add a trust anchor, nothing can remove checks.
+  context->set_verify_mode(ssl::verify_peer);
+  context->set_default_verify_paths(ec);
+  if (ec) {
+    errors.push_back("provider " + provider.name +
+                     ": cannot load the system trust store: " + ec.message());
+  }
+  if (!provider.ca_file.empty()) {
+    context->load_verify_file(provider.ca_file, ec);
+    if (ec) {
+      errors.push_back("provider " + provider.name + ": cannot load ca_file " + provider.ca_file +
+                       ": " + ec.message());
+    }
+  }
+  // Resumed sessions save a round trip on every new upstream connection.
+  SSL_CTX_set_session_cache_mode(context->native_handle(), SSL_SESS_CACHE_CLIENT);
+  return context;
+}
+
+}  // namespace
+
+std::shared_ptr<const Runtime> Runtime::build(config::Config config,
+                                              std::vector<std::string>& errors) {
+  auto runtime = std::make_shared<Runtime>();
+  for (std::size_t i = 0; i < config.providers.size(); ++i) {
+    const auto& provider = config.providers[i];
+    ProviderRuntime live;
+    live.config = provider;
+    const auto& up = provider.upstream;
+    const bool default_port = (up.tls && up.port == 443) || (!up.tls && up.port == 80);
+    const bool ipv6 = up.host.find(':') != std::string::npos;
+    live.host_header = ipv6 ? "[" + up.host + "]" : up.host;
+    if (!default_port) live.host_header += ":" + std::to_string(up.port);
+    live.pool_key = (up.tls ? "https://" : "http://") + live.host_header + "|" + provider.ca_file;
+    if (up.tls) live.tls = makeClientTls(provider, errors);
+    for (const auto& route : provider.routes) runtime->routes.add(route, i);
+    runtime->providers.push_back(std::move(live));
+  }
+  runtime->config = std::move(config);
+  if (!errors.empty()) return nullptr;
+  return runtime;
+}
+
+}  // namespace spendgate::proxy

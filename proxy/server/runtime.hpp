@@ -1,0 +1,45 @@
+#pragma once
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/routing/route_table.hpp"
+
+namespace boost::asio::ssl {
+class context;
+}
+
+namespace spendgate::proxy {
+
+/** A configured provider with what the proxy needs at request time already built. */
+struct ProviderRuntime {
+  config::ProviderConfig config;
+  std::string host_header;  // "host" or "host:port" when the port is not the scheme's default
+  std::string pool_key;     // upstream connections are shared by providers with the same key
+  std::shared_ptr<boost::asio::ssl::context> tls;  // null for http:// upstreams
+};
+
+/**
+ * An immutable snapshot of everything a request reads: config, routes and providers.
+ * Requests hold a shared_ptr to the snapshot they started with, so a reload never changes
+ * the rules under a request in flight.
+ */
+struct Runtime {
+  config::Config config;
+  std::vector<ProviderRuntime> providers;
+  core::RouteTable routes;
+
+  /**
+   * Builds a snapshot; TLS trust stores are loaded here.
+   * @param errors receives one line per problem (e.g. an unreadable ca_file)
+   * @return the snapshot, or null when errors is not empty
+   */
+  static std::shared_ptr<const Runtime> build(config::Config config,
+                                              std::vector<std::string>& errors);
+};
+
+using RuntimePtr = std::shared_ptr<const Runtime>;
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,74 @@
+#include "proxy/server/worker.hpp"
+
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/socket_base.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include "proxy/logging/logger.hpp"
+#include "proxy/server/client_session.hpp"
+
+namespace spendgate::proxy {
+
+namespace {
+using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
+}
+
+Worker::Worker(std::size_t index, RuntimePtr runtime, Logger& logger)
+    : index_(index), acceptor_(context_), runtime_(std::move(runtime)), logger_(logger) {}
+
+tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
+  acceptor_.open(endpoint.protocol());
+  acceptor_.set_option(net::socket_base::reuse_address(true));
+  if (reuse) acceptor_.set_option(reuse_port(true));
+  acceptor_.bind(endpoint);
+  acceptor_.listen(net::socket_base::max_listen_connections);
+  return acceptor_.local_endpoint();
+}
+
+void Worker::startAccepting() { net::co_spawn(context_, acceptLoop(), net::detached); }
+
+net::awaitable<void> Worker::acceptLoop() {
+  while (acceptor_.is_open()) {
+    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+    if (ec) {
+      if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
+      logger_.warn("accept failed: " + ec.message());
+      // Out of file descriptors: back off instead of spinning on the same error.
+      net::steady_timer pause(context_, std::chrono::milliseconds(50));
+      co_await pause.async_wait(use_nothrow);
+      continue;
+    }
+    beast::error_code ignored;
+    socket.set_option(tcp::no_delay(true), ignored);
+    ClientSession::start(std::make_shared<ClientSession>(std::move(socket), *this));
+  }
+}
+
+void Worker::add(ClientSession* session) {
+  sessions_.insert(session);
+  open_sessions_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void Worker::remove(ClientSession* session) {
+  sessions_.erase(session);
+  open_sessions_.fetch_sub(1, std::memory_order_relaxed);
+}
+
+void Worker::beginShutdown() {
+  draining_ = true;
+  beast::error_code ignored;
+  acceptor_.close(ignored);
+  // Copy: closing a session can remove it from the set.
+  std::vector<ClientSession*> sessions(sessions_.begin(), sessions_.end());
+  for (auto* session : sessions) session->drain();
+  pool_.clear();
+}
+
+void Worker::closeAll() {
+  std::vector<ClientSession*> sessions(sessions_.begin(), sessions_.end());
+  for (auto* session : sessions) session->close();
+  pool_.clear();
+}
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,72 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <cstddef>
+#include <unordered_set>
+
+#include "proxy/net.hpp"
+#include "proxy/server/runtime.hpp"
+#include "proxy/upstream/upstream_pool.hpp"
+
+namespace spendgate::proxy {
+
+class ClientSession;
+class Logger;
+
+/**
+ * One event-loop thread: its own io_context, listening socket (SO_REUSEPORT spreads
+ * connections across workers), upstream pool and sessions. Nothing here is shared with other
+ * workers, so the request path takes no locks.
+ */
+class Worker {
+public:
+  Worker(std::size_t index, RuntimePtr runtime, Logger& logger);
+
+  net::io_context& context() { return context_; }
+  std::size_t index() const { return index_; }
+
+  /** Opens the listening socket. @return the bound endpoint (port 0 becomes a real port). */
+  tcp::endpoint listen(const tcp::endpoint& endpoint, bool reuse_port);
+
+  /** Starts the accept loop; call before running the context. */
+  void startAccepting();
+
+  /** The rules for new requests. Only call on this worker's thread. */
+  const RuntimePtr& runtime() const { return runtime_; }
+  void setRuntime(RuntimePtr runtime) { runtime_ = std::move(runtime); }
+
+  UpstreamPool& pool() { return pool_; }
+  Logger& logger() { return logger_; }
+
+  void add(ClientSession* session);
+  void remove(ClientSession* session);
+
+  /** Stops accepting, closes idle connections and tells busy ones to finish. This thread only. */
+  void beginShutdown();
+  /** Closes every connection, busy or not (grace period over). This thread only. */
+  void closeAll();
+  bool draining() const { return draining_; }
+
+  /** Requests being served; read from any thread. */
+  std::size_t activeRequests() const { return active_requests_.load(std::memory_order_relaxed); }
+  void requestStarted() { active_requests_.fetch_add(1, std::memory_order_relaxed); }
+  void requestFinished() { active_requests_.fetch_sub(1, std::memory_order_relaxed); }
+  std::size_t openSessions() const { return open_sessions_.load(std::memory_order_relaxed); }
+
+private:
+  net::awaitable<void> acceptLoop();
+
+  std::size_t index_;
+  net::io_context context_{1};
+  tcp::acceptor acceptor_;
+  RuntimePtr runtime_;
+  Logger& logger_;
+  UpstreamPool pool_;
+  std::unordered_set<ClientSession*> sessions_;
+  bool draining_ = false;
+  std::atomic<std::size_t> active_requests_{0};
+  std::atomic<std::size_t> open_sessions_{0};
+};
+
+}  // namespace spendgate::proxy

@@ -1,0 +1,78 @@
+#include "proxy/upstream/upstream_connection.hpp"
+
+#include <openssl/ssl.h>
+#include <sys/socket.h>
+
+#include <boost/asio/connect.hpp>
+#include <boost/asio/ssl/host_name_verification.hpp>
+#include <cerrno>
+
+namespace spendgate::proxy {
+
+namespace {
+
+bool isIpLiteral(const std::string& host) {
+  beast::error_code ec;
+  net::ip::make_address(host, ec);
+  return !ec;
+}
+
+}  // namespace
+
+UpstreamConnection::UpstreamConnection(net::any_io_executor executor,
+                                       const ProviderRuntime& provider)
+    : pool_key_(provider.pool_key) {
+  if (provider.tls) {
+    tls_.emplace(executor, *provider.tls);
+  } else {
+    plain_.emplace(executor);
+  }
+}
+
+net::awaitable<beast::error_code> UpstreamConnection::connect(
+    const ProviderRuntime& provider, std::chrono::steady_clock::time_point deadline) {
+  const auto& up = provider.config.upstream;
+  tcp::resolver resolver(co_await net::this_coro::executor);
+  auto [rec, endpoints] =
+      co_await resolver.async_resolve(up.host, std::to_string(up.port), use_nothrow);
+  if (rec) co_return rec;
+
+  auto& stream = tcp();
+  stream.expires_at(deadline);
+  auto [cec, endpoint] = co_await stream.async_connect(endpoints, use_nothrow);
+  if (cec) co_return cec;
+  stream.socket().set_option(tcp::no_delay(true));
+
+  if (tls_) {
+    SSL* ssl = tls_->native_handle();
+    if (!isIpLiteral(up.host) && !SSL_set_tlsext_host_name(ssl, up.host.c_str())) {
+      co_return beast::error_code(static_cast<int>(::ERR_get_error()),
+                                  net::error::get_ssl_category());
+    }
+    tls_->set_verify_mode(ssl::verify_peer);
+    tls_->set_verify_callback(ssl::host_name_verification(up.host));
+    auto [hec] = co_await tls_->async_handshake(ssl::stream_base::client, use_nothrow);
+    if (hec) co_return hec;
+  }
+  stream.expires_never();
+  co_return beast::error_code{};
+}
+
+void UpstreamConnection::close() {
+  beast::error_code ec;
+  tcp().socket().close(ec);
+}
+
+bool UpstreamConnection::looksAlive() {
+  auto& socket = tcp().socket();
+  if (!socket.is_open()) return false;
+  char byte;
+  const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+  if (n == 0) return false;  // orderly close from the upstream
+  if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
+  // Unread bytes on an idle plain connection mean a protocol error; on TLS they are usually
+  // session tickets, which the next read consumes.
+  return isTls();
+}
+
+}  // namespace spendgate::proxy

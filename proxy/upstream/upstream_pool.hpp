@@ -1,0 +1,37 @@
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "proxy/upstream/upstream_connection.hpp"
+
+namespace spendgate::proxy {
+
+/**
+ * Idle keep-alive connections to upstreams, per worker thread (so no locking), keyed by
+ * upstream origin. Reusing a connection saves a TCP and TLS handshake on every call.
+ */
+class UpstreamPool {
+public:
+  /** Idle connections are dropped after this long: upstreams close them on their own side. */
+  static constexpr std::chrono::seconds kMaxIdle{50};
+  /** Per origin; more idle connections than this are closed instead of kept. */
+  static constexpr std::size_t kMaxIdlePerOrigin = 64;
+
+  /** @return an idle connection that still looks alive, or null. */
+  std::unique_ptr<UpstreamConnection> acquire(const std::string& pool_key);
+
+  /** Returns a connection after a complete exchange. */
+  void release(std::unique_ptr<UpstreamConnection> connection);
+
+  /** Closes every idle connection (shutdown). */
+  void clear();
+
+private:
+  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+};
+
+}  // namespace spendgate::proxy

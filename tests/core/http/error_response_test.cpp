@@ -1,0 +1,52 @@
+#include "core/http/error_response.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+
+namespace spendgate::core {
+namespace {
+
+TEST(ErrorResponseTest, OpenAiShapeHasMessageTypeParamCode) {
+  const auto& kind = errorKind(ProxyError::UpstreamUnavailable);
+  EXPECT_EQ(kind.status, 502);
+  auto body = boost::json::parse(errorBody(ProviderFormat::OpenAI, kind, "down \"x\""));
+  const auto& error = body.at("error").as_object();
+  EXPECT_EQ(error.at("message").as_string(), "down \"x\"");
+  EXPECT_EQ(error.at("type").as_string(), "api_error");
+  EXPECT_TRUE(error.at("param").is_null());
+  EXPECT_EQ(error.at("code").as_string(), "upstream_unavailable");
+}
+
+TEST(ErrorResponseTest, AzureUsesOpenAiShape) {
+  const auto& kind = errorKind(ProxyError::NotFound);
+  EXPECT_EQ(errorBody(ProviderFormat::Azure, kind, "m"),
+            errorBody(ProviderFormat::OpenAI, kind, "m"));
+}
+
+TEST(ErrorResponseTest, AnthropicShape) {
+  const auto& kind = errorKind(ProxyError::BodyTooLarge);
+  EXPECT_EQ(kind.status, 413);
+  auto body = boost::json::parse(errorBody(ProviderFormat::Anthropic, kind, "too big"));
+  EXPECT_EQ(body.at("type").as_string(), "error");
+  EXPECT_EQ(body.at("error").at("type").as_string(), "request_too_large");
+  EXPECT_EQ(body.at("error").at("message").as_string(), "too big");
+}
+
+TEST(ErrorResponseTest, GeminiShapeCarriesNumericCodeAndStatus) {
+  const auto& kind = errorKind(ProxyError::UpstreamTimeout);
+  auto body = boost::json::parse(errorBody(ProviderFormat::Gemini, kind, "slow"));
+  EXPECT_EQ(body.at("error").at("code").as_int64(), 504);
+  EXPECT_EQ(body.at("error").at("status").as_string(), "DEADLINE_EXCEEDED");
+  EXPECT_EQ(body.at("error").at("message").as_string(), "slow");
+}
+
+TEST(ErrorResponseTest, EveryErrorHasItsStatus) {
+  EXPECT_EQ(errorKind(ProxyError::NotFound).status, 404);
+  EXPECT_EQ(errorKind(ProxyError::BadRequest).status, 400);
+  EXPECT_EQ(errorKind(ProxyError::HeaderTooLarge).status, 431);
+  EXPECT_EQ(errorKind(ProxyError::HeaderTooLarge).openai_code, "request_header_fields_too_large");
+}
+
+}  // namespace
+}  // namespace spendgate::core
