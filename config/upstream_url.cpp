@@ -1,0 +1,74 @@
+#include "config/upstream_url.hpp"
+
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+namespace spendgate::config {
+
+namespace {
+
+std::optional<UpstreamUrl> fail(std::string* why, std::string reason) {
+  if (why != nullptr) *why = std::move(reason);
+  return std::nullopt;
+}
+
+std::string toLower(std::string text) {
+  for (char& c : text) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+  }
+  return text;
+}
+
+}  // namespace
+
+std::string UpstreamUrl::hostHeader() const {
+  std::string header = host.find(':') != std::string::npos ? "[" + host + "]" : host;
+  if (port != (tls ? 443 : 80)) header += ":" + std::to_string(port);
+  return header;
+}
+
+std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string* why) {
+  auto parsed = boost::urls::parse_uri(text);
+  if (!parsed) return fail(why, "not an absolute URL, e.g. https://api.openai.com");
+  const boost::urls::url_view url = *parsed;
+  UpstreamUrl result;
+  const std::string scheme = toLower(std::string(url.scheme()));
+  if (scheme == "https") {
+    result.tls = true;
+    result.port = 443;
+  } else if (scheme == "http") {
+    result.tls = false;
+    result.port = 80;
+  } else {
+    return fail(why, "scheme must be http or https, not '" + scheme + "'");
+  }
+  if (!url.has_authority() || url.encoded_host().empty()) return fail(why, "URL has no host");
+  if (url.has_userinfo())
+    return fail(why, "credentials in the URL are not allowed; use api_key_env");
+  if (url.has_query()) return fail(why, "a query string is not allowed");
+  if (url.has_fragment()) return fail(why, "a fragment is not allowed");
+  switch (url.host_type()) {
+    case boost::urls::host_type::name:
+      result.host = toLower(url.host_name());
+      break;
+    case boost::urls::host_type::ipv4:
+      result.host = url.host_ipv4_address().to_string();
+      break;
+    case boost::urls::host_type::ipv6:
+      result.host = url.host_ipv6_address().to_string();
+      break;
+    default:
+      return fail(why, "unsupported host '" + std::string(url.encoded_host()) + "'");
+  }
+  if (url.has_port()) {
+    if (url.port().empty()) return fail(why, "empty port");
+    if (url.port_number() == 0) return fail(why, "invalid port '" + std::string(url.port()) + "'");
+    result.port = url.port_number();
+  }
+  std::string path(url.encoded_path());
+  while (!path.empty() && path.back() == '/') path.pop_back();
+  result.path_prefix = std::move(path);
+  return result;
+}
+
+}  // namespace spendgate::config

@@ -1,0 +1,252 @@
+#include "config/yaml_reader.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cmath>
+#include <map>
+
+namespace spendgate::config {
+
+namespace {
+
+size_t editDistance(std::string_view a, std::string_view b) {
+  std::vector<size_t> row(b.size() + 1);
+  for (size_t j = 0; j <= b.size(); ++j) row[j] = j;
+  for (size_t i = 1; i <= a.size(); ++i) {
+    size_t diagonal = row[0];
+    row[0] = i;
+    for (size_t j = 1; j <= b.size(); ++j) {
+      const size_t up = row[j];
+      row[j] = std::min({row[j] + 1, row[j - 1] + 1, diagonal + (a[i - 1] == b[j - 1] ? 0 : 1)});
+      diagonal = up;
+    }
+  }
+  return row[b.size()];
+}
+
+/** @return the known key closest to a misspelt one, or "" when nothing is close. */
+std::string_view suggest(std::string_view key, std::initializer_list<std::string_view> known) {
+  std::string_view best;
+  size_t best_distance = std::max<size_t>(2, key.size() / 3) + 1;
+  for (std::string_view candidate : known) {
+    const size_t distance = editDistance(key, candidate);
+    if (distance < best_distance) {
+      best = candidate;
+      best_distance = distance;
+    }
+  }
+  return best;
+}
+
+std::string where(const YamlValue& map) {
+  return map.path.empty() ? std::string("at top level") : "in " + map.path;
+}
+
+std::string describe(const YAML::Node& node) {
+  if (node.IsMap()) return "a mapping";
+  if (node.IsSequence()) return "a list";
+  return "'" + node.Scalar() + "'";
+}
+
+}  // namespace
+
+const YamlValue* YamlMap::find(std::string_view key) const {
+  for (const Entry& entry : entries_) {
+    if (entry.key.node.Scalar() == key) return &entry.value;
+  }
+  return nullptr;
+}
+
+void YamlReader::error(const YAML::Mark& at, std::string message) {
+  // yaml-cpp positions are 0-based; a null mark (-1) has no position.
+  const int line = at.is_null() ? 1 : at.line + 1;
+  const int column = at.is_null() ? 1 : at.column + 1;
+  errors_.push_back({line, column,
+                     source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
+                         std::move(message)});
+}
+
+void YamlReader::error(const YamlValue& at, std::string_view message) {
+  error(at.mark, at.path.empty() ? std::string(message) : at.path + ": " + std::string(message));
+}
+
+std::vector<std::string> YamlReader::takeErrors() {
+  std::stable_sort(errors_.begin(), errors_.end(), [](const Error& a, const Error& b) {
+    return a.line != b.line ? a.line < b.line : a.column < b.column;
+  });
+  std::vector<std::string> texts;
+  texts.reserve(errors_.size());
+  for (Error& e : errors_) texts.push_back(std::move(e.text));
+  errors_.clear();
+  return texts;
+}
+
+YamlValue YamlReader::child(const YamlValue& parent,
+                            const YAML::Node& key,
+                            const YAML::Node& value) {
+  const std::string name = key.Scalar();
+  return {value, value.IsNull() ? key.Mark() : value.Mark(),
+          parent.path.empty() ? name : parent.path + "." + name};
+}
+
+std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
+  YamlMap result(value);
+  if (value.node.IsNull()) return result;
+  if (!value.node.IsMap()) {
+    error(value, "expected a mapping, got " + describe(value.node));
+    return std::nullopt;
+  }
+  std::map<std::string, int> first_line;
+  for (auto it = value.node.begin(); it != value.node.end(); ++it) {
+    // Copies: `it->` points into a temporary proxy that dies at the end of the expression.
+    const YAML::Node key = it->first;
+    const YAML::Node item = it->second;
+    if (!key.IsScalar()) {
+      error(key.Mark(), "keys must be plain names " + where(value));
+      continue;
+    }
+    const auto [seen, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
+    if (!inserted) {
+      error(key.Mark(), "duplicate key '" + key.Scalar() + "' " + where(value) +
+                            " (first at line " + std::to_string(seen->second) + ")");
+      continue;
+    }
+    YamlValue entry_value = child(value, key, item);
+    YamlValue key_value{key, key.Mark(), entry_value.path};
+    result.add({std::move(key_value), std::move(entry_value)});
+  }
+  return result;
+}
+
+std::optional<YamlMap> YamlReader::map(const YamlValue& value,
+                                       std::initializer_list<std::string_view> known) {
+  auto all = freeMap(value);
+  if (!all) return std::nullopt;
+  YamlMap result(value);
+  for (const YamlMap::Entry& entry : all->entries()) {
+    const std::string& key = entry.key.node.Scalar();
+    if (std::find(known.begin(), known.end(), key) != known.end()) {
+      result.add(entry);
+      continue;
+    }
+    std::string message = "unknown key '" + key + "' " + where(value);
+    if (const std::string_view close = suggest(key, known); !close.empty()) {
+      message += " (did you mean '" + std::string(close) + "'?)";
+    }
+    error(entry.key.mark, std::move(message));
+  }
+  return result;
+}
+
+std::optional<std::vector<YamlValue>> YamlReader::list(const YamlValue& value) {
+  std::vector<YamlValue> items;
+  if (value.node.IsNull()) return items;
+  if (!value.node.IsSequence()) {
+    error(value, "expected a list, got " + describe(value.node));
+    return std::nullopt;
+  }
+  size_t index = 0;
+  for (const YAML::Node& item : value.node) {
+    items.push_back({item, item.IsNull() ? value.mark : item.Mark(),
+                     value.path + "[" + std::to_string(index++) + "]"});
+  }
+  return items;
+}
+
+std::optional<std::string> YamlReader::scalar(const YamlValue& value, std::string_view expected) {
+  if (value.node.IsNull()) {
+    error(value, "missing value");
+    return std::nullopt;
+  }
+  if (!value.node.IsScalar()) {
+    error(value, "expected " + std::string(expected) + ", got " + describe(value.node));
+    return std::nullopt;
+  }
+  return value.node.Scalar();
+}
+
+std::optional<std::string> YamlReader::string(const YamlValue& value) {
+  // A bare `key: ""` is a scalar, so an explicit empty string is allowed here.
+  return scalar(value, "a string");
+}
+
+std::optional<bool> YamlReader::boolean(const YamlValue& value) {
+  const auto text = scalar(value, "true or false");
+  if (!text) return std::nullopt;
+  bool result = false;
+  if (!YAML::convert<bool>::decode(value.node, result)) {
+    error(value, "expected true or false, got '" + *text + "'");
+    return std::nullopt;
+  }
+  return result;
+}
+
+std::optional<int64_t> YamlReader::integer(const YamlValue& value, int64_t min, int64_t max) {
+  const auto text = scalar(value, "a whole number");
+  if (!text) return std::nullopt;
+  int64_t result = 0;
+  const char* end = text->data() + text->size();
+  const auto parsed = std::from_chars(text->data(), end, result);
+  if (parsed.ec == std::errc::result_out_of_range) {
+    error(value, "'" + *text + "' is too large");
+    return std::nullopt;
+  }
+  if (text->empty() || parsed.ec != std::errc() || parsed.ptr != end) {
+    error(value, "expected a whole number, got '" + *text + "'");
+    return std::nullopt;
+  }
+  if (result < min || result > max) {
+    std::string range = max == INT64_MAX
+                            ? "at least " + std::to_string(min)
+                            : "between " + std::to_string(min) + " and " + std::to_string(max);
+    error(value, "must be " + range + ", got " + *text);
+    return std::nullopt;
+  }
+  return result;
+}
+
+std::optional<double> YamlReader::number(const YamlValue& value) {
+  const auto text = scalar(value, "a number");
+  if (!text) return std::nullopt;
+  double result = 0;
+  const char* end = text->data() + text->size();
+  const auto parsed = std::from_chars(text->data(), end, result);
+  if (text->empty() || parsed.ec != std::errc() || parsed.ptr != end || !std::isfinite(result)) {
+    error(value, "expected a number, got '" + *text + "'");
+    return std::nullopt;
+  }
+  if (result < 0) {
+    error(value, "must not be negative, got " + *text);
+    return std::nullopt;
+  }
+  return result;
+}
+
+std::optional<Millis> YamlReader::duration(const YamlValue& value) {
+  const auto text = scalar(value, "a duration");
+  if (!text) return std::nullopt;
+  auto result = parseDuration(*text);
+  if (!result) {
+    error(value, "invalid duration '" + *text +
+                     "'; use a whole number and a unit: 250ms, 30s, 5m, 1h, 7d");
+  }
+  return result;
+}
+
+std::optional<std::vector<std::string>> YamlReader::strings(const YamlValue& value) {
+  auto items = list(value);
+  if (!items) return std::nullopt;
+  std::vector<std::string> result;
+  bool ok = true;
+  for (const YamlValue& item : *items) {
+    if (auto text = string(item)) {
+      result.push_back(std::move(*text));
+    } else {
+      ok = false;
+    }
+  }
+  if (!ok) return std::nullopt;
+  return result;
+}
+
+}  // namespace spendgate::config
