@@ -1,0 +1,31 @@
+#pragma once
+
+#include <map>
+#include <string>
+#include <string_view>
+
+#include "core/metering/request_info.hpp"
+#include "core/provider/provider_format.hpp"
+
+namespace spendgate::core {
+
+/** Azure deployment name -> model name (config `providers.<name>.deployments`). */
+using DeploymentMap = std::map<std::string, std::string>;
+
+/**
+ * Reads what metering needs from a request before it is forwarded. Never throws; a body that is
+ * not JSON leaves the body-derived fields at their defaults (body_is_json = false).
+ *
+ * @param format the provider's wire format.
+ * @param path the request path without the query (a query part is tolerated and ignored).
+ * @param query the query string without '?' (may be empty).
+ * @param body the request body as sent by the client (identity encoding).
+ * @param deployments Azure deployment -> model map.
+ */
+RequestInfo classifyRequest(ProviderFormat format,
+                            std::string_view path,
+                            std::string_view query,
+                            std::string_view body,
+                            const DeploymentMap& deployments = {});
+
+}  // namespace spendgate::core

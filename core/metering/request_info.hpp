@@ -1,0 +1,61 @@
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/provider/provider_format.hpp"
+
+namespace spendgate::core {
+
+/** Which API a request calls; decides how its response is read. */
+enum class EndpointKind {
+  ChatCompletions,              // */chat/completions (OpenAI, Azure, Gemini-compat)
+  Completions,                  // */completions (legacy)
+  Embeddings,                   // */embeddings
+  Responses,                    // */responses
+  AnthropicMessages,            // /v1/messages
+  GeminiGenerateContent,        // models/{m}:generateContent
+  GeminiStreamGenerateContent,  // models/{m}:streamGenerateContent (SSE with alt=sse, else JSON
+                                // array)
+  Unmetered,                    // anything else: listing models, count_tokens, ... (costs nothing)
+};
+
+/** @return a stable lower-case name ("chat_completions", ...). */
+std::string_view endpointKindName(EndpointKind kind);
+
+/** What metering needs to know about a request, read once from its path, query and body. */
+struct RequestInfo {
+  ProviderFormat format = ProviderFormat::OpenAI;
+  EndpointKind kind = EndpointKind::Unmetered;
+  /**
+   * The model the client asked for: the body's `model`; for Gemini the path's `models/{model}`;
+   * for Azure deployment paths the mapped model (else the body's model, else the deployment).
+   */
+  std::string requested_model;
+  /** Azure `/openai/deployments/{deployment}/...` only. */
+  std::string azure_deployment;
+  /** The client asked for a stream (`stream: true`, or Gemini `:streamGenerateContent`). */
+  bool stream = false;
+  /** OpenAI-shaped response from Gemini: output = total_tokens - prompt_tokens. */
+  bool gemini_compat = false;
+  /** The output cap the client set: max_completion_tokens, max_tokens, max_output_tokens or
+   * generationConfig.maxOutputTokens (first present, in that order). */
+  std::optional<std::int64_t> max_output_tokens;
+  /** Choices generated per request (`n`, generationConfig.candidateCount); at least 1. */
+  std::int64_t choices = 1;
+  /** The client itself set stream_options.include_usage = true. */
+  bool include_usage_requested = false;
+  /** Streamed Chat/legacy Completions without include_usage: inject it and filter the extra chunk.
+   */
+  bool needs_usage_injection = false;
+  /** The `service_tier` the client asked for ("" if none). */
+  std::string service_tier;
+  /** Size of the request body: the input estimate and the worst-case input bound derive from it. */
+  std::int64_t request_body_bytes = 0;
+  /** The body parsed as a JSON object. */
+  bool body_is_json = false;
+};
+
+}  // namespace spendgate::core

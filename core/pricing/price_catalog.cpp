@@ -1,0 +1,78 @@
+#include "core/pricing/price_catalog.hpp"
+
+#include <string>
+
+namespace spendgate::core {
+
+namespace {
+
+bool allDigits(std::string_view s) {
+  for (const char c : s) {
+    if (c < '0' || c > '9') return false;
+  }
+  return !s.empty();
+}
+
+constexpr std::string_view kModelsPrefix = "models/";
+constexpr std::string_view kGeminiPrefix = "gemini/";
+
+}  // namespace
+
+void PriceCatalog::set(std::string model, ModelPrice price) {
+  models_.insert_or_assign(std::move(model), std::move(price));
+}
+
+const std::pair<const std::string, ModelPrice>* PriceCatalog::findExact(
+    std::string_view model) const {
+  const auto it = models_.find(model);
+  return it == models_.end() ? nullptr : &*it;
+}
+
+std::optional<std::pair<const std::string*, const ModelPrice*>> PriceCatalog::find(
+    std::string_view model) const {
+  if (model.empty()) return std::nullopt;
+  if (const auto* hit = findExact(model)) return std::pair{&hit->first, &hit->second};
+  // Gemini: the API says "models/x", LiteLLM-style catalogs say "gemini/x".
+  std::string_view bare = model;
+  if (bare.substr(0, kModelsPrefix.size()) == kModelsPrefix)
+    bare.remove_prefix(kModelsPrefix.size());
+  if (bare.substr(0, kGeminiPrefix.size()) == kGeminiPrefix)
+    bare.remove_prefix(kGeminiPrefix.size());
+  if (bare != model) {
+    if (const auto* hit = findExact(bare)) return std::pair{&hit->first, &hit->second};
+  }
+  if (bare.substr(0, 7) == "gemini-") {
+    const std::string prefixed = std::string(kGeminiPrefix) + std::string(bare);
+    if (const auto* hit = findExact(prefixed)) return std::pair{&hit->first, &hit->second};
+  }
+  return std::nullopt;
+}
+
+std::optional<std::string_view> stripDateSuffix(std::string_view model) {
+  // A plausible calendar date only, so "model-12345678" keeps its digits.
+  const auto plausible = [](std::string_view y, std::string_view m, std::string_view d) {
+    if (!allDigits(y) || !allDigits(m) || !allDigits(d)) return false;
+    const int year = std::stoi(std::string(y));
+    const int month = std::stoi(std::string(m));
+    const int day = std::stoi(std::string(d));
+    return year >= 2000 && year <= 2099 && month >= 1 && month <= 12 && day >= 1 && day <= 31;
+  };
+  // -YYYY-MM-DD
+  if (model.size() > 11) {
+    const std::string_view tail = model.substr(model.size() - 11);
+    if (tail[0] == '-' && tail[5] == '-' && tail[8] == '-' &&
+        plausible(tail.substr(1, 4), tail.substr(6, 2), tail.substr(9, 2))) {
+      return model.substr(0, model.size() - 11);
+    }
+  }
+  // -YYYYMMDD
+  if (model.size() > 9) {
+    const std::string_view tail = model.substr(model.size() - 9);
+    if (tail[0] == '-' && plausible(tail.substr(1, 4), tail.substr(5, 2), tail.substr(7, 2))) {
+      return model.substr(0, model.size() - 9);
+    }
+  }
+  return std::nullopt;
+}
+
+}  // namespace spendgate::core

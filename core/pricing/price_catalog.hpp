@@ -1,0 +1,54 @@
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/pricing/model_price.hpp"
+
+namespace spendgate::core {
+
+/**
+ * Model name -> price, plus the catalog's version and date (shown by `spendgate version`).
+ * Built by config/price_catalog_loader from config/pricing.yaml or a user catalog; config
+ * overrides are set() on top with PriceOrigin::Config.
+ */
+class PriceCatalog {
+public:
+  PriceCatalog() = default;
+  PriceCatalog(std::string version, std::string date)
+      : version_(std::move(version)), date_(std::move(date)) {}
+
+  const std::string& version() const { return version_; }
+  const std::string& date() const { return date_; }
+
+  /** Adds or replaces a model's price. */
+  void set(std::string model, ModelPrice price);
+
+  /**
+   * Exact lookup, tolerant of Gemini spellings: "models/gemini-2.5-flash", "gemini-2.5-flash" and
+   * "gemini/gemini-2.5-flash" all find an entry stored under any of them.
+   * @return the entry and the key it is stored under, or nullopt.
+   */
+  std::optional<std::pair<const std::string*, const ModelPrice*>> find(
+      std::string_view model) const;
+
+  std::size_t size() const { return models_.size(); }
+  const std::map<std::string, ModelPrice, std::less<>>& models() const { return models_; }
+
+private:
+  const std::pair<const std::string, ModelPrice>* findExact(std::string_view model) const;
+
+  std::string version_;
+  std::string date_;
+  std::map<std::string, ModelPrice, std::less<>> models_;
+};
+
+/**
+ * @return the name without a trailing snapshot date ("-2024-08-06" or "-20250929"), or nullopt
+ * when it has none.
+ */
+std::optional<std::string_view> stripDateSuffix(std::string_view model);
+
+}  // namespace spendgate::core

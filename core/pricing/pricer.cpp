@@ -1,0 +1,149 @@
+#include "core/pricing/pricer.hpp"
+
+#include <algorithm>
+
+namespace spendgate::core {
+
+namespace {
+
+std::string_view originName(PriceOrigin origin) {
+  return origin == PriceOrigin::Config ? "config" : "catalog";
+}
+
+// Picks the rates for a request: service tier variant, else long context, else base.
+const TokenRates& selectRates(const ModelPrice& price,
+                              std::string_view service_tier,
+                              std::int64_t input_tokens,
+                              std::string& variant) {
+  if (!service_tier.empty()) {
+    if (const auto it = price.tiers.find(service_tier); it != price.tiers.end()) {
+      variant = "tier:" + it->first;
+      return it->second;
+    }
+  }
+  if (price.long_context && input_tokens > price.long_context->above_input_tokens) {
+    variant = "long-context";
+    return price.long_context->rates;
+  }
+  variant.clear();
+  return price.rates;
+}
+
+}  // namespace
+
+Picodollars costAtRates(const Usage& usage,
+                        const TokenRates& rates,
+                        Picodollars web_search_per_call) {
+  const std::int64_t cached = std::max<std::int64_t>(usage.cached_input_tokens, 0);
+  const std::int64_t writes = std::max<std::int64_t>(usage.cache_write_tokens, 0);
+  const std::int64_t writes_1h = std::clamp<std::int64_t>(usage.cache_write_1h_tokens, 0, writes);
+  const std::int64_t writes_5m = writes - writes_1h;
+  const std::int64_t uncached = std::max<std::int64_t>(usage.input_tokens - cached - writes, 0);
+  Picodollars total = saturatingMul(uncached, rates.input);
+  total = saturatingAdd(total, saturatingMul(cached, rates.cachedInput()));
+  total = saturatingAdd(total, saturatingMul(writes_5m, rates.cacheWrite5m()));
+  total = saturatingAdd(total, saturatingMul(writes_1h, rates.cacheWrite1h()));
+  total = saturatingAdd(
+      total, saturatingMul(std::max<std::int64_t>(usage.output_tokens, 0), rates.output));
+  total = saturatingAdd(total, saturatingMul(std::max<std::int64_t>(usage.web_search_requests, 0),
+                                             web_search_per_call));
+  return total;
+}
+
+Pricer::Pricer(PriceCatalog catalog, UnknownModelPolicy policy)
+    : catalog_(std::move(catalog)), policy_(policy) {}
+
+std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
+                                          std::string_view request_model) const {
+  const auto hit = [](const std::pair<const std::string*, const ModelPrice*>& found,
+                      std::string_view rule) {
+    PriceMatch match;
+    match.price = found.second;
+    match.model = *found.first;
+    match.source = std::string(originName(found.second->origin)) + ":" + std::string(rule);
+    return match;
+  };
+  // A snapshot may have its own price (gpt-4o-2024-05-13), so exact names come first.
+  if (const auto found = catalog_.find(response_model)) return hit(*found, "exact-response");
+  if (const auto found = catalog_.find(request_model)) return hit(*found, "exact-request");
+  if (const auto base = stripDateSuffix(response_model)) {
+    if (const auto found = catalog_.find(*base)) return hit(*found, "dated-response");
+  }
+  if (const auto base = stripDateSuffix(request_model)) {
+    if (const auto found = catalog_.find(*base)) return hit(*found, "dated-request");
+  }
+  return std::nullopt;
+}
+
+Cost Pricer::cost(const Usage& usage, std::string_view request_model) const {
+  Cost cost;
+  if (const auto match = resolve(usage.model, request_model)) {
+    const TokenRates& rates =
+        selectRates(*match->price, usage.service_tier, usage.input_tokens, cost.rate_variant);
+    cost.amount = costAtRates(usage, rates, match->price->web_search_per_call);
+    cost.priced = true;
+    cost.price_source = match->source;
+    cost.priced_model = match->model;
+    return cost;
+  }
+  switch (policy_.kind) {
+    case UnknownModelPolicy::Kind::Price:
+      cost.amount = costAtRates(usage, policy_.rates, 0);
+      cost.priced = true;
+      cost.price_source = "policy:price";
+      return cost;
+    case UnknownModelPolicy::Kind::Reject:
+      cost.rejected = true;
+      break;
+    case UnknownModelPolicy::Kind::Allow:
+      break;
+  }
+  cost.price_source = "unpriced";
+  return cost;
+}
+
+WorstCase Pricer::worstCase(const RequestInfo& request) const {
+  WorstCase worst;
+  worst.input_tokens_bound =
+      std::max<std::int64_t>(request.request_body_bytes, 0) / kWorstCaseBytesPerToken;
+
+  const ModelPrice* price = nullptr;
+  TokenRates unknown_rates;
+  std::int64_t model_max_output = 0;
+  if (const auto match = resolve({}, request.requested_model)) {
+    price = match->price;
+    model_max_output = price->max_output_tokens;
+    worst.price_source = match->source;
+  } else if (policy_.kind == UnknownModelPolicy::Kind::Price) {
+    unknown_rates = policy_.rates;
+    model_max_output = policy_.max_output_tokens;
+    worst.price_source = "policy:price";
+  } else {
+    worst.rejected = policy_.kind == UnknownModelPolicy::Kind::Reject;
+    worst.price_source = "unpriced";
+    return worst;
+  }
+  worst.priced = true;
+
+  std::int64_t output_bound = 0;
+  if (request.kind != EndpointKind::Embeddings) {
+    output_bound = request.max_output_tokens.value_or(
+        model_max_output > 0 ? model_max_output : kDefaultMaxOutputTokens);
+    output_bound = saturatingMul(output_bound, std::max<std::int64_t>(request.choices, 1));
+  }
+  worst.output_tokens_bound = output_bound;
+
+  std::string variant;
+  const TokenRates& rates = price != nullptr ? selectRates(*price, request.service_tier,
+                                                           worst.input_tokens_bound, variant)
+                                             : unknown_rates;
+  // Any prompt token may turn out to be a cache write; only explicit write rates count, so that
+  // providers without cache writes are not bounded at Anthropic's multipliers.
+  const Picodollars input_rate =
+      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0)});
+  worst.amount = saturatingAdd(saturatingMul(worst.input_tokens_bound, input_rate),
+                               saturatingMul(output_bound, rates.output));
+  return worst;
+}
+
+}  // namespace spendgate::core

@@ -1,0 +1,411 @@
+#include "core/usage/usage_extractor.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "core/usage/gemini_usage.hpp"
+#include "core/usage/openai_usage.hpp"
+
+namespace spendgate::core {
+
+using json_fields::arrayMember;
+using json_fields::member;
+using json_fields::objectMember;
+using json_fields::stringMember;
+
+namespace {
+
+bool isEventStream(std::string_view content_type) {
+  constexpr std::string_view kSse = "text/event-stream";
+  while (!content_type.empty() && content_type.front() == ' ') content_type.remove_prefix(1);
+  if (content_type.size() < kSse.size()) return false;
+  for (std::size_t i = 0; i < kSse.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(content_type[i])) != kSse[i]) return false;
+  }
+  return content_type.size() == kSse.size() || content_type[kSse.size()] == ';' ||
+         content_type[kSse.size()] == ' ';
+}
+
+bool isOpenAiShaped(EndpointKind kind) {
+  return kind == EndpointKind::ChatCompletions || kind == EndpointKind::Completions ||
+         kind == EndpointKind::Embeddings;
+}
+
+bool isGemini(EndpointKind kind) {
+  return kind == EndpointKind::GeminiGenerateContent ||
+         kind == EndpointKind::GeminiStreamGenerateContent;
+}
+
+// A short label for an error object or string: its type, code or status, else its message.
+std::string errorLabel(const boost::json::value* error) {
+  if (error == nullptr) return "error";
+  if (const auto* s = error->if_string()) return std::string(s->data(), s->size());
+  const auto* o = error->if_object();
+  // Words before numbers: Gemini's "UNAVAILABLE" says more than its code 503.
+  for (const char* key : {"type", "code", "status"}) {
+    if (const auto label = stringMember(o, key); !label.empty()) return std::string(label);
+  }
+  if (const auto code = json_fields::integerMember(o, "code")) return std::to_string(*code);
+  if (const auto message = stringMember(o, "message"); !message.empty()) {
+    return std::string(message.substr(0, 200));
+  }
+  return "error";
+}
+
+}  // namespace
+
+UsageExtractor::UsageExtractor(const RequestInfo& request,
+                               int http_status,
+                               std::string_view content_type,
+                               Limits limits)
+    : request_(request),
+      limits_(limits),
+      success_status_(http_status >= 200 && http_status < 300),
+      sse_(limits.max_event_bytes),
+      array_(limits.max_event_bytes),
+      estimator_(request.request_body_bytes) {
+  if (!success_status_ || request.kind == EndpointKind::Unmetered) {
+    mode_ = Mode::Skip;
+  } else if (isEventStream(content_type)) {
+    mode_ = Mode::Sse;
+  } else if (request.kind == EndpointKind::GeminiStreamGenerateContent) {
+    mode_ = Mode::JsonArray;
+  } else {
+    mode_ = Mode::Json;
+  }
+}
+
+void UsageExtractor::feed(std::string_view bytes) {
+  switch (mode_) {
+    case Mode::Skip:
+      return;
+    case Mode::Json:
+      body_bytes_ += static_cast<std::int64_t>(bytes.size());
+      if (body_too_large_) return;
+      if (body_.size() + bytes.size() > limits_.max_json_bytes) {
+        body_too_large_ = true;
+        std::string().swap(body_);
+        return;
+      }
+      body_.append(bytes);
+      return;
+    case Mode::Sse: {
+      SseSink sink(*this);
+      sse_.feed(bytes, sink);
+      return;
+    }
+    case Mode::JsonArray: {
+      ElementSink sink(*this);
+      array_.feed(bytes, sink);
+      return;
+    }
+  }
+}
+
+void UsageExtractor::noteError(std::string_view what) {
+  upstream_error_ = true;
+  if (detail_.empty()) detail_.assign(what);
+}
+
+void UsageExtractor::setModel(std::string_view model) {
+  // Azure's first chunk has model "": keep the last non-empty name.
+  if (!model.empty()) model_.assign(model);
+}
+
+void UsageExtractor::onSseEvent(const SseEvent& event) {
+  if (event.data == "[DONE]") {
+    terminal_ = true;
+    return;
+  }
+  const boost::json::value* doc = json_.parse(event.data);
+  const boost::json::object* object = doc != nullptr ? doc->if_object() : nullptr;
+  if (object == nullptr) {
+    ++bad_events_;
+    return;
+  }
+  if (isOpenAiShaped(request_.kind)) {
+    handleOpenAiChunk(*object);
+  } else if (request_.kind == EndpointKind::Responses) {
+    handleResponsesEvent(event.type.empty() ? stringMember(object, "type") : event.type, *object);
+  } else if (request_.kind == EndpointKind::AnthropicMessages) {
+    const auto type = stringMember(object, "type");
+    handleAnthropicEvent(type.empty() ? event.type : type, *object);
+  } else if (isGemini(request_.kind)) {
+    handleGeminiChunk(*object);
+  }
+}
+
+void UsageExtractor::onJsonChunk(std::string_view json) {
+  const boost::json::value* doc = json_.parse(json);
+  if (doc == nullptr || !doc->is_object()) {
+    ++bad_events_;
+    return;
+  }
+  handleGeminiChunk(doc->get_object());
+}
+
+void UsageExtractor::handleOpenAiChunk(const boost::json::object& chunk) {
+  if (const auto* error = member(&chunk, "error"); error != nullptr && !error->is_null()) {
+    noteError(errorLabel(error));
+  }
+  setModel(stringMember(&chunk, "model"));
+  if (const auto tier = stringMember(&chunk, "service_tier"); !tier.empty()) {
+    service_tier_.assign(tier);
+  }
+  // Every chunk but the last says "usage": null; the usage chunk (choices: []) or, on Gemini's
+  // compat endpoint, the last content chunk carries the whole request's counts.
+  if (const auto* usage = objectMember(&chunk, "usage")) {
+    Usage parsed;
+    parseOpenAiUsage(*usage, request_.gemini_compat, counts_, parsed);
+    reported_ = parsed;
+    terminal_ = true;
+  }
+  const auto* choices = arrayMember(&chunk, "choices");
+  if (choices == nullptr) return;
+  for (const auto& choice_value : *choices) {
+    const auto* choice = choice_value.if_object();
+    estimator_.addOutputText(stringMember(choice, "text"));  // legacy completions
+    const auto* delta = objectMember(choice, "delta");
+    if (delta == nullptr) delta = objectMember(choice, "message");
+    if (delta == nullptr) continue;
+    for (const char* key : {"content", "reasoning_content", "reasoning", "refusal"}) {
+      estimator_.addOutputText(stringMember(delta, key));
+    }
+    if (const auto* calls = arrayMember(delta, "tool_calls")) {
+      for (const auto& call : *calls) {
+        estimator_.addOutputText(
+            stringMember(objectMember(call.if_object(), "function"), "arguments"));
+      }
+    }
+    estimator_.addOutputText(stringMember(objectMember(delta, "function_call"), "arguments"));
+  }
+}
+
+void UsageExtractor::handleResponsesEvent(std::string_view type, const boost::json::object& event) {
+  if (type == "error") {
+    const auto* error = member(&event, "error");
+    noteError(errorLabel(error != nullptr ? error : member(&event, "code")));
+    return;
+  }
+  const auto* response = objectMember(&event, "response");
+  if (response != nullptr) {
+    setModel(stringMember(response, "model"));
+    if (const auto tier = stringMember(response, "service_tier"); !tier.empty()) {
+      service_tier_.assign(tier);
+    }
+  }
+  if (type == "response.completed" || type == "response.incomplete" || type == "response.failed") {
+    terminal_ = true;
+    if (const auto* usage = objectMember(response, "usage")) {
+      Usage parsed;
+      parseOpenAiUsage(*usage, false, counts_, parsed);
+      reported_ = parsed;
+    }
+    if (type == "response.failed") {
+      const auto* error = member(response, "error");
+      noteError(error != nullptr && !error->is_null() ? errorLabel(error) : "response.failed");
+    }
+    return;
+  }
+  if (type.size() > 6 && type.substr(type.size() - 6) == ".delta") {
+    // output_text, function_call_arguments, reasoning_summary_text ... deltas
+    estimator_.addOutputText(stringMember(&event, "delta"));
+  }
+}
+
+void UsageExtractor::handleAnthropicEvent(std::string_view type, const boost::json::object& event) {
+  if (type == "content_block_delta") {
+    const auto* delta = objectMember(&event, "delta");
+    for (const char* key : {"text", "partial_json", "thinking"}) {
+      estimator_.addOutputText(stringMember(delta, key));
+    }
+  } else if (type == "message_start") {
+    const auto* message = objectMember(&event, "message");
+    setModel(stringMember(message, "model"));
+    if (const auto* usage = objectMember(message, "usage")) {
+      anthropic_.merge(*usage, counts_);
+      anthropic_seen_ = true;
+    }
+  } else if (type == "message_delta") {
+    // Cumulative: replace field by field, never add.
+    if (const auto* usage = objectMember(&event, "usage")) {
+      anthropic_.merge(*usage, counts_);
+      anthropic_seen_ = true;
+    }
+  } else if (type == "message_stop") {
+    terminal_ = true;
+  } else if (type == "error") {
+    noteError(errorLabel(member(&event, "error")));
+  }
+}
+
+void UsageExtractor::handleGeminiChunk(const boost::json::object& chunk) {
+  if (const auto* error = member(&chunk, "error"); error != nullptr && !error->is_null()) {
+    noteError(errorLabel(error));
+  }
+  setModel(stringMember(&chunk, "modelVersion"));
+  // Running totals: the last usageMetadata replaces the previous one.
+  if (const auto* meta = objectMember(&chunk, "usageMetadata")) {
+    Usage parsed;
+    parseGeminiUsage(*meta, counts_, parsed);
+    reported_ = parsed;
+  }
+  const auto* candidates = arrayMember(&chunk, "candidates");
+  if (candidates == nullptr) return;
+  for (const auto& candidate_value : *candidates) {
+    const auto* candidate = candidate_value.if_object();
+    if (!stringMember(candidate, "finishReason").empty()) terminal_ = true;
+    const auto* parts = arrayMember(objectMember(candidate, "content"), "parts");
+    if (parts == nullptr) continue;
+    for (const auto& part : *parts)
+      estimator_.addOutputText(stringMember(part.if_object(), "text"));
+  }
+}
+
+void UsageExtractor::handleJsonDocument(const boost::json::value& doc) {
+  if (isGemini(request_.kind)) {
+    // Vertex may wrap even a single answer (or an error) in an array.
+    if (const auto* items = doc.if_array()) {
+      for (const auto& item : *items) {
+        if (const auto* o = item.if_object()) handleGeminiChunk(*o);
+      }
+    } else if (const auto* o = doc.if_object()) {
+      handleGeminiChunk(*o);
+    }
+    terminal_ = true;
+    return;
+  }
+  const auto* object = doc.if_object();
+  if (object == nullptr) {
+    ++bad_events_;
+    return;
+  }
+  terminal_ = true;
+  if (isOpenAiShaped(request_.kind)) {
+    handleOpenAiChunk(*object);
+    return;
+  }
+  if (request_.kind == EndpointKind::Responses) {
+    if (const auto* error = member(object, "error"); error != nullptr && !error->is_null()) {
+      noteError(errorLabel(error));
+    }
+    setModel(stringMember(object, "model"));
+    if (const auto tier = stringMember(object, "service_tier"); !tier.empty()) {
+      service_tier_.assign(tier);
+    }
+    if (const auto* usage = objectMember(object, "usage")) {
+      Usage parsed;
+      parseOpenAiUsage(*usage, false, counts_, parsed);
+      reported_ = parsed;
+    }
+    return;
+  }
+  if (request_.kind == EndpointKind::AnthropicMessages) {
+    if (stringMember(object, "type") == "error") noteError(errorLabel(member(object, "error")));
+    setModel(stringMember(object, "model"));
+    if (const auto* usage = objectMember(object, "usage")) {
+      anthropic_.merge(*usage, counts_);
+      anthropic_seen_ = true;
+    }
+    if (const auto* content = arrayMember(object, "content")) {
+      for (const auto& block : *content) {
+        estimator_.addOutputText(stringMember(block.if_object(), "text"));
+        estimator_.addOutputText(stringMember(block.if_object(), "thinking"));
+      }
+    }
+  }
+}
+
+UsageResult UsageExtractor::estimateResult(UsageStatus status, std::int64_t output_tokens) const {
+  UsageResult result;
+  result.status = status;
+  result.estimated = true;
+  result.upstream_error = upstream_error_;
+  result.detail = detail_;
+  result.usage.input_tokens = estimator_.inputTokens();
+  result.usage.output_tokens = output_tokens;
+  result.usage.model = model_;
+  result.usage.service_tier = service_tier_;
+  return result;
+}
+
+std::optional<Usage> UsageExtractor::reportedSoFar() const {
+  if (anthropic_seen_) {
+    json_fields::CountReader scratch;
+    return anthropic_.normalized(scratch);
+  }
+  return reported_;
+}
+
+UsageResult UsageExtractor::finish() {
+  if (mode_ == Mode::Skip) {
+    UsageResult result;
+    result.status = UsageStatus::NotBillable;
+    result.detail = success_status_ ? "unmetered endpoint" : "upstream error status";
+    return result;
+  }
+  if (mode_ == Mode::Json) {
+    const std::int64_t body_estimate = UsageEstimator::tokensFor(body_bytes_);
+    if (body_too_large_) {
+      detail_ = "response body over " + std::to_string(limits_.max_json_bytes) + " bytes";
+      return estimateResult(UsageStatus::TooLarge, body_estimate);
+    }
+    const boost::json::value* doc = json_.parse(body_);
+    if (doc == nullptr) {
+      detail_ = body_.empty() ? "empty response body" : "response body is not valid JSON";
+      return estimateResult(UsageStatus::Malformed, body_estimate);
+    }
+    handleJsonDocument(*doc);
+    std::string().swap(body_);
+  }
+  if (mode_ == Mode::JsonArray) {
+    if (array_.closed()) terminal_ = true;
+    if (array_.malformed() && !reported_ && detail_.empty()) {
+      detail_ = "stream is not a JSON array";
+      return estimateResult(UsageStatus::Malformed, estimator_.outputTokens());
+    }
+  }
+
+  if (anthropic_seen_) reported_ = anthropic_.normalized(counts_);
+  if (counts_.absurd()) {
+    if (detail_.empty()) detail_ = "usage counts out of range";
+    return estimateResult(UsageStatus::Absurd, estimator_.outputTokens());
+  }
+
+  if (!reported_) {
+    if (upstream_error_ && estimator_.outputChars() == 0) {
+      // Failed before generating anything: nothing to bill.
+      UsageResult result;
+      result.status = UsageStatus::NotBillable;
+      result.upstream_error = true;
+      result.detail = detail_;
+      result.usage.model = model_;
+      return result;
+    }
+    if (detail_.empty()) {
+      detail_ = terminal_ ? "response carried no usage" : "stream ended before usage";
+    }
+    return estimateResult(UsageStatus::Estimated, estimator_.outputTokens());
+  }
+
+  UsageResult result;
+  result.usage = *reported_;
+  if (result.usage.model.empty()) result.usage.model = model_;
+  if (result.usage.service_tier.empty()) result.usage.service_tier = service_tier_;
+  result.upstream_error = upstream_error_;
+  result.detail = detail_;
+  const bool ended_normally = terminal_ && !(anthropic_seen_ && upstream_error_);
+  if (ended_normally) {
+    result.status = UsageStatus::Reported;
+    return result;
+  }
+  // Cut short: the provider's counts so far are a floor; top output up with what was seen.
+  result.status = UsageStatus::Partial;
+  result.estimated = true;
+  if (result.detail.empty()) result.detail = "stream ended before its final usage";
+  if (result.usage.input_tokens == 0) result.usage.input_tokens = estimator_.inputTokens();
+  result.usage.output_tokens = std::max(result.usage.output_tokens, estimator_.outputTokens());
+  return result;
+}
+
+}  // namespace spendgate::core

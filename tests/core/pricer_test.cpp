@@ -1,0 +1,310 @@
+#include "core/pricing/pricer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <limits>
+
+#include "core/metering/request_classifier.hpp"
+#include "core/usage/usage_extractor.hpp"
+#include "tests/core/test_catalog.hpp"
+#include "tests/core/usage_test_util.hpp"
+
+namespace spendgate::core {
+namespace {
+
+using testing::readFixture;
+using testing::testCatalog;
+
+Pricer pricer(UnknownModelPolicy::Kind kind = UnknownModelPolicy::Kind::Reject) {
+  UnknownModelPolicy policy;
+  policy.kind = kind;
+  policy.rates.input = 1'000'000;   // 1.00 USD / 1M
+  policy.rates.output = 2'000'000;  // 2.00 USD / 1M
+  return Pricer(testCatalog(), policy);
+}
+
+Usage usage(std::string model, std::int64_t input, std::int64_t output) {
+  Usage u;
+  u.model = std::move(model);
+  u.input_tokens = input;
+  u.output_tokens = output;
+  u.reported = true;
+  return u;
+}
+
+TEST(Pricer, OpenAiCachedAndReasoningFromFixture) {
+  const RequestInfo info =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", R"({"model":"gpt-5"})");
+  const UsageResult r = testing::extract(info, "application/json", readFixture("openai_chat.json"));
+  const Cost cost = pricer().cost(r.usage, info.requested_model);
+  // gpt-5: 1.25 in, 0.125 cached, 10.00 out (USD / 1M = micro-USD per token... x1e6 picodollars)
+  //   uncached (1486 - 1408) = 78 x 1'250'000 =    97'500'000
+  //   cached   1408          x   125'000       =   176'000'000
+  //   output   651 (reasoning 512 inside) x 10'000'000 = 6'510'000'000
+  //   total                                     = 6'783'500'000 pUSD = 0.0067835 USD
+  EXPECT_EQ(cost.amount, 6'783'500'000);
+  EXPECT_EQ(cost.price_source, "catalog:exact-request");  // "gpt-5-2025-08-07" is not listed
+  EXPECT_EQ(cost.priced_model, "gpt-5");
+  EXPECT_EQ(formatUsd(cost.amount), "0.0067835");
+  EXPECT_DOUBLE_EQ(cost.usd(), 0.0067835);
+}
+
+TEST(Pricer, AnthropicCacheReadsAndBothCacheWritesFromStream) {
+  const RequestInfo info = classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "",
+                                           R"({"model":"claude-sonnet-4-5","stream":true})");
+  const UsageResult r =
+      testing::extract(info, "text/event-stream", readFixture("anthropic_stream.sse"));
+  const Cost cost = pricer().cost(r.usage, info.requested_model);
+  // claude-sonnet-4-5: 3.00 in, 0.30 read, 3.75 write 5m, 6.00 write 1h, 15.00 out, 0.01/search
+  //   uncached 21    x  3'000'000 =         63'000'000
+  //   read     12000 x    300'000 =      3'600'000'000
+  //   write5m  1000  x  3'750'000 =      3'750'000'000
+  //   write1h  2000  x  6'000'000 =     12'000'000'000
+  //   output   89    x 15'000'000 =      1'335'000'000
+  //   searches 2     x 10'000'000'000 = 20'000'000'000
+  //   total                        =    40'748'000'000 pUSD = 0.040748 USD
+  EXPECT_EQ(cost.amount, 40'748'000'000);
+  EXPECT_EQ(cost.price_source, "catalog:exact-response");
+  EXPECT_EQ(cost.rate_variant, "");
+}
+
+TEST(Pricer, AnthropicJsonDatedResponseFallsBackToAlias) {
+  const RequestInfo info = classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "",
+                                           R"({"model":"claude-opus-4-1"})");
+  const UsageResult r =
+      testing::extract(info, "application/json", readFixture("anthropic_message.json"));
+  const Cost cost = pricer().cost(r.usage, "claude-opus-4-1-20250805");
+  // claude-opus-4-1: 15.00 in, 1.50 read, 18.75 write 5m, 30.00 write 1h, 75.00 out
+  //   uncached 4     x 15'000'000 =         60'000'000
+  //   read     30000 x  1'500'000 =     45'000'000'000
+  //   write5m  676   x 18'750'000 =     12'675'000'000
+  //   write1h  1000  x 30'000'000 =     30'000'000'000
+  //   output   132   x 75'000'000 =      9'900'000'000
+  //   search   1     x 10'000'000'000 = 10'000'000'000
+  //   total                        =   107'635'000'000 pUSD
+  EXPECT_EQ(cost.amount, 107'635'000'000);
+  EXPECT_EQ(cost.price_source, "catalog:dated-response");
+  EXPECT_EQ(cost.priced_model, "claude-opus-4-1");
+}
+
+TEST(Pricer, GeminiThoughtsBilledAsOutput) {
+  const RequestInfo info =
+      classifyRequest(ProviderFormat::Gemini,
+                      "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "alt=sse", "{}");
+  const UsageResult r =
+      testing::extract(info, "text/event-stream", readFixture("gemini_stream.sse"));
+  const Cost cost = pricer().cost(r.usage, info.requested_model);
+  // gemini-2.5-flash: 0.30 in, 0.03 cached, 2.50 out
+  //   uncached 131 - 100 = 31 x   300'000 =   9'300'000
+  //   cached   100           x    30'000 =   3'000'000
+  //   output   15 + 95 = 110 x 2'500'000 = 275'000'000
+  //   total                              = 287'300'000 pUSD
+  EXPECT_EQ(cost.amount, 287'300'000);
+  EXPECT_EQ(cost.priced_model, "gemini/gemini-2.5-flash");
+  EXPECT_EQ(cost.price_source, "catalog:exact-response");
+}
+
+TEST(Pricer, GeminiLongContextTierAppliesToTheWholeRequest) {
+  const RequestInfo info = classifyRequest(
+      ProviderFormat::Gemini, "/v1beta/models/gemini-2.5-pro:generateContent", "", "{}");
+  const UsageResult r =
+      testing::extract(info, "application/json", readFixture("gemini_generate.json"));
+  const Cost cost = pricer().cost(r.usage, info.requested_model);
+  // prompt 250000 > 200000: every token at the long-context rates 2.50 / 0.25 / 15.00
+  //   uncached 200000 x  2'500'000 = 500'000'000'000
+  //   cached    50000 x    250'000 =  12'500'000'000
+  //   output     3000 x 15'000'000 =  45'000'000'000
+  //   total                        = 557'500'000'000 pUSD = 0.5575 USD
+  EXPECT_EQ(cost.amount, 557'500'000'000);
+  EXPECT_EQ(cost.rate_variant, "long-context");
+}
+
+TEST(Pricer, LongContextThresholdIsExclusive) {
+  const Pricer p = pricer();
+  // At 200000: base rates 200000 x 3'000'000 + 1000 x 15'000'000 = 600e9 + 15e9 = 615e9
+  EXPECT_EQ(p.cost(usage("claude-sonnet-4-5", 200000, 1000), "").amount, 615'000'000'000);
+  // At 200001: long rates 200001 x 6'000'000 + 1000 x 22'500'000 = 1'200'006e6 + 22'500e6
+  EXPECT_EQ(p.cost(usage("claude-sonnet-4-5", 200001, 1000), "").amount, 1'222'506'000'000);
+}
+
+TEST(Pricer, DatedSnapshotsExactFirstThenStripped) {
+  const Pricer p = pricer();
+  // gpt-4o-2024-05-13 has its own price: 1000 x 5'000'000 + 100 x 15'000'000 = 5e9 + 1.5e9
+  const Cost old = p.cost(usage("gpt-4o-2024-05-13", 1000, 100), "gpt-4o-2024-05-13");
+  EXPECT_EQ(old.amount, 6'500'000'000);
+  EXPECT_EQ(old.price_source, "catalog:exact-response");
+  // gpt-4o-2024-08-06 falls back to gpt-4o: 1000 x 2'500'000 + 100 x 10'000'000 = 2.5e9 + 1e9
+  const Cost newer = p.cost(usage("gpt-4o-2024-08-06", 1000, 100), "my-alias");
+  EXPECT_EQ(newer.amount, 3'500'000'000);
+  EXPECT_EQ(newer.price_source, "catalog:dated-response");
+  EXPECT_EQ(newer.priced_model, "gpt-4o");
+  // The exact request model beats a stripped response model.
+  EXPECT_EQ(p.cost(usage("gpt-4o-2024-08-06", 1000, 100), "gpt-4o").price_source,
+            "catalog:exact-request");
+  // YYYYMMDD and a dated request model.
+  EXPECT_EQ(p.cost(usage("", 10, 10), "claude-sonnet-4-5-20991231").price_source,
+            "catalog:dated-request");
+}
+
+TEST(Pricer, GeminiNameSpellings) {
+  const Pricer p = pricer();
+  for (const char* name :
+       {"models/gemini-2.5-flash", "gemini-2.5-flash", "gemini/gemini-2.5-flash"}) {
+    const auto match = p.resolve(name, "");
+    ASSERT_TRUE(match) << name;
+    EXPECT_EQ(match->model, "gemini/gemini-2.5-flash") << name;
+  }
+  EXPECT_FALSE(p.resolve("models/gemini-9", ""));
+}
+
+TEST(Pricer, UnknownModelUnderEachPolicy) {
+  const Usage u = usage("acme-llm-7b", 1000, 100);
+  const Cost rejected = pricer(UnknownModelPolicy::Kind::Reject).cost(u, "acme-llm");
+  EXPECT_TRUE(rejected.rejected);
+  EXPECT_FALSE(rejected.priced);
+  EXPECT_EQ(rejected.amount, 0);
+  EXPECT_EQ(rejected.price_source, "unpriced");
+
+  const Cost allowed = pricer(UnknownModelPolicy::Kind::Allow).cost(u, "acme-llm");
+  EXPECT_FALSE(allowed.rejected);
+  EXPECT_FALSE(allowed.priced);
+  EXPECT_EQ(allowed.amount, 0);
+  EXPECT_EQ(allowed.price_source, "unpriced");
+
+  const Cost priced = pricer(UnknownModelPolicy::Kind::Price).cost(u, "acme-llm");
+  // 1000 x 1'000'000 + 100 x 2'000'000 = 1e9 + 2e8
+  EXPECT_EQ(priced.amount, 1'200'000'000);
+  EXPECT_TRUE(priced.priced);
+  EXPECT_EQ(priced.price_source, "policy:price");
+}
+
+TEST(Pricer, ServiceTierVariantFromTheResponse) {
+  const Pricer p = pricer();
+  Usage u = usage("gpt-5-2025-08-07", 1000, 100);
+  u.cached_input_tokens = 400;
+  u.service_tier = "flex";
+  const Cost flex = p.cost(u, "gpt-5");
+  // flex: 600 x 625'000 + 400 x 62'500 + 100 x 5'000'000 = 375e6 + 25e6 + 500e6
+  EXPECT_EQ(flex.amount, 900'000'000);
+  EXPECT_EQ(flex.rate_variant, "tier:flex");
+  u.service_tier = "default";
+  // base: 600 x 1'250'000 + 400 x 125'000 + 100 x 10'000'000 = 750e6 + 50e6 + 1000e6
+  EXPECT_EQ(p.cost(u, "gpt-5").amount, 1'800'000'000);
+}
+
+TEST(Pricer, ConfigOverrideIsReportedAsConfig) {
+  PriceCatalog catalog = testCatalog();
+  ModelPrice mine;
+  mine.rates = {300'000, 150'000, std::nullopt, std::nullopt, 1'200'000};
+  mine.origin = PriceOrigin::Config;
+  catalog.set("ft:gpt-4o-mini:acme", mine);
+  catalog.set("gpt-4o", mine);
+  const Pricer p(catalog, UnknownModelPolicy{});
+  EXPECT_EQ(p.cost(usage("ft:gpt-4o-mini:acme", 10, 10), "").price_source, "config:exact-response");
+  // 10 x 300'000 + 10 x 1'200'000 = 3e6 + 12e6
+  EXPECT_EQ(p.cost(usage("gpt-4o", 10, 10), "").amount, 15'000'000);
+}
+
+TEST(Pricer, DefaultCacheWriteRatesFollowAnthropicMultipliers) {
+  TokenRates rates;
+  rates.input = 1'000'000;
+  rates.output = 0;
+  Usage u = usage("", 300, 0);
+  u.cache_write_tokens = 200;
+  u.cache_write_1h_tokens = 100;
+  u.cache_write_5m_tokens = 100;
+  // uncached 100 x 1e6 + 5m 100 x 1.25e6 + 1h 100 x 2e6 = 100e6 + 125e6 + 200e6
+  EXPECT_EQ(costAtRates(u, rates, 0), 425'000'000);
+}
+
+TEST(Pricer, ArithmeticSaturatesInsteadOfWrapping) {
+  TokenRates rates;
+  rates.input = 1'000'000'000'000'000;  // absurd rate
+  rates.output = 1'000'000'000'000'000;
+  const Usage u = usage("", 1'000'000'000, 1'000'000'000);
+  EXPECT_EQ(costAtRates(u, rates, 0), std::numeric_limits<Picodollars>::max());
+}
+
+TEST(Pricer, WorstCase) {
+  const Pricer p = pricer();
+  RequestInfo req;
+  req.kind = EndpointKind::ChatCompletions;
+  req.requested_model = "gpt-4o-mini";
+  req.request_body_bytes = 1000;
+  req.max_output_tokens = 500;
+  req.choices = 2;
+  // input bound 1000 x 150'000 + output (500 x 2 choices) x 600'000 = 150e6 + 600e6
+  WorstCase w = p.worstCase(req);
+  EXPECT_EQ(w.amount, 750'000'000);
+  EXPECT_EQ(w.input_tokens_bound, 1000);
+  EXPECT_EQ(w.output_tokens_bound, 1000);
+
+  req.max_output_tokens.reset();
+  req.choices = 1;
+  // no cap in the request: the model's 16384: 150e6 + 16384 x 600'000 = 150e6 + 9'830'400'000
+  EXPECT_EQ(p.worstCase(req).amount, 9'980'400'000);
+
+  req.kind = EndpointKind::Embeddings;
+  req.requested_model = "text-embedding-3-small";
+  // 1000 x 20'000, no output
+  EXPECT_EQ(p.worstCase(req).amount, 20'000'000);
+
+  req.kind = EndpointKind::AnthropicMessages;
+  req.requested_model = "claude-sonnet-4-5";
+  req.request_body_bytes = 2000;
+  req.max_output_tokens = 1024;
+  // dearest input-side rate is the 1h write (6.00): 2000 x 6'000'000 + 1024 x 15'000'000
+  //   = 12'000'000'000 + 15'360'000'000
+  EXPECT_EQ(p.worstCase(req).amount, 27'360'000'000);
+
+  req.requested_model = "acme";
+  EXPECT_TRUE(p.worstCase(req).rejected);
+  EXPECT_FALSE(pricer(UnknownModelPolicy::Kind::Allow).worstCase(req).rejected);
+  EXPECT_EQ(pricer(UnknownModelPolicy::Kind::Allow).worstCase(req).amount, 0);
+  req.max_output_tokens.reset();
+  // price policy without any output cap: 2000 x 1'000'000 + 128000 x 2'000'000 = 2e9 + 256e9
+  EXPECT_EQ(pricer(UnknownModelPolicy::Kind::Price).worstCase(req).amount, 258'000'000'000);
+}
+
+TEST(Money, ParsesDecimalsExactly) {
+  EXPECT_EQ(parseUsdPerMillion("2.50"), 2'500'000);
+  EXPECT_EQ(parseUsdPerMillion("0.075"), 75'000);
+  EXPECT_EQ(parseUsdPerMillion("10"), 10'000'000);
+  EXPECT_EQ(parseUsdPerMillion("0.000001"), 1);
+  EXPECT_EQ(parseUsdPerMillion("0"), 0);
+  EXPECT_EQ(parseUsdPerMillion("0.0000001"), std::nullopt);
+  EXPECT_EQ(parseUsdPerMillion("-1"), std::nullopt);
+  EXPECT_EQ(parseUsdPerMillion("1e-6"), std::nullopt);
+  EXPECT_EQ(parseUsdPerMillion(""), std::nullopt);
+  EXPECT_EQ(parseUsdPerMillion("."), std::nullopt);
+  EXPECT_EQ(parseUsdPerMillion("1.2.3"), std::nullopt);
+  EXPECT_EQ(ratePerTokenFromUsdPerMillion(0.1 + 0.2), 300'000);  // 0.30000000000000004
+  EXPECT_EQ(ratePerTokenFromUsdPerMillion(-1.0), std::nullopt);
+  EXPECT_EQ(formatUsd(0), "0");
+  EXPECT_EQ(formatUsd(1'500'000'000'000), "1.5");
+  EXPECT_EQ(formatUsd(-1), "-0.000000000001");
+}
+
+TEST(Money, SumsDoNotDrift) {
+  // A million requests of 0.0000003 USD each: exactly 0.3 USD, where doubles drift.
+  Picodollars total = 0;
+  double drift = 0;
+  for (int i = 0; i < 1'000'000; ++i) {
+    total = saturatingAdd(total, 300'000);
+    drift += 0.0000003;
+  }
+  EXPECT_EQ(total, 300'000'000'000);
+  EXPECT_NE(drift, 0.3);
+}
+
+TEST(PriceCatalog, StripDateSuffix) {
+  EXPECT_EQ(stripDateSuffix("gpt-4o-2024-08-06"), "gpt-4o");
+  EXPECT_EQ(stripDateSuffix("claude-sonnet-4-5-20250929"), "claude-sonnet-4-5");
+  EXPECT_EQ(stripDateSuffix("gpt-4o"), std::nullopt);
+  EXPECT_EQ(stripDateSuffix("gpt-4-0613"), std::nullopt);
+  EXPECT_EQ(stripDateSuffix("model-12345678"), std::nullopt);  // not a plausible date
+  EXPECT_EQ(stripDateSuffix("-2024-08-06"), std::nullopt);
+}
+
+}  // namespace
+}  // namespace spendgate::core

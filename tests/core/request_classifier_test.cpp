@@ -1,0 +1,102 @@
+#include "core/metering/request_classifier.hpp"
+
+#include <gtest/gtest.h>
+
+namespace spendgate::core {
+namespace {
+
+TEST(RequestClassifier, OpenAiEndpoints) {
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", "").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/completions", "", "").kind,
+            EndpointKind::Completions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/embeddings/", "", "").kind,
+            EndpointKind::Embeddings);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/responses", "", "").kind,
+            EndpointKind::Responses);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions?x=1", "", "").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/models", "", "").kind,
+            EndpointKind::Unmetered);
+}
+
+TEST(RequestClassifier, MaxTokensInEveryDialect) {
+  auto max = [](ProviderFormat f, const char* path, const char* body) {
+    return classifyRequest(f, path, "", body).max_output_tokens;
+  };
+  EXPECT_EQ(max(ProviderFormat::OpenAI, "/v1/chat/completions", R"({"max_tokens":100})"), 100);
+  EXPECT_EQ(max(ProviderFormat::OpenAI, "/v1/chat/completions",
+                R"({"max_tokens":100,"max_completion_tokens":300})"),
+            300);
+  EXPECT_EQ(max(ProviderFormat::OpenAI, "/v1/responses", R"({"max_output_tokens":50})"), 50);
+  EXPECT_EQ(max(ProviderFormat::Gemini, "/v1beta/models/gemini-2.0-flash:generateContent",
+                R"({"generationConfig":{"maxOutputTokens":800}})"),
+            800);
+  EXPECT_EQ(max(ProviderFormat::OpenAI, "/v1/chat/completions", R"({"model":"x"})"), std::nullopt);
+  EXPECT_EQ(max(ProviderFormat::OpenAI, "/v1/chat/completions", "not json"), std::nullopt);
+}
+
+TEST(RequestClassifier, StreamAndIncludeUsage) {
+  const auto plain = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                                     R"({"model":"gpt-4o","stream":true})");
+  EXPECT_TRUE(plain.stream);
+  EXPECT_FALSE(plain.include_usage_requested);
+  EXPECT_TRUE(plain.needs_usage_injection);
+  const auto asked = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                                     R"({"stream":true,"stream_options":{"include_usage":true}})");
+  EXPECT_TRUE(asked.include_usage_requested);
+  EXPECT_FALSE(asked.needs_usage_injection);
+  const auto off = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                                   R"({"stream":true,"stream_options":{"include_usage":false}})");
+  EXPECT_TRUE(off.needs_usage_injection);
+  const auto no_stream =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", R"({"model":"gpt-4o"})");
+  EXPECT_FALSE(no_stream.needs_usage_injection);
+  const auto responses = classifyRequest(ProviderFormat::OpenAI, "/v1/responses", "",
+                                         R"({"model":"gpt-4o","stream":true})");
+  EXPECT_FALSE(responses.needs_usage_injection);
+}
+
+TEST(RequestClassifier, AzurePaths) {
+  const DeploymentMap deployments{{"chat-prod", "gpt-4o-mini"}};
+  const auto classic =
+      classifyRequest(ProviderFormat::Azure, "/openai/deployments/chat-prod/chat/completions",
+                      "api-version=2024-10-21", R"({"messages":[]})", deployments);
+  EXPECT_EQ(classic.kind, EndpointKind::ChatCompletions);
+  EXPECT_EQ(classic.requested_model, "gpt-4o-mini");
+  const auto unmapped =
+      classifyRequest(ProviderFormat::Azure, "/openai/deployments/other/embeddings", "", "{}");
+  EXPECT_EQ(unmapped.kind, EndpointKind::Embeddings);
+  EXPECT_EQ(unmapped.requested_model, "other");  // priced if a catalog entry has that name
+  const auto v1 =
+      classifyRequest(ProviderFormat::Azure, "/openai/v1/responses", "", R"({"model":"gpt-4.1"})");
+  EXPECT_EQ(v1.kind, EndpointKind::Responses);
+  EXPECT_EQ(v1.requested_model, "gpt-4.1");
+}
+
+TEST(RequestClassifier, AnthropicAndGemini) {
+  EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "", "{}").kind,
+            EndpointKind::AnthropicMessages);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messages/count_tokens", "", "{}").kind,
+            EndpointKind::Unmetered);
+  const auto gemini = classifyRequest(ProviderFormat::Gemini,
+                                      "/v1beta/models/gemini-2.5-pro:countTokens", "", "{}");
+  EXPECT_EQ(gemini.kind, EndpointKind::Unmetered);
+  const auto compat = classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/chat/completions", "",
+                                      R"({"model":"gemini-2.0-flash","stream":true,"n":3})");
+  EXPECT_TRUE(compat.gemini_compat);
+  EXPECT_TRUE(compat.needs_usage_injection);
+  EXPECT_EQ(compat.choices, 3);
+  EXPECT_EQ(compat.requested_model, "gemini-2.0-flash");
+}
+
+TEST(RequestClassifier, BodySizeAndTier) {
+  const std::string body = R"({"model":"gpt-5","service_tier":"flex"})";
+  const auto info = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", body);
+  EXPECT_EQ(info.request_body_bytes, static_cast<std::int64_t>(body.size()));
+  EXPECT_EQ(info.service_tier, "flex");
+  EXPECT_TRUE(info.body_is_json);
+}
+
+}  // namespace
+}  // namespace spendgate::core
