@@ -1,0 +1,144 @@
+// `spendgate version` and `spendgate check -c FILE`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { writeFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { runCli, makeTempDir } from './lib/proxy.mjs';
+
+function writeConfig(t, text, name = 'spendgate.yaml') {
+  const dir = makeTempDir('spendgate-cli-');
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const file = path.join(dir, name);
+  writeFileSync(file, text);
+  return file;
+}
+
+const GOOD = `# a complete, valid config
+server:
+  listen: "127.0.0.1:0"
+  threads: 1
+  max_body_bytes: 1048576
+  idle_timeout: 5s
+  first_byte_timeout: 2s
+  request_timeout: 10s
+admin:
+  listen: "127.0.0.1:0"
+providers:
+  openai:    { format: openai,    base_url: "http://127.0.0.1:9", routes: ["/v1/"] }
+  anthropic: { format: anthropic, base_url: "https://localhost:9", routes: ["/v1/messages"] }
+  gemini:    { format: gemini,    base_url: "http://127.0.0.1:9", routes: ["/v1beta/"] }
+ledger: { path: "/tmp/spendgate-cli-test-ledger.jsonl" }
+`;
+
+/** Lines of the form FILE:LINE:COL: message from stderr. */
+function diagnostics(stderr, file) {
+  const re = /^(.*?):(\d+):(\d+): (.+)$/;
+  return stderr.split('\n').map((l) => re.exec(l.trim())).filter(Boolean)
+    .filter((m) => m[1] === file || path.resolve(m[1]) === file)
+    .map((m) => ({ file: m[1], line: Number(m[2]), col: Number(m[3]), message: m[4] }));
+}
+
+test('version prints a version line and exits 0', () => {
+  const r = runCli(['version']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.match(r.stdout, /spendgate/i);
+  assert.match(r.stdout, /\d+\.\d+\.\d+/, `no semantic version in: ${r.stdout}`);
+});
+
+test('check on a valid config exits 0 without diagnostics', (t) => {
+  const file = writeConfig(t, GOOD);
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  assert.equal(diagnostics(r.stderr, file).length, 0, r.stderr);
+});
+
+test('check on a minimal config (every key optional) exits 0', (t) => {
+  const file = writeConfig(t, 'server:\n  listen: "127.0.0.1:0"\n');
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 0, `stderr: ${r.stderr}`);
+});
+
+test('check: unknown key -> exit 1 and FILE:LINE:COL pointing at the key', (t) => {
+  const text = GOOD.replace('  threads: 1\n', '  threads: 1\n  idel_timeout: 5s\n');
+  const file = writeConfig(t, text);
+  const lineNo = text.split('\n').findIndex((l) => l.includes('idel_timeout')) + 1;
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 1, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const d = diagnostics(r.stderr, file);
+  assert.ok(d.length >= 1, `no "${file}:LINE:COL: message" line in stderr:\n${r.stderr}`);
+  const hit = d.find((x) => x.line === lineNo);
+  assert.ok(hit, `no diagnostic for line ${lineNo}; got ${JSON.stringify(d)}`);
+  assert.equal(hit.col, 3, `column should point at the key (col 3): ${JSON.stringify(hit)}`);
+  assert.match(hit.message, /idel_timeout/, 'message should name the unknown key');
+});
+
+test('check: unknown top-level section and unknown provider key -> exit 1', (t) => {
+  const text = GOOD + 'budgetz:\n  - name: x\n';
+  const file = writeConfig(t, text);
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 1, r.stderr);
+  const lineNo = text.split('\n').findIndex((l) => l.startsWith('budgetz')) + 1;
+  const d = diagnostics(r.stderr, file);
+  assert.ok(d.some((x) => x.line === lineNo && x.col === 1), `want ${file}:${lineNo}:1, got:\n${r.stderr}`);
+
+  const text2 = GOOD.replace('routes: ["/v1/"] }', 'routes: ["/v1/"], base_uri: "http://x" }');
+  const file2 = writeConfig(t, text2);
+  const r2 = runCli(['check', '-c', file2]);
+  assert.equal(r2.code, 1, r2.stderr);
+  const line2 = text2.split('\n').findIndex((l) => l.includes('base_uri')) + 1;
+  const d2 = diagnostics(r2.stderr, file2);
+  assert.ok(d2.some((x) => x.line === line2 && /base_uri/.test(x.message)), `want ${file2}:${line2}:COL: ...base_uri..., got:\n${r2.stderr}`);
+});
+
+for (const bad of ['5 parsecs', '5x', 'soon', '-5s']) {
+  test(`check: bad duration "${bad}" -> exit 1 and FILE:LINE:COL on that line`, (t) => {
+    const text = GOOD.replace('  first_byte_timeout: 2s\n', `  first_byte_timeout: ${bad}\n`);
+    const file = writeConfig(t, text);
+    const lineNo = text.split('\n').findIndex((l) => l.includes('first_byte_timeout')) + 1;
+    const r = runCli(['check', '-c', file]);
+    assert.equal(r.code, 1, `"${bad}" accepted as a duration; stderr: ${r.stderr}`);
+    const d = diagnostics(r.stderr, file);
+    const hit = d.find((x) => x.line === lineNo);
+    assert.ok(hit, `no ${file}:${lineNo}:COL diagnostic; stderr:\n${r.stderr}`);
+    assert.ok(hit.col === 3 || hit.col === 23, `column should point at the key (3) or the value (23): ${JSON.stringify(hit)}`);
+  });
+}
+
+test('check: bad values (format, non-numeric size) are reported with their lines', (t) => {
+  const text = GOOD
+    .replace('max_body_bytes: 1048576', 'max_body_bytes: lots')
+    .replace('{ format: gemini,', '{ format: gemeni,');
+  const file = writeConfig(t, text);
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 1, r.stderr);
+  const lines = text.split('\n');
+  const l1 = lines.findIndex((l) => l.includes('max_body_bytes')) + 1;
+  const l2 = lines.findIndex((l) => l.includes('gemeni')) + 1;
+  const d = diagnostics(r.stderr, file);
+  assert.ok(d.some((x) => x.line === l1), `no diagnostic for max_body_bytes (line ${l1}):\n${r.stderr}`);
+  assert.ok(d.some((x) => x.line === l2), `no diagnostic for format: gemeni (line ${l2}):\n${r.stderr}`);
+});
+
+test('check: YAML syntax error -> exit 1 with FILE:LINE:COL', (t) => {
+  const text = 'server:\n  listen: "127.0.0.1:0\n  threads: 1\n';
+  const file = writeConfig(t, text);
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 1, r.stderr);
+  assert.ok(diagnostics(r.stderr, file).length >= 1, `no FILE:LINE:COL line:\n${r.stderr}`);
+});
+
+test('check: missing file -> exit 1 with a message', () => {
+  const r = runCli(['check', '-c', '/nonexistent/dir/spendgate.yaml']);
+  assert.equal(r.code, 1);
+  assert.match(r.stderr, /nonexistent/);
+});
+
+test('serve refuses a bad config: exit 1, diagnostics on stderr, never listens', (t) => {
+  const text = GOOD.replace('  threads: 1\n', '  threads: 1\n  idel_timeout: 5s\n');
+  const file = writeConfig(t, text);
+  const r = runCli(['serve', '-c', file], { timeout: 20_000 });
+  assert.equal(r.signal, null, 'serve did not exit on a bad config (killed by timeout?)');
+  assert.equal(r.code, 1, r.stderr);
+  assert.doesNotMatch(r.stdout, /listening on/);
+  assert.ok(diagnostics(r.stderr, file).length >= 1, r.stderr);
+});
