@@ -5,34 +5,33 @@
 namespace spendgate::core {
 
 const ErrorKind& errorKind(ProxyError error) {
-  static const ErrorKind kNotFound{404, "invalid_request_error", "not_found", "not_found_error",
-                                   "NOT_FOUND"};
-  static const ErrorKind kBadRequest{400, "invalid_request_error", "bad_request",
-                                     "invalid_request_error", "INVALID_ARGUMENT"};
-  static const ErrorKind kBodyTooLarge{413, "invalid_request_error", "request_too_large",
-                                       "request_too_large", "INVALID_ARGUMENT"};
-  static const ErrorKind kHeaderTooLarge{431, "invalid_request_error",
-                                         "request_header_fields_too_large", "invalid_request_error",
-                                         "INVALID_ARGUMENT"};
-  static const ErrorKind kUpstreamUnavailable{502, "api_error", "upstream_unavailable", "api_error",
-                                              "UNAVAILABLE"};
-  static const ErrorKind kUpstreamTimeout{504, "api_error", "upstream_timeout", "api_error",
-                                          "DEADLINE_EXCEEDED"};
-  switch (error) {
-    case ProxyError::NotFound:
-      return kNotFound;
-    case ProxyError::BadRequest:
-      return kBadRequest;
-    case ProxyError::BodyTooLarge:
-      return kBodyTooLarge;
-    case ProxyError::HeaderTooLarge:
-      return kHeaderTooLarge;
-    case ProxyError::UpstreamUnavailable:
-      return kUpstreamUnavailable;
-    case ProxyError::UpstreamTimeout:
-      return kUpstreamTimeout;
-  }
-  return kBadRequest;
+  // status, OpenAI type, OpenAI code, Anthropic type, Gemini status, x-spendgate-denied
+  static const ErrorKind kKinds[] = {
+      {404, "invalid_request_error", "not_found", "not_found_error", "NOT_FOUND", ""},
+      {400, "invalid_request_error", "bad_request", "invalid_request_error", "INVALID_ARGUMENT",
+       ""},
+      {413, "invalid_request_error", "request_too_large", "request_too_large", "INVALID_ARGUMENT",
+       ""},
+      {431, "invalid_request_error", "request_header_fields_too_large", "invalid_request_error",
+       "INVALID_ARGUMENT", ""},
+      {502, "api_error", "upstream_unavailable", "api_error", "UNAVAILABLE", ""},
+      {504, "api_error", "upstream_timeout", "api_error", "DEADLINE_EXCEEDED", ""},
+      {503, "service_unavailable", "emergency_stop", "api_error", "UNAVAILABLE",
+       "emergency_stop"},
+      {401, "invalid_request_error", "invalid_api_key", "authentication_error", "UNAUTHENTICATED",
+       "unknown_key"},
+      {400, "invalid_request_error", "request_cost_limit_exceeded", "invalid_request_error",
+       "INVALID_ARGUMENT", "request_cost"},
+      {429, "rate_limit_exceeded", "rate_limit_exceeded", "rate_limit_error",
+       "RESOURCE_EXHAUSTED", "rate_limit"},
+      {429, "insufficient_quota", "budget_exceeded", "rate_limit_error", "RESOURCE_EXHAUSTED",
+       "budget"},
+      {503, "service_unavailable", "store_unavailable", "api_error", "UNAVAILABLE",
+       "store_unavailable"},
+      {400, "invalid_request_error", "model_not_priced", "invalid_request_error",
+       "INVALID_ARGUMENT", "unknown_model"},
+  };
+  return kKinds[static_cast<int>(error)];
 }
 
 std::string errorBody(ProviderFormat format, const ErrorKind& kind, std::string_view message) {

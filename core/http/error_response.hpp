@@ -15,6 +15,14 @@ enum class ProxyError {
   HeaderTooLarge,       // over server.max_header_bytes
   UpstreamUnavailable,  // refused, reset, TLS failure
   UpstreamTimeout,      // no answer within first_byte_timeout / request_timeout
+  // Denials (SPEC §4): the request never reaches the provider.
+  EmergencyStop,
+  UnknownKey,
+  RequestCost,
+  RateLimit,
+  Budget,
+  StoreUnavailable,
+  UnknownModel,
 };
 
 /** What each provider's SDK expects to find in an error body, for one kind of error. */
@@ -24,6 +32,7 @@ struct ErrorKind {
   std::string_view openai_code;
   std::string_view anthropic_type;
   std::string_view gemini_status;
+  std::string_view denied_reason;  // x-spendgate-denied value; empty when not a denial
 };
 
 /** @return the status and error identifiers for a proxy error. */

@@ -1,8 +1,9 @@
 #include "core/ledger/ledger_entry.hpp"
 
+#include "core/pricing/money.hpp"
+
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
-#include <cstdio>
 #include <ctime>
 
 namespace spendgate::core {
@@ -25,32 +26,19 @@ void appendRaw(std::string& out, std::string_view key, std::string_view raw) {
   out += ',';
 }
 
+// Fixed three decimals without printf: core does no I/O, not even through <cstdio>.
 std::string formatMillis(double ms) {
-  char buffer[32];
-  std::snprintf(buffer, sizeof buffer, "%.3f", ms < 0 ? 0.0 : ms);
-  return buffer;
+  const auto micros = static_cast<std::int64_t>(ms < 0 ? 0 : ms * 1000.0 + 0.5);
+  std::string fraction = std::to_string(micros % 1000);
+  return std::to_string(micros / 1000) + "." + std::string(3 - fraction.size(), '0') + fraction;
+}
+
+std::string padded(long value, std::size_t width) {
+  std::string text = std::to_string(value);
+  return std::string(width > text.size() ? width - text.size() : 0, '0') + text;
 }
 
 }  // namespace
-
-std::string formatUsd(std::int64_t picousd) {
-  const bool negative = picousd < 0;
-  const std::uint64_t magnitude = negative ? static_cast<std::uint64_t>(-(picousd + 1)) + 1
-                                           : static_cast<std::uint64_t>(picousd);
-  constexpr std::uint64_t kPerUsd = 1'000'000'000'000ULL;
-  std::string out = negative ? "-" : "";
-  out += std::to_string(magnitude / kPerUsd);
-  std::uint64_t fraction = magnitude % kPerUsd;
-  if (fraction != 0) {
-    char digits[13];
-    std::snprintf(digits, sizeof digits, "%012llu", static_cast<unsigned long long>(fraction));
-    std::string_view text(digits, 12);
-    while (text.back() == '0') text.remove_suffix(1);
-    out += '.';
-    out += text;
-  }
-  return out;
-}
 
 std::string formatRfc3339(std::chrono::system_clock::time_point time) {
   const auto millis =
@@ -58,11 +46,9 @@ std::string formatRfc3339(std::chrono::system_clock::time_point time) {
   const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
-  char buffer[40];
-  std::snprintf(buffer, sizeof buffer, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", utc.tm_year + 1900,
-                utc.tm_mon + 1, utc.tm_mday, utc.tm_hour, utc.tm_min, utc.tm_sec,
-                static_cast<int>(millis % 1000));
-  return buffer;
+  return padded(utc.tm_year + 1900, 4) + "-" + padded(utc.tm_mon + 1, 2) + "-" +
+         padded(utc.tm_mday, 2) + "T" + padded(utc.tm_hour, 2) + ":" + padded(utc.tm_min, 2) +
+         ":" + padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(millis % 1000), 3) + "Z";
 }
 
 std::string toJsonLine(const LedgerEntry& e) {

@@ -35,9 +35,6 @@ struct LedgerEntry {
 /** @return the entry as one JSON object followed by '\n'. */
 std::string toJsonLine(const LedgerEntry& entry);
 
-/** @return picodollars as a decimal USD string without trailing zeros ("0.0000125", "3"). */
-std::string formatUsd(std::int64_t picousd);
-
 /** @return RFC 3339 UTC with milliseconds ("2026-11-23T05:17:50.123Z"). */
 std::string formatRfc3339(std::chrono::system_clock::time_point time);
 

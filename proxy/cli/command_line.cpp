@@ -4,6 +4,9 @@
 #include <iostream>
 
 #include "config/config_loader.hpp"
+#include "config/price_catalog_loader.hpp"
+#include "core/pricing/price_catalog.hpp"
+#include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/proxy_server.hpp"
 #include "proxy/server/runtime.hpp"
@@ -94,7 +97,10 @@ int CommandLine::check() {
 }
 
 int CommandLine::version() {
-  std::cout << "spendgate " << SPENDGATE_VERSION << " (built " << __DATE__ << ")\n";
+  const auto& catalog = config::builtinPriceCatalog();
+  std::cout << "spendgate " << SPENDGATE_VERSION << " (built " << __DATE__ << ")\n"
+            << "price catalog " << catalog.version() << " (" << catalog.date() << ", "
+            << catalog.size() << " models)\n";
   return 0;
 }
 
@@ -119,10 +125,12 @@ int CommandLine::serve() {
   logger.info(path.empty() ? "no config file: using built-in defaults"
                            : "configuration from " + path);
   try {
-    ProxyServer server(runtime, logger);
+    LedgerWriter ledger(runtime->config.ledger.path, logger);
+    ProxyServer server(runtime, logger, ledger);
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();
+    ledger.flush();
   } catch (const std::exception& e) {
     logger.error(e.what());
     logger.flush();

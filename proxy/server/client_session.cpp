@@ -16,6 +16,14 @@
 #include <cerrno>
 #include <optional>
 
+#include "core/ledger/ledger_entry.hpp"
+#include "core/metering/include_usage_injector.hpp"
+#include "core/metering/request_classifier.hpp"
+#include "core/metering/usage_chunk_filter.hpp"
+#include "core/pricing/pricer.hpp"
+#include "core/usage/usage_extractor.hpp"
+#include "proxy/identity/caller_key.hpp"
+#include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/relay/header_rewrite.hpp"
 #include "proxy/relay/request_id.hpp"
@@ -44,6 +52,18 @@ struct Exchange {
   bool finished = false;     // the disconnect watch must not act any more
   bool client_gone = false;  // the client closed its connection mid-exchange
   bool counted = false;      // included in the worker's in-flight count
+
+  // Metering.
+  core::Identity identity;
+  CallerKey caller;
+  core::RequestInfo info;
+  std::optional<core::UsageExtractor> usage;
+  std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
+  std::string filtered;  // the filter's output for the current piece
+  std::string whole;     // a non-streamed metered answer, held until its cost is known
+  bool forwarded = false;  // reached the point of calling the upstream: gets a ledger line
+  bool settled = false;
+  core::Picodollars cost = 0;
 };
 
 namespace {
@@ -55,6 +75,9 @@ constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr std::chrono::seconds kErrorWriteTimeout{10};
+// A non-streamed metered answer is held until it is complete so its cost can go in a header;
+// a larger one is relayed as it comes, without the header.
+constexpr std::size_t kMaxHeldAnswer = 16 * 1024 * 1024;
 
 double millisSince(std::chrono::steady_clock::time_point from,
                    std::chrono::steady_clock::time_point to) {
@@ -146,7 +169,9 @@ net::awaitable<bool> ClientSession::serveOne() {
   ex.record.bytes_in = header_bytes;
 
   const auto& request = parser.get();
-  if (!ec || ec == http::error::body_limit) {
+  // Beast parses the request line before the fields, so even a header over the limit has a
+  // target to choose the error format by.
+  if (!ec || ec == http::error::body_limit || ec == http::error::header_limit) {
     ex.record.method = std::string(request.method_string());
     ex.record.target = redactTarget(request.target());
     if (auto index = runtime->routes.match(request.target())) {
@@ -223,8 +248,17 @@ net::awaitable<bool> ClientSession::serveOne() {
     co_return keep_alive;
   }
 
+  Request forwarded = parser.release();
+  if (auto denial = admit(ex, forwarded)) {
+    co_await sendError(ex, format, denial->first, std::move(denial->second), keep_alive);
+    finish(ex);
+    co_return keep_alive;
+  }
+
+  ex.forwarded = true;
   watchForDisconnect(exchange);
-  const bool keep = co_await forward(ex, parser.release());
+  const bool keep = co_await forward(ex, std::move(forwarded));
+  settle(ex);
   ex.finished = true;
   beast::error_code ignored;
   stream_.socket().cancel(ignored);  // ends the disconnect watch
@@ -249,14 +283,120 @@ void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange
       });
 }
 
+std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exchange& ex,
+                                                                            Request& request) {
+  const ProviderRuntime& provider = *ex.provider;
+  const Runtime& runtime = *ex.runtime;
+
+  ex.caller = findCallerKey(request, request.target());
+  const std::string key_hash = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
+  const core::IdentityResolver::Headers claimed{request["x-spendgate-user"],
+                                                request["x-spendgate-team"],
+                                                request["x-spendgate-customer"],
+                                                request["x-spendgate-agent"]};
+  auto identity = runtime.identity->resolve(key_hash, claimed);
+  if (!identity) {
+    return std::pair{core::ProxyError::UnknownKey,
+                     std::string("the API key is not a spendgate virtual key and passthrough "
+                                 "keys are not accepted")};
+  }
+  ex.identity = std::move(*identity);
+
+  const std::string_view target = request.target();
+  const auto question = target.find('?');
+  const std::string_view path = target.substr(0, question);
+  const std::string_view query =
+      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+  ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
+                                  provider.config.deployments);
+
+  const auto& pricer = *runtime.pricer;
+  if (ex.info.kind != core::EndpointKind::Unmetered && !ex.info.requested_model.empty() &&
+      pricer.unknownModelPolicy().kind == core::UnknownModelPolicy::Kind::Reject &&
+      !pricer.resolve("", ex.info.requested_model)) {
+    return std::pair{core::ProxyError::UnknownModel,
+                     "model " + ex.info.requested_model +
+                         " has no price: add it under pricing.models or set "
+                         "pricing.unknown_model"};
+  }
+
+  if (ex.info.needs_usage_injection) {
+    if (auto body = core::injectIncludeUsage(request.body())) {
+      request.body() = std::move(*body);
+      ex.usage_filter.emplace();
+    }
+  }
+  return std::nullopt;
+}
+
+void ClientSession::settle(Exchange& ex) {
+  if (ex.settled || !ex.forwarded) return;
+  ex.settled = true;
+
+  core::UsageResult result;
+  if (ex.usage) {
+    result = ex.usage->finish();
+  } else if (ex.client_gone) {
+    // Gone before the answer started: the upstream may have read the prompt. Estimate it.
+    result.status = core::UsageStatus::Estimated;
+    result.estimated = true;
+    result.usage.input_tokens = core::UsageEstimator(ex.info.request_body_bytes).inputTokens();
+  }
+
+  core::LedgerEntry entry;
+  entry.price_source = "none";
+  if (result.status != core::UsageStatus::NotBillable) {
+    const core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
+    ex.cost = cost.amount;
+    entry.price_source = cost.price_source;
+  }
+  if (result.status == core::UsageStatus::Malformed || result.status == core::UsageStatus::Absurd ||
+      result.status == core::UsageStatus::TooLarge) {
+    worker_.logger().warn(ex.record.request_id + ": usage " +
+                          std::string(core::usageStatusName(result.status)) + " (" +
+                          result.detail + "), cost estimated");
+  }
+
+  entry.ts = std::chrono::system_clock::now();
+  entry.request_id = ex.record.request_id;
+  entry.provider = ex.provider->config.name;
+  entry.model = result.usage.model.empty() ? ex.info.requested_model : result.usage.model;
+  entry.requested_model = ex.info.requested_model;
+  entry.key = ex.identity.key;
+  entry.user = ex.identity.user;
+  entry.team = ex.identity.team;
+  entry.customer = ex.identity.customer;
+  entry.agent = ex.identity.agent;
+  entry.status = ex.record.status;
+  entry.stream = ex.record.stream;
+  entry.input_tokens = result.usage.input_tokens;
+  entry.cached_input_tokens = result.usage.cached_input_tokens;
+  entry.cache_write_tokens = result.usage.cache_write_tokens;
+  entry.output_tokens = result.usage.output_tokens;
+  entry.reasoning_tokens = result.usage.reasoning_tokens;
+  entry.cost_picousd = ex.cost;
+  entry.usage_source = result.estimated ? "estimated" : "provider";
+  const auto now = std::chrono::steady_clock::now();
+  entry.latency_ms = millisSince(ex.start, now);
+  entry.upstream_ms = ex.record.upstream_ms;
+  worker_.ledger().append(core::toJsonLine(entry));
+}
+
 net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   const ProviderRuntime& provider = *ex.provider;
   const auto& server = ex.runtime->config.server;
   const auto format = provider.config.format;
 
-  if (!provider.config.upstream.path_prefix.empty()) {
-    request.target(provider.config.upstream.path_prefix + std::string(request.target()));
+  std::string target(request.target());
+  if (ex.identity.virtual_key) {
+    // The virtual key stays here; the provider's own key goes in its own header.
+    injectProviderKey(request, target, ex.caller, format, provider.api_key);
   }
+  for (auto name : {"x-spendgate-user", "x-spendgate-team", "x-spendgate-customer",
+                    "x-spendgate-agent"}) {
+    request.erase(name);
+  }
+  request.target(provider.config.upstream.path_prefix + target);
   rewriteRequestHeaders(request, provider.host_header);
   request.version(11);
   request.keep_alive(true);
@@ -353,10 +493,20 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   const unsigned status = response.result_int();
   const bool has_length = parser.content_length().has_value();
   const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
+  const std::string_view content_type = response[http::field::content_type];
+  const bool sse = content_type.starts_with("text/event-stream");
+  const bool success = status / 100 == 2;
+
+  ex.usage.emplace(ex.info, static_cast<int>(status), content_type);
+  // Only the stream we asked to carry usage gets the extra chunk removed.
+  const bool filtering = ex.usage_filter && sse && success;
+  // A non-streamed, billable answer waits until complete so its cost can go in a header.
+  bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
+                    ex.info.kind != core::EndpointKind::Unmetered;
 
   stripHopByHop(response);
   bool close_delimited = false;
-  if (!bodiless && !has_length) {
+  if (!bodiless && !has_length && !hold_whole) {
     // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
     if (ex.client_version >= 11) {
       response.chunked(true);
@@ -366,18 +516,22 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   }
   response.version(11);
   response.set("x-spendgate-request-id", ex.record.request_id);
+  if (!hold_whole && !sse && !ex.info.stream) {
+    // Not billable (error answer, unmetered endpoint): known to cost nothing up front.
+    response.set("x-spendgate-cost-usd", "0");
+  }
   response.keep_alive(ex.client_keep_alive && !close_delimited && !draining_ &&
                       !worker_.draining());
-  const bool keep_alive = response.keep_alive();
+  bool keep_alive = response.keep_alive();
   ex.record.status = static_cast<int>(status);
-  ex.record.stream = response[http::field::content_type].starts_with("text/event-stream");
+  ex.record.stream = sse || ex.info.stream;
 
   http::response_serializer<http::buffer_body> serializer{response};
   std::array<char, kRelayBufferSize> buffer;
 
   // Send the header at once unless body bytes are already here to go out with it: a stream
   // may be silent for a long time after its header.
-  if (!parser.is_done() && ex.upstream->buffer().size() == 0) {
+  if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
     stream_.expires_at(ex.deadline);
     auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_nothrow);
     ex.record.bytes_out += n;
@@ -389,6 +543,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
 
   for (;;) {
     auto& body = response.body();
+    std::string_view piece;
     if (!parser.is_done()) {
       body.data = buffer.data();
       body.size = buffer.size();
@@ -397,21 +552,42 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
           co_await http::async_read_some(upstream, ex.upstream->buffer(), parser, use_nothrow);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
-        if (!ex.client_gone) {
-          ex.record.error = "upstream failed mid-answer: " + describe(ec);
-        }
+        if (!ex.client_gone) ex.record.error = "upstream failed mid-answer: " + describe(ec);
         co_return false;  // the client sees a truncated body, never a made-up end
       }
-      // An empty piece must have no data pointer: Beast would send it as the last chunk.
-      const std::size_t produced = buffer.size() - body.size;
-      body.data = produced ? buffer.data() : nullptr;
-      body.size = produced;
-      body.more = !parser.is_done();
-    } else {
-      body.data = nullptr;
-      body.size = 0;
-      body.more = false;
+      piece = std::string_view(buffer.data(), buffer.size() - body.size);
     }
+    const bool done = parser.is_done();
+    if (!piece.empty()) ex.usage->feed(piece);  // metering sees exactly what the upstream sent
+    if (filtering) {
+      ex.filtered.clear();
+      ex.usage_filter->feed(piece, ex.filtered);
+      if (done) ex.usage_filter->finish(ex.filtered);
+      piece = ex.filtered;
+    }
+    if (hold_whole) {
+      ex.whole.append(piece);
+      if (!done && ex.whole.size() <= kMaxHeldAnswer) continue;
+      if (done) {
+        settle(ex);
+        response.set("x-spendgate-cost-usd", core::formatUsd(ex.cost));
+        response.content_length(ex.whole.size());
+      } else if (!has_length) {
+        // Too large to hold: relay the rest as it comes, without the cost header.
+        if (ex.client_version >= 11) {
+          response.chunked(true);
+        } else {
+          response.keep_alive(false);
+          keep_alive = false;
+        }
+      }
+      hold_whole = false;
+      piece = ex.whole;
+    }
+    // An empty piece must have no data pointer: Beast would send it as the last chunk.
+    body.data = piece.empty() ? nullptr : const_cast<char*>(piece.data());
+    body.size = piece.size();
+    body.more = !done;
     stream_.expires_at(ex.deadline);
     auto [wec, n] = co_await http::async_write(stream_, serializer, use_nothrow);
     ex.record.bytes_out += n;
@@ -420,6 +596,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
       ex.client_gone = true;
       co_return false;
     }
+    if (!ex.whole.empty()) ex.whole = std::string();
     if (serializer.is_done()) break;
   }
   co_return keep_alive;

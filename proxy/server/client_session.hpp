@@ -6,6 +6,8 @@
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <memory>
+#include <optional>
+#include <utility>
 
 #include "core/http/error_response.hpp"
 #include "proxy/logging/request_record.hpp"
@@ -42,7 +44,15 @@ private:
   net::awaitable<void> run();
   /** Serves one request. @return whether to keep the connection for another. */
   net::awaitable<bool> serveOne();
+  /**
+   * Identity, pricing checks and request rewrites for metering, before anything is sent.
+   * @return the error to answer with instead of forwarding, if any
+   */
+  std::optional<std::pair<core::ProxyError, std::string>> admit(Exchange& exchange,
+                                                                Request& request);
   net::awaitable<bool> forward(Exchange& exchange, Request request);
+  /** Writes the ledger line for a forwarded request, exactly once. */
+  void settle(Exchange& exchange);
   template <class Stream>
   net::awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
                                                       Exchange& exchange,

@@ -12,6 +12,7 @@
 namespace spendgate::proxy {
 
 class AdminServer;
+class LedgerWriter;
 class Logger;
 class Worker;
 
@@ -22,7 +23,7 @@ class Worker;
  */
 class ProxyServer {
 public:
-  ProxyServer(RuntimePtr runtime, Logger& logger);
+  ProxyServer(RuntimePtr runtime, Logger& logger, LedgerWriter& ledger);
   ~ProxyServer();
 
   /** Opens the proxy and admin listeners. Throws std::runtime_error with a readable message. */

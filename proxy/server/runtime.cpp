@@ -3,6 +3,10 @@
 #include <openssl/ssl.h>
 
 #include <boost/asio/ssl/context.hpp>
+#include <cstdlib>
+
+#include "config/price_catalog_loader.hpp"
+#include "core/pricing/pricer.hpp"
 
 namespace spendgate::proxy {
 
@@ -50,9 +54,22 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
     if (!default_port) live.host_header += ":" + std::to_string(up.port);
     live.pool_key = (up.tls ? "https://" : "http://") + live.host_header + "|" + provider.ca_file;
     if (up.tls) live.tls = makeClientTls(provider, errors);
+    if (!provider.api_key_env.empty()) {
+      if (const char* key = std::getenv(provider.api_key_env.c_str())) live.api_key = key;
+    }
     for (const auto& route : provider.routes) runtime->routes.add(route, i);
     runtime->providers.push_back(std::move(live));
   }
+  auto pricer = config::buildPricer(config.pricing);
+  for (auto& error : pricer.errors) errors.push_back(std::move(error));
+  runtime->pricer = std::move(pricer.pricer);
+
+  std::vector<core::IdentityResolver::VirtualKey> keys;
+  for (const auto& key : config.identity.virtual_keys) {
+    keys.push_back({key.id, key.key_sha256, key.user, key.team, key.customer, key.agent});
+  }
+  runtime->identity = std::make_shared<core::IdentityResolver>(
+      std::move(keys), config.identity.passthrough, config.identity.trust_headers);
   runtime->config = std::move(config);
   if (!errors.empty()) return nullptr;
   return runtime;

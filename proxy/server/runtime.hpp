@@ -5,10 +5,15 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/identity/identity_resolver.hpp"
 #include "core/routing/route_table.hpp"
 
 namespace boost::asio::ssl {
 class context;
+}
+
+namespace spendgate::core {
+class Pricer;
 }
 
 namespace spendgate::proxy {
@@ -19,6 +24,7 @@ struct ProviderRuntime {
   std::string host_header;  // "host" or "host:port" when the port is not the scheme's default
   std::string pool_key;     // upstream connections are shared by providers with the same key
   std::shared_ptr<boost::asio::ssl::context> tls;  // null for http:// upstreams
+  std::string api_key;  // from api_key_env, injected for virtual-key callers; never logged
 };
 
 /**
@@ -30,6 +36,8 @@ struct Runtime {
   config::Config config;
   std::vector<ProviderRuntime> providers;
   core::RouteTable routes;
+  std::shared_ptr<const core::Pricer> pricer;
+  std::shared_ptr<const core::IdentityResolver> identity;
 
   /**
    * Builds a snapshot; TLS trust stores are loaded here.

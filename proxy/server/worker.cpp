@@ -14,8 +14,12 @@ namespace {
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 }
 
-Worker::Worker(std::size_t index, RuntimePtr runtime, Logger& logger)
-    : index_(index), acceptor_(context_), runtime_(std::move(runtime)), logger_(logger) {}
+Worker::Worker(std::size_t index, RuntimePtr runtime, Logger& logger, LedgerWriter& ledger)
+    : index_(index),
+      acceptor_(context_),
+      runtime_(std::move(runtime)),
+      logger_(logger),
+      ledger_(ledger) {}
 
 tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
   acceptor_.open(endpoint.protocol());

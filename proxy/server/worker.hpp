@@ -12,6 +12,7 @@
 namespace spendgate::proxy {
 
 class ClientSession;
+class LedgerWriter;
 class Logger;
 
 /**
@@ -21,7 +22,7 @@ class Logger;
  */
 class Worker {
 public:
-  Worker(std::size_t index, RuntimePtr runtime, Logger& logger);
+  Worker(std::size_t index, RuntimePtr runtime, Logger& logger, LedgerWriter& ledger);
 
   net::io_context& context() { return context_; }
   std::size_t index() const { return index_; }
@@ -38,6 +39,7 @@ public:
 
   UpstreamPool& pool() { return pool_; }
   Logger& logger() { return logger_; }
+  LedgerWriter& ledger() { return ledger_; }
 
   void add(ClientSession* session);
   void remove(ClientSession* session);
@@ -62,6 +64,7 @@ private:
   tcp::acceptor acceptor_;
   RuntimePtr runtime_;
   Logger& logger_;
+  LedgerWriter& ledger_;
   UpstreamPool pool_;
   std::unordered_set<ClientSession*> sessions_;
   bool draining_ = false;
