@@ -1,10 +1,10 @@
 #include "core/ledger/ledger_entry.hpp"
 
-#include "core/pricing/money.hpp"
-
 #include <boost/json/serialize.hpp>
 #include <boost/json/string.hpp>
 #include <ctime>
+
+#include "core/pricing/money.hpp"
 
 namespace spendgate::core {
 
@@ -47,8 +47,8 @@ std::string formatRfc3339(std::chrono::system_clock::time_point time) {
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   return padded(utc.tm_year + 1900, 4) + "-" + padded(utc.tm_mon + 1, 2) + "-" +
-         padded(utc.tm_mday, 2) + "T" + padded(utc.tm_hour, 2) + ":" + padded(utc.tm_min, 2) +
-         ":" + padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(millis % 1000), 3) + "Z";
+         padded(utc.tm_mday, 2) + "T" + padded(utc.tm_hour, 2) + ":" + padded(utc.tm_min, 2) + ":" +
+         padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(millis % 1000), 3) + "Z";
 }
 
 std::string toJsonLine(const LedgerEntry& e) {

@@ -1,11 +1,14 @@
 #include "proxy/cli/command_line.hpp"
 
+#include <openssl/rand.h>
+
 #include <filesystem>
 #include <iostream>
 
 #include "config/config_loader.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/price_catalog.hpp"
+#include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/proxy_server.hpp"
@@ -19,6 +22,8 @@ constexpr const char* kUsage =
     "usage: spendgate <command> [options]\n"
     "  serve [-c FILE]     run the proxy (default config: ./spendgate.yaml, else built-in)\n"
     "  check -c FILE       validate a config file\n"
+    "  key new [--id ID] [--json]\n"
+    "                      print a new virtual key and its key_sha256 config line\n"
     "  version             print version information\n";
 
 std::string hostPort(const tcp::endpoint& endpoint) {
@@ -64,6 +69,10 @@ int CommandLine::run() {
   if (command == "serve") return serve();
   if (command == "check") return check();
   if (command == "version" || command == "--version") return version();
+  if (command == "key") {
+    if (args_.size() >= 2 && args_[1] == "new") return keyNew();
+    return usage("key needs a subcommand: key new [--id ID]");
+  }
   if (command == "help" || command == "--help" || command == "-h") {
     std::cout << kUsage;
     return 0;
@@ -84,6 +93,48 @@ std::string CommandLine::configPath() const {
     if (args_[i].starts_with("--config=")) return args_[i].substr(9);
   }
   return {};
+}
+
+std::string CommandLine::option(std::string_view name) const {
+  for (std::size_t i = 1; i < args_.size(); ++i) {
+    if (args_[i] == name) return i + 1 < args_.size() ? args_[i + 1] : std::string{};
+    if (args_[i].starts_with(std::string(name) + "=")) return args_[i].substr(name.size() + 1);
+  }
+  return {};
+}
+
+bool CommandLine::flag(std::string_view name) const {
+  for (std::size_t i = 1; i < args_.size(); ++i) {
+    if (args_[i] == name) return true;
+  }
+  return false;
+}
+
+int CommandLine::keyNew() {
+  unsigned char random[32];
+  if (RAND_bytes(random, sizeof random) != 1) {
+    std::cerr << "spendgate: cannot get random bytes for a key\n";
+    return 1;
+  }
+  static constexpr char kAlphabet[] =
+      "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+  // 32 characters from 62: about 190 bits, far past guessing; the modulo bias is immaterial.
+  std::string key = "sk-sg-";
+  for (unsigned char byte : random) key += kAlphabet[byte % 62];
+  const std::string hash = sha256Hex(key);
+  std::string id = option("--id");
+  if (id.empty()) id = "key-" + hash.substr(0, 8);
+  if (flag("--json")) {
+    std::cout << "{\"id\":\"" << id << "\",\"key\":\"" << key << "\",\"key_sha256\":\"" << hash
+              << "\"}\n";
+    return 0;
+  }
+  std::cout << "key:        " << key << "\n"
+            << "key_sha256: " << hash << "\n\n"
+            << "Give the key to the caller; it is not stored anywhere. Add this under\n"
+            << "identity.virtual_keys in your config:\n"
+            << "  - { id: " << id << ", key_sha256: \"" << hash << "\" }\n";
+  return 0;
 }
 
 int CommandLine::check() {

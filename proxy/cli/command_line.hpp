@@ -1,6 +1,7 @@
 #pragma once
 
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace spendgate::proxy {
@@ -20,10 +21,14 @@ private:
   int serve();
   int check();
   int version();
+  int keyNew();
   int usage(const std::string& problem);
 
   /** @return the value of -c/--config, or "" when absent */
   std::string configPath() const;
+  /** @return the value after `name` (e.g. "--id"), or "" */
+  std::string option(std::string_view name) const;
+  bool flag(std::string_view name) const;
 
   std::vector<std::string> args_;
 };

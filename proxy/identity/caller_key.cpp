@@ -68,35 +68,25 @@ std::string sha256Hex(std::string_view text) {
 
 void injectProviderKey(http::fields& headers,
                        std::string& target,
-                       const CallerKey& caller,
+                       const CallerKey&,
                        core::ProviderFormat format,
                        std::string_view provider_key) {
-  switch (caller.location) {
-    case KeyLocation::AuthorizationBearer:
-      headers.erase(http::field::authorization);
-      break;
-    case KeyLocation::XApiKey:
-      headers.erase("x-api-key");
-      break;
-    case KeyLocation::XGoogApiKey:
-      headers.erase("x-goog-api-key");
-      break;
-    case KeyLocation::AzureApiKey:
-      headers.erase("api-key");
-      break;
-    case KeyLocation::QueryKey: {
-      std::size_t begin = 0, end = 0;
-      queryKey(target, begin, end);
-      // Drop "key=…" and the separator next to it.
-      if (end < target.size()) {
-        target.erase(begin, end - begin + 1);
-      } else {
-        target.erase(begin - 1, end - begin + 1);
-      }
-      break;
+  // Every place a key can ride goes, not just the one the virtual key was found in: a second
+  // copy elsewhere must not leave the proxy either.
+  headers.erase(http::field::authorization);
+  headers.erase("x-api-key");
+  headers.erase("x-goog-api-key");
+  headers.erase("api-key");
+  for (;;) {
+    std::size_t begin = 0, end = 0;
+    queryKey(target, begin, end);
+    if (end == 0) break;  // no key= parameter left
+    // Drop "key=…" and the separator next to it.
+    if (end < target.size()) {
+      target.erase(begin, end - begin + 1);
+    } else {
+      target.erase(begin - 1, end - begin + 1);
     }
-    case KeyLocation::None:
-      break;
   }
   if (provider_key.empty()) return;
   switch (format) {

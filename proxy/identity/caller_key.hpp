@@ -25,7 +25,7 @@ std::string sha256Hex(std::string_view text);
 
 /**
  * Replaces a virtual key with the provider's real key, in the provider's own auth header.
- * The virtual key is removed from wherever the caller put it (header or query).
+ * Every credential the caller sent is removed (all key headers and `key=` query parameters).
  * @param target the request target; rewritten when the key was in the query
  */
 void injectProviderKey(boost::beast::http::fields& headers,

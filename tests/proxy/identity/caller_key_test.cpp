@@ -1,0 +1,101 @@
+#include "proxy/identity/caller_key.hpp"
+
+#include <gtest/gtest.h>
+
+#include <boost/beast/http/field.hpp>
+
+namespace spendgate::proxy {
+namespace {
+
+namespace http = boost::beast::http;
+
+TEST(CallerKeyTest, FindsTheKeyWhereEachProviderPutsIt) {
+  http::fields bearer;
+  bearer.set(http::field::authorization, "Bearer sk-abc");
+  EXPECT_EQ(findCallerKey(bearer, "/v1/x").value, "sk-abc");
+  EXPECT_EQ(findCallerKey(bearer, "/v1/x").location, KeyLocation::AuthorizationBearer);
+
+  http::fields anthropic;
+  anthropic.set("x-api-key", "sk-ant");
+  EXPECT_EQ(findCallerKey(anthropic, "/v1/messages").location, KeyLocation::XApiKey);
+
+  http::fields gemini;
+  gemini.set("x-goog-api-key", "AIza");
+  EXPECT_EQ(findCallerKey(gemini, "/v1beta/x").value, "AIza");
+
+  http::fields azure;
+  azure.set("api-key", "az");
+  EXPECT_EQ(findCallerKey(azure, "/openai/x").location, KeyLocation::AzureApiKey);
+
+  http::fields none;
+  const auto query = findCallerKey(none, "/v1beta/m:generateContent?alt=sse&key=AIzaQ");
+  EXPECT_EQ(query.value, "AIzaQ");
+  EXPECT_EQ(query.location, KeyLocation::QueryKey);
+  EXPECT_EQ(findCallerKey(none, "/v1/x").location, KeyLocation::None);
+}
+
+TEST(CallerKeyTest, Sha256IsLowerHex) {
+  EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+}
+
+TEST(CallerKeyTest, VirtualKeyReplacedByProviderKeyInProviderHeader) {
+  http::fields headers;
+  headers.set(http::field::authorization, "Bearer sk-sg-virtual");
+  std::string target = "/v1/messages";
+  injectProviderKey(headers, target, findCallerKey(headers, target),
+                    core::ProviderFormat::Anthropic, "sk-ant-real");
+  EXPECT_EQ(headers.count(http::field::authorization), 0u);
+  EXPECT_EQ(headers["x-api-key"], "sk-ant-real");
+}
+
+TEST(CallerKeyTest, VirtualKeyInQueryIsRemoved) {
+  http::fields headers;
+  std::string target = "/v1beta/m:streamGenerateContent?key=sk-sg-v&alt=sse";
+  injectProviderKey(headers, target, findCallerKey(headers, target), core::ProviderFormat::Gemini,
+                    "AIzaReal");
+  EXPECT_EQ(target, "/v1beta/m:streamGenerateContent?alt=sse");
+  EXPECT_EQ(headers["x-goog-api-key"], "AIzaReal");
+
+  headers = {};
+  std::string last = "/v1beta/m:generateContent?alt=sse&key=sk-sg-v";
+  injectProviderKey(headers, last, findCallerKey(headers, last), core::ProviderFormat::Gemini,
+                    "AIzaReal");
+  EXPECT_EQ(last, "/v1beta/m:generateContent?alt=sse");
+
+  headers = {};
+  std::string only = "/v1beta/m:generateContent?key=sk-sg-v";
+  injectProviderKey(headers, only, findCallerKey(headers, only), core::ProviderFormat::Gemini,
+                    "AIzaReal");
+  EXPECT_EQ(only, "/v1beta/m:generateContent");
+}
+
+TEST(CallerKeyTest, EveryCopyOfTheKeyIsRemoved) {
+  http::fields headers;
+  headers.set(http::field::authorization, "Bearer sk-sg-v");
+  headers.set("x-goog-api-key", "sk-sg-v");
+  std::string target = "/v1beta/m:generateContent?key=sk-sg-v&alt=sse&key=again";
+  injectProviderKey(headers, target, findCallerKey(headers, target), core::ProviderFormat::Gemini,
+                    "AIzaReal");
+  EXPECT_EQ(target, "/v1beta/m:generateContent?alt=sse");
+  EXPECT_EQ(headers.count(http::field::authorization), 0u);
+  EXPECT_EQ(headers["x-goog-api-key"], "AIzaReal");
+}
+
+TEST(CallerKeyTest, OpenAiAndAzureHeaders) {
+  http::fields headers;
+  headers.set("x-api-key", "sk-sg-v");
+  std::string target = "/v1/chat/completions";
+  injectProviderKey(headers, target, findCallerKey(headers, target), core::ProviderFormat::OpenAI,
+                    "sk-real");
+  EXPECT_EQ(headers[http::field::authorization], "Bearer sk-real");
+  EXPECT_EQ(headers.count("x-api-key"), 0u);
+
+  http::fields az;
+  az.set(http::field::authorization, "Bearer sk-sg-v");
+  injectProviderKey(az, target, findCallerKey(az, target), core::ProviderFormat::Azure, "azkey");
+  EXPECT_EQ(az["api-key"], "azkey");
+  EXPECT_EQ(az.count(http::field::authorization), 0u);
+}
+
+}  // namespace
+}  // namespace spendgate::proxy

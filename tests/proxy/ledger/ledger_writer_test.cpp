@@ -1,0 +1,103 @@
+#include "proxy/ledger/ledger_writer.hpp"
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+#include <thread>
+
+#include "proxy/logging/logger.hpp"
+
+namespace spendgate::proxy {
+namespace {
+
+class LedgerWriterTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() /
+            ("ledger_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".jsonl");
+    std::filesystem::remove(path_);
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+
+  std::string contents() const {
+    std::ifstream in(path_);
+    std::stringstream text;
+    text << in.rdbuf();
+    return text.str();
+  }
+
+  static Logger& logger() {
+    static Logger instance(config::LoggingConfig{config::LoggingConfig::Format::Text, "off"});
+    return instance;
+  }
+
+  std::filesystem::path path_;
+};
+
+TEST_F(LedgerWriterTest, AppendsWholeLinesInOrder) {
+  {
+    LedgerWriter writer(path_.string(), logger());
+    writer.append("{\"n\":1}\n");
+    writer.append("{\"n\":2}\n");
+    writer.flush();
+    EXPECT_EQ(contents(), "{\"n\":1}\n{\"n\":2}\n");
+    writer.append("{\"n\":3}\n");
+  }  // the destructor writes what is still queued
+  EXPECT_EQ(contents(), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
+}
+
+TEST_F(LedgerWriterTest, CutsATornLastLineLeftByACrash) {
+  {
+    std::ofstream out(path_);
+    out << "{\"n\":1}\n{\"n\":2,\"cost_u";
+  }
+  LedgerWriter writer(path_.string(), logger());
+  writer.append("{\"n\":3}\n");
+  writer.flush();
+  EXPECT_EQ(contents(), "{\"n\":1}\n{\"n\":3}\n");
+}
+
+TEST_F(LedgerWriterTest, KeepsExistingRecordsAcrossRestarts) {
+  {
+    LedgerWriter writer(path_.string(), logger());
+    writer.append("{\"n\":1}\n");
+  }
+  {
+    LedgerWriter writer(path_.string(), logger());
+    writer.append("{\"n\":2}\n");
+  }
+  EXPECT_EQ(contents(), "{\"n\":1}\n{\"n\":2}\n");
+}
+
+TEST_F(LedgerWriterTest, ManyThreadsNeverInterleaveLines) {
+  {
+    LedgerWriter writer(path_.string(), logger());
+    std::vector<std::thread> threads;
+    for (int t = 0; t < 4; ++t) {
+      threads.emplace_back([&writer, t] {
+        for (int i = 0; i < 2000; ++i) {
+          writer.append("{\"t\":" + std::to_string(t) + ",\"i\":" + std::to_string(i) + "}\n");
+        }
+      });
+    }
+    for (auto& thread : threads) thread.join();
+  }
+  std::ifstream in(path_);
+  std::string line;
+  int lines = 0;
+  while (std::getline(in, line)) {
+    ASSERT_TRUE(line.starts_with("{\"t\":") && line.ends_with("}")) << line;
+    ++lines;
+  }
+  EXPECT_EQ(lines, 8000);
+}
+
+TEST_F(LedgerWriterTest, UnwritablePathIsAClearError) {
+  EXPECT_THROW(LedgerWriter("/nonexistent-dir/ledger.jsonl", logger()), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace spendgate::proxy
