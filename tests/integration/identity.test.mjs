@@ -1,0 +1,275 @@
+// Identity (SPEC §2 identity, §3, §4, §6): virtual keys are swapped for the provider's real key and
+// never leave the proxy; passthrough keys are forwarded as-is and recorded only as a fingerprint;
+// X-Spendgate-* attribution headers; passthrough: false denies unknown keys; `spendgate key new`.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
+import { startProxy, providers, runCli } from './lib/proxy.mjs';
+import { startUpstream, json } from './lib/fake_upstream.mjs';
+import { request, postJson } from './lib/http.mjs';
+import {
+  ledgerPathOf, waitForEntry, readLedger, ledgerText, assertFields, assertLedgerShape, assertCost, sha256hex, keyFingerprint,
+} from './lib/ledger.mjs';
+import { chatUsage, chatCompletion } from './lib/openai_stream.mjs';
+
+const REAL = {
+  openai: `sk-real-openai-${randomBytes(6).toString('hex')}`,
+  anthropic: `sk-ant-real-${randomBytes(6).toString('hex')}`,
+  gemini: `AIzaReal${randomBytes(6).toString('hex')}`,
+};
+const ENV = { SG_IT_OPENAI_KEY: REAL.openai, SG_IT_ANTHROPIC_KEY: REAL.anthropic, SG_IT_GEMINI_KEY: REAL.gemini };
+const VK = `sg-vk-${randomBytes(16).toString('hex')}`;       // team-a-key
+const VK2 = `sg-vk-${randomBytes(16).toString('hex')}`;      // full-key (all four attributes set)
+
+/** Answers like each provider, with usage, for any path. */
+function handler() {
+  return async (req, res) => {
+    if (req.url.startsWith('/v1/messages')) {
+      return json(res, 200, {
+        id: 'msg_1', type: 'message', role: 'assistant', model: 'claude-3-5-haiku-20241022', content: [{ type: 'text', text: 'Hi' }],
+        stop_reason: 'end_turn', stop_sequence: null, usage: { input_tokens: 100, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: 10 },
+      });
+    }
+    if (req.url.startsWith('/v1beta/')) {
+      return json(res, 200, {
+        candidates: [{ content: { parts: [{ text: 'Hi' }], role: 'model' }, finishReason: 'STOP', index: 0 }],
+        usageMetadata: { promptTokenCount: 100, candidatesTokenCount: 10, totalTokenCount: 110 }, modelVersion: 'gemini-2.0-flash',
+      });
+    }
+    if (req.method === 'GET') return json(res, 200, { object: 'list', data: [] });
+    return json(res, 200, chatCompletion({ usage: chatUsage({ prompt: 100, completion: 10 }) }));
+  };
+}
+
+async function setup(t, identity, { env = ENV } = {}) {
+  const up = await startUpstream({ handler: handler() });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }, {
+      openai: { api_key_env: 'SG_IT_OPENAI_KEY' },
+      anthropic: { api_key_env: 'SG_IT_ANTHROPIC_KEY' },
+      gemini: { api_key_env: 'SG_IT_GEMINI_KEY' },
+    }),
+    extra: { identity },
+    env,
+  });
+  return { up, proxy, ledger: ledgerPathOf(proxy) };
+}
+
+const VIRTUAL_KEYS = [
+  { id: 'team-a-key', key_sha256: sha256hex(VK), team: 'a', user: 'alice' },
+  { id: 'full-key', key_sha256: sha256hex(VK2).toUpperCase(), team: 'search', user: 'carol', customer: 'globex', agent: 'crawler' },
+];
+
+/** Everything the upstream ever received, as one string (request lines, all headers, bodies). */
+function everythingUpstreamSaw(up) {
+  return up.requests.map((r) => `${r.method} ${r.url}\n${r.rawHeaders.join('\n')}\n${r.body.toString('latin1')}`).join('\n----\n');
+}
+
+function assertNoSecret(secret, haystacks) {
+  for (const [name, text] of Object.entries(haystacks)) {
+    assert.ok(!text.includes(secret), `the key ${secret.slice(0, 10)}… appears in ${name}`);
+  }
+}
+
+const CHAT = { model: 'gpt-4o-mini', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
+const MSG = { model: 'claude-3-5-haiku-20241022', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
+const GEM = { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] };
+
+test('virtual key in every supported place: provider key injected in its own header, virtual key never reaches the upstream', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: true });
+  const cases = [
+    { what: 'openai Authorization: Bearer', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer ${VK}` }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['x-api-key', 'api-key', 'x-goog-api-key'] },
+    { what: 'openai api-key', path: '/v1/chat/completions', body: CHAT, headers: { 'api-key': VK }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['api-key', 'x-api-key', 'x-goog-api-key'] },
+    { what: 'anthropic x-api-key', path: '/v1/messages', body: MSG, headers: { 'x-api-key': VK, 'anthropic-version': '2023-06-01' }, expect: { 'x-api-key': REAL.anthropic, 'anthropic-version': '2023-06-01' }, absent: ['authorization', 'api-key', 'x-goog-api-key'] },
+    { what: 'anthropic Authorization: Bearer', path: '/v1/messages', body: MSG, headers: { authorization: `Bearer ${VK}`, 'anthropic-version': '2023-06-01' }, expect: { 'x-api-key': REAL.anthropic }, absent: ['authorization', 'api-key', 'x-goog-api-key'] },
+    { what: 'gemini x-goog-api-key', path: '/v1beta/models/gemini-2.0-flash:generateContent', body: GEM, headers: { 'x-goog-api-key': VK }, expect: { 'x-goog-api-key': REAL.gemini }, absent: ['authorization', 'x-api-key', 'api-key'], url: '/v1beta/models/gemini-2.0-flash:generateContent' },
+    { what: 'gemini ?key= (only parameter)', path: `/v1beta/models/gemini-2.0-flash:generateContent?key=${VK}`, body: GEM, headers: {}, expect: { 'x-goog-api-key': REAL.gemini }, absent: ['authorization', 'x-api-key', 'api-key'], url: '/v1beta/models/gemini-2.0-flash:generateContent' },
+    { what: 'gemini ?key= first of two', path: `/v1beta/models/gemini-2.0-flash:generateContent?key=${VK}&foo=bar`, body: GEM, headers: {}, expect: { 'x-goog-api-key': REAL.gemini }, absent: [], url: '/v1beta/models/gemini-2.0-flash:generateContent?foo=bar' },
+    { what: 'gemini ?key= last of two', path: `/v1beta/models/gemini-2.0-flash:generateContent?foo=bar&key=${VK}`, body: GEM, headers: {}, expect: { 'x-goog-api-key': REAL.gemini }, absent: [], url: '/v1beta/models/gemini-2.0-flash:generateContent?foo=bar' },
+    // the same virtual key sent in several places at once: every copy is stripped
+    { what: 'openai Bearer + x-api-key + api-key + ?key= copies', path: `/v1/chat/completions?key=${VK}`, body: CHAT, headers: { authorization: `Bearer ${VK}`, 'x-api-key': VK, 'api-key': VK, 'x-goog-api-key': VK }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['x-api-key', 'api-key', 'x-goog-api-key'], url: '/v1/chat/completions' },
+  ];
+  for (const c of cases) {
+    const n = up.requests.length;
+    const res = await postJson(`${proxy.url}${c.path}`, c.body, c.headers);
+    assert.equal(res.status, 200, `${c.what}: ${res.text}`);
+    assert.equal(up.requests.length, n + 1, c.what);
+    const got = up.requests[n];
+    for (const [h, v] of Object.entries(c.expect)) assert.equal(got.headers[h], v, `${c.what}: upstream ${h}`);
+    for (const h of c.absent) assert.equal(got.headers[h], undefined, `${c.what}: upstream must not get ${h}`);
+    if (c.url) assert.equal(got.url, c.url, `${c.what}: upstream URL`);
+    assertNoSecret(VK, { [`upstream request (${c.what})`]: `${got.url}\n${got.rawHeaders.join('\n')}\n${got.body}` });
+    const e = await waitForEntry(ledger, res.headers['x-spendgate-request-id']);
+    assertLedgerShape(e, c.what);
+    assertFields(e, { key: 'team-a-key', user: 'alice', team: 'a', customer: '', agent: '' }, c.what);
+  }
+
+  // The official SDKs with a virtual key as their API key
+  const oc = new OpenAI({ apiKey: VK, baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+  const { response: r1 } = await oc.chat.completions.create(CHAT).withResponse();
+  assert.equal(up.requests.at(-1).headers.authorization, `Bearer ${REAL.openai}`);
+  assertFields(await waitForEntry(ledger, r1.headers.get('x-spendgate-request-id')), { key: 'team-a-key', team: 'a' }, 'openai SDK');
+  const ac = new Anthropic({ apiKey: VK, baseURL: proxy.url, maxRetries: 0 });
+  const { response: r2 } = await ac.messages.create(MSG).withResponse();
+  assert.equal(up.requests.at(-1).headers['x-api-key'], REAL.anthropic);
+  assertFields(await waitForEntry(ledger, r2.headers.get('x-spendgate-request-id')), { key: 'team-a-key', team: 'a' }, 'anthropic SDK');
+
+  // a key listed with an upper-case hash and all four attributes
+  const full = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${VK2}` });
+  assert.equal(full.status, 200);
+  assert.equal(up.requests.at(-1).headers.authorization, `Bearer ${REAL.openai}`);
+  assertFields(await waitForEntry(ledger, full.headers['x-spendgate-request-id']),
+    { key: 'full-key', user: 'carol', team: 'search', customer: 'globex', agent: 'crawler' }, 'full-key');
+
+  await proxy.stopClean();
+  const hay = { 'upstream traffic': everythingUpstreamSaw(up), ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout };
+  assertNoSecret(VK, hay);
+  assertNoSecret(VK2, hay);
+  // the real provider keys are not logged either
+  for (const k of Object.values(REAL)) assertNoSecret(k, { ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout });
+});
+
+test('passthrough key: forwarded as-is, ledger key is fp_ + 12 hex of sha256, the key itself is never written', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: true });
+  const keys = {
+    openai: `sk-proj-${randomBytes(20).toString('hex')}`,
+    anthropic: `sk-ant-api03-${randomBytes(20).toString('hex')}`,
+    gemini: `AIza${randomBytes(16).toString('hex')}`,
+  };
+  const sent = [
+    { what: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer ${keys.openai}` }, check: (r) => assert.equal(r.headers.authorization, `Bearer ${keys.openai}`), key: keys.openai },
+    { what: 'anthropic', path: '/v1/messages', body: MSG, headers: { 'x-api-key': keys.anthropic, 'anthropic-version': '2023-06-01' }, check: (r) => assert.equal(r.headers['x-api-key'], keys.anthropic), key: keys.anthropic },
+    { what: 'gemini ?key=', path: `/v1beta/models/gemini-2.0-flash:generateContent?key=${keys.gemini}`, body: GEM, headers: {}, check: (r) => { assert.equal(r.url, `/v1beta/models/gemini-2.0-flash:generateContent?key=${keys.gemini}`); assert.equal(r.headers['x-goog-api-key'], undefined, 'no key injected for passthrough'); }, key: keys.gemini },
+  ];
+  for (const c of sent) {
+    const res = await postJson(`${proxy.url}${c.path}`, c.body, c.headers);
+    assert.equal(res.status, 200, `${c.what}: ${res.text}`);
+    c.check(up.requests.at(-1));
+    const e = await waitForEntry(ledger, res.headers['x-spendgate-request-id']);
+    assertLedgerShape(e, c.what);
+    assert.match(e.json.key, /^fp_[0-9a-f]{12}$/, c.what);
+    assertFields(e, { key: keyFingerprint(c.key), user: '', team: '' }, c.what);
+  }
+  // the real provider keys of the config are never injected for passthrough callers
+  assert.ok(!everythingUpstreamSaw(up).includes(REAL.openai) && !everythingUpstreamSaw(up).includes(REAL.anthropic) && !everythingUpstreamSaw(up).includes(REAL.gemini),
+    'a passthrough caller must not get the configured provider key');
+  // no key at all → still forwarded (passthrough), recorded without a fingerprint of anything secret
+  const anon = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, {});
+  assert.equal(anon.status, 200);
+  assert.equal(up.requests.at(-1).headers.authorization, undefined);
+  const ea = await waitForEntry(ledger, anon.headers['x-spendgate-request-id']);
+  assert.ok(typeof ea.json.key === 'string', ea.raw);
+  await proxy.stopClean();
+  for (const k of Object.values(keys)) {
+    assertNoSecret(k, { ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout });
+  }
+});
+
+test('trust_headers: true: X-Spendgate-* fill attribution (a virtual key\'s own values win) and are not forwarded', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: true });
+  const claim = { 'x-spendgate-user': 'bob', 'x-spendgate-team': 'b', 'x-spendgate-customer': 'acme', 'x-spendgate-agent': 'summarizer' };
+  const v = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${VK}`, ...claim });
+  assert.equal(v.status, 200);
+  assertFields(await waitForEntry(ledger, v.headers['x-spendgate-request-id']),
+    { key: 'team-a-key', user: 'alice', team: 'a', customer: 'acme', agent: 'summarizer' }, 'virtual key + headers');
+  const p = await postJson(`${proxy.url}/v1/messages`, MSG, { 'x-api-key': 'sk-ant-pass-1', 'anthropic-version': '2023-06-01', ...claim });
+  assert.equal(p.status, 200);
+  const ep = await waitForEntry(ledger, p.headers['x-spendgate-request-id']);
+  assertFields(ep, { key: keyFingerprint('sk-ant-pass-1'), user: 'bob', team: 'b', customer: 'acme', agent: 'summarizer' }, 'passthrough + headers');
+  // 100 × 0.80 + 10 × 4.00 = 80 + 40 = 120 USD per 1M → 0.00012 USD (claude-3-5-haiku-20241022)
+  assertCost(ep, '0.00012', [[100, '0.80'], [10, '4.00']]);
+  // mixed-case header names count too
+  const m = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: 'Bearer sk-pass-2', 'X-Spendgate-Customer': 'initech' });
+  assertFields(await waitForEntry(ledger, m.headers['x-spendgate-request-id']), { customer: 'initech', user: '', team: '', agent: '' }, 'mixed case');
+  for (const r of up.requests) {
+    for (const h of Object.keys(r.headers)) assert.ok(!h.startsWith('x-spendgate-'), `upstream got ${h}`);
+  }
+  await proxy.stopClean();
+});
+
+test('trust_headers: false: X-Spendgate-* are ignored and still not forwarded', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: false });
+  const claim = { 'x-spendgate-user': 'mallory', 'x-spendgate-team': 'evil', 'x-spendgate-customer': 'acme', 'x-spendgate-agent': 'bot' };
+  const v = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${VK}`, ...claim });
+  assertFields(await waitForEntry(ledger, v.headers['x-spendgate-request-id']),
+    { key: 'team-a-key', user: 'alice', team: 'a', customer: '', agent: '' }, 'virtual key');
+  const p = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: 'Bearer sk-pass-3', ...claim });
+  assertFields(await waitForEntry(ledger, p.headers['x-spendgate-request-id']),
+    { key: keyFingerprint('sk-pass-3'), user: '', team: '', customer: '', agent: '' }, 'passthrough');
+  for (const r of up.requests) {
+    for (const h of Object.keys(r.headers)) assert.ok(!h.startsWith('x-spendgate-'), `upstream got ${h}`);
+  }
+  assert.ok(!ledgerText(ledger).includes('mallory'));
+  await proxy.stopClean();
+});
+
+test('passthrough: false: unknown or missing key → 401 unknown_key / invalid_api_key, never forwarded, no ledger line', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: false, trust_headers: true });
+  const unknown = `sk-unknown-${randomBytes(12).toString('hex')}`;
+  const denied = [];
+  const oa = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${unknown}` });
+  assert.equal(oa.status, 401, oa.text);
+  assert.ok(oa.headers['x-spendgate-request-id']);
+  assert.deepEqual({ type: oa.json().error.type, code: oa.json().error.code, param: oa.json().error.param },
+    { type: 'invalid_request_error', code: 'invalid_api_key', param: null });
+  denied.push(['openai', oa]);
+  const an = await postJson(`${proxy.url}/v1/messages`, MSG, { 'x-api-key': unknown, 'anthropic-version': '2023-06-01' });
+  assert.equal(an.status, 401, an.text);
+  assert.equal(an.json().type, 'error');
+  assert.equal(typeof an.json().error.type, 'string');
+  denied.push(['anthropic', an]);
+  const gm = await postJson(`${proxy.url}/v1beta/models/gemini-2.0-flash:generateContent?key=${unknown}`, GEM, {});
+  assert.equal(gm.status, 401, gm.text);
+  assert.equal(gm.json().error.code, 401);
+  denied.push(['gemini ?key=', gm]);
+  const none = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, {});
+  assert.equal(none.status, 401, `no key at all: ${none.text}`);
+  denied.push(['no key', none]);
+  // SDK view of the denial
+  await assert.rejects(new OpenAI({ apiKey: unknown, baseURL: `${proxy.url}/v1`, maxRetries: 0 }).chat.completions.create(CHAT), (err) => {
+    assert.equal(err.status, 401);
+    assert.equal(err.code, 'invalid_api_key');
+    return true;
+  });
+  assert.equal(up.requests.length, 0, 'a denied request must never reach the upstream');
+
+  // the virtual key still works
+  const ok = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${VK}` });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(up.requests.length, 1);
+  assert.equal(up.requests[0].headers.authorization, `Bearer ${REAL.openai}`);
+  await waitForEntry(ledger, ok.headers['x-spendgate-request-id']);
+  await proxy.stopClean();
+  assert.equal(readLedger(ledger).length, 1, 'denied requests write no ledger line');
+  assertNoSecret(unknown, { ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout });
+  // SPEC §4: x-spendgate-denied: unknown_key on every denial
+  for (const [what, r] of denied) {
+    assert.equal(r.headers['x-spendgate-denied'], 'unknown_key', `${what}: x-spendgate-denied missing: ${JSON.stringify(r.headers)}`);
+  }
+});
+
+test('spendgate key new --id ID prints a key and a matching key_sha256 line that works in the config', async (t) => {
+  const r = runCli(['key', 'new', '--id', 'ci-bot']);
+  assert.equal(r.code, 0, `spendgate key new failed (code ${r.code}):\n${r.stdout}${r.stderr}`);
+  const out = r.stdout;
+  const hashMatch = /key_sha256\s*:\s*"?([0-9a-fA-F]{64})"?/.exec(out);
+  assert.ok(hashMatch, `no key_sha256 line in:\n${out}`);
+  const hash = hashMatch[1].toLowerCase();
+  const tokens = out.split(/[\s"'`,{}]+/).filter(Boolean);
+  const key = tokens.find((tok) => sha256hex(tok) === hash);
+  assert.ok(key, `none of the printed words hashes to ${hash}:\n${out}`);
+  assert.ok(key.length >= 32, `a virtual key should be long enough to be unguessable: ${key}`);
+  assert.ok(out.includes('ci-bot'), `the id is not in the config line:\n${out}`);
+  const again = runCli(['key', 'new', '--id', 'ci-bot']);
+  assert.ok(!again.stdout.includes(key), 'two runs must print different keys');
+
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: [{ id: 'ci-bot', key_sha256: hash, team: 'ci' }], passthrough: false });
+  const res = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${key}` });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(up.requests[0].headers.authorization, `Bearer ${REAL.openai}`);
+  assertFields(await waitForEntry(ledger, res.headers['x-spendgate-request-id']), { key: 'ci-bot', team: 'ci' });
+  await proxy.stopClean();
+});
