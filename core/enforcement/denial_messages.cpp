@@ -1,0 +1,170 @@
+#include "core/enforcement/denial_messages.hpp"
+
+namespace spendgate::core {
+
+namespace {
+
+std::string usd(Picodollars amount) { return "$" + formatUsd(amount); }
+
+std::string quoted(std::string_view text) { return "\"" + std::string(text) + "\""; }
+
+/** " (team search)", " (no user)" or "" for global. */
+std::string subjectPhrase(Scope scope, std::string_view subject) {
+  if (scope == Scope::Global) return "";
+  const std::string name(scopeName(scope));
+  if (subject == kMissingSubject) return " (no " + name + ")";
+  return " (" + name + " " + std::string(subject) + ")";
+}
+
+/** "1.5s", "0.25s", "12s". */
+std::string seconds(std::int64_t ms) {
+  std::string out = std::to_string(ms / 1000);
+  std::string frac = std::to_string(ms % 1000);
+  frac.insert(0, 3 - frac.size(), '0');
+  while (!frac.empty() && frac.back() == '0') frac.pop_back();
+  if (!frac.empty()) out += "." + frac;
+  return out + "s";
+}
+
+/** Zero-padded decimal; no <cstdio> in core (layering check). */
+std::string padded(std::int64_t value, std::size_t width) {
+  std::string digits = std::to_string(value);
+  if (digits.size() < width) digits.insert(0, width - digits.size(), '0');
+  return digits;
+}
+
+}  // namespace
+
+std::string formatUtcSeconds(std::chrono::system_clock::time_point time) {
+  const auto day = std::chrono::floor<std::chrono::days>(time);
+  const std::chrono::year_month_day ymd{day};
+  const std::chrono::hh_mm_ss hms{std::chrono::floor<std::chrono::seconds>(time - day)};
+  std::string out = padded(static_cast<int>(ymd.year()), 4);
+  out += "-" + padded(static_cast<unsigned>(ymd.month()), 2);
+  out += "-" + padded(static_cast<unsigned>(ymd.day()), 2);
+  out += "T" + padded(hms.hours().count(), 2);
+  out += ":" + padded(hms.minutes().count(), 2);
+  out += ":" + padded(hms.seconds().count(), 2) + "Z";
+  return out;
+}
+
+Denial emergencyStopDenial(const EmergencyStopState& state,
+                           std::chrono::system_clock::time_point now) {
+  Denial d;
+  d.reason = DenialReason::EmergencyStop;
+  d.should_retry = false;
+  d.message = "spendgate emergency stop is on (" +
+              std::string(emergencyStopSourceName(state.source)) + ", since " +
+              formatUtcSeconds(state.since) + ")";
+  if (!state.reason.empty()) d.message += ": " + state.reason;
+  d.retry_after = emergencyStopRetryAfter(state, now);
+  if (state.until) {
+    d.message += ". Requests are refused until " + formatUtcSeconds(*state.until) + ".";
+  } else {
+    d.message += ". Requests are refused until an operator turns it off.";
+  }
+  return d;
+}
+
+Denial unknownKeyDenial() {
+  Denial d;
+  d.reason = DenialReason::UnknownKey;
+  d.message = "Incorrect API key provided: this key is not known to spendgate.";
+  return d;
+}
+
+Denial unknownModelDenial(std::string_view model) {
+  Denial d;
+  d.reason = DenialReason::UnknownModel;
+  d.message = "The model " + quoted(model) +
+              " has no price in spendgate's catalog, and unpriced models are rejected "
+              "(pricing.unknown_model: reject).";
+  return d;
+}
+
+Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost) {
+  Denial d;
+  d.reason = DenialReason::RequestCost;
+  d.message = "This request could cost up to " + usd(worst_case_cost) +
+              ", more than the per-request limit of " + usd(max_cost) +
+              " (request_limits.max_cost_usd). Lower max_tokens or send less input.";
+  return d;
+}
+
+Denial rateLimitDenial(const RateCharge& charge,
+                       RateLimitKind kind,
+                       std::optional<std::int64_t> wait_ms,
+                       const RateLimitHeaders& headers) {
+  Denial d;
+  d.reason = DenialReason::RateLimit;
+  d.rule = charge.name;
+  d.rate_limits = headers;
+  const std::string who =
+      "Rate limit " + quoted(charge.name) + subjectPhrase(charge.scope, charge.subject) + ": ";
+  switch (kind) {
+    case RateLimitKind::Requests:
+      d.message = who + "limit of " + std::to_string(charge.requests_per_minute) +
+                  " requests per minute reached.";
+      break;
+    case RateLimitKind::Tokens:
+      if (!wait_ms) {
+        d.message = who + "this request needs up to " + std::to_string(charge.tokens) +
+                    " tokens, more than the whole limit of " +
+                    std::to_string(charge.tokens_per_minute) +
+                    " tokens per minute. Lower max_tokens or send less input.";
+      } else {
+        d.message = who + "limit of " + std::to_string(charge.tokens_per_minute) +
+                    " tokens per minute reached (this request needs up to " +
+                    std::to_string(charge.tokens) + ").";
+      }
+      break;
+    case RateLimitKind::Concurrent:
+      d.message =
+          who + "limit of " + std::to_string(charge.concurrent) + " concurrent requests reached.";
+      break;
+  }
+  if (wait_ms) {
+    d.retry_after = std::chrono::milliseconds{*wait_ms};
+    d.should_retry = true;
+    d.message += " Retry in " + seconds(*wait_ms) + ".";
+  }
+  return d;
+}
+
+Denial budgetDenial(const BudgetCharge& charge,
+                    Picodollars spent,
+                    Picodollars reserved,
+                    std::chrono::system_clock::time_point now) {
+  Denial d;
+  d.reason = DenialReason::Budget;
+  d.rule = charge.name;
+  d.should_retry = false;
+  d.message =
+      "Budget " + quoted(charge.name) + subjectPhrase(charge.scope, charge.subject) + " is used up";
+  if (charge.period != Period::Total) {
+    d.message += " for this " + std::string(periodName(charge.period));
+  }
+  d.message += ": " + usd(spent) + " spent";
+  if (reserved > 0) d.message += " and " + usd(reserved) + " reserved by requests in flight";
+  d.message += " of the " + usd(charge.limit) + " limit, and this request could cost up to " +
+               usd(charge.amount) + ".";
+  if (charge.period == Period::Total) {
+    d.message += " It does not reset (period: total).";
+  } else {
+    d.message += " It resets at " + formatUtcSeconds(charge.window.end) + ".";
+    d.retry_after = std::chrono::ceil<std::chrono::milliseconds>(charge.window.end - now);
+  }
+  return d;
+}
+
+Denial storeUnavailableDenial() {
+  Denial d;
+  d.reason = DenialReason::StoreUnavailable;
+  d.should_retry = true;
+  d.message =
+      "spendgate cannot reach its budget store, and requests are refused while it is down "
+      "(store.redis.on_unavailable: fail_closed).";
+  return d;
+}
+
+}  // namespace spendgate::core

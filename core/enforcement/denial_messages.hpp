@@ -1,0 +1,60 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "core/enforcement/denial.hpp"
+#include "core/enforcement/emergency_stop.hpp"
+#include "core/enforcement/enforcement_plan.hpp"
+#include "core/pricing/money.hpp"
+
+// Builders for every Denial, so the memory store, the Redis store and the proxy word them alike.
+namespace spendgate::core {
+
+/** Which limit of a rate-limit rule refused the request. */
+enum class RateLimitKind { Requests, Tokens, Concurrent };
+
+/** 503, x-should-retry: false; retry-after while the stop has an end. */
+Denial emergencyStopDenial(const EmergencyStopState& state,
+                           std::chrono::system_clock::time_point now);
+
+/** 401: the key is not one of ours and passthrough is off. */
+Denial unknownKeyDenial();
+
+/** 400: the model has no price and `unknown_model: reject`. */
+Denial unknownModelDenial(std::string_view model);
+
+/** 400: the worst-case cost is above `request_limits.max_cost_usd`; names both in USD. */
+Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost);
+
+/**
+ * 429 from a rate limit.
+ * @param wait_ms the true time until the request would pass; nullopt when it never will (more
+ *        tokens than the whole per-minute limit): then x-should-retry is false.
+ *        For Concurrent pass the hint you want clients to wait (the store uses 1 s).
+ */
+Denial rateLimitDenial(const RateCharge& charge,
+                       RateLimitKind kind,
+                       std::optional<std::int64_t> wait_ms,
+                       const RateLimitHeaders& headers);
+
+/**
+ * 429 insufficient_quota from a hard budget: names the budget, subject, spend, reservations, the
+ * limit and this request's worst case; retry-after = time until the period resets (none for
+ * total), x-should-retry: false.
+ */
+Denial budgetDenial(const BudgetCharge& charge,
+                    Picodollars spent,
+                    Picodollars reserved,
+                    std::chrono::system_clock::time_point now);
+
+/** 503: the shared store did not answer and `on_unavailable: fail_closed`. */
+Denial storeUnavailableDenial();
+
+/** @return "2026-11-24T00:00:00Z" (RFC 3339 UTC, whole seconds). */
+std::string formatUtcSeconds(std::chrono::system_clock::time_point time);
+
+}  // namespace spendgate::core

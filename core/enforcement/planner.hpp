@@ -1,0 +1,52 @@
+#pragma once
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+#include <string_view>
+
+#include "core/enforcement/enforcement_plan.hpp"
+#include "core/enforcement/request_attributes.hpp"
+#include "core/enforcement/rules.hpp"
+
+namespace spendgate::core {
+
+/**
+ * Works out the counter operations for one request (SPEC §4, after the emergency stop and
+ * identity checks, which the caller does first):
+ *  - the per-request limit: worst_case_cost > max_cost gives plan.denial (request_cost) and
+ *    nothing else;
+ *  - every rate limit whose match fits, with a nonzero limit, charged to its scope's subject;
+ *  - every budget whose match fits, hard and soft, for the calendar period containing `now`;
+ *  - the global spend counter of the emergency stop's auto period, if configured.
+ * @param worst_case_cost reserved on hard budgets (negative counts as 0)
+ * @param token_estimate taken from tokens_per_minute now, corrected on settle (clamped to
+ *        [0, gcra::kMaxUnits])
+ */
+EnforcementPlan plan(const Rules& rules,
+                     const RequestAttributes& attributes,
+                     Picodollars worst_case_cost,
+                     std::int64_t token_estimate,
+                     std::chrono::system_clock::time_point now);
+
+/** @return true when every clause of `match` fits the request. */
+bool matches(const Match& match, const RequestAttributes& attributes);
+
+/** @return "budget:<name>:<subject>:<unix start>", name and subject escaped (see escapeKeyPart). */
+std::string budgetCounterKey(std::string_view name,
+                             std::string_view subject,
+                             std::chrono::system_clock::time_point period_start);
+
+/** @return "rate:<name>:<subject>", escaped. */
+std::string rateLimitKey(std::string_view name, std::string_view subject);
+
+/** @return "spend:<period>:<unix start>" for the period containing `now`. */
+std::string spendCounterKey(Period period, std::chrono::system_clock::time_point now);
+
+/**
+ * Percent-escapes '%', ':', '{', '}' and bytes below 0x21 so that a subject taken from a header
+ * can neither collide with another key's fields nor pick a Redis Cluster hash tag.
+ */
+std::string escapeKeyPart(std::string_view part);
+
+}  // namespace spendgate::core

@@ -1,0 +1,395 @@
+#include "core/store/memory_counter_store.hpp"
+
+#include <algorithm>
+#include <limits>
+#include <optional>
+#include <tuple>
+
+#include "core/enforcement/denial_messages.hpp"
+#include "core/enforcement/gcra.hpp"
+#include "core/enforcement/rate_limit_headers.hpp"
+
+namespace spendgate::core {
+
+namespace {
+
+constexpr std::int64_t kRetentionMs = kReservationRecordRetention.count();
+constexpr std::int64_t kMinuteMs = 60000;
+constexpr std::int64_t kConcurrencyRetryMs = 1000;
+
+/** A rate limit's charge, computed before anything is written (all or nothing). */
+struct RateCheck {
+  std::int64_t requests_level = 0;
+  std::int64_t tokens_level = 0;
+  std::int64_t inflight = 0;
+};
+
+std::vector<RateLevels> levelsOf(const std::vector<RateCheck>& checks) {
+  std::vector<RateLevels> levels;
+  levels.reserve(checks.size());
+  for (const RateCheck& c : checks) levels.push_back({c.requests_level, c.tokens_level});
+  return levels;
+}
+
+/** Wait as a sortable number: "never" is longer than any wait. */
+std::int64_t waitRank(std::optional<std::int64_t> wait) {
+  return wait ? *wait : std::numeric_limits<std::int64_t>::max();
+}
+
+AdmissionResult denied(Denial denial, RateLimitHeaders headers = {}) {
+  AdmissionResult result;
+  result.status = AdmissionResult::Status::Denied;
+  result.rate_limits = std::move(headers);
+  result.denial = std::move(denial);
+  return result;
+}
+
+}  // namespace
+
+void MemoryCounterStore::admit(const EnforcementPlan& plan,
+                               const std::string& reservation_id,
+                               std::chrono::system_clock::time_point expires_at,
+                               AdmitCallback callback) {
+  AdmissionResult result;
+  {
+    std::lock_guard lock(mutex_);
+    result = admitLocked(plan, reservation_id, unixMillis(expires_at));
+  }
+  callback(std::move(result));
+}
+
+AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
+                                                const std::string& reservation_id,
+                                                std::int64_t expires_ms) {
+  if (plan.denial) return denied(*plan.denial);
+  const std::int64_t now_ms = unixMillis(plan.now);
+  sweepLocked(now_ms);
+
+  if (const auto it = reservations_.find(reservation_id);
+      it != reservations_.end() && it->second.state != ReservationState::Active &&
+      it->second.forget_ms <= now_ms) {
+    reservations_.erase(it);  // forgotten: the id may be used again
+  }
+  if (const auto it = reservations_.find(reservation_id); it != reservations_.end()) {
+    if (it->second.state == ReservationState::Active) {
+      AdmissionResult again;
+      again.status = AdmissionResult::Status::Allowed;
+      return again;
+    }
+    AdmissionResult error;
+    error.error = "reservation id " + reservation_id + " was already settled or expired";
+    return error;
+  }
+
+  if (emergencyStopBlocks(emergency_stop_, plan.now)) {
+    return denied(emergencyStopDenial(emergency_stop_, plan.now));
+  }
+
+  // Rate limits: drain to now and check, writing nothing yet.
+  std::vector<RateCheck> checks(plan.rate_limits.size());
+  std::optional<std::size_t> worst;
+  RateLimitKind worst_kind = RateLimitKind::Requests;
+  std::optional<std::int64_t> worst_wait;
+  for (std::size_t i = 0; i < plan.rate_limits.size(); ++i) {
+    const RateCharge& c = plan.rate_limits[i];
+    RateCheck& check = checks[i];
+    if (const RateState* state = findRateLocked(c.key, now_ms)) {
+      const std::int64_t elapsed = now_ms - state->last_ms;
+      check.requests_level = gcra::drain(state->requests_level, elapsed, c.requests_per_minute);
+      check.tokens_level = gcra::drain(state->tokens_level, elapsed, c.tokens_per_minute);
+      check.inflight = state->inflight;
+    }
+    const auto consider = [&](RateLimitKind kind, std::optional<std::int64_t> wait) {
+      if (wait && *wait == 0) return;
+      if (!worst || waitRank(wait) > waitRank(worst_wait)) {
+        worst = i;
+        worst_kind = kind;
+        worst_wait = wait;
+      }
+    };
+    if (c.requests_per_minute > 0) {
+      consider(RateLimitKind::Requests,
+               gcra::waitMs(check.requests_level, 1, c.requests_per_minute));
+    }
+    if (c.tokens_per_minute > 0 && c.tokens > 0) {
+      consider(RateLimitKind::Tokens,
+               gcra::waitMs(check.tokens_level, c.tokens, c.tokens_per_minute));
+    }
+    if (c.concurrent > 0 && check.inflight >= c.concurrent) {
+      consider(RateLimitKind::Concurrent, kConcurrencyRetryMs);
+    }
+  }
+  if (worst) {
+    const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, levelsOf(checks));
+    return denied(rateLimitDenial(plan.rate_limits[*worst], worst_kind, worst_wait, headers),
+                  headers);
+  }
+
+  // Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
+  for (const BudgetCharge& b : plan.budgets) {
+    if (b.mode != BudgetMode::Hard) continue;
+    Picodollars spent = 0;
+    Picodollars reserved = 0;
+    if (const Counter* counter = findCounterLocked(b.counter_key, now_ms)) {
+      spent = counter->snapshot.spent;
+      reserved = counter->snapshot.reserved;
+    }
+    if (saturatingAdd(saturatingAdd(spent, reserved), b.amount) > b.limit) {
+      return denied(budgetDenial(b, spent, reserved, plan.now));
+    }
+  }
+
+  // Everything passes: charge.
+  Reservation reservation;
+  reservation.expires_ms = expires_ms;
+  reservation.token_estimate = plan.token_estimate;
+  for (std::size_t i = 0; i < plan.rate_limits.size(); ++i) {
+    const RateCharge& c = plan.rate_limits[i];
+    RateCheck& check = checks[i];
+    if (c.requests_per_minute > 0) check.requests_level = gcra::add(check.requests_level, 1);
+    if (c.tokens_per_minute > 0) check.tokens_level = gcra::add(check.tokens_level, c.tokens);
+    if (c.concurrent > 0) ++check.inflight;
+    RateState& state = rates_[c.key];
+    state.requests_level = check.requests_level;
+    state.tokens_level = check.tokens_level;
+    state.inflight = check.inflight;
+    state.last_ms = std::max(state.last_ms, now_ms);
+    state.requests_per_minute = c.requests_per_minute;
+    state.tokens_per_minute = c.tokens_per_minute;
+    state.keep_until_ms =
+        std::max({state.keep_until_ms, now_ms + 2 * kMinuteMs, expires_ms + kRetentionMs});
+    reservation.rates.push_back({c.key, c.tokens_per_minute > 0, c.concurrent > 0});
+  }
+  for (const BudgetCharge& b : plan.budgets) {
+    Counter* counter = findCounterLocked(b.counter_key, now_ms);
+    if (!counter) {
+      counter = &counters_[b.counter_key];
+      counter->snapshot.counter_key = b.counter_key;
+      counter->snapshot.name = b.name;
+      counter->snapshot.scope = b.scope;
+      counter->snapshot.subject = b.subject;
+      counter->snapshot.period = b.period;
+      counter->snapshot.window = b.window;
+    }
+    // limit and mode follow the current config (a reload may change them).
+    counter->snapshot.limit = b.limit;
+    counter->snapshot.mode = b.mode;
+    const Picodollars reserve = b.mode == BudgetMode::Hard ? b.amount : 0;
+    counter->snapshot.reserved = saturatingAdd(counter->snapshot.reserved, reserve);
+    counter->keep_until_ms =
+        std::max(counter->keep_until_ms,
+                 std::max(unixMillis(b.window.end), expires_ms + kRetentionMs) + kMinuteMs);
+    reservation.budgets.push_back({b.counter_key, reserve});
+  }
+  if (plan.spend) {
+    reservation.spend_key = plan.spend->key;
+    reservation.spend_keep_until_ms = unixMillis(plan.spend->window.end) + kRetentionMs;
+  }
+  reservations_[reservation_id] = std::move(reservation);
+  expiries_.emplace(expires_ms, reservation_id);
+
+  AdmissionResult result;
+  result.status = AdmissionResult::Status::Allowed;
+  result.rate_limits = rateLimitHeaders(plan.rate_limits, levelsOf(checks));
+  return result;
+}
+
+void MemoryCounterStore::settle(const Settlement& settlement, SettleCallback callback) {
+  StoreResult<SettleResult> result;
+  {
+    std::lock_guard lock(mutex_);
+    result = settleLocked(settlement);
+  }
+  callback(std::move(result));
+}
+
+StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& settlement) {
+  const std::int64_t now_ms = unixMillis(settlement.now);
+  sweepLocked(now_ms);
+  SettleResult result;
+  const auto it = reservations_.find(settlement.reservation_id);
+  if (it == reservations_.end() ||
+      (it->second.state != ReservationState::Active && it->second.forget_ms <= now_ms)) {
+    result.outcome = SettleOutcome::UnknownReservation;
+    return StoreResult<SettleResult>::success(std::move(result));
+  }
+  Reservation& reservation = it->second;
+  if (reservation.state == ReservationState::Settled) {
+    result.outcome = SettleOutcome::AlreadySettled;
+    return StoreResult<SettleResult>::success(std::move(result));
+  }
+  if (reservation.state == ReservationState::Active && reservation.expires_ms <= now_ms) {
+    expireLocked(reservation, now_ms);  // the sweep's limit may have left it behind
+  }
+  const bool late = reservation.state == ReservationState::Expired;
+  if (!late) {
+    const auto [first, last] = expiries_.equal_range(reservation.expires_ms);
+    for (auto e = first; e != last; ++e) {
+      if (e->second == settlement.reservation_id) {
+        expiries_.erase(e);
+        break;
+      }
+    }
+  }
+
+  const Picodollars actual = std::max<Picodollars>(0, settlement.actual_cost);
+  const std::int64_t tokens = gcra::clampUnits(settlement.actual_tokens);
+  for (const HeldBudget& held : reservation.budgets) {
+    Counter* counter = findCounterLocked(held.key, now_ms);
+    if (!counter) continue;
+    if (!late) {
+      counter->snapshot.reserved =
+          std::max<Picodollars>(0, counter->snapshot.reserved - held.reserved);
+    }
+    counter->snapshot.spent = saturatingAdd(counter->snapshot.spent, actual);
+    result.budgets.push_back(counter->snapshot);
+  }
+  for (const HeldRate& held : reservation.rates) {
+    RateState* state = findRateLocked(held.key, now_ms);
+    if (!state) continue;
+    advanceLocked(*state, now_ms);
+    if (held.tokens) {
+      state->tokens_level = gcra::add(state->tokens_level, tokens - reservation.token_estimate);
+    }
+    if (held.slot && !late) state->inflight = std::max<std::int64_t>(0, state->inflight - 1);
+  }
+  if (!reservation.spend_key.empty()) {
+    auto spend_it = spend_.find(reservation.spend_key);
+    if (spend_it != spend_.end() && spend_it->second.keep_until_ms <= now_ms) {
+      spend_.erase(spend_it);
+      spend_it = spend_.end();
+    }
+    SpendCounter& counter =
+        spend_it != spend_.end() ? spend_it->second : spend_[reservation.spend_key];
+    counter.total = saturatingAdd(counter.total, actual);
+    counter.keep_until_ms = std::max(counter.keep_until_ms, reservation.spend_keep_until_ms);
+    result.period_spend = counter.total;
+  }
+  reservation.state = ReservationState::Settled;
+  reservation.forget_ms = now_ms + kRetentionMs;
+  result.outcome = late ? SettleOutcome::SettledAfterExpiry : SettleOutcome::Settled;
+  return StoreResult<SettleResult>::success(std::move(result));
+}
+
+void MemoryCounterStore::budgets(std::chrono::system_clock::time_point now,
+                                 BudgetsCallback callback) {
+  std::vector<BudgetSnapshot> list;
+  {
+    std::lock_guard lock(mutex_);
+    const std::int64_t now_ms = unixMillis(now);
+    sweepLocked(now_ms);
+    for (const auto& [key, counter] : counters_) {
+      const auto& w = counter.snapshot.window;
+      if (counter.keep_until_ms > now_ms && w.start <= now && now < w.end) {
+        list.push_back(counter.snapshot);
+      }
+    }
+  }
+  std::sort(list.begin(), list.end(), [](const BudgetSnapshot& a, const BudgetSnapshot& b) {
+    return std::tie(a.name, a.subject, a.counter_key) < std::tie(b.name, b.subject, b.counter_key);
+  });
+  callback(StoreResult<std::vector<BudgetSnapshot>>::success(std::move(list)));
+}
+
+void MemoryCounterStore::spend(const std::string& spend_key, SpendCallback callback) {
+  Picodollars total = 0;
+  {
+    std::lock_guard lock(mutex_);
+    if (const auto it = spend_.find(spend_key); it != spend_.end()) total = it->second.total;
+  }
+  callback(StoreResult<Picodollars>::success(total));
+}
+
+void MemoryCounterStore::emergencyStop(EmergencyStopCallback callback) {
+  EmergencyStopState state;
+  {
+    std::lock_guard lock(mutex_);
+    state = emergency_stop_;
+  }
+  callback(StoreResult<EmergencyStopState>::success(std::move(state)));
+}
+
+void MemoryCounterStore::setEmergencyStop(const EmergencyStopState& state,
+                                          EmergencyStopCallback callback) {
+  {
+    std::lock_guard lock(mutex_);
+    emergency_stop_ = state;
+  }
+  callback(StoreResult<EmergencyStopState>::success(state));
+}
+
+std::size_t MemoryCounterStore::entryCountForTest() const {
+  std::lock_guard lock(mutex_);
+  return counters_.size() + rates_.size() + spend_.size() + reservations_.size();
+}
+
+void MemoryCounterStore::sweepLocked(std::int64_t now_ms) {
+  std::size_t released = 0;
+  while (!expiries_.empty() && expiries_.begin()->first <= now_ms && released < kExpirySweepLimit) {
+    const auto node = expiries_.extract(expiries_.begin());
+    // Skip stale entries (settled after expiry, or an id reused after being forgotten).
+    if (const auto it = reservations_.find(node.mapped());
+        it != reservations_.end() && it->second.expires_ms == node.key()) {
+      expireLocked(it->second, now_ms);
+    }
+    ++released;
+  }
+  if (now_ms < next_prune_ms_) return;
+  // Memory reclamation only: findXLocked already treats stale entries as absent.
+  next_prune_ms_ = now_ms + kMinuteMs;
+  std::erase_if(counters_, [&](const auto& e) { return e.second.keep_until_ms <= now_ms; });
+  std::erase_if(rates_, [&](const auto& e) { return e.second.keep_until_ms <= now_ms; });
+  std::erase_if(spend_, [&](const auto& e) { return e.second.keep_until_ms <= now_ms; });
+  std::erase_if(reservations_, [&](const auto& e) {
+    return e.second.state != ReservationState::Active && e.second.forget_ms <= now_ms;
+  });
+}
+
+void MemoryCounterStore::expireLocked(Reservation& reservation, std::int64_t now_ms) {
+  if (reservation.state != ReservationState::Active) return;
+  for (const HeldBudget& held : reservation.budgets) {
+    if (Counter* counter = findCounterLocked(held.key, now_ms)) {
+      counter->snapshot.reserved =
+          std::max<Picodollars>(0, counter->snapshot.reserved - held.reserved);
+    }
+  }
+  for (const HeldRate& held : reservation.rates) {
+    if (!held.slot) continue;
+    if (RateState* state = findRateLocked(held.key, now_ms)) {
+      state->inflight = std::max<std::int64_t>(0, state->inflight - 1);
+    }
+  }
+  reservation.state = ReservationState::Expired;
+  reservation.forget_ms = reservation.expires_ms + kRetentionMs;
+}
+
+MemoryCounterStore::Counter* MemoryCounterStore::findCounterLocked(const std::string& key,
+                                                                   std::int64_t now_ms) {
+  const auto it = counters_.find(key);
+  if (it == counters_.end()) return nullptr;
+  if (it->second.keep_until_ms <= now_ms) {
+    counters_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+MemoryCounterStore::RateState* MemoryCounterStore::findRateLocked(const std::string& key,
+                                                                  std::int64_t now_ms) {
+  const auto it = rates_.find(key);
+  if (it == rates_.end()) return nullptr;
+  if (it->second.keep_until_ms <= now_ms) {
+    rates_.erase(it);
+    return nullptr;
+  }
+  return &it->second;
+}
+
+void MemoryCounterStore::advanceLocked(RateState& state, std::int64_t now_ms) const {
+  const std::int64_t elapsed = now_ms - state.last_ms;
+  state.requests_level = gcra::drain(state.requests_level, elapsed, state.requests_per_minute);
+  state.tokens_level = gcra::drain(state.tokens_level, elapsed, state.tokens_per_minute);
+  state.last_ms = std::max(state.last_ms, now_ms);
+}
+
+}  // namespace spendgate::core

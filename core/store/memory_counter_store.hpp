@@ -1,0 +1,100 @@
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/store/counter_store.hpp"
+
+namespace spendgate::core {
+
+/**
+ * The embedded default store: everything in this process, guarded by one mutex held only for
+ * the arithmetic (callbacks run after it is released, inline, before the call returns).
+ * It is also the reference implementation: core/store/lua/ scripts mirror it step by step.
+ * Time comes only from the callers (plan.now, settlement.now, the `now` arguments).
+ * Memory is reclaimed lazily: counters and records past their keep-until time are treated as
+ * absent on access and dropped by a sweep at most once a minute.
+ */
+class MemoryCounterStore final : public CounterStore {
+public:
+  MemoryCounterStore() = default;
+
+  // CounterStore
+  void admit(const EnforcementPlan& plan,
+             const std::string& reservation_id,
+             std::chrono::system_clock::time_point expires_at,
+             AdmitCallback callback) override;
+  void settle(const Settlement& settlement, SettleCallback callback) override;
+  void budgets(std::chrono::system_clock::time_point now, BudgetsCallback callback) override;
+  void spend(const std::string& spend_key, SpendCallback callback) override;
+  void emergencyStop(EmergencyStopCallback callback) override;
+  void setEmergencyStop(const EmergencyStopState& state, EmergencyStopCallback callback) override;
+  bool up() const override { return true; }
+
+  /** @return counters, rate states and reservation records held (memory reclamation tests). */
+  std::size_t entryCountForTest() const;
+
+private:
+  struct Counter {
+    BudgetSnapshot snapshot;
+    std::int64_t keep_until_ms = 0;
+  };
+  struct RateState {
+    std::int64_t requests_level = 0;  // gcra level units (see core/enforcement/gcra.hpp)
+    std::int64_t tokens_level = 0;
+    std::int64_t last_ms = 0;
+    std::int64_t inflight = 0;
+    std::int64_t requests_per_minute = 0;  // as of the last admit, for draining on settle
+    std::int64_t tokens_per_minute = 0;
+    std::int64_t keep_until_ms = 0;
+  };
+  struct SpendCounter {
+    Picodollars total = 0;
+    std::int64_t keep_until_ms = 0;
+  };
+  enum class ReservationState { Active, Expired, Settled };
+  struct HeldBudget {
+    std::string key;
+    Picodollars reserved = 0;  // 0 for soft budgets
+  };
+  struct HeldRate {
+    std::string key;
+    bool tokens = false;  // had a tokens_per_minute limit: settle corrects its bucket
+    bool slot = false;    // holds a concurrency slot
+  };
+  struct Reservation {
+    ReservationState state = ReservationState::Active;
+    std::int64_t expires_ms = 0;
+    std::int64_t forget_ms = 0;
+    std::int64_t token_estimate = 0;
+    std::vector<HeldBudget> budgets;
+    std::vector<HeldRate> rates;
+    std::string spend_key;
+    std::int64_t spend_keep_until_ms = 0;
+  };
+
+  AdmissionResult admitLocked(const EnforcementPlan& plan,
+                              const std::string& reservation_id,
+                              std::int64_t expires_ms);
+  StoreResult<SettleResult> settleLocked(const Settlement& settlement);
+  void sweepLocked(std::int64_t now_ms);
+  void expireLocked(Reservation& reservation, std::int64_t now_ms);
+  Counter* findCounterLocked(const std::string& key, std::int64_t now_ms);
+  RateState* findRateLocked(const std::string& key, std::int64_t now_ms);
+  void advanceLocked(RateState& state, std::int64_t now_ms) const;
+
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, Counter> counters_;
+  std::unordered_map<std::string, RateState> rates_;
+  std::unordered_map<std::string, SpendCounter> spend_;
+  std::unordered_map<std::string, Reservation> reservations_;
+  std::multimap<std::int64_t, std::string> expiries_;  // active reservations by expires_ms
+  EmergencyStopState emergency_stop_;
+  std::int64_t next_prune_ms_ = 0;
+};
+
+}  // namespace spendgate::core

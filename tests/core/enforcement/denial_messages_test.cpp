@@ -1,0 +1,122 @@
+#include "core/enforcement/denial_messages.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/core/manual_clock.hpp"
+
+namespace spendgate::core {
+namespace {
+
+using testing::utc;
+using namespace std::chrono_literals;
+constexpr Picodollars kUsd = kPicodollarsPerUsd;
+
+bool contains(const std::string& text, std::string_view part) {
+  return text.find(part) != std::string::npos;
+}
+
+TEST(DenialMessages, ReasonNamesMatchSpec) {
+  EXPECT_EQ(denialReasonName(DenialReason::EmergencyStop), "emergency_stop");
+  EXPECT_EQ(denialReasonName(DenialReason::UnknownKey), "unknown_key");
+  EXPECT_EQ(denialReasonName(DenialReason::RequestCost), "request_cost");
+  EXPECT_EQ(denialReasonName(DenialReason::RateLimit), "rate_limit");
+  EXPECT_EQ(denialReasonName(DenialReason::Budget), "budget");
+  EXPECT_EQ(denialReasonName(DenialReason::StoreUnavailable), "store_unavailable");
+  EXPECT_EQ(denialReasonName(DenialReason::UnknownModel), "unknown_model");
+}
+
+TEST(DenialMessages, BudgetNamesRuleSubjectSpendLimitAndReset) {
+  BudgetCharge b;
+  b.name = "team-daily";
+  b.scope = Scope::Team;
+  b.subject = "search";
+  b.period = Period::Day;
+  b.window = periodWindow(Period::Day, utc(2026, 3, 1, 18));
+  b.limit = 500 * kUsd;
+  b.amount = 9 * kUsd / 10;
+  const Denial d = budgetDenial(b, 49920 * kUsd / 100, kUsd / 2, utc(2026, 3, 1, 18));
+  EXPECT_EQ(d.reason, DenialReason::Budget);
+  EXPECT_EQ(d.rule, "team-daily");
+  EXPECT_FALSE(d.should_retry);
+  EXPECT_TRUE(contains(d.message, "\"team-daily\" (team search)")) << d.message;
+  EXPECT_TRUE(contains(d.message, "$499.2 spent")) << d.message;
+  EXPECT_TRUE(contains(d.message, "$0.5 reserved")) << d.message;
+  EXPECT_TRUE(contains(d.message, "$500 limit")) << d.message;
+  EXPECT_TRUE(contains(d.message, "up to $0.9")) << d.message;
+  EXPECT_TRUE(contains(d.message, "2026-03-02T00:00:00Z")) << d.message;
+  ASSERT_TRUE(d.retry_after);
+  EXPECT_EQ(*d.retry_after, std::chrono::milliseconds(6h));
+  EXPECT_EQ(d.retryAfterSeconds(), 6 * 3600);
+}
+
+TEST(DenialMessages, TotalBudgetNeverResets) {
+  BudgetCharge b;
+  b.name = "lifetime";
+  b.period = Period::Total;
+  b.window = periodWindow(Period::Total, utc(2026, 1, 1));
+  b.limit = kUsd;
+  const Denial d = budgetDenial(b, kUsd, 0, utc(2026, 1, 1));
+  EXPECT_FALSE(d.retry_after);
+  EXPECT_FALSE(contains(d.message, "reserved"));
+  EXPECT_TRUE(contains(d.message, "does not reset")) << d.message;
+}
+
+TEST(DenialMessages, MissingSubjectIsSpelledOut) {
+  BudgetCharge b;
+  b.name = "per-user";
+  b.scope = Scope::User;
+  b.subject = "-";
+  b.window = periodWindow(Period::Day, utc(2026, 1, 1));
+  EXPECT_TRUE(contains(budgetDenial(b, 0, 0, utc(2026, 1, 1)).message, "(no user)"));
+}
+
+TEST(DenialMessages, RateLimits) {
+  RateCharge c;
+  c.name = "per-key";
+  c.scope = Scope::Key;
+  c.subject = "search-team";
+  c.requests_per_minute = 60;
+  c.tokens_per_minute = 90000;
+  c.concurrent = 4;
+  c.tokens = 120000;
+  RateLimitHeaders headers;
+  headers.requests = RateLimitStatus{60, 0, 60s};
+  const Denial requests = rateLimitDenial(c, RateLimitKind::Requests, 1500, headers);
+  EXPECT_EQ(requests.reason, DenialReason::RateLimit);
+  EXPECT_TRUE(requests.should_retry);
+  EXPECT_EQ(requests.retry_after, std::chrono::milliseconds(1500));
+  EXPECT_EQ(requests.retryAfterSeconds(), 2);
+  EXPECT_EQ(requests.rate_limits, headers);
+  EXPECT_TRUE(contains(requests.message, "60 requests per minute")) << requests.message;
+  EXPECT_TRUE(contains(requests.message, "(key search-team)")) << requests.message;
+  EXPECT_TRUE(contains(requests.message, "Retry in 1.5s")) << requests.message;
+
+  const Denial never = rateLimitDenial(c, RateLimitKind::Tokens, std::nullopt, headers);
+  EXPECT_FALSE(never.should_retry);
+  EXPECT_FALSE(never.retry_after);
+  EXPECT_TRUE(contains(never.message, "120000 tokens")) << never.message;
+
+  const Denial concurrent = rateLimitDenial(c, RateLimitKind::Concurrent, 1000, {});
+  EXPECT_TRUE(contains(concurrent.message, "4 concurrent")) << concurrent.message;
+  EXPECT_EQ(concurrent.retryAfterSeconds(), 1);
+}
+
+TEST(DenialMessages, RetryAfterSecondsIsAtLeastOne) {
+  Denial d;
+  d.retry_after = std::chrono::milliseconds(1);
+  EXPECT_EQ(d.retryAfterSeconds(), 1);
+  d.retry_after = std::chrono::milliseconds(0);
+  EXPECT_EQ(d.retryAfterSeconds(), 1);
+  d.retry_after = std::chrono::milliseconds(2001);
+  EXPECT_EQ(d.retryAfterSeconds(), 3);
+}
+
+TEST(DenialMessages, Others) {
+  EXPECT_EQ(unknownKeyDenial().reason, DenialReason::UnknownKey);
+  EXPECT_TRUE(contains(unknownModelDenial("gpt-9").message, "\"gpt-9\""));
+  EXPECT_EQ(storeUnavailableDenial().reason, DenialReason::StoreUnavailable);
+  EXPECT_EQ(formatUtcSeconds(utc(2024, 2, 29, 7, 5, 9, 999)), "2024-02-29T07:05:09Z");
+}
+
+}  // namespace
+}  // namespace spendgate::core

@@ -1,0 +1,153 @@
+#include "core/enforcement/emergency_stop.hpp"
+
+#include <gtest/gtest.h>
+
+#include "core/enforcement/denial_messages.hpp"
+#include "tests/core/manual_clock.hpp"
+
+namespace spendgate::core {
+namespace {
+
+using testing::utc;
+using namespace std::chrono_literals;
+constexpr Picodollars kUsd = kPicodollarsPerUsd;
+
+EmergencyStopRule autoRule(std::chrono::milliseconds hold = 1h, Period period = Period::Day) {
+  EmergencyStopRule rule;
+  rule.auto_stop = EmergencyStopRule::Auto{500 * kUsd, period, hold};
+  return rule;
+}
+
+TEST(EmergencyStop, StartsInactive) {
+  const EmergencyStopState state;
+  EXPECT_FALSE(emergencyStopBlocks(state, utc(2026, 1, 1)));
+  EXPECT_EQ(evaluateEmergencyStop(state, EmergencyStopRule{}, 1000 * kUsd, utc(2026, 1, 1)), state);
+}
+
+TEST(EmergencyStop, ManualOnOff) {
+  const auto t0 = utc(2026, 1, 1, 9);
+  const EmergencyStopState on = manualStop({}, "incident 42", std::nullopt, t0);
+  EXPECT_TRUE(on.active);
+  EXPECT_EQ(on.source, EmergencyStopSource::Manual);
+  EXPECT_EQ(on.reason, "incident 42");
+  EXPECT_EQ(on.since, t0);
+  EXPECT_FALSE(on.until);
+  EXPECT_TRUE(emergencyStopBlocks(on, t0 + 1000h));
+  EXPECT_EQ(emergencyStopRetryAfter(on, t0), std::nullopt);  // no end: no retry-after
+
+  const EmergencyStopState off = manualResume(on, EmergencyStopRule{}, t0 + 5min);
+  EXPECT_FALSE(off.active);
+  EXPECT_FALSE(emergencyStopBlocks(off, t0 + 5min));
+  EXPECT_EQ(off.since, t0 + 5min);
+}
+
+TEST(EmergencyStop, ManualWithDurationExpires) {
+  const auto t0 = utc(2026, 1, 1, 9);
+  const EmergencyStopState on = manualStop({}, "deploy", 90min, t0);
+  ASSERT_TRUE(on.until);
+  EXPECT_EQ(*on.until, t0 + 90min);
+  EXPECT_TRUE(emergencyStopBlocks(on, t0 + 90min - 1ms));
+  EXPECT_FALSE(emergencyStopBlocks(on, t0 + 90min));  // blocks computes expiry even unevaluated
+  EXPECT_EQ(emergencyStopRetryAfter(on, t0 + 30min), std::chrono::milliseconds(60min));
+
+  EXPECT_EQ(evaluateEmergencyStop(on, {}, 0, t0 + 89min), on);
+  const EmergencyStopState after = evaluateEmergencyStop(on, {}, 0, t0 + 90min);
+  EXPECT_FALSE(after.active);
+  EXPECT_FALSE(after.until);
+  EXPECT_EQ(after.since, t0 + 90min);
+}
+
+TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsToPeriodEnd) {
+  const EmergencyStopRule rule = autoRule(1h);
+  const auto t0 = utc(2026, 1, 1, 15);
+  EXPECT_FALSE(evaluateEmergencyStop({}, rule, 500 * kUsd - 1, t0).active);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  EXPECT_TRUE(tripped.active);
+  EXPECT_EQ(tripped.source, EmergencyStopSource::Auto);
+  EXPECT_EQ(tripped.since, t0);
+  // Spend cannot fall inside the day, so it holds until the day ends (later than now + hold).
+  ASSERT_TRUE(tripped.until);
+  EXPECT_EQ(*tripped.until, utc(2026, 1, 2));
+  EXPECT_NE(tripped.reason.find("$500"), std::string::npos) << tripped.reason;
+
+  // Still the same day: nothing changes, whatever the spend.
+  EXPECT_EQ(evaluateEmergencyStop(tripped, rule, 600 * kUsd, t0 + 2h), tripped);
+  // Next day, new period, spend back at 0: clears.
+  const EmergencyStopState next_day = evaluateEmergencyStop(tripped, rule, 0, utc(2026, 1, 2));
+  EXPECT_FALSE(next_day.active);
+}
+
+TEST(EmergencyStop, AutoHoldOutlastsThePeriod) {
+  const EmergencyStopRule rule = autoRule(2h);
+  const auto t0 = utc(2026, 1, 1, 23, 30);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 501 * kUsd, t0);
+  ASSERT_TRUE(tripped.until);
+  EXPECT_EQ(*tripped.until, t0 + 2h);  // later than midnight
+  // At 00:30 the new day has little spend, but the hold is not over.
+  EXPECT_TRUE(evaluateEmergencyStop(tripped, rule, 3 * kUsd, utc(2026, 1, 2, 0, 30)).active);
+  // Hold over: clears; if the new day had already passed the threshold it would trip again.
+  EXPECT_FALSE(evaluateEmergencyStop(tripped, rule, 3 * kUsd, t0 + 2h).active);
+  const EmergencyStopState again = evaluateEmergencyStop(tripped, rule, 700 * kUsd, t0 + 2h);
+  EXPECT_TRUE(again.active);
+  EXPECT_EQ(again.since, t0 + 2h);
+  EXPECT_EQ(*again.until, utc(2026, 1, 3));
+}
+
+TEST(EmergencyStop, HoldZeroAndTotalMeanUntilTurnedOff) {
+  const auto t0 = utc(2026, 1, 1, 15);
+  EXPECT_FALSE(evaluateEmergencyStop({}, autoRule(0ms), 500 * kUsd, t0).until);
+  EXPECT_FALSE(evaluateEmergencyStop({}, autoRule(1h, Period::Total), 500 * kUsd, t0).until);
+}
+
+TEST(EmergencyStop, ManualOffSuppressesAutoForThePeriod) {
+  const EmergencyStopRule rule = autoRule(1h);
+  const auto t0 = utc(2026, 1, 1, 15);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  const EmergencyStopState off = manualResume(tripped, rule, t0 + 10min);
+  EXPECT_FALSE(off.active);
+  ASSERT_TRUE(off.auto_suppressed_until);
+  EXPECT_EQ(*off.auto_suppressed_until, utc(2026, 1, 2));
+  // The operator's decision holds for the rest of the day even though spend keeps rising.
+  EXPECT_FALSE(evaluateEmergencyStop(off, rule, 900 * kUsd, t0 + 5h).active);
+  // Tomorrow the trigger works again.
+  const EmergencyStopState tomorrow =
+      evaluateEmergencyStop(off, rule, 500 * kUsd, utc(2026, 1, 2, 8));
+  EXPECT_TRUE(tomorrow.active);
+  EXPECT_FALSE(tomorrow.auto_suppressed_until);
+}
+
+TEST(EmergencyStop, ManualOffOfAManualStopDoesNotSuppress) {
+  const EmergencyStopRule rule = autoRule(1h);
+  const auto t0 = utc(2026, 1, 1, 15);
+  const EmergencyStopState off = manualResume(manualStop({}, "x", {}, t0), rule, t0 + 1min);
+  EXPECT_FALSE(off.auto_suppressed_until);
+  EXPECT_TRUE(evaluateEmergencyStop(off, rule, 500 * kUsd, t0 + 2min).active);
+}
+
+TEST(EmergencyStop, ManualOnOverridesAuto) {
+  const EmergencyStopRule rule = autoRule(1h);
+  const auto t0 = utc(2026, 1, 1, 15);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  const EmergencyStopState manual = manualStop(tripped, "keep it off", std::nullopt, t0 + 1min);
+  EXPECT_EQ(manual.source, EmergencyStopSource::Manual);
+  EXPECT_FALSE(manual.until);
+  EXPECT_TRUE(evaluateEmergencyStop(manual, rule, 0, utc(2026, 1, 5)).active);
+}
+
+TEST(EmergencyStop, DenialCarriesRetryAfterOnlyWithAnEnd) {
+  const auto t0 = utc(2026, 1, 1, 9);
+  const Denial open_ended = emergencyStopDenial(manualStop({}, "incident", {}, t0), t0);
+  EXPECT_EQ(open_ended.reason, DenialReason::EmergencyStop);
+  EXPECT_FALSE(open_ended.should_retry);
+  EXPECT_FALSE(open_ended.retry_after);
+  EXPECT_NE(open_ended.message.find("incident"), std::string::npos);
+
+  const Denial timed = emergencyStopDenial(manualStop({}, "deploy", 10min, t0), t0 + 1min);
+  ASSERT_TRUE(timed.retry_after);
+  EXPECT_EQ(*timed.retry_after, std::chrono::milliseconds(9min));
+  EXPECT_EQ(timed.retryAfterSeconds(), 540);
+  EXPECT_NE(timed.message.find("2026-01-01T09:10:00Z"), std::string::npos) << timed.message;
+}
+
+}  // namespace
+}  // namespace spendgate::core

@@ -1,0 +1,185 @@
+#include "core/enforcement/planner.hpp"
+
+#include <gtest/gtest.h>
+
+#include "tests/core/manual_clock.hpp"
+
+namespace spendgate::core {
+namespace {
+
+using testing::utc;
+constexpr Picodollars kUsd = kPicodollarsPerUsd;
+
+RequestAttributes alice() {
+  RequestAttributes a;
+  a.provider = "openai";
+  a.model = "gpt-4o-mini";
+  a.key = "search-team";
+  a.user = "alice";
+  a.team = "search";
+  return a;  // no customer, no agent
+}
+
+BudgetRule budget(std::string name, Scope scope, Match match = {}) {
+  BudgetRule rule;
+  rule.name = std::move(name);
+  rule.scope = scope;
+  rule.match = std::move(match);
+  rule.period = Period::Day;
+  rule.limit = 10 * kUsd;
+  return rule;
+}
+
+TEST(Planner, ScopeSubjects) {
+  Rules rules;
+  rules.budgets = {budget("g", Scope::Global), budget("k", Scope::Key), budget("u", Scope::User),
+                   budget("c", Scope::Customer), budget("m", Scope::Model)};
+  const auto now = utc(2026, 5, 6, 12, 30);
+  const EnforcementPlan p = plan(rules, alice(), 2 * kUsd, 100, now);
+  ASSERT_FALSE(p.denial);
+  ASSERT_EQ(p.budgets.size(), 5u);
+  EXPECT_EQ(p.budgets[0].subject, "");
+  EXPECT_EQ(p.budgets[1].subject, "search-team");
+  EXPECT_EQ(p.budgets[2].subject, "alice");
+  EXPECT_EQ(p.budgets[3].subject, "-");  // no customer: the shared "-" counter
+  EXPECT_EQ(p.budgets[4].subject, "gpt-4o-mini");
+  const std::string day_start = std::to_string(unixSeconds(utc(2026, 5, 6)));
+  EXPECT_EQ(p.budgets[0].counter_key, "budget:g::" + day_start);
+  EXPECT_EQ(p.budgets[1].counter_key, "budget:k:search-team:" + day_start);
+  EXPECT_EQ(p.budgets[3].counter_key, "budget:c:-:" + day_start);
+  for (const auto& b : p.budgets) {
+    EXPECT_EQ(b.amount, 2 * kUsd);
+    EXPECT_EQ(b.limit, 10 * kUsd);
+    EXPECT_EQ(b.window.start, utc(2026, 5, 6));
+    EXPECT_EQ(b.window.end, utc(2026, 5, 7));
+  }
+}
+
+TEST(Planner, EachKeyGetsItsOwnCounterAndMatchNarrows) {
+  Rules rules;
+  rules.budgets = {budget("per-key", Scope::Key),
+                   budget("one-key", Scope::Key, {{Dimension::Key, "search-team"}})};
+  RequestAttributes bob = alice();
+  bob.key = "other";
+  const auto now = utc(2026, 5, 6);
+  const EnforcementPlan pa = plan(rules, alice(), kUsd, 0, now);
+  const EnforcementPlan pb = plan(rules, bob, kUsd, 0, now);
+  ASSERT_EQ(pa.budgets.size(), 2u);
+  ASSERT_EQ(pb.budgets.size(), 1u);
+  EXPECT_NE(pa.budgets[0].counter_key, pb.budgets[0].counter_key);
+  EXPECT_EQ(pb.budgets[0].name, "per-key");
+}
+
+TEST(Planner, MatchGlobsMustAllFit) {
+  Rules rules;
+  rules.budgets = {
+      budget("4o", Scope::Global, {{Dimension::Model, "gpt-4o*"}}),
+      budget("4o-search", Scope::Global,
+             {{Dimension::Model, "gpt-4o*"}, {Dimension::Team, "search"}}),
+      budget("4o-ads", Scope::Global, {{Dimension::Model, "gpt-4o*"}, {Dimension::Team, "ads"}}),
+      budget("claude", Scope::Global, {{Dimension::Model, "claude-*"}}),
+      budget("any-agent", Scope::Global, {{Dimension::Agent, "*"}}),
+      budget("has-agent", Scope::Global, {{Dimension::Agent, "?*"}}),
+  };
+  const EnforcementPlan p = plan(rules, alice(), kUsd, 0, utc(2026, 1, 1));
+  std::vector<std::string> names;
+  for (const auto& b : p.budgets) names.push_back(b.name);
+  EXPECT_EQ(names, (std::vector<std::string>{"4o", "4o-search", "any-agent"}));
+}
+
+TEST(Planner, PerRequestLimit) {
+  Rules rules;
+  rules.request_limit.max_cost = kUsd / 2;  // $0.50
+  rules.budgets = {budget("g", Scope::Global)};
+  const auto now = utc(2026, 1, 1);
+  const EnforcementPlan at_limit = plan(rules, alice(), kUsd / 2, 0, now);
+  EXPECT_FALSE(at_limit.denial);
+  EXPECT_EQ(at_limit.budgets.size(), 1u);
+
+  const EnforcementPlan over = plan(rules, alice(), kUsd / 2 + 1, 0, now);
+  ASSERT_TRUE(over.denial);
+  EXPECT_EQ(over.denial->reason, DenialReason::RequestCost);
+  EXPECT_NE(over.denial->message.find("$0.500000000001"), std::string::npos)
+      << over.denial->message;
+  EXPECT_NE(over.denial->message.find("$0.5 "), std::string::npos) << over.denial->message;
+  EXPECT_TRUE(over.budgets.empty());
+  EXPECT_TRUE(over.rate_limits.empty());
+}
+
+TEST(Planner, RateLimits) {
+  Rules rules;
+  RateLimitRule per_key;
+  per_key.name = "per-key";
+  per_key.scope = Scope::Key;
+  per_key.requests_per_minute = 60;
+  per_key.tokens_per_minute = 90000;
+  per_key.concurrent = 10;
+  RateLimitRule unlimited;
+  unlimited.name = "nothing";
+  RateLimitRule other_team = per_key;
+  other_team.name = "ads";
+  other_team.match = {{Dimension::Team, "ads"}};
+  rules.rate_limits = {per_key, unlimited, other_team};
+  const EnforcementPlan p = plan(rules, alice(), 0, 1234, utc(2026, 1, 1));
+  ASSERT_EQ(p.rate_limits.size(), 1u);
+  const RateCharge& c = p.rate_limits[0];
+  EXPECT_EQ(c.key, "rate:per-key:search-team");
+  EXPECT_EQ(c.requests_per_minute, 60);
+  EXPECT_EQ(c.tokens_per_minute, 90000);
+  EXPECT_EQ(c.concurrent, 10);
+  EXPECT_EQ(c.tokens, 1234);
+}
+
+TEST(Planner, SpendCounterForAutoStop) {
+  Rules rules;
+  EXPECT_FALSE(plan(rules, alice(), 0, 0, utc(2026, 1, 1)).spend);
+  EXPECT_TRUE(plan(rules, alice(), 0, 0, utc(2026, 1, 1)).empty());
+  rules.emergency_stop.auto_stop = EmergencyStopRule::Auto{500 * kUsd, Period::Month, {}};
+  const EnforcementPlan p = plan(rules, alice(), 0, 0, utc(2026, 1, 15));
+  ASSERT_TRUE(p.spend);
+  EXPECT_EQ(p.spend->key, "spend:month:" + std::to_string(unixSeconds(utc(2026, 1, 1))));
+  EXPECT_EQ(p.spend->window.end, utc(2026, 2, 1));
+  EXPECT_FALSE(p.empty());
+}
+
+TEST(Planner, NegativeInputsClamp) {
+  Rules rules;
+  rules.budgets = {budget("g", Scope::Global)};
+  const EnforcementPlan p = plan(rules, alice(), -5, -7, utc(2026, 1, 1));
+  EXPECT_EQ(p.worst_case_cost, 0);
+  EXPECT_EQ(p.token_estimate, 0);
+  EXPECT_EQ(p.budgets[0].amount, 0);
+}
+
+TEST(Planner, KeysEscapeSeparatorsAndHashTags) {
+  EXPECT_EQ(escapeKeyPart("a:b{c}%d e"), "a%3Ab%7Bc%7D%25d%20e");
+  // Different (name, subject) pairs can no longer produce the same key.
+  EXPECT_NE(budgetCounterKey("a:b", "c", {}), budgetCounterKey("a", "b:c", {}));
+  EXPECT_EQ(rateLimitKey("r", "x:y"), "rate:r:x%3Ay");
+}
+
+TEST(Scope, NamesAndSubjects) {
+  EXPECT_EQ(scopeFromName("global"), Scope::Global);
+  EXPECT_EQ(scopeFromName("agent"), Scope::Agent);
+  EXPECT_EQ(scopeFromName("team"), Scope::Team);
+  EXPECT_EQ(scopeFromName("teams"), std::nullopt);
+  for (Scope s : {Scope::Global, Scope::Provider, Scope::Model, Scope::Key, Scope::User,
+                  Scope::Team, Scope::Customer, Scope::Agent}) {
+    EXPECT_EQ(scopeFromName(scopeName(s)), s);
+  }
+  EXPECT_EQ(dimensionFromName("customer"), Dimension::Customer);
+  EXPECT_EQ(counterSubject(Scope::Team, alice()), "search");
+  EXPECT_EQ(counterSubject(Scope::Agent, alice()), "-");
+  EXPECT_EQ(counterSubject(Scope::Global, alice()), "");
+}
+
+TEST(Rules, PicodollarsFromUsd) {
+  EXPECT_EQ(picodollarsFromUsd(500), 500 * kUsd);
+  EXPECT_EQ(picodollarsFromUsd(0.5), kUsd / 2);
+  EXPECT_EQ(picodollarsFromUsd(0.000001), 1'000'000);
+  EXPECT_EQ(picodollarsFromUsd(-1), std::nullopt);
+  EXPECT_EQ(picodollarsFromUsd(1e7), std::nullopt);
+}
+
+}  // namespace
+}  // namespace spendgate::core

@@ -1,0 +1,499 @@
+// One contract, two stores: every scenario runs against MemoryCounterStore and against the Lua
+// scripts on a real redis-server (skipped when redis-server is not installed).
+
+#include <gtest/gtest.h>
+
+#include <map>
+#include <random>
+
+#include "core/enforcement/emergency_stop.hpp"
+#include "tests/core/store/store_test_support.hpp"
+
+namespace spendgate::core::testing {
+namespace {
+
+using namespace std::chrono_literals;
+using Status = AdmissionResult::Status;
+
+class CounterStoreContract : public ::testing::TestWithParam<std::string> {
+protected:
+  void SetUp() override {
+    store_ = makeStore(GetParam());
+    if (!store_) GTEST_SKIP() << "redis-server not available";
+    driver_ = std::make_unique<StoreDriver>(*store_);
+  }
+
+  std::chrono::system_clock::time_point now() const { return clock_.now(); }
+
+  EnforcementPlan planFor(Picodollars worst,
+                          std::int64_t tokens = 0,
+                          RequestAttributes a = caller()) {
+    return plan(rules_, a, worst, tokens, now());
+  }
+
+  AdmissionResult admit(const std::string& id,
+                        Picodollars worst,
+                        std::int64_t tokens = 0,
+                        std::chrono::milliseconds ttl = 10min) {
+    return driver_->admit(planFor(worst, tokens), id, now() + ttl);
+  }
+
+  SettleResult settle(const std::string& id, Picodollars cost, std::int64_t tokens = 0) {
+    return driver_->settle(id, cost, tokens, now());
+  }
+
+  BudgetSnapshot counter(const std::string& name, const std::string& subject = "") {
+    return driver_->counter(name, subject, now());
+  }
+
+  ManualClock clock_{utc(2026, 3, 10, 12, 0, 0)};
+  Rules rules_;
+  std::shared_ptr<CounterStore> store_;
+  std::unique_ptr<StoreDriver> driver_;
+};
+
+TEST_P(CounterStoreContract, ReservesWorstCaseAndSettlesLower) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("r1", 3 * kUsd).allowed());
+  BudgetSnapshot c = counter("daily");
+  EXPECT_EQ(c.spent, 0);
+  EXPECT_EQ(c.reserved, 3 * kUsd);
+  EXPECT_EQ(c.limit, 10 * kUsd);
+  EXPECT_EQ(c.window.start, utc(2026, 3, 10));
+  EXPECT_EQ(c.window.end, utc(2026, 3, 11));
+  EXPECT_EQ(c.counter_key, "budget:daily::" + std::to_string(unixSeconds(utc(2026, 3, 10))));
+
+  const SettleResult s = settle("r1", kUsd + 1);
+  EXPECT_EQ(s.outcome, SettleOutcome::Settled);
+  ASSERT_EQ(s.budgets.size(), 1u);
+  EXPECT_EQ(s.budgets[0].spent, kUsd + 1);
+  EXPECT_EQ(s.budgets[0].reserved, 0);
+  EXPECT_EQ(counter("daily"), s.budgets[0]);
+}
+
+TEST_P(CounterStoreContract, SettleHigherThanReservedCountsTheRealCost) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("r1", 3 * kUsd).allowed());
+  settle("r1", 8 * kUsd);
+  EXPECT_EQ(counter("daily").spent, 8 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 0);
+  EXPECT_TRUE(admit("r2", 2 * kUsd).allowed());  // 8 + 2 <= 10
+  EXPECT_FALSE(admit("r3", 1).allowed());        // 8 + 2 + tiny > 10
+}
+
+TEST_P(CounterStoreContract, SettleIsIdempotent) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("r1", 3 * kUsd).allowed());
+  EXPECT_EQ(settle("r1", 2 * kUsd).outcome, SettleOutcome::Settled);
+  const SettleResult again = settle("r1", 2 * kUsd);
+  EXPECT_EQ(again.outcome, SettleOutcome::AlreadySettled);
+  EXPECT_TRUE(again.budgets.empty());
+  EXPECT_EQ(counter("daily").spent, 2 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 0);
+  EXPECT_EQ(settle("never-admitted", kUsd).outcome, SettleOutcome::UnknownReservation);
+  EXPECT_EQ(counter("daily").spent, 2 * kUsd);
+}
+
+TEST_P(CounterStoreContract, ExpiredReservationNoLongerCounts) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("crashed", 6 * kUsd, 0, 1min).allowed());
+  EXPECT_FALSE(admit("r2", 6 * kUsd).allowed());
+  clock_.advance(1min - 1ms);
+  EXPECT_FALSE(admit("r3", 6 * kUsd).allowed());
+  clock_.advance(1ms);  // expires_at reached: the reservation stops counting
+  EXPECT_TRUE(admit("r4", 6 * kUsd).allowed());
+  EXPECT_EQ(counter("daily").reserved, 6 * kUsd);
+  // A late settle still records what was really spent, once.
+  const SettleResult late = settle("crashed", kUsd);
+  EXPECT_EQ(late.outcome, SettleOutcome::SettledAfterExpiry);
+  EXPECT_EQ(counter("daily").spent, kUsd);
+  EXPECT_EQ(counter("daily").reserved, 6 * kUsd);
+  EXPECT_EQ(settle("crashed", kUsd).outcome, SettleOutcome::AlreadySettled);
+  EXPECT_EQ(counter("daily").spent, kUsd);
+}
+
+TEST_P(CounterStoreContract, HardBudgetStopsAtTheLimitExactly) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  EXPECT_TRUE(admit("a", 4 * kUsd).allowed());
+  EXPECT_TRUE(admit("b", 4 * kUsd).allowed());
+  const AdmissionResult refused = admit("c", 4 * kUsd);
+  ASSERT_EQ(refused.status, Status::Denied);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::Budget);
+  EXPECT_EQ(refused.denial->rule, "daily");
+  EXPECT_FALSE(refused.denial->should_retry);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(12h));
+  EXPECT_NE(refused.denial->message.find("$8 reserved"), std::string::npos)
+      << refused.denial->message;
+  EXPECT_TRUE(admit("d", 2 * kUsd).allowed());  // 8 + 2 == 10: allowed
+  EXPECT_FALSE(admit("e", 1).allowed());
+  EXPECT_EQ(counter("daily").reserved, 10 * kUsd);
+}
+
+TEST_P(CounterStoreContract, SoftBudgetIsCountedNotEnforced) {
+  BudgetRule soft = hardBudget("soft", kUsd);
+  soft.mode = BudgetMode::Soft;
+  rules_.budgets = {soft};
+  ASSERT_TRUE(admit("a", 3 * kUsd).allowed());
+  EXPECT_EQ(counter("soft").reserved, 0);
+  EXPECT_EQ(counter("soft").mode, BudgetMode::Soft);
+  const SettleResult s = settle("a", 2 * kUsd);
+  ASSERT_EQ(s.budgets.size(), 1u);
+  EXPECT_EQ(s.budgets[0].spent, 2 * kUsd);  // over its limit: alerts, no refusal
+  EXPECT_TRUE(admit("b", 3 * kUsd).allowed());
+}
+
+TEST_P(CounterStoreContract, SeveralBudgetsAllOrNothing) {
+  rules_.budgets = {hardBudget("org", 100 * kUsd), hardBudget("team", 5 * kUsd, Scope::Team),
+                    hardBudget("user", 100 * kUsd, Scope::User)};
+  rules_.rate_limits = {rateLimit("rpm", 100, 10000, 5)};
+  ASSERT_TRUE(admit("first", 4 * kUsd, 100).allowed());
+  settle("first", 4 * kUsd, 100);
+  const BudgetSnapshot org_before = counter("org");
+  const BudgetSnapshot user_before = counter("user", "alice");
+
+  const AdmissionResult refused = admit("second", 3 * kUsd, 2000);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::Budget);
+  EXPECT_EQ(refused.denial->rule, "team");
+  EXPECT_NE(refused.denial->message.find("(team search)"), std::string::npos);
+  EXPECT_NE(refused.denial->message.find("$4 spent"), std::string::npos) << refused.denial->message;
+  // Nothing was reserved on the budgets that had room, and no rate limit was charged.
+  EXPECT_EQ(counter("org"), org_before);
+  EXPECT_EQ(counter("user", "alice"), user_before);
+  EXPECT_EQ(counter("team", "search").reserved, 0);
+  const AdmissionResult next = admit("third", kUsd, 100);
+  ASSERT_TRUE(next.allowed());
+  ASSERT_TRUE(next.rate_limits.requests);
+  EXPECT_EQ(next.rate_limits.requests->remaining, 98u);  // first + third only
+  ASSERT_TRUE(next.rate_limits.tokens);
+  EXPECT_EQ(next.rate_limits.tokens->remaining, 9800u);
+}
+
+TEST_P(CounterStoreContract, RateLimitRefusalChargesNothing) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  rules_.rate_limits = {rateLimit("rpm", 1)};
+  ASSERT_TRUE(admit("a", kUsd).allowed());
+  const AdmissionResult refused = admit("b", kUsd);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::RateLimit);
+  EXPECT_EQ(counter("daily").reserved, kUsd);
+}
+
+TEST_P(CounterStoreContract, GcraBurstThenExactRetryAfter) {
+  rules_.rate_limits = {rateLimit("per-key", 60, 0, 0, Scope::Key)};
+  for (int i = 0; i < 60; ++i) {
+    const AdmissionResult r = admit("b" + std::to_string(i), 0);
+    ASSERT_TRUE(r.allowed()) << i;
+    ASSERT_TRUE(r.rate_limits.requests);
+    EXPECT_EQ(r.rate_limits.requests->limit, 60u);
+    EXPECT_EQ(r.rate_limits.requests->remaining, static_cast<std::uint64_t>(59 - i));
+  }
+  const AdmissionResult refused = admit("over", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::RateLimit);
+  EXPECT_EQ(refused.denial->rule, "per-key");
+  EXPECT_TRUE(refused.denial->should_retry);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(1000));
+  EXPECT_EQ(refused.denial->retryAfterSeconds(), 1);
+  ASSERT_TRUE(refused.rate_limits.requests);
+  EXPECT_EQ(refused.rate_limits.requests->remaining, 0u);
+  EXPECT_EQ(refused.rate_limits.requests->reset, std::chrono::milliseconds(60000));
+
+  clock_.advance(999ms);
+  const AdmissionResult early = admit("early", 0);
+  ASSERT_TRUE(early.denial);
+  EXPECT_EQ(early.denial->retry_after, std::chrono::milliseconds(1));
+  clock_.advance(1ms);  // exactly the advertised wait
+  EXPECT_TRUE(admit("on-time", 0).allowed());
+  EXPECT_FALSE(admit("again", 0).allowed());
+}
+
+TEST_P(CounterStoreContract, RateThatDoesNotDivideAMinute) {
+  rules_.rate_limits = {rateLimit("seven", 7)};  // one per 8571.43 ms after the burst
+  for (int i = 0; i < 7; ++i) ASSERT_TRUE(admit("a" + std::to_string(i), 0).allowed());
+  const AdmissionResult refused = admit("b", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(8572));  // rounded up
+  EXPECT_EQ(refused.denial->retryAfterSeconds(), 9);
+  clock_.advance(8571ms);
+  EXPECT_FALSE(admit("c", 0).allowed());
+  clock_.advance(1ms);
+  EXPECT_TRUE(admit("d", 0).allowed());
+}
+
+TEST_P(CounterStoreContract, NoDoubleBurstAtAMinuteEdge) {
+  rules_.rate_limits = {rateLimit("rpm", 60)};
+  clock_.set(utc(2026, 3, 10, 12, 0, 59));
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(admit("a" + std::to_string(i), 0).allowed());
+  clock_.set(utc(2026, 3, 10, 12, 1, 0));  // a fixed window would allow 60 more here
+  int passed = 0;
+  for (int i = 0; i < 60; ++i) passed += admit("b" + std::to_string(i), 0).allowed() ? 1 : 0;
+  EXPECT_EQ(passed, 1);
+}
+
+TEST_P(CounterStoreContract, TokensReservedThenCorrected) {
+  rules_.rate_limits = {rateLimit("tpm", 0, 1000)};
+  const AdmissionResult first = admit("first", 0, 600);
+  ASSERT_TRUE(first.allowed());
+  ASSERT_TRUE(first.rate_limits.tokens);
+  EXPECT_EQ(first.rate_limits.tokens->remaining, 400u);
+  EXPECT_FALSE(first.rate_limits.requests);
+
+  const AdmissionResult refused = admit("second", 0, 600);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->retry_after,
+            std::chrono::milliseconds(12000));  // 200 tokens at 1000/min
+  // The answer used only 100 tokens: the bucket gets 500 back at once.
+  settle("first", 0, 100);
+  const AdmissionResult second = admit("second", 0, 600);
+  ASSERT_TRUE(second.allowed());
+  EXPECT_EQ(second.rate_limits.tokens->remaining, 300u);
+  // An answer bigger than its estimate takes the difference too.
+  settle("second", 0, 900);
+  const AdmissionResult third = admit("third", 0, 1);
+  ASSERT_TRUE(third.denial);
+  EXPECT_EQ(third.denial->retry_after, std::chrono::milliseconds(60));  // level 1000 + 1
+}
+
+TEST_P(CounterStoreContract, TokensBeyondTheWholeLimitNeverPass) {
+  rules_.rate_limits = {rateLimit("tpm", 0, 1000)};
+  const AdmissionResult refused = admit("big", 0, 1001);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::RateLimit);
+  EXPECT_FALSE(refused.denial->retry_after);
+  EXPECT_FALSE(refused.denial->should_retry);
+  EXPECT_TRUE(admit("fits", 0, 1000).allowed());
+}
+
+TEST_P(CounterStoreContract, ConcurrencySlots) {
+  rules_.rate_limits = {rateLimit("inflight", 0, 0, 2)};
+  ASSERT_TRUE(admit("a", 0, 0, 1min).allowed());
+  ASSERT_TRUE(admit("b", 0).allowed());
+  const AdmissionResult refused = admit("c", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::RateLimit);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(1000));
+  EXPECT_NE(refused.denial->message.find("2 concurrent"), std::string::npos);
+  settle("b", 0);
+  settle("b", 0);  // a retried settle must not free a second slot
+  ASSERT_TRUE(admit("c", 0).allowed());
+  EXPECT_FALSE(admit("d", 0).allowed());
+  clock_.advance(1min);  // "a" expires: its slot is released
+  EXPECT_TRUE(admit("d", 0).allowed());
+}
+
+TEST_P(CounterStoreContract, LateSettleDoesNotFreeASecondSlot) {
+  rules_.rate_limits = {rateLimit("inflight", 0, 0, 1)};
+  ASSERT_TRUE(admit("slow", 0, 0, 1min).allowed());
+  clock_.advance(1min);  // "slow" expires and gives its slot back
+  ASSERT_TRUE(admit("next", 0).allowed());
+  EXPECT_EQ(settle("slow", 0).outcome, SettleOutcome::SettledAfterExpiry);
+  EXPECT_FALSE(admit("third", 0).allowed());  // "next" still holds the only slot
+}
+
+TEST_P(CounterStoreContract, RateDenialReportsTheLongestWait) {
+  rules_.rate_limits = {rateLimit("fast", 60), rateLimit("slow", 6)};
+  for (int i = 0; i < 6; ++i) ASSERT_TRUE(admit("x" + std::to_string(i), 0).allowed());
+  const AdmissionResult refused = admit("y", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->rule, "slow");
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(10000));
+  ASSERT_TRUE(refused.rate_limits.requests);
+  EXPECT_EQ(refused.rate_limits.requests->limit, 6u);  // the tightest limit in the headers
+}
+
+TEST_P(CounterStoreContract, EmergencyStopBlocksAdmission) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  EXPECT_EQ(driver_->emergencyStop(), EmergencyStopState{});
+  const EmergencyStopState on = manualStop({}, "incident 7", 10min, now());
+  driver_->setEmergencyStop(on);
+  EXPECT_EQ(driver_->emergencyStop(), on);
+  const AdmissionResult refused = admit("a", kUsd);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::EmergencyStop);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(10min));
+  EXPECT_NE(refused.denial->message.find("incident 7"), std::string::npos);
+  EXPECT_EQ(counter("daily").reserved, 0);
+  clock_.advance(10min);
+  EXPECT_TRUE(admit("b", kUsd).allowed());
+
+  EmergencyStopRule rule;
+  rule.auto_stop = EmergencyStopRule::Auto{kUsd, Period::Day, 1h};
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 2 * kUsd, now());
+  const EmergencyStopState off = manualResume(tripped, rule, now());
+  driver_->setEmergencyStop(off);
+  EXPECT_EQ(driver_->emergencyStop(), off);  // suppression survives the round trip
+}
+
+TEST_P(CounterStoreContract, GlobalSpendForTheAutoStop) {
+  rules_.emergency_stop.auto_stop = EmergencyStopRule::Auto{100 * kUsd, Period::Day, 1h};
+  ASSERT_TRUE(admit("a", kUsd).allowed());
+  ASSERT_TRUE(admit("b", kUsd).allowed());
+  EXPECT_EQ(settle("a", 3 * kUsd).period_spend, 3 * kUsd);
+  EXPECT_EQ(settle("b", 4 * kUsd).period_spend, 7 * kUsd);
+  EXPECT_EQ(settle("b", 4 * kUsd).period_spend, std::nullopt);  // already settled
+  EXPECT_EQ(driver_->spend(spendCounterKey(Period::Day, now())), 7 * kUsd);
+  EXPECT_EQ(driver_->spend(spendCounterKey(Period::Day, now() + 24h)), 0);
+}
+
+TEST_P(CounterStoreContract, DuplicateAdmitDoesNotChargeTwice) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("same", 4 * kUsd).allowed());
+  ASSERT_TRUE(admit("same", 4 * kUsd).allowed());
+  EXPECT_EQ(counter("daily").reserved, 4 * kUsd);
+  settle("same", kUsd);
+  AdmissionResult reused;
+  store_->admit(planFor(kUsd), "same", now() + 1min, [&](AdmissionResult r) { reused = r; });
+  EXPECT_EQ(reused.status, Status::StoreError);
+}
+
+TEST_P(CounterStoreContract, BudgetListingShowsCurrentPeriodsSorted) {
+  rules_.budgets = {hardBudget("per-user", 10 * kUsd, Scope::User),
+                    hardBudget("hourly", 10 * kUsd, Scope::Global, Period::Hour)};
+  ASSERT_TRUE(
+      driver_->admit(plan(rules_, caller("bob"), kUsd, 0, now()), "1", now() + 1min).allowed());
+  ASSERT_TRUE(
+      driver_->admit(plan(rules_, caller("alice"), kUsd, 0, now()), "2", now() + 1min).allowed());
+  RequestAttributes nobody = caller("");
+  ASSERT_TRUE(driver_->admit(plan(rules_, nobody, kUsd, 0, now()), "3", now() + 1min).allowed());
+  std::vector<std::string> rows;
+  for (const auto& b : driver_->budgets(now())) rows.push_back(b.name + "/" + b.subject);
+  EXPECT_EQ(rows,
+            (std::vector<std::string>{"hourly/", "per-user/-", "per-user/alice", "per-user/bob"}));
+  clock_.advance(1h);  // the hourly counter's period is over; the daily ones remain
+  rows.clear();
+  for (const auto& b : driver_->budgets(now())) rows.push_back(b.name + "/" + b.subject);
+  EXPECT_EQ(rows, (std::vector<std::string>{"per-user/-", "per-user/alice", "per-user/bob"}));
+  // A counter of a later period (an instance whose clock runs ahead) is not listed yet.
+  ASSERT_TRUE(driver_->admit(plan(rules_, caller("alice"), kUsd, 0, now() + 1h), "4", now() + 2h)
+                  .allowed());
+  EXPECT_EQ(driver_->budgets(now()).size(), 3u);
+  EXPECT_EQ(driver_->budgets(now() + 1h).size(), 4u);
+}
+
+TEST_P(CounterStoreContract, NewPeriodStartsFromZero) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  clock_.set(utc(2026, 3, 10, 23, 59, 59));
+  ASSERT_TRUE(admit("a", 10 * kUsd).allowed());
+  EXPECT_FALSE(admit("b", kUsd).allowed());
+  clock_.set(utc(2026, 3, 11));
+  EXPECT_TRUE(admit("c", 10 * kUsd).allowed());
+  // "a" settles after midnight: it is charged to the day it was admitted in.
+  const SettleResult s = settle("a", 5 * kUsd);
+  ASSERT_EQ(s.budgets.size(), 1u);
+  EXPECT_EQ(s.budgets[0].window.start, utc(2026, 3, 10));
+  EXPECT_EQ(s.budgets[0].spent, 5 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 10 * kUsd);
+  EXPECT_EQ(counter("daily").spent, 0);
+}
+
+TEST_P(CounterStoreContract, ExactBeyondDoublePrecision) {
+  // 9,000,000 USD = 9e18 picodollars; 2^53 + 1 picodollars is not a double.
+  const Picodollars odd = (Picodollars{1} << 53) + 1;
+  rules_.budgets = {hardBudget("huge", 9'000'000 * kUsd)};
+  ASSERT_TRUE(admit("a", odd).allowed());
+  EXPECT_EQ(counter("huge").reserved, odd);
+  settle("a", odd);
+  ASSERT_TRUE(admit("b", odd + 2).allowed());
+  EXPECT_EQ(counter("huge").spent, odd);
+  EXPECT_EQ(counter("huge").reserved, odd + 2);
+  settle("b", 4'000'000 * kUsd + 3);
+  EXPECT_EQ(counter("huge").spent, odd + 4'000'000 * kUsd + 3);
+  // Exactly to the limit, not a picodollar more.
+  const Picodollars room = 9'000'000 * kUsd - (odd + 4'000'000 * kUsd + 3);
+  EXPECT_FALSE(admit("c", room + 1).allowed());
+  EXPECT_TRUE(admit("d", room).allowed());
+  EXPECT_EQ(counter("huge").reserved, room);
+}
+
+TEST_P(CounterStoreContract, CarriesBetweenDigitGroups) {
+  // The scripts keep money as 9-digit groups; sums and differences right at a group boundary.
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("a", 1'999'999'999).allowed());
+  ASSERT_TRUE(admit("b", 1).allowed());
+  EXPECT_EQ(counter("daily").reserved, 2'000'000'000);  // carry into a nonzero high group
+  settle("b", 1);
+  EXPECT_EQ(counter("daily").reserved, 1'999'999'999);  // borrow of exactly one
+  settle("a", 999'999'999);
+  EXPECT_EQ(counter("daily").spent, 1'000'000'000);
+  EXPECT_EQ(counter("daily").reserved, 0);
+}
+
+/**
+ * Differential: a random mix of admits, settles and clock steps must give identical answers
+ * from the memory store and the scripts (the same scenario on a fresh store of this kind is
+ * compared with a fresh memory store).
+ */
+TEST_P(CounterStoreContract, RandomScenarioMatchesTheReference) {
+  if (GetParam() == "memory") GTEST_SKIP() << "the reference itself";
+  MemoryCounterStore reference_store;
+  StoreDriver reference(reference_store);
+  // Short periods and tight limits, so that budgets refill and every path is taken.
+  rules_.budgets = {hardBudget("org", 150 * kUsd, Scope::Global, Period::Hour),
+                    hardBudget("per-user", 6 * kUsd, Scope::User, Period::Minute),
+                    hardBudget("minutely", 12 * kUsd, Scope::Global, Period::Minute)};
+  BudgetRule soft = hardBudget("soft", 5 * kUsd, Scope::Team);
+  soft.mode = BudgetMode::Soft;
+  rules_.budgets.push_back(soft);
+  // Rates that do not divide a minute, so every wait needs the exact rounding.
+  rules_.rate_limits = {rateLimit("per-user", 11, 3989, 3, Scope::User),
+                        rateLimit("global", 97, 9001)};
+  rules_.emergency_stop.auto_stop = EmergencyStopRule::Auto{1000 * kUsd, Period::Hour, 1h};
+
+  std::mt19937_64 rng(20260310);
+  std::vector<std::string> open;
+  std::map<std::string, int> seen;  // which paths the scenario went through
+  const char* users[] = {"alice", "bob", "carol", ""};
+  for (int step = 0; step < 1500; ++step) {
+    const auto dice = rng() % 10;
+    if (dice < 5) {
+      const std::string id = "r" + std::to_string(step);
+      const auto attrs = caller(users[rng() % 4]);
+      const Picodollars worst = static_cast<Picodollars>(rng() % (2 * kUsd));
+      const std::int64_t tokens = static_cast<std::int64_t>(rng() % 1500);
+      const auto ttl = std::chrono::milliseconds(1000 + rng() % 8000);
+      const EnforcementPlan p = plan(rules_, attrs, worst, tokens, now());
+      const AdmissionResult got = driver_->admit(p, id, now() + ttl);
+      const AdmissionResult want = reference.admit(p, id, now() + ttl);
+      ASSERT_EQ(got.status, want.status) << "step " << step;
+      ASSERT_EQ(got.rate_limits, want.rate_limits) << "step " << step;
+      ASSERT_EQ(got.denial.has_value(), want.denial.has_value());
+      if (want.denial) {
+        ASSERT_EQ(got.denial->message, want.denial->message) << "step " << step;
+        ASSERT_EQ(got.denial->retry_after, want.denial->retry_after) << "step " << step;
+      }
+      if (want.allowed()) open.push_back(id);
+      ++seen[want.denial ? std::string(denialReasonName(want.denial->reason)) : "allowed"];
+    } else if (dice < 8 && !open.empty()) {
+      const std::size_t pick = rng() % open.size();
+      const std::string id = open[pick];
+      if (rng() % 4 != 0) open.erase(open.begin() + static_cast<std::ptrdiff_t>(pick));
+      const Picodollars cost = static_cast<Picodollars>(rng() % (2 * kUsd));
+      const std::int64_t tokens = static_cast<std::int64_t>(rng() % 2000);
+      const SettleResult got = driver_->settle(id, cost, tokens, now());
+      const SettleResult want = reference.settle(id, cost, tokens, now());
+      ASSERT_EQ(got.outcome, want.outcome) << "step " << step;
+      ASSERT_EQ(got.budgets, want.budgets) << "step " << step;
+      ASSERT_EQ(got.period_spend, want.period_spend) << "step " << step;
+      ++seen["settle-" + std::to_string(static_cast<int>(want.outcome))];
+    } else {
+      clock_.advance(std::chrono::milliseconds(rng() % 3000));
+    }
+    if (step % 100 == 0) {
+      ASSERT_EQ(driver_->budgets(now()), reference.budgets(now())) << "step " << step;
+    }
+  }
+  // The scenario must have gone through every path, or it proves little.
+  for (const char* path : {"allowed", "budget", "rate_limit", "settle-0", "settle-1", "settle-2"}) {
+    EXPECT_GE(seen[path], 10) << path;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores,
+                         CounterStoreContract,
+                         ::testing::Values("memory", "redis"),
+                         [](const auto& info) { return info.param; });
+
+}  // namespace
+}  // namespace spendgate::core::testing

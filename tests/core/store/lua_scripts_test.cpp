@@ -1,0 +1,154 @@
+// The Lua scripts on a real redis-server, beyond the shared contract suite: the duplicated
+// helper block, Redis TIME, key layout and TTLs, and real concurrency over many connections.
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+
+#include "tests/core/store/store_test_support.hpp"
+
+namespace spendgate::core::testing {
+namespace {
+
+using namespace std::chrono_literals;
+
+std::string commonBlock(const std::string& script) {
+  const auto begin = script.find("-- BEGIN common");
+  const auto end = script.find("-- END common");
+  if (begin == std::string::npos || end == std::string::npos) return {};
+  return script.substr(begin, end - begin);
+}
+
+TEST(LuaScripts, SharedHelpersAreIdenticalInEveryScript) {
+  const std::string admit = commonBlock(readLuaScript("admit.lua"));
+  ASSERT_FALSE(admit.empty());
+  EXPECT_EQ(commonBlock(readLuaScript("settle.lua")), admit);
+  EXPECT_EQ(commonBlock(readLuaScript("budgets.lua")), admit);
+}
+
+class LuaScriptsOnRedis : public ::testing::Test {
+protected:
+  void SetUp() override {
+    server_ = sharedRedis();
+    if (!server_) GTEST_SKIP() << "redis-server not available";
+    server_->connect()->command({"FLUSHALL"});
+    store_ = std::make_shared<ScriptCounterStore>(*server_, StoreKeys("{sg}:"));
+  }
+
+  std::optional<std::int64_t> pttl(const std::string& key) {
+    return store_->run({"PTTL", key}).toInt();
+  }
+
+  RedisTestServer* server_ = nullptr;
+  std::shared_ptr<ScriptCounterStore> store_;
+};
+
+TEST_F(LuaScriptsOnRedis, ServerTimeMode) {
+  store_->useServerTime(true);
+  StoreDriver driver(*store_);
+  Rules rules;
+  rules.budgets = {hardBudget("daily", 2 * kUsd)};
+  rules.rate_limits = {rateLimit("rpm", 60)};
+  const auto now = std::chrono::system_clock::now();
+  ASSERT_TRUE(driver.admit(plan(rules, caller(), kUsd, 0, now), "a", now + 1min).allowed());
+  const AdmissionResult second =
+      driver.admit(plan(rules, caller(), 2 * kUsd, 0, now), "b", now + 1min);
+  ASSERT_TRUE(second.denial);
+  EXPECT_EQ(second.denial->reason, DenialReason::Budget);
+  EXPECT_EQ(driver.settle("a", kUsd / 2, 0, now).outcome, SettleOutcome::Settled);
+  EXPECT_EQ(driver.counter("daily", "", now).spent, kUsd / 2);
+}
+
+TEST_F(LuaScriptsOnRedis, KeyLayoutAndLifetimes) {
+  StoreDriver driver(*store_);
+  Rules rules;
+  rules.budgets = {hardBudget("daily", 10 * kUsd, Scope::User)};
+  rules.rate_limits = {rateLimit("rpm", 60, 1000, 2, Scope::User)};
+  rules.emergency_stop.auto_stop = EmergencyStopRule::Auto{kUsd, Period::Day, 1h};
+  const auto now = std::chrono::system_clock::now();
+  const EnforcementPlan p = plan(rules, caller("a:b"), kUsd, 10, now);
+  ASSERT_TRUE(driver.admit(p, "req-1", now + 5min).allowed());
+
+  const std::string counter = "{sg}:" + p.budgets[0].counter_key;
+  EXPECT_NE(counter.find(":a%3Ab:"), std::string::npos);  // the subject's ':' is escaped
+  EXPECT_EQ(store_->run({"HGET", counter, "reserved"}).toInt(), kUsd);
+  EXPECT_EQ(store_->run({"HGET", counter, "subject"}).toText(), "a:b");
+  // Kept past the period end and past the reservation's record retention.
+  EXPECT_GT(pttl(counter).value_or(0), 0);
+  EXPECT_EQ(store_->run({"ZSCORE", "{sg}:budgets", counter}).toInt(),
+            unixMillis(p.budgets[0].window.end));
+  const std::string rate = "{sg}:" + p.rate_limits[0].key;
+  EXPECT_EQ(store_->run({"HGET", rate, "inflight"}).toInt(), 1);
+  EXPECT_GE(pttl(rate).value_or(0), 5 * 60 * 1000);
+  // An active record never expires by itself (its release depends on it); it is indexed.
+  EXPECT_EQ(pttl("{sg}:rsv:req-1"), -1);
+  EXPECT_EQ(store_->run({"ZSCORE", "{sg}:rsv:exp", "{sg}:rsv:req-1"}).toInt(),
+            unixMillis(now + 5min));
+
+  EXPECT_EQ(driver.settle("req-1", kUsd / 4, 7, now).period_spend, kUsd / 4);
+  EXPECT_EQ(store_->run({"HGET", "{sg}:rsv:req-1", "state"}).toText(), "settled");
+  const auto record_ttl = pttl("{sg}:rsv:req-1").value_or(0);
+  EXPECT_GT(record_ttl, kReservationRecordRetention.count() - 5000);
+  EXPECT_LE(record_ttl, kReservationRecordRetention.count());
+  EXPECT_EQ(store_->run({"ZSCORE", "{sg}:rsv:exp", "{sg}:rsv:req-1"}).type, ScriptValue::Type::Nil);
+  const std::string spend = "{sg}:" + p.spend->key;
+  EXPECT_EQ(store_->run({"GET", spend}).toInt(), kUsd / 4);
+  EXPECT_GT(pttl(spend).value_or(0), 0);
+}
+
+TEST_F(LuaScriptsOnRedis, ManyConnectionsNeverOvershoot) {
+  // 8 threads, each on its own connection, a few hundred admits each against one hard budget.
+  Rules rules;
+  const Picodollars worst = kUsd / 3;
+  const Picodollars limit = 100 * kUsd;
+  rules.budgets = {hardBudget("shared", limit)};
+  const auto now = utc(2026, 3, 10, 12);
+  std::atomic<std::int64_t> allowed{0};
+  std::atomic<std::int64_t> violations{0};
+  std::atomic<bool> done{false};
+  std::thread monitor([&] {
+    StoreDriver driver(*store_);
+    while (!done) {
+      const BudgetSnapshot c = driver.counter("shared", "", now);
+      if (c.spent + c.reserved > limit) ++violations;
+    }
+  });
+  std::vector<std::thread> workers;
+  for (int t = 0; t < 8; ++t) {
+    workers.emplace_back([&, t] {
+      StoreDriver driver(*store_);
+      for (int i = 0; i < 300; ++i) {
+        const std::string id = std::to_string(t) + ":" + std::to_string(i);
+        if (driver.admit(plan(rules, caller(), worst, 0, now), id, now + 10min).allowed()) {
+          ++allowed;
+          if (i % 2 == 0) driver.settle(id, worst, 0, now);  // half stay in flight
+        }
+      }
+    });
+  }
+  for (auto& w : workers) w.join();
+  done = true;
+  monitor.join();
+  EXPECT_EQ(violations.load(), 0);
+  EXPECT_EQ(allowed.load(), limit / worst);
+  const BudgetSnapshot c = StoreDriver(*store_).counter("shared", "", now);
+  EXPECT_EQ(c.spent + c.reserved, allowed.load() * worst);
+  EXPECT_LT(limit - (c.spent + c.reserved), worst);
+}
+
+TEST_F(LuaScriptsOnRedis, ScriptErrorsBecomeStoreErrors) {
+  // A wrong-type key makes the script fail; the parser reports it instead of guessing.
+  Rules rules;
+  rules.budgets = {hardBudget("daily", kUsd)};
+  const auto now = utc(2026, 3, 10, 12);
+  const EnforcementPlan p = plan(rules, caller(), 1, 0, now);
+  store_->run({"SET", "{sg}:" + p.budgets[0].counter_key, "not a hash"});
+  AdmissionResult result;
+  store_->admit(p, "x", now + 1min, [&](AdmissionResult r) { result = r; });
+  EXPECT_EQ(result.status, AdmissionResult::Status::StoreError);
+  EXPECT_NE(result.error.find("admit.lua"), std::string::npos) << result.error;
+}
+
+}  // namespace
+}  // namespace spendgate::core::testing
