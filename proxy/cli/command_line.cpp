@@ -8,6 +8,8 @@
 #include "config/config_loader.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/price_catalog.hpp"
+#include "core/store/memory_counter_store.hpp"
+#include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
@@ -177,7 +179,9 @@ int CommandLine::serve() {
                            : "configuration from " + path);
   try {
     LedgerWriter ledger(runtime->config.ledger.path, logger);
-    ProxyServer server(runtime, logger, ledger);
+    Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
+                      runtime->config.store.redis.on_unavailable, logger);
+    ProxyServer server(runtime, Services{logger, ledger, enforcer});
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();

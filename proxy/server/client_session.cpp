@@ -16,12 +16,16 @@
 #include <cerrno>
 #include <optional>
 
+#include "core/enforcement/denial_messages.hpp"
+#include "core/enforcement/emergency_stop.hpp"
+#include "core/enforcement/planner.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
 #include "core/metering/request_classifier.hpp"
 #include "core/metering/usage_chunk_filter.hpp"
 #include "core/pricing/pricer.hpp"
 #include "core/usage/usage_extractor.hpp"
+#include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
@@ -59,11 +63,15 @@ struct Exchange {
   core::RequestInfo info;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
-  std::string filtered;  // the filter's output for the current piece
-  std::string whole;     // a non-streamed metered answer, held until its cost is known
+  std::string filtered;                                // the filter's output for the current piece
+  std::string whole;       // a non-streamed metered answer, held until its cost is known
   bool forwarded = false;  // reached the point of calling the upstream: gets a ledger line
   bool settled = false;
   core::Picodollars cost = 0;
+
+  // Enforcement.
+  Enforcer::Admitter admitter = Enforcer::Admitter::None;
+  core::RateLimitHeaders rate_limits;
 };
 
 namespace {
@@ -101,6 +109,54 @@ bool isStaleConnectionError(const beast::error_code& ec) {
 std::string describe(const beast::error_code& ec) {
   if (ec == beast::error::timeout) return "timeout";
   return ec.message();
+}
+
+// OpenAI's spelling of durations in x-ratelimit-reset-*: "250ms", "1.5s", "6m0s".
+std::string formatReset(std::chrono::milliseconds reset) {
+  const auto ms = reset.count() < 0 ? 0 : reset.count();
+  if (ms < 1000) return std::to_string(ms) + "ms";
+  if (ms < 60000) {
+    std::string text = std::to_string(ms / 1000);
+    if (ms % 1000) {
+      std::string fraction = std::to_string(ms % 1000);
+      fraction = std::string(3 - fraction.size(), '0') + fraction;
+      while (fraction.back() == '0') fraction.pop_back();
+      text += "." + fraction;
+    }
+    return text + "s";
+  }
+  return std::to_string(ms / 60000) + "m" + std::to_string((ms % 60000) / 1000) + "s";
+}
+
+void setRateLimitHeaders(http::fields& fields, const core::RateLimitHeaders& limits) {
+  auto set = [&fields](const char* family, const std::optional<core::RateLimitStatus>& status) {
+    if (!status) return;
+    fields.set(std::string("x-ratelimit-limit-") + family, std::to_string(status->limit));
+    fields.set(std::string("x-ratelimit-remaining-") + family, std::to_string(status->remaining));
+    fields.set(std::string("x-ratelimit-reset-") + family, formatReset(status->reset));
+  };
+  set("requests", limits.requests);
+  set("tokens", limits.tokens);
+}
+
+core::ProxyError toProxyError(core::DenialReason reason) {
+  switch (reason) {
+    case core::DenialReason::EmergencyStop:
+      return ProxyError::EmergencyStop;
+    case core::DenialReason::UnknownKey:
+      return ProxyError::UnknownKey;
+    case core::DenialReason::RequestCost:
+      return ProxyError::RequestCost;
+    case core::DenialReason::RateLimit:
+      return ProxyError::RateLimit;
+    case core::DenialReason::Budget:
+      return ProxyError::Budget;
+    case core::DenialReason::StoreUnavailable:
+      return ProxyError::StoreUnavailable;
+    case core::DenialReason::UnknownModel:
+      return ProxyError::UnknownModel;
+  }
+  return ProxyError::Budget;
 }
 
 }  // namespace
@@ -249,8 +305,21 @@ net::awaitable<bool> ClientSession::serveOne() {
   }
 
   Request forwarded = parser.release();
+  // SPEC §4 order: emergency stop, identity, per-request limit, rate limits, budgets.
+  const auto stop = worker_.enforcer().emergencyStop();
+  if (core::emergencyStopBlocks(stop, std::chrono::system_clock::now())) {
+    co_await sendDenial(ex, core::emergencyStopDenial(stop, std::chrono::system_clock::now()),
+                        keep_alive);
+    finish(ex);
+    co_return keep_alive;
+  }
   if (auto denial = admit(ex, forwarded)) {
     co_await sendError(ex, format, denial->first, std::move(denial->second), keep_alive);
+    finish(ex);
+    co_return keep_alive;
+  }
+  if (auto denial = co_await enforce(ex)) {
+    co_await sendDenial(ex, *denial, keep_alive);
     finish(ex);
     co_return keep_alive;
   }
@@ -284,16 +353,15 @@ void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange
 }
 
 std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exchange& ex,
-                                                                            Request& request) {
+                                                                             Request& request) {
   const ProviderRuntime& provider = *ex.provider;
   const Runtime& runtime = *ex.runtime;
 
   ex.caller = findCallerKey(request, request.target());
   const std::string key_hash = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
-  const core::IdentityResolver::Headers claimed{request["x-spendgate-user"],
-                                                request["x-spendgate-team"],
-                                                request["x-spendgate-customer"],
-                                                request["x-spendgate-agent"]};
+  const core::IdentityResolver::Headers claimed{
+      request["x-spendgate-user"], request["x-spendgate-team"], request["x-spendgate-customer"],
+      request["x-spendgate-agent"]};
   auto identity = runtime.identity->resolve(key_hash, claimed);
   if (!identity) {
     return std::pair{core::ProxyError::UnknownKey,
@@ -329,6 +397,62 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   return std::nullopt;
 }
 
+net::awaitable<std::optional<core::Denial>> ClientSession::enforce(Exchange& ex) {
+  const Runtime& runtime = *ex.runtime;
+  const auto now = std::chrono::system_clock::now();
+  const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
+  const core::RequestAttributes attributes{
+      ex.provider->config.name, ex.info.requested_model, ex.identity.key,  ex.identity.user,
+      ex.identity.team,         ex.identity.customer,    ex.identity.agent};
+  // Tokens per minute are charged an estimate now and corrected when the answer is settled.
+  const std::int64_t token_estimate =
+      core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
+      ex.info.max_output_tokens.value_or(0);
+  const core::EnforcementPlan plan =
+      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now);
+  if (plan.denial) co_return plan.denial;
+  if (plan.empty()) co_return std::nullopt;
+
+  // A reservation outlives the request, so a crashed instance's holds expire on their own.
+  const auto expires_at = now + runtime.config.server.request_timeout + std::chrono::seconds(60);
+  auto admission = co_await worker_.enforcer().admit(plan, ex.record.request_id, expires_at);
+  ex.rate_limits = admission.result.rate_limits;
+  if (admission.result.allowed()) {
+    ex.admitter = admission.admitter;
+    co_return std::nullopt;
+  }
+  if (admission.result.denial) co_return admission.result.denial;
+  worker_.logger().error("counter store unavailable: " + admission.result.error);
+  co_return core::storeUnavailableDenial();
+}
+
+net::awaitable<void> ClientSession::sendDenial(Exchange& ex,
+                                               const core::Denial& denial,
+                                               bool keep_alive) {
+  HeaderList headers;
+  if (auto seconds = denial.retryAfterSeconds()) {
+    headers.emplace_back("retry-after", std::to_string(*seconds));
+    headers.emplace_back("retry-after-ms", std::to_string(denial.retry_after->count()));
+  }
+  switch (denial.reason) {
+    case core::DenialReason::EmergencyStop:
+    case core::DenialReason::Budget:
+    case core::DenialReason::RateLimit:
+    case core::DenialReason::StoreUnavailable:
+      headers.emplace_back("x-should-retry", denial.should_retry ? "true" : "false");
+      break;
+    default:
+      break;
+  }
+  http::fields rate_headers;
+  setRateLimitHeaders(rate_headers, denial.rate_limits);
+  for (const auto& field : rate_headers) {
+    headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
+  }
+  const auto format = ex.provider ? ex.provider->config.format : ProviderFormat::OpenAI;
+  co_await sendError(ex, format, toProxyError(denial.reason), denial.message, keep_alive, headers);
+}
+
 void ClientSession::settle(Exchange& ex) {
   if (ex.settled || !ex.forwarded) return;
   ex.settled = true;
@@ -353,8 +477,8 @@ void ClientSession::settle(Exchange& ex) {
   if (result.status == core::UsageStatus::Malformed || result.status == core::UsageStatus::Absurd ||
       result.status == core::UsageStatus::TooLarge) {
     worker_.logger().warn(ex.record.request_id + ": usage " +
-                          std::string(core::usageStatusName(result.status)) + " (" +
-                          result.detail + "), cost estimated");
+                          std::string(core::usageStatusName(result.status)) + " (" + result.detail +
+                          "), cost estimated");
   }
 
   entry.ts = std::chrono::system_clock::now();
@@ -380,6 +504,12 @@ void ClientSession::settle(Exchange& ex) {
   entry.latency_ms = millisSince(ex.start, now);
   entry.upstream_ms = ex.record.upstream_ms;
   worker_.ledger().append(core::toJsonLine(entry));
+
+  worker_.enforcer().settle(
+      ex.admitter,
+      core::Settlement{ex.record.request_id, ex.cost,
+                       result.usage.input_tokens + result.usage.output_tokens, entry.ts},
+      ex.runtime);
 }
 
 net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
@@ -392,8 +522,8 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     // The virtual key stays here; the provider's own key goes in its own header.
     injectProviderKey(request, target, ex.caller, format, provider.api_key);
   }
-  for (auto name : {"x-spendgate-user", "x-spendgate-team", "x-spendgate-customer",
-                    "x-spendgate-agent"}) {
+  for (auto name :
+       {"x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"}) {
     request.erase(name);
   }
   request.target(provider.config.upstream.path_prefix + target);
@@ -516,6 +646,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   }
   response.version(11);
   response.set("x-spendgate-request-id", ex.record.request_id);
+  setRateLimitHeaders(response, ex.rate_limits);
   if (!hold_whole && !sse && !ex.info.stream) {
     // Not billable (error answer, unmetered endpoint): known to cost nothing up front.
     response.set("x-spendgate-cost-usd", "0");
@@ -569,6 +700,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
       ex.whole.append(piece);
       if (!done && ex.whole.size() <= kMaxHeldAnswer) continue;
       if (done) {
+        ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
         settle(ex);
         response.set("x-spendgate-cost-usd", core::formatUsd(ex.cost));
         response.content_length(ex.whole.size());
@@ -602,12 +734,18 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   co_return keep_alive;
 }
 
-net::awaitable<void> ClientSession::sendError(
-    Exchange& ex, ProviderFormat format, ProxyError error, std::string message, bool keep_alive) {
+net::awaitable<void> ClientSession::sendError(Exchange& ex,
+                                              ProviderFormat format,
+                                              ProxyError error,
+                                              std::string message,
+                                              bool keep_alive,
+                                              const HeaderList& headers) {
   const auto& kind = core::errorKind(error);
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
   response.set(http::field::content_type, "application/json");
   response.set("x-spendgate-request-id", ex.record.request_id);
+  if (!kind.denied_reason.empty()) response.set("x-spendgate-denied", kind.denied_reason);
+  for (const auto& [name, value] : headers) response.set(name, value);
   response.body() = core::errorBody(format, kind, message);
   response.keep_alive(keep_alive);
   response.prepare_payload();

@@ -8,7 +8,9 @@
 #include <memory>
 #include <optional>
 #include <utility>
+#include <vector>
 
+#include "core/enforcement/denial.hpp"
 #include "core/http/error_response.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
@@ -50,6 +52,9 @@ private:
    */
   std::optional<std::pair<core::ProxyError, std::string>> admit(Exchange& exchange,
                                                                 Request& request);
+  /** Emergency stop, per-request limit, rate limits and budgets (SPEC §4), in that order. */
+  net::awaitable<std::optional<core::Denial>> enforce(Exchange& exchange);
+  net::awaitable<void> sendDenial(Exchange& exchange, const core::Denial& denial, bool keep_alive);
   net::awaitable<bool> forward(Exchange& exchange, Request request);
   /** Writes the ledger line for a forwarded request, exactly once. */
   void settle(Exchange& exchange);
@@ -60,11 +65,15 @@ private:
   template <class Stream>
   net::awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
 
+  /** Extra response headers on an error (retry-after, x-ratelimit-*, x-should-retry, ...). */
+  using HeaderList = std::vector<std::pair<std::string, std::string>>;
+
   net::awaitable<void> sendError(Exchange& exchange,
                                  core::ProviderFormat format,
                                  core::ProxyError error,
                                  std::string message,
-                                 bool keep_alive);
+                                 bool keep_alive,
+                                 const HeaderList& headers = {});
   void watchForDisconnect(const std::shared_ptr<Exchange>& exchange);
   void finish(Exchange& exchange);
 

@@ -38,11 +38,11 @@ std::string describe(const tcp::endpoint& endpoint) {
 
 }  // namespace
 
-ProxyServer::ProxyServer(RuntimePtr runtime, Logger& logger, LedgerWriter& ledger)
-    : runtime_(std::move(runtime)), logger_(logger) {
+ProxyServer::ProxyServer(RuntimePtr runtime, Services services)
+    : runtime_(std::move(runtime)), services_(services), logger_(services.logger) {
   const int threads = std::max(1, runtime_->config.server.threads);
   for (int i = 0; i < threads; ++i) {
-    workers_.push_back(std::make_unique<Worker>(i, runtime_, logger_, ledger));
+    workers_.push_back(std::make_unique<Worker>(i, runtime_, services_));
   }
 }
 

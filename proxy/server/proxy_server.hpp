@@ -8,11 +8,11 @@
 
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
+#include "proxy/server/services.hpp"
 
 namespace spendgate::proxy {
 
 class AdminServer;
-class LedgerWriter;
 class Logger;
 class Worker;
 
@@ -23,7 +23,7 @@ class Worker;
  */
 class ProxyServer {
 public:
-  ProxyServer(RuntimePtr runtime, Logger& logger, LedgerWriter& ledger);
+  ProxyServer(RuntimePtr runtime, Services services);
   ~ProxyServer();
 
   /** Opens the proxy and admin listeners. Throws std::runtime_error with a readable message. */
@@ -40,6 +40,7 @@ private:
   void pollDrain();
 
   RuntimePtr runtime_;
+  Services services_;
   Logger& logger_;
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;

@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cstdlib>
 
+#include "config/enforcement_rules.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/pricer.hpp"
 
@@ -70,6 +71,7 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
   }
   runtime->identity = std::make_shared<core::IdentityResolver>(
       std::move(keys), config.identity.passthrough, config.identity.trust_headers);
+  runtime->rules = config::toEnforcementRules(config);
   runtime->config = std::move(config);
   if (!errors.empty()) return nullptr;
   return runtime;

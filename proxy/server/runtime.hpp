@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "config/config.hpp"
+#include "core/enforcement/rules.hpp"
 #include "core/identity/identity_resolver.hpp"
 #include "core/routing/route_table.hpp"
 
@@ -38,6 +39,7 @@ struct Runtime {
   core::RouteTable routes;
   std::shared_ptr<const core::Pricer> pricer;
   std::shared_ptr<const core::IdentityResolver> identity;
+  core::Rules rules;
 
   /**
    * Builds a snapshot; TLS trust stores are loaded here.

@@ -14,12 +14,8 @@ namespace {
 using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>;
 }
 
-Worker::Worker(std::size_t index, RuntimePtr runtime, Logger& logger, LedgerWriter& ledger)
-    : index_(index),
-      acceptor_(context_),
-      runtime_(std::move(runtime)),
-      logger_(logger),
-      ledger_(ledger) {}
+Worker::Worker(std::size_t index, RuntimePtr runtime, Services services)
+    : index_(index), acceptor_(context_), runtime_(std::move(runtime)), services_(services) {}
 
 tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
   acceptor_.open(endpoint.protocol());
@@ -37,7 +33,7 @@ net::awaitable<void> Worker::acceptLoop() {
     auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
-      logger_.warn("accept failed: " + ec.message());
+      logger().warn("accept failed: " + ec.message());
       // Out of file descriptors: back off instead of spinning on the same error.
       net::steady_timer pause(context_, std::chrono::milliseconds(50));
       co_await pause.async_wait(use_nothrow);

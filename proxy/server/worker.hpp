@@ -7,13 +7,12 @@
 
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
+#include "proxy/server/services.hpp"
 #include "proxy/upstream/upstream_pool.hpp"
 
 namespace spendgate::proxy {
 
 class ClientSession;
-class LedgerWriter;
-class Logger;
 
 /**
  * One event-loop thread: its own io_context, listening socket (SO_REUSEPORT spreads
@@ -22,7 +21,7 @@ class Logger;
  */
 class Worker {
 public:
-  Worker(std::size_t index, RuntimePtr runtime, Logger& logger, LedgerWriter& ledger);
+  Worker(std::size_t index, RuntimePtr runtime, Services services);
 
   net::io_context& context() { return context_; }
   std::size_t index() const { return index_; }
@@ -38,8 +37,9 @@ public:
   void setRuntime(RuntimePtr runtime) { runtime_ = std::move(runtime); }
 
   UpstreamPool& pool() { return pool_; }
-  Logger& logger() { return logger_; }
-  LedgerWriter& ledger() { return ledger_; }
+  Logger& logger() { return services_.logger; }
+  LedgerWriter& ledger() { return services_.ledger; }
+  Enforcer& enforcer() { return services_.enforcer; }
 
   void add(ClientSession* session);
   void remove(ClientSession* session);
@@ -63,8 +63,7 @@ private:
   net::io_context context_{1};
   tcp::acceptor acceptor_;
   RuntimePtr runtime_;
-  Logger& logger_;
-  LedgerWriter& ledger_;
+  Services services_;
   UpstreamPool pool_;
   std::unordered_set<ClientSession*> sessions_;
   bool draining_ = false;
