@@ -1,0 +1,330 @@
+#include "proxy/relay/content_decoder.hpp"
+
+#include <brotli/decode.h>
+#include <zlib.h>
+
+#include <algorithm>
+#include <climits>
+#include <cstdint>
+#include <vector>
+
+namespace spendgate::proxy {
+
+namespace {
+
+// Output is produced in slices of this size, written straight into the caller's string.
+constexpr std::size_t kChunk = 16 * 1024;
+
+enum class Coding { Gzip, Deflate, Brotli };
+
+/** One coding layer. Each layer has its own output cap, so no layer of a list can balloon. */
+class Stage {
+public:
+  Stage(std::string_view name, std::size_t max_output) : name_(name), max_output_(max_output) {}
+  virtual ~Stage() = default;
+
+  /** Decodes `in`, appending to `out`. Does nothing once failed or at the end of the stream. */
+  virtual void decode(std::string_view in, std::string& out) = 0;
+
+  bool failed() const { return !error_.empty(); }
+  const std::string& error() const { return error_; }
+  bool finished() const { return finished_; }
+
+protected:
+  /** @return room for the next slice: one byte past the cap, so overflow can be detected. */
+  std::size_t sliceSize() const {
+    const std::size_t room = max_output_ - produced_;
+    return room >= kChunk ? kChunk : room + 1;
+  }
+
+  /** Accounts for `produced` bytes written at out[before..]; trims and fails beyond the cap. */
+  void account(std::string& out, std::size_t before, std::size_t produced) {
+    const std::size_t room = max_output_ - produced_;
+    if (produced > room) {
+      out.resize(before + room);
+      produced_ += room;
+      fail("decoded body exceeds " + std::to_string(max_output_) + " bytes");
+      return;
+    }
+    out.resize(before + produced);
+    produced_ += produced;
+  }
+
+  void fail(std::string_view what) { error_.assign(name_).append(": ").append(what); }
+
+  bool finished_ = false;
+
+private:
+  std::string_view name_;
+  std::size_t max_output_;
+  std::size_t produced_ = 0;
+  std::string error_;
+};
+
+/** gzip (RFC 1952, several members allowed), zlib (RFC 1950) or raw deflate (RFC 1951). */
+class ZlibStage final : public Stage {
+public:
+  ZlibStage(Coding coding, std::size_t max_output)
+      : Stage(coding == Coding::Gzip ? "gzip" : "deflate", max_output), coding_(coding) {}
+
+  ~ZlibStage() override {
+    if (initialized_) inflateEnd(&zs_);
+  }
+
+  void decode(std::string_view in, std::string& out) override {
+    if (failed() || done_) return;
+    if (!initialized_) {
+      // "deflate" should be zlib-wrapped, but some servers send raw deflate. Sniff the two
+      // header bytes (as browsers do): a valid zlib or gzip header means auto-detect, else raw.
+      if (coding_ == Coding::Deflate) {
+        const std::size_t take = std::min(in.size(), 2 - header_.size());
+        header_.append(in.substr(0, take));
+        in.remove_prefix(take);
+        if (header_.size() < 2) return;
+      }
+      if (!init(coding_ == Coding::Deflate && !looksWrapped(header_))) return;
+      if (!header_.empty()) {
+        inflateSome(header_, out);
+        header_.clear();
+      }
+    }
+    inflateSome(in, out);
+  }
+
+private:
+  static bool looksWrapped(std::string_view header) {
+    const auto b0 = static_cast<unsigned char>(header[0]);
+    const auto b1 = static_cast<unsigned char>(header[1]);
+    const bool gzip = b0 == 0x1f && b1 == 0x8b;
+    const bool zlib = (b0 & 0x0f) == Z_DEFLATED && (b0 >> 4) <= 7 && ((b0 << 8) | b1) % 31 == 0;
+    return gzip || zlib;
+  }
+
+  bool init(bool raw) {
+    raw_ = raw;
+    // 15 + 32: zlib or gzip header, detected automatically; -15: no header at all.
+    const int rc = inflateInit2(&zs_, raw ? -MAX_WBITS : MAX_WBITS + 32);
+    if (rc != Z_OK) {
+      fail(zs_.msg != nullptr ? zs_.msg : "inflateInit2 failed");
+      return false;
+    }
+    initialized_ = true;
+    return true;
+  }
+
+  void inflateSome(std::string_view in, std::string& out) {
+    while (!in.empty() && !failed() && !done_) {
+      if (finished_) {
+        // The stream ended. Another gzip member may follow; anything else is trailing junk
+        // (padding, typically) and ignored: the metering copy has all the body had to say.
+        if (raw_ || static_cast<unsigned char>(in.front()) != 0x1f) {
+          done_ = true;
+          return;
+        }
+        inflateReset(&zs_);
+        finished_ = false;
+      }
+      const std::size_t take = std::min<std::size_t>(in.size(), UINT_MAX);
+      zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
+      zs_.avail_in = static_cast<uInt>(take);
+      inflateInput(out);
+      in.remove_prefix(take - zs_.avail_in);
+    }
+  }
+
+  /** Inflates zs_'s pending input until it is used up, the stream ends, or an error. */
+  void inflateInput(std::string& out) {
+    for (;;) {
+      const std::size_t before = out.size();
+      const std::size_t slice = sliceSize();
+      out.resize(before + slice);
+      zs_.next_out = reinterpret_cast<Bytef*>(out.data() + before);
+      zs_.avail_out = static_cast<uInt>(slice);
+      const int rc = inflate(&zs_, Z_NO_FLUSH);
+      account(out, before, slice - zs_.avail_out);
+      if (failed()) return;
+      switch (rc) {
+        case Z_OK:
+          // A full slice may leave output pending inside zlib even with no input left.
+          if (zs_.avail_in == 0 && zs_.avail_out != 0) return;
+          break;
+        case Z_BUF_ERROR:  // No progress possible: needs more input. Not an error.
+          return;
+        case Z_STREAM_END:
+          finished_ = true;
+          return;
+        case Z_NEED_DICT:
+          fail("stream needs a preset dictionary");
+          return;
+        default:
+          fail(zs_.msg != nullptr ? zs_.msg : "inflate failed (" + std::to_string(rc) + ")");
+          return;
+      }
+    }
+  }
+
+  Coding coding_;
+  z_stream zs_{};
+  bool initialized_ = false;
+  bool raw_ = false;
+  bool done_ = false;   // ended and followed by non-gzip bytes: ignore everything from here on
+  std::string header_;  // deflate only: the first bytes, kept until the format is known
+};
+
+/** Brotli (RFC 7932). */
+class BrotliStage final : public Stage {
+public:
+  explicit BrotliStage(std::size_t max_output)
+      : Stage("br", max_output), state_(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {
+    if (state_ == nullptr) fail("out of memory");
+  }
+
+  ~BrotliStage() override {
+    if (state_ != nullptr) BrotliDecoderDestroyInstance(state_);
+  }
+
+  void decode(std::string_view in, std::string& out) override {
+    if (failed() || finished_ || in.empty()) return;
+    std::size_t avail_in = in.size();
+    const auto* next_in = reinterpret_cast<const std::uint8_t*>(in.data());
+    for (;;) {
+      const std::size_t before = out.size();
+      const std::size_t slice = sliceSize();
+      out.resize(before + slice);
+      std::size_t avail_out = slice;
+      auto* next_out = reinterpret_cast<std::uint8_t*>(out.data() + before);
+      const BrotliDecoderResult rc = BrotliDecoderDecompressStream(state_, &avail_in, &next_in,
+                                                                   &avail_out, &next_out, nullptr);
+      account(out, before, slice - avail_out);
+      if (failed()) return;
+      switch (rc) {
+        case BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:
+          break;
+        case BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:
+          return;
+        case BROTLI_DECODER_RESULT_SUCCESS:  // Bytes after the end are ignored.
+          finished_ = true;
+          return;
+        default:
+          fail(BrotliDecoderErrorString(BrotliDecoderGetErrorCode(state_)));
+          return;
+      }
+    }
+  }
+
+private:
+  BrotliDecoderState* state_;
+};
+
+bool iequals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    const auto lower = [](char c) {
+      return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c;
+    };
+    return lower(x) == lower(y);
+  });
+}
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
+
+class ContentDecoder::Impl {
+public:
+  explicit Impl(std::string unsupported) : error_(std::move(unsupported)) {}
+  explicit Impl(std::vector<std::unique_ptr<Stage>> stages) : stages_(std::move(stages)) {
+    for (const auto& stage : stages_) {
+      if (stage->failed() && error_.empty()) error_ = stage->error();
+    }
+  }
+
+  void feed(std::string_view encoded, std::string& out) {
+    if (!error_.empty() || encoded.empty()) return;
+    std::string_view data = encoded;
+    for (std::size_t i = 0; i < stages_.size(); ++i) {
+      Stage& stage = *stages_[i];
+      if (i + 1 == stages_.size()) {
+        const std::size_t before = out.size();
+        stage.decode(data, out);
+        decoded_ += out.size() - before;
+      } else {
+        // Inner layers take the previous layer's output; two buffers alternate between them.
+        std::string& next = scratch_[i % 2];
+        next.clear();
+        stage.decode(data, next);
+        data = next;
+      }
+      // Whatever a failing layer produced still goes down the chain; the error is reported after.
+      if (stage.failed() && error_.empty()) error_ = stage.error();
+    }
+  }
+
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  std::size_t decodedBytes() const { return decoded_; }
+  bool finished() const {
+    return !stages_.empty() &&
+           std::all_of(stages_.begin(), stages_.end(), [](const auto& s) { return s->finished(); });
+  }
+
+private:
+  std::vector<std::unique_ptr<Stage>> stages_;  // in decoding order: last coding applied first
+  std::string error_;
+  std::size_t decoded_ = 0;
+  std::string scratch_[2];
+};
+
+std::unique_ptr<ContentDecoder> ContentDecoder::create(std::string_view content_encoding,
+                                                       std::size_t max_output) {
+  std::vector<Coding> codings;  // in the order they were applied
+  std::string_view rest = content_encoding;
+  while (true) {
+    const auto comma = rest.find(',');
+    const std::string_view token = trim(rest.substr(0, comma));
+    if (token.empty() || iequals(token, "identity")) {
+      // Nothing to undo.
+    } else if (iequals(token, "gzip") || iequals(token, "x-gzip")) {
+      codings.push_back(Coding::Gzip);
+    } else if (iequals(token, "deflate")) {
+      codings.push_back(Coding::Deflate);
+    } else if (iequals(token, "br")) {
+      codings.push_back(Coding::Brotli);
+    } else {
+      return std::unique_ptr<ContentDecoder>(new ContentDecoder(
+          std::make_unique<Impl>("unsupported Content-Encoding: " + std::string(token))));
+    }
+    if (comma == std::string_view::npos) break;
+    rest.remove_prefix(comma + 1);
+  }
+  if (codings.empty()) return nullptr;
+  if (codings.size() > kMaxLayers) {
+    return std::unique_ptr<ContentDecoder>(new ContentDecoder(std::make_unique<Impl>(
+        "unsupported Content-Encoding: more than " + std::to_string(kMaxLayers) + " codings")));
+  }
+
+  std::vector<std::unique_ptr<Stage>> stages;
+  for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
+    if (*it == Coding::Brotli) {
+      stages.push_back(std::make_unique<BrotliStage>(max_output));
+    } else {
+      stages.push_back(std::make_unique<ZlibStage>(*it, max_output));
+    }
+  }
+  auto impl = std::make_unique<Impl>(std::move(stages));
+  return std::unique_ptr<ContentDecoder>(new ContentDecoder(std::move(impl)));
+}
+
+ContentDecoder::ContentDecoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+ContentDecoder::~ContentDecoder() = default;
+
+void ContentDecoder::feed(std::string_view encoded, std::string& out) { impl_->feed(encoded, out); }
+bool ContentDecoder::ok() const { return impl_->ok(); }
+std::string ContentDecoder::error() const { return impl_->error(); }
+std::size_t ContentDecoder::decodedBytes() const { return impl_->decodedBytes(); }
+bool ContentDecoder::finished() const { return impl_->finished(); }
+
+}  // namespace spendgate::proxy
