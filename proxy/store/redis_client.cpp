@@ -338,6 +338,8 @@ void RedisClient::connectTo(const tcp::endpoint* endpoint) {
     scheduleReconnect();
     return;
   }
+  // Finds a silently dead peer (partition, crashed host) while no command is in flight.
+  if (endpoint != nullptr) redisEnableKeepAlive(&context->c);
   context->data = this;
   redis_ = context;
   adapter_ = std::move(adapter);
