@@ -7,7 +7,13 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json.hpp>
 
+#include "config/duration.hpp"
+#include "core/enforcement/emergency_stop.hpp"
+#include "core/ledger/ledger_entry.hpp"
+#include "proxy/await_callback.hpp"
+#include "proxy/enforcement/enforcer.hpp"
 #include "proxy/logging/logger.hpp"
 
 namespace spendgate::proxy {
@@ -32,10 +38,39 @@ http::response<http::string_body> jsonResponse(http::status status, std::string 
   return response;
 }
 
+http::response<http::string_body> jsonResponse(http::status status,
+                                               const boost::json::value& body) {
+  return jsonResponse(status, boost::json::serialize(body));
+}
+
+http::response<http::string_body> errorResponse(http::status status, std::string_view message) {
+  return jsonResponse(status, boost::json::value{{"error", message}});
+}
+
+boost::json::value emergencyStopJson(const core::EmergencyStopState& state) {
+  boost::json::object out;
+  out["active"] = state.active;
+  out["reason"] = state.reason;
+  out["since"] = state.since.time_since_epoch().count() == 0
+                     ? boost::json::value(nullptr)
+                     : boost::json::value(core::formatRfc3339(state.since));
+  out["until"] =
+      state.until ? boost::json::value(core::formatRfc3339(*state.until)) : boost::json::value();
+  out["source"] = core::emergencyStopSourceName(state.source);
+  return out;
+}
+
 }  // namespace
 
-AdminServer::AdminServer(net::io_context& context, Logger& logger, std::string token)
-    : context_(context), acceptor_(context), logger_(logger), token_(std::move(token)) {}
+AdminServer::AdminServer(net::io_context& context,
+                         Services services,
+                         std::string token,
+                         Hooks hooks)
+    : context_(context),
+      acceptor_(context),
+      services_(services),
+      token_(std::move(token)),
+      hooks_(std::move(hooks)) {}
 
 tcp::endpoint AdminServer::listen(const tcp::endpoint& endpoint) {
   acceptor_.open(endpoint.protocol());
@@ -74,24 +109,7 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
     auto [ec, n] = co_await http::async_read(stream, buffer, request, use_nothrow);
     if (ec) break;
 
-    const std::string_view target = request.target();
-    const std::string_view path = target.substr(0, target.find('?'));
-    http::response<http::string_body> response;
-    if (path == "/healthz") {
-      response = {http::status::ok, 11};
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "ok";
-    } else if (!token_.empty() && !tokenMatches(request[http::field::authorization], token_)) {
-      response =
-          jsonResponse(http::status::unauthorized, R"({"error":"missing or wrong admin token"})");
-      response.set(http::field::www_authenticate, "Bearer");
-    } else if (path == "/readyz") {
-      response = {http::status::ok, 11};
-      response.set(http::field::content_type, "text/plain");
-      response.body() = "ok";
-    } else {
-      response = jsonResponse(http::status::not_found, R"({"error":"no such admin route"})");
-    }
+    http::response<http::string_body> response = co_await route(request);
     response.keep_alive(request.keep_alive());
     response.prepare_payload();
     stream.expires_after(std::chrono::seconds(30));
@@ -101,6 +119,101 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
   connections_.erase(&stream.socket());
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+}
+
+net::awaitable<AdminServer::Response> AdminServer::route(const Request& request) {
+  const std::string_view target = request.target();
+  const std::string_view path = target.substr(0, target.find('?'));
+  if (path == "/healthz") {
+    Response response{http::status::ok, 11};
+    response.set(http::field::content_type, "text/plain");
+    response.body() = "ok";
+    co_return response;
+  }
+  if (!token_.empty() && !tokenMatches(request[http::field::authorization], token_)) {
+    auto response = errorResponse(http::status::unauthorized, "missing or wrong admin token");
+    response.set(http::field::www_authenticate, "Bearer");
+    co_return response;
+  }
+  if (path == "/readyz") {
+    const bool up = services_.enforcer.storeUp();
+    Response response{up ? http::status::ok : http::status::service_unavailable, 11};
+    response.set(http::field::content_type, "text/plain");
+    response.body() = up ? "ok" : "store unavailable";
+    co_return response;
+  }
+  if (path == "/admin/emergency-stop") co_return co_await emergencyStop(request);
+  if (path == "/admin/status" && request.method() == http::verb::get) {
+    const RuntimePtr runtime = hooks_.runtime();
+    boost::json::object status;
+    status["version"] = SPENDGATE_VERSION;
+    status["uptime_s"] = std::chrono::duration_cast<std::chrono::seconds>(
+                             std::chrono::steady_clock::now() - started_)
+                             .count();
+    status["store"] = {
+        {"kind",
+         runtime->config.store.kind == config::StoreConfig::Kind::Redis ? "redis" : "memory"},
+        {"up", services_.enforcer.storeUp()}};
+    status["emergency_stop"] = emergencyStopJson(services_.enforcer.emergencyStop());
+    status["requests_in_flight"] = hooks_.requests_in_flight();
+    co_return jsonResponse(http::status::ok, status);
+  }
+  co_return errorResponse(http::status::not_found, "no such admin route");
+}
+
+net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& request) {
+  using State = core::EmergencyStopState;
+  using Result = core::StoreResult<State>;
+  auto& enforcer = services_.enforcer;
+  if (request.method() == http::verb::get) {
+    auto state = co_await awaitCallback<Result>(
+        [&](std::function<void(Result)> done) { enforcer.store().emergencyStop(std::move(done)); });
+    if (!state.ok()) co_return errorResponse(http::status::service_unavailable, state.error);
+    co_return jsonResponse(http::status::ok, emergencyStopJson(*state.value));
+  }
+  if (request.method() != http::verb::post) {
+    co_return errorResponse(http::status::method_not_allowed, "use GET or POST");
+  }
+
+  boost::system::error_code ec;
+  const auto body = boost::json::parse(request.body(), ec);
+  if (ec || !body.is_object() || !body.as_object().contains("active") ||
+      !body.at("active").is_bool()) {
+    co_return errorResponse(http::status::bad_request,
+                            R"(body must be {"active":true,"reason":"...","for":"1h"} or )"
+                            R"({"active":false})");
+  }
+  const auto& object = body.as_object();
+  const bool active = object.at("active").as_bool();
+  std::string reason = "turned on through the admin API";
+  if (auto* value = object.if_contains("reason"); value && value->is_string()) {
+    reason = std::string(value->as_string());
+  }
+  std::optional<std::chrono::milliseconds> duration;
+  if (auto* value = object.if_contains("for"); value && !value->is_null()) {
+    std::optional<config::Millis> parsed;
+    if (value->is_string()) parsed = config::parseDuration(value->as_string());
+    if (!parsed || parsed->count() <= 0) {
+      co_return errorResponse(http::status::bad_request,
+                              "\"for\" must be a duration such as \"30m\" or \"2h\"");
+    }
+    duration = *parsed;
+  }
+
+  const RuntimePtr runtime = hooks_.runtime();
+  auto stored = co_await awaitCallback<Result>([&](std::function<void(Result)> done) {
+    enforcer.changeEmergencyStop(
+        [active, reason, duration, runtime](const State& current) {
+          const auto now = std::chrono::system_clock::now();
+          return active ? core::manualStop(current, reason, duration, now)
+                        : core::manualResume(current, runtime->rules.emergency_stop, now);
+        },
+        std::move(done));
+  });
+  if (!stored.ok()) co_return errorResponse(http::status::service_unavailable, stored.error);
+  services_.logger.warn(std::string("emergency stop turned ") + (active ? "on" : "off") +
+                        " through the admin API" + (active ? ": " + reason : ""));
+  co_return jsonResponse(http::status::ok, emergencyStopJson(*stored.value));
 }
 
 }  // namespace spendgate::proxy

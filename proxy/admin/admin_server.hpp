@@ -1,22 +1,32 @@
 #pragma once
 
+#include <boost/beast/http/message.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_set>
 
 #include "proxy/net.hpp"
+#include "proxy/server/runtime.hpp"
+#include "proxy/server/services.hpp"
 
 namespace spendgate::proxy {
 
-class Logger;
-
 /**
- * The admin listener (SPEC §5): health and readiness now; the operations API grows here.
- * Every route but /healthz needs `Authorization: Bearer <token>` when a token is set.
+ * The admin listener (SPEC §5). Every route but /healthz needs `Authorization: Bearer <token>`
+ * when a token is set (the token is required off loopback).
  */
 class AdminServer {
 public:
-  AdminServer(net::io_context& context, Logger& logger, std::string token);
+  /** What the admin API reads from the running proxy. */
+  struct Hooks {
+    std::function<RuntimePtr()> runtime;              // the rules in force
+    std::function<std::size_t()> requests_in_flight;  // across workers
+  };
+
+  AdminServer(net::io_context& context, Services services, std::string token, Hooks hooks);
 
   /** Binds the listener. @return the bound endpoint. */
   tcp::endpoint listen(const tcp::endpoint& endpoint);
@@ -26,11 +36,17 @@ public:
 private:
   net::awaitable<void> acceptLoop();
   net::awaitable<void> serve(tcp::socket socket);
+  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  using Response = boost::beast::http::response<boost::beast::http::string_body>;
+  net::awaitable<Response> route(const Request& request);
+  net::awaitable<Response> emergencyStop(const Request& request);
 
   net::io_context& context_;
   tcp::acceptor acceptor_;
-  Logger& logger_;
+  Services services_;
   std::string token_;
+  Hooks hooks_;
+  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::unordered_set<tcp::socket*> connections_;  // closed by stop()
 };
 

@@ -1,10 +1,8 @@
 #include "proxy/enforcement/enforcer.hpp"
 
-#include <boost/asio/async_result.hpp>
-#include <boost/asio/post.hpp>
-
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/store/memory_counter_store.hpp"
+#include "proxy/await_callback.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/runtime.hpp"
 
@@ -12,23 +10,14 @@ namespace spendgate::proxy {
 
 namespace {
 
-// Resumes the coroutine on its own executor whether the store answers inline (memory) or
-// later from its event loop (Redis).
 net::awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
                                               const core::EnforcementPlan& plan,
                                               const std::string& id,
                                               std::chrono::system_clock::time_point expires_at) {
-  auto executor = co_await net::this_coro::executor;
-  co_return co_await net::async_initiate<decltype(net::use_awaitable), void(core::AdmissionResult)>(
-      [&](auto handler) {
-        auto shared = std::make_shared<decltype(handler)>(std::move(handler));
-        store.admit(plan, id, expires_at, [executor, shared](core::AdmissionResult result) {
-          net::post(executor, [shared, result = std::move(result)]() mutable {
-            (*shared)(std::move(result));
-          });
-        });
-      },
-      net::use_awaitable);
+  co_return co_await awaitCallback<core::AdmissionResult>(
+      [&](std::function<void(core::AdmissionResult)> done) {
+        store.admit(plan, id, expires_at, std::move(done));
+      });
 }
 
 }  // namespace

@@ -29,6 +29,7 @@
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
+#include "proxy/relay/content_decoder.hpp"
 #include "proxy/relay/header_rewrite.hpp"
 #include "proxy/relay/request_id.hpp"
 #include "proxy/server/worker.hpp"
@@ -63,7 +64,8 @@ struct Exchange {
   core::RequestInfo info;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
-  std::string filtered;                                // the filter's output for the current piece
+  std::string decoded;     // the current piece, decoded, when the upstream compressed its answer
+  std::string filtered;    // the filter's output for the current piece
   std::string whole;       // a non-streamed metered answer, held until its cost is known
   bool forwarded = false;  // reached the point of calling the upstream: gets a ledger line
   bool settled = false;
@@ -621,7 +623,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   auto& parser = *ex.parser;
   auto& response = parser.get();
   const unsigned status = response.result_int();
-  const bool has_length = parser.content_length().has_value();
+  bool has_length = parser.content_length().has_value();
   const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
   const std::string_view content_type = response[http::field::content_type];
   const bool sse = content_type.starts_with("text/event-stream");
@@ -629,7 +631,24 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
 
   ex.usage.emplace(ex.info, static_cast<int>(status), content_type);
   // Only the stream we asked to carry usage gets the extra chunk removed.
-  const bool filtering = ex.usage_filter && sse && success;
+  // We ask for identity, but an upstream may compress anyway. Then the client gets the decoded
+  // body, and headers that say so: metering and the usage filter read plain text.
+  ContentDecoderPtr decoder;
+  bool opaque_body = false;  // compressed in a way we cannot read: relayed untouched
+  if (!bodiless) {
+    if (auto encoding = response[http::field::content_encoding]; !encoding.empty()) {
+      decoder = ContentDecoder::create(encoding);
+      if (decoder && decoder->ok()) {
+        response.erase(http::field::content_encoding);
+        response.erase(http::field::content_length);
+        has_length = false;
+      } else if (decoder) {
+        decoder.reset();
+        opaque_body = true;
+      }
+    }
+  }
+  const bool filtering = ex.usage_filter && sse && success && !opaque_body;
   // A non-streamed, billable answer waits until complete so its cost can go in a header.
   bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
                     ex.info.kind != core::EndpointKind::Unmetered;
@@ -689,6 +708,15 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
       piece = std::string_view(buffer.data(), buffer.size() - body.size);
     }
     const bool done = parser.is_done();
+    if (decoder && !piece.empty()) {
+      ex.decoded.clear();
+      decoder->feed(piece, ex.decoded);
+      if (!decoder->ok()) {
+        ex.record.error = "cannot decode the upstream's answer: " + decoder->error();
+        co_return false;
+      }
+      piece = ex.decoded;
+    }
     if (!piece.empty()) ex.usage->feed(piece);  // metering sees exactly what the upstream sent
     if (filtering) {
       ex.filtered.clear();

@@ -71,7 +71,14 @@ void ProxyServer::bind() {
                              " is not a loopback address: set the admin token in $" +
                              config.admin.token_env + " or listen on 127.0.0.1");
   }
-  admin_ = std::make_unique<AdminServer>(main_context, logger_, token);
+  AdminServer::Hooks hooks;
+  hooks.runtime = [this] { return runtime_; };
+  hooks.requests_in_flight = [this] {
+    std::size_t total = 0;
+    for (auto& worker : workers_) total += worker->activeRequests();
+    return total;
+  };
+  admin_ = std::make_unique<AdminServer>(main_context, services_, token, std::move(hooks));
   try {
     admin_endpoint_ = admin_->listen(resolve(main_context, config.admin.listen, "admin.listen"));
   } catch (const boost::system::system_error& e) {
