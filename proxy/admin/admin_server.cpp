@@ -49,7 +49,8 @@ http::response<http::string_body> errorResponse(http::status status, std::string
 
 boost::json::value emergencyStopJson(const core::EmergencyStopState& state) {
   boost::json::object out;
-  out["active"] = state.active;
+  // A stop whose `until` has passed is over, even before anything rewrote the stored state.
+  out["active"] = core::emergencyStopBlocks(state, std::chrono::system_clock::now());
   out["reason"] = state.reason;
   out["since"] = state.since.time_since_epoch().count() == 0
                      ? boost::json::value(nullptr)

@@ -2,6 +2,8 @@
 
 #include <openssl/rand.h>
 
+#include <boost/json.hpp>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
 
@@ -9,6 +11,7 @@
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/price_catalog.hpp"
 #include "core/store/memory_counter_store.hpp"
+#include "proxy/cli/admin_client.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
@@ -24,6 +27,9 @@ constexpr const char* kUsage =
     "usage: spendgate <command> [options]\n"
     "  serve [-c FILE]     run the proxy (default config: ./spendgate.yaml, else built-in)\n"
     "  check -c FILE       validate a config file\n"
+    "  estop on [--reason TEXT] [--for DURATION] | off | status   [--admin URL] [--json]\n"
+    "                      emergency stop through the admin API\n"
+    "                      (token from $SPENDGATE_ADMIN_TOKEN)\n"
     "  key new [--id ID] [--json]\n"
     "                      print a new virtual key and its key_sha256 config line\n"
     "  version             print version information\n";
@@ -71,6 +77,7 @@ int CommandLine::run() {
   if (command == "serve") return serve();
   if (command == "check") return check();
   if (command == "version" || command == "--version") return version();
+  if (command == "estop") return estop();
   if (command == "key") {
     if (args_.size() >= 2 && args_[1] == "new") return keyNew();
     return usage("key needs a subcommand: key new [--id ID]");
@@ -110,6 +117,96 @@ bool CommandLine::flag(std::string_view name) const {
     if (args_[i] == name) return true;
   }
   return false;
+}
+
+std::string CommandLine::adminUrl() const {
+  std::string url = option("--admin");
+  if (url.empty()) {
+    if (const char* env = std::getenv("SPENDGATE_ADMIN_URL")) url = env;
+  }
+  if (url.empty()) url = "http://127.0.0.1:8081";
+  while (url.ends_with('/')) url.pop_back();
+  return url;
+}
+
+namespace {
+
+const char* adminToken() {
+  const char* token = std::getenv("SPENDGATE_ADMIN_TOKEN");
+  return token ? token : "";
+}
+
+// Prints an admin API failure and returns the exit code for it (SPEC §1).
+int reportAdminFailure(const AdminClient& client, const std::optional<AdminClient::Reply>& reply) {
+  if (!reply) {
+    std::cerr << "spendgate: " << client.error() << "\n";
+    return 2;
+  }
+  std::string message = reply->body;
+  boost::system::error_code ec;
+  auto json = boost::json::parse(reply->body, ec);
+  if (!ec && json.is_object() && json.as_object().contains("error") &&
+      json.at("error").is_string()) {
+    message = std::string(json.at("error").as_string());
+  }
+  std::cerr << "spendgate: admin API answered " << reply->status << ": " << message << "\n";
+  return 1;
+}
+
+void printEmergencyStop(const boost::json::value& state) {
+  const auto& object = state.as_object();
+  const bool active = object.at("active").as_bool();
+  std::cout << "emergency stop: " << (active ? "ON" : "off");
+  if (auto* source = object.if_contains("source"); source && active) {
+    std::cout << " (" << source->as_string().c_str() << ")";
+  }
+  std::cout << "\n";
+  if (auto* reason = object.if_contains("reason");
+      reason && reason->is_string() && !reason->as_string().empty()) {
+    std::cout << "  reason: " << reason->as_string().c_str() << "\n";
+  }
+  if (auto* since = object.if_contains("since"); since && since->is_string()) {
+    std::cout << "  since:  " << since->as_string().c_str() << "\n";
+  }
+  if (auto* until = object.if_contains("until"); until && until->is_string()) {
+    std::cout << "  until:  " << until->as_string().c_str() << "\n";
+  } else if (active) {
+    std::cout << "  until:  turned off by hand\n";
+  }
+}
+
+}  // namespace
+
+int CommandLine::estop() {
+  if (args_.size() < 2) return usage("estop needs on, off or status");
+  const std::string& action = args_[1];
+  AdminClient client(adminUrl(), adminToken());
+  std::optional<AdminClient::Reply> reply;
+  if (action == "status") {
+    reply = client.send("GET", "/admin/emergency-stop");
+  } else if (action == "on" || action == "off") {
+    boost::json::object body{{"active", action == "on"}};
+    if (action == "on") {
+      if (auto reason = option("--reason"); !reason.empty()) body["reason"] = reason;
+      if (auto duration = option("--for"); !duration.empty()) body["for"] = duration;
+    }
+    reply = client.send("POST", "/admin/emergency-stop", boost::json::serialize(body));
+  } else {
+    return usage("estop needs on, off or status, not '" + action + "'");
+  }
+  if (!reply || reply->status != 200) return reportAdminFailure(client, reply);
+  boost::system::error_code ec;
+  auto state = boost::json::parse(reply->body, ec);
+  if (ec || !state.is_object()) {
+    std::cerr << "spendgate: unexpected admin API answer: " << reply->body << "\n";
+    return 2;
+  }
+  if (flag("--json")) {
+    std::cout << reply->body << "\n";
+  } else {
+    printEmergencyStop(state);
+  }
+  return 0;
 }
 
 int CommandLine::keyNew() {

@@ -22,6 +22,9 @@ private:
   int check();
   int version();
   int keyNew();
+  int estop();
+  /** The admin API base URL: --admin, else $SPENDGATE_ADMIN_URL, else http://127.0.0.1:8081. */
+  std::string adminUrl() const;
   int usage(const std::string& problem);
 
   /** @return the value of -c/--config, or "" when absent */
