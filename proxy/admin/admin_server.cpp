@@ -15,6 +15,7 @@
 #include "proxy/await_callback.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/logging/logger.hpp"
+#include "proxy/metrics/prometheus_text.hpp"
 
 namespace spendgate::proxy {
 
@@ -144,6 +145,24 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     co_return response;
   }
   if (path == "/admin/emergency-stop") co_return co_await emergencyStop(request);
+  if (path == "/metrics" && request.method() == http::verb::get) {
+    using Budgets = core::StoreResult<std::vector<core::BudgetSnapshot>>;
+    ScrapeState state;
+    auto budgets = co_await awaitCallback<Budgets>([&](std::function<void(Budgets)> done) {
+      services_.enforcer.store().budgets(std::chrono::system_clock::now(), std::move(done));
+    });
+    if (budgets.ok()) state.budgets = std::move(*budgets.value);
+    state.emergency_stop = services_.enforcer.emergencyStop();
+    state.emergency_stop_blocks =
+        core::emergencyStopBlocks(state.emergency_stop, std::chrono::system_clock::now());
+    state.store_up = services_.enforcer.storeUp() && budgets.ok();
+    Response response{http::status::ok, 11};
+    response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
+    MetricsShard merged;
+    hooks_.merge_metrics(merged);
+    response.body() = renderPrometheus(merged, state);
+    co_return response;
+  }
   if (path == "/admin/status" && request.method() == http::verb::get) {
     const RuntimePtr runtime = hooks_.runtime();
     boost::json::object status;

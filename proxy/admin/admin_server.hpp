@@ -8,6 +8,7 @@
 #include <string>
 #include <unordered_set>
 
+#include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
@@ -22,8 +23,9 @@ class AdminServer {
 public:
   /** What the admin API reads from the running proxy. */
   struct Hooks {
-    std::function<RuntimePtr()> runtime;              // the rules in force
-    std::function<std::size_t()> requests_in_flight;  // across workers
+    std::function<RuntimePtr()> runtime;               // the rules in force
+    std::function<std::size_t()> requests_in_flight;   // across workers
+    std::function<void(MetricsShard&)> merge_metrics;  // adds every worker's shard
   };
 
   AdminServer(net::io_context& context, Services services, std::string token, Hooks hooks);

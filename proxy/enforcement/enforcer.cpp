@@ -1,10 +1,13 @@
 #include "proxy/enforcement/enforcer.hpp"
 
+#include <algorithm>
+
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/await_callback.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/runtime.hpp"
+#include "proxy/store/reconciling_store.hpp"
 
 namespace spendgate::proxy {
 
@@ -20,15 +23,108 @@ net::awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
       });
 }
 
+/** Stands in while no store is set: every call fails, so the on_unavailable policy applies. */
+class NoStore final : public core::CounterStore {
+public:
+  static constexpr const char* kError = "no counter store configured";
+
+  void admit(const core::EnforcementPlan&,
+             const std::string&,
+             std::chrono::system_clock::time_point,
+             AdmitCallback callback) override {
+    core::AdmissionResult result;
+    result.status = core::AdmissionResult::Status::StoreError;
+    result.error = kError;
+    callback(std::move(result));
+  }
+  void settle(const core::Settlement&, SettleCallback callback) override {
+    callback(core::StoreResult<core::SettleResult>::failure(kError));
+  }
+  void budgets(std::chrono::system_clock::time_point, BudgetsCallback callback) override {
+    callback(core::StoreResult<std::vector<core::BudgetSnapshot>>::failure(kError));
+  }
+  void spend(const std::string&, SpendCallback callback) override {
+    callback(core::StoreResult<core::Picodollars>::failure(kError));
+  }
+  void emergencyStop(EmergencyStopCallback callback) override {
+    callback(core::StoreResult<core::EmergencyStopState>::failure(kError));
+  }
+  void setEmergencyStop(const core::EmergencyStopState&, EmergencyStopCallback callback) override {
+    callback(core::StoreResult<core::EmergencyStopState>::failure(kError));
+  }
+  bool up() const override { return false; }
+};
+
+ReconcilingStore* reconcilingOf(const core::CounterStorePtr& store) {
+  return dynamic_cast<ReconcilingStore*>(store.get());
+}
+
+/** Counts as the store being unreachable (retry later) rather than refusing the replay. */
+bool unavailableError(const core::CounterStorePtr& store, const std::string& error) {
+  if (auto* reconciling = reconcilingOf(store)) return reconciling->unavailable(error);
+  return !store->up();
+}
+
 }  // namespace
+
+/** One batch of replays in flight; callbacks may come from any thread. */
+struct Enforcer::Round {
+  core::CounterStorePtr store;
+  ReconcilingStore* reconciling = nullptr;
+  std::vector<Replay> items;
+  std::mutex mutex;
+  std::size_t remaining = 0;
+  bool unavailable = false;
+  std::vector<Replay> retry;
+};
 
 Enforcer::Enforcer(core::CounterStorePtr store,
                    config::RedisConfig::OnUnavailable on_unavailable,
                    Logger& logger)
-    : store_(std::move(store)),
-      local_(std::make_shared<core::MemoryCounterStore>()),
+    : Enforcer(std::move(store), on_unavailable, logger, Options{}) {}
+
+Enforcer::Enforcer(core::CounterStorePtr store,
+                   config::RedisConfig::OnUnavailable on_unavailable,
+                   Logger& logger,
+                   Options options)
+    : local_(std::make_shared<core::MemoryCounterStore>()),
       on_unavailable_(on_unavailable),
-      logger_(logger) {}
+      logger_(logger),
+      options_(options),
+      self_(std::make_shared<Enforcer*>(this)) {
+  options_.replay_batch = std::max<std::size_t>(1, options_.replay_batch);
+  if (!store) store = std::make_shared<NoStore>();
+  attachListener(store);
+  store_.store(std::move(store));
+}
+
+Enforcer::~Enforcer() {
+  detachListener(store_.load());
+  self_.reset();
+}
+
+std::shared_ptr<core::CounterStore> Enforcer::currentStore() const { return store_.load(); }
+
+void Enforcer::setStore(core::CounterStorePtr store) {
+  if (!store) store = std::make_shared<NoStore>();
+  attachListener(store);
+  auto old = store_.exchange(store);
+  if (old != store) detachListener(old);
+  // Whatever waits may go to the new store at once.
+  if (backlog_.load(std::memory_order_acquire) > 0) kickReplay(true);
+}
+
+void Enforcer::attachListener(const core::CounterStorePtr& store) {
+  auto* reconciling = reconcilingOf(store);
+  if (!reconciling) return;
+  reconciling->setAvailabilityListener([alive = std::weak_ptr<Enforcer*>(self_)] {
+    if (auto self = alive.lock()) (*self)->kickReplay(true);
+  });
+}
+
+void Enforcer::detachListener(const core::CounterStorePtr& store) {
+  if (auto* reconciling = reconcilingOf(store)) reconciling->setAvailabilityListener(nullptr);
+}
 
 core::EmergencyStopState Enforcer::emergencyStop() const {
   std::lock_guard lock(mutex_);
@@ -44,57 +140,103 @@ net::awaitable<Enforcer::Admission> Enforcer::admit(
     const core::EnforcementPlan& plan,
     const std::string& id,
     std::chrono::system_clock::time_point expires_at) {
+  const auto store = currentStore();
   Admission admission;
-  admission.result = co_await admitOn(*store_, plan, id, expires_at);
+  admission.result = co_await admitOn(*store, plan, id, expires_at);
   admission.admitter = Admitter::Shared;
-  if (admission.result.status == core::AdmissionResult::Status::StoreError &&
-      on_unavailable_ == config::RedisConfig::OnUnavailable::FailOpen) {
-    // fail_open: keep serving, with this instance's own counters as the limit meanwhile.
-    admission.result = co_await admitOn(*local_, plan, id, expires_at);
-    admission.admitter = Admitter::Local;
+  if (admission.result.status == core::AdmissionResult::Status::StoreError) {
+    if (on_unavailable_ == config::RedisConfig::OnUnavailable::FailOpen) {
+      // fail_open: keep serving, with this instance's own counters as the limit meanwhile.
+      admission.result = co_await admitOn(*local_, plan, id, expires_at);
+      admission.admitter = Admitter::Local;
+      if (admission.result.allowed()) rememberLocalAdmission(plan, id, expires_at);
+    }
+  } else if (backlog_.load(std::memory_order_relaxed) > 0) {
+    kickReplay(false);  // the shared store answers again: bring it up to date
   }
   if (!admission.result.allowed()) admission.admitter = Admitter::None;
   co_return admission;
+}
+
+void Enforcer::afterSettle(const std::shared_ptr<const Runtime>& runtime,
+                           std::optional<core::Picodollars> period_spend,
+                           std::chrono::system_clock::time_point now) {
+  if (!runtime || !period_spend) return;
+  const auto& rule = runtime->rules.emergency_stop;
+  if (!rule.auto_stop) return;
+  const auto current = emergencyStop();
+  const auto next = core::evaluateEmergencyStop(current, rule, *period_spend, now);
+  if (next == current) return;
+  if (next.active) logger_.warn("emergency stop tripped automatically: " + next.reason);
+  remember(next);
+  currentStore()->setEmergencyStop(next, [this](core::StoreResult<core::EmergencyStopState> stored) {
+    if (!stored.ok()) logger_.error("cannot store the emergency stop: " + stored.error);
+  });
 }
 
 void Enforcer::settle(Admitter admitter,
                       const core::Settlement& settlement,
                       std::shared_ptr<const Runtime> runtime) {
   if (admitter == Admitter::None) return;
-  auto& store = admitter == Admitter::Shared ? *store_ : *local_;
-  store.settle(
-      settlement, [this, runtime = std::move(runtime), now = settlement.now,
-                   id = settlement.reservation_id](core::StoreResult<core::SettleResult> result) {
-        if (!result.ok()) {
-          logger_.warn("settling " + id + " failed: " + result.error);
-          return;
-        }
-        const auto& rule = runtime->rules.emergency_stop;
-        if (!rule.auto_stop || !result.value->period_spend) return;
-        const auto current = emergencyStop();
-        const auto next =
-            core::evaluateEmergencyStop(current, rule, *result.value->period_spend, now);
-        if (next == current) return;
-        if (next.active) logger_.warn("emergency stop tripped automatically: " + next.reason);
-        remember(next);
-        store_->setEmergencyStop(next, [this](core::StoreResult<core::EmergencyStopState> stored) {
-          if (!stored.ok()) logger_.error("cannot store the emergency stop: " + stored.error);
-        });
-      });
+  if (admitter == Admitter::Local) {
+    auto admission = takeLocalAdmission(settlement.reservation_id);
+    local_->settle(settlement, [this, runtime, settlement, admission = std::move(admission)](
+                                   core::StoreResult<core::SettleResult> result) mutable {
+      if (!result.ok()) {
+        logger_.warn("settling " + settlement.reservation_id + " locally failed: " + result.error);
+        return;
+      }
+      const auto outcome = result.value->outcome;
+      if (admission && settlement.actual_cost > 0 &&
+          (outcome == core::SettleOutcome::Settled ||
+           outcome == core::SettleOutcome::SettledAfterExpiry)) {
+        Replay replay;
+        replay.kind = Replay::Kind::Reconcile;
+        replay.reconciliation.reservation_id = settlement.reservation_id;
+        replay.reconciliation.budgets = std::move(admission->budgets);
+        replay.reconciliation.spend = std::move(admission->spend);
+        replay.reconciliation.actual_cost = settlement.actual_cost;
+        replay.reconciliation.actual_tokens = settlement.actual_tokens;
+        replay.reconciliation.settled_at = settlement.now;
+        replay.runtime = runtime;
+        enqueue(std::move(replay));
+      }
+      afterSettle(runtime, result.value->period_spend, settlement.now);
+    });
+    return;
+  }
+  const auto store = currentStore();
+  store->settle(settlement, [this, store, runtime, settlement](
+                                core::StoreResult<core::SettleResult> result) mutable {
+    if (!result.ok()) {
+      logger_.warn("settling " + settlement.reservation_id + " failed (will retry): " +
+                   result.error);
+      Replay replay;
+      replay.kind = Replay::Kind::Settle;
+      replay.settlement = std::move(settlement);
+      replay.runtime = std::move(runtime);
+      if (!unavailableError(store, result.error)) replay.failures = 1;
+      enqueue(std::move(replay));
+      return;
+    }
+    if (backlog_.load(std::memory_order_relaxed) > 0) kickReplay(false);
+    afterSettle(runtime, result.value->period_spend, settlement.now);
+  });
 }
 
 void Enforcer::changeEmergencyStop(
     std::function<core::EmergencyStopState(const core::EmergencyStopState&)> change,
     std::function<void(core::StoreResult<core::EmergencyStopState>)> done) {
   // Start from the store's state, not the cache: another instance may have changed it.
-  store_->emergencyStop([this, change = std::move(change), done = std::move(done)](
-                            core::StoreResult<core::EmergencyStopState> current) mutable {
+  const auto store = currentStore();
+  store->emergencyStop([this, store, change = std::move(change), done = std::move(done)](
+                           core::StoreResult<core::EmergencyStopState> current) mutable {
     if (!current.ok()) {
       done(std::move(current));
       return;
     }
     const auto next = change(*current.value);
-    store_->setEmergencyStop(
+    store->setEmergencyStop(
         next, [this, done = std::move(done)](core::StoreResult<core::EmergencyStopState> stored) {
           if (stored.ok()) remember(*stored.value);
           done(std::move(stored));
@@ -103,9 +245,213 @@ void Enforcer::changeEmergencyStop(
 }
 
 void Enforcer::refresh() {
-  store_->emergencyStop([this](core::StoreResult<core::EmergencyStopState> state) {
+  currentStore()->emergencyStop([this](core::StoreResult<core::EmergencyStopState> state) {
     if (state.ok()) remember(*state.value);
   });
+}
+
+// ---- Reconciliation ---------------------------------------------------------------------------
+
+void Enforcer::rememberLocalAdmission(const core::EnforcementPlan& plan,
+                                      const std::string& id,
+                                      std::chrono::system_clock::time_point expires_at) {
+  std::lock_guard lock(replay_mutex_);
+  ++stats_.local_admissions;
+  if (local_admissions_.size() >= options_.replay_limit) {
+    // Requests that never settled (they should all settle): forget those past their expiry.
+    std::erase_if(local_admissions_,
+                  [&](const auto& entry) { return entry.second.expires_at <= plan.now; });
+    if (local_admissions_.size() >= options_.replay_limit) {
+      ++stats_.dropped;
+      if (stats_.dropped == 1 || stats_.dropped % 10000 == 0) {
+        logger_.error("fail_open: too many local admissions in flight; " + id +
+                      " will not be reconciled (" + std::to_string(stats_.dropped) +
+                      " dropped so far)");
+      }
+      return;
+    }
+  }
+  local_admissions_[id] = LocalAdmission{plan.budgets, plan.spend, expires_at};
+}
+
+std::optional<Enforcer::LocalAdmission> Enforcer::takeLocalAdmission(const std::string& id) {
+  std::lock_guard lock(replay_mutex_);
+  auto it = local_admissions_.find(id);
+  if (it == local_admissions_.end()) return std::nullopt;
+  LocalAdmission admission = std::move(it->second);
+  local_admissions_.erase(it);
+  return admission;
+}
+
+void Enforcer::enqueue(Replay replay) {
+  {
+    std::lock_guard lock(replay_mutex_);
+    if (replays_.size() + in_flight_ >= options_.replay_limit) {
+      ++stats_.dropped;
+      if (stats_.dropped == 1 || stats_.dropped % 10000 == 0) {
+        logger_.error("reconciliation queue full (" + std::to_string(options_.replay_limit) +
+                      "): the cost of " +
+                      (replay.kind == Replay::Kind::Settle ? replay.settlement.reservation_id
+                                                           : replay.reconciliation.reservation_id) +
+                      " will not reach the shared store (" + std::to_string(stats_.dropped) +
+                      " dropped so far)");
+      }
+      return;
+    }
+    replays_.push_back(std::move(replay));
+    backlog_.store(replays_.size() + in_flight_, std::memory_order_release);
+  }
+  kickReplay(false);
+}
+
+void Enforcer::reconcileNow() { kickReplay(true); }
+
+Enforcer::ReconcileStats Enforcer::reconcileStats() const {
+  std::lock_guard lock(replay_mutex_);
+  ReconcileStats stats = stats_;
+  stats.queued = replays_.size() + in_flight_;
+  return stats;
+}
+
+void Enforcer::kickReplay(bool force) {
+  auto round = std::make_shared<Round>();
+  {
+    std::lock_guard lock(replay_mutex_);
+    if (replaying_ || replays_.empty()) return;
+    const auto now = std::chrono::steady_clock::now();
+    if (!force && now < next_attempt_) return;
+    round->store = currentStore();
+    round->reconciling = reconcilingOf(round->store);
+    const std::size_t n = std::min(options_.replay_batch, replays_.size());
+    round->items.reserve(n);
+    for (std::size_t i = 0; i < n; ++i) {
+      round->items.push_back(std::move(replays_.front()));
+      replays_.pop_front();
+    }
+    replaying_ = true;
+    in_flight_ = n;
+    round->remaining = n;
+  }
+  // Every item's callback may run inline (memory store) or later on an event loop.
+  for (std::size_t i = 0; i < round->items.size(); ++i) sendReplay(round, i);
+}
+
+void Enforcer::sendReplay(const std::shared_ptr<Round>& round, std::size_t index) {
+  Replay& item = round->items[index];
+  auto alive = std::weak_ptr<Enforcer*>(self_);
+  if (item.kind == Replay::Kind::Reconcile) {
+    if (!round->reconciling) {
+      // The store does not share counters (memory): nothing to bring up to date.
+      finishReplay(round, index, true, false, {});
+      return;
+    }
+    round->reconciling->reconcile(
+        item.reconciliation,
+        [alive, round, index](core::StoreResult<core::ReconcileResult> result) {
+          auto self = alive.lock();
+          if (!self) return;
+          Enforcer& enforcer = **self;
+          if (result.ok()) {
+            const Replay& done = round->items[index];
+            {
+              std::lock_guard lock(enforcer.replay_mutex_);
+              if (result.value->outcome == core::ReconcileOutcome::Added) {
+                ++enforcer.stats_.reconciled;
+              } else {
+                ++enforcer.stats_.already;
+              }
+            }
+            const auto& spend = done.reconciliation.spend;
+            const auto now = std::chrono::system_clock::now();
+            if (spend && spend->window.start <= now && now < spend->window.end) {
+              enforcer.afterSettle(done.runtime, result.value->period_spend, now);
+            }
+            enforcer.finishReplay(round, index, true, false, {});
+            return;
+          }
+          enforcer.finishReplay(round, index, false,
+                                unavailableError(round->store, result.error), result.error);
+        });
+    return;
+  }
+  round->store->settle(
+      item.settlement, [alive, round, index](core::StoreResult<core::SettleResult> result) {
+        auto self = alive.lock();
+        if (!self) return;
+        Enforcer& enforcer = **self;
+        if (result.ok()) {
+          const Replay& done = round->items[index];
+          {
+            std::lock_guard lock(enforcer.replay_mutex_);
+            ++enforcer.stats_.settled;
+          }
+          if (result.value->outcome == core::SettleOutcome::UnknownReservation) {
+            enforcer.logger_.warn("retried settle of " + done.settlement.reservation_id +
+                                  ": the shared store no longer knows the reservation; its cost (" +
+                                  std::to_string(done.settlement.actual_cost) +
+                                  " picodollars) is not counted there");
+          }
+          enforcer.afterSettle(done.runtime, result.value->period_spend, done.settlement.now);
+          enforcer.finishReplay(round, index, true, false, {});
+          return;
+        }
+        enforcer.finishReplay(round, index, false, unavailableError(round->store, result.error),
+                              result.error);
+      });
+}
+
+void Enforcer::finishReplay(const std::shared_ptr<Round>& round,
+                            std::size_t index,
+                            bool ok,
+                            bool unavailable,
+                            const std::string& error) {
+  bool last = false;
+  {
+    std::lock_guard lock(round->mutex);
+    if (!ok) {
+      Replay& item = round->items[index];
+      if (unavailable) {
+        round->unavailable = true;
+        round->retry.push_back(std::move(item));
+      } else if (++item.failures < options_.replay_max_failures) {
+        round->retry.push_back(std::move(item));
+      } else {
+        const std::string& id = item.kind == Replay::Kind::Settle
+                                    ? item.settlement.reservation_id
+                                    : item.reconciliation.reservation_id;
+        logger_.error("giving up reconciling " + id + " after " + std::to_string(item.failures) +
+                      " failures: " + error);
+        std::lock_guard replay_lock(replay_mutex_);
+        ++stats_.dropped;
+      }
+    }
+    last = --round->remaining == 0;
+  }
+  if (last) endRound(round);
+}
+
+void Enforcer::endRound(const std::shared_ptr<Round>& round) {
+  bool more = false;
+  {
+    std::lock_guard lock(replay_mutex_);
+    // Failed items go to the back: the others need not wait behind one the store refuses.
+    for (auto& item : round->retry) replays_.push_back(std::move(item));
+    in_flight_ = 0;
+    replaying_ = false;
+    backlog_.store(replays_.size(), std::memory_order_release);
+    if (round->unavailable || !round->retry.empty()) {
+      next_attempt_ = std::chrono::steady_clock::now() + options_.replay_retry_delay;
+    }
+    more = !round->unavailable && !replays_.empty();
+    if (!round->retry.empty() && !round->unavailable) {
+      // Only refused items are left over: wait for the delay instead of spinning on them.
+      more = replays_.size() > round->retry.size();
+    }
+  }
+  if (round->unavailable) {
+    logger_.debug("reconciliation paused: the shared store is unavailable");
+  }
+  if (more) kickReplay(true);
 }
 
 }  // namespace spendgate::proxy

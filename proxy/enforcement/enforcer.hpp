@@ -1,24 +1,43 @@
 #pragma once
 
+#include <atomic>
 #include <chrono>
+#include <cstdint>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
+#include <unordered_map>
+#include <vector>
 
 #include "config/config.hpp"
 #include "core/store/counter_store.hpp"
+#include "core/store/reconcile_script.hpp"
 #include "proxy/net.hpp"
 
 namespace spendgate::proxy {
 
 class Logger;
+class ReconcilingStore;
 struct Runtime;
 
 /**
  * The proxy's side of enforcement: talks to the counter store (memory or Redis) for every
  * request, keeps the emergency stop at hand, and decides what a store failure means
  * (store.redis.on_unavailable). Shared by all workers; thread-safe.
+ *
+ * Outages (docs/store.md):
+ *  - fail_open: a request the shared store cannot admit (StoreError) is admitted and later
+ *    settled by a local MemoryCounterStore, so the instance keeps its own limits meanwhile. Its
+ *    real cost is remembered and, once the shared store is back (a connection comes up, or any
+ *    later call succeeds), added to the shared counters exactly once (reconcile.lua, idempotent
+ *    per reservation id).
+ *  - any mode: a settle of a SHARED admission that fails is retried the same way (settle is
+ *    idempotent), so a Redis blip between admit and settle does not lose the cost.
+ * The replay queue holds at most Options::replay_limit entries; beyond that new entries are
+ * dropped (logged, counted in replayStats().dropped).
  */
 class Enforcer {
 public:
@@ -30,9 +49,47 @@ public:
     Admitter admitter = Admitter::None;
   };
 
+  struct Options {
+    /** Replays (reconciliations + settle retries) kept while the shared store is away. */
+    std::size_t replay_limit = 1'000'000;
+    /** Replays sent to the store at once. */
+    std::size_t replay_batch = 64;
+    /** After the store was unavailable for a replay, wait this long before trying on a call. */
+    std::chrono::milliseconds replay_retry_delay{1000};
+    /** A replay the store refuses (not unavailability: a script error) is dropped after this. */
+    int replay_max_failures = 5;
+  };
+
+  struct ReplayStats {
+    std::size_t queued = 0;          // waiting, including those in flight
+    std::uint64_t reconciled = 0;    // local costs added to the shared store
+    std::uint64_t already = 0;       // replays the shared store had already counted
+    std::uint64_t settled = 0;       // retried shared settles that went through
+    std::uint64_t dropped = 0;       // lost: queue full, or refused replay_max_failures times
+    std::uint64_t local_admissions = 0;  // requests admitted by the local store (fail_open)
+  };
+
+  /**
+   * @param store the counter store; may be null until setStore() (calls then answer StoreError,
+   *        so fail_closed refuses and fail_open admits locally)
+   */
   Enforcer(core::CounterStorePtr store,
            config::RedisConfig::OnUnavailable on_unavailable,
            Logger& logger);
+  Enforcer(core::CounterStorePtr store,
+           config::RedisConfig::OnUnavailable on_unavailable,
+           Logger& logger,
+           Options options);
+  ~Enforcer();
+  Enforcer(const Enforcer&) = delete;
+  Enforcer& operator=(const Enforcer&) = delete;
+
+  /**
+   * Sets (or replaces, or with nullptr removes) the counter store. Call before serving and after
+   * the workers stopped, not while requests run: store() hands out a plain reference.
+   * Release a Redis store (setStore(nullptr)) before its io_contexts are destroyed.
+   */
+  void setStore(core::CounterStorePtr store);
 
   /** @return the emergency stop as last seen (refresh() and every change here update it). */
   core::EmergencyStopState emergencyStop() const;
@@ -47,7 +104,9 @@ public:
 
   /**
    * Replaces a reservation with the real cost, in the store that admitted it, then lets the
-   * automatic emergency stop look at the period's spend. Does not wait.
+   * automatic emergency stop look at the period's spend. Does not wait. A Local admission's
+   * cost is also queued for reconciliation with the shared store; a Shared settle that fails
+   * is queued for a retry.
    */
   void settle(Admitter admitter,
               const core::Settlement& settlement,
@@ -61,18 +120,80 @@ public:
   /** Reads the shared emergency stop from the store (other instances may have changed it). */
   void refresh();
 
-  core::CounterStore& store() { return *store_; }
-  bool storeUp() const { return store_->up(); }
+  /** The store (a placeholder answering StoreError while none is set). */
+  core::CounterStore& store() { return *currentStore(); }
+  bool storeUp() const { return currentStore()->up(); }
+
+  /**
+   * Replays queued reconciliations and settle retries now (normally automatic: when a store
+   * connection comes up, and after successful calls). Does not wait.
+   */
+  void replayNow();
+
+  ReplayStats replayStats() const;
 
 private:
-  void remember(const core::EmergencyStopState& state);
+  /** What a Local admission will need for its reconciliation once settled. */
+  struct LocalAdmission {
+    std::vector<core::BudgetCharge> budgets;
+    std::optional<core::SpendCharge> spend;
+    std::chrono::system_clock::time_point expires_at;
+  };
 
-  core::CounterStorePtr store_;
+  /** One thing to bring the shared store up to date with. */
+  struct Replay {
+    enum class Kind { Reconcile, Settle };
+    Kind kind = Kind::Reconcile;
+    core::Reconciliation reconciliation;  // Kind::Reconcile
+    core::Settlement settlement;          // Kind::Settle
+    std::shared_ptr<const Runtime> runtime;
+    int failures = 0;
+  };
+
+  struct Round;
+
+  std::shared_ptr<core::CounterStore> currentStore() const;
+  void attachListener(const core::CounterStorePtr& store);
+  void detachListener(const core::CounterStorePtr& store);
+  void remember(const core::EmergencyStopState& state);
+  void afterSettle(const std::shared_ptr<const Runtime>& runtime,
+                   std::optional<core::Picodollars> period_spend,
+                   std::chrono::system_clock::time_point now);
+
+  void rememberLocalAdmission(const core::EnforcementPlan& plan,
+                              const std::string& id,
+                              std::chrono::system_clock::time_point expires_at);
+  std::optional<LocalAdmission> takeLocalAdmission(const std::string& id);
+  void enqueue(Replay replay);
+  /** Starts a replay round unless one runs, the queue is empty or (unless forced) it is too soon. */
+  void kickReplay(bool force);
+  void sendReplay(const std::shared_ptr<Round>& round, std::size_t index);
+  void finishReplay(const std::shared_ptr<Round>& round,
+                    std::size_t index,
+                    bool ok,
+                    bool unavailable,
+                    const std::string& error);
+  void endRound(const std::shared_ptr<Round>& round);
+
+  std::atomic<std::shared_ptr<core::CounterStore>> store_;
   core::CounterStorePtr local_;  // fail_open: counts while the shared store is away
   config::RedisConfig::OnUnavailable on_unavailable_;
   Logger& logger_;
+  Options options_;
   mutable std::mutex mutex_;
   core::EmergencyStopState emergency_stop_;
+
+  // Replay state (replay_mutex_). `backlog_` mirrors queue + in flight for a lock-free check.
+  mutable std::mutex replay_mutex_;
+  std::unordered_map<std::string, LocalAdmission> local_admissions_;
+  std::deque<Replay> replays_;
+  std::size_t in_flight_ = 0;
+  bool replaying_ = false;
+  std::chrono::steady_clock::time_point next_attempt_{};
+  ReplayStats stats_;
+  std::atomic<std::size_t> backlog_{0};
+  /** Lets a store's availability listener outlive this Enforcer harmlessly. */
+  std::shared_ptr<Enforcer*> self_;
 };
 
 }  // namespace spendgate::proxy

@@ -71,6 +71,8 @@ struct Exchange {
   bool settled = false;
   core::Picodollars cost = 0;
 
+  std::string metric_model;  // the model label for metrics: priced model once known
+
   // Enforcement.
   Enforcer::Admitter admitter = Enforcer::Admitter::None;
   core::RateLimitHeaders rate_limits;
@@ -501,6 +503,10 @@ void ClientSession::settle(Exchange& ex) {
   entry.output_tokens = result.usage.output_tokens;
   entry.reasoning_tokens = result.usage.reasoning_tokens;
   entry.cost_picousd = ex.cost;
+  ex.metric_model = entry.model;
+  worker_.metrics().spend(entry.provider, entry.model, ex.cost,
+                          {entry.input_tokens, entry.cached_input_tokens, entry.cache_write_tokens,
+                           entry.output_tokens, entry.reasoning_tokens});
   entry.usage_source = result.estimated ? "estimated" : "provider";
   const auto now = std::chrono::steady_clock::now();
   entry.latency_ms = millisSince(ex.start, now);
@@ -772,7 +778,10 @@ net::awaitable<void> ClientSession::sendError(Exchange& ex,
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
   response.set(http::field::content_type, "application/json");
   response.set("x-spendgate-request-id", ex.record.request_id);
-  if (!kind.denied_reason.empty()) response.set("x-spendgate-denied", kind.denied_reason);
+  if (!kind.denied_reason.empty()) {
+    response.set("x-spendgate-denied", kind.denied_reason);
+    worker_.metrics().denied(kind.denied_reason);
+  }
   for (const auto& [name, value] : headers) response.set(name, value);
   response.body() = core::errorBody(format, kind, message);
   response.keep_alive(keep_alive);
@@ -802,6 +811,13 @@ void ClientSession::finish(Exchange& ex) {
   const auto now = std::chrono::steady_clock::now();
   ex.record.total_ms = millisSince(ex.start, now);
   worker_.logger().access(ex.record);
+  if (ex.record.status != 0) {
+    const std::string& model = !ex.metric_model.empty() ? ex.metric_model : ex.info.requested_model;
+    worker_.metrics().request(ex.record.provider.empty() ? "-" : ex.record.provider,
+                              model.empty() ? "-" : model, ex.record.status,
+                              ex.record.upstream_ms / 1000.0,
+                              (ex.record.total_ms - ex.record.upstream_ms) / 1000.0);
+  }
   if (ex.counted) worker_.requestFinished();
 }
 

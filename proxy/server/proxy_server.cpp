@@ -78,6 +78,9 @@ void ProxyServer::bind() {
     for (auto& worker : workers_) total += worker->activeRequests();
     return total;
   };
+  hooks.merge_metrics = [this](MetricsShard& merged) {
+    for (auto& worker : workers_) worker->metrics().mergeInto(merged);
+  };
   admin_ = std::make_unique<AdminServer>(main_context, services_, token, std::move(hooks));
   try {
     admin_endpoint_ = admin_->listen(resolve(main_context, config.admin.listen, "admin.listen"));

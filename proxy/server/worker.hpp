@@ -5,6 +5,7 @@
 #include <cstddef>
 #include <unordered_set>
 
+#include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
@@ -37,6 +38,7 @@ public:
   void setRuntime(RuntimePtr runtime) { runtime_ = std::move(runtime); }
 
   UpstreamPool& pool() { return pool_; }
+  MetricsShard& metrics() { return metrics_; }
   Logger& logger() { return services_.logger; }
   LedgerWriter& ledger() { return services_.ledger; }
   Enforcer& enforcer() { return services_.enforcer; }
@@ -65,6 +67,7 @@ private:
   RuntimePtr runtime_;
   Services services_;
   UpstreamPool pool_;
+  MetricsShard metrics_;
   std::unordered_set<ClientSession*> sessions_;
   bool draining_ = false;
   std::atomic<std::size_t> active_requests_{0};

@@ -1,0 +1,75 @@
+#include "proxy/metrics/metrics_shard.hpp"
+
+namespace spendgate::proxy {
+
+// Upstream answers take milliseconds to minutes; the proxy's own share, microseconds.
+const double kUpstreamBuckets[15] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1,
+                                     2.5,   5,    10,    30,   60,  120,  300};
+const double kOverheadBuckets[14] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001,
+                                     0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25};
+
+namespace {
+constexpr char kSep = '\x1f';
+}
+
+MetricsShard::MetricsShard()
+    : upstream_seconds(kUpstreamBuckets), overhead_seconds(kOverheadBuckets) {}
+
+std::string MetricsShard::modelKey(std::string_view provider,
+                                   std::string_view model,
+                                   std::size_t series) const {
+  std::string key;
+  key.reserve(provider.size() + model.size() + 1);
+  key.append(provider).push_back(kSep);
+  key.append(series < kMaxSeries ? model : std::string_view("other"));
+  return key;
+}
+
+void MetricsShard::request(std::string_view provider,
+                           std::string_view model,
+                           int status,
+                           double upstream_seconds_value,
+                           double overhead_seconds_value) {
+  std::lock_guard lock(mutex_);
+  std::string key = modelKey(provider, model, requests.size());
+  key.push_back(kSep);
+  key += std::to_string(status);
+  ++requests[key];
+  if (upstream_seconds_value > 0) upstream_seconds.observe(upstream_seconds_value);
+  overhead_seconds.observe(overhead_seconds_value < 0 ? 0 : overhead_seconds_value);
+}
+
+void MetricsShard::denied(std::string_view reason) {
+  std::lock_guard lock(mutex_);
+  ++denials[std::string(reason)];
+}
+
+void MetricsShard::spend(std::string_view provider,
+                         std::string_view model,
+                         std::int64_t picodollars,
+                         const Tokens& counts) {
+  std::lock_guard lock(mutex_);
+  const std::string key = modelKey(provider, model, spend_picodollars.size());
+  spend_picodollars[key] += picodollars;
+  auto add = [&](const char* kind, std::int64_t value) {
+    if (value == 0) return;
+    tokens[key + kSep + kind] += value;
+  };
+  add("input", counts.input);
+  add("cached_input", counts.cached_input);
+  add("cache_write", counts.cache_write);
+  add("output", counts.output);
+  add("reasoning", counts.reasoning);
+}
+
+void MetricsShard::mergeInto(MetricsShard& total) const {
+  std::lock_guard lock(mutex_);
+  for (const auto& [key, value] : requests) total.requests[key] += value;
+  for (const auto& [key, value] : denials) total.denials[key] += value;
+  for (const auto& [key, value] : spend_picodollars) total.spend_picodollars[key] += value;
+  for (const auto& [key, value] : tokens) total.tokens[key] += value;
+  total.upstream_seconds.merge(upstream_seconds);
+  total.overhead_seconds.merge(overhead_seconds);
+}
+
+}  // namespace spendgate::proxy

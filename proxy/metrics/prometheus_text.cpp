@@ -1,0 +1,116 @@
+#include "proxy/metrics/prometheus_text.hpp"
+
+#include <string_view>
+
+#include "core/pricing/money.hpp"
+
+namespace spendgate::proxy {
+
+namespace {
+
+// Label values escape backslash, double quote and newline.
+std::string escape(std::string_view value) {
+  std::string out;
+  out.reserve(value.size());
+  for (char c : value) {
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (c == '\n') {
+      out += "\\n";
+    } else {
+      out += c;
+    }
+  }
+  return out;
+}
+
+std::vector<std::string_view> split(std::string_view key) {
+  std::vector<std::string_view> parts;
+  std::size_t start = 0;
+  for (;;) {
+    const auto end = key.find('\x1f', start);
+    parts.push_back(key.substr(start, end - start));
+    if (end == std::string_view::npos) break;
+    start = end + 1;
+  }
+  return parts;
+}
+
+void header(std::string& out, const char* name, const char* type, const char* help) {
+  out += "# HELP ";
+  out += name;
+  out += ' ';
+  out += help;
+  out += "\n# TYPE ";
+  out += name;
+  out += ' ';
+  out += type;
+  out += '\n';
+}
+
+}  // namespace
+
+std::string renderPrometheus(const MetricsShard& m, const ScrapeState& state) {
+  std::string out;
+  out.reserve(4096);
+
+  header(out, "spendgate_requests_total", "counter",
+         "Requests answered, by provider, model and status.");
+  for (const auto& [key, value] : m.requests) {
+    auto parts = split(key);
+    out += "spendgate_requests_total{provider=\"" + escape(parts[0]) + "\",model=\"" +
+           escape(parts[1]) + "\",status=\"" + std::string(parts[2]) + "\"} " +
+           std::to_string(value) + "\n";
+  }
+
+  header(out, "spendgate_denied_total", "counter",
+         "Requests refused before reaching a provider, by reason.");
+  for (const auto& [reason, value] : m.denials) {
+    out +=
+        "spendgate_denied_total{reason=\"" + escape(reason) + "\"} " + std::to_string(value) + "\n";
+  }
+
+  header(out, "spendgate_spend_usd_total", "counter", "Metered spend in USD.");
+  for (const auto& [key, value] : m.spend_picodollars) {
+    auto parts = split(key);
+    out += "spendgate_spend_usd_total{provider=\"" + escape(parts[0]) + "\",model=\"" +
+           escape(parts[1]) + "\"} " + core::formatUsd(value) + "\n";
+  }
+
+  header(out, "spendgate_tokens_total", "counter", "Metered tokens, by kind.");
+  for (const auto& [key, value] : m.tokens) {
+    auto parts = split(key);
+    out += "spendgate_tokens_total{provider=\"" + escape(parts[0]) + "\",model=\"" +
+           escape(parts[1]) + "\",kind=\"" + std::string(parts[2]) + "\"} " +
+           std::to_string(value) + "\n";
+  }
+
+  header(out, "spendgate_budget_spent_usd", "gauge",
+         "Spend in the current period of each budget counter.");
+  for (const auto& budget : state.budgets) {
+    out += "spendgate_budget_spent_usd{budget=\"" + escape(budget.name) + "\",subject=\"" +
+           escape(budget.subject) + "\"} " + core::formatUsd(budget.spent) + "\n";
+  }
+  header(out, "spendgate_budget_limit_usd", "gauge", "Limit of each budget counter.");
+  for (const auto& budget : state.budgets) {
+    out += "spendgate_budget_limit_usd{budget=\"" + escape(budget.name) + "\",subject=\"" +
+           escape(budget.subject) + "\"} " + core::formatUsd(budget.limit) + "\n";
+  }
+
+  header(out, "spendgate_emergency_stop", "gauge", "1 while the emergency stop refuses requests.");
+  out +=
+      std::string("spendgate_emergency_stop ") + (state.emergency_stop_blocks ? "1" : "0") + "\n";
+  header(out, "spendgate_store_up", "gauge", "1 when the counter store answers.");
+  out += std::string("spendgate_store_up ") + (state.store_up ? "1" : "0") + "\n";
+
+  header(out, "spendgate_upstream_seconds", "histogram",
+         "Time spent waiting on the provider, per request.");
+  m.upstream_seconds.render(out, "spendgate_upstream_seconds", "");
+  header(out, "spendgate_overhead_seconds", "histogram",
+         "Time the proxy itself adds to a request.");
+  m.overhead_seconds.render(out, "spendgate_overhead_seconds", "");
+  return out;
+}
+
+}  // namespace spendgate::proxy

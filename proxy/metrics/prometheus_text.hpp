@@ -1,0 +1,23 @@
+#pragma once
+
+#include <string>
+#include <vector>
+
+#include "core/enforcement/emergency_stop.hpp"
+#include "core/store/counter_store_types.hpp"
+#include "proxy/metrics/metrics_shard.hpp"
+
+namespace spendgate::proxy {
+
+/** Everything one scrape shows besides the request counters. */
+struct ScrapeState {
+  std::vector<core::BudgetSnapshot> budgets;
+  core::EmergencyStopState emergency_stop;
+  bool emergency_stop_blocks = false;
+  bool store_up = true;
+};
+
+/** @return the Prometheus text exposition (format 0.0.4) of SPEC §7's metrics. */
+std::string renderPrometheus(const MetricsShard& merged, const ScrapeState& state);
+
+}  // namespace spendgate::proxy

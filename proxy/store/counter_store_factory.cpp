@@ -1,0 +1,30 @@
+#include "proxy/store/counter_store_factory.hpp"
+
+#include "core/store/memory_counter_store.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/store/redis_counter_store.hpp"
+
+namespace spendgate::proxy {
+
+core::CounterStorePtr makeCounterStore(const config::StoreConfig& config,
+                                       std::vector<net::io_context*> loops,
+                                       Logger& logger) {
+  switch (config.kind) {
+    case config::StoreConfig::Kind::Redis: {
+      const std::size_t connections = loops.size();
+      auto store = RedisCounterStore::create(config.redis, std::move(loops), logger);
+      logger.info("counter store: redis at " + store->redactedUrl() + " (" +
+                  std::to_string(connections) + " connections, on_unavailable: " +
+                  (config.redis.on_unavailable == config::RedisConfig::OnUnavailable::FailOpen
+                       ? "fail_open"
+                       : "fail_closed") +
+                  ")");
+      return store;
+    }
+    case config::StoreConfig::Kind::Memory:
+      break;
+  }
+  return std::make_shared<core::MemoryCounterStore>();
+}
+
+}  // namespace spendgate::proxy

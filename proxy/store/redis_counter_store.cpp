@@ -1,0 +1,356 @@
+#include "proxy/store/redis_counter_store.hpp"
+
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <stdexcept>
+
+#include "core/store/admit_script.hpp"
+#include "core/store/budgets_script.hpp"
+#include "core/store/lua_sources.hpp"
+#include "core/store/settle_script.hpp"
+#include "core/store/store_commands.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/store/redis_client.hpp"
+#include "proxy/store/redis_url.hpp"
+
+namespace spendgate::proxy {
+
+using boost::system::error_code;
+
+core::ScriptValue toScriptValue(const RedisReply& reply) {
+  switch (reply.type) {
+    case RedisReply::Type::Nil:
+      return core::ScriptValue::nil();
+    case RedisReply::Type::Integer:
+      return core::ScriptValue::fromInteger(reply.integer);
+    case RedisReply::Type::String:
+    case RedisReply::Type::Status:
+      return core::ScriptValue::fromString(reply.str);
+    case RedisReply::Type::Error:
+      return core::ScriptValue::fromError(reply.str);
+    case RedisReply::Type::Array: {
+      std::vector<core::ScriptValue> items;
+      items.reserve(reply.elements.size());
+      for (const RedisReply& element : reply.elements) items.push_back(toScriptValue(element));
+      return core::ScriptValue::fromArray(std::move(items));
+    }
+  }
+  return core::ScriptValue::nil();
+}
+
+/** One loop and its client. `connected` is only touched on the loop's thread. */
+struct RedisCounterStore::Slot {
+  std::size_t index = 0;
+  net::io_context* loop = nullptr;
+  std::shared_ptr<RedisClient> client;
+  bool connected = false;
+};
+
+namespace {
+
+/** "redis <what>: <error> (<client's last connection error>)". Loop thread only. */
+std::string transportError(const std::shared_ptr<RedisClient>& client,
+                           std::string_view what,
+                           const error_code& ec) {
+  std::string text = "redis " + std::string(what) + ": " + ec.message();
+  if (!client->connected() && !client->lastError().empty()) {
+    text += " (" + client->lastError() + ")";
+  }
+  return text;
+}
+
+core::AdmissionResult admitError(std::string message) {
+  core::AdmissionResult result;
+  result.status = core::AdmissionResult::Status::StoreError;
+  result.error = std::move(message);
+  return result;
+}
+
+}  // namespace
+
+std::shared_ptr<RedisCounterStore> RedisCounterStore::create(const config::RedisConfig& config,
+                                                             std::vector<net::io_context*> loops,
+                                                             Logger& logger) {
+  return create(config, std::move(loops), logger, Options{});
+}
+
+std::shared_ptr<RedisCounterStore> RedisCounterStore::create(const config::RedisConfig& config,
+                                                             std::vector<net::io_context*> loops,
+                                                             Logger& logger,
+                                                             Options options) {
+  if (loops.empty()) throw std::invalid_argument("RedisCounterStore needs at least one loop");
+  for (auto* loop : loops) {
+    if (loop == nullptr) throw std::invalid_argument("RedisCounterStore: null io_context");
+  }
+  std::shared_ptr<RedisCounterStore> store(
+      new RedisCounterStore(config, std::move(loops), logger, std::move(options)));
+  store->startClients();
+  return store;
+}
+
+RedisCounterStore::RedisCounterStore(const config::RedisConfig& config,
+                                     std::vector<net::io_context*> loops,
+                                     Logger& logger,
+                                     Options options)
+    : options_(std::move(options)),
+      url_(config.url),
+      redacted_url_([&] {
+        std::string error;
+        const auto parsed = RedisUrl::parse(config.url, &error);
+        return parsed ? parsed->redacted() : "(invalid url: " + error + ")";
+      }()),
+      logger_(logger),
+      keys_(options_.prefix),
+      admit_script_(std::string(core::admitLuaSource())),
+      settle_script_(std::string(core::settleLuaSource())),
+      budgets_script_(std::string(core::budgetsLuaSource())),
+      reconcile_script_(std::string(core::reconcileLuaSource())) {
+  RedisClient::Options client_options;
+  client_options.url = url_;
+  client_options.connect_timeout = options_.connect_timeout;
+  client_options.command_timeout = options_.command_timeout;
+  client_options.min_backoff = options_.min_backoff;
+  client_options.max_backoff = options_.max_backoff;
+  for (std::size_t i = 0; i < loops.size(); ++i) {
+    auto slot = std::make_unique<Slot>();
+    slot->index = i;
+    slot->loop = loops[i];
+    slot->client = RedisClient::create(*loops[i], client_options);
+    slots_.push_back(std::move(slot));
+  }
+}
+
+RedisCounterStore::~RedisCounterStore() {
+  // Each client is only touched on its own loop's thread, so it is stopped and released there.
+  for (auto& slot : slots_) {
+    net::post(*slot->loop, [client = std::move(slot->client)] { client->stop(); });
+  }
+}
+
+void RedisCounterStore::startClients() {
+  std::weak_ptr<RedisCounterStore> weak = shared_from_this();
+  for (auto& slot : slots_) {
+    Slot* s = slot.get();
+    // The client may only be touched on its loop's thread, which may already be running.
+    net::post(*s->loop, [weak, s] {
+      auto self = weak.lock();
+      if (!self) return;
+      s->client->onConnectionChange([weak, s](bool up) {
+        if (auto self = weak.lock()) self->onConnectionChange(*s, up);
+      });
+      s->client->start();
+    });
+  }
+}
+
+void RedisCounterStore::stop() {
+  for (auto& slot : slots_) {
+    net::post(*slot->loop, [client = slot->client] { client->stop(); });
+  }
+}
+
+void RedisCounterStore::onConnectionChange(Slot& slot, bool up) {
+  if (slot.connected == up) return;
+  slot.connected = up;
+  const std::size_t total = slots_.size();
+  if (up) {
+    const std::size_t now_connected = connected_.fetch_add(1, std::memory_order_acq_rel) + 1;
+    if (now_connected == total) logger_.info("redis store: connected to " + redacted_url_);
+    std::function<void()> listener;
+    {
+      std::lock_guard lock(listener_mutex_);
+      listener = listener_;
+    }
+    if (listener) listener();
+  } else {
+    const std::size_t before = connected_.fetch_sub(1, std::memory_order_acq_rel);
+    if (before == total) {
+      logger_.warn("redis store: connection lost (loop " + std::to_string(slot.index) +
+                   "): " + slot.client->lastError());
+    }
+  }
+}
+
+bool RedisCounterStore::up() const {
+  return connected_.load(std::memory_order_acquire) == slots_.size();
+}
+
+void RedisCounterStore::setAvailabilityListener(std::function<void()> listener) {
+  std::lock_guard lock(listener_mutex_);
+  listener_ = std::move(listener);
+}
+
+void RedisCounterStore::onClient(std::function<void(Slot&)> job) {
+  for (auto& slot : slots_) {
+    if (slot->loop->get_executor().running_in_this_thread()) {
+      job(*slot);
+      return;
+    }
+  }
+  // Not on any of our loops: run on loop 0, which then also completes the call.
+  net::post(*slots_.front()->loop,
+            [self = shared_from_this(), job = std::move(job)] { job(*self->slots_.front()); });
+}
+
+void RedisCounterStore::evalOn(Slot& slot,
+                               const LuaScript& script,
+                               core::ScriptCall call,
+                               std::function<void(error_code, RedisReply)> done) {
+  slot.client->evalsha(script, std::move(call.keys), std::move(call.args), std::move(done));
+}
+
+void RedisCounterStore::admit(const core::EnforcementPlan& plan,
+                              const std::string& reservation_id,
+                              std::chrono::system_clock::time_point expires_at,
+                              AdmitCallback callback) {
+  if (plan.denial) {
+    core::AdmissionResult result;
+    result.status = core::AdmissionResult::Status::Denied;
+    result.denial = plan.denial;
+    callback(std::move(result));
+    return;
+  }
+  auto call = core::AdmitScript::call(keys_, plan, reservation_id, expires_at,
+                                      options_.server_time);
+  auto shared_plan = std::make_shared<const core::EnforcementPlan>(plan);
+  onClient([self = shared_from_this(), shared_plan, id = reservation_id, call = std::move(call),
+            callback = std::move(callback)](Slot& slot) mutable {
+    // The caller gets an answer within admit_timeout; the reply may still come later.
+    struct Pending {
+      explicit Pending(net::io_context& loop, AdmitCallback cb)
+          : timer(loop), callback(std::move(cb)) {}
+      net::steady_timer timer;
+      AdmitCallback callback;
+      bool answered = false;
+    };
+    auto pending = std::make_shared<Pending>(*slot.loop, std::move(callback));
+    const auto timeout = self->options_.admit_timeout;
+    pending->timer.expires_after(timeout);
+    pending->timer.async_wait([pending, timeout](const error_code& ec) {
+      if (ec || pending->answered) return;
+      pending->answered = true;
+      auto done = std::move(pending->callback);
+      done(admitError("redis admit: no answer within " + std::to_string(timeout.count()) +
+                      " ms"));
+    });
+    Slot* s = &slot;
+    self->evalOn(slot, self->admit_script_, std::move(call),
+                 [self, s, pending, shared_plan, id](error_code ec, RedisReply reply) {
+                   if (pending->answered) {
+                     // Too late: the caller was told StoreError. If Redis did admit it, give
+                     // the reservation back now rather than holding it until it expires.
+                     if (!ec && core::AdmitScript::parse(*shared_plan, toScriptValue(reply))
+                                    .allowed()) {
+                       self->releaseLateAdmission(*s, id);
+                     }
+                     return;
+                   }
+                   pending->answered = true;
+                   pending->timer.cancel();
+                   auto done = std::move(pending->callback);
+                   done(ec ? admitError(transportError(s->client, "admit", ec))
+                           : core::AdmitScript::parse(*shared_plan, toScriptValue(reply)));
+                 });
+  });
+}
+
+void RedisCounterStore::releaseLateAdmission(Slot& slot, const std::string& reservation_id) {
+  core::Settlement release{reservation_id, 0, 0, std::chrono::system_clock::now()};
+  evalOn(slot, settle_script_, core::SettleScript::call(keys_, release, options_.server_time),
+         [self = shared_from_this(), reservation_id](error_code ec, RedisReply reply) {
+           if (ec || reply.isError()) {
+             self->logger_.warn("redis store: cannot release late admission " + reservation_id +
+                                " (it expires on its own): " +
+                                (ec ? ec.message() : reply.str));
+           }
+         });
+}
+
+void RedisCounterStore::settle(const core::Settlement& settlement, SettleCallback callback) {
+  auto call = core::SettleScript::call(keys_, settlement, options_.server_time);
+  onClient([self = shared_from_this(), call = std::move(call),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    self->evalOn(slot, self->settle_script_, std::move(call),
+                 [self, s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+                   using Result = core::StoreResult<core::SettleResult>;
+                   callback(ec ? Result::failure(transportError(s->client, "settle", ec))
+                               : core::SettleScript::parse(self->keys_, toScriptValue(reply)));
+                 });
+  });
+}
+
+void RedisCounterStore::budgets(std::chrono::system_clock::time_point now,
+                                BudgetsCallback callback) {
+  auto call = core::BudgetsScript::call(keys_, now, options_.server_time);
+  onClient([self = shared_from_this(), call = std::move(call),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    self->evalOn(slot, self->budgets_script_, std::move(call),
+                 [self, s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+                   using Result = core::StoreResult<std::vector<core::BudgetSnapshot>>;
+                   callback(ec ? Result::failure(transportError(s->client, "budgets", ec))
+                               : core::BudgetsScript::parse(self->keys_, toScriptValue(reply)));
+                 });
+  });
+}
+
+void RedisCounterStore::reconcile(const core::Reconciliation& reconciliation,
+                                  ReconcileCallback callback) {
+  auto call = core::ReconcileScript::call(keys_, reconciliation, std::chrono::system_clock::now(),
+                                          options_.server_time);
+  onClient([self = shared_from_this(), call = std::move(call),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    self->evalOn(slot, self->reconcile_script_, std::move(call),
+                 [self, s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+                   using Result = core::StoreResult<core::ReconcileResult>;
+                   callback(ec ? Result::failure(transportError(s->client, "reconcile", ec))
+                               : core::ReconcileScript::parse(self->keys_, toScriptValue(reply)));
+                 });
+  });
+}
+
+void RedisCounterStore::spend(const std::string& spend_key, SpendCallback callback) {
+  onClient([self = shared_from_this(), command = core::getSpendCommand(keys_, spend_key),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    s->client->command(std::move(command),
+                       [s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+                         using Result = core::StoreResult<core::Picodollars>;
+                         callback(ec ? Result::failure(transportError(s->client, "spend", ec))
+                                     : core::parseSpend(toScriptValue(reply)));
+                       });
+  });
+}
+
+void RedisCounterStore::emergencyStop(EmergencyStopCallback callback) {
+  onClient([self = shared_from_this(), command = core::getEmergencyStopCommand(keys_),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    s->client->command(
+        std::move(command), [s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+          using Result = core::StoreResult<core::EmergencyStopState>;
+          callback(ec ? Result::failure(transportError(s->client, "emergency stop", ec))
+                      : core::parseEmergencyStop(toScriptValue(reply)));
+        });
+  });
+}
+
+void RedisCounterStore::setEmergencyStop(const core::EmergencyStopState& state,
+                                         EmergencyStopCallback callback) {
+  onClient([self = shared_from_this(), state,
+            command = core::setEmergencyStopCommand(keys_, state),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    s->client->command(std::move(command), [s, state, callback = std::move(callback)](
+                                               error_code ec, RedisReply reply) {
+      using Result = core::StoreResult<core::EmergencyStopState>;
+      if (ec) return callback(Result::failure(transportError(s->client, "emergency stop", ec)));
+      if (reply.isError()) return callback(Result::failure("emergency stop: " + reply.str));
+      callback(Result::success(state));
+    });
+  });
+}
+
+}  // namespace spendgate::proxy

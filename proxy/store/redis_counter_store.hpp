@@ -1,0 +1,147 @@
+#pragma once
+
+#include <atomic>
+#include <boost/asio/io_context.hpp>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "config/config.hpp"
+#include "core/store/counter_store.hpp"
+#include "core/store/script_value.hpp"
+#include "core/store/store_keys.hpp"
+#include "proxy/net.hpp"
+#include "proxy/store/lua_script.hpp"
+#include "proxy/store/reconciling_store.hpp"
+#include "proxy/store/redis_reply.hpp"
+
+namespace spendgate::proxy {
+
+class Logger;
+class RedisClient;
+
+/** @return `reply` as core sees it (Status becomes String; arrays recursively). */
+core::ScriptValue toScriptValue(const RedisReply& reply);
+
+/**
+ * The shared CounterStore: core/store/lua/ scripts (embedded in the binary) on Redis, one
+ * EVALSHA per admit and per settle, over one asynchronous RedisClient per event loop.
+ *
+ * Thread model: create() makes one client per io_context in `loops` (the proxy's workers) and
+ * starts it on that loop. Every call uses the client of the loop the CALLING thread is running
+ * (found with running_in_this_thread(), no registration, no lock) and its callback runs on that
+ * same thread, later (never inside the call, except for a plan that already carries a denial).
+ * A call from a thread that runs none of the loops (tests, start-up code) is posted to loop 0 and
+ * completes on loop 0's thread. Thread-safe in that sense; each client is only touched by its
+ * own loop.
+ *
+ * Failures: a transport error, a timeout (admit: `admit_timeout`, everything else: the client's
+ * `command_timeout`), or no connection right now (fails at once, nothing is queued) answers
+ * AdmissionResult::StoreError / StoreResult::failure with the reason. Never hangs.
+ * An admit that timed out but whose reply then arrives and says Allowed is released at once
+ * (settled with cost 0), so a reservation the caller never learned about does not hold budget.
+ *
+ * up(): every loop's client is connected (handshake done). One worker without its connection
+ * fails that worker's requests, so /readyz reports the instance as not ready.
+ *
+ * Lifetime: the clients use the io_contexts; release the store (every shared_ptr, including the
+ * Enforcer's: setStore(nullptr)) before destroying the io_contexts. stop() may be called first.
+ */
+class RedisCounterStore final : public core::CounterStore,
+                                public ReconcilingStore,
+                                public std::enable_shared_from_this<RedisCounterStore> {
+public:
+  struct Options {
+    /** Key prefix; under Redis Cluster use a hash tag ("{spendgate}:"). */
+    std::string prefix = "spendgate:";
+    /** Use Redis TIME instead of each instance's clock (see docs/enforcement.md). */
+    bool server_time = false;
+    /** An admission waits at most this long for Redis, then answers StoreError. */
+    std::chrono::milliseconds admit_timeout{250};
+    /** Every other call (and, as a backstop, admit): the client drops and reconnects after it. */
+    std::chrono::milliseconds command_timeout{1000};
+    std::chrono::milliseconds connect_timeout{1000};
+    std::chrono::milliseconds min_backoff{50};
+    std::chrono::milliseconds max_backoff{2000};
+  };
+
+  /**
+   * Creates one RedisClient per loop for `config.url` and starts each on its loop (posted, so
+   * the loops may or may not run yet). Calls fail with StoreError until the clients connect.
+   * @param loops at least one; the store keeps pointers to them
+   */
+  static std::shared_ptr<RedisCounterStore> create(const config::RedisConfig& config,
+                                                   std::vector<net::io_context*> loops,
+                                                   Logger& logger);
+  static std::shared_ptr<RedisCounterStore> create(const config::RedisConfig& config,
+                                                   std::vector<net::io_context*> loops,
+                                                   Logger& logger,
+                                                   Options options);
+
+  ~RedisCounterStore() override;
+
+  // core::CounterStore
+  void admit(const core::EnforcementPlan& plan,
+             const std::string& reservation_id,
+             std::chrono::system_clock::time_point expires_at,
+             AdmitCallback callback) override;
+  void settle(const core::Settlement& settlement, SettleCallback callback) override;
+  void budgets(std::chrono::system_clock::time_point now, BudgetsCallback callback) override;
+  void spend(const std::string& spend_key, SpendCallback callback) override;
+  void emergencyStop(EmergencyStopCallback callback) override;
+  void setEmergencyStop(const core::EmergencyStopState& state,
+                        EmergencyStopCallback callback) override;
+  /** True when every loop's client is connected. */
+  bool up() const override;
+
+  // ReconcilingStore
+  void reconcile(const core::Reconciliation& reconciliation, ReconcileCallback callback) override;
+  void setAvailabilityListener(std::function<void()> listener) override;
+
+  /** Stops every client (posted to its loop): pending calls fail, no reconnects. */
+  void stop();
+
+  const core::StoreKeys& keys() const { return keys_; }
+  /** The URL without credentials (for logs). */
+  const std::string& redactedUrl() const { return redacted_url_; }
+  std::size_t loopCount() const { return slots_.size(); }
+  /** Clients connected right now (diagnostics, tests). */
+  std::size_t connectedCount() const { return connected_.load(std::memory_order_acquire); }
+
+private:
+  struct Slot;
+
+  RedisCounterStore(const config::RedisConfig& config,
+                    std::vector<net::io_context*> loops,
+                    Logger& logger,
+                    Options options);
+
+  void startClients();
+  void onConnectionChange(Slot& slot, bool up);
+  /** Runs `job(slot)` on the calling thread's slot, or posts it to slot 0. */
+  void onClient(std::function<void(Slot&)> job);
+  void evalOn(Slot& slot,
+              const LuaScript& script,
+              core::ScriptCall call,
+              std::function<void(boost::system::error_code, RedisReply)> done);
+  void releaseLateAdmission(Slot& slot, const std::string& reservation_id);
+
+  Options options_;
+  std::string url_;
+  std::string redacted_url_;
+  Logger& logger_;
+  core::StoreKeys keys_;
+  LuaScript admit_script_;
+  LuaScript settle_script_;
+  LuaScript budgets_script_;
+  LuaScript reconcile_script_;
+  std::vector<std::unique_ptr<Slot>> slots_;
+  std::atomic<std::size_t> connected_{0};
+  std::mutex listener_mutex_;
+  std::function<void()> listener_;
+};
+
+}  // namespace spendgate::proxy
