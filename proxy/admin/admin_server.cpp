@@ -145,6 +145,16 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     co_return response;
   }
   if (path == "/admin/emergency-stop") co_return co_await emergencyStop(request);
+  if (path == "/admin/reload") {
+    if (request.method() != http::verb::post) {
+      co_return errorResponse(http::status::method_not_allowed, "use POST");
+    }
+    const auto errors = hooks_.reload();
+    boost::json::array list;
+    for (const auto& error : errors) list.emplace_back(error);
+    co_return jsonResponse(errors.empty() ? http::status::ok : http::status::bad_request,
+                           boost::json::value{{"reloaded", errors.empty()}, {"errors", list}});
+  }
   if (path == "/metrics" && request.method() == http::verb::get) {
     using Budgets = core::StoreResult<std::vector<core::BudgetSnapshot>>;
     ScrapeState state;

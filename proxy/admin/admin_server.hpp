@@ -26,6 +26,7 @@ public:
     std::function<RuntimePtr()> runtime;               // the rules in force
     std::function<std::size_t()> requests_in_flight;   // across workers
     std::function<void(MetricsShard&)> merge_metrics;  // adds every worker's shard
+    std::function<std::vector<std::string>()> reload;  // errors; empty when reloaded
   };
 
   AdminServer(net::io_context& context, Services services, std::string token, Hooks hooks);

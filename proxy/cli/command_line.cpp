@@ -278,7 +278,7 @@ int CommandLine::serve() {
     LedgerWriter ledger(runtime->config.ledger.path, logger);
     Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
                       runtime->config.store.redis.on_unavailable, logger);
-    ProxyServer server(runtime, Services{logger, ledger, enforcer});
+    ProxyServer server(runtime, Services{logger, ledger, enforcer}, path);
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();

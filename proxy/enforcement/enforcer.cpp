@@ -94,8 +94,8 @@ Enforcer::Enforcer(core::CounterStorePtr store,
       self_(std::make_shared<Enforcer*>(this)) {
   options_.replay_batch = std::max<std::size_t>(1, options_.replay_batch);
   if (!store) store = std::make_shared<NoStore>();
+  store_.store(store);
   attachListener(store);
-  store_.store(std::move(store));
 }
 
 Enforcer::~Enforcer() {

@@ -37,7 +37,7 @@ struct Runtime;
  *  - any mode: a settle of a SHARED admission that fails is retried the same way (settle is
  *    idempotent), so a Redis blip between admit and settle does not lose the cost.
  * The replay queue holds at most Options::replay_limit entries; beyond that new entries are
- * dropped (logged, counted in replayStats().dropped).
+ * dropped (logged, counted in reconcileStats().dropped).
  */
 class Enforcer {
 public:
@@ -60,7 +60,7 @@ public:
     int replay_max_failures = 5;
   };
 
-  struct ReplayStats {
+  struct ReconcileStats {
     std::size_t queued = 0;          // waiting, including those in flight
     std::uint64_t reconciled = 0;    // local costs added to the shared store
     std::uint64_t already = 0;       // replays the shared store had already counted
@@ -125,12 +125,12 @@ public:
   bool storeUp() const { return currentStore()->up(); }
 
   /**
-   * Replays queued reconciliations and settle retries now (normally automatic: when a store
-   * connection comes up, and after successful calls). Does not wait.
+   * Sends queued reconciliations and settle retries to the store now (normally automatic: when
+   * a store connection comes up, and after successful calls). Does not wait.
    */
-  void replayNow();
+  void reconcileNow();
 
-  ReplayStats replayStats() const;
+  ReconcileStats reconcileStats() const;
 
 private:
   /** What a Local admission will need for its reconciliation once settled. */
@@ -190,7 +190,7 @@ private:
   std::size_t in_flight_ = 0;
   bool replaying_ = false;
   std::chrono::steady_clock::time_point next_attempt_{};
-  ReplayStats stats_;
+  ReconcileStats stats_;
   std::atomic<std::size_t> backlog_{0};
   /** Lets a store's availability listener outlive this Enforcer harmlessly. */
   std::shared_ptr<Enforcer*> self_;

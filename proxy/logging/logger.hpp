@@ -2,6 +2,7 @@
 
 #include <spdlog/fwd.h>
 
+#include <atomic>
 #include <memory>
 
 #include "config/config.hpp"
@@ -36,7 +37,7 @@ private:
   void write(int level, const std::string& message);
 
   std::shared_ptr<spdlog::logger> logger_;
-  bool json_ = false;
+  std::atomic<bool> json_ = false;  // reload may flip it while workers log
 };
 
 }  // namespace spendgate::proxy

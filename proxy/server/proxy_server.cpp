@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <thread>
 
+#include "config/config_loader.hpp"
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/worker.hpp"
@@ -38,8 +39,11 @@ std::string describe(const tcp::endpoint& endpoint) {
 
 }  // namespace
 
-ProxyServer::ProxyServer(RuntimePtr runtime, Services services)
-    : runtime_(std::move(runtime)), services_(services), logger_(services.logger) {
+ProxyServer::ProxyServer(RuntimePtr runtime, Services services, std::string config_path)
+    : runtime_(std::move(runtime)),
+      services_(services),
+      logger_(services.logger),
+      config_path_(std::move(config_path)) {
   const int threads = std::max(1, runtime_->config.server.threads);
   for (int i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, runtime_, services_));
@@ -78,6 +82,7 @@ void ProxyServer::bind() {
     for (auto& worker : workers_) total += worker->activeRequests();
     return total;
   };
+  hooks.reload = [this] { return reload(); };
   hooks.merge_metrics = [this](MetricsShard& merged) {
     for (auto& worker : workers_) worker->metrics().mergeInto(merged);
   };
@@ -96,6 +101,8 @@ void ProxyServer::run() {
   signals_->async_wait([this](beast::error_code ec, int signal) {
     if (!ec) onStopSignal(signal);
   });
+  reload_signal_ = std::make_unique<net::signal_set>(main_context, SIGHUP);
+  waitForReloadSignal();
   for (auto& worker : workers_) worker->startAccepting();
   admin_->start();
   logger_.info("listening on " + describe(proxy_endpoint_) + ", admin on " +
@@ -111,12 +118,60 @@ void ProxyServer::run() {
   logger_.flush();
 }
 
+std::vector<net::io_context*> ProxyServer::eventLoops() {
+  std::vector<net::io_context*> loops;
+  for (auto& worker : workers_) loops.push_back(&worker->context());
+  return loops;
+}
+
+void ProxyServer::waitForReloadSignal() {
+  reload_signal_->async_wait([this](beast::error_code ec, int) {
+    if (ec) return;
+    logger_.info("SIGHUP: reloading the configuration");
+    reload();
+    waitForReloadSignal();
+  });
+}
+
+std::vector<std::string> ProxyServer::reload() {
+  if (config_path_.empty()) {
+    logger_.info("reload: running on built-in defaults, there is no file to re-read");
+    return {};
+  }
+  auto loaded = config::loadConfigFile(config_path_);
+  std::vector<std::string> errors = std::move(loaded.errors);
+  RuntimePtr next;
+  if (errors.empty()) next = Runtime::build(std::move(*loaded.config), errors);
+  if (!next) {
+    for (const auto& error : errors) logger_.error("reload refused: " + error);
+    return errors;
+  }
+  // What is bound at start-up stays until a restart.
+  const auto& before = runtime_->config;
+  const auto& after = next->config;
+  if (before.server.listen.toString() != after.server.listen.toString() ||
+      before.admin.listen.toString() != after.admin.listen.toString() ||
+      before.server.threads != after.server.threads || before.store.kind != after.store.kind ||
+      before.store.redis.url != after.store.redis.url || before.ledger.path != after.ledger.path) {
+    logger_.warn("reload: listen addresses, threads, store and ledger path change only on restart");
+  }
+  runtime_ = next;
+  for (auto& worker : workers_) {
+    net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); });
+  }
+  logger_.reconfigure(after.logging);
+  logger_.info("configuration reloaded from " + config_path_);
+  return {};
+}
+
 void ProxyServer::onStopSignal(int signal) {
   const auto grace = runtime_->config.server.shutdown_grace;
   logger_.info(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
                ": no new connections; letting requests in flight finish (up to " +
                std::to_string(grace.count()) + " ms)");
   admin_->stop();
+  beast::error_code ignored;
+  reload_signal_->cancel(ignored);
   for (auto& worker : workers_) {
     net::post(worker->context(), [w = worker.get()] { w->beginShutdown(); });
   }

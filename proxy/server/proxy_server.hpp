@@ -23,7 +23,8 @@ class Worker;
  */
 class ProxyServer {
 public:
-  ProxyServer(RuntimePtr runtime, Services services);
+  /** @param config_path the file to re-read on reload; "" when running on built-in defaults */
+  ProxyServer(RuntimePtr runtime, Services services, std::string config_path);
   ~ProxyServer();
 
   /** Opens the proxy and admin listeners. Throws std::runtime_error with a readable message. */
@@ -35,8 +36,19 @@ public:
   /** Serves until a stop signal and the drain that follows are over. */
   void run();
 
+  /**
+   * Re-reads the config file and swaps in the new rules for requests that start from now on;
+   * requests in flight finish under the rules they started with, counters are kept.
+   * Call on the main event loop. @return the errors that made it refuse (old config stays)
+   */
+  std::vector<std::string> reload();
+
+  /** Every worker's event loop (for per-thread clients such as Redis). */
+  std::vector<net::io_context*> eventLoops();
+
 private:
   void onStopSignal(int signal);
+  void waitForReloadSignal();
   void pollDrain();
 
   RuntimePtr runtime_;
@@ -45,6 +57,8 @@ private:
   std::vector<std::unique_ptr<Worker>> workers_;
   std::unique_ptr<AdminServer> admin_;
   std::unique_ptr<net::signal_set> signals_;
+  std::unique_ptr<net::signal_set> reload_signal_;
+  std::string config_path_;
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool force_closed_ = false;

@@ -1,6 +1,7 @@
 #pragma once
 
 #include <functional>
+#include <string>
 
 #include "core/store/counter_store_types.hpp"
 #include "core/store/reconcile_script.hpp"
@@ -23,6 +24,12 @@ public:
    * reservation id (reconcile.lua). The callback runs exactly once, on an event loop.
    */
   virtual void reconcile(const core::Reconciliation& reconciliation, ReconcileCallback callback) = 0;
+
+  /**
+   * @return whether `error`, from a failed call of this store, means the store could not be
+   * reached (no connection, timeout: retry later) rather than that it answered with an error.
+   */
+  virtual bool unavailable(const std::string& error) const = 0;
 
   /**
    * Sets the one listener called (on an event-loop thread) each time a connection to the shared

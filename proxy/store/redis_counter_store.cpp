@@ -180,6 +180,10 @@ void RedisCounterStore::setAvailabilityListener(std::function<void()> listener) 
   listener_ = std::move(listener);
 }
 
+bool RedisCounterStore::unavailable(const std::string& error) const {
+  return error.rfind("redis ", 0) == 0;
+}
+
 void RedisCounterStore::onClient(std::function<void(Slot&)> job) {
   for (auto& slot : slots_) {
     if (slot->loop->get_executor().running_in_this_thread()) {

@@ -100,6 +100,8 @@ public:
   // ReconcilingStore
   void reconcile(const core::Reconciliation& reconciliation, ReconcileCallback callback) override;
   void setAvailabilityListener(std::function<void()> listener) override;
+  /** Transport failures (messages starting "redis "), as opposed to error replies. */
+  bool unavailable(const std::string& error) const override;
 
   /** Stops every client (posted to its loop): pending calls fail, no reconnects. */
   void stop();

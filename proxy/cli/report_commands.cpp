@@ -1,0 +1,461 @@
+#include "proxy/cli/report_commands.hpp"
+
+#include <algorithm>
+#include <boost/json.hpp>
+#include <charconv>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+
+#include "proxy/cli/admin_client.hpp"
+
+namespace spendgate::proxy {
+
+const char* const kReportCommandsUsage =
+    "  spend [--by model|provider|key|user|team|customer|agent] [--period day|week|month|hour]\n"
+    "        [--admin URL] [--json]\n"
+    "                      spend of the current period by one dimension, from the admin API\n"
+    "  budgets [--admin URL] [--json]\n"
+    "                      each budget: spent, reserved, limit, % used, resets at\n";
+
+namespace {
+
+using std::chrono::system_clock;
+
+constexpr std::string_view kDimensions[] = {"model", "provider", "key",  "user",
+                                            "team",  "customer", "agent"};
+constexpr std::string_view kPeriods[] = {"day", "week", "month", "hour"};
+
+struct Options {
+  std::string by = "model";
+  std::string period = "day";
+  std::string admin_url;
+  bool json = false;
+  bool help = false;
+};
+
+template <std::size_t N>
+bool oneOf(std::string_view value, const std::string_view (&choices)[N]) {
+  return std::find(std::begin(choices), std::end(choices), value) != std::end(choices);
+}
+
+// Parses the options both commands share; `reports` allows --by and --period.
+std::optional<Options> parseOptions(const std::vector<std::string>& args,
+                                    bool reports,
+                                    std::string& error) {
+  Options options;
+  for (std::size_t i = 0; i < args.size(); ++i) {
+    std::string arg = args[i];
+    std::optional<std::string> inline_value;
+    if (arg.starts_with("--") && arg.find('=') != std::string::npos) {
+      inline_value = arg.substr(arg.find('=') + 1);
+      arg = arg.substr(0, arg.find('='));
+    }
+    auto value = [&]() -> std::optional<std::string> {
+      if (inline_value) return inline_value;
+      if (i + 1 < args.size()) return args[++i];
+      return std::nullopt;
+    };
+    if (arg == "--json" && !inline_value) {
+      options.json = true;
+    } else if ((arg == "--help" || arg == "-h") && !inline_value) {
+      options.help = true;
+    } else if (arg == "--admin") {
+      auto v = value();
+      if (!v || v->empty()) {
+        error = "--admin needs a URL";
+        return std::nullopt;
+      }
+      options.admin_url = *v;
+    } else if (reports && arg == "--by") {
+      auto v = value();
+      if (!v || !oneOf(*v, kDimensions)) {
+        error = "--by must be one of model, provider, key, user, team, customer, agent";
+        return std::nullopt;
+      }
+      options.by = *v;
+    } else if (reports && arg == "--period") {
+      auto v = value();
+      if (!v || !oneOf(*v, kPeriods)) {
+        error = "--period must be one of day, week, month, hour";
+        return std::nullopt;
+      }
+      options.period = *v;
+    } else {
+      error = "unknown option '" + args[i] + "'";
+      return std::nullopt;
+    }
+  }
+  return options;
+}
+
+std::string adminToken() {
+  const char* token = std::getenv("SPENDGATE_ADMIN_TOKEN");
+  return token ? token : "";
+}
+
+// Sends GET `path`; on success parses the JSON answer into `body`. @return exit code or -1 ok.
+int fetch(const std::string& base_url,
+          const std::string& path,
+          boost::json::value& body,
+          std::string& raw,
+          std::ostream& err) {
+  std::string url = base_url;
+  while (url.ends_with('/')) url.pop_back();
+  AdminClient client(url, adminToken());
+  auto reply = client.send("GET", path);
+  if (!reply) {
+    err << "spendgate: " << client.error() << "\n";
+    return 2;
+  }
+  if (reply->status != 200) {
+    std::string message = reply->body;
+    boost::system::error_code ec;
+    auto json = boost::json::parse(reply->body, ec);
+    if (!ec && json.is_object() && json.as_object().contains("error") &&
+        json.at("error").is_string()) {
+      message = std::string(json.at("error").as_string());
+    }
+    err << "spendgate: admin API answered " << reply->status << ": " << message << "\n";
+    if (reply->status == 401) err << "  (set the admin token in $SPENDGATE_ADMIN_TOKEN)\n";
+    if (reply->status == 404)
+      err << "  (is " << url << " a spendgate admin API of this version?)\n";
+    return 1;
+  }
+  boost::system::error_code ec;
+  body = boost::json::parse(reply->body, ec);
+  if (ec) {
+    err << "spendgate: unexpected admin API answer: " << reply->body << "\n";
+    return 2;
+  }
+  raw = std::move(reply->body);
+  return -1;
+}
+
+// ---- table rendering ----
+
+enum class Align { Left, Right };
+
+struct Table {
+  std::vector<std::string> header;
+  std::vector<Align> align;
+  std::vector<std::vector<std::string>> rows;
+
+  std::string render() const {
+    std::vector<std::size_t> width(header.size(), 0);
+    auto measure = [&](const std::vector<std::string>& row) {
+      for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) {
+        width[c] = std::max(width[c], row[c].size());
+      }
+    };
+    measure(header);
+    for (const auto& row : rows) measure(row);
+    std::string out;
+    auto line = [&](const std::vector<std::string>& row) {
+      std::string text;
+      for (std::size_t c = 0; c < row.size() && c < width.size(); ++c) {
+        if (c > 0) text += "  ";
+        const std::string pad(width[c] - row[c].size(), ' ');
+        text += align[c] == Align::Right ? pad + row[c] : row[c] + pad;
+      }
+      while (text.ends_with(' ')) text.pop_back();
+      out += text + "\n";
+    };
+    line(header);
+    for (const auto& row : rows) line(row);
+    return out;
+  }
+};
+
+std::string fixed(double value, int decimals) {
+  char buffer[64];
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  return buffer;
+}
+
+// A money column: every value with the same number of decimals, enough for the smallest.
+std::vector<std::string> usdColumn(const std::vector<double>& values) {
+  double smallest = 0;
+  for (double v : values) {
+    if (v > 0 && (smallest == 0 || v < smallest)) smallest = v;
+  }
+  const int decimals = usdDecimals(smallest);
+  std::vector<std::string> out;
+  out.reserve(values.size());
+  for (double v : values) out.push_back(fixed(v, decimals));
+  return out;
+}
+
+std::string percent(double fraction) {
+  if (!std::isfinite(fraction)) return "-";
+  return fixed(fraction * 100.0, 1) + "%";
+}
+
+// Reads a JSON number (integer or double) as double; nullopt otherwise.
+std::optional<double> number(const boost::json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  if (!value) return std::nullopt;
+  if (value->is_double()) return value->as_double();
+  if (value->is_int64()) return static_cast<double>(value->as_int64());
+  if (value->is_uint64()) return static_cast<double>(value->as_uint64());
+  return std::nullopt;
+}
+
+std::optional<std::string> text(const boost::json::object& object, std::string_view name) {
+  const auto* value = object.if_contains(name);
+  if (!value || !value->is_string()) return std::nullopt;
+  return std::string(value->as_string());
+}
+
+std::string integer(double value) {
+  return std::to_string(static_cast<long long>(std::llround(value)));
+}
+
+// "2026-03-05T00:00:00.000Z" -> "2026-03-05T00:00:00Z" (milliseconds only when non-zero).
+std::string shortTime(const std::string& rfc3339) {
+  std::string out = rfc3339;
+  if (auto dot = out.find(".000Z"); dot != std::string::npos) out.replace(dot, 5, "Z");
+  return out;
+}
+
+// Parses "YYYY-MM-DDTHH:MM:SS[.fff]Z".
+std::optional<system_clock::time_point> parseTime(std::string_view s) {
+  auto field = [&](std::size_t pos, std::size_t len, int& value) {
+    if (pos + len > s.size()) return false;
+    auto [p, ec] = std::from_chars(s.data() + pos, s.data() + pos + len, value);
+    return ec == std::errc{} && p == s.data() + pos + len;
+  };
+  int y, mo, d, h, mi, sec;
+  if (!field(0, 4, y) || !field(5, 2, mo) || !field(8, 2, d) || !field(11, 2, h) ||
+      !field(14, 2, mi) || !field(17, 2, sec)) {
+    return std::nullopt;
+  }
+  using namespace std::chrono;
+  const year_month_day date{year{y}, month{static_cast<unsigned>(mo)},
+                            day{static_cast<unsigned>(d)}};
+  if (!date.ok()) return std::nullopt;
+  return system_clock::time_point(sys_days(date)) + hours{h} + minutes{mi} + seconds{sec};
+}
+
+}  // namespace
+
+int usdDecimals(double smallest_nonzero) {
+  if (!(smallest_nonzero > 0) || !std::isfinite(smallest_nonzero)) return 2;
+  const int needed = 1 - static_cast<int>(std::floor(std::log10(smallest_nonzero)));
+  return std::clamp(needed, 2, 6);
+}
+
+std::string shortDuration(std::chrono::seconds duration) {
+  long long s = std::max<long long>(duration.count(), 0);
+  const long long days = s / 86400;
+  const long long hours = s % 86400 / 3600;
+  const long long minutes = s % 3600 / 60;
+  const long long seconds = s % 60;
+  if (days > 0) return std::to_string(days) + "d " + std::to_string(hours) + "h";
+  if (hours > 0) return std::to_string(hours) + "h " + std::to_string(minutes) + "m";
+  if (minutes > 0) return std::to_string(minutes) + "m " + std::to_string(seconds) + "s";
+  return std::to_string(seconds) + "s";
+}
+
+std::optional<std::string> formatSpendTable(const boost::json::value& report,
+                                            std::string_view by,
+                                            std::string& error) {
+  if (!report.is_object()) {
+    error = "the spend report is not a JSON object";
+    return std::nullopt;
+  }
+  const auto& object = report.as_object();
+  const auto period = text(object, "period");
+  const auto from = text(object, "from");
+  const auto to = text(object, "to");
+  const auto total = number(object, "total_usd");
+  const auto requests = number(object, "requests");
+  const auto* groups = object.if_contains("groups");
+  if (!period || !from || !to || !total || !requests || !groups || !groups->is_array()) {
+    error = "the spend report lacks period, from, to, total_usd, requests or groups";
+    return std::nullopt;
+  }
+
+  std::string title(by);
+  std::transform(title.begin(), title.end(), title.begin(), ::toupper);
+  std::string out = "Spend by " + std::string(by) + ", this " + *period + " (" + shortTime(*from) +
+                    " to " + shortTime(*to) + ")\n";
+  if (groups->as_array().empty()) {
+    out += "No requests in this period.\n";
+    return out;
+  }
+
+  Table table;
+  table.header = {title, "SPEND_USD", "SHARE", "REQUESTS", "INPUT", "CACHED", "OUTPUT"};
+  table.align = {Align::Left,  Align::Right, Align::Right, Align::Right,
+                 Align::Right, Align::Right, Align::Right};
+  std::vector<double> spend;
+  double input_sum = 0, cached_sum = 0, output_sum = 0;
+  for (const auto& item : groups->as_array()) {
+    if (!item.is_object()) {
+      error = "a spend group is not a JSON object";
+      return std::nullopt;
+    }
+    const auto& g = item.as_object();
+    const auto key = text(g, "key");
+    const auto usd = number(g, "spend_usd");
+    const auto n = number(g, "requests");
+    const double input = number(g, "input_tokens").value_or(0);
+    const double cached = number(g, "cached_input_tokens").value_or(0);
+    const double output = number(g, "output_tokens").value_or(0);
+    if (!key || !usd || !n) {
+      error = "a spend group lacks key, spend_usd or requests";
+      return std::nullopt;
+    }
+    input_sum += input;
+    cached_sum += cached;
+    output_sum += output;
+    spend.push_back(*usd);
+    table.rows.push_back({key->empty() ? "(none)" : *key, "",
+                          *total > 0 ? percent(*usd / *total) : "-", integer(*n), integer(input),
+                          integer(cached), integer(output)});
+  }
+  spend.push_back(*total);
+  table.rows.push_back({"TOTAL", "", *total > 0 ? percent(1.0) : "-", integer(*requests),
+                        integer(input_sum), integer(cached_sum), integer(output_sum)});
+  const auto column = usdColumn(spend);
+  for (std::size_t i = 0; i < table.rows.size(); ++i) table.rows[i][1] = column[i];
+  out += table.render();
+  return out;
+}
+
+std::optional<std::string> formatBudgetsTable(const boost::json::value& budgets,
+                                              system_clock::time_point now,
+                                              std::string& error) {
+  if (!budgets.is_array()) {
+    error = "the budget list is not a JSON array";
+    return std::nullopt;
+  }
+  if (budgets.as_array().empty()) {
+    return std::string("No budgets with spend this period (add budgets: to the config).\n");
+  }
+  Table table;
+  table.header = {"NAME",      "SCOPE", "SUBJECT",       "PERIOD", "SPENT_USD", "RESERVED_USD",
+                  "LIMIT_USD", "USED",  "PROJECTED_USD", "MODE",   "RESETS_AT"};
+  table.align = {Align::Left,  Align::Left,  Align::Left,  Align::Left, Align::Right, Align::Right,
+                 Align::Right, Align::Right, Align::Right, Align::Left, Align::Left};
+  std::vector<double> spent, reserved, limit, projected;
+  for (const auto& item : budgets.as_array()) {
+    if (!item.is_object()) {
+      error = "a budget is not a JSON object";
+      return std::nullopt;
+    }
+    const auto& b = item.as_object();
+    const auto name = text(b, "name");
+    const auto scope = text(b, "scope");
+    const auto subject = text(b, "subject");
+    const auto period = text(b, "period");
+    const auto end = text(b, "period_end");
+    const auto s = number(b, "spent_usd");
+    const auto r = number(b, "reserved_usd");
+    const auto l = number(b, "limit_usd");
+    const auto ratio = number(b, "used_ratio");
+    const auto p = number(b, "projected_usd");
+    const auto mode = text(b, "mode");
+    if (!name || !scope || !period || !s || !r || !l || !ratio || !mode) {
+      error =
+          "a budget lacks name, scope, period, spent_usd, reserved_usd, limit_usd, "
+          "used_ratio or mode";
+      return std::nullopt;
+    }
+    std::string resets = "never";
+    if (*period != "total" && end) {
+      resets = shortTime(*end);
+      if (auto at = parseTime(*end); at && *at > now) {
+        resets += " (in " +
+                  shortDuration(std::chrono::duration_cast<std::chrono::seconds>(*at - now)) + ")";
+      }
+    }
+    std::string who = subject.value_or("");
+    if (who.empty()) who = *scope == "global" ? "-" : "(none)";
+    spent.push_back(*s);
+    reserved.push_back(*r);
+    limit.push_back(*l);
+    projected.push_back(p.value_or(*s));
+    table.rows.push_back(
+        {*name, *scope, who, *period, "", "", "", percent(*ratio), "", *mode, resets});
+  }
+  const auto spent_column = usdColumn(spent);
+  const auto reserved_column = usdColumn(reserved);
+  const auto limit_column = usdColumn(limit);
+  const auto projected_column = usdColumn(projected);
+  for (std::size_t i = 0; i < table.rows.size(); ++i) {
+    table.rows[i][4] = spent_column[i];
+    table.rows[i][5] = reserved_column[i];
+    table.rows[i][6] = limit_column[i];
+    table.rows[i][8] = projected_column[i];
+  }
+  return table.render();
+}
+
+int runSpendCommand(const std::vector<std::string>& args,
+                    const std::string& admin_url,
+                    std::ostream& out,
+                    std::ostream& err) {
+  std::string error;
+  auto options = parseOptions(args, true, error);
+  if (!options) {
+    err << "spendgate spend: " << error << "\n" << kReportCommandsUsage;
+    return 1;
+  }
+  if (options->help) {
+    out << "usage: spendgate <command> [options]\n" << kReportCommandsUsage;
+    return 0;
+  }
+  boost::json::value body;
+  std::string raw;
+  const std::string url = options->admin_url.empty() ? admin_url : options->admin_url;
+  const int code =
+      fetch(url, "/admin/spend?by=" + options->by + "&period=" + options->period, body, raw, err);
+  if (code >= 0) return code;
+  if (options->json) {
+    out << raw << "\n";
+    return 0;
+  }
+  auto table = formatSpendTable(body, options->by, error);
+  if (!table) {
+    err << "spendgate: unexpected admin API answer (" << error << "): " << raw << "\n";
+    return 2;
+  }
+  out << *table;
+  return 0;
+}
+
+int runBudgetsCommand(const std::vector<std::string>& args,
+                      const std::string& admin_url,
+                      std::ostream& out,
+                      std::ostream& err) {
+  std::string error;
+  auto options = parseOptions(args, false, error);
+  if (!options) {
+    err << "spendgate budgets: " << error << "\n" << kReportCommandsUsage;
+    return 1;
+  }
+  if (options->help) {
+    out << "usage: spendgate <command> [options]\n" << kReportCommandsUsage;
+    return 0;
+  }
+  boost::json::value body;
+  std::string raw;
+  const std::string url = options->admin_url.empty() ? admin_url : options->admin_url;
+  const int code = fetch(url, "/admin/budgets", body, raw, err);
+  if (code >= 0) return code;
+  if (options->json) {
+    out << raw << "\n";
+    return 0;
+  }
+  auto table = formatBudgetsTable(body, system_clock::now(), error);
+  if (!table) {
+    err << "spendgate: unexpected admin API answer (" << error << "): " << raw << "\n";
+    return 2;
+  }
+  out << *table;
+  return 0;
+}
+
+}  // namespace spendgate::proxy
