@@ -1,7 +1,5 @@
 #include "core/ledger/ledger_entry.hpp"
 
-#include <boost/json/serialize.hpp>
-#include <boost/json/string.hpp>
 #include <ctime>
 
 #include "core/pricing/money.hpp"
@@ -10,12 +8,45 @@ namespace spendgate::core {
 
 namespace {
 
+// JSON string escaping by hand: this runs once per request, and a serializer per field cost
+// more than the rest of the ledger line together.
+void appendEscaped(std::string& out, std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  for (const char c : value) {
+    switch (c) {
+      case '"':
+        out += "\\\"";
+        break;
+      case '\\':
+        out += "\\\\";
+        break;
+      case '\n':
+        out += "\\n";
+        break;
+      case '\r':
+        out += "\\r";
+        break;
+      case '\t':
+        out += "\\t";
+        break;
+      default:
+        if (static_cast<unsigned char>(c) < 0x20) {
+          out += "\\u00";
+          out += kHex[(c >> 4) & 0xf];
+          out += kHex[c & 0xf];
+        } else {
+          out += c;
+        }
+    }
+  }
+}
+
 void appendString(std::string& out, std::string_view key, std::string_view value) {
   out += '"';
   out += key;
-  out += "\":";
-  out += boost::json::serialize(boost::json::string(value));
-  out += ',';
+  out += "\":\"";
+  appendEscaped(out, value);
+  out += "\",";
 }
 
 void appendRaw(std::string& out, std::string_view key, std::string_view raw) {

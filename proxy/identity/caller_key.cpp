@@ -4,6 +4,7 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
+#include <unordered_map>
 
 namespace spendgate::proxy {
 
@@ -30,6 +31,19 @@ std::string_view queryKey(std::string_view target, std::size_t& begin, std::size
   return {};
 }
 
+std::string computeSha256Hex(std::string_view text) {
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string out(length * 2, '0');
+  for (unsigned int i = 0; i < length; ++i) {
+    out[2 * i] = kHex[digest[i] >> 4];
+    out[2 * i + 1] = kHex[digest[i] & 0xf];
+  }
+  return out;
+}
+
 }  // namespace
 
 CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
@@ -54,16 +68,14 @@ CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
 }
 
 std::string sha256Hex(std::string_view text) {
-  unsigned char digest[EVP_MAX_MD_SIZE];
-  unsigned int length = 0;
-  EVP_Digest(text.data(), text.size(), digest, &length, EVP_sha256(), nullptr);
-  static constexpr char kHex[] = "0123456789abcdef";
-  std::string out(length * 2, '0');
-  for (unsigned int i = 0; i < length; ++i) {
-    out[2 * i] = kHex[digest[i] >> 4];
-    out[2 * i + 1] = kHex[digest[i] & 0xf];
-  }
-  return out;
+  // Callers send the same few keys over and over; OpenSSL 3 makes each digest costly (provider
+  // lookup), so each thread remembers the last keys it hashed.
+  thread_local std::unordered_map<std::string, std::string> cache;
+  if (auto found = cache.find(std::string(text)); found != cache.end()) return found->second;
+  if (cache.size() >= 4096) cache.clear();
+  std::string hex = computeSha256Hex(text);
+  cache.emplace(std::string(text), hex);
+  return hex;
 }
 
 void injectProviderKey(http::fields& headers,

@@ -17,6 +17,7 @@ namespace {
 
 constexpr auto kSyncInterval = std::chrono::milliseconds(1000);
 constexpr auto kBatchWait = std::chrono::milliseconds(20);
+constexpr std::size_t kNudgeLines = 4096;
 constexpr std::size_t kMaxPendingLines = 1'000'000;  // while the disk refuses writes
 
 // Cuts a partial line left at the end by a crash mid-write.
@@ -75,17 +76,22 @@ LedgerWriter::~LedgerWriter() {
 }
 
 void LedgerWriter::append(std::string line) {
+  bool nudge;
   {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(line));
     ++queued_;
+    nudge = queue_.size() == kNudgeLines;
   }
-  wake_.notify_one();
+  // The writer wakes every kBatchWait on its own; waking it per line would cost a context
+  // switch per request. Only a large backlog is worth an early wake-up.
+  if (nudge) wake_.notify_one();
 }
 
 void LedgerWriter::flush() {
   std::unique_lock lock(mutex_);
   const std::uint64_t target = queued_;
+  flush_requested_ = true;
   wake_.notify_one();
   flushed_.wait(lock, [&] { return written_ >= target || stopping_; });
 }
@@ -114,7 +120,9 @@ void LedgerWriter::run() {
     bool stopping;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kBatchWait, [&] { return stopping_ || !queue_.empty(); });
+      wake_.wait_for(lock, kBatchWait,
+                     [&] { return stopping_ || flush_requested_ || queue_.size() >= kNudgeLines; });
+      flush_requested_ = false;
       // Failed lines from the last round go first, so order is kept.
       for (auto& line : queue_) batch.push_back(std::move(line));
       queue_.clear();

@@ -48,6 +48,7 @@ private:
   std::uint64_t queued_ = 0;   // lines ever queued
   std::uint64_t written_ = 0;  // lines ever written
   bool stopping_ = false;
+  bool flush_requested_ = false;
   std::thread thread_;
 };
 

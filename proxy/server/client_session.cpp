@@ -43,6 +43,10 @@ using core::ProxyError;
 
 /** Everything about one request while it is being served. */
 struct Exchange {
+  // User-provided on purpose: make_shared value-initialises, which for an implicit constructor
+  // first zeroes the whole object, tens of kilobytes of optional storage, on every request.
+  Exchange() {}
+
   RuntimePtr runtime;
   const ProviderRuntime* provider = nullptr;
   RequestRecord record;
