@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/json/array.hpp>
-
 #include <chrono>
 #include <cstddef>
 #include <functional>

@@ -1,8 +1,8 @@
 #include "proxy/alerts/alert_messages.hpp"
 
 #include <boost/json/serialize.hpp>
-
 #include <cctype>
+#include <charconv>
 #include <ctime>
 #include <functional>
 
@@ -115,6 +115,11 @@ void appendBody(std::string& out, std::string_view text) {
 
 std::string jsonScalar(const boost::json::value& value) {
   if (value.is_string()) return std::string(value.as_string());
+  if (value.is_double()) {  // "80", not Boost.JSON's "8E1"
+    char buffer[32];
+    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.as_double());
+    if (ec == std::errc{}) return std::string(buffer, end);
+  }
   return boost::json::serialize(value);
 }
 
@@ -148,8 +153,8 @@ std::string rfc5322Date(std::chrono::system_clock::time_point time) {
   gmtime_r(&seconds, &utc);
   auto two = [](int v) { return (v < 10 ? "0" : "") + std::to_string(v); };
   return std::string(kDays[utc.tm_wday]) + ", " + two(utc.tm_mday) + " " + kMonths[utc.tm_mon] +
-         " " + std::to_string(utc.tm_year + 1900) + " " + two(utc.tm_hour) + ":" +
-         two(utc.tm_min) + ":" + two(utc.tm_sec) + " +0000";
+         " " + std::to_string(utc.tm_year + 1900) + " " + two(utc.tm_hour) + ":" + two(utc.tm_min) +
+         ":" + two(utc.tm_sec) + " +0000";
 }
 
 std::string emailMessage(const core::Alert& alert,
@@ -170,8 +175,8 @@ std::string emailMessage(const core::Alert& alert,
   out += "From: " + headerValue(from) + "\r\n";
   out += "To: " + recipients + "\r\n";
   out += "Subject: " + encodedHeader(emailSubject(alert)) + "\r\n";
-  out += "Message-ID: <" + std::to_string(id_hash) + "." + std::to_string(millis) +
-         "@spendgate>\r\n";
+  out +=
+      "Message-ID: <" + std::to_string(id_hash) + "." + std::to_string(millis) + "@spendgate>\r\n";
   out += "MIME-Version: 1.0\r\n";
   out += "Content-Type: text/plain; charset=utf-8\r\n";
   out += "Content-Transfer-Encoding: 8bit\r\n";

@@ -1,0 +1,445 @@
+#include "core/alerts/alert_engine.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <boost/json/serialize.hpp>
+
+#include "core/enforcement/period.hpp"
+#include "tests/core/manual_clock.hpp"
+
+namespace spendgate::core {
+namespace {
+
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+using testing::utc;
+
+constexpr Picodollars usd(double amount) {
+  return static_cast<Picodollars>(amount * static_cast<double>(kPicodollarsPerUsd) + 0.5);
+}
+
+BudgetRule rule(std::string name,
+                Period period,
+                double limit,
+                std::vector<double> alert_at,
+                Scope scope = Scope::Global,
+                BudgetMode mode = BudgetMode::Hard) {
+  BudgetRule r;
+  r.name = std::move(name);
+  r.scope = scope;
+  r.period = period;
+  r.limit = usd(limit);
+  r.mode = mode;
+  r.alert_at = std::move(alert_at);
+  return r;
+}
+
+BudgetSnapshot snap(const BudgetRule& r,
+                    std::string subject,
+                    Picodollars spent,
+                    std::chrono::system_clock::time_point now,
+                    Picodollars reserved = 0) {
+  BudgetSnapshot s;
+  s.name = r.name;
+  s.scope = r.scope;
+  s.subject = std::move(subject);
+  s.period = r.period;
+  s.window = periodWindow(r.period, now);
+  s.limit = r.limit;
+  s.spent = spent;
+  s.reserved = reserved;
+  s.mode = r.mode;
+  return s;
+}
+
+std::vector<std::string> ids(const std::vector<Alert>& alerts) {
+  std::vector<std::string> out;
+  for (const auto& a : alerts) out.push_back(a.id);
+  return out;
+}
+
+std::vector<Alert> ofKind(const std::vector<Alert>& alerts, AlertKind kind) {
+  std::vector<Alert> out;
+  for (const auto& a : alerts) {
+    if (a.kind == kind) out.push_back(a);
+  }
+  return out;
+}
+
+/** Threshold alerts only (a fast-rising test budget also projects past its limit). */
+std::vector<Alert> thresholdsOf(AlertEngine& engine,
+                                const std::vector<BudgetSnapshot>& after,
+                                std::chrono::system_clock::time_point now) {
+  return ofKind(engine.onBudgetSettled(after, now), AlertKind::BudgetThreshold);
+}
+
+class AlertEngineTest : public ::testing::Test {
+protected:
+  testing::ManualClock clock{utc(2024, 5, 1, 12)};
+};
+
+TEST(AlertLevels, ThresholdMapping) {
+  EXPECT_EQ(thresholdLevel(0.1), AlertLevel::Info);
+  EXPECT_EQ(thresholdLevel(0.5), AlertLevel::Info);
+  EXPECT_EQ(thresholdLevel(0.799), AlertLevel::Info);
+  EXPECT_EQ(thresholdLevel(0.8), AlertLevel::Warning);
+  EXPECT_EQ(thresholdLevel(0.949), AlertLevel::Warning);
+  EXPECT_EQ(thresholdLevel(0.95), AlertLevel::Critical);
+  EXPECT_EQ(thresholdLevel(0.999), AlertLevel::Critical);
+  EXPECT_EQ(thresholdLevel(1.0), AlertLevel::Exceeded);
+  EXPECT_EQ(thresholdLevel(2.5), AlertLevel::Exceeded);
+  EXPECT_EQ(alertLevelName(AlertLevel::Exceeded), "exceeded");
+  EXPECT_EQ(alertLevelFromName("critical"), AlertLevel::Critical);
+  EXPECT_EQ(alertLevelFromName("loud"), std::nullopt);
+}
+
+TEST(AlertText, UsdAndPercent) {
+  EXPECT_EQ(usdText(usd(412.5)), "$412.50");
+  EXPECT_EQ(usdText(usd(0.125)), "$0.13");
+  EXPECT_EQ(usdText(usd(0.0042)), "$0.0042");
+  EXPECT_EQ(usdText(0), "$0.00");
+  EXPECT_EQ(usdText(usd(1234567.891)), "$1234567.89");
+  EXPECT_EQ(percentText(0.8), "80%");
+  EXPECT_EQ(percentText(0.955), "95.5%");
+  EXPECT_EQ(percentText(1.5), "150%");
+}
+
+TEST_F(AlertEngineTest, ThresholdsFireOncePerPeriodAndAgainInTheNext) {
+  const auto r = rule("org-daily", Period::Day, 100, {0.5, 0.8, 0.95, 1.0});
+  AlertEngine engine({r});
+  auto settle = [&](double spent) {
+    return thresholdsOf(engine, {snap(r, "", usd(spent), clock.now())}, clock.now());
+  };
+
+  EXPECT_TRUE(settle(40).empty());
+  auto a = settle(50);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:org-daily::1714521600:threshold:0.5");
+  EXPECT_EQ(a[0].level, AlertLevel::Info);
+  EXPECT_EQ(a[0].kind, AlertKind::BudgetThreshold);
+  EXPECT_EQ(a[0].budget, "org-daily");
+  EXPECT_EQ(a[0].subject, "");
+  EXPECT_EQ(a[0].created_at, clock.now());
+  EXPECT_EQ(a[0].title, "Budget org-daily reached 50% of its day limit");
+  EXPECT_THAT(a[0].message, HasSubstr("$50.00 spent of $100.00 (50%)"));
+  EXPECT_EQ(a[0].details.at("threshold").as_double(), 0.5);
+  EXPECT_EQ(a[0].details.at("limit_usd").as_double(), 100.0);
+
+  clock.advance(1min);
+  EXPECT_TRUE(settle(55).empty());
+  EXPECT_TRUE(settle(50).empty());
+
+  a = settle(80);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:org-daily::1714521600:threshold:0.8");
+  EXPECT_EQ(a[0].level, AlertLevel::Warning);
+
+  a = settle(96);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:org-daily::1714521600:threshold:0.95");
+  EXPECT_EQ(a[0].level, AlertLevel::Critical);
+
+  a = settle(100);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:org-daily::1714521600:threshold:1");
+  EXPECT_EQ(a[0].level, AlertLevel::Exceeded);
+  EXPECT_EQ(a[0].title, "Budget org-daily reached its day limit");
+  EXPECT_THAT(a[0].message, HasSubstr("Hard budget: requests charged to it are refused"));
+
+  EXPECT_TRUE(settle(120).empty());
+
+  // The next day starts from zero: each threshold fires again, with the new period in its id.
+  clock.set(utc(2024, 5, 2, 9));
+  EXPECT_TRUE(settle(10).empty());
+  a = settle(51);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:org-daily::1714608000:threshold:0.5");
+  a = settle(81);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:org-daily::1714608000:threshold:0.8");
+}
+
+TEST_F(AlertEngineTest, AJumpSendsOnlyTheHighestThresholdCrossed) {
+  const auto r =
+      rule("b", Period::Day, 100, {0.5, 0.8, 0.95, 1.0}, Scope::Global, BudgetMode::Soft);
+  AlertEngine engine({r});
+  auto a = thresholdsOf(engine, {snap(r, "", usd(97), clock.now())}, clock.now());
+  EXPECT_THAT(ids(a), ::testing::ElementsAre("budget:b::1714521600:threshold:0.95"));
+  a = thresholdsOf(engine, {snap(r, "", usd(150), clock.now())}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].level, AlertLevel::Exceeded);
+  EXPECT_THAT(a[0].message, HasSubstr("Soft budget: requests still pass"));
+  EXPECT_TRUE(thresholdsOf(engine, {snap(r, "", usd(160), clock.now())}, clock.now()).empty());
+}
+
+TEST_F(AlertEngineTest, ThresholdAmountIsExactToThePicodollar) {
+  const auto r = rule("b", Period::Day, 500, {0.8});
+  AlertEngine engine({r});
+  EXPECT_TRUE(thresholdsOf(engine, {snap(r, "", usd(400) - 1, clock.now())}, clock.now()).empty());
+  EXPECT_EQ(thresholdsOf(engine, {snap(r, "", usd(400), clock.now())}, clock.now()).size(), 1u);
+}
+
+TEST_F(AlertEngineTest, EachSubjectHasItsOwnThresholds) {
+  const auto r = rule("per-team", Period::Month, 10, {0.5}, Scope::Team);
+  AlertEngine engine({r});
+  auto a = thresholdsOf(
+      engine, {snap(r, "search", usd(6), clock.now()), snap(r, "ads", usd(1), clock.now())},
+      clock.now());
+  EXPECT_THAT(ids(a), ::testing::ElementsAre("budget:per-team:search:1714521600:threshold:0.5"));
+  EXPECT_EQ(a[0].subject, "search");
+  EXPECT_EQ(a[0].title, "Budget per-team for team search reached 50% of its month limit");
+  a = thresholdsOf(engine, {snap(r, "ads", usd(5), clock.now())}, clock.now());
+  EXPECT_THAT(ids(a), ::testing::ElementsAre("budget:per-team:ads:1714521600:threshold:0.5"));
+}
+
+TEST_F(AlertEngineTest, SubjectsAreEscapedInIds) {
+  const auto r = rule("b", Period::Day, 10, {0.5}, Scope::User);
+  AlertEngine engine({r});
+  auto a = thresholdsOf(engine, {snap(r, "a:b", usd(6), clock.now())}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:b:a%3Ab:1714521600:threshold:0.5");
+  EXPECT_EQ(a[0].subject, "a:b");
+}
+
+TEST_F(AlertEngineTest, CooldownHoldsRepeatsOfTheSameThreshold) {
+  // A minute budget crosses 50 % every minute; the 1 h cooldown lets one alert through per hour.
+  const auto r = rule("burst", Period::Minute, 1, {0.5});
+  AlertSettings settings;
+  settings.cooldown = 1h;
+  AlertEngine engine({r}, settings);
+  int sent = 0;
+  for (int minute = 0; minute < 60; ++minute) {
+    sent += static_cast<int>(
+        thresholdsOf(engine, {snap(r, "", usd(0.6), clock.now())}, clock.now()).size());
+    clock.advance(1min);
+  }
+  EXPECT_EQ(sent, 1);
+  EXPECT_EQ(engine.suppressed(), 59u);
+  auto a = thresholdsOf(engine, {snap(r, "", usd(0.6), clock.now())}, clock.now());
+  EXPECT_EQ(a.size(), 1u);  // 60 min after the first one
+
+  // Another threshold (another kind+subject key) is not held by it.
+  engine.reconfigure({rule("burst", Period::Minute, 1, {0.5, 0.9})}, settings);
+  clock.advance(1min);
+  a = thresholdsOf(engine, {snap(r, "", usd(0.95), clock.now())}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_THAT(a[0].id, HasSubstr(":threshold:0.9"));
+}
+
+TEST_F(AlertEngineTest, CooldownZeroLetsEveryPeriodThrough) {
+  const auto r = rule("burst", Period::Minute, 1, {0.5});
+  AlertSettings settings;
+  settings.cooldown = 0ms;
+  AlertEngine engine({r}, settings);
+  int sent = 0;
+  for (int minute = 0; minute < 5; ++minute) {
+    sent += static_cast<int>(
+        thresholdsOf(engine, {snap(r, "", usd(0.6), clock.now())}, clock.now()).size());
+    sent += static_cast<int>(
+        thresholdsOf(engine, {snap(r, "", usd(0.7), clock.now())}, clock.now()).size());
+    clock.advance(1min);
+  }
+  EXPECT_EQ(sent, 5);
+}
+
+TEST_F(AlertEngineTest, ProjectionFiresOncePerPeriodWhenTheRatePassesTheLimit) {
+  const auto r = rule("daily", Period::Day, 100, {});
+  AlertEngine engine({r});
+  // 01:00 is 4 % into the day: too early to project, however fast the start.
+  clock.set(utc(2024, 5, 1, 1));
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", usd(10), clock.now())}, clock.now()).empty());
+  // 06:00: $20 after 25 % projects to $80 < $100.
+  clock.set(utc(2024, 5, 1, 6));
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", usd(20), clock.now())}, clock.now()).empty());
+  // $30 after 25 % projects to $120.
+  auto a = ofKind(engine.onBudgetSettled({snap(r, "", usd(30), clock.now())}, clock.now()),
+                  AlertKind::BudgetProjection);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].id, "budget:daily::1714521600:projection");
+  EXPECT_EQ(a[0].level, AlertLevel::Warning);
+  EXPECT_EQ(a[0].details.at("projected_usd").as_double(), 120.0);
+  EXPECT_EQ(a[0].details.at("projected_limit_at").as_string(), "2024-05-01T20:00:00.000Z");
+  EXPECT_THAT(a[0].message,
+              HasSubstr("$30.00 spent after 25% of the day period projects to $120.00"));
+  clock.set(utc(2024, 5, 1, 7));
+  EXPECT_TRUE(ofKind(engine.onBudgetSettled({snap(r, "", usd(60), clock.now())}, clock.now()),
+                     AlertKind::BudgetProjection)
+                  .empty());
+  // Next day, once more.
+  clock.set(utc(2024, 5, 2, 12));
+  a = ofKind(engine.onBudgetSettled({snap(r, "", usd(60), clock.now())}, clock.now()),
+             AlertKind::BudgetProjection);
+  EXPECT_THAT(ids(a), ::testing::ElementsAre("budget:daily::1714608000:projection"));
+}
+
+TEST_F(AlertEngineTest, NoProjectionForTotalOrExceededBudgets) {
+  const auto total = rule("forever", Period::Total, 100, {});
+  const auto daily = rule("daily", Period::Day, 100, {});
+  AlertEngine engine({total, daily});
+  clock.set(utc(2024, 5, 1, 12));
+  EXPECT_TRUE(engine.onBudgetSettled({snap(total, "", usd(99), clock.now())}, clock.now()).empty());
+  EXPECT_TRUE(
+      engine.onBudgetSettled({snap(daily, "", usd(100), clock.now())}, clock.now()).empty());
+}
+
+// Feeds `per_step` every `step` for `duration`; returns every alert produced.
+std::vector<Alert> feed(AlertEngine& engine,
+                        testing::ManualClock& clock,
+                        const BudgetRule& r,
+                        Picodollars& spent,
+                        Picodollars per_step,
+                        std::chrono::minutes step,
+                        std::chrono::minutes duration) {
+  std::vector<Alert> all;
+  for (auto t = std::chrono::minutes(0); t < duration; t += step) {
+    clock.advance(step);
+    spent += per_step;
+    auto a = engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now());
+    all.insert(all.end(), a.begin(), a.end());
+  }
+  return all;
+}
+
+TEST_F(AlertEngineTest, SpendRateAlertsWhenTheLastHourIsFarAboveTheTrailingAverage) {
+  const auto r = rule("org", Period::Total, 1e6, {});
+  AlertEngine engine({r});
+  Picodollars spent = 0;
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now()).empty());
+  // A day at $6 per hour ($0.50 every 5 minutes): steady, no alert.
+  EXPECT_TRUE(feed(engine, clock, r, spent, usd(0.5), 5min, 24h).empty());
+  // Twice the rate for an hour: not "far above".
+  EXPECT_TRUE(feed(engine, clock, r, spent, usd(1), 5min, 60min).empty());
+  // Then $40 within 20 minutes: the last hour passes 3 x the average and $5.
+  auto a = feed(engine, clock, r, spent, usd(10), 5min, 20min);
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].kind, AlertKind::SpendRate);
+  EXPECT_EQ(a[0].level, AlertLevel::Warning);
+  EXPECT_THAT(a[0].id, ::testing::StartsWith("budget:org::spend_rate:"));
+  EXPECT_THAT(a[0].message, HasSubstr("in the last hour"));
+  EXPECT_THAT(a[0].message, HasSubstr("per hour over the previous 24 h"));
+  EXPECT_GT(a[0].details.at("factor").as_double(), 3.0);
+  EXPECT_GE(a[0].details.at("last_hour_usd").as_double(), 5.0);
+  // It does not repeat while the spike lasts (cooldown 1 h, one per clock hour).
+  EXPECT_TRUE(feed(engine, clock, r, spent, usd(10), 5min, 30min).empty());
+}
+
+TEST_F(AlertEngineTest, SpendRateIgnoresQuietBudgetsAndNeedsHistory) {
+  const auto r = rule("org", Period::Total, 1e6, {});
+  AlertEngine engine({r});
+  Picodollars spent = 0;
+  engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now());
+  // Cents per hour, then a 100x spike that is still only $3 in an hour: below the $5 minimum.
+  EXPECT_TRUE(feed(engine, clock, r, spent, usd(0.0025), 5min, 24h).empty());
+  EXPECT_TRUE(feed(engine, clock, r, spent, usd(0.25), 5min, 60min).empty());
+
+  // A fresh engine (a restart): the first hour has no baseline, whatever it spends.
+  AlertEngine fresh({r});
+  fresh.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now());
+  EXPECT_TRUE(feed(fresh, clock, r, spent, usd(10), 5min, 60min).empty());
+  // With an hour of (expensive) history, another jump above 3x that hour does alert.
+  EXPECT_EQ(feed(fresh, clock, r, spent, usd(40), 5min, 60min).size(), 1u);
+}
+
+TEST_F(AlertEngineTest, SpendRateSpreadsSpendSeenAfterAGapOverTheGap) {
+  // Another instance spent $24 over 24 h; this one sees the counter again only now. That is not a
+  // spike: the delta is spread over the time since this instance last looked.
+  const auto r = rule("org", Period::Total, 1e6, {});
+  AlertEngine engine({r});
+  Picodollars spent = usd(1);
+  engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now());
+  clock.advance(24h);
+  spent += usd(24);
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now()).empty());
+  // Whereas $24 more in 10 minutes is.
+  EXPECT_EQ(feed(engine, clock, r, spent, usd(12), 5min, 10min).size(), 1u);
+}
+
+TEST_F(AlertEngineTest, EmergencyStopTripIsCriticalAndClearIsInfo) {
+  AlertEngine engine;
+  EmergencyStopState off;
+  EmergencyStopState on = manualStop(off, "runaway agent", 1h, clock.now());
+  auto a = engine.onEmergencyStopChanged(off, on, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].kind, AlertKind::EmergencyStopTripped);
+  EXPECT_EQ(a[0].level, AlertLevel::Critical);
+  EXPECT_EQ(a[0].id, "emergency_stop:on:1714564800000");
+  EXPECT_EQ(a[0].title, "Emergency stop ON (manual)");
+  EXPECT_THAT(a[0].message, HasSubstr("runaway agent"));
+  EXPECT_THAT(a[0].message, HasSubstr("until 2024-05-01T13:00:00.000Z"));
+  EXPECT_EQ(a[0].details.at("until").as_string(), "2024-05-01T13:00:00.000Z");
+
+  EXPECT_TRUE(engine.onEmergencyStopChanged(on, on, clock.now()).empty());
+
+  clock.advance(10min);
+  EmergencyStopState cleared = manualResume(on, {}, clock.now());
+  a = engine.onEmergencyStopChanged(on, cleared, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].kind, AlertKind::EmergencyStopCleared);
+  EXPECT_EQ(a[0].level, AlertLevel::Info);
+  EXPECT_EQ(a[0].id, "emergency_stop:off:1714565400000");
+  EXPECT_THAT(a[0].message, HasSubstr("runaway agent"));
+
+  // A second trip within the cooldown is held; after it, sent.
+  clock.advance(10min);
+  auto again = manualStop(cleared, "again", std::nullopt, clock.now());
+  EXPECT_TRUE(engine.onEmergencyStopChanged(cleared, again, clock.now()).empty());
+  clock.advance(1h);
+  auto third = manualStop(cleared, "third", std::nullopt, clock.now());
+  a = engine.onEmergencyStopChanged(cleared, third, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_THAT(a[0].message, HasSubstr("until it is turned off"));
+}
+
+TEST_F(AlertEngineTest, AutoStopTripNamesItsSource) {
+  AlertEngine engine;
+  EmergencyStopRule rule;
+  rule.auto_stop = EmergencyStopRule::Auto{usd(500), Period::Day, 1h};
+  EmergencyStopState off;
+  auto on = evaluateEmergencyStop(off, rule, usd(501), clock.now());
+  ASSERT_TRUE(on.active);
+  auto a = engine.onEmergencyStopChanged(off, on, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].title, "Emergency stop ON (auto)");
+  EXPECT_EQ(a[0].details.at("source").as_string(), "auto");
+}
+
+TEST_F(AlertEngineTest, BudgetsRemovedByAReloadNoLongerAlert) {
+  const auto r = rule("b", Period::Day, 10, {0.5});
+  AlertEngine engine({r});
+  engine.reconfigure({}, {});
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", usd(9), clock.now())}, clock.now()).empty());
+}
+
+TEST_F(AlertEngineTest, StateOfEndedPeriodsIsPruned) {
+  const auto r = rule("b", Period::Minute, 10, {0.5}, Scope::Key);
+  AlertEngine engine({r});
+  for (int i = 0; i < 100; ++i) {
+    engine.onBudgetSettled({snap(r, "k" + std::to_string(i), usd(1), clock.now())}, clock.now());
+  }
+  EXPECT_GE(engine.trackedCounters(), 100u);
+  clock.advance(26h);
+  engine.onBudgetSettled({snap(r, "other", usd(1), clock.now())}, clock.now());
+  EXPECT_EQ(engine.trackedCounters(), 1u);
+}
+
+TEST_F(AlertEngineTest, JsonShape) {
+  const auto r = rule("b", Period::Day, 10, {0.8});
+  AlertEngine engine({r});
+  auto a = thresholdsOf(engine, {snap(r, "", usd(8.5), clock.now(), usd(0.25))}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  auto json = alertToJson(a[0]);
+  EXPECT_EQ(json.at("level").as_string(), "warning");
+  EXPECT_EQ(json.at("kind").as_string(), "budget_threshold");
+  EXPECT_EQ(json.at("created_at").as_string(), "2024-05-01T12:00:00.000Z");
+  const auto& d = json.at("details").as_object();
+  EXPECT_EQ(d.at("spent_usd").as_double(), 8.5);
+  EXPECT_EQ(d.at("reserved_usd").as_double(), 0.25);
+  EXPECT_EQ(d.at("used_ratio").as_double(), 0.85);
+  EXPECT_EQ(d.at("period_end").as_string(), "2024-05-02T00:00:00.000Z");
+  EXPECT_EQ(d.at("mode").as_string(), "hard");
+  EXPECT_THAT(a[0].message, HasSubstr("$0.25 more is reserved by requests in flight"));
+}
+
+}  // namespace
+}  // namespace spendgate::core
