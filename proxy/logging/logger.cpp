@@ -27,10 +27,10 @@ std::string jsonLine(std::string_view level, boost::json::object fields) {
 }  // namespace
 
 Logger::Logger(const config::LoggingConfig& config) {
-  spdlog::init_thread_pool(16384, 1);
+  pool_ = std::make_shared<spdlog::details::thread_pool>(16384, 1);
   auto sink = std::make_shared<spdlog::sinks::stderr_sink_mt>();
   // Dropping the oldest line beats stalling requests when stderr cannot keep up.
-  logger_ = std::make_shared<spdlog::async_logger>("spendgate", sink, spdlog::thread_pool(),
+  logger_ = std::make_shared<spdlog::async_logger>("spendgate", sink, pool_,
                                                    spdlog::async_overflow_policy::overrun_oldest);
   reconfigure(config);
 }

@@ -2,6 +2,10 @@
 
 #include <spdlog/fwd.h>
 
+namespace spdlog::details {
+class thread_pool;
+}
+
 #include <atomic>
 #include <memory>
 
@@ -36,6 +40,8 @@ public:
 private:
   void write(int level, const std::string& message);
 
+  // Our own pool, not spdlog's global one: it must outlive logger_ even at static teardown.
+  std::shared_ptr<spdlog::details::thread_pool> pool_;
   std::shared_ptr<spdlog::logger> logger_;
   std::atomic<bool> json_ = false;  // reload may flip it while workers log
 };

@@ -1,0 +1,203 @@
+-- spendgate reconcile: adds the real cost of a request that this instance admitted and settled in
+-- its LOCAL store while Redis was unavailable (store.redis.on_unavailable: fail_open), exactly once.
+-- Build the call with core::ReconcileScript::call and read the reply with ReconcileScript::parse.
+--
+-- Idempotent per reservation id: the first call sets the marker KEYS[1] (SET NX, ARGV[2] ms) and
+-- adds; any later call for the same id (a retry after a lost reply, a second pass) finds the
+-- marker and adds nothing. Spent is added with the same exact {hi, lo} arithmetic as settle.lua,
+-- to every budget counter the request was charged to (hard and soft; in the period it was
+-- admitted in) and to the global spend counter. Rate limits are not replayed: they are about the
+-- last minute, which the local store already limited. If the shared store had recorded an
+-- admission for this id (its reply was lost, so the request went to the local store), that
+-- reservation is released and marked settled, so the request is not counted twice.
+--
+-- KEYS: 1 marker 'reconciled:<id>', 2 reservation expiry zset, 3 the id's reservation hash,
+--       4 budget index zset, then nb budget counter hashes, then the global spend counter when
+--       ARGV[6] == '1'.
+-- ARGV: 1 now ms ('' = Redis TIME), 2 marker lifetime ms, 3 record retention ms,
+--       4 actual cost (decimal picodollars), 5 nb, 6 spend flag, 7 spend counter keep-until ms,
+--       then per budget (8): limit, hard (1|0), start ms, end ms, name, scope, subject, period.
+-- Reply: {'added', spend total or '', then 11 fields per budget counter (see snapshot)}
+--      | {'already'} (this id was reconciled before: nothing changed)
+-- BEGIN common (identical in admit.lua, settle.lua and budgets.lua; lua_scripts_test checks it)
+--
+-- Money: Lua numbers are doubles, exact only up to 2^53, but picodollar counters reach 9.2e18.
+-- So amounts travel as decimal strings and are computed on as {hi, lo} with value hi * 1e9 + lo,
+-- both parts exact integers: add, subtract and compare are exact up to ~9e24 picodollars.
+-- Everything else (GCRA levels, milliseconds, counts) stays below 1e15 < 2^53.
+local BASE = 1000000000
+local WINDOW = 60000
+local MAX_LEVEL = 1000000000000000
+local MAX_UNITS = 10000000000
+
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function big(s)
+  if not s or s == '' then return {0, 0} end
+  local n = #s
+  if n <= 9 then return {0, tonumber(s)} end
+  return {tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))}
+end
+
+local function big_add(a, b)
+  local hi, lo = a[1] + b[1], a[2] + b[2]
+  if lo >= BASE then hi, lo = hi + 1, lo - BASE end
+  return {hi, lo}
+end
+
+-- max(0, a - b)
+local function big_sub0(a, b)
+  local hi, lo = a[1] - b[1], a[2] - b[2]
+  if lo < 0 then hi, lo = hi - 1, lo + BASE end
+  if hi < 0 then return {0, 0} end
+  return {hi, lo}
+end
+
+local function big_gt(a, b)
+  if a[1] ~= b[1] then return a[1] > b[1] end
+  return a[2] > b[2]
+end
+
+local function big_str(a)
+  if a[1] == 0 then return int(a[2]) end
+  return int(a[1]) .. string.format('%09d', a[2])
+end
+
+-- GCRA, as core/enforcement/gcra.cpp.
+local function drain(level, elapsed, rate)
+  if elapsed <= 0 or rate <= 0 then return level end
+  if elapsed > math.floor(MAX_LEVEL / rate) then return 0 end
+  return math.max(0, level - elapsed * rate)
+end
+
+local function add_units(level, units)
+  units = math.max(-MAX_UNITS, math.min(MAX_UNITS, units))
+  return math.max(0, math.min(MAX_LEVEL, level + units * WINDOW))
+end
+
+-- ceil(a / b) for 0 <= a, 0 < b, exact below 2^53 (the float quotient is only a first guess).
+local function ceil_div(a, b)
+  local q = math.floor(a / b)
+  while q * b < a do q = q + 1 end
+  while q > 0 and (q - 1) * b >= a do q = q - 1 end
+  return q
+end
+
+-- Milliseconds until `units` more fit; -1 = never.
+local function wait_ms(level, units, rate)
+  if units > rate then return -1 end
+  local excess = level + units * WINDOW - rate * WINDOW
+  if excess <= 0 then return 0 end
+  return ceil_div(excess, rate)
+end
+
+local function clock(arg)
+  if arg and arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Keeps `key` at least `ttl` more milliseconds (never shortens; a key just created has none
+-- yet). Relative, so it also works when the caller passes its own clock.
+local function keep(key, ttl)
+  if ttl <= 0 then return end
+  local current = redis.call('PTTL', key)
+  if current < 0 or current < ttl then redis.call('PEXPIRE', key, int(ttl)) end
+end
+
+local function fields(key)
+  local flat = redis.call('HGETALL', key)
+  local map = {}
+  for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
+  return map
+end
+
+-- Releases an active reservation: its reserved amounts and concurrency slots stop counting.
+-- The record stays (state expired) for `retention` ms so that a late settle still adds spend.
+local function expire_reservation(rkey, retention)
+  local r = fields(rkey)
+  if r.state ~= 'active' then return end
+  for j = 1, tonumber(r.nb or '0') do
+    local ckey = r['b' .. j]
+    if redis.call('EXISTS', ckey) == 1 then
+      local reserved = big_sub0(big(redis.call('HGET', ckey, 'reserved')), big(r['a' .. j]))
+      redis.call('HSET', ckey, 'reserved', big_str(reserved))
+    end
+  end
+  for i = 1, tonumber(r.nr or '0') do
+    local rk = r['r' .. i]
+    if string.find(r['f' .. i] or '', 'c', 1, true) and redis.call('EXISTS', rk) == 1 then
+      local inflight = tonumber(redis.call('HGET', rk, 'inflight') or '0')
+      redis.call('HSET', rk, 'inflight', int(math.max(0, inflight - 1)))
+    end
+  end
+  redis.call('HSET', rkey, 'state', 'expired')
+  redis.call('PEXPIRE', rkey, int(retention))
+end
+
+-- Releases up to `limit` reservations whose expiry has passed (members are record keys).
+local function sweep(exp_key, now, limit, retention)
+  local due = redis.call('ZRANGEBYSCORE', exp_key, '-inf', int(now), 'LIMIT', 0, limit)
+  for _, rkey in ipairs(due) do
+    redis.call('ZREM', exp_key, rkey)
+    expire_reservation(rkey, retention)
+  end
+end
+
+-- One budget counter as 11 reply fields (see BudgetsScript::parse).
+local function snapshot(out, ckey)
+  local c = fields(ckey)
+  local row = {ckey, c.name or '', c.scope or '', c.subject or '', c.period or '',
+               c.start or '0', c['end'] or '0', c.limit or '0', c.spent or '0',
+               c.reserved or '0', c.mode or 'hard'}
+  for _, v in ipairs(row) do out[#out + 1] = v end
+end
+-- END common
+
+local now = clock(ARGV[1])
+local marker_ttl = tonumber(ARGV[2])
+local retention = tonumber(ARGV[3])
+local actual = big(ARGV[4])
+local nb = tonumber(ARGV[5])
+local has_spend = ARGV[6] == '1'
+local spend_keep = tonumber(ARGV[7])
+local marker, exp_key, rsv_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local BUDGET_ARGS = 7
+
+if not redis.call('SET', marker, '1', 'NX', 'PX', int(marker_ttl)) then return {'already'} end
+
+-- A shared reservation for the same id (admit's reply was lost): release it, and mark it settled
+-- so that a settle through the shared store could not count the cost a second time.
+local state = redis.call('HGET', rsv_key, 'state')
+if state == 'active' then
+  redis.call('ZREM', exp_key, rsv_key)
+  expire_reservation(rsv_key, retention)
+end
+if state == 'active' or state == 'expired' then redis.call('HSET', rsv_key, 'state', 'settled') end
+
+local out = {'added', ''}
+for j = 1, nb do
+  local a = BUDGET_ARGS + (j - 1) * 8
+  local key, finish = KEYS[4 + j], tonumber(ARGV[a + 4])
+  if redis.call('EXISTS', key) == 0 then
+    redis.call('HSET', key, 'spent', '0', 'reserved', '0', 'limit', ARGV[a + 1], 'mode',
+               ARGV[a + 2] == '1' and 'hard' or 'soft', 'name', ARGV[a + 5], 'scope', ARGV[a + 6],
+               'subject', ARGV[a + 7], 'period', ARGV[a + 8], 'start', ARGV[a + 3], 'end',
+               ARGV[a + 4])
+  end
+  redis.call('ZADD', index_key, ARGV[a + 4], key)
+  local spent = big_add(big(redis.call('HGET', key, 'spent')), actual)
+  redis.call('HSET', key, 'spent', big_str(spent))
+  keep(key, math.max(finish, now) + WINDOW - now)
+  snapshot(out, key)
+end
+if has_spend then
+  local skey = KEYS[5 + nb]
+  local total = big_add(big(redis.call('GET', skey)), actual)
+  redis.call('SET', skey, big_str(total))
+  keep(skey, math.max(spend_keep - now, WINDOW))
+  out[2] = big_str(total)
+end
+return out

@@ -1,0 +1,496 @@
+// RedisCounterStore on real event loops against a real redis-server: the counter-store contract
+// (compared with MemoryCounterStore), per-thread clients, concurrency across two stores, outages
+// and timeouts.
+
+#include "proxy/store/redis_counter_store.hpp"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <map>
+#include <random>
+#include <thread>
+
+#include "core/enforcement/emergency_stop.hpp"
+#include "core/store/lua_sources.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/store/counter_store_factory.hpp"
+#include "tests/core/store/store_test_support.hpp"
+#include "tests/proxy/store/redis_server_fixture.hpp"
+#include "tests/proxy/store/store_test_loops.hpp"
+
+namespace spendgate::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using core::AdmissionResult;
+using core::testing::kUsd;
+using core::Picodollars;
+using core::testing::caller;
+using core::testing::hardBudget;
+using core::testing::rateLimit;
+using core::testing::RespConnection;
+using core::testing::StoreDriver;
+using core::testing::utc;
+using test::BlockingStore;
+using test::eventually;
+using test::LoopThreads;
+using test::RedisServerFixture;
+using Status = AdmissionResult::Status;
+
+config::LoggingConfig quietLogging() {
+  config::LoggingConfig logging;
+  logging.level = "error";
+  return logging;
+}
+
+class RedisCounterStoreTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    if (!RedisServerFixture::available()) GTEST_SKIP() << "redis-server is not installed";
+    ASSERT_TRUE(server_.start()) << server_.lastError();
+  }
+
+  void TearDown() override {
+    // Stores go before the loops they use.
+    blocking_.clear();
+    stores_.clear();
+    if (loops_) loops_->stop();
+  }
+
+  /** Starts `loops` event loops and one store over them; waits until it is up. */
+  std::shared_ptr<RedisCounterStore> makeStore(std::size_t loops = 2,
+                                               RedisCounterStore::Options options = {}) {
+    if (!loops_) loops_ = std::make_unique<LoopThreads>(loops);
+    config::RedisConfig redis;
+    redis.url = server_.url();
+    auto store = RedisCounterStore::create(redis, loops_->pointers(), logger_, std::move(options));
+    EXPECT_TRUE(eventually([&] { return store->up(); })) << "store never came up";
+    stores_.push_back(store);
+    return store;
+  }
+
+  /** A blocking view of `store` whose calls run on loop `loop`. */
+  BlockingStore& blocking(const core::CounterStorePtr& store, std::size_t loop = 0) {
+    blocking_.push_back(std::make_unique<BlockingStore>(store, (*loops_)[loop]));
+    return *blocking_.back();
+  }
+
+  std::unique_ptr<RespConnection> raw() { return RespConnection::connect(server_.port()); }
+
+  core::EnforcementPlan planFor(Picodollars worst, std::int64_t tokens = 0) {
+    return core::plan(rules_, caller(), worst, tokens, clock_.now());
+  }
+
+  RedisServerFixture server_;
+  Logger logger_{quietLogging()};
+  std::unique_ptr<LoopThreads> loops_;
+  std::vector<std::shared_ptr<RedisCounterStore>> stores_;
+  std::vector<std::unique_ptr<BlockingStore>> blocking_;
+  core::testing::ManualClock clock_{utc(2026, 3, 10, 12, 0, 0)};
+  core::Rules rules_;
+};
+
+TEST(RedisReplyConversion, EveryTypeBecomesTheScriptValueCoreExpects) {
+  const RedisReply reply = RedisReply::fromArray(
+      {RedisReply::nil(), RedisReply::fromInteger(-7), RedisReply::fromString("bulk"),
+       RedisReply::fromStatus("OK"), RedisReply::fromError("ERR x"),
+       RedisReply::fromArray({RedisReply::fromString("nested")})});
+  const core::ScriptValue v = toScriptValue(reply);
+  ASSERT_EQ(v.type, core::ScriptValue::Type::Array);
+  ASSERT_EQ(v.elements.size(), 6u);
+  EXPECT_EQ(v.elements[0].type, core::ScriptValue::Type::Nil);
+  EXPECT_EQ(v.elements[1].type, core::ScriptValue::Type::Integer);
+  EXPECT_EQ(v.elements[1].integer, -7);
+  EXPECT_EQ(v.elements[2].type, core::ScriptValue::Type::String);
+  EXPECT_EQ(v.elements[2].str, "bulk");
+  EXPECT_EQ(v.elements[3].type, core::ScriptValue::Type::String);
+  EXPECT_EQ(v.elements[3].str, "OK");
+  EXPECT_EQ(v.elements[4].type, core::ScriptValue::Type::Error);
+  EXPECT_EQ(v.elements[4].str, "ERR x");
+  ASSERT_EQ(v.elements[5].elements.size(), 1u);
+  EXPECT_EQ(v.elements[5].elements[0].str, "nested");
+}
+
+TEST_F(RedisCounterStoreTest, FactoryMakesMemoryOrRedis) {
+  loops_ = std::make_unique<LoopThreads>(1);
+  config::StoreConfig memory;
+  auto m = makeCounterStore(memory, loops_->pointers(), logger_);
+  EXPECT_NE(dynamic_cast<core::MemoryCounterStore*>(m.get()), nullptr);
+  config::StoreConfig redis;
+  redis.kind = config::StoreConfig::Kind::Redis;
+  redis.redis.url = server_.url();
+  auto r = makeCounterStore(redis, loops_->pointers(), logger_);
+  auto* store = dynamic_cast<RedisCounterStore*>(r.get());
+  ASSERT_NE(store, nullptr);
+  EXPECT_TRUE(eventually([&] { return r->up(); }));
+  r.reset();
+}
+
+TEST_F(RedisCounterStoreTest, EmbeddedScriptsAreTheFilesInTheTree) {
+  using core::testing::readLuaScript;
+  EXPECT_EQ(core::admitLuaSource(), readLuaScript("admit.lua"));
+  EXPECT_EQ(core::settleLuaSource(), readLuaScript("settle.lua"));
+  EXPECT_EQ(core::budgetsLuaSource(), readLuaScript("budgets.lua"));
+  EXPECT_EQ(core::reconcileLuaSource(), readLuaScript("reconcile.lua"));
+}
+
+TEST_F(RedisCounterStoreTest, ReservesSettlesAndListsLikeTheContract) {
+  auto store = makeStore();
+  StoreDriver d(blocking(store, 1));
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  const auto now = clock_.now();
+  ASSERT_TRUE(d.admit(planFor(3 * kUsd), "r1", now + 10min).allowed());
+  auto c = d.counter("daily", "", now);
+  EXPECT_EQ(c.spent, 0);
+  EXPECT_EQ(c.reserved, 3 * kUsd);
+  EXPECT_EQ(c.limit, 10 * kUsd);
+  EXPECT_EQ(c.window.start, utc(2026, 3, 10));
+
+  const auto s = d.settle("r1", kUsd + 1, 0, now);
+  EXPECT_EQ(s.outcome, core::SettleOutcome::Settled);
+  ASSERT_EQ(s.budgets.size(), 1u);
+  EXPECT_EQ(s.budgets[0].spent, kUsd + 1);
+  EXPECT_EQ(s.budgets[0].reserved, 0);
+  EXPECT_EQ(d.settle("r1", kUsd, 0, now).outcome, core::SettleOutcome::AlreadySettled);
+  EXPECT_EQ(d.settle("never", kUsd, 0, now).outcome, core::SettleOutcome::UnknownReservation);
+  EXPECT_EQ(d.counter("daily", "", now).spent, kUsd + 1);
+}
+
+TEST_F(RedisCounterStoreTest, HardBudgetAllOrNothingAndExactLimit) {
+  auto store = makeStore();
+  StoreDriver d(blocking(store));
+  rules_.budgets = {hardBudget("org", 100 * kUsd),
+                    hardBudget("team", 5 * kUsd, core::Scope::Team)};
+  rules_.rate_limits = {rateLimit("rpm", 100)};
+  const auto now = clock_.now();
+  ASSERT_TRUE(d.admit(planFor(4 * kUsd), "a", now + 1min).allowed());
+  const auto org_before = d.counter("org", "", now);
+  const AdmissionResult refused = d.admit(planFor(2 * kUsd), "b", now + 1min);
+  ASSERT_EQ(refused.status, Status::Denied);
+  EXPECT_EQ(refused.denial->reason, core::DenialReason::Budget);
+  EXPECT_EQ(refused.denial->rule, "team");
+  EXPECT_EQ(d.counter("org", "", now), org_before);  // nothing reserved on the other one
+  const AdmissionResult exact = d.admit(planFor(kUsd), "c", now + 1min);  // 4 + 1 == 5
+  ASSERT_TRUE(exact.allowed());
+  ASSERT_TRUE(exact.rate_limits.requests);
+  EXPECT_EQ(exact.rate_limits.requests->remaining, 98u);  // a and c; b charged nothing
+  EXPECT_FALSE(d.admit(planFor(1), "d", now + 1min).allowed());
+}
+
+TEST_F(RedisCounterStoreTest, EmergencyStopAndGlobalSpend) {
+  auto store = makeStore();
+  StoreDriver d(blocking(store));
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  rules_.emergency_stop.auto_stop = core::EmergencyStopRule::Auto{100 * kUsd, core::Period::Day, 1h};
+  const auto now = clock_.now();
+  EXPECT_EQ(d.emergencyStop(), core::EmergencyStopState{});
+  const auto on = core::manualStop({}, "incident 7", 10min, now);
+  EXPECT_EQ(d.setEmergencyStop(on), on);
+  EXPECT_EQ(d.emergencyStop(), on);
+  const AdmissionResult refused = d.admit(planFor(kUsd), "a", now + 1min);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, core::DenialReason::EmergencyStop);
+  EXPECT_EQ(d.setEmergencyStop(core::EmergencyStopState{}), core::EmergencyStopState{});
+
+  ASSERT_TRUE(d.admit(planFor(kUsd), "b", now + 1min).allowed());
+  EXPECT_EQ(d.settle("b", 3 * kUsd, 0, now).period_spend, 3 * kUsd);
+  EXPECT_EQ(d.spend(core::spendCounterKey(core::Period::Day, now)), 3 * kUsd);
+  EXPECT_EQ(d.spend(core::spendCounterKey(core::Period::Day, now + 24h)), 0);
+}
+
+TEST_F(RedisCounterStoreTest, ExactBeyondDoublePrecision) {
+  auto store = makeStore();
+  StoreDriver d(blocking(store));
+  const Picodollars odd = (Picodollars{1} << 53) + 1;
+  rules_.budgets = {hardBudget("huge", 9'000'000 * kUsd)};
+  const auto now = clock_.now();
+  ASSERT_TRUE(d.admit(planFor(odd), "a", now + 1min).allowed());
+  EXPECT_EQ(d.counter("huge", "", now).reserved, odd);
+  d.settle("a", odd + 4'000'000 * kUsd, 0, now);
+  EXPECT_EQ(d.counter("huge", "", now).spent, odd + 4'000'000 * kUsd);
+}
+
+/** The seeded differential scenario of tests/core/store, through hiredis and the event loops. */
+TEST_F(RedisCounterStoreTest, RandomScenarioMatchesTheMemoryStore) {
+  auto store = makeStore(2);
+  core::MemoryCounterStore reference_store;
+  StoreDriver reference(reference_store);
+  // Alternate the loop (and so the connection) every call.
+  StoreDriver on0(blocking(store, 0));
+  StoreDriver on1(blocking(store, 1));
+  rules_.budgets = {hardBudget("org", 150 * kUsd, core::Scope::Global, core::Period::Hour),
+                    hardBudget("per-user", 6 * kUsd, core::Scope::User, core::Period::Minute),
+                    hardBudget("minutely", 12 * kUsd, core::Scope::Global, core::Period::Minute)};
+  core::BudgetRule soft = hardBudget("soft", 5 * kUsd, core::Scope::Team);
+  soft.mode = core::BudgetMode::Soft;
+  rules_.budgets.push_back(soft);
+  rules_.rate_limits = {rateLimit("per-user", 11, 3989, 3, core::Scope::User),
+                        rateLimit("global", 97, 9001)};
+  rules_.emergency_stop.auto_stop =
+      core::EmergencyStopRule::Auto{1000 * kUsd, core::Period::Hour, 1h};
+
+  std::mt19937_64 rng(20260310);
+  std::vector<std::string> open;
+  std::map<std::string, int> seen;
+  const char* users[] = {"alice", "bob", "carol", ""};
+  for (int step = 0; step < 1500; ++step) {
+    StoreDriver& d = step % 2 == 0 ? on0 : on1;
+    const auto now = clock_.now();
+    const auto dice = rng() % 10;
+    if (dice < 5) {
+      const std::string id = "r" + std::to_string(step);
+      const auto attrs = caller(users[rng() % 4]);
+      const Picodollars worst = static_cast<Picodollars>(rng() % (2 * kUsd));
+      const std::int64_t tokens = static_cast<std::int64_t>(rng() % 1500);
+      const auto ttl = std::chrono::milliseconds(1000 + rng() % 8000);
+      const core::EnforcementPlan p = core::plan(rules_, attrs, worst, tokens, now);
+      const AdmissionResult got = d.admit(p, id, now + ttl);
+      const AdmissionResult want = reference.admit(p, id, now + ttl);
+      ASSERT_EQ(got.status, want.status) << "step " << step << " " << got.error;
+      ASSERT_EQ(got.rate_limits, want.rate_limits) << "step " << step;
+      ASSERT_EQ(got.denial.has_value(), want.denial.has_value());
+      if (want.denial) {
+        ASSERT_EQ(got.denial->message, want.denial->message) << "step " << step;
+        ASSERT_EQ(got.denial->retry_after, want.denial->retry_after) << "step " << step;
+      }
+      if (want.allowed()) open.push_back(id);
+      ++seen[want.denial ? std::string(core::denialReasonName(want.denial->reason)) : "allowed"];
+    } else if (dice < 8 && !open.empty()) {
+      const std::size_t pick = rng() % open.size();
+      const std::string id = open[pick];
+      if (rng() % 4 != 0) open.erase(open.begin() + static_cast<std::ptrdiff_t>(pick));
+      const Picodollars cost = static_cast<Picodollars>(rng() % (2 * kUsd));
+      const std::int64_t tokens = static_cast<std::int64_t>(rng() % 2000);
+      const auto got = d.settle(id, cost, tokens, now);
+      const auto want = reference.settle(id, cost, tokens, now);
+      ASSERT_EQ(got.outcome, want.outcome) << "step " << step;
+      ASSERT_EQ(got.budgets, want.budgets) << "step " << step;
+      ASSERT_EQ(got.period_spend, want.period_spend) << "step " << step;
+      ++seen["settle-" + std::to_string(static_cast<int>(want.outcome))];
+    } else {
+      clock_.advance(std::chrono::milliseconds(rng() % 3000));
+    }
+    if (step % 100 == 0) {
+      ASSERT_EQ(d.budgets(clock_.now()), reference.budgets(clock_.now())) << "step " << step;
+    }
+  }
+  for (const char* path : {"allowed", "budget", "rate_limit", "settle-0", "settle-1", "settle-2"}) {
+    EXPECT_GE(seen[path], 10) << path;
+  }
+}
+
+TEST_F(RedisCounterStoreTest, OneConnectionPerLoopAndCallbacksOnTheCallersLoop) {
+  auto store = makeStore(3);
+  EXPECT_EQ(store->loopCount(), 3u);
+  EXPECT_EQ(store->connectedCount(), 3u);
+  // Three clients: CLIENT LIST shows them plus this inspection connection.
+  auto c = raw();
+  const auto list = c->command({"CLIENT", "LIST"});
+  ASSERT_EQ(list.type, core::ScriptValue::Type::String);
+  EXPECT_EQ(std::count(list.str.begin(), list.str.end(), '\n'), 4) << list.str;
+
+  for (std::size_t i = 0; i < 3; ++i) {
+    BlockingStore& b = blocking(store, i);
+    StoreDriver(b).emergencyStop();
+    EXPECT_EQ(b.lastCallbackThread(), loops_->threadId(i)) << "loop " << i;
+  }
+  // From a thread that runs no loop: posted to loop 0, completed there.
+  std::promise<std::thread::id> where;
+  store->emergencyStop([&](core::StoreResult<core::EmergencyStopState> r) {
+    EXPECT_TRUE(r.ok()) << r.error;
+    where.set_value(std::this_thread::get_id());
+  });
+  auto future = where.get_future();
+  ASSERT_EQ(future.wait_for(5s), std::future_status::ready);
+  EXPECT_EQ(future.get(), loops_->threadId(0));
+}
+
+/**
+ * Two stores (two instances: each its own loop thread and connection) hammer one hard budget
+ * with many admissions in flight; a monitor samples spent + reserved all along.
+ */
+TEST_F(RedisCounterStoreTest, TwoInstancesNeverExceedAHardBudgetTogether) {
+  loops_ = std::make_unique<LoopThreads>(2);
+  config::RedisConfig redis;
+  redis.url = server_.url();
+  std::vector<std::shared_ptr<RedisCounterStore>> instances;
+  for (std::size_t i = 0; i < 2; ++i) {
+    instances.push_back(RedisCounterStore::create(redis, {&(*loops_)[i]}, logger_));
+    stores_.push_back(instances.back());
+  }
+  ASSERT_TRUE(eventually([&] { return instances[0]->up() && instances[1]->up(); }));
+
+  const Picodollars limit = 300 * kUsd + 123;  // not a multiple of the worst case
+  const Picodollars worst = 3 * kUsd;
+  rules_.budgets = {hardBudget("shared", limit)};
+  const auto now = std::chrono::system_clock::now();
+  const core::EnforcementPlan p = core::plan(rules_, caller(), worst, 0, now);
+  const std::string key = "spendgate:" + p.budgets.at(0).counter_key;
+
+  std::atomic<bool> stop_monitor{false};
+  std::atomic<int> samples{0};
+  std::atomic<int> violations{0};
+  std::thread monitor([&] {
+    auto c = raw();
+    while (!stop_monitor.load()) {
+      const auto v = c->command({"HMGET", key, "spent", "reserved"});
+      if (v.type == core::ScriptValue::Type::Array && v.elements.size() == 2) {
+        const Picodollars spent = v.elements[0].toInt().value_or(0);
+        const Picodollars reserved = v.elements[1].toInt().value_or(0);
+        if (spent + reserved > limit) ++violations;
+        ++samples;
+      }
+    }
+  });
+
+  // Each instance keeps 16 admissions in flight; an allowed one settles at its full worst case
+  // (so the budget fills as fast as it can), a refused slot retires.
+  struct Worker {
+    std::shared_ptr<RedisCounterStore> store;
+    int active = 0;
+    int allowed = 0;
+    int denied = 0;
+    int errors = 0;
+    int next = 0;
+    std::promise<void> done;
+  };
+  std::vector<std::unique_ptr<Worker>> workers;
+  for (std::size_t i = 0; i < 2; ++i) {
+    auto w = std::make_unique<Worker>();
+    w->store = instances[i];
+    workers.push_back(std::move(w));
+  }
+  for (std::size_t i = 0; i < 2; ++i) {
+    Worker* w = workers[i].get();
+    const std::string prefix = "i" + std::to_string(i) + "-";
+    net::post((*loops_)[i], [w, prefix, p, now] {
+      auto step = std::make_shared<std::function<void()>>();
+      *step = [w, prefix, p, now, step] {
+        const std::string id = prefix + std::to_string(w->next++);
+        const Picodollars cost = p.worst_case_cost;
+        w->store->admit(p, id, now + 10min, [w, id, now, step, cost](AdmissionResult r) {
+          if (r.allowed()) {
+            ++w->allowed;
+            w->store->settle(core::Settlement{id, cost, 0, now},
+                             [w, step](core::StoreResult<core::SettleResult> s) {
+                               if (!s.ok()) ++w->errors;
+                               (*step)();
+                             });
+            return;
+          }
+          if (r.status == Status::Denied) {
+            ++w->denied;
+          } else {
+            ++w->errors;
+          }
+          if (--w->active == 0) w->done.set_value();
+        });
+      };
+      w->active = 16;
+      for (int k = 0; k < 16; ++k) (*step)();
+    });
+  }
+  for (auto& w : workers) {
+    ASSERT_EQ(w->done.get_future().wait_for(60s), std::future_status::ready);
+  }
+  stop_monitor = true;
+  monitor.join();
+
+  const int allowed = workers[0]->allowed + workers[1]->allowed;
+  EXPECT_EQ(workers[0]->errors + workers[1]->errors, 0);
+  EXPECT_EQ(violations.load(), 0) << "spent + reserved exceeded the limit";
+  EXPECT_GT(samples.load(), 10);
+  EXPECT_GT(workers[0]->allowed, 0);
+  EXPECT_GT(workers[1]->allowed, 0);
+  // Exactly floor(limit / worst) requests fit: the budget is used to within one worst case.
+  EXPECT_EQ(allowed, static_cast<int>(limit / worst));
+  auto c = raw();
+  const auto v = c->command({"HMGET", key, "spent", "reserved"});
+  ASSERT_EQ(v.elements.size(), 2u);
+  EXPECT_EQ(v.elements[0].toInt(), allowed * worst);
+  EXPECT_EQ(v.elements[1].toInt(), 0);
+  EXPECT_LT(limit - allowed * worst, worst);
+}
+
+TEST_F(RedisCounterStoreTest, RedisDownFailsPromptlyThenRecovers) {
+  RedisCounterStore::Options options;
+  options.max_backoff = 200ms;
+  auto store = makeStore(2, options);
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  BlockingStore& b = blocking(store, 1);
+  const auto now = clock_.now();
+  ASSERT_TRUE(StoreDriver(b).admit(planFor(kUsd), "before", now + 1min).allowed());
+
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return !store->up(); }, 5s));
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = b.wait<AdmissionResult>(
+      [&](auto done) { store->admit(planFor(kUsd), "during", now + 1min, std::move(done)); });
+  EXPECT_EQ(r.status, Status::StoreError);
+  EXPECT_NE(r.error.find("redis admit"), std::string::npos) << r.error;
+  EXPECT_TRUE(store->unavailable(r.error));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, 1000ms);  // fails fast, no hang
+  const auto s = b.wait<core::StoreResult<core::SettleResult>>([&](auto done) {
+    store->settle(core::Settlement{"before", kUsd, 0, now}, std::move(done));
+  });
+  EXPECT_FALSE(s.ok());
+  EXPECT_TRUE(store->unavailable(s.error)) << s.error;
+  const auto e = b.wait<core::StoreResult<core::EmergencyStopState>>(
+      [&](auto done) { store->emergencyStop(std::move(done)); });
+  EXPECT_FALSE(e.ok());
+
+  ASSERT_TRUE(server_.restart()) << server_.lastError();
+  ASSERT_TRUE(eventually([&] { return store->up(); }, 10s));
+  // A fresh server has no scripts cached: EVALSHA falls back to EVAL by itself.
+  StoreDriver d(b);
+  ASSERT_TRUE(d.admit(planFor(kUsd), "after", now + 1min).allowed());
+  EXPECT_EQ(d.settle("after", kUsd / 2, 0, now).outcome, core::SettleOutcome::Settled);
+  EXPECT_EQ(d.counter("daily", "", now).spent, kUsd / 2);
+}
+
+TEST_F(RedisCounterStoreTest, SlowRedisTimesOutTheAdmitAndALateAllowIsReleased) {
+  RedisCounterStore::Options options;
+  options.admit_timeout = 100ms;
+  options.command_timeout = 3000ms;  // the connection survives the stall
+  auto store = makeStore(1, options);
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  rules_.rate_limits = {rateLimit("inflight", 0, 0, 1)};
+  BlockingStore& b = blocking(store);
+  const auto now = clock_.now();
+
+  // Stall the server for 600 ms on another connection.
+  // A script that spins for 600 ms blocks the whole server (DEBUG SLEEP may be disabled).
+  std::thread staller([&] {
+    const auto r = raw()->command(
+        {"EVAL",
+         "local t = redis.call('TIME') local s = t[1] * 1000000 + t[2] "
+         "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - s >= 600000 return 1",
+         "0"});
+    EXPECT_EQ(r.toInt(), 1) << r.str;
+  });
+  std::this_thread::sleep_for(50ms);
+  const auto start = std::chrono::steady_clock::now();
+  const auto r = b.wait<AdmissionResult>(
+      [&](auto done) { store->admit(planFor(4 * kUsd), "slow", now + 10min, std::move(done)); });
+  const auto took = std::chrono::steady_clock::now() - start;
+  staller.join();
+  EXPECT_EQ(r.status, Status::StoreError);
+  EXPECT_NE(r.error.find("no answer within 100 ms"), std::string::npos) << r.error;
+  EXPECT_LT(took, 450ms);  // not the 600 ms stall
+  // Redis did admit it once it woke up; the store gave the reservation back by itself.
+  auto c = raw();
+  ASSERT_TRUE(eventually([&] {
+    return c->command({"HGET", "spendgate:rsv:slow", "state"}).toText() ==
+           std::optional<std::string>("settled");
+  }));
+  StoreDriver d(b);
+  const auto counter = d.counter("daily", "", now);
+  EXPECT_EQ(counter.reserved, 0);
+  EXPECT_EQ(counter.spent, 0);
+  EXPECT_TRUE(d.admit(planFor(kUsd), "next", now + 1min).allowed());  // the slot is free too
+  EXPECT_TRUE(store->up());
+}
+
+}  // namespace
+}  // namespace spendgate::proxy
