@@ -12,6 +12,8 @@
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/ledger/ledger_entry.hpp"
+#include "proxy/admin/report_routes.hpp"
+#include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/await_callback.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/logging/logger.hpp"
@@ -145,6 +147,9 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     co_return response;
   }
   if (path == "/admin/emergency-stop") co_return co_await emergencyStop(request);
+  if (path == "/admin/alerts" && request.method() == http::verb::get) {
+    co_return jsonResponse(http::status::ok, boost::json::value(services_.alerts.recentJson()));
+  }
   if (path == "/admin/reload") {
     if (request.method() != http::verb::post) {
       co_return errorResponse(http::status::method_not_allowed, "use POST");
@@ -172,6 +177,11 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     hooks_.merge_metrics(merged);
     response.body() = renderPrometheus(merged, state);
     co_return response;
+  }
+  if (path == "/admin/spend") co_return co_await handleSpend(request, services_.spend);
+  if (path == "/admin/budgets") {
+    const RuntimePtr runtime = hooks_.runtime();  // kept alive across the await
+    co_return co_await handleBudgets(request, services_.enforcer, &runtime->rules.budgets);
   }
   if (path == "/admin/status" && request.method() == http::verb::get) {
     const RuntimePtr runtime = hooks_.runtime();

@@ -10,14 +10,19 @@
 #include "config/config_loader.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/price_catalog.hpp"
-#include "core/store/memory_counter_store.hpp"
+#include "core/stats/spend_stats.hpp"
+#include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/cli/admin_client.hpp"
+#include "proxy/cli/report_commands.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/proxy_server.hpp"
 #include "proxy/server/runtime.hpp"
+#include "proxy/stats/redis_spend_recorder.hpp"
+#include "proxy/store/counter_store_factory.hpp"
+#include "proxy/store/redis_counter_store.hpp"
 
 namespace spendgate::proxy {
 
@@ -30,6 +35,11 @@ constexpr const char* kUsage =
     "  estop on [--reason TEXT] [--for DURATION] | off | status   [--admin URL] [--json]\n"
     "                      emergency stop through the admin API\n"
     "                      (token from $SPENDGATE_ADMIN_TOKEN)\n"
+    "  spend [--by model|provider|key|user|team|customer|agent] [--period day|week|month]\n"
+    "        [--admin URL] [--json]\n"
+    "                      spend of the current period by one dimension (admin API)\n"
+    "  budgets [--admin URL] [--json]\n"
+    "                      each budget: spent, reserved, limit, % used, resets at\n"
     "  key new [--id ID] [--json]\n"
     "                      print a new virtual key and its key_sha256 config line\n"
     "  version             print version information\n";
@@ -78,6 +88,8 @@ int CommandLine::run() {
   if (command == "check") return check();
   if (command == "version" || command == "--version") return version();
   if (command == "estop") return estop();
+  if (command == "spend") return runSpendCommand({args_.begin() + 1, args_.end()}, adminUrl());
+  if (command == "budgets") return runBudgetsCommand({args_.begin() + 1, args_.end()}, adminUrl());
   if (command == "key") {
     if (args_.size() >= 2 && args_[1] == "new") return keyNew();
     return usage("key needs a subcommand: key new [--id ID]");
@@ -276,12 +288,39 @@ int CommandLine::serve() {
                            : "configuration from " + path);
   try {
     LedgerWriter ledger(runtime->config.ledger.path, logger);
-    Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
-                      runtime->config.store.redis.on_unavailable, logger);
-    ProxyServer server(runtime, Services{logger, ledger, enforcer}, path);
+    Enforcer enforcer(nullptr, runtime->config.store.redis.on_unavailable, logger);
+    // Alerts go out once across instances: the first to claim an alert's id in Redis sends it.
+    std::shared_ptr<RedisCounterStore> redis;
+    AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger,
+                           [&redis](const std::string& id, AlertDispatcher::ClaimCallback done) {
+                             if (!redis) return done(true);
+                             redis->claimOnce("alert:" + id, kAlertClaimTtl, std::move(done));
+                           });
+    enforcer.setObserver(
+        {[&alerts](const auto& budgets, auto now) { alerts.onSettled(budgets, now); },
+         [&alerts](const auto& before, const auto& after, auto now) {
+           alerts.onEmergencyStopChanged(before, after, now);
+         }});
+    // Spend reports come from Redis when instances share it, else from this process.
+    std::unique_ptr<core::SpendRecorder> spend;
+    if (runtime->config.store.kind == config::StoreConfig::Kind::Redis) {
+      RedisSpendRecorder::Options options;
+      options.redis.url = runtime->config.store.redis.url;
+      spend = std::make_unique<RedisSpendRecorder>(options);
+    } else {
+      spend = std::make_unique<core::SpendStats>();
+    }
+    ProxyServer server(runtime, Services{logger, ledger, enforcer, alerts, *spend}, path);
+    auto store = makeCounterStore(runtime->config.store, server.eventLoops(), logger);
+    redis = std::dynamic_pointer_cast<RedisCounterStore>(store);
+    enforcer.setStore(store);
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();
+    // The Redis clients hold the workers' event loops: let go of them first.
+    enforcer.setStore(nullptr);
+    redis.reset();
+    alerts.stop();
     ledger.flush();
   } catch (const std::exception& e) {
     logger.error(e.what());

@@ -167,9 +167,11 @@ struct Table {
   }
 };
 
+// Rounds half up on the decimal value: amounts arrive as exact decimals (at most 12 places) that
+// binary doubles store slightly below or above; the nudge makes 0.013755 show as 0.01376.
 std::string fixed(double value, int decimals) {
   char buffer[64];
-  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value);
+  std::snprintf(buffer, sizeof buffer, "%.*f", decimals, value * (1 + 1e-12));
   return buffer;
 }
 
@@ -188,6 +190,7 @@ std::vector<std::string> usdColumn(const std::vector<double>& values) {
 
 std::string percent(double fraction) {
   if (!std::isfinite(fraction)) return "-";
+  if (fraction > 0 && fraction < 0.0005) return "<0.1%";
   return fixed(fraction * 100.0, 1) + "%";
 }
 
@@ -241,7 +244,7 @@ std::optional<system_clock::time_point> parseTime(std::string_view s) {
 
 int usdDecimals(double smallest_nonzero) {
   if (!(smallest_nonzero > 0) || !std::isfinite(smallest_nonzero)) return 2;
-  const int needed = 1 - static_cast<int>(std::floor(std::log10(smallest_nonzero)));
+  const int needed = 2 - static_cast<int>(std::floor(std::log10(smallest_nonzero)));
   return std::clamp(needed, 2, 6);
 }
 
@@ -371,8 +374,14 @@ std::optional<std::string> formatBudgetsTable(const boost::json::value& budgets,
                   shortDuration(std::chrono::duration_cast<std::chrono::seconds>(*at - now)) + ")";
       }
     }
+    // Global budgets have one counter for all; "-" (or "") collects requests without the
+    // scope's attribute.
     std::string who = subject.value_or("");
-    if (who.empty()) who = *scope == "global" ? "-" : "(none)";
+    if (*scope == "global") {
+      who = "(all)";
+    } else if (who.empty() || who == "-") {
+      who = "(none)";
+    }
     spent.push_back(*s);
     reserved.push_back(*r);
     limit.push_back(*l);

@@ -132,8 +132,16 @@ core::EmergencyStopState Enforcer::emergencyStop() const {
 }
 
 void Enforcer::remember(const core::EmergencyStopState& state) {
-  std::lock_guard lock(mutex_);
-  emergency_stop_ = state;
+  core::EmergencyStopState before;
+  {
+    std::lock_guard lock(mutex_);
+    before = emergency_stop_;
+    emergency_stop_ = state;
+  }
+  const bool changed = before.active != state.active || before.since != state.since;
+  if (changed && observer_.stop_changed) {
+    observer_.stop_changed(before, state, std::chrono::system_clock::now());
+  }
 }
 
 net::awaitable<Enforcer::Admission> Enforcer::admit(
@@ -169,9 +177,10 @@ void Enforcer::afterSettle(const std::shared_ptr<const Runtime>& runtime,
   if (next == current) return;
   if (next.active) logger_.warn("emergency stop tripped automatically: " + next.reason);
   remember(next);
-  currentStore()->setEmergencyStop(next, [this](core::StoreResult<core::EmergencyStopState> stored) {
-    if (!stored.ok()) logger_.error("cannot store the emergency stop: " + stored.error);
-  });
+  currentStore()->setEmergencyStop(
+      next, [this](core::StoreResult<core::EmergencyStopState> stored) {
+        if (!stored.ok()) logger_.error("cannot store the emergency stop: " + stored.error);
+      });
 }
 
 void Enforcer::settle(Admitter admitter,
@@ -201,16 +210,17 @@ void Enforcer::settle(Admitter admitter,
         replay.runtime = runtime;
         enqueue(std::move(replay));
       }
+      if (observer_.settled) observer_.settled(result.value->budgets, settlement.now);
       afterSettle(runtime, result.value->period_spend, settlement.now);
     });
     return;
   }
   const auto store = currentStore();
-  store->settle(settlement, [this, store, runtime, settlement](
-                                core::StoreResult<core::SettleResult> result) mutable {
+  store->settle(settlement, [this, store, runtime,
+                             settlement](core::StoreResult<core::SettleResult> result) mutable {
     if (!result.ok()) {
-      logger_.warn("settling " + settlement.reservation_id + " failed (will retry): " +
-                   result.error);
+      logger_.warn("settling " + settlement.reservation_id +
+                   " failed (will retry): " + result.error);
       Replay replay;
       replay.kind = Replay::Kind::Settle;
       replay.settlement = std::move(settlement);
@@ -220,6 +230,7 @@ void Enforcer::settle(Admitter admitter,
       return;
     }
     if (backlog_.load(std::memory_order_relaxed) > 0) kickReplay(false);
+    if (observer_.settled) observer_.settled(result.value->budgets, settlement.now);
     afterSettle(runtime, result.value->period_spend, settlement.now);
   });
 }
@@ -369,8 +380,8 @@ void Enforcer::sendReplay(const std::shared_ptr<Round>& round, std::size_t index
             enforcer.finishReplay(round, index, true, false, {});
             return;
           }
-          enforcer.finishReplay(round, index, false,
-                                unavailableError(round->store, result.error), result.error);
+          enforcer.finishReplay(round, index, false, unavailableError(round->store, result.error),
+                                result.error);
         });
     return;
   }

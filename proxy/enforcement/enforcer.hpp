@@ -61,11 +61,11 @@ public:
   };
 
   struct ReconcileStats {
-    std::size_t queued = 0;          // waiting, including those in flight
-    std::uint64_t reconciled = 0;    // local costs added to the shared store
-    std::uint64_t already = 0;       // replays the shared store had already counted
-    std::uint64_t settled = 0;       // retried shared settles that went through
-    std::uint64_t dropped = 0;       // lost: queue full, or refused replay_max_failures times
+    std::size_t queued = 0;              // waiting, including those in flight
+    std::uint64_t reconciled = 0;        // local costs added to the shared store
+    std::uint64_t already = 0;           // replays the shared store had already counted
+    std::uint64_t settled = 0;           // retried shared settles that went through
+    std::uint64_t dropped = 0;           // lost: queue full, or refused replay_max_failures times
     std::uint64_t local_admissions = 0;  // requests admitted by the local store (fail_open)
   };
 
@@ -132,6 +132,18 @@ public:
 
   ReconcileStats reconcileStats() const;
 
+  /** Who hears about settled budgets and emergency-stop changes (alerts). Set before serving. */
+  struct Observer {
+    std::function<void(const std::vector<core::BudgetSnapshot>&,
+                       std::chrono::system_clock::time_point)>
+        settled;
+    std::function<void(const core::EmergencyStopState& before,
+                       const core::EmergencyStopState& after,
+                       std::chrono::system_clock::time_point)>
+        stop_changed;
+  };
+  void setObserver(Observer observer) { observer_ = std::move(observer); }
+
 private:
   /** What a Local admission will need for its reconciliation once settled. */
   struct LocalAdmission {
@@ -165,7 +177,8 @@ private:
                               std::chrono::system_clock::time_point expires_at);
   std::optional<LocalAdmission> takeLocalAdmission(const std::string& id);
   void enqueue(Replay replay);
-  /** Starts a replay round unless one runs, the queue is empty or (unless forced) it is too soon. */
+  /** Starts a replay round unless one runs, the queue is empty or (unless forced) it is too soon.
+   */
   void kickReplay(bool force);
   void sendReplay(const std::shared_ptr<Round>& round, std::size_t index);
   void finishReplay(const std::shared_ptr<Round>& round,
@@ -180,6 +193,7 @@ private:
   config::RedisConfig::OnUnavailable on_unavailable_;
   Logger& logger_;
   Options options_;
+  Observer observer_;
   mutable std::mutex mutex_;
   core::EmergencyStopState emergency_stop_;
 

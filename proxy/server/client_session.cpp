@@ -24,6 +24,7 @@
 #include "core/metering/request_classifier.hpp"
 #include "core/metering/usage_chunk_filter.hpp"
 #include "core/pricing/pricer.hpp"
+#include "core/stats/spend_stats.hpp"
 #include "core/usage/usage_extractor.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
@@ -516,6 +517,7 @@ void ClientSession::settle(Exchange& ex) {
   entry.latency_ms = millisSince(ex.start, now);
   entry.upstream_ms = ex.record.upstream_ms;
   worker_.ledger().append(core::toJsonLine(entry));
+  worker_.spend().record(core::settledRequestFrom(entry), entry.ts);
 
   worker_.enforcer().settle(
       ex.admitter,

@@ -9,6 +9,8 @@
 
 #include "config/config_loader.hpp"
 #include "proxy/admin/admin_server.hpp"
+#include "proxy/alerts/alert_dispatcher.hpp"
+#include "proxy/enforcement/enforcer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/worker.hpp"
 
@@ -103,6 +105,8 @@ void ProxyServer::run() {
   });
   reload_signal_ = std::make_unique<net::signal_set>(main_context, SIGHUP);
   waitForReloadSignal();
+  stop_poll_timer_ = std::make_unique<net::steady_timer>(main_context);
+  pollEmergencyStop();
   for (auto& worker : workers_) worker->startAccepting();
   admin_->start();
   logger_.info("listening on " + describe(proxy_endpoint_) + ", admin on " +
@@ -122,6 +126,17 @@ std::vector<net::io_context*> ProxyServer::eventLoops() {
   std::vector<net::io_context*> loops;
   for (auto& worker : workers_) loops.push_back(&worker->context());
   return loops;
+}
+
+// Another instance may flip the shared emergency stop: look twice a second, so every instance
+// obeys within one (the store's admit step checks it too, atomically).
+void ProxyServer::pollEmergencyStop() {
+  if (stopping_) return;
+  services_.enforcer.refresh();
+  stop_poll_timer_->expires_after(std::chrono::milliseconds(500));
+  stop_poll_timer_->async_wait([this](beast::error_code ec) {
+    if (!ec) pollEmergencyStop();
+  });
 }
 
 void ProxyServer::waitForReloadSignal() {
@@ -160,6 +175,7 @@ std::vector<std::string> ProxyServer::reload() {
     net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); });
   }
   logger_.reconfigure(after.logging);
+  services_.alerts.reconfigure(after.alerts, next->rules);
   logger_.info("configuration reloaded from " + config_path_);
   return {};
 }
@@ -170,8 +186,10 @@ void ProxyServer::onStopSignal(int signal) {
                ": no new connections; letting requests in flight finish (up to " +
                std::to_string(grace.count()) + " ms)");
   admin_->stop();
+  stopping_ = true;
   beast::error_code ignored;
   reload_signal_->cancel(ignored);
+  stop_poll_timer_->cancel();
   for (auto& worker : workers_) {
     net::post(worker->context(), [w = worker.get()] { w->beginShutdown(); });
   }

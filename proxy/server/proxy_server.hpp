@@ -49,6 +49,7 @@ public:
 private:
   void onStopSignal(int signal);
   void waitForReloadSignal();
+  void pollEmergencyStop();
   void pollDrain();
 
   RuntimePtr runtime_;
@@ -60,6 +61,8 @@ private:
   std::unique_ptr<net::signal_set> reload_signal_;
   std::string config_path_;
   std::unique_ptr<net::steady_timer> drain_timer_;
+  std::unique_ptr<net::steady_timer> stop_poll_timer_;
+  bool stopping_ = false;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool force_closed_ = false;
   tcp::endpoint proxy_endpoint_;

@@ -1,7 +1,12 @@
 #pragma once
 
+namespace spendgate::core {
+class SpendRecorder;
+}
+
 namespace spendgate::proxy {
 
+class AlertDispatcher;
 class Enforcer;
 class LedgerWriter;
 class Logger;
@@ -11,6 +16,8 @@ struct Services {
   Logger& logger;
   LedgerWriter& ledger;
   Enforcer& enforcer;
+  AlertDispatcher& alerts;
+  core::SpendRecorder& spend;  // GET /admin/spend counts
 };
 
 }  // namespace spendgate::proxy

@@ -42,6 +42,7 @@ public:
   Logger& logger() { return services_.logger; }
   LedgerWriter& ledger() { return services_.ledger; }
   Enforcer& enforcer() { return services_.enforcer; }
+  core::SpendRecorder& spend() { return services_.spend; }
 
   void add(ClientSession* session);
   void remove(ClientSession* session);

@@ -196,6 +196,18 @@ void RedisCounterStore::onClient(std::function<void(Slot&)> job) {
             [self = shared_from_this(), job = std::move(job)] { job(*self->slots_.front()); });
 }
 
+void RedisCounterStore::claimOnce(const std::string& name,
+                                  std::chrono::seconds ttl,
+                                  std::function<void(bool claimed)> done) {
+  onClient(
+      [key = keys_.prefix() + "claim:" + name, ttl, done = std::move(done)](Slot& slot) mutable {
+        slot.client->command({"SET", key, "1", "NX", "EX", std::to_string(ttl.count())},
+                             [done = std::move(done)](error_code ec, RedisReply reply) {
+                               done(ec || reply.isError() || !reply.isNil());
+                             });
+      });
+}
+
 void RedisCounterStore::evalOn(Slot& slot,
                                const LuaScript& script,
                                core::ScriptCall call,
@@ -214,8 +226,8 @@ void RedisCounterStore::admit(const core::EnforcementPlan& plan,
     callback(std::move(result));
     return;
   }
-  auto call = core::AdmitScript::call(keys_, plan, reservation_id, expires_at,
-                                      options_.server_time);
+  auto call =
+      core::AdmitScript::call(keys_, plan, reservation_id, expires_at, options_.server_time);
   auto shared_plan = std::make_shared<const core::EnforcementPlan>(plan);
   onClient([self = shared_from_this(), shared_plan, id = reservation_id, call = std::move(call),
             callback = std::move(callback)](Slot& slot) mutable {
@@ -234,27 +246,26 @@ void RedisCounterStore::admit(const core::EnforcementPlan& plan,
       if (ec || pending->answered) return;
       pending->answered = true;
       auto done = std::move(pending->callback);
-      done(admitError("redis admit: no answer within " + std::to_string(timeout.count()) +
-                      " ms"));
+      done(admitError("redis admit: no answer within " + std::to_string(timeout.count()) + " ms"));
     });
     Slot* s = &slot;
-    self->evalOn(slot, self->admit_script_, std::move(call),
-                 [self, s, pending, shared_plan, id](error_code ec, RedisReply reply) {
-                   if (pending->answered) {
-                     // Too late: the caller was told StoreError. If Redis did admit it, give
-                     // the reservation back now rather than holding it until it expires.
-                     if (!ec && core::AdmitScript::parse(*shared_plan, toScriptValue(reply))
-                                    .allowed()) {
-                       self->releaseLateAdmission(*s, id);
-                     }
-                     return;
-                   }
-                   pending->answered = true;
-                   pending->timer.cancel();
-                   auto done = std::move(pending->callback);
-                   done(ec ? admitError(transportError(s->client, "admit", ec))
-                           : core::AdmitScript::parse(*shared_plan, toScriptValue(reply)));
-                 });
+    self->evalOn(
+        slot, self->admit_script_, std::move(call),
+        [self, s, pending, shared_plan, id](error_code ec, RedisReply reply) {
+          if (pending->answered) {
+            // Too late: the caller was told StoreError. If Redis did admit it, give
+            // the reservation back now rather than holding it until it expires.
+            if (!ec && core::AdmitScript::parse(*shared_plan, toScriptValue(reply)).allowed()) {
+              self->releaseLateAdmission(*s, id);
+            }
+            return;
+          }
+          pending->answered = true;
+          pending->timer.cancel();
+          auto done = std::move(pending->callback);
+          done(ec ? admitError(transportError(s->client, "admit", ec))
+                  : core::AdmitScript::parse(*shared_plan, toScriptValue(reply)));
+        });
   });
 }
 
@@ -264,8 +275,7 @@ void RedisCounterStore::releaseLateAdmission(Slot& slot, const std::string& rese
          [self = shared_from_this(), reservation_id](error_code ec, RedisReply reply) {
            if (ec || reply.isError()) {
              self->logger_.warn("redis store: cannot release late admission " + reservation_id +
-                                " (it expires on its own): " +
-                                (ec ? ec.message() : reply.str));
+                                " (it expires on its own): " + (ec ? ec.message() : reply.str));
            }
          });
 }
@@ -343,8 +353,7 @@ void RedisCounterStore::emergencyStop(EmergencyStopCallback callback) {
 
 void RedisCounterStore::setEmergencyStop(const core::EmergencyStopState& state,
                                          EmergencyStopCallback callback) {
-  onClient([self = shared_from_this(), state,
-            command = core::setEmergencyStopCommand(keys_, state),
+  onClient([self = shared_from_this(), state, command = core::setEmergencyStopCommand(keys_, state),
             callback = std::move(callback)](Slot& slot) mutable {
     Slot* s = &slot;
     s->client->command(std::move(command), [s, state, callback = std::move(callback)](

@@ -106,6 +106,14 @@ public:
   /** Stops every client (posted to its loop): pending calls fail, no reconnects. */
   void stop();
 
+  /**
+   * Claims `name` once across every instance sharing this Redis (SET NX with a TTL): the first
+   * caller gets true. A Redis error answers true: sending twice beats not sending.
+   */
+  void claimOnce(const std::string& name,
+                 std::chrono::seconds ttl,
+                 std::function<void(bool claimed)> done);
+
   const core::StoreKeys& keys() const { return keys_; }
   /** The URL without credentials (for logs). */
   const std::string& redactedUrl() const { return redacted_url_; }
