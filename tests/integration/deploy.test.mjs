@@ -229,8 +229,16 @@ test('runtime image installs the Debian package of every shared library the bina
   const packages = new Set(install[1].replace(/&&.*$/s, '').split(/[\s\\]+/).filter((w) => /^[a-z0-9][a-z0-9.+-]+$/.test(w)));
   // Always in debian:bookworm-slim.
   for (const p of ['libc6', 'libstdc++6', 'libgcc-s1']) packages.add(p);
+  // Only the libraries the binary itself names (NEEDED): apt brings in their own dependencies.
+  const readelf = which('readelf');
+  const needed = readelf
+    ? new Set(run(readelf, ['-d', binPath()]).stdout.split('\n')
+      .map((l) => /\(NEEDED\).*\[(.+)\]/.exec(l)?.[1]).filter(Boolean))
+    : null;
   const libs = run(ldd, [binPath()]).stdout.split('\n')
-    .map((l) => /=>\s+(\/\S+)/.exec(l)?.[1]).filter(Boolean);
+    .map((l) => /^\s*(\S+)\s+=>\s+(\/\S+)/.exec(l))
+    .filter((m) => m && (!needed || needed.has(m[1])))
+    .map((m) => m[2]);
   assert.ok(libs.length > 0, 'ldd found no libraries');
   /** The Debian package owning a library; dpkg knows it under /lib or /usr/lib (usrmerge). */
   const owner = (lib) => {
