@@ -17,6 +17,13 @@ net::awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
                                               const core::EnforcementPlan& plan,
                                               const std::string& id,
                                               std::chrono::system_clock::time_point expires_at) {
+  if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(&store)) {
+    // The memory store answers before admit() returns: no suspension, no post, no allocation.
+    core::AdmissionResult result;
+    memory->admit(plan, id, expires_at,
+                  [&result](core::AdmissionResult answer) { result = std::move(answer); });
+    co_return result;
+  }
   co_return co_await awaitCallback<core::AdmissionResult>(
       [&](std::function<void(core::AdmissionResult)> done) {
         store.admit(plan, id, expires_at, std::move(done));

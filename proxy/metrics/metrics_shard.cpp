@@ -1,5 +1,7 @@
 #include "proxy/metrics/metrics_shard.hpp"
 
+#include <charconv>
+
 namespace spendgate::proxy {
 
 // Upstream answers take milliseconds to minutes; the proxy's own share, microseconds.
@@ -30,11 +32,19 @@ void MetricsShard::request(std::string_view provider,
                            int status,
                            double upstream_seconds_value,
                            double overhead_seconds_value) {
+  // A reused buffer: the key is built without allocating; only a new series copies it.
+  thread_local std::string key;
   std::lock_guard lock(mutex_);
-  std::string key = modelKey(provider, model, requests.size());
-  key.push_back(kSep);
-  key += std::to_string(status);
-  ++requests[key];
+  key.assign(provider).push_back(kSep);
+  key.append(requests.size() < kMaxSeries ? model : std::string_view("other")).push_back(kSep);
+  char digits[8];
+  const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+  key.append(digits, end);
+  if (auto found = requests.find(key); found != requests.end()) {
+    ++found->second;
+  } else {
+    requests.emplace(key, 1);
+  }
   if (upstream_seconds_value > 0) upstream_seconds.observe(upstream_seconds_value);
   overhead_seconds.observe(overhead_seconds_value < 0 ? 0 : overhead_seconds_value);
 }

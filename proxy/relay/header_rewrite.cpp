@@ -1,6 +1,5 @@
 #include "proxy/relay/header_rewrite.hpp"
 
-#include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <string>
@@ -11,26 +10,28 @@ namespace spendgate::proxy {
 namespace http = boost::beast::http;
 
 void stripHopByHop(http::fields& fields) {
-  // Headers named in Connection are hop-by-hop too ("Connection: keep-alive, x-foo").
-  std::vector<std::string> named;
-  auto [begin, end] = fields.equal_range(http::field::connection);
-  for (auto it = begin; it != end; ++it) {
-    for (auto token : http::token_list{it->value()}) named.emplace_back(token);
+  // One pass over the (few) fields, comparing Beast's field ids, instead of a lookup per name.
+  std::vector<std::string> named;  // headers listed in Connection
+  for (auto it = fields.begin(); it != fields.end();) {
+    switch (it->name()) {
+      case http::field::connection:
+        for (auto token : http::token_list{it->value()}) named.emplace_back(token);
+        [[fallthrough]];
+      case http::field::keep_alive:
+      case http::field::proxy_connection:
+      case http::field::te:
+      case http::field::trailer:
+      case http::field::transfer_encoding:
+      case http::field::upgrade:
+      case http::field::proxy_authenticate:
+      case http::field::proxy_authorization:
+        it = fields.erase(it);
+        break;
+      default:
+        ++it;
+    }
   }
   for (const auto& name : named) fields.erase(name);
-
-  static constexpr std::array kHopByHop{
-      http::field::connection,
-      http::field::keep_alive,
-      http::field::proxy_connection,
-      http::field::te,
-      http::field::trailer,
-      http::field::transfer_encoding,
-      http::field::upgrade,
-      http::field::proxy_authenticate,
-      http::field::proxy_authorization,
-  };
-  for (auto field : kHopByHop) fields.erase(field);
 }
 
 void rewriteRequestHeaders(http::fields& fields, std::string_view upstream_host) {

@@ -10,11 +10,11 @@
 #include <boost/beast/http/error.hpp>
 #include <boost/beast/http/parser.hpp>
 #include <boost/beast/http/read.hpp>
-#include <boost/beast/http/serializer.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
 #include <optional>
+#include <span>
 
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
@@ -33,6 +33,7 @@
 #include "proxy/relay/content_decoder.hpp"
 #include "proxy/relay/header_rewrite.hpp"
 #include "proxy/relay/request_id.hpp"
+#include "proxy/relay/wire_format.hpp"
 #include "proxy/server/worker.hpp"
 #include "proxy/upstream/upstream_connection.hpp"
 
@@ -334,6 +335,7 @@ net::awaitable<bool> ClientSession::serveOne() {
   }
 
   ex.forwarded = true;
+  // A client that leaves should stop the upstream generating for nobody.
   watchForDisconnect(exchange);
   const bool keep = co_await forward(ex, std::move(forwarded));
   settle(ex);
@@ -623,7 +625,11 @@ template <class Stream>
 net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
                                                                    Exchange& ex,
                                                                    Request& request) {
-  auto [wec, written] = co_await http::async_write(upstream, request, use_nothrow);
+  std::string head;
+  head.reserve(512);
+  appendRequestHead(head, request);
+  const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
+  auto [wec, written] = co_await net::async_write(upstream, wire, use_nothrow);
   if (wec) co_return wec;
   auto [rec, read] =
       co_await http::async_read_header(upstream, ex.upstream->buffer(), *ex.parser, use_nothrow);
@@ -688,19 +694,24 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   ex.record.status = static_cast<int>(status);
   ex.record.stream = sse || ex.info.stream;
 
-  http::response_serializer<http::buffer_body> serializer{response};
   std::array<char, kRelayBufferSize> buffer;
+  std::string head;  // the response head, sent with the first write
+  bool head_sent = false;
+  std::string chunk_size;  // the current chunk's size line
+  auto chunked = [&response] { return response.chunked(); };
 
   // Send the header at once unless body bytes are already here to go out with it: a stream
   // may be silent for a long time after its header.
   if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
+    appendResponseHead(head, response);
     stream_.expires_at(ex.deadline);
-    auto [ec, n] = co_await http::async_write_header(stream_, serializer, use_nothrow);
+    auto [ec, n] = co_await net::async_write(stream_, net::buffer(head), use_nothrow);
     ex.record.bytes_out += n;
     if (ec) {
       ex.client_gone = true;
       co_return false;
     }
+    head_sent = true;
   }
 
   for (;;) {
@@ -756,20 +767,41 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
       hold_whole = false;
       piece = ex.whole;
     }
-    // An empty piece must have no data pointer: Beast would send it as the last chunk.
-    body.data = piece.empty() ? nullptr : const_cast<char*>(piece.data());
-    body.size = piece.size();
-    body.more = !done;
-    stream_.expires_at(ex.deadline);
-    auto [wec, n] = co_await http::async_write(stream_, serializer, use_nothrow);
-    ex.record.bytes_out += n;
-    if (wec == http::error::need_buffer) wec = {};
-    if (wec) {
-      ex.client_gone = true;
-      co_return false;
+
+    // One gather write: head (first time), then the piece, framed when chunked.
+    std::array<net::const_buffer, 5> wire;
+    std::size_t count = 0;
+    if (!head_sent) {
+      appendResponseHead(head, response);
+      wire[count++] = net::buffer(head);
+    }
+    if (bodiless) {
+      // HEAD, 1xx, 204, 304: nothing after the head.
+    } else if (chunked()) {
+      if (!piece.empty()) {
+        chunk_size.clear();
+        appendChunkSize(chunk_size, piece.size());
+        wire[count++] = net::buffer(chunk_size);
+        wire[count++] = net::buffer(piece);
+        wire[count++] = net::buffer("\r\n", 2);
+      }
+      if (done) wire[count++] = net::buffer("0\r\n\r\n", 5);
+    } else if (!piece.empty()) {
+      wire[count++] = net::buffer(piece);
+    }
+    if (count > 0) {
+      stream_.expires_at(ex.deadline);
+      auto [wec, n] = co_await net::async_write(
+          stream_, std::span<const net::const_buffer>(wire.data(), count), use_nothrow);
+      ex.record.bytes_out += n;
+      if (wec) {
+        ex.client_gone = true;
+        co_return false;
+      }
+      head_sent = true;
     }
     if (!ex.whole.empty()) ex.whole = std::string();
-    if (serializer.is_done()) break;
+    if (done) break;
   }
   co_return keep_alive;
 }

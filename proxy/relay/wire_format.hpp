@@ -1,0 +1,24 @@
+#pragma once
+
+#include <boost/beast/http/message.hpp>
+#include <cstddef>
+#include <string>
+
+namespace spendgate::proxy {
+
+/**
+ * HTTP/1.1 message heads and chunk framing, written straight into a buffer. Beast's serializer
+ * is general but costs more per message than the rest of the relay; these cover what a
+ * proxy sends: a head it has already rewritten, then body pieces.
+ */
+
+/** Appends "METHOD target HTTP/1.1\r\n", every field, and the blank line. */
+void appendRequestHead(std::string& out, const boost::beast::http::request_header<>& head);
+
+/** Appends "HTTP/1.1 status reason\r\n", every field, and the blank line. */
+void appendResponseHead(std::string& out, const boost::beast::http::response_header<>& head);
+
+/** Appends a chunk-size line ("1a2f\r\n") for a chunk of `size` bytes. */
+void appendChunkSize(std::string& out, std::size_t size);
+
+}  // namespace spendgate::proxy
