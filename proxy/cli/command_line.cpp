@@ -314,6 +314,9 @@ int CommandLine::serve() {
     auto store = makeCounterStore(runtime->config.store, server.eventLoops(), logger);
     redis = std::dynamic_pointer_cast<RedisCounterStore>(store);
     enforcer.setStore(store);
+    server.onDrained([&redis] {
+      if (redis) redis->stop();
+    });
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();

@@ -201,7 +201,11 @@ void ProxyServer::onStopSignal(int signal) {
 void ProxyServer::pollDrain() {
   std::size_t open = 0;
   for (auto& worker : workers_) open += worker->openSessions();
-  if (open == 0) return;  // nothing left: every io_context runs out of work and returns
+  if (open == 0) {
+    // Nothing left: once the store's clients stop, every io_context runs out of work.
+    if (on_drained_) std::exchange(on_drained_, nullptr)();
+    return;
+  }
   if (!force_closed_ && std::chrono::steady_clock::now() >= drain_deadline_) {
     force_closed_ = true;
     logger_.warn("shutdown grace over: closing " + std::to_string(open) + " connection(s)");

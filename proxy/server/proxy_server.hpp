@@ -2,6 +2,7 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -43,6 +44,12 @@ public:
    */
   std::vector<std::string> reload();
 
+  /**
+   * Called on the main loop once shutdown has drained every connection: whatever keeps the
+   * event loops busy on its own (the Redis clients) must stop then, or run() never returns.
+   */
+  void onDrained(std::function<void()> hook) { on_drained_ = std::move(hook); }
+
   /** Every worker's event loop (for per-thread clients such as Redis). */
   std::vector<net::io_context*> eventLoops();
 
@@ -63,6 +70,7 @@ private:
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> stop_poll_timer_;
   bool stopping_ = false;
+  std::function<void()> on_drained_;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool force_closed_ = false;
   tcp::endpoint proxy_endpoint_;

@@ -1,0 +1,267 @@
+// Emergency stop (SPEC §1 `spendgate estop`, §4, §5): the CLI against one instance (memory store)
+// and against two instances sharing Redis: a stop set on A refuses requests on B within 1 s,
+// `status` shows it, `off` restores both, `--for` ends by itself, the automatic stop trips on
+// shared spend with source "auto".
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProxy, providers } from './lib/proxy.mjs';
+import { sleep } from './lib/fake_upstream.mjs';
+import { request } from './lib/http.mjs';
+import {
+  startMeteredUpstream, chatBody, chat, assertDenied, getEstop, runCliAsync, chatCostPico,
+} from './lib/enforcement.mjs';
+import { startRedis, redisAvailable } from './lib/redis.mjs';
+
+const TOKEN = 'estop-test-admin-token';
+const ENV = { SPENDGATE_ADMIN_TOKEN: TOKEN };
+const ADMIN = { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' };
+const NO_REDIS = redisAvailable() ? false : 'redis-server not installed';
+const RFC3339 = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/;
+
+const estop = (adminUrl, args, env = ENV) => runCliAsync(['estop', ...args, '--admin', adminUrl], { env });
+
+function assertCli(r, code, what) {
+  assert.equal(r.code, code, `${what}: exit ${r.code} (expected ${code})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+}
+
+async function startInstance(t, up, extra = {}) {
+  return startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }),
+    admin: ADMIN,
+    env: ENV,
+    extra,
+  });
+}
+
+const redisStore = (redis, on_unavailable = 'fail_closed') => ({ kind: 'redis', redis: { url: redis.url, on_unavailable } });
+
+/** Poll `url` with a chat request every 100 ms until its status satisfies pred; returns {res, ms}. */
+async function pollStatus(url, pred, { timeout = 3000, what } = {}) {
+  let last = null;
+  const start = performance.now();
+  for (;;) {
+    last = await chat(url, chatBody());
+    if (pred(last.status)) return { res: last, ms: performance.now() - start };
+    if (performance.now() - start > timeout) {
+      assert.fail(`${what}: not reached within ${timeout} ms; last answer ${last.status} ${last.text}`);
+    }
+    await sleep(100);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// One instance, memory store
+// ---------------------------------------------------------------------------------------------
+
+test('estop CLI (one instance): status / on --reason / off, with the admin token; exit codes 0, 1 (wrong token, bad arguments), 2 (unreachable)', async (t) => {
+  const up = await startMeteredUpstream(t);
+  const proxy = await startInstance(t, up);
+  await proxy.waitForAdmin();
+
+  let r = await estop(proxy.adminUrl, ['status']);
+  assertCli(r, 0, 'estop status');
+  assert.match(r.stdout, /\boff\b/i, `status while off: ${r.stdout}`);
+
+  r = await estop(proxy.adminUrl, ['on', '--reason', 'cli test: runaway loop']);
+  assertCli(r, 0, 'estop on');
+  assert.match(r.stdout, /\bON\b/, `on prints the new state: ${r.stdout}`);
+  const state = await getEstop(proxy.adminUrl, TOKEN);
+  assert.equal(state.active, true);
+  assert.equal(state.reason, 'cli test: runaway loop');
+  assert.equal(state.source, 'manual');
+  assert.equal(state.until, null);
+  assert.match(state.since, RFC3339);
+
+  const denied = await chat(proxy.url, chatBody());
+  assertDenied(denied, 'emergency_stop', { what: 'after estop on' });
+  assert.equal(denied.headers['x-should-retry'], 'false');
+  assert.equal(denied.headers['retry-after'], undefined, 'no end -> no retry-after');
+
+  r = await estop(proxy.adminUrl, ['status']);
+  assertCli(r, 0, 'estop status while on');
+  assert.match(r.stdout, /\bON\b/, r.stdout);
+  assert.match(r.stdout, /cli test: runaway loop/, `status shows the reason: ${r.stdout}`);
+
+  // Wrong / missing token: the admin API refuses -> exit 1, state unchanged.
+  r = await estop(proxy.adminUrl, ['off'], { SPENDGATE_ADMIN_TOKEN: 'wrong' });
+  assertCli(r, 1, 'estop off with a wrong token');
+  r = await estop(proxy.adminUrl, ['off'], { SPENDGATE_ADMIN_TOKEN: '' });
+  assertCli(r, 1, 'estop off without a token');
+  assert.equal((await getEstop(proxy.adminUrl, TOKEN)).active, true, 'a refused CLI call must not change the state');
+
+  // Bad arguments -> exit 1.
+  r = await estop(proxy.adminUrl, ['sideways']);
+  assertCli(r, 1, 'estop sideways');
+  r = await estop(proxy.adminUrl, ['on', '--for', 'a while']);
+  assertCli(r, 1, 'estop on --for "a while"');
+
+  // Unreachable admin API -> exit 2.
+  r = await runCliAsync(['estop', 'status', '--admin', 'http://127.0.0.1:1'], { env: ENV });
+  assertCli(r, 2, 'estop status against a closed port');
+
+  r = await estop(proxy.adminUrl, ['off']);
+  assertCli(r, 0, 'estop off');
+  assert.match(r.stdout, /\boff\b/i, r.stdout);
+  const ok = await chat(proxy.url, chatBody());
+  assert.equal(ok.status, 200, `service restored after estop off: ${ok.text}`);
+  assert.equal(up.requests.length, 1, 'no request reached the upstream while the stop was on');
+  await proxy.stopClean();
+});
+
+test('estop CLI (one instance): on --for 2s refuses with retry-after, then ends by itself', async (t) => {
+  const up = await startMeteredUpstream(t);
+  const proxy = await startInstance(t, up);
+  await proxy.waitForAdmin();
+  const before = Date.now();
+  const r = await estop(proxy.adminUrl, ['on', '--reason', 'short', '--for', '2s']);
+  assertCli(r, 0, 'estop on --for 2s');
+  const state = await getEstop(proxy.adminUrl, TOKEN);
+  assert.equal(state.active, true);
+  const until = Date.parse(state.until);
+  assert.ok(until - before >= 1900 && until - before <= 3000, `until ${state.until} ~ now + 2 s`);
+  const denied = await chat(proxy.url, chatBody());
+  assertDenied(denied, 'emergency_stop', { what: 'during --for 2s' });
+  assert.match(denied.headers['retry-after'] ?? '', /^[12]$/, `retry-after for a 2 s stop: ${JSON.stringify(denied.headers)}`);
+  const { ms } = await pollStatus(proxy.url, (s) => s === 200, { timeout: 4000, what: 'the 2 s stop ends by itself' });
+  const endedAt = Date.now();
+  assert.ok(endedAt >= until - 50, `served again ${until - endedAt} ms before the stop's end`);
+  assert.ok(endedAt <= until + 1000, `still refused ${endedAt - until} ms after the stop's end (${ms.toFixed(0)} ms polling)`);
+  assert.equal((await getEstop(proxy.adminUrl, TOKEN)).active, false, 'GET shows the stop ended');
+  await proxy.stopClean();
+});
+
+// ---------------------------------------------------------------------------------------------
+// Two instances sharing Redis
+// ---------------------------------------------------------------------------------------------
+
+/** Start Redis and two instances A and B sharing it; B has no rules (only the shared stop). */
+async function twoInstances(t, { extra = {} } = {}) {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  const a = await startInstance(t, up, { store: redisStore(redis), ...extra });
+  const b = await startInstance(t, up, { store: redisStore(redis), ...extra });
+  await a.waitForAdmin();
+  await b.waitForAdmin();
+  for (const p of [a, b]) {
+    // The proxy may print its listen line before its Redis connection is up: wait (<= 3 s).
+    let s;
+    const deadline = Date.now() + 3000;
+    do {
+      s = await request(`${p.adminUrl}/admin/status`, { headers: { authorization: `Bearer ${TOKEN}` } });
+      assert.equal(s.status, 200, s.text);
+      if (s.json().store?.up === true) break;
+      await sleep(50);
+    } while (Date.now() < deadline);
+    assert.deepEqual(s.json().store, { kind: 'redis', up: true }, `/admin/status store: ${s.text}`);
+  }
+  return { redis, up, a, b };
+}
+
+const redisDiag = async (redis) => `redis keys: ${JSON.stringify(await redis.keys('*').catch((e) => String(e)))}`;
+
+test('estop CLI with Redis: on at A refuses on B within 1 s; status at B shows it; off at A restores A and B', { skip: NO_REDIS }, async (t) => {
+  const { redis, up, a, b } = await twoInstances(t);
+  assert.equal((await chat(b.url, chatBody())).status, 200);
+
+  const r = await estop(a.adminUrl, ['on', '--reason', 'shared stop']);
+  assertCli(r, 0, 'estop on at A');
+  let seenOnB;
+  try {
+    seenOnB = await pollStatus(b.url, (s) => s !== 200, { timeout: 3000, what: 'B refuses after estop on at A' });
+  } catch (e) {
+    e.message += `\n${await redisDiag(redis)}`;
+    throw e;
+  }
+  assertDenied(seenOnB.res, 'emergency_stop', { what: 'B after estop on at A' });
+  const forwardedAtStop = up.requests.length; // B may serve a few polls before it sees the stop
+  t.diagnostic(`B refused ${seenOnB.ms.toFixed(0)} ms after the CLI returned`);
+  assert.ok(seenOnB.ms <= 1000 + 150, `B refused only ${seenOnB.ms.toFixed(0)} ms after the CLI returned (limit 1 s)`);
+  assert.ok((await redis.keys('*estop*')).length > 0, `the stop must be in Redis; ${await redisDiag(redis)}`);
+  assertDenied(await chat(a.url, chatBody()), 'emergency_stop', { what: 'A after estop on at A' });
+
+  const status = await estop(b.adminUrl, ['status']);
+  assertCli(status, 0, 'estop status at B');
+  assert.match(status.stdout, /\bON\b/, status.stdout);
+  assert.match(status.stdout, /shared stop/, status.stdout);
+  const stateB = await getEstop(b.adminUrl, TOKEN);
+  assert.equal(stateB.active, true);
+  assert.equal(stateB.reason, 'shared stop');
+  assert.equal(stateB.source, 'manual');
+
+  assert.equal(up.requests.length, forwardedAtStop, 'nothing reached the upstream once the stop was seen');
+  const off = await estop(a.adminUrl, ['off']);
+  assertCli(off, 0, 'estop off at A');
+  const backOnB = await pollStatus(b.url, (s) => s === 200, { timeout: 3000, what: 'B serves again after estop off at A' });
+  assert.ok(backOnB.ms <= 1000 + 150, `B served again only after ${backOnB.ms.toFixed(0)} ms`);
+  assert.equal((await chat(a.url, chatBody())).status, 200, 'A serves again');
+  assert.equal((await getEstop(b.adminUrl, TOKEN)).active, false);
+  await a.stopClean();
+  await b.stopClean();
+});
+
+test('estop CLI with Redis: on --for 2s at A refuses on B, and ends by itself on both', { skip: NO_REDIS }, async (t) => {
+  const { redis, a, b } = await twoInstances(t);
+  const r = await estop(a.adminUrl, ['on', '--reason', 'brief', '--for', '2s']);
+  assertCli(r, 0, 'estop on --for 2s at A');
+  const until = Date.parse((await getEstop(a.adminUrl, TOKEN)).until);
+  let onB;
+  try {
+    onB = await pollStatus(b.url, (s) => s !== 200, { timeout: 1500, what: 'B refuses after estop on --for 2s at A' });
+  } catch (e) {
+    e.message += `\n${await redisDiag(redis)}`;
+    throw e;
+  }
+  assertDenied(onB.res, 'emergency_stop', { what: 'B' });
+  assert.match(onB.res.headers['retry-after'] ?? '', /^[12]$/, `retry-after on B: ${JSON.stringify(onB.res.headers)}`);
+  await pollStatus(b.url, (s) => s === 200, { timeout: 4000, what: 'B serves again when the 2 s stop ends' });
+  assert.ok(Date.now() <= until + 1000, `B refused until ${Date.now() - until} ms after the end`);
+  assert.equal((await chat(a.url, chatBody())).status, 200, 'A serves again');
+  assert.equal((await getEstop(b.adminUrl, TOKEN)).active, false);
+  await a.stopClean();
+  await b.stopClean();
+});
+
+test('automatic emergency stop with Redis: spend on A and B together passes spend_usd -> both refuse (source auto); off restores both', { skip: NO_REDIS }, async (t) => {
+  // 8.85 microdollars per answer; spend_usd 20 microdollars -> the 3rd settled answer trips it.
+  assert.equal(chatCostPico(19, 10), 8_850_000n);
+  const { redis, up, a, b } = await twoInstances(t, { extra: { emergency_stop: { auto: { spend_usd: 0.00002, period: 'day', hold: '1h' } } } });
+  for (const [i, p] of [a, b, a].entries()) {
+    const r = await chat(p.url, chatBody());
+    assert.equal(r.status, 200, `request ${i + 1}: ${r.text}`);
+  }
+  let onA;
+  let onB;
+  try {
+    onB = await pollStatus(b.url, (s) => s !== 200, { timeout: 1500, what: 'B refuses after the shared spend passed spend_usd' });
+    onA = await pollStatus(a.url, (s) => s !== 200, { timeout: 1500, what: 'A refuses after the shared spend passed spend_usd' });
+  } catch (e) {
+    e.message += `\n${await redisDiag(redis)}`;
+    throw e;
+  }
+  assertDenied(onB.res, 'emergency_stop', { what: 'B auto' });
+  assertDenied(onA.res, 'emergency_stop', { what: 'A auto' });
+  // Up to a few requests may have passed while polling (before the trip reached B); at most 3 + 2 polls.
+  assert.ok(up.requests.length <= 4, `requests forwarded after the spend passed the threshold: ${up.requests.length - 3}; ${await redisDiag(redis)}`);
+  for (const p of [a, b]) {
+    const s = await getEstop(p.adminUrl, TOKEN);
+    assert.equal(s.active, true, JSON.stringify(s));
+    assert.equal(s.source, 'auto', JSON.stringify(s));
+    assert.ok(s.until, `an auto stop with hold 1h has an end: ${JSON.stringify(s)}`);
+  }
+  const status = await estop(b.adminUrl, ['status']);
+  assertCli(status, 0, 'estop status at B');
+  assert.match(status.stdout, /auto/, status.stdout);
+
+  const off = await estop(b.adminUrl, ['off']);
+  assertCli(off, 0, 'estop off at B');
+  await pollStatus(a.url, (s) => s === 200, { timeout: 1500, what: 'A serves again after off at B' });
+  for (let i = 0; i < 2; i++) {
+    assert.equal((await chat(b.url, chatBody())).status, 200, 'B serves again and the auto stop stays suppressed this period');
+    await sleep(50);
+  }
+  assert.equal((await chat(a.url, chatBody())).status, 200, 'A still serving');
+  await a.stopClean();
+  await b.stopClean();
+});
+
+

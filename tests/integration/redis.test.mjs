@@ -1,0 +1,306 @@
+// The Redis store (SPEC §2 store, §4; docs/enforcement.md "Redis: scripts and layout"): a hard
+// budget shared by two instances under concurrency, Redis going away with fail_closed (503
+// store_unavailable, /readyz 503, recovery) and fail_open (keeps serving; counters afterwards agree
+// with the ledger, nothing counted twice). Each test starts its own redis-server.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProxy, providers } from './lib/proxy.mjs';
+import { raw } from './lib/yaml.mjs';
+import { sleep } from './lib/fake_upstream.mjs';
+import { request } from './lib/http.mjs';
+import { ledgerPathOf, readLedger, waitForLedger } from './lib/ledger.mjs';
+import {
+  startMeteredUpstream, chatBody, chat, worstCasePico, chatCostPico, runPool, keepAliveAgent, assertDenied,
+  assertBudgetHeaders, parseBudgetMessage, ledgerSumPico, picoToUsd, adminBudget,
+} from './lib/enforcement.mjs';
+import { startRedis, startTcpRelay, redisAvailable } from './lib/redis.mjs';
+
+const NO_REDIS = redisAvailable() ? false : 'redis-server not installed';
+const isOk = (r) => r.status === 200;
+
+const budget = (limitPico) => ({ name: 'org-daily', scope: 'global', period: 'day', limit_usd: raw(picoToUsd(limitPico)), mode: 'hard' });
+const redisStore = (url, on_unavailable = 'fail_closed') => ({ kind: 'redis', redis: { url, on_unavailable } });
+const fixedBody = (i, maxTokens) => chatBody({ maxTokens, content: `request ${String(i).padStart(5, '0')} ${'x'.repeat(40)}` });
+
+async function instance(t, up, extra, server = {}, { waitReady = true } = {}) {
+  const p = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }),
+    server,
+    extra,
+  });
+  await p.waitForAdmin();
+  if (waitReady) {
+    // The listen line may come before the Redis connection is up: wait for /readyz (<= 3 s).
+    const deadline = Date.now() + 3000;
+    while ((await request(`${p.adminUrl}/readyz`)).status !== 200) {
+      assert.ok(Date.now() < deadline, `/readyz not 200 within 3 s of start (Redis is running)\n${p.stderr.slice(-2000)}`);
+      await sleep(50);
+    }
+  }
+  return p;
+}
+
+/** The budget counter hash in Redis (docs/enforcement.md: budget:<name>:<subject>:<start>). */
+async function redisBudget(redis, name) {
+  // <prefix>budget:<name>:... only (not e.g. <prefix>claim:alert:budget:...).
+  const keys = (await redis.keys(`*budget:${name}:*`)).filter((k) => /^(?:[^:]*:)?budget:/.test(k));
+  if (keys.length === 0) return { keys, spent: 0n, reserved: 0n, hash: null };
+  assert.equal(keys.length, 1, `one counter per period expected: ${JSON.stringify(keys)}`);
+  const hash = await redis.hash(keys[0]);
+  return { keys, hash, spent: BigInt(hash.spent ?? '0'), reserved: BigInt(hash.reserved ?? '0') };
+}
+
+const allKeys = async (redis) => JSON.stringify(await redis.keys('*').catch((e) => String(e)));
+
+function countBy(results) {
+  const out = {};
+  for (const r of results) {
+    const k = `${r.status} ${r.headers['x-spendgate-denied'] ?? ''}`.trim();
+    out[k] = (out[k] ?? 0) + 1;
+  }
+  return out;
+}
+
+const readyz = async (p) => (await request(`${p.adminUrl}/readyz`)).status;
+
+// ---------------------------------------------------------------------------------------------
+// 2. Shared hard budget, two instances
+// ---------------------------------------------------------------------------------------------
+
+test('Redis, two instances: 200 requests 50 in flight alternating A/B against one hard budget -> exactly floor(limit/worst) pass in total, never over the limit; Redis counters = ledgers', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const MAX = 1000;
+  const W = worstCasePico(Buffer.byteLength(fixedBody(0, MAX)), MAX);
+  const limit = 40n * W + W / 2n;
+  const up = await startMeteredUpstream(t, { delayMs: 50, usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
+  const extra = { store: redisStore(redis.url), budgets: [budget(limit)] };
+  const a = await instance(t, up, extra);
+  const b = await instance(t, up, extra);
+  const agentA = keepAliveAgent(25);
+  const agentB = keepAliveAgent(25);
+  t.after(() => { agentA.destroy(); agentB.destroy(); });
+
+  const results = await runPool(200, 50, (i) => (i % 2 === 0
+    ? chat(a.url, fixedBody(i, MAX), { agent: agentA })
+    : chat(b.url, fixedBody(i, MAX), { agent: agentB })));
+  const ok = results.filter(isOk);
+  for (const r of results.filter((x) => !isOk(x))) {
+    const body = assertDenied(r, 'budget', { what: 'shared budget' });
+    assertBudgetHeaders(r, { what: 'shared budget' });
+    const m = parseBudgetMessage(body.error.message);
+    assert.ok(m.spent + m.reserved + m.amount > m.limit, `refused although spent + reserved + worst <= limit: ${body.error.message}`);
+  }
+  const expected = Number(limit / W);
+  assert.equal(ok.length, expected,
+    `admitted ${ok.length} across A and B (A ${results.filter((r, i) => i % 2 === 0 && isOk(r)).length}, B ${results.filter((r, i) => i % 2 === 1 && isOk(r)).length}), expected exactly ${expected}: ${JSON.stringify(countBy(results))}; redis keys ${await allKeys(redis)}`);
+  assert.equal(up.requests.length, ok.length, 'only admitted requests reached the upstream');
+  await sleep(200);
+  const lines = [...readLedger(ledgerPathOf(a)), ...readLedger(ledgerPathOf(b))];
+  assert.equal(lines.length, ok.length, 'one ledger line per admitted request across both instances');
+  const spent = ledgerSumPico(lines);
+  assert.ok(spent <= limit, `ledgers total ${picoToUsd(spent)} > limit ${picoToUsd(limit)}`);
+  assert.ok(limit - spent < W, `refused early: ${picoToUsd(limit - spent)} left, worst case ${picoToUsd(W)}`);
+
+  const rb = await redisBudget(redis, 'org-daily');
+  assert.ok(rb.hash, `no budget counter in Redis; keys ${await allKeys(redis)}`);
+  assert.equal(rb.spent, spent, `Redis spent ${picoToUsd(rb.spent)} != ledgers ${picoToUsd(spent)}: ${JSON.stringify(rb.hash)}`);
+  assert.equal(rb.reserved, 0n, `reservations left in Redis: ${JSON.stringify(rb.hash)}`);
+  const viaAdmin = await adminBudget(a.adminUrl, 'org-daily');
+  if (viaAdmin) assert.ok(Math.abs(viaAdmin.spent_usd - Number(spent) / 1e12) < 1e-12, `/admin/budgets spent_usd ${viaAdmin.spent_usd} != ${picoToUsd(spent)}`);
+
+  // Both instances now refuse, naming the shared spend.
+  for (const p of [a, b]) {
+    const m = parseBudgetMessage(assertDenied(await chat(p.url, fixedBody(999, MAX)), 'budget').error.message);
+    assert.equal(m.spent, spent, `instance sees the shared spend ${picoToUsd(spent)}, says ${picoToUsd(m.spent)}`);
+    assert.equal(m.reserved, 0n);
+  }
+  await a.stopClean();
+  await b.stopClean();
+});
+
+test('Redis, two instances: answers cheaper than the worst case; concurrent run then one at a time until refused -> spend never passes the limit, used to within one worst case', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const MAX = 1000;
+  const W = worstCasePico(Buffer.byteLength(fixedBody(0, MAX)), MAX);
+  const limit = 30n * W + W / 3n;
+  let seed = 777;
+  const rnd = () => { seed = (seed * 1103515245 + 12345) % 2147483648; return seed / 2147483648; };
+  const up = await startMeteredUpstream(t, { delayMs: 50, usage: () => ({ prompt: 25, completion: 100 + Math.floor(rnd() * (MAX - 100)) }) });
+  const extra = { store: redisStore(redis.url), budgets: [budget(limit)] };
+  const a = await instance(t, up, extra);
+  const b = await instance(t, up, extra);
+  const agent = keepAliveAgent(50);
+  t.after(() => agent.destroy());
+  const pick = (i) => (i % 2 === 0 ? a : b);
+  const results = await runPool(200, 50, (i) => chat(pick(i).url, fixedBody(i, MAX), { agent }));
+  for (const r of results.filter((x) => !isOk(x))) assertDenied(r, 'budget', { what: 'concurrent run' });
+  let tail = 0;
+  let refusal = null;
+  for (let i = 0; i < 400 && !refusal; i++) {
+    const r = await chat(pick(i).url, fixedBody(1000 + i, MAX), { agent });
+    if (r.status === 200) tail++; else refusal = r;
+  }
+  assert.ok(refusal, 'the shared budget never ran out');
+  const admitted = results.filter(isOk).length + tail;
+  await sleep(200);
+  const lines = [...readLedger(ledgerPathOf(a)), ...readLedger(ledgerPathOf(b))];
+  assert.equal(lines.length, admitted);
+  assert.equal(up.requests.length, admitted);
+  const spent = ledgerSumPico(lines);
+  assert.ok(spent <= limit, `ledgers total ${picoToUsd(spent)} > limit ${picoToUsd(limit)}`);
+  const m = parseBudgetMessage(assertDenied(refusal, 'budget').error.message);
+  assert.equal(m.reserved, 0n, refusal.text);
+  assert.equal(m.spent, spent, `shared spent ${picoToUsd(m.spent)} != ledgers ${picoToUsd(spent)}`);
+  assert.ok(limit - spent < W, `refused early: ${picoToUsd(limit - spent)} left, worst case ${picoToUsd(W)}`);
+  await a.stopClean();
+  await b.stopClean();
+});
+
+// ---------------------------------------------------------------------------------------------
+// 6. Redis goes away
+// ---------------------------------------------------------------------------------------------
+
+test('Redis killed and restarted, fail_closed: 503 store_unavailable while down (nothing forwarded), /readyz 503, no crash; serves again after the restart', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  const p = await instance(t, up, { store: redisStore(redis.url, 'fail_closed'), budgets: [budget(100_000_000_000_000n)] });
+  assert.equal((await chat(p.url, chatBody())).status, 200);
+  assert.equal(await readyz(p), 200, '/readyz while Redis is up');
+  assert.ok((await redisBudget(redis, 'org-daily')).hash, `the proxy must count in Redis; keys ${await allKeys(redis)}`);
+
+  await redis.kill();
+  const forwardedBefore = up.requests.length;
+  // The proxy may need a moment to notice; within 2 s every request must be refused.
+  let first = null;
+  const deadline = Date.now() + 2000;
+  while (!first && Date.now() < deadline) {
+    const r = await chat(p.url, chatBody());
+    if (r.status !== 200) first = r; else await sleep(50);
+  }
+  assert.ok(first, 'requests still served 2 s after Redis died (fail_closed)');
+  assertDenied(first, 'store_unavailable', { what: 'Redis down, fail_closed' });
+  const forwardedAtFirstRefusal = up.requests.length;
+  const during = await runPool(20, 10, () => chat(p.url, chatBody()));
+  for (const r of during) assertDenied(r, 'store_unavailable', { what: 'Redis down, fail_closed (burst)' });
+  t.diagnostic(`requests served after the kill before the proxy noticed: ${forwardedAtFirstRefusal - forwardedBefore}`);
+  assert.equal(await readyz(p), 503, '/readyz while Redis is down');
+  const status = await request(`${p.adminUrl}/admin/status`);
+  assert.equal(status.json().store?.up, false, `/admin/status store.up while down: ${status.text}`);
+  assert.ok(p.alive(), 'proxy died while Redis was down');
+
+  assert.equal(up.requests.length, forwardedAtFirstRefusal, 'nothing reached the upstream after the first store_unavailable');
+  await redis.restart();
+  let back = null;
+  const until = Date.now() + 15_000;
+  while (!back && Date.now() < until) {
+    const r = await chat(p.url, chatBody());
+    if (r.status === 200) back = r; else await sleep(100);
+  }
+  assert.ok(back, `no request passed within 15 s of the Redis restart\n${p.stderr.slice(-2000)}`);
+  assert.equal(await readyz(p), 200, '/readyz after the restart');
+  const afterRestart = await runPool(10, 5, () => chat(p.url, chatBody()));
+  assert.deepEqual(countBy(afterRestart), { 200: 10 });
+  assert.ok(p.alive());
+  await sleep(150);
+  assert.equal(readLedger(ledgerPathOf(p)).length, up.requests.length, 'one ledger line per forwarded request, none for refusals');
+  await p.stopClean();
+});
+
+test('Redis killed and restarted, fail_open: keeps serving while down, /readyz 503; after the restart Redis never holds more than the ledger (nothing counted twice)', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  const per = chatCostPico(19, 10);
+  const p = await instance(t, up, { store: redisStore(redis.url, 'fail_open'), budgets: [budget(100_000_000_000_000n)] });
+  for (let i = 0; i < 5; i++) assert.equal((await chat(p.url, chatBody())).status, 200);
+  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
+
+  await redis.kill();
+  const during = await runPool(10, 5, () => chat(p.url, chatBody()));
+  assert.deepEqual(countBy(during), { 200: 10 }, 'fail_open serves while Redis is down');
+  assert.equal(await readyz(p), 503, '/readyz while Redis is down');
+  assert.ok(p.alive());
+
+  await redis.restart(); // empty: no persistence
+  const until = Date.now() + 15_000;
+  while (await readyz(p) !== 200) {
+    assert.ok(Date.now() < until, '/readyz never 200 after the Redis restart');
+    await sleep(100);
+  }
+  const after = await runPool(5, 5, () => chat(p.url, chatBody()));
+  assert.deepEqual(countBy(after), { 200: 5 });
+  const lines = await waitForLedger(ledgerPathOf(p), 20);
+  assert.equal(ledgerSumPico(lines), 20n * per);
+  await sleep(500);
+  const rb = await redisBudget(redis, 'org-daily');
+  // The restarted Redis lost the first 5. It must hold at least the 5 admitted after the restart
+  // and at most what happened since the restart plus the outage (15): more means double counting.
+  assert.ok(rb.spent >= 5n * per && rb.spent <= 15n * per,
+    `Redis spent after the restart ${picoToUsd(rb.spent)} (= ${Number(rb.spent / per)} requests), expected between 5 and 15 requests: ${JSON.stringify(rb.hash)}`);
+  assert.equal(rb.reserved, 0n, JSON.stringify(rb.hash));
+  t.diagnostic(`fail_open after a kill: Redis holds ${Number(rb.spent / per)} of 20 requests (5 lost with the kill; 15 means the outage was reconciled)`);
+  await p.stopClean();
+});
+
+test('Redis cut off (data kept) and back, fail_open: keeps serving; afterwards the Redis budget counter equals the ledger total exactly (outage reconciled once, nothing counted twice)', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const relay = await startTcpRelay(t, redis.port);
+  const up = await startMeteredUpstream(t);
+  const per = chatCostPico(19, 10);
+  const p = await instance(t, up, { store: redisStore(relay.url, 'fail_open'), budgets: [budget(100_000_000_000_000n)] });
+  for (let i = 0; i < 5; i++) assert.equal((await chat(p.url, chatBody())).status, 200);
+  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
+
+  relay.cut();
+  await sleep(100);
+  const during = await runPool(10, 5, () => chat(p.url, chatBody()));
+  assert.deepEqual(countBy(during), { 200: 10 }, 'fail_open serves while Redis is unreachable');
+  assert.equal(await readyz(p), 503, '/readyz while Redis is unreachable');
+  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, 'nothing reached Redis during the cut');
+
+  relay.restore();
+  const until = Date.now() + 15_000;
+  while (await readyz(p) !== 200) {
+    assert.ok(Date.now() < until, '/readyz never 200 after Redis came back');
+    await sleep(100);
+  }
+  const after = await runPool(5, 5, () => chat(p.url, chatBody()));
+  assert.deepEqual(countBy(after), { 200: 5 });
+  const lines = await waitForLedger(ledgerPathOf(p), 20);
+  const total = ledgerSumPico(lines);
+  assert.equal(total, 20n * per);
+  // Give reconciliation a few seconds.
+  let rb;
+  const rdeadline = Date.now() + 5000;
+  do {
+    rb = await redisBudget(redis, 'org-daily');
+    if (rb.spent === total) break;
+    await sleep(200);
+  } while (Date.now() < rdeadline);
+  assert.equal(rb.spent, total,
+    `Redis budget spent ${picoToUsd(rb.spent)} (= ${Number(rb.spent) / Number(per)} requests) != ledger total ${picoToUsd(total)} (20 requests): ${JSON.stringify(rb.hash)}`);
+  assert.equal(rb.reserved, 0n, JSON.stringify(rb.hash));
+  const viaAdmin = await adminBudget(p.adminUrl, 'org-daily');
+  if (viaAdmin) assert.ok(Math.abs(viaAdmin.spent_usd - Number(total) / 1e12) < 1e-12, `/admin/budgets spent_usd ${viaAdmin.spent_usd} != ${picoToUsd(total)}`);
+  await p.stopClean();
+});
+
+test('Redis not running when the proxy starts, fail_closed: the proxy starts, refuses with 503 store_unavailable, /readyz 503; serves once Redis comes up', { skip: NO_REDIS }, async (t) => {
+  const { closedPort } = await import('./lib/proxy.mjs');
+  const port = await closedPort();
+  const up = await startMeteredUpstream(t);
+  const p = await instance(t, up, { store: redisStore(`redis://127.0.0.1:${port}/0`, 'fail_closed'), budgets: [budget(100_000_000_000_000n)] }, {}, { waitReady: false });
+  assertDenied(await chat(p.url, chatBody()), 'store_unavailable', { what: 'Redis never started' });
+  assert.equal(await readyz(p), 503);
+  assert.equal(up.requests.length, 0);
+  const redis = await startRedis(t, { port });
+  let back = null;
+  const until = Date.now() + 15_000;
+  while (!back && Date.now() < until) {
+    const r = await chat(p.url, chatBody());
+    if (r.status === 200) back = r; else await sleep(100);
+  }
+  assert.ok(back, 'no request passed within 15 s of Redis starting');
+  assert.equal(await readyz(p), 200);
+  assert.ok((await redisBudget(redis, 'org-daily')).hash, `counted in Redis; keys ${await allKeys(redis)}`);
+  await p.stopClean();
+});
