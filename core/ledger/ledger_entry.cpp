@@ -12,7 +12,12 @@ namespace {
 // more than the rest of the ledger line together.
 void appendEscaped(std::string& out, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
-  for (const char c : value) {
+  std::size_t clean = 0;  // start of the run of characters that need no escaping
+  for (std::size_t i = 0; i < value.size(); ++i) {
+    const char c = value[i];
+    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
+    out.append(value.substr(clean, i - clean));
+    clean = i + 1;
     switch (c) {
       case '"':
         out += "\\\"";
@@ -30,15 +35,12 @@ void appendEscaped(std::string& out, std::string_view value) {
         out += "\\t";
         break;
       default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          out += "\\u00";
-          out += kHex[(c >> 4) & 0xf];
-          out += kHex[c & 0xf];
-        } else {
-          out += c;
-        }
+        out += "\\u00";
+        out += kHex[(c >> 4) & 0xf];
+        out += kHex[c & 0xf];
     }
   }
+  out.append(value.substr(clean));
 }
 
 void appendString(std::string& out, std::string_view key, std::string_view value) {

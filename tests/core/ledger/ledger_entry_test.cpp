@@ -65,5 +65,13 @@ TEST(LedgerEntryTest, OneJsonObjectPerLineWithEverySpecField) {
   EXPECT_EQ(json["stream"].as_bool(), true);
 }
 
+TEST(LedgerEntryTest, ControlCharactersAreEscaped) {
+  LedgerEntry e;
+  e.team = std::string("a\tb\x01c\\d", 7);
+  const std::string line = toJsonLine(e);
+  EXPECT_NE(line.find(R"("team":"a\tb\u0001c\\d")"), std::string::npos) << line;
+  EXPECT_EQ(boost::json::parse(line).at("team").as_string(), e.team);
+}
+
 }  // namespace
 }  // namespace spendgate::core
