@@ -67,7 +67,7 @@ TEST(LedgerEntryTest, OneJsonObjectPerLineWithEverySpecField) {
 
 TEST(LedgerEntryTest, ControlCharactersAreEscaped) {
   LedgerEntry e;
-  e.team = std::string("a\tb\x01c\\d", 7);
+  e.team = std::string("a\tb\x01" "c\\d", 7);
   const std::string line = toJsonLine(e);
   EXPECT_NE(line.find(R"("team":"a\tb\u0001c\\d")"), std::string::npos) << line;
   EXPECT_EQ(boost::json::parse(line).at("team").as_string(), e.team);
