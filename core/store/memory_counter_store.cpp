@@ -266,8 +266,19 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
     result.period_spend = counter.total;
   }
   reservation.state = ReservationState::Settled;
-  reservation.forget_ms = now_ms + kRetentionMs;
+  reservation.forget_ms = now_ms + retention_ms_;
   result.outcome = late ? SettleOutcome::SettledAfterExpiry : SettleOutcome::Settled;
+  if (retention_ms_ == 0) {
+    // Forget it now, with its expiry entry, instead of leaving both for the next sweep.
+    auto [first, last] = expiries_.equal_range(reservation.expires_ms);
+    for (auto entry = first; entry != last; ++entry) {
+      if (entry->second == settlement.reservation_id) {
+        expiries_.erase(entry);
+        break;
+      }
+    }
+    reservations_.erase(it);
+  }
   return StoreResult<SettleResult>::success(std::move(result));
 }
 
@@ -360,7 +371,7 @@ void MemoryCounterStore::expireLocked(Reservation& reservation, std::int64_t now
     }
   }
   reservation.state = ReservationState::Expired;
-  reservation.forget_ms = reservation.expires_ms + kRetentionMs;
+  reservation.forget_ms = reservation.expires_ms + retention_ms_;
 }
 
 MemoryCounterStore::Counter* MemoryCounterStore::findCounterLocked(const std::string& key,

@@ -22,6 +22,14 @@ namespace spendgate::core {
 class MemoryCounterStore final : public CounterStore {
 public:
   MemoryCounterStore() = default;
+  /**
+   * @param record_retention how long a settled or expired reservation is remembered so that a
+   *        repeated settle is recognised. The proxy's in-process stores pass 0: nothing there
+   *        settles twice, and at thousands of requests a second an hour of records is gigabytes.
+   *        With 0 a repeated settle answers UnknownReservation, which changes nothing either.
+   */
+  explicit MemoryCounterStore(std::chrono::milliseconds record_retention)
+      : retention_ms_(record_retention.count()) {}
 
   // CounterStore
   void admit(const EnforcementPlan& plan,
@@ -95,6 +103,7 @@ private:
   std::multimap<std::int64_t, std::string> expiries_;  // active reservations by expires_ms
   EmergencyStopState emergency_stop_;
   std::int64_t next_prune_ms_ = 0;
+  std::int64_t retention_ms_ = kReservationRecordRetention.count();
 };
 
 }  // namespace spendgate::core

@@ -94,7 +94,7 @@ Enforcer::Enforcer(core::CounterStorePtr store,
                    config::RedisConfig::OnUnavailable on_unavailable,
                    Logger& logger,
                    Options options)
-    : local_(std::make_shared<core::MemoryCounterStore>()),
+    : local_(std::make_shared<core::MemoryCounterStore>(std::chrono::milliseconds(0))),
       on_unavailable_(on_unavailable),
       logger_(logger),
       options_(options),

@@ -24,7 +24,8 @@ core::CounterStorePtr makeCounterStore(const config::StoreConfig& config,
     case config::StoreConfig::Kind::Memory:
       break;
   }
-  return std::make_shared<core::MemoryCounterStore>();
+  // In-process: nothing settles twice, so settled reservations are forgotten at once.
+  return std::make_shared<core::MemoryCounterStore>(std::chrono::milliseconds(0));
 }
 
 }  // namespace spendgate::proxy

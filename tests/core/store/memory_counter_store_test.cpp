@@ -151,5 +151,27 @@ TEST(MemoryCounterStore, ForgetsOldPeriodsAndRecords) {
   EXPECT_EQ(driver.settle("u1", 1, 0, later).outcome, SettleOutcome::UnknownReservation);
 }
 
+TEST(MemoryCounterStore, WithoutRetentionASettledReservationIsForgottenAtOnce) {
+  MemoryCounterStore store(0ms);
+  StoreDriver driver(store);
+  Rules rules;
+  rules.budgets = {hardBudget("g", 1000 * kUsd)};
+  rules.rate_limits = {rateLimit("r", 1'000'000, 0, 0, Scope::Key)};
+  const auto t0 = utc(2026, 1, 1, 10);
+  for (int i = 0; i < 5000; ++i) {
+    const std::string id = "req" + std::to_string(i);
+    ASSERT_TRUE(driver.admit(plan(rules, caller(), kUsd / 100, 0, t0), id, t0 + 10min).allowed());
+    EXPECT_EQ(driver.settle(id, kUsd / 1000, 0, t0).outcome, SettleOutcome::Settled);
+  }
+  // One budget counter and one rate state: no record per request is left behind.
+  EXPECT_EQ(store.entryCountForTest(), 2u);
+  const auto counter = driver.counter("g", "", t0);
+  EXPECT_EQ(counter.spent, 5000 * (kUsd / 1000));
+  EXPECT_EQ(counter.reserved, 0);
+  // A repeated settle changes nothing.
+  EXPECT_EQ(driver.settle("req1", kUsd, 0, t0).outcome, SettleOutcome::UnknownReservation);
+  EXPECT_EQ(driver.counter("g", "", t0).spent, 5000 * (kUsd / 1000));
+}
+
 }  // namespace
 }  // namespace spendgate::core::testing
