@@ -120,7 +120,7 @@ public:
   /** Reads the shared emergency stop from the store (other instances may have changed it). */
   void refresh();
 
-  /** The store (a placeholder answering StoreError while none is set). */
+  /** The store; until one is set, a stand-in that answers StoreError to everything. */
   core::CounterStore& store() { return *currentStore(); }
   bool storeUp() const { return currentStore()->up(); }
 

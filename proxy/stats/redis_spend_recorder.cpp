@@ -5,30 +5,7 @@
 
 namespace spendgate::proxy {
 
-namespace {
-
-core::ScriptValue toScriptValue(const RedisReply& reply) {
-  switch (reply.type) {
-    case RedisReply::Type::Nil:
-      return core::ScriptValue::nil();
-    case RedisReply::Type::Integer:
-      return core::ScriptValue::fromInteger(reply.integer);
-    case RedisReply::Type::String:
-    case RedisReply::Type::Status:
-      return core::ScriptValue::fromString(reply.str);
-    case RedisReply::Type::Error:
-      return core::ScriptValue::fromError(reply.str);
-    case RedisReply::Type::Array: {
-      std::vector<core::ScriptValue> items;
-      items.reserve(reply.elements.size());
-      for (const auto& element : reply.elements) items.push_back(toScriptValue(element));
-      return core::ScriptValue::fromArray(std::move(items));
-    }
-  }
-  return core::ScriptValue::nil();
-}
-
-}  // namespace
+namespace {}  // namespace
 
 RedisSpendRecorder::RedisSpendRecorder(Options options)
     : options_(std::move(options)),

@@ -11,32 +11,12 @@
 #include "core/store/store_commands.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/store/redis_client.hpp"
+#include "proxy/store/redis_reply.hpp"
 #include "proxy/store/redis_url.hpp"
 
 namespace spendgate::proxy {
 
 using boost::system::error_code;
-
-core::ScriptValue toScriptValue(const RedisReply& reply) {
-  switch (reply.type) {
-    case RedisReply::Type::Nil:
-      return core::ScriptValue::nil();
-    case RedisReply::Type::Integer:
-      return core::ScriptValue::fromInteger(reply.integer);
-    case RedisReply::Type::String:
-    case RedisReply::Type::Status:
-      return core::ScriptValue::fromString(reply.str);
-    case RedisReply::Type::Error:
-      return core::ScriptValue::fromError(reply.str);
-    case RedisReply::Type::Array: {
-      std::vector<core::ScriptValue> items;
-      items.reserve(reply.elements.size());
-      for (const RedisReply& element : reply.elements) items.push_back(toScriptValue(element));
-      return core::ScriptValue::fromArray(std::move(items));
-    }
-  }
-  return core::ScriptValue::nil();
-}
 
 /** One loop and its client. `connected` is only touched on the loop's thread. */
 struct RedisCounterStore::Slot {

@@ -5,6 +5,8 @@
 #include <string_view>
 #include <vector>
 
+#include "core/store/script_value.hpp"
+
 namespace spendgate::proxy {
 
 /**
@@ -52,5 +54,8 @@ struct RedisReply {
 
   friend bool operator==(const RedisReply&, const RedisReply&) = default;
 };
+
+/** @return the reply as core's script value (what core/store's parse() functions read). */
+core::ScriptValue toScriptValue(const RedisReply& reply);
 
 }  // namespace spendgate::proxy
