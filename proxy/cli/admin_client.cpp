@@ -2,7 +2,10 @@
 
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/json/parse.hpp>
 #include <boost/url/parse.hpp>
+#include <cstdlib>
+#include <ostream>
 
 #include "proxy/net.hpp"
 
@@ -11,7 +14,49 @@ namespace spendgate::proxy {
 namespace http = beast::http;
 
 AdminClient::AdminClient(std::string base_url, std::string token)
-    : base_url_(std::move(base_url)), token_(std::move(token)) {}
+    : base_url_(std::move(base_url)), token_(std::move(token)) {
+  while (base_url_.ends_with('/')) base_url_.pop_back();
+}
+
+std::string AdminClient::tokenFromEnvironment() {
+  const char* token = std::getenv("SPENDGATE_ADMIN_TOKEN");
+  return token ? token : "";
+}
+
+int AdminClient::callJson(const std::string& method,
+                          const std::string& path,
+                          const std::string& body,
+                          boost::json::value& json,
+                          std::string& raw,
+                          std::ostream& err) {
+  auto reply = send(method, path, body);
+  if (!reply) {
+    err << "spendgate: " << error_ << "\n";
+    return 2;
+  }
+  boost::system::error_code ec;
+  auto parsed = boost::json::parse(reply->body, ec);
+  if (reply->status != 200) {
+    std::string message = reply->body;
+    if (!ec && parsed.is_object() && parsed.as_object().contains("error") &&
+        parsed.at("error").is_string()) {
+      message = std::string(parsed.at("error").as_string());
+    }
+    err << "spendgate: admin API answered " << reply->status << ": " << message << "\n";
+    if (reply->status == 401) err << "  (set the admin token in $SPENDGATE_ADMIN_TOKEN)\n";
+    if (reply->status == 404) {
+      err << "  (is " << base_url_ << " a spendgate admin API of this version?)\n";
+    }
+    return 1;
+  }
+  if (ec) {
+    err << "spendgate: unexpected admin API answer: " << reply->body << "\n";
+    return 2;
+  }
+  json = std::move(parsed);
+  raw = std::move(reply->body);
+  return -1;
+}
 
 std::optional<AdminClient::Reply> AdminClient::send(const std::string& method,
                                                     const std::string& path,

@@ -1,5 +1,7 @@
 #pragma once
 
+#include <boost/json/value.hpp>
+#include <iosfwd>
 #include <optional>
 #include <string>
 
@@ -26,6 +28,23 @@ public:
   std::optional<Reply> send(const std::string& method,
                             const std::string& path,
                             const std::string& body = {});
+
+  /**
+   * Sends one request and reads a JSON answer, reporting any failure on `err` the way every
+   * command does (SPEC §1 exit codes).
+   * @param json receives the parsed answer, `raw` its text
+   * @return -1 on success, else the exit code: 1 when the API refused (4xx/5xx), 2 when it
+   *         cannot be reached or its answer is not JSON
+   */
+  int callJson(const std::string& method,
+               const std::string& path,
+               const std::string& body,
+               boost::json::value& json,
+               std::string& raw,
+               std::ostream& err);
+
+  /** @return $SPENDGATE_ADMIN_TOKEN, or "" */
+  static std::string tokenFromEnvironment();
 
   const std::string& error() const { return error_; }
 

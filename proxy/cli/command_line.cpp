@@ -143,28 +143,6 @@ std::string CommandLine::adminUrl() const {
 
 namespace {
 
-const char* adminToken() {
-  const char* token = std::getenv("SPENDGATE_ADMIN_TOKEN");
-  return token ? token : "";
-}
-
-// Prints an admin API failure and returns the exit code for it (SPEC §1).
-int reportAdminFailure(const AdminClient& client, const std::optional<AdminClient::Reply>& reply) {
-  if (!reply) {
-    std::cerr << "spendgate: " << client.error() << "\n";
-    return 2;
-  }
-  std::string message = reply->body;
-  boost::system::error_code ec;
-  auto json = boost::json::parse(reply->body, ec);
-  if (!ec && json.is_object() && json.as_object().contains("error") &&
-      json.at("error").is_string()) {
-    message = std::string(json.at("error").as_string());
-  }
-  std::cerr << "spendgate: admin API answered " << reply->status << ": " << message << "\n";
-  return 1;
-}
-
 void printEmergencyStop(const boost::json::value& state) {
   const auto& object = state.as_object();
   const bool active = object.at("active").as_bool();
@@ -192,29 +170,30 @@ void printEmergencyStop(const boost::json::value& state) {
 int CommandLine::estop() {
   if (args_.size() < 2) return usage("estop needs on, off or status");
   const std::string& action = args_[1];
-  AdminClient client(adminUrl(), adminToken());
-  std::optional<AdminClient::Reply> reply;
-  if (action == "status") {
-    reply = client.send("GET", "/admin/emergency-stop");
-  } else if (action == "on" || action == "off") {
-    boost::json::object body{{"active", action == "on"}};
+  AdminClient client(adminUrl(), AdminClient::tokenFromEnvironment());
+  std::string method = "GET";
+  std::string body;
+  if (action == "on" || action == "off") {
+    boost::json::object request{{"active", action == "on"}};
     if (action == "on") {
-      if (auto reason = option("--reason"); !reason.empty()) body["reason"] = reason;
-      if (auto duration = option("--for"); !duration.empty()) body["for"] = duration;
+      if (auto reason = option("--reason"); !reason.empty()) request["reason"] = reason;
+      if (auto duration = option("--for"); !duration.empty()) request["for"] = duration;
     }
-    reply = client.send("POST", "/admin/emergency-stop", boost::json::serialize(body));
-  } else {
+    method = "POST";
+    body = boost::json::serialize(request);
+  } else if (action != "status") {
     return usage("estop needs on, off or status, not '" + action + "'");
   }
-  if (!reply || reply->status != 200) return reportAdminFailure(client, reply);
-  boost::system::error_code ec;
-  auto state = boost::json::parse(reply->body, ec);
-  if (ec || !state.is_object()) {
-    std::cerr << "spendgate: unexpected admin API answer: " << reply->body << "\n";
+  boost::json::value state;
+  std::string raw;
+  const int code = client.callJson(method, "/admin/emergency-stop", body, state, raw, std::cerr);
+  if (code >= 0) return code;
+  if (!state.is_object()) {
+    std::cerr << "spendgate: unexpected admin API answer: " << raw << "\n";
     return 2;
   }
   if (flag("--json")) {
-    std::cout << reply->body << "\n";
+    std::cout << raw << "\n";
   } else {
     printEmergencyStop(state);
   }

@@ -89,49 +89,6 @@ std::optional<Options> parseOptions(const std::vector<std::string>& args,
   return options;
 }
 
-std::string adminToken() {
-  const char* token = std::getenv("SPENDGATE_ADMIN_TOKEN");
-  return token ? token : "";
-}
-
-// Sends GET `path`; on success parses the JSON answer into `body`. @return exit code or -1 ok.
-int fetch(const std::string& base_url,
-          const std::string& path,
-          boost::json::value& body,
-          std::string& raw,
-          std::ostream& err) {
-  std::string url = base_url;
-  while (url.ends_with('/')) url.pop_back();
-  AdminClient client(url, adminToken());
-  auto reply = client.send("GET", path);
-  if (!reply) {
-    err << "spendgate: " << client.error() << "\n";
-    return 2;
-  }
-  if (reply->status != 200) {
-    std::string message = reply->body;
-    boost::system::error_code ec;
-    auto json = boost::json::parse(reply->body, ec);
-    if (!ec && json.is_object() && json.as_object().contains("error") &&
-        json.at("error").is_string()) {
-      message = std::string(json.at("error").as_string());
-    }
-    err << "spendgate: admin API answered " << reply->status << ": " << message << "\n";
-    if (reply->status == 401) err << "  (set the admin token in $SPENDGATE_ADMIN_TOKEN)\n";
-    if (reply->status == 404)
-      err << "  (is " << url << " a spendgate admin API of this version?)\n";
-    return 1;
-  }
-  boost::system::error_code ec;
-  body = boost::json::parse(reply->body, ec);
-  if (ec) {
-    err << "spendgate: unexpected admin API answer: " << reply->body << "\n";
-    return 2;
-  }
-  raw = std::move(reply->body);
-  return -1;
-}
-
 // ---- table rendering ----
 
 enum class Align { Left, Right };
@@ -402,31 +359,39 @@ std::optional<std::string> formatBudgetsTable(const boost::json::value& budgets,
   return table.render();
 }
 
-int runSpendCommand(const std::vector<std::string>& args,
-                    const std::string& admin_url,
-                    std::ostream& out,
-                    std::ostream& err) {
+namespace {
+
+// The flow both reports share: options, one GET, then raw JSON or a table.
+template <class Format>
+int runReport(const char* name,
+              bool allow_by,
+              const std::vector<std::string>& args,
+              const std::string& admin_url,
+              std::ostream& out,
+              std::ostream& err,
+              std::string (*path_of)(const Options&),
+              Format format) {
   std::string error;
-  auto options = parseOptions(args, true, error);
+  auto options = parseOptions(args, allow_by, error);
   if (!options) {
-    err << "spendgate spend: " << error << "\n" << kReportCommandsUsage;
+    err << "spendgate " << name << ": " << error << "\n" << kReportCommandsUsage;
     return 1;
   }
   if (options->help) {
     out << "usage: spendgate <command> [options]\n" << kReportCommandsUsage;
     return 0;
   }
+  AdminClient client(options->admin_url.empty() ? admin_url : options->admin_url,
+                     AdminClient::tokenFromEnvironment());
   boost::json::value body;
   std::string raw;
-  const std::string url = options->admin_url.empty() ? admin_url : options->admin_url;
-  const int code =
-      fetch(url, "/admin/spend?by=" + options->by + "&period=" + options->period, body, raw, err);
+  const int code = client.callJson("GET", path_of(*options), {}, body, raw, err);
   if (code >= 0) return code;
   if (options->json) {
     out << raw << "\n";
     return 0;
   }
-  auto table = formatSpendTable(body, options->by, error);
+  auto table = format(body, *options, error);
   if (!table) {
     err << "spendgate: unexpected admin API answer (" << error << "): " << raw << "\n";
     return 2;
@@ -435,36 +400,30 @@ int runSpendCommand(const std::vector<std::string>& args,
   return 0;
 }
 
+}  // namespace
+
+int runSpendCommand(const std::vector<std::string>& args,
+                    const std::string& admin_url,
+                    std::ostream& out,
+                    std::ostream& err) {
+  return runReport(
+      "spend", true, args, admin_url, out, err,
+      [](const Options& o) { return "/admin/spend?by=" + o.by + "&period=" + o.period; },
+      [](const boost::json::value& body, const Options& o, std::string& error) {
+        return formatSpendTable(body, o.by, error);
+      });
+}
+
 int runBudgetsCommand(const std::vector<std::string>& args,
                       const std::string& admin_url,
                       std::ostream& out,
                       std::ostream& err) {
-  std::string error;
-  auto options = parseOptions(args, false, error);
-  if (!options) {
-    err << "spendgate budgets: " << error << "\n" << kReportCommandsUsage;
-    return 1;
-  }
-  if (options->help) {
-    out << "usage: spendgate <command> [options]\n" << kReportCommandsUsage;
-    return 0;
-  }
-  boost::json::value body;
-  std::string raw;
-  const std::string url = options->admin_url.empty() ? admin_url : options->admin_url;
-  const int code = fetch(url, "/admin/budgets", body, raw, err);
-  if (code >= 0) return code;
-  if (options->json) {
-    out << raw << "\n";
-    return 0;
-  }
-  auto table = formatBudgetsTable(body, system_clock::now(), error);
-  if (!table) {
-    err << "spendgate: unexpected admin API answer (" << error << "): " << raw << "\n";
-    return 2;
-  }
-  out << *table;
-  return 0;
+  return runReport(
+      "budgets", false, args, admin_url, out, err,
+      [](const Options&) { return std::string("/admin/budgets"); },
+      [](const boost::json::value& body, const Options&, std::string& error) {
+        return formatBudgetsTable(body, system_clock::now(), error);
+      });
 }
 
 }  // namespace spendgate::proxy
