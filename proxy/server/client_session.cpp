@@ -335,29 +335,47 @@ net::awaitable<bool> ClientSession::serveOne() {
   }
 
   ex.forwarded = true;
-  // A client that leaves should stop the upstream generating for nobody.
-  watchForDisconnect(exchange);
+  // A client that leaves should stop the upstream generating for nobody: the worker's sweep
+  // starts watching for that once the request has lasted a while (watchIfSlow).
+  in_flight_ = exchange;
+  seen_by_sweep_ = false;
   const bool keep = co_await forward(ex, std::move(forwarded));
   settle(ex);
   ex.finished = true;
-  beast::error_code ignored;
-  stream_.socket().cancel(ignored);  // ends the disconnect watch
+  in_flight_.reset();
+  if (watching_) {
+    watching_ = false;
+    beast::error_code ignored;
+    stream_.socket().cancel(ignored);  // ends the disconnect watch
+  }
   finish(ex);
   co_return keep && !draining_ && !worker_.draining();
 }
 
+void ClientSession::watchIfSlow() {
+  if (!in_flight_ || watching_ || in_flight_->finished) return;
+  if (!seen_by_sweep_) {
+    seen_by_sweep_ = true;  // started since the last sweep: give it until the next one
+    return;
+  }
+  watchForDisconnect(in_flight_);
+}
+
 void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange) {
+  watching_ = true;
   stream_.socket().async_wait(
       tcp::socket::wait_read, [self = shared_from_this(), exchange](beast::error_code ec) {
+        // Cancelled, or the exchange ended: whoever ended it has already reset watching_.
         if (ec || exchange->finished) return;
         char byte;
         const ssize_t n =
             ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
-        if (n > 0) return;  // the next pipelined request: the client is still there
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-          self->watchForDisconnect(exchange);
+          self->watchForDisconnect(exchange);  // spurious wake-up: keep watching
           return;
         }
+        self->watching_ = false;
+        if (n > 0) return;  // the next pipelined request: the client is still there
         exchange->client_gone = true;
         if (exchange->upstream) exchange->upstream->close();
       });

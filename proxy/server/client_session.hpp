@@ -39,6 +39,14 @@ public:
   /** Shutdown grace over: close now. */
   void close();
 
+  /**
+   * Called by the worker every kWatchSweepInterval: once a forwarded request has been seen by
+   * two sweeps in a row (it has run for at least one interval), starts watching the client
+   * socket so that a client who leaves stops the upstream. Short requests, most of them, never
+   * pay for the watch (an epoll_ctl and a wake-up each).
+   */
+  void watchIfSlow();
+
 private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   using Clock = std::chrono::steady_clock;
@@ -82,6 +90,9 @@ private:
   Worker& worker_;
   bool waiting_for_request_ = true;
   bool draining_ = false;
+  std::shared_ptr<Exchange> in_flight_;  // the forwarded request being served, if any
+  bool seen_by_sweep_ = false;           // in_flight_ was already there at the last sweep
+  bool watching_ = false;                // a disconnect watch is pending on the client socket
 };
 
 }  // namespace spendgate::proxy

@@ -15,7 +15,11 @@ using reuse_port = net::detail::socket_option::boolean<SOL_SOCKET, SO_REUSEPORT>
 }
 
 Worker::Worker(std::size_t index, RuntimePtr runtime, Services services)
-    : index_(index), acceptor_(context_), runtime_(std::move(runtime)), services_(services) {}
+    : index_(index),
+      acceptor_(context_),
+      sweep_timer_(context_),
+      runtime_(std::move(runtime)),
+      services_(services) {}
 
 tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
   acceptor_.open(endpoint.protocol());
@@ -26,7 +30,19 @@ tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
   return acceptor_.local_endpoint();
 }
 
-void Worker::startAccepting() { net::co_spawn(context_, acceptLoop(), net::detached); }
+void Worker::startAccepting() {
+  net::co_spawn(context_, acceptLoop(), net::detached);
+  net::co_spawn(context_, watchSweepLoop(), net::detached);
+}
+
+net::awaitable<void> Worker::watchSweepLoop() {
+  while (!draining_) {
+    sweep_timer_.expires_after(kWatchSweepInterval);
+    auto [ec] = co_await sweep_timer_.async_wait(use_nothrow);
+    if (ec || draining_) co_return;  // cancelled at shutdown: let the context run out of work
+    for (auto* session : sessions_) session->watchIfSlow();
+  }
+}
 
 net::awaitable<void> Worker::acceptLoop() {
   while (acceptor_.is_open()) {
@@ -59,6 +75,7 @@ void Worker::beginShutdown() {
   draining_ = true;
   beast::error_code ignored;
   acceptor_.close(ignored);
+  sweep_timer_.cancel();
   // Copy: closing a session can remove it from the set.
   std::vector<ClientSession*> sessions(sessions_.begin(), sessions_.end());
   for (auto* session : sessions) session->drain();

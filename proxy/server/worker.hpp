@@ -2,6 +2,8 @@
 
 #include <atomic>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <cstddef>
 #include <unordered_set>
 
@@ -22,6 +24,9 @@ class ClientSession;
  */
 class Worker {
 public:
+  /** How often in-flight requests are looked at to start their client disconnect watch. */
+  static constexpr std::chrono::milliseconds kWatchSweepInterval{100};
+
   Worker(std::size_t index, RuntimePtr runtime, Services services);
 
   net::io_context& context() { return context_; }
@@ -30,7 +35,7 @@ public:
   /** Opens the listening socket. @return the bound endpoint (port 0 becomes a real port). */
   tcp::endpoint listen(const tcp::endpoint& endpoint, bool reuse_port);
 
-  /** Starts the accept loop; call before running the context. */
+  /** Starts the accept loop and the disconnect-watch sweep; call before running the context. */
   void startAccepting();
 
   /** The rules for new requests. Only call on this worker's thread. */
@@ -61,10 +66,12 @@ public:
 
 private:
   net::awaitable<void> acceptLoop();
+  net::awaitable<void> watchSweepLoop();
 
   std::size_t index_;
   net::io_context context_{1};
   tcp::acceptor acceptor_;
+  net::steady_timer sweep_timer_;
   RuntimePtr runtime_;
   Services services_;
   UpstreamPool pool_;

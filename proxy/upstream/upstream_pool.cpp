@@ -11,7 +11,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(const std::string& poo
     // Most recently used first: it is the least likely to have been closed by the upstream.
     auto connection = std::move(stack.back());
     stack.pop_back();
-    if (now - connection->idleSince() < kMaxIdle && connection->looksAlive()) return connection;
+    const auto idle = now - connection->idleSince();
+    if (idle < kTrustedIdle || (idle < kMaxIdle && connection->looksAlive())) return connection;
     connection->close();
   }
   return nullptr;

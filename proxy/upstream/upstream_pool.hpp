@@ -20,6 +20,13 @@ public:
   static constexpr std::chrono::seconds kMaxIdle{50};
   /** Per origin; more idle connections than this are closed instead of kept. */
   static constexpr std::size_t kMaxIdlePerOrigin = 64;
+  /**
+   * A connection idle for less than this is reused without asking the kernel whether the
+   * upstream closed it (one recv per request saved under load): upstreams close idle
+   * connections after seconds, and a request that still meets a closed one is retried once on
+   * a new connection.
+   */
+  static constexpr std::chrono::milliseconds kTrustedIdle{1000};
 
   /** @return an idle connection that still looks alive, or null. */
   std::unique_ptr<UpstreamConnection> acquire(const std::string& pool_key);
