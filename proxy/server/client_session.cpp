@@ -74,8 +74,13 @@ struct Exchange {
   std::string filtered;    // the filter's output for the current piece
   std::string whole;       // a non-streamed metered answer, held until its cost is known
   bool forwarded = false;  // reached the point of calling the upstream: gets a ledger line
-  bool settled = false;
+  bool priced = false;     // usage read and cost known (result, cost, price_source)
+  bool counters_settled = false;  // the reservation and rate limits are settled
+  bool settled = false;           // ... and the ledger line written
+  std::chrono::system_clock::time_point settled_at;
+  core::UsageResult result;
   core::Picodollars cost = 0;
+  std::string price_source;
 
   std::string metric_model;  // the model label for metrics: priced model once known
 
@@ -482,11 +487,11 @@ net::awaitable<void> ClientSession::sendDenial(Exchange& ex,
   co_await sendError(ex, format, toProxyError(denial.reason), denial.message, keep_alive, headers);
 }
 
-void ClientSession::settle(Exchange& ex) {
-  if (ex.settled || !ex.forwarded) return;
-  ex.settled = true;
+void ClientSession::price(Exchange& ex) {
+  if (ex.priced) return;
+  ex.priced = true;
 
-  core::UsageResult result;
+  core::UsageResult& result = ex.result;
   if (ex.usage) {
     result = ex.usage->finish();
   } else if (ex.client_gone) {
@@ -495,14 +500,32 @@ void ClientSession::settle(Exchange& ex) {
     result.estimated = true;
     result.usage.input_tokens = core::UsageEstimator(ex.info.request_body_bytes).inputTokens();
   }
-
-  core::LedgerEntry entry;
-  entry.price_source = "none";
+  ex.price_source = "none";
   if (result.status != core::UsageStatus::NotBillable) {
-    const core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
+    core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
     ex.cost = cost.amount;
-    entry.price_source = cost.price_source;
+    ex.price_source = std::move(cost.price_source);
   }
+}
+
+void ClientSession::settleCounters(Exchange& ex) {
+  if (ex.counters_settled) return;
+  ex.counters_settled = true;
+  price(ex);
+  ex.settled_at = std::chrono::system_clock::now();
+  worker_.enforcer().settle(
+      ex.admitter,
+      core::Settlement{ex.record.request_id, ex.cost,
+                       ex.result.usage.input_tokens + ex.result.usage.output_tokens, ex.settled_at},
+      ex.runtime);
+}
+
+void ClientSession::settle(Exchange& ex) {
+  if (ex.settled || !ex.forwarded) return;
+  ex.settled = true;
+  settleCounters(ex);
+
+  const core::UsageResult& result = ex.result;
   if (result.status == core::UsageStatus::Malformed || result.status == core::UsageStatus::Absurd ||
       result.status == core::UsageStatus::TooLarge) {
     worker_.logger().warn(ex.record.request_id + ": usage " +
@@ -510,7 +533,9 @@ void ClientSession::settle(Exchange& ex) {
                           "), cost estimated");
   }
 
-  entry.ts = std::chrono::system_clock::now();
+  core::LedgerEntry entry;
+  entry.price_source = ex.price_source;
+  entry.ts = ex.settled_at;
   entry.request_id = ex.record.request_id;
   entry.provider = ex.provider->config.name;
   entry.model = result.usage.model.empty() ? ex.info.requested_model : result.usage.model;
@@ -538,12 +563,6 @@ void ClientSession::settle(Exchange& ex) {
   entry.upstream_ms = ex.record.upstream_ms;
   worker_.ledger().append(core::toJsonLine(entry));
   worker_.spend().record(core::settledRequestFrom(entry), entry.ts);
-
-  worker_.enforcer().settle(
-      ex.admitter,
-      core::Settlement{ex.record.request_id, ex.cost,
-                       result.usage.input_tokens + result.usage.output_tokens, entry.ts},
-      ex.runtime);
 }
 
 net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
@@ -625,7 +644,10 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   } else {
     keep = co_await relayResponse(ex.upstream->plain(), ex);
   }
-  ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+  // A held answer was timed when its last byte came from the upstream, before it was sent on.
+  if (!ex.priced) {
+    ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+  }
   if (ex.client_gone) {
     ex.record.status = 499;
     ex.record.error = "client closed the connection mid-answer";
@@ -770,7 +792,10 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
       if (!done && ex.whole.size() <= kMaxHeldAnswer) continue;
       if (done) {
         ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
-        settle(ex);
+        // The cost and the counters are settled before the answer goes out (a caller who
+        // reads it and asks again sees its real cost counted); the ledger line follows it
+        // (settle, once forward() returns), off the client's wait.
+        settleCounters(ex);
         response.set("x-spendgate-cost-usd", core::formatUsd(ex.cost));
         response.content_length(ex.whole.size());
       } else if (!has_length) {

@@ -64,7 +64,11 @@ private:
   net::awaitable<std::optional<core::Denial>> enforce(Exchange& exchange);
   net::awaitable<void> sendDenial(Exchange& exchange, const core::Denial& denial, bool keep_alive);
   net::awaitable<bool> forward(Exchange& exchange, Request request);
-  /** Writes the ledger line for a forwarded request, exactly once. */
+  /** Reads the answer's usage and prices it, once (needed before a held answer is sent). */
+  void price(Exchange& exchange);
+  /** Prices the request and settles its reservation and rate limits, once. */
+  void settleCounters(Exchange& exchange);
+  /** Writes the ledger line for a forwarded request (settling its counters first), once. */
   void settle(Exchange& exchange);
   template <class Stream>
   net::awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
