@@ -13,6 +13,7 @@
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
+#include <charconv>
 #include <optional>
 #include <span>
 
@@ -143,16 +144,37 @@ std::string formatReset(std::chrono::milliseconds reset) {
   return std::to_string(ms / 60000) + "m" + std::to_string((ms % 60000) / 1000) + "s";
 }
 
-void setRateLimitHeaders(http::fields& fields, const core::RateLimitHeaders& limits) {
-  auto set = [&fields](const char* family, const std::optional<core::RateLimitStatus>& status) {
-    if (!status) return;
-    fields.set(std::string("x-ratelimit-limit-") + family, std::to_string(status->limit));
-    fields.set(std::string("x-ratelimit-remaining-") + family, std::to_string(status->remaining));
-    fields.set(std::string("x-ratelimit-reset-") + family, formatReset(status->reset));
+/** Calls emit(name, value) for each x-ratelimit-* header (OpenAI's names) that `limits` has. */
+template <class Emit>
+void forEachRateLimitHeader(const core::RateLimitHeaders& limits, Emit&& emit) {
+  struct Family {
+    const std::optional<core::RateLimitStatus>& status;
+    std::string_view limit, remaining, reset;
   };
-  set("requests", limits.requests);
-  set("tokens", limits.tokens);
+  const Family families[] = {{limits.requests, "x-ratelimit-limit-requests",
+                              "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
+                             {limits.tokens, "x-ratelimit-limit-tokens",
+                              "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"}};
+  for (const auto& family : families) {
+    if (!family.status) continue;
+    char number[24];
+    emit(family.limit,
+         std::string_view(
+             number,
+             std::to_chars(number, number + sizeof number, family.status->limit).ptr - number));
+    emit(family.remaining,
+         std::string_view(
+             number,
+             std::to_chars(number, number + sizeof number, family.status->remaining).ptr - number));
+    emit(family.reset, formatReset(family.status->reset));
+  }
 }
+
+// The headers relayResponse writes itself; an upstream's own copies are dropped.
+constexpr std::string_view kOwnResponseHeaders[] = {
+    "x-spendgate-request-id",         "x-spendgate-cost-usd",       "x-ratelimit-limit-requests",
+    "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens",   "x-ratelimit-reset-tokens"};
 
 core::ProxyError toProxyError(core::DenialReason reason) {
   switch (reason) {
@@ -478,11 +500,10 @@ net::awaitable<void> ClientSession::sendDenial(Exchange& ex,
     default:
       break;
   }
-  http::fields rate_headers;
-  setRateLimitHeaders(rate_headers, denial.rate_limits);
-  for (const auto& field : rate_headers) {
-    headers.emplace_back(std::string(field.name_string()), std::string(field.value()));
-  }
+  forEachRateLimitHeader(denial.rate_limits,
+                         [&headers](std::string_view name, std::string_view value) {
+                           headers.emplace_back(std::string(name), std::string(value));
+                         });
   const auto format = ex.provider ? ex.provider->config.format : ProviderFormat::OpenAI;
   co_await sendError(ex, format, toProxyError(denial.reason), denial.message, keep_alive, headers);
 }
@@ -575,10 +596,9 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     // The virtual key stays here; the provider's own key goes in its own header.
     injectProviderKey(request, target, ex.caller, format, provider.api_key);
   }
-  for (auto name :
-       {"x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"}) {
-    request.erase(name);
-  }
+  static constexpr std::string_view kIdentityHeaders[] = {
+      "x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"};
+  eraseFieldsNamed(request, kIdentityHeaders);
   request.target(provider.config.upstream.path_prefix + target);
   rewriteRequestHeaders(request, provider.host_header);
   request.version(11);
@@ -722,11 +742,20 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
     }
   }
   response.version(11);
-  response.set("x-spendgate-request-id", ex.record.request_id);
-  setRateLimitHeaders(response, ex.rate_limits);
+  // The proxy's own headers go straight into the head, after the upstream's (minus any copies
+  // of them the upstream sent), instead of through Beast's field container.
+  const bool rate_limited = ex.rate_limits.requests || ex.rate_limits.tokens;
+  eraseFieldsNamed(response, std::span(kOwnResponseHeaders).first(rate_limited ? 8 : 2));
+  std::string own_headers;
+  own_headers.reserve(256);
+  appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record.request_id);
+  forEachRateLimitHeader(ex.rate_limits,
+                         [&own_headers](std::string_view name, std::string_view value) {
+                           appendHeaderLine(own_headers, name, value);
+                         });
   if (!hold_whole && !sse && !ex.info.stream) {
     // Not billable (error answer, unmetered endpoint): known to cost nothing up front.
-    response.set("x-spendgate-cost-usd", "0");
+    appendHeaderLine(own_headers, "x-spendgate-cost-usd", "0");
   }
   response.keep_alive(ex.client_keep_alive && !close_delimited && !draining_ &&
                       !worker_.draining());
@@ -743,7 +772,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   // Send the header at once unless body bytes are already here to go out with it: a stream
   // may be silent for a long time after its header.
   if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
-    appendResponseHead(head, response);
+    appendResponseHead(head, response, own_headers);
     stream_.expires_at(ex.deadline);
     auto [ec, n] = co_await net::async_write(stream_, net::buffer(head), use_nothrow);
     ex.record.bytes_out += n;
@@ -796,7 +825,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
         // reads it and asks again sees its real cost counted); the ledger line follows it
         // (settle, once forward() returns), off the client's wait.
         settleCounters(ex);
-        response.set("x-spendgate-cost-usd", core::formatUsd(ex.cost));
+        appendHeaderLine(own_headers, "x-spendgate-cost-usd", core::formatUsd(ex.cost));
         response.content_length(ex.whole.size());
       } else if (!has_length) {
         // Too large to hold: relay the rest as it comes, without the cost header.
@@ -815,7 +844,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
     std::array<net::const_buffer, 5> wire;
     std::size_t count = 0;
     if (!head_sent) {
-      appendResponseHead(head, response);
+      appendResponseHead(head, response, own_headers);
       wire[count++] = net::buffer(head);
     }
     if (bodiless) {

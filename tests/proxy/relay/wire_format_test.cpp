@@ -54,6 +54,35 @@ TEST(WireFormatTest, ResponseHeadKeepsTheUpstreamReasonOrUsesTheStandardOne) {
   EXPECT_TRUE(wire.starts_with("HTTP/1.1 429 Slow Down\r\n"));
 }
 
+TEST(WireFormatTest, OwnHeaderLinesFollowTheUpstreamFields) {
+  http::response_header<> head;
+  head.result(200);
+  head.set(http::field::content_type, "application/json");
+  std::string own;
+  appendHeaderLine(own, "x-spendgate-request-id", "req_1");
+  appendHeaderLine(own, "x-spendgate-cost-usd", "0.000012");
+  std::string wire;
+  appendResponseHead(wire, head, own);
+  EXPECT_EQ(wire,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "x-spendgate-request-id: req_1\r\nx-spendgate-cost-usd: 0.000012\r\n\r\n");
+}
+
+TEST(WireFormatTest, EraseFieldsNamedDropsEveryCopyWhateverItsCase) {
+  http::fields fields;
+  fields.insert("X-RateLimit-Limit-Requests", "60");
+  fields.insert("x-ratelimit-limit-requests", "61");
+  fields.insert("x-ratelimit-limit-tokens", "1000");
+  fields.insert(http::field::content_type, "text/plain");
+  fields.insert("X-Spendgate-Cost-Usd", "9");
+  static constexpr std::string_view kNames[] = {"x-ratelimit-limit-requests",
+                                                "x-spendgate-cost-usd"};
+  eraseFieldsNamed(fields, kNames);
+  std::vector<std::string> left;
+  for (const auto& field : fields) left.emplace_back(field.name_string());
+  EXPECT_EQ(left, (std::vector<std::string>{"x-ratelimit-limit-tokens", "Content-Type"}));
+}
+
 TEST(WireFormatTest, ChunkSizesAreLowerHex) {
   std::string out;
   appendChunkSize(out, 0);
