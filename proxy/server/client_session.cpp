@@ -32,6 +32,7 @@
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/relay/content_decoder.hpp"
+#include "proxy/relay/eager_write.hpp"
 #include "proxy/relay/header_rewrite.hpp"
 #include "proxy/relay/request_id.hpp"
 #include "proxy/relay/wire_format.hpp"
@@ -200,6 +201,8 @@ core::ProxyError toProxyError(core::DenialReason reason) {
 
 ClientSession::ClientSession(tcp::socket socket, Worker& worker)
     : stream_(std::move(socket)), worker_(worker) {
+  beast::error_code ignored;
+  stream_.socket().non_blocking(true, ignored);  // for eagerWrite
   worker_.add(this);
 }
 
@@ -623,9 +626,9 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     if (ex.head) ex.parser->skip(true);
     beast::get_lowest_layer(ex.upstream->tcp()).expires_at(first_byte_deadline);
     if (ex.upstream->isTls()) {
-      ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, request);
+      ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, request, first_byte_deadline);
     } else {
-      ec = co_await sendAndReadHeader(ex.upstream->plain(), ex, request);
+      ec = co_await sendAndReadHeader(ex.upstream->plain(), ex, request, first_byte_deadline);
     }
     if (!ec || ex.client_gone) break;
     if (!(reused && !ex.parser->got_some() && isStaleConnectionError(ec))) break;
@@ -684,12 +687,18 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
 template <class Stream>
 net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
                                                                    Exchange& ex,
-                                                                   Request& request) {
+                                                                   Request& request,
+                                                                   Clock::time_point deadline) {
   std::string head;
   head.reserve(512);
   appendRequestHead(head, request);
   const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
-  auto [wec, written] = co_await net::async_write(upstream, wire, use_nothrow);
+  beast::error_code wec;
+  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+    std::tie(wec, std::ignore) = co_await eagerWrite(upstream, wire, deadline);
+  } else {
+    std::tie(wec, std::ignore) = co_await net::async_write(upstream, wire, use_nothrow);
+  }
   if (wec) co_return wec;
   auto [rec, read] =
       co_await http::async_read_header(upstream, ex.upstream->buffer(), *ex.parser, use_nothrow);
@@ -773,8 +782,8 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   // may be silent for a long time after its header.
   if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
     appendResponseHead(head, response, own_headers);
-    stream_.expires_at(ex.deadline);
-    auto [ec, n] = co_await net::async_write(stream_, net::buffer(head), use_nothrow);
+    auto [ec, n] =
+        co_await eagerWrite(stream_, net::const_buffer(head.data(), head.size()), ex.deadline);
     ex.record.bytes_out += n;
     if (ec) {
       ex.client_gone = true;
@@ -862,9 +871,8 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
       wire[count++] = net::buffer(piece);
     }
     if (count > 0) {
-      stream_.expires_at(ex.deadline);
-      auto [wec, n] = co_await net::async_write(
-          stream_, std::span<const net::const_buffer>(wire.data(), count), use_nothrow);
+      auto [wec, n] = co_await eagerWrite(
+          stream_, std::span<const net::const_buffer>(wire.data(), count), ex.deadline);
       ex.record.bytes_out += n;
       if (wec) {
         ex.client_gone = true;

@@ -73,7 +73,8 @@ private:
   template <class Stream>
   net::awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
                                                       Exchange& exchange,
-                                                      Request& request);
+                                                      Request& request,
+                                                      Clock::time_point deadline);
   template <class Stream>
   net::awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
 

@@ -42,6 +42,11 @@ net::awaitable<beast::error_code> UpstreamConnection::connect(
   auto [cec, endpoint] = co_await stream.async_connect(endpoints, use_nothrow);
   if (cec) co_return cec;
   stream.socket().set_option(tcp::no_delay(true));
+  if (!tls_) {
+    beast::error_code ec;
+    stream.socket().non_blocking(true, ec);  // requests are written with eagerWrite
+    if (ec) co_return ec;
+  }
 
   if (tls_) {
     SSL* ssl = tls_->native_handle();
