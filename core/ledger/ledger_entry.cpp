@@ -1,6 +1,14 @@
 #include "core/ledger/ledger_entry.hpp"
 
+#include <charconv>
+#include <cstdint>
+#include <cstring>
 #include <ctime>
+#include <string_view>
+
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 
 #include "core/pricing/money.hpp"
 
@@ -8,74 +16,142 @@ namespace spendgate::core {
 
 namespace {
 
-// JSON string escaping by hand: this runs once per request, and a serializer per field cost
-// more than the rest of the ledger line together.
-void appendEscaped(std::string& out, std::string_view value) {
+// The ledger line runs once per request, so it is written by hand into one buffer sized up
+// front: no serializer, no temporary strings, no locale.
+
+/** JSON string escaping needs nothing for bytes >= 0x20 other than '"' and '\\'. */
+constexpr bool needsEscape(unsigned char c) { return c < 0x20 || c == '"' || c == '\\'; }
+
+/** Worst case of escaping: every byte becomes "\u00XX". */
+constexpr std::size_t kEscapeFactor = 6;
+
+char* put(char* p, std::string_view text) {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+/** @return the first byte in [s, end) that needs escaping, or end. */
+const char* cleanRunEnd(const char* s, const char* end) {
+#if defined(__SSE2__)
+  // Sixteen bytes at a time: a byte needs escaping when it is '"', '\\' or below 0x20.
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i high_bits = _mm_set1_epi8(static_cast<char>(0xE0));
+  const __m128i zero = _mm_setzero_si128();
+  while (end - s >= 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(s));
+    const __m128i hits =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                     _mm_cmpeq_epi8(_mm_and_si128(v, high_bits), zero));
+    const int mask = _mm_movemask_epi8(hits);
+    if (mask != 0) return s + __builtin_ctz(static_cast<unsigned>(mask));
+    s += 16;
+  }
+#endif
+  // Then eight at a time (exact tests: any byte < 0x20, any '"', any '\\').
+  constexpr std::uint64_t kOnes = 0x0101010101010101ULL;
+  constexpr std::uint64_t kHighs = 0x8080808080808080ULL;
+  while (end - s >= 8) {
+    std::uint64_t x;
+    std::memcpy(&x, s, 8);
+    const std::uint64_t quote = x ^ (kOnes * '"');
+    const std::uint64_t backslash = x ^ (kOnes * '\\');
+    const std::uint64_t hits =
+        ((x - kOnes * 0x20) & ~x) | ((quote - kOnes) & ~quote) | ((backslash - kOnes) & ~backslash);
+    if ((hits & kHighs) != 0) break;  // the byte-wise loop finds which one
+    s += 8;
+  }
+  while (s != end && !needsEscape(static_cast<unsigned char>(*s))) ++s;
+  return s;
+}
+
+char* putEscaped(char* p, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
-  std::size_t clean = 0;  // start of the run of characters that need no escaping
-  for (std::size_t i = 0; i < value.size(); ++i) {
-    const char c = value[i];
-    if (c != '"' && c != '\\' && static_cast<unsigned char>(c) >= 0x20) continue;
-    out.append(value.substr(clean, i - clean));
-    clean = i + 1;
+  const char* s = value.data();
+  const char* const end = s + value.size();
+  while (s != end) {
+    // Copy the run of clean bytes in one go.
+    const char* run = cleanRunEnd(s, end);
+    std::memcpy(p, s, static_cast<std::size_t>(run - s));
+    p += run - s;
+    if (run == end) break;
+    const char c = *run;
+    *p++ = '\\';
     switch (c) {
       case '"':
-        out += "\\\"";
+        *p++ = '"';
         break;
       case '\\':
-        out += "\\\\";
+        *p++ = '\\';
         break;
       case '\n':
-        out += "\\n";
+        *p++ = 'n';
         break;
       case '\r':
-        out += "\\r";
+        *p++ = 'r';
         break;
       case '\t':
-        out += "\\t";
+        *p++ = 't';
         break;
       default:
-        out += "\\u00";
-        out += kHex[(c >> 4) & 0xf];
-        out += kHex[c & 0xf];
+        *p++ = 'u';
+        *p++ = '0';
+        *p++ = '0';
+        *p++ = kHex[(c >> 4) & 0xf];
+        *p++ = kHex[c & 0xf];
     }
+    s = run + 1;
   }
-  out.append(value.substr(clean));
+  return p;
 }
 
-void appendString(std::string& out, std::string_view key, std::string_view value) {
-  out += '"';
-  out += key;
-  out += "\":\"";
-  appendEscaped(out, value);
-  out += "\",";
+/** `prefix` is the literal before the value, e.g. `,"model":"`; the closing quote follows. */
+char* putString(char* p, std::string_view prefix, std::string_view value) {
+  p = put(p, prefix);
+  p = putEscaped(p, value);
+  *p++ = '"';
+  return p;
 }
 
-void appendRaw(std::string& out, std::string_view key, std::string_view raw) {
-  out += '"';
-  out += key;
-  out += "\":";
-  out += raw;
-  out += ',';
+template <typename Int>
+char* putInt(char* p, std::string_view prefix, Int value) {
+  p = put(p, prefix);
+  return std::to_chars(p, p + 24, value).ptr;
+}
+
+/** Writes `value` as exactly `width` decimal digits (0 <= value < 10^width). */
+char* putDigits(char* p, unsigned value, int width) {
+  for (int i = width - 1; i >= 0; --i) {
+    p[i] = static_cast<char>('0' + value % 10);
+    value /= 10;
+  }
+  return p + width;
 }
 
 // Fixed three decimals without printf: core does no I/O, not even through <cstdio>.
-std::string formatMillis(double ms) {
-  const auto micros = static_cast<std::int64_t>(ms < 0 ? 0 : ms * 1000.0 + 0.5);
+std::string formatMillisSlow(std::int64_t micros) {
   std::string fraction = std::to_string(micros % 1000);
   return std::to_string(micros / 1000) + "." + std::string(3 - fraction.size(), '0') + fraction;
 }
+
+char* putMillis(char* p, std::string_view prefix, double ms) {
+  p = put(p, prefix);
+  const auto micros = static_cast<std::int64_t>(ms < 0 ? 0 : ms * 1000.0 + 0.5);
+  if (micros < 0) return put(p, formatMillisSlow(micros));  // NaN or overflow: as it always was
+  p = std::to_chars(p, p + 24, micros / 1000).ptr;
+  *p++ = '.';
+  return putDigits(p, static_cast<unsigned>(micros % 1000), 3);
+}
+
+constexpr std::size_t kMaxMillisChars = 32;
 
 std::string padded(long value, std::size_t width) {
   std::string text = std::to_string(value);
   return std::string(width > text.size() ? width - text.size() : 0, '0') + text;
 }
 
-}  // namespace
-
-std::string formatRfc3339(std::chrono::system_clock::time_point time) {
-  const auto millis =
-      std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+/** The gmtime_r + to_string spelling, kept for times this file's fast path does not cover. */
+std::string formatRfc3339Slow(std::int64_t millis) {
   const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
@@ -84,34 +160,119 @@ std::string formatRfc3339(std::chrono::system_clock::time_point time) {
          padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(millis % 1000), 3) + "Z";
 }
 
+/** Milliseconds of 10000-01-01T00:00:00Z: the fast path covers [1970, 9999]. */
+constexpr std::int64_t kYear10000Millis = 253402300800000;
+
+/** "YYYY-MM-DDTHH:MM:SS.mmmZ": 24 chars. */
+constexpr std::size_t kRfc3339Chars = 24;
+
+/**
+ * Writes the RFC 3339 form of `millis` (since the epoch, 0 <= millis < kYear10000Millis).
+ * The civil date is Howard Hinnant's civil_from_days.
+ */
+char* putRfc3339(char* p, std::int64_t millis) {
+  const auto total_seconds = static_cast<std::uint64_t>(millis / 1000);
+  const auto days = static_cast<std::uint64_t>(total_seconds / 86400);
+  const auto second_of_day = static_cast<unsigned>(total_seconds % 86400);
+
+  const std::uint64_t z = days + 719468;
+  const std::uint64_t era = z / 146097;
+  const auto doe = static_cast<unsigned>(z - era * 146097);                    // [0, 146096]
+  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;  // [0, 399]
+  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);                // [0, 365]
+  const unsigned mp = (5 * doy + 2) / 153;                                     // [0, 11]
+  const unsigned day = doy - (153 * mp + 2) / 5 + 1;                           // [1, 31]
+  const unsigned month = mp < 10 ? mp + 3 : mp - 9;                            // [1, 12]
+  const auto year = static_cast<unsigned>(yoe + era * 400 + (month <= 2 ? 1 : 0));
+
+  p = putDigits(p, year, 4);
+  *p++ = '-';
+  p = putDigits(p, month, 2);
+  *p++ = '-';
+  p = putDigits(p, day, 2);
+  *p++ = 'T';
+  p = putDigits(p, second_of_day / 3600, 2);
+  *p++ = ':';
+  p = putDigits(p, second_of_day / 60 % 60, 2);
+  *p++ = ':';
+  p = putDigits(p, second_of_day % 60, 2);
+  *p++ = '.';
+  p = putDigits(p, static_cast<unsigned>(millis % 1000), 3);
+  *p++ = 'Z';
+  return p;
+}
+
+std::int64_t unixMillisOf(std::chrono::system_clock::time_point time) {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
+}
+
+bool fastRfc3339(std::int64_t millis) { return millis >= 0 && millis < kYear10000Millis; }
+
+}  // namespace
+
+std::string formatRfc3339(std::chrono::system_clock::time_point time) {
+  const std::int64_t millis = unixMillisOf(time);
+  if (!fastRfc3339(millis)) return formatRfc3339Slow(millis);
+  char buffer[kRfc3339Chars];
+  return std::string(buffer, putRfc3339(buffer, millis));
+}
+
 std::string toJsonLine(const LedgerEntry& e) {
-  std::string out = "{";
-  out.reserve(512);
-  appendString(out, "ts", formatRfc3339(e.ts));
-  appendString(out, "request_id", e.request_id);
-  appendString(out, "provider", e.provider);
-  appendString(out, "model", e.model);
-  appendString(out, "requested_model", e.requested_model);
-  appendString(out, "key", e.key);
-  appendString(out, "user", e.user);
-  appendString(out, "team", e.team);
-  appendString(out, "customer", e.customer);
-  appendString(out, "agent", e.agent);
-  appendRaw(out, "status", std::to_string(e.status));
-  appendRaw(out, "stream", e.stream ? "true" : "false");
-  appendRaw(out, "input_tokens", std::to_string(e.input_tokens));
-  appendRaw(out, "cached_input_tokens", std::to_string(e.cached_input_tokens));
-  appendRaw(out, "cache_write_tokens", std::to_string(e.cache_write_tokens));
-  appendRaw(out, "output_tokens", std::to_string(e.output_tokens));
-  appendRaw(out, "reasoning_tokens", std::to_string(e.reasoning_tokens));
-  appendRaw(out, "cost_usd", formatUsd(e.cost_picousd));
-  appendString(out, "price_source", e.price_source);
-  appendString(out, "usage_source", e.usage_source);
-  appendRaw(out, "latency_ms", formatMillis(e.latency_ms));
-  appendRaw(out, "upstream_ms", formatMillis(e.upstream_ms));
-  out.back() = '}';
-  out += '\n';
-  return out;
+  const std::int64_t millis = unixMillisOf(e.ts);
+  const bool fast_ts = fastRfc3339(millis);
+  const std::string slow_ts = fast_ts ? std::string() : formatRfc3339Slow(millis);
+
+  // Everything but the strings has a fixed upper bound; strings at worst grow sixfold.
+  constexpr std::size_t kFixed = 512 + 7 * 24 + kMaxUsdChars + 2 * kMaxMillisChars;
+  const std::size_t strings = e.request_id.size() + e.provider.size() + e.model.size() +
+                              e.requested_model.size() + e.key.size() + e.user.size() +
+                              e.team.size() + e.customer.size() + e.agent.size() +
+                              e.price_source.size() + e.usage_source.size() + slow_ts.size();
+  // Written into a per-thread scratch buffer sized for the worst case, then copied into a string
+  // of the exact size: lines can wait in the ledger queue, so they should not carry slack. An
+  // outsized line (a huge model name from a request body) gets a buffer of its own instead, so
+  // the scratch stays small.
+  constexpr std::size_t kMaxScratch = 64 * 1024;
+  const std::size_t bound = kFixed + kEscapeFactor * strings;
+  thread_local std::string scratch;
+  std::string outsized;
+  char* begin = nullptr;
+  if (bound <= kMaxScratch) {
+    if (scratch.size() < bound) scratch.resize(bound);
+    begin = scratch.data();
+  } else {
+    outsized.resize(bound);
+    begin = outsized.data();
+  }
+  char* p = begin;
+
+  p = put(p, R"({"ts":")");
+  p = fast_ts ? putRfc3339(p, millis) : putEscaped(p, slow_ts);
+  *p++ = '"';
+  p = putString(p, R"(,"request_id":")", e.request_id);
+  p = putString(p, R"(,"provider":")", e.provider);
+  p = putString(p, R"(,"model":")", e.model);
+  p = putString(p, R"(,"requested_model":")", e.requested_model);
+  p = putString(p, R"(,"key":")", e.key);
+  p = putString(p, R"(,"user":")", e.user);
+  p = putString(p, R"(,"team":")", e.team);
+  p = putString(p, R"(,"customer":")", e.customer);
+  p = putString(p, R"(,"agent":")", e.agent);
+  p = putInt(p, R"(,"status":)", e.status);
+  p = put(p, e.stream ? R"(,"stream":true)" : R"(,"stream":false)");
+  p = putInt(p, R"(,"input_tokens":)", e.input_tokens);
+  p = putInt(p, R"(,"cached_input_tokens":)", e.cached_input_tokens);
+  p = putInt(p, R"(,"cache_write_tokens":)", e.cache_write_tokens);
+  p = putInt(p, R"(,"output_tokens":)", e.output_tokens);
+  p = putInt(p, R"(,"reasoning_tokens":)", e.reasoning_tokens);
+  p = put(p, R"(,"cost_usd":)");
+  p = formatUsdTo(p, e.cost_picousd);
+  p = putString(p, R"(,"price_source":")", e.price_source);
+  p = putString(p, R"(,"usage_source":")", e.usage_source);
+  p = putMillis(p, R"(,"latency_ms":)", e.latency_ms);
+  p = putMillis(p, R"(,"upstream_ms":)", e.upstream_ms);
+  p = put(p, "}\n");
+  return std::string(begin, p);
 }
 
 }  // namespace spendgate::core

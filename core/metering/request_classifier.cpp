@@ -1,19 +1,20 @@
 #include "core/metering/request_classifier.hpp"
 
 #include <algorithm>
-#include <boost/json/parse.hpp>
+#include <array>
+#include <boost/json/array.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/object.hpp>
 #include <boost/json/parse_options.hpp>
-#include <boost/json/value.hpp>
+#include <boost/json/string.hpp>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <optional>
 #include <utility>
 
-#include "core/usage/json_fields.hpp"
-
 namespace spendgate::core {
-
-using json_fields::boolMember;
-using json_fields::integerMember;
-using json_fields::objectMember;
-using json_fields::stringMember;
 
 std::string_view endpointKindName(EndpointKind kind) {
   switch (kind) {
@@ -72,6 +73,304 @@ std::string_view azureDeployment(std::string_view path) {
   return rest.substr(0, rest.find('/'));
 }
 
+// ---- The body, read without building a document ----------------------------------------------
+//
+// Only a handful of members matter (model, stream, stream_options.include_usage, service_tier,
+// the output caps, n, generationConfig.{maxOutputTokens,candidateCount}), and request bodies can
+// be large (conversations, tool schemas). A SAX handler over Boost.JSON's basic_parser picks them
+// out with the same rules the document view had: the body must be exactly one valid JSON value
+// (same options: max depth 256, strict JSON, UTF-8 checked) or nothing counts; the root must be
+// an object; of duplicate keys the last one wins; a member of the wrong type reads as absent.
+
+enum class Field : std::uint8_t {
+  None,
+  Model,
+  Stream,
+  StreamOptions,
+  ServiceTier,
+  GenerationConfig,
+  MaxCompletionTokens,
+  MaxTokens,
+  MaxOutputTokens,
+  N,
+  IncludeUsage,               // in stream_options
+  GenerationMaxOutputTokens,  // in generationConfig
+  CandidateCount,             // in generationConfig
+  Count,
+};
+
+/** One scalar member as the document view would have seen it. */
+struct Scalar {
+  enum class Kind : std::uint8_t { Absent, String, Bool, Int64, Uint64, Double, Other };
+  Kind kind = Kind::Absent;
+  bool b = false;
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  double d = 0;
+
+  std::optional<bool> asBool() const {
+    if (kind == Kind::Bool) return b;
+    return std::nullopt;
+  }
+
+  /** json_fields::integerMember: an exact integer that fits int64, else nullopt. */
+  std::optional<std::int64_t> asInteger() const {
+    switch (kind) {
+      case Kind::Int64:
+        return i;
+      case Kind::Uint64:
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+          return std::nullopt;
+        }
+        return static_cast<std::int64_t>(u);
+      case Kind::Double:
+        if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.0e18) {
+          return static_cast<std::int64_t>(d);
+        }
+        return std::nullopt;
+      default:
+        return std::nullopt;
+    }
+  }
+};
+
+struct BodyFields {
+  bool is_object = false;
+  std::string model;
+  std::string service_tier;
+  std::array<Scalar, static_cast<std::size_t>(Field::Count)> values{};
+
+  Scalar& at(Field f) { return values[static_cast<std::size_t>(f)]; }
+  const Scalar& at(Field f) const { return values[static_cast<std::size_t>(f)]; }
+};
+
+/** key == literal, the comparison inlined (the literal's length is known). */
+template <std::size_t N>
+bool is(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
+Field rootField(std::string_view key) {
+  switch (key.size()) {
+    case 1:
+      return is(key, "n") ? Field::N : Field::None;
+    case 5:
+      return is(key, "model") ? Field::Model : Field::None;
+    case 6:
+      return is(key, "stream") ? Field::Stream : Field::None;
+    case 10:
+      return is(key, "max_tokens") ? Field::MaxTokens : Field::None;
+    case 12:
+      return is(key, "service_tier") ? Field::ServiceTier : Field::None;
+    case 14:
+      return is(key, "stream_options") ? Field::StreamOptions : Field::None;
+    case 16:
+      return is(key, "generationConfig") ? Field::GenerationConfig : Field::None;
+    case 17:
+      return is(key, "max_output_tokens") ? Field::MaxOutputTokens : Field::None;
+    case 21:
+      return is(key, "max_completion_tokens") ? Field::MaxCompletionTokens : Field::None;
+    default:
+      return Field::None;
+  }
+}
+
+Field childField(Field parent, std::string_view key) {
+  if (parent == Field::StreamOptions) {
+    return is(key, "include_usage") ? Field::IncludeUsage : Field::None;
+  }
+  if (parent == Field::GenerationConfig) {
+    if (is(key, "maxOutputTokens")) return Field::GenerationMaxOutputTokens;
+    if (is(key, "candidateCount")) return Field::CandidateCount;
+  }
+  return Field::None;
+}
+
+class BodyHandler {
+public:
+  static constexpr std::size_t max_object_size = boost::json::object::max_size();
+  static constexpr std::size_t max_array_size = boost::json::array::max_size();
+  static constexpr std::size_t max_key_size = boost::json::string::max_size();
+  static constexpr std::size_t max_string_size = boost::json::string::max_size();
+
+  BodyFields fields;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+
+  bool on_object_begin(boost::system::error_code&) {
+    if (depth_ == 0) fields.is_object = true;
+    if (depth_ == 1 && (pending_ == Field::StreamOptions || pending_ == Field::GenerationConfig)) {
+      fields.at(pending_).kind = Scalar::Kind::Other;  // "an object": its members are read
+      parent_ = pending_;
+    } else {
+      valueOther();
+      if (depth_ == 1) parent_ = Field::None;
+    }
+    pending_ = Field::None;
+    ++depth_;
+    return true;
+  }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_array_begin(boost::system::error_code&) {
+    valueOther();
+    if (depth_ == 1) parent_ = Field::None;
+    pending_ = Field::None;
+    ++depth_;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    return true;
+  }
+
+  bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (keyMatters()) appendKey(s);
+    return true;
+  }
+  bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (!keyMatters()) return true;
+    std::string_view key(s.data(), s.size());
+    if (key_size_ != 0 || key_overflow_) {  // the key came in pieces
+      appendKey(s);
+      key = key_overflow_ ? std::string_view() : std::string_view(key_, key_size_);
+      key_size_ = 0;
+      key_overflow_ = false;
+    }
+    pending_ = depth_ == 1 ? rootField(key) : childField(parent_, key);
+    if (pending_ != Field::None) {
+      // A later duplicate replaces the earlier member, whatever its type.
+      fields.at(pending_) = Scalar{};
+      if (pending_ == Field::Model) fields.model.clear();
+      if (pending_ == Field::ServiceTier) fields.service_tier.clear();
+      if (pending_ == Field::StreamOptions) fields.at(Field::IncludeUsage) = Scalar{};
+      if (pending_ == Field::GenerationConfig) {
+        fields.at(Field::GenerationMaxOutputTokens) = Scalar{};
+        fields.at(Field::CandidateCount) = Scalar{};
+      }
+    }
+    return true;
+  }
+
+  bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (std::string* text = pendingText()) text->append(s.data(), s.size());
+    return true;
+  }
+  bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (std::string* text = pendingText()) {
+      text->append(s.data(), s.size());
+      fields.at(pending_).kind = Scalar::Kind::String;
+    } else {
+      valueOther();
+    }
+    pending_ = Field::None;
+    return true;
+  }
+  bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t i, boost::json::string_view, boost::system::error_code&) {
+    if (Scalar* v = pendingValue()) {
+      v->kind = Scalar::Kind::Int64;
+      v->i = i;
+    }
+    return true;
+  }
+  bool on_uint64(std::uint64_t u, boost::json::string_view, boost::system::error_code&) {
+    if (Scalar* v = pendingValue()) {
+      v->kind = Scalar::Kind::Uint64;
+      v->u = u;
+    }
+    return true;
+  }
+  bool on_double(double d, boost::json::string_view, boost::system::error_code&) {
+    if (Scalar* v = pendingValue()) {
+      v->kind = Scalar::Kind::Double;
+      v->d = d;
+    }
+    return true;
+  }
+  bool on_bool(bool b, boost::system::error_code&) {
+    if (Scalar* v = pendingValue()) {
+      v->kind = Scalar::Kind::Bool;
+      v->b = b;
+    }
+    return true;
+  }
+  bool on_null(boost::system::error_code&) {
+    valueOther();
+    pending_ = Field::None;
+    return true;
+  }
+  bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+
+private:
+  static constexpr std::size_t kMaxKey = 32;  // longer keys match nothing
+
+  /** Keys of the root object, and of stream_options / generationConfig. */
+  bool keyMatters() const {
+    return fields.is_object && (depth_ == 1 || (depth_ == 2 && parent_ != Field::None));
+  }
+
+  void appendKey(boost::json::string_view s) {
+    if (key_overflow_ || key_size_ + s.size() > kMaxKey) {
+      key_overflow_ = true;
+      return;
+    }
+    std::memcpy(key_ + key_size_, s.data(), s.size());
+    key_size_ += s.size();
+  }
+
+  std::string* pendingText() {
+    if (pending_ == Field::Model) return &fields.model;
+    if (pending_ == Field::ServiceTier) return &fields.service_tier;
+    return nullptr;
+  }
+
+  /** The member the next number or bool belongs to (consumed), or nullptr. */
+  Scalar* pendingValue() {
+    const Field field = pending_;
+    if (field == Field::None) return nullptr;
+    pending_ = Field::None;
+    Scalar& value = fields.at(field);
+    if (field == Field::Model || field == Field::ServiceTier || field == Field::StreamOptions ||
+        field == Field::GenerationConfig) {
+      value.kind = Scalar::Kind::Other;  // not a string / not an object: reads as absent
+      return nullptr;
+    }
+    return &value;
+  }
+
+  /** The pending member's value is of a type that reads as absent. */
+  void valueOther() {
+    if (pending_ != Field::None) fields.at(pending_).kind = Scalar::Kind::Other;
+  }
+
+  std::size_t depth_ = 0;
+  Field pending_ = Field::None;  // the member whose value comes next
+  Field parent_ = Field::None;   // the object at depth 2, if it is one whose members matter
+  char key_[kMaxKey];
+  std::size_t key_size_ = 0;
+  bool key_overflow_ = false;
+};
+
+/** @return the members that matter, or nothing (is_object false) if `body` is not valid JSON. */
+BodyFields scanBody(std::string_view body) {
+  boost::json::parse_options options;
+  options.max_depth = 256;  // tool schemas nest deeply
+  try {
+    boost::json::basic_parser<BodyHandler> parser(options);
+    boost::system::error_code ec;
+    const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
+    if (ec || used != body.size()) return {};  // invalid, incomplete, or more than one value
+    return std::move(parser.handler().fields);
+  } catch (...) {  // allocation failure: read as "not JSON", as the document parse did
+    return {};
+  }
+}
+
 }  // namespace
 
 RequestInfo classifyRequest(ProviderFormat format,
@@ -107,22 +406,11 @@ RequestInfo classifyRequest(ProviderFormat format,
   if (info.kind == EndpointKind::GeminiStreamGenerateContent) info.stream = true;
 
   // The request body: every field is optional, and a non-JSON body is not an error here.
-  boost::json::value doc;
-  if (!body.empty()) {
-    boost::json::parse_options options;
-    options.max_depth = 256;  // tool schemas nest deeply
-    boost::system::error_code ec;
-    try {
-      doc = boost::json::parse(body, ec, {}, options);
-    } catch (...) {
-      ec = boost::json::make_error_code(boost::json::error::exception);
-    }
-    if (ec) doc = nullptr;
-  }
-  const boost::json::object* root = doc.if_object();
-  info.body_is_json = root != nullptr;
+  BodyFields fields;
+  if (!body.empty()) fields = scanBody(body);
+  info.body_is_json = fields.is_object;
 
-  info.requested_model.assign(stringMember(root, "model"));
+  info.requested_model = std::move(fields.model);
   if (!path_model.empty()) {
     // Gemini names the model in the path ("models/gemini-2.5-flash" -> "gemini-2.5-flash").
     info.requested_model = path_model;
@@ -136,22 +424,19 @@ RequestInfo classifyRequest(ProviderFormat format,
     }
   }
 
-  if (boolMember(root, "stream").value_or(false)) info.stream = true;
-  const auto* stream_options = objectMember(root, "stream_options");
-  info.include_usage_requested = boolMember(stream_options, "include_usage").value_or(false);
-  info.service_tier.assign(stringMember(root, "service_tier"));
+  if (fields.at(Field::Stream).asBool().value_or(false)) info.stream = true;
+  info.include_usage_requested = fields.at(Field::IncludeUsage).asBool().value_or(false);
+  info.service_tier = std::move(fields.service_tier);
 
-  const auto* generation = objectMember(root, "generationConfig");
-  for (const auto& [object, key] :
-       {std::pair{root, "max_completion_tokens"}, std::pair{root, "max_tokens"},
-        std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"}}) {
-    if (const auto v = integerMember(object, key); v && *v >= 0) {
+  for (const Field field : {Field::MaxCompletionTokens, Field::MaxTokens, Field::MaxOutputTokens,
+                            Field::GenerationMaxOutputTokens}) {
+    if (const auto v = fields.at(field).asInteger(); v && *v >= 0) {
       info.max_output_tokens = *v;
       break;
     }
   }
-  auto choices = integerMember(root, "n");
-  if (!choices) choices = integerMember(generation, "candidateCount");
+  auto choices = fields.at(Field::N).asInteger();
+  if (!choices) choices = fields.at(Field::CandidateCount).asInteger();
   // The APIs cap n at 128; a larger value is refused upstream, so it never needs a bigger bound.
   if (choices && *choices > 1) info.choices = std::min<std::int64_t>(*choices, 128);
 

@@ -1,27 +1,14 @@
 #include "core/pricing/money.hpp"
 
+#include <charconv>
 #include <cmath>
 #include <limits>
 
 namespace spendgate::core {
 
 namespace {
-constexpr Picodollars kMax = std::numeric_limits<Picodollars>::max();
-constexpr Picodollars kMin = std::numeric_limits<Picodollars>::min();
 constexpr double kMaxUsdPerMillion = 1e9;
 }  // namespace
-
-Picodollars saturatingAdd(Picodollars a, Picodollars b) {
-  Picodollars r = 0;
-  if (__builtin_add_overflow(a, b, &r)) return b > 0 ? kMax : kMin;
-  return r;
-}
-
-Picodollars saturatingMul(std::int64_t count, Picodollars rate) {
-  Picodollars r = 0;
-  if (__builtin_mul_overflow(count, rate, &r)) return (count < 0) != (rate < 0) ? kMin : kMax;
-  return r;
-}
 
 double toUsd(Picodollars amount) {
   // Split so that the integer part converts exactly.
@@ -63,18 +50,32 @@ std::optional<Picodollars> parseUsdPerMillion(std::string_view text) {
   return whole * 1'000'000 + frac;
 }
 
-std::string formatUsd(Picodollars amount) {
-  std::string sign = amount < 0 ? "-" : "";
+char* formatUsdTo(char* out, Picodollars amount) {
+  if (amount < 0) *out++ = '-';
   // Work on the magnitude as unsigned so that INT64_MIN does not overflow.
   const auto magnitude = amount < 0 ? static_cast<std::uint64_t>(-(amount + 1)) + 1
                                     : static_cast<std::uint64_t>(amount);
   const std::uint64_t per = static_cast<std::uint64_t>(kPicodollarsPerUsd);
-  std::string frac = std::to_string(magnitude % per);
-  frac.insert(0, 12 - frac.size(), '0');
-  while (!frac.empty() && frac.back() == '0') frac.pop_back();
-  std::string out = sign + std::to_string(magnitude / per);
-  if (!frac.empty()) out += "." + frac;
-  return out;
+  out = std::to_chars(out, out + 20, magnitude / per).ptr;
+  std::uint64_t frac = magnitude % per;
+  if (frac == 0) return out;
+  // Twelve decimals, trailing zeros trimmed.
+  int digits = 12;
+  while (frac % 10 == 0) {
+    frac /= 10;
+    --digits;
+  }
+  *out++ = '.';
+  for (int i = digits - 1; i >= 0; --i) {
+    out[i] = static_cast<char>('0' + frac % 10);
+    frac /= 10;
+  }
+  return out + digits;
+}
+
+std::string formatUsd(Picodollars amount) {
+  char buffer[kMaxUsdChars];
+  return std::string(buffer, formatUsdTo(buffer, amount));
 }
 
 }  // namespace spendgate::core

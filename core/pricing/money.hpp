@@ -1,6 +1,8 @@
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -17,10 +19,24 @@ using Picodollars = std::int64_t;
 inline constexpr Picodollars kPicodollarsPerUsd = 1'000'000'000'000;
 
 /** @return a + b, clamped to the int64 range. */
-Picodollars saturatingAdd(Picodollars a, Picodollars b);
+inline Picodollars saturatingAdd(Picodollars a, Picodollars b) {
+  Picodollars r = 0;
+  if (__builtin_add_overflow(a, b, &r)) {
+    return b > 0 ? std::numeric_limits<Picodollars>::max()
+                 : std::numeric_limits<Picodollars>::min();
+  }
+  return r;
+}
 
 /** @return count x rate, clamped to the int64 range. */
-Picodollars saturatingMul(std::int64_t count, Picodollars rate);
+inline Picodollars saturatingMul(std::int64_t count, Picodollars rate) {
+  Picodollars r = 0;
+  if (__builtin_mul_overflow(count, rate, &r)) {
+    return (count < 0) != (rate < 0) ? std::numeric_limits<Picodollars>::min()
+                                     : std::numeric_limits<Picodollars>::max();
+  }
+  return r;
+}
 
 /** @return the amount in USD, for display and JSON only. */
 double toUsd(Picodollars amount);
@@ -41,5 +57,10 @@ std::optional<Picodollars> parseUsdPerMillion(std::string_view decimal);
 /** @return picodollars formatted as USD with up to 12 decimals, trailing zeros trimmed ("0.0125").
  */
 std::string formatUsd(Picodollars amount);
+
+/** formatUsd() without an allocation: writes at most kMaxUsdChars chars to `out` (no NUL).
+ * @return one past the last char written. */
+inline constexpr std::size_t kMaxUsdChars = 32;
+char* formatUsdTo(char* out, Picodollars amount);
 
 }  // namespace spendgate::core

@@ -18,13 +18,66 @@ constexpr std::string_view kGeminiPrefix = "gemini/";
 
 }  // namespace
 
-void PriceCatalog::set(std::string model, ModelPrice price) {
-  models_.insert_or_assign(std::move(model), std::move(price));
+PriceCatalog::PriceCatalog(const PriceCatalog& other)
+    : version_(other.version_), date_(other.date_), models_(other.models_) {
+  rebuildIndex();
 }
 
-const std::pair<const std::string, ModelPrice>* PriceCatalog::findExact(
-    std::string_view model) const {
-  const auto it = models_.find(model);
+PriceCatalog::PriceCatalog(PriceCatalog&& other) noexcept
+    : version_(std::move(other.version_)),
+      date_(std::move(other.date_)),
+      models_(std::move(other.models_)) {
+  rebuildIndex();
+  other.rebuildIndex();
+}
+
+PriceCatalog& PriceCatalog::operator=(const PriceCatalog& other) {
+  if (this != &other) {
+    version_ = other.version_;
+    date_ = other.date_;
+    models_ = other.models_;
+    rebuildIndex();
+  }
+  return *this;
+}
+
+PriceCatalog& PriceCatalog::operator=(PriceCatalog&& other) noexcept {
+  if (this != &other) {
+    version_ = std::move(other.version_);
+    date_ = std::move(other.date_);
+    models_ = std::move(other.models_);
+    rebuildIndex();
+    other.rebuildIndex();
+  }
+  return *this;
+}
+
+void PriceCatalog::rebuildIndex() noexcept {
+  index_.clear();
+  try {
+    index_.reserve(models_.size());
+    for (const Entry& entry : models_) index_.emplace(entry.first, &entry);
+  } catch (...) {
+    index_.clear();  // out of memory: findExact() falls back to the map
+  }
+}
+
+void PriceCatalog::set(std::string model, ModelPrice price) {
+  const auto it = models_.insert_or_assign(std::move(model), std::move(price)).first;
+  try {
+    index_[it->first] = &*it;
+  } catch (...) {
+    index_.clear();  // out of memory: findExact() falls back to the map
+  }
+}
+
+const PriceCatalog::Entry* PriceCatalog::findExact(std::string_view model) const {
+  // The index only holds models_'s keys, so the same size means it holds them all.
+  if (index_.size() == models_.size()) {
+    const auto it = index_.find(model);
+    return it == index_.end() ? nullptr : it->second;
+  }
+  const auto it = models_.find(model);  // the index could not be built
   return it == models_.end() ? nullptr : &*it;
 }
 
@@ -52,9 +105,14 @@ std::optional<std::string_view> stripDateSuffix(std::string_view model) {
   // A plausible calendar date only, so "model-12345678" keeps its digits.
   const auto plausible = [](std::string_view y, std::string_view m, std::string_view d) {
     if (!allDigits(y) || !allDigits(m) || !allDigits(d)) return false;
-    const int year = std::stoi(std::string(y));
-    const int month = std::stoi(std::string(m));
-    const int day = std::stoi(std::string(d));
+    const auto number = [](std::string_view digits) {
+      int value = 0;
+      for (const char c : digits) value = value * 10 + (c - '0');
+      return value;
+    };
+    const int year = number(y);
+    const int month = number(m);
+    const int day = number(d);
     return year >= 2000 && year <= 2099 && month >= 1 && month <= 12 && day >= 1 && day <= 31;
   };
   // -YYYY-MM-DD

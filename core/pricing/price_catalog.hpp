@@ -4,6 +4,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 
 #include "core/pricing/model_price.hpp"
 
@@ -19,6 +20,12 @@ public:
   PriceCatalog() = default;
   PriceCatalog(std::string version, std::string date)
       : version_(std::move(version)), date_(std::move(date)) {}
+  // The lookup index points into models_: every copy and move rebuilds it.
+  PriceCatalog(const PriceCatalog& other);
+  PriceCatalog(PriceCatalog&& other) noexcept;
+  PriceCatalog& operator=(const PriceCatalog& other);
+  PriceCatalog& operator=(PriceCatalog&& other) noexcept;
+  ~PriceCatalog() = default;
 
   const std::string& version() const { return version_; }
   const std::string& date() const { return date_; }
@@ -38,11 +45,21 @@ public:
   const std::map<std::string, ModelPrice, std::less<>>& models() const { return models_; }
 
 private:
-  const std::pair<const std::string, ModelPrice>* findExact(std::string_view model) const;
+  using Entry = std::pair<const std::string, ModelPrice>;
+  struct NameHash {
+    std::size_t operator()(std::string_view name) const noexcept {
+      return std::hash<std::string_view>{}(name);
+    }
+  };
+
+  const Entry* findExact(std::string_view model) const;
+  void rebuildIndex() noexcept;
 
   std::string version_;
   std::string date_;
   std::map<std::string, ModelPrice, std::less<>> models_;
+  /** models_ by name, for lookups in O(1) on the request path (keys view models_'s keys). */
+  std::unordered_map<std::string_view, const Entry*, NameHash> index_;
 };
 
 /**

@@ -60,7 +60,9 @@ std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
     PriceMatch match;
     match.price = found.second;
     match.model = *found.first;
-    match.source = std::string(originName(found.second->origin)) + ":" + std::string(rule);
+    const std::string_view origin = originName(found.second->origin);
+    match.source.reserve(origin.size() + 1 + rule.size());
+    match.source.append(origin).append(":").append(rule);
     return match;
   };
   // A snapshot may have its own price (gpt-4o-2024-05-13), so exact names come first.

@@ -49,24 +49,62 @@ inline std::optional<bool> boolMember(const boost::json::object* o, std::string_
   return std::nullopt;
 }
 
+/**
+ * One member as a counter sees it, taken from a document or from a streaming (SAX) scan: both
+ * paths then apply the same rules.
+ */
+struct CountValue {
+  enum class Kind : std::uint8_t { Absent, Null, Int64, Uint64, Double, Other };
+  Kind kind = Kind::Absent;
+  std::int64_t i = 0;
+  std::uint64_t u = 0;
+  double d = 0;
+
+  static CountValue of(const boost::json::value* v) {
+    CountValue c;
+    if (v == nullptr) return c;
+    if (v->is_null()) {
+      c.kind = Kind::Null;
+    } else if (const auto* i = v->if_int64()) {
+      c.kind = Kind::Int64;
+      c.i = *i;
+    } else if (const auto* u = v->if_uint64()) {
+      c.kind = Kind::Uint64;
+      c.u = *u;
+    } else if (const auto* d = v->if_double()) {
+      c.kind = Kind::Double;
+      c.d = *d;
+    } else {
+      c.kind = Kind::Other;
+    }
+    return c;
+  }
+
+  /** @return the value if it is a JSON number that is an exact integer fitting int64. */
+  std::optional<std::int64_t> integer() const {
+    switch (kind) {
+      case Kind::Int64:
+        return i;
+      case Kind::Uint64:
+        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
+          return std::nullopt;
+        }
+        return static_cast<std::int64_t>(u);
+      case Kind::Double:
+        if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.0e18) {
+          return static_cast<std::int64_t>(d);
+        }
+        return std::nullopt;
+      default:
+        return std::nullopt;
+    }
+  }
+};
+
 /** @return any JSON number at `key` that is an exact integer fitting int64, else nullopt. */
 inline std::optional<std::int64_t> integerMember(const boost::json::object* o,
                                                  std::string_view key) {
-  const auto* v = member(o, key);
-  if (v == nullptr) return std::nullopt;
-  if (const auto* i = v->if_int64()) return *i;
-  if (const auto* u = v->if_uint64()) {
-    if (*u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-      return std::nullopt;
-    }
-    return static_cast<std::int64_t>(*u);
-  }
-  if (const auto* d = v->if_double()) {
-    if (std::isfinite(*d) && std::trunc(*d) == *d && std::fabs(*d) < 9.0e18) {
-      return static_cast<std::int64_t>(*d);
-    }
-  }
-  return std::nullopt;
+  return CountValue::of(member(o, key)).integer();
 }
 
 /**
@@ -77,9 +115,15 @@ class CountReader {
 public:
   /** @return the counter, or nullopt when absent/null (and when garbage, flagging absurd()). */
   std::optional<std::int64_t> read(const boost::json::object* o, std::string_view key) {
-    const auto* v = member(o, key);
-    if (v == nullptr || v->is_null()) return std::nullopt;
-    const auto n = integerMember(o, key);
+    return read(CountValue::of(member(o, key)));
+  }
+
+  /** The same for a member read without a document. */
+  std::optional<std::int64_t> read(const CountValue& v) {
+    if (v.kind == CountValue::Kind::Absent || v.kind == CountValue::Kind::Null) {
+      return std::nullopt;
+    }
+    const auto n = v.integer();
     if (!n || *n < 0 || *n > kMaxSaneCount) {
       absurd_ = true;
       return std::nullopt;
@@ -91,6 +135,7 @@ public:
   std::int64_t readOr0(const boost::json::object* o, std::string_view key) {
     return read(o, key).value_or(0);
   }
+  std::int64_t readOr0(const CountValue& v) { return read(v).value_or(0); }
 
   bool absurd() const { return absurd_; }
   void flagAbsurd() { absurd_ = true; }

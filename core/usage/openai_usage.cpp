@@ -11,19 +11,43 @@ void parseOpenAiUsage(const boost::json::object& usage,
                       bool gemini_compat,
                       CountReader& counts,
                       Usage& out) {
-  const bool responses_naming = usage.contains("input_tokens") || usage.contains("output_tokens");
-  const char* input_key = responses_naming ? "input_tokens" : "prompt_tokens";
-  const char* output_key = responses_naming ? "output_tokens" : "completion_tokens";
-  const char* input_details = responses_naming ? "input_tokens_details" : "prompt_tokens_details";
-  const char* output_details =
-      responses_naming ? "output_tokens_details" : "completion_tokens_details";
+  using json_fields::CountValue;
+  using json_fields::member;
+  OpenAiUsageFields fields;
+  fields.has_input_tokens = usage.contains("input_tokens");
+  fields.has_output_tokens = usage.contains("output_tokens");
+  fields.prompt_tokens = CountValue::of(usage.if_contains("prompt_tokens"));
+  fields.completion_tokens = CountValue::of(usage.if_contains("completion_tokens"));
+  fields.input_tokens = CountValue::of(usage.if_contains("input_tokens"));
+  fields.output_tokens = CountValue::of(usage.if_contains("output_tokens"));
+  fields.total_tokens = CountValue::of(usage.if_contains("total_tokens"));
+  // Detail objects may be missing, null or not objects: their counters are then absent.
+  fields.prompt_cached =
+      CountValue::of(member(objectMember(&usage, "prompt_tokens_details"), "cached_tokens"));
+  fields.input_cached =
+      CountValue::of(member(objectMember(&usage, "input_tokens_details"), "cached_tokens"));
+  fields.completion_reasoning =
+      CountValue::of(member(objectMember(&usage, "completion_tokens_details"), "reasoning_tokens"));
+  fields.output_reasoning =
+      CountValue::of(member(objectMember(&usage, "output_tokens_details"), "reasoning_tokens"));
+  parseOpenAiUsage(fields, gemini_compat, counts, out);
+}
 
-  const std::int64_t prompt = counts.readOr0(&usage, input_key);
-  const std::int64_t completion = counts.readOr0(&usage, output_key);
-  const auto total = counts.read(&usage, "total_tokens");
+void parseOpenAiUsage(const OpenAiUsageFields& usage,
+                      bool gemini_compat,
+                      CountReader& counts,
+                      Usage& out) {
+  const bool responses_naming = usage.has_input_tokens || usage.has_output_tokens;
+  const std::int64_t prompt =
+      counts.readOr0(responses_naming ? usage.input_tokens : usage.prompt_tokens);
+  const std::int64_t completion =
+      counts.readOr0(responses_naming ? usage.output_tokens : usage.completion_tokens);
+  const auto total = counts.read(usage.total_tokens);
   // Detail objects may be missing or null: each counter defaults to 0.
-  const std::int64_t cached = counts.readOr0(objectMember(&usage, input_details), "cached_tokens");
-  std::int64_t reasoning = counts.readOr0(objectMember(&usage, output_details), "reasoning_tokens");
+  const std::int64_t cached =
+      counts.readOr0(responses_naming ? usage.input_cached : usage.prompt_cached);
+  std::int64_t reasoning =
+      counts.readOr0(responses_naming ? usage.output_reasoning : usage.completion_reasoning);
 
   std::int64_t output = completion;
   if (gemini_compat && total && *total - prompt > completion) {

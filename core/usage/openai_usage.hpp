@@ -26,4 +26,25 @@ void parseOpenAiUsage(const boost::json::object& usage,
                       json_fields::CountReader& counts,
                       Usage& out);
 
+/** The members of an OpenAI-shaped `usage` object that parseOpenAiUsage() reads. */
+struct OpenAiUsageFields {
+  bool has_input_tokens = false;   // present, whatever its type: the Responses naming
+  bool has_output_tokens = false;  // (same)
+  json_fields::CountValue prompt_tokens;
+  json_fields::CountValue completion_tokens;
+  json_fields::CountValue input_tokens;
+  json_fields::CountValue output_tokens;
+  json_fields::CountValue total_tokens;
+  json_fields::CountValue prompt_cached;         // prompt_tokens_details.cached_tokens
+  json_fields::CountValue input_cached;          // input_tokens_details.cached_tokens
+  json_fields::CountValue completion_reasoning;  // completion_tokens_details.reasoning_tokens
+  json_fields::CountValue output_reasoning;      // output_tokens_details.reasoning_tokens
+};
+
+/** parseOpenAiUsage() for a `usage` object read without a document (same rules). */
+void parseOpenAiUsage(const OpenAiUsageFields& usage,
+                      bool gemini_compat,
+                      json_fields::CountReader& counts,
+                      Usage& out);
+
 }  // namespace spendgate::core

@@ -1,7 +1,14 @@
 #include "core/usage/usage_extractor.hpp"
 
 #include <algorithm>
+#include <array>
+#include <boost/json/array.hpp>
+#include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/object.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/string.hpp>
 #include <cctype>
+#include <cstring>
 
 #include "core/usage/gemini_usage.hpp"
 #include "core/usage/openai_usage.hpp"
@@ -9,6 +16,7 @@
 namespace spendgate::core {
 
 using json_fields::arrayMember;
+using json_fields::CountValue;
 using json_fields::member;
 using json_fields::objectMember;
 using json_fields::stringMember;
@@ -50,6 +58,459 @@ std::string errorLabel(const boost::json::value* error) {
     return std::string(message.substr(0, 200));
   }
   return "error";
+}
+
+// ---- Non-streamed OpenAI-shaped answers, read without building a document ---------------------
+//
+// The common case (a chat completion with its usage) is read in one SAX pass over the body that
+// takes exactly what handleOpenAiChunk() takes from the document. Anything it does not model
+// (an error member, a `delta`, a duplicate key that matters, a root that is not an object,
+// invalid JSON) makes it give up, and the document path handles the body as before.
+
+/** key == literal, the comparison inlined (the literal's length is known). */
+template <std::size_t N>
+bool is(std::string_view key, const char (&literal)[N]) {
+  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
+}
+
+/** What a non-streamed OpenAI-shaped answer contributes; applied only if the scan succeeded. */
+struct OpenAiAnswer {
+  std::string model;
+  std::string service_tier;
+  bool has_usage = false;  // `usage` is an object
+  OpenAiUsageFields usage;
+  std::int64_t output_code_points = 0;  // choices' text, message texts, tool arguments
+};
+
+class OpenAiAnswerScan {
+public:
+  static constexpr std::size_t max_object_size = boost::json::object::max_size();
+  static constexpr std::size_t max_array_size = boost::json::array::max_size();
+  static constexpr std::size_t max_key_size = boost::json::string::max_size();
+  static constexpr std::size_t max_string_size = boost::json::string::max_size();
+
+  OpenAiAnswer answer;
+  bool root_is_object = false;
+
+  bool on_document_begin(boost::system::error_code&) { return true; }
+  bool on_document_end(boost::system::error_code&) { return true; }
+
+  bool on_object_begin(boost::system::error_code& ec) { return open(true, ec); }
+  bool on_array_begin(boost::system::error_code& ec) { return open(false, ec); }
+  bool on_object_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    return true;
+  }
+  bool on_array_end(std::size_t, boost::system::error_code&) {
+    --depth_;
+    return true;
+  }
+
+  bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    if (keyMatters()) appendKey(s);
+    return true;
+  }
+  bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code& ec) {
+    if (!keyMatters()) return true;
+    std::string_view key(s.data(), s.size());
+    if (key_size_ != 0 || key_overflow_) {  // the key came in pieces
+      appendKey(s);
+      key = key_overflow_ ? std::string_view() : std::string_view(key_, key_size_);
+      key_size_ = 0;
+      key_overflow_ = false;
+    }
+    Frame& frame = frames_[depth_];
+    const auto [id, slot] = resolve(frame.ctx, key);
+    pending_ = slot;
+    if (id == KeyId::None) return true;
+    if (slot == Slot::GiveUp) return giveUp(ec);
+    const std::uint32_t bit = 1u << static_cast<unsigned>(id);
+    if ((frame.seen & bit) != 0) return giveUp(ec);  // a duplicate: the last one would win
+    frame.seen |= bit;
+    if (id == KeyId::InputTokens) answer.usage.has_input_tokens = true;
+    if (id == KeyId::OutputTokens) answer.usage.has_output_tokens = true;
+    return true;
+  }
+
+  bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
+    takeString(s);
+    return true;
+  }
+  bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code& ec) {
+    takeString(s);
+    return scalar(CountValue::Kind::Other, ec);
+  }
+  bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_int64(std::int64_t i, boost::json::string_view, boost::system::error_code& ec) {
+    if (CountValue* v = countSlot()) v->i = i;
+    return scalar(CountValue::Kind::Int64, ec);
+  }
+  bool on_uint64(std::uint64_t u, boost::json::string_view, boost::system::error_code& ec) {
+    if (CountValue* v = countSlot()) v->u = u;
+    return scalar(CountValue::Kind::Uint64, ec);
+  }
+  bool on_double(double d, boost::json::string_view, boost::system::error_code& ec) {
+    if (CountValue* v = countSlot()) v->d = d;
+    return scalar(CountValue::Kind::Double, ec);
+  }
+  bool on_bool(bool, boost::system::error_code& ec) { return scalar(CountValue::Kind::Other, ec); }
+  bool on_null(boost::system::error_code& ec) {
+    if (pending_ == Slot::Error) {  // "error": null is no error
+      pending_ = Slot::None;
+      return true;
+    }
+    return scalar(CountValue::Kind::Null, ec);
+  }
+  bool on_comment_part(boost::json::string_view, boost::system::error_code&) { return true; }
+  bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
+
+private:
+  /** The containers whose members matter. */
+  enum class Ctx : std::uint8_t {
+    Ignore,
+    Root,
+    Usage,
+    PromptDetails,
+    CompletionDetails,
+    InputDetails,
+    OutputDetails,
+    Choices,
+    Choice,
+    Message,
+    ToolCalls,
+    ToolCall,
+    Function,  // tool_calls[].function and function_call
+  };
+  /** Keys that matter, for spotting duplicates (one bit each per container). */
+  enum class KeyId : std::uint8_t {
+    None,
+    Error,
+    Model,
+    ServiceTier,
+    Usage,
+    Choices,
+    PromptTokens,
+    CompletionTokens,
+    TotalTokens,
+    InputTokens,
+    OutputTokens,
+    PromptDetails,
+    CompletionDetails,
+    InputDetails,
+    OutputDetails,
+    CachedTokens,
+    ReasoningTokens,
+    Text,
+    Message,
+    Delta,
+    Content,
+    ReasoningContent,
+    Reasoning,
+    Refusal,
+    ToolCalls,
+    FunctionCall,
+    Function,
+    Arguments,
+  };
+  /** What the next value is. */
+  enum class Slot : std::uint8_t {
+    None,
+    GiveUp,
+    Error,
+    Model,
+    ServiceTier,
+    Usage,
+    Choices,
+    PromptTokens,
+    CompletionTokens,
+    TotalTokens,
+    InputTokens,
+    OutputTokens,
+    PromptDetails,
+    CompletionDetails,
+    InputDetails,
+    OutputDetails,
+    PromptCached,
+    InputCached,
+    CompletionReasoning,
+    OutputReasoning,
+    Text,  // counted as generated output
+    Message,
+    ToolCalls,
+    Function,
+  };
+  struct Frame {
+    Ctx ctx = Ctx::Ignore;
+    std::uint32_t seen = 0;
+  };
+  struct Resolved {
+    KeyId id;
+    Slot slot;
+  };
+
+  static Resolved resolve(Ctx ctx, std::string_view key) {
+    // Keys are told apart by length first: at most one comparison per key.
+    const std::size_t n = key.size();
+    switch (ctx) {
+      case Ctx::Root:
+        if (n == 5) {
+          if (is(key, "error")) return {KeyId::Error, Slot::Error};
+          if (is(key, "model")) return {KeyId::Model, Slot::Model};
+          if (is(key, "usage")) return {KeyId::Usage, Slot::Usage};
+        } else if (n == 7) {
+          if (is(key, "choices")) return {KeyId::Choices, Slot::Choices};
+        } else if (n == 12) {
+          if (is(key, "service_tier")) return {KeyId::ServiceTier, Slot::ServiceTier};
+        }
+        break;
+      case Ctx::Usage:
+        switch (n) {
+          case 12:
+            if (is(key, "input_tokens")) return {KeyId::InputTokens, Slot::InputTokens};
+            if (is(key, "total_tokens")) return {KeyId::TotalTokens, Slot::TotalTokens};
+            break;
+          case 13:
+            if (is(key, "prompt_tokens")) return {KeyId::PromptTokens, Slot::PromptTokens};
+            if (is(key, "output_tokens")) return {KeyId::OutputTokens, Slot::OutputTokens};
+            break;
+          case 17:
+            if (is(key, "completion_tokens")) {
+              return {KeyId::CompletionTokens, Slot::CompletionTokens};
+            }
+            break;
+          case 20:
+            if (is(key, "input_tokens_details")) return {KeyId::InputDetails, Slot::InputDetails};
+            break;
+          case 21:
+            if (is(key, "prompt_tokens_details")) {
+              return {KeyId::PromptDetails, Slot::PromptDetails};
+            }
+            if (is(key, "output_tokens_details")) {
+              return {KeyId::OutputDetails, Slot::OutputDetails};
+            }
+            break;
+          case 25:
+            if (is(key, "completion_tokens_details")) {
+              return {KeyId::CompletionDetails, Slot::CompletionDetails};
+            }
+            break;
+          default:
+            break;
+        }
+        break;
+      case Ctx::PromptDetails:
+        if (is(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::PromptCached};
+        break;
+      case Ctx::InputDetails:
+        if (is(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::InputCached};
+        break;
+      case Ctx::CompletionDetails:
+        if (is(key, "reasoning_tokens")) return {KeyId::ReasoningTokens, Slot::CompletionReasoning};
+        break;
+      case Ctx::OutputDetails:
+        if (is(key, "reasoning_tokens")) return {KeyId::ReasoningTokens, Slot::OutputReasoning};
+        break;
+      case Ctx::Choice:
+        if (n == 4 && is(key, "text")) return {KeyId::Text, Slot::Text};
+        if (n == 7 && is(key, "message")) return {KeyId::Message, Slot::Message};
+        if (n == 5 && is(key, "delta")) return {KeyId::Delta, Slot::GiveUp};
+        break;
+      case Ctx::Message:
+        switch (n) {
+          case 7:
+            if (is(key, "content")) return {KeyId::Content, Slot::Text};
+            if (is(key, "refusal")) return {KeyId::Refusal, Slot::Text};
+            break;
+          case 9:
+            if (is(key, "reasoning")) return {KeyId::Reasoning, Slot::Text};
+            break;
+          case 10:
+            if (is(key, "tool_calls")) return {KeyId::ToolCalls, Slot::ToolCalls};
+            break;
+          case 13:
+            if (is(key, "function_call")) return {KeyId::FunctionCall, Slot::Function};
+            break;
+          case 17:
+            if (is(key, "reasoning_content")) return {KeyId::ReasoningContent, Slot::Text};
+            break;
+          default:
+            break;
+        }
+        break;
+      case Ctx::ToolCall:
+        if (is(key, "function")) return {KeyId::Function, Slot::Function};
+        break;
+      case Ctx::Function:
+        if (is(key, "arguments")) return {KeyId::Arguments, Slot::Text};
+        break;
+      case Ctx::Ignore:
+      case Ctx::Choices:
+      case Ctx::ToolCalls:
+        break;
+    }
+    return {KeyId::None, Slot::None};
+  }
+
+  /** Stops the scan: the document path reads the body instead. */
+  bool giveUp(boost::system::error_code& ec) {
+    ec = boost::json::make_error_code(boost::json::error::exception);
+    return false;
+  }
+
+  bool keyMatters() const { return frames_[depth_].ctx != Ctx::Ignore; }
+
+  void appendKey(boost::json::string_view s) {
+    if (key_overflow_ || key_size_ + s.size() > kMaxKey) {
+      key_overflow_ = true;
+      return;
+    }
+    std::memcpy(key_ + key_size_, s.data(), s.size());
+    key_size_ += s.size();
+  }
+
+  /** The slot of the value that starts now: a member's, or an array element's. */
+  Slot takeSlot() {
+    Slot slot = pending_;
+    pending_ = Slot::None;
+    if (depth_ > 0) {
+      const Ctx parent = frames_[depth_].ctx;
+      if (parent == Ctx::Choices) slot = Slot::Message;  // a choice: see open()
+      if (parent == Ctx::ToolCalls) slot = Slot::Function;
+    }
+    return slot;
+  }
+
+  bool open(bool is_object, boost::system::error_code& ec) {
+    Ctx ctx = Ctx::Ignore;
+    if (depth_ == 0) {
+      if (!is_object) return giveUp(ec);  // not an object: the document path counts it bad
+      root_is_object = true;
+      ctx = Ctx::Root;
+    } else {
+      const Ctx parent = frames_[depth_].ctx;
+      const Slot slot = takeSlot();
+      if (slot == Slot::Error) return giveUp(ec);
+      if (CountValue* v = countValue(slot)) v->kind = CountValue::Kind::Other;
+      if (is_object) {
+        switch (slot) {
+          case Slot::Usage:
+            answer.has_usage = true;
+            ctx = Ctx::Usage;
+            break;
+          case Slot::PromptDetails:
+            ctx = Ctx::PromptDetails;
+            break;
+          case Slot::CompletionDetails:
+            ctx = Ctx::CompletionDetails;
+            break;
+          case Slot::InputDetails:
+            ctx = Ctx::InputDetails;
+            break;
+          case Slot::OutputDetails:
+            ctx = Ctx::OutputDetails;
+            break;
+          case Slot::Message:
+            ctx = parent == Ctx::Choices ? Ctx::Choice : Ctx::Message;
+            break;
+          case Slot::Function:
+            ctx = parent == Ctx::ToolCalls ? Ctx::ToolCall : Ctx::Function;
+            break;
+          default:
+            break;
+        }
+      } else if (slot == Slot::Choices) {
+        ctx = Ctx::Choices;
+      } else if (slot == Slot::ToolCalls) {
+        ctx = Ctx::ToolCalls;
+      }
+    }
+    ++depth_;
+    if (depth_ >= kMaxFrames) return giveUp(ec);  // deeper than the document path allows
+    frames_[depth_] = Frame{ctx, 0};
+    return true;
+  }
+
+  CountValue* countValue(Slot slot) {
+    switch (slot) {
+      case Slot::PromptTokens:
+        return &answer.usage.prompt_tokens;
+      case Slot::CompletionTokens:
+        return &answer.usage.completion_tokens;
+      case Slot::TotalTokens:
+        return &answer.usage.total_tokens;
+      case Slot::InputTokens:
+        return &answer.usage.input_tokens;
+      case Slot::OutputTokens:
+        return &answer.usage.output_tokens;
+      case Slot::PromptCached:
+        return &answer.usage.prompt_cached;
+      case Slot::InputCached:
+        return &answer.usage.input_cached;
+      case Slot::CompletionReasoning:
+        return &answer.usage.completion_reasoning;
+      case Slot::OutputReasoning:
+        return &answer.usage.output_reasoning;
+      default:
+        return nullptr;
+    }
+  }
+
+  /** The counter the pending scalar goes to, if any (not consumed). */
+  CountValue* countSlot() { return countValue(pending_); }
+
+  /** A scalar value ends: records its kind for a counter, and consumes the slot. */
+  bool scalar(CountValue::Kind kind, boost::system::error_code& ec) {
+    const Slot slot = takeSlot();
+    if (slot == Slot::Error) return giveUp(ec);  // an error that is not null
+    if (CountValue* v = countValue(slot)) v->kind = kind;
+    return true;
+  }
+
+  /** A (piece of a) string for the pending slot. */
+  void takeString(boost::json::string_view s) {
+    switch (pending_) {
+      case Slot::Text:
+        for (const char c : s) {
+          if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++answer.output_code_points;
+        }
+        break;
+      case Slot::Model:
+        answer.model.append(s.data(), s.size());
+        break;
+      case Slot::ServiceTier:
+        answer.service_tier.append(s.data(), s.size());
+        break;
+      default:
+        break;
+    }
+  }
+
+  static constexpr std::size_t kMaxKey = 32;  // longer keys match nothing
+  // JsonScratch's depth limit (64) plus the root: deeper documents fail there as well.
+  static constexpr std::size_t kMaxFrames = 66;
+
+  std::array<Frame, kMaxFrames> frames_{};
+  std::size_t depth_ = 0;
+  Slot pending_ = Slot::None;
+  char key_[kMaxKey];
+  std::size_t key_size_ = 0;
+  bool key_overflow_ = false;
+};
+
+/** @return the answer, or nothing when the document path must read the body. */
+std::optional<OpenAiAnswer> scanOpenAiAnswer(std::string_view body) {
+  boost::json::parse_options options;
+  options.max_depth = JsonScratch::kDefaultMaxDepth;
+  try {
+    boost::json::basic_parser<OpenAiAnswerScan> parser(options);
+    boost::system::error_code ec;
+    const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
+    if (ec || used != body.size()) return std::nullopt;
+    if (!parser.handler().root_is_object) return std::nullopt;  // the document path counts it bad
+    return std::move(parser.handler().answer);
+  } catch (...) {
+    return std::nullopt;
+  }
 }
 
 }  // namespace
@@ -350,12 +811,26 @@ UsageResult UsageExtractor::finish() {
       detail_ = "response body over " + std::to_string(limits_.max_json_bytes) + " bytes";
       return estimateResult(UsageStatus::TooLarge, body_estimate);
     }
-    const boost::json::value* doc = json_.parse(body_);
-    if (doc == nullptr) {
-      detail_ = body_.empty() ? "empty response body" : "response body is not valid JSON";
-      return estimateResult(UsageStatus::Malformed, body_estimate);
+    const bool scan = isOpenAiShaped(request_.kind) && !limits_.document_only;
+    if (auto answer = scan ? scanOpenAiAnswer(body_) : std::nullopt) {
+      // What handleJsonDocument() would have done with the document.
+      terminal_ = true;
+      if (!answer->model.empty()) model_ = std::move(answer->model);  // setModel()
+      if (!answer->service_tier.empty()) service_tier_ = std::move(answer->service_tier);
+      if (answer->has_usage) {
+        Usage parsed;
+        parseOpenAiUsage(answer->usage, request_.gemini_compat, counts_, parsed);
+        reported_ = parsed;
+      }
+      estimator_.addOutputBytes(answer->output_code_points);  // already in code points
+    } else {
+      const boost::json::value* doc = json_.parse(body_);
+      if (doc == nullptr) {
+        detail_ = body_.empty() ? "empty response body" : "response body is not valid JSON";
+        return estimateResult(UsageStatus::Malformed, body_estimate);
+      }
+      handleJsonDocument(*doc);
     }
-    handleJsonDocument(*doc);
     std::string().swap(body_);
   }
   if (mode_ == Mode::JsonArray) {

@@ -35,6 +35,9 @@ public:
   struct Limits {
     std::size_t max_json_bytes = 32u << 20;  // non-streamed bodies are parsed whole
     std::size_t max_event_bytes = SseParser::kDefaultMaxEventBytes;
+    /** Read non-streamed JSON through the document view only, never the one-pass scan of
+     * OpenAI-shaped answers (tests compare the two; the answers are the same). */
+    bool document_only = false;
   };
 
   /**

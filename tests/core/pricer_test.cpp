@@ -306,5 +306,40 @@ TEST(PriceCatalog, StripDateSuffix) {
   EXPECT_EQ(stripDateSuffix("-2024-08-06"), std::nullopt);
 }
 
+TEST(PriceCatalog, CopiesAndMovesFindTheirOwnEntries) {
+  PriceCatalog original = testing::testCatalog();
+  const std::size_t size = original.size();
+  ASSERT_TRUE(original.find("gpt-4o-mini"));
+
+  PriceCatalog copy(original);
+  ModelPrice changed;
+  changed.rates.input = 1;
+  original.set("gpt-4o-mini", changed);  // the copy keeps its own price
+  original.set("brand-new", changed);
+  ASSERT_TRUE(copy.find("gpt-4o-mini"));
+  EXPECT_EQ(copy.find("gpt-4o-mini")->second->rates.input, 150'000);
+  EXPECT_EQ(original.find("gpt-4o-mini")->second->rates.input, 1);
+  EXPECT_FALSE(copy.find("brand-new"));
+  EXPECT_EQ(copy.size(), size);
+
+  PriceCatalog moved(std::move(copy));
+  ASSERT_TRUE(moved.find("gpt-4o-mini"));
+  EXPECT_EQ(*moved.find("gpt-4o-mini")->first, "gpt-4o-mini");
+
+  PriceCatalog assigned;
+  assigned = original;
+  EXPECT_EQ(assigned.find("brand-new")->second->rates.input, 1);
+  assigned = std::move(moved);
+  EXPECT_EQ(assigned.find("gpt-4o-mini")->second->rates.input, 150'000);
+  EXPECT_FALSE(assigned.find("brand-new"));
+  auto& self = assigned;
+  assigned = self;
+  EXPECT_TRUE(assigned.find("gpt-4o-mini"));
+  {
+    PriceCatalog scoped = original;  // destroyed: the others must not point into it
+  }
+  EXPECT_EQ(Pricer(original, {}).catalog().find("brand-new")->second->rates.input, 1);
+}
+
 }  // namespace
 }  // namespace spendgate::core

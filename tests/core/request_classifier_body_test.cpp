@@ -1,0 +1,181 @@
+// The request body is read by a streaming (SAX) scan rather than a parsed document; these tests
+// hold it to exactly what the document view (boost::json::parse + json_fields) used to answer.
+
+#include <gtest/gtest.h>
+
+#include <boost/json/parse.hpp>
+#include <boost/json/parse_options.hpp>
+#include <boost/json/value.hpp>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "core/metering/request_classifier.hpp"
+#include "core/usage/json_fields.hpp"
+
+namespace spendgate::core {
+namespace {
+
+using json_fields::boolMember;
+using json_fields::integerMember;
+using json_fields::objectMember;
+using json_fields::stringMember;
+
+/** The body-derived fields as the document-based classifier computed them. */
+struct Expected {
+  bool body_is_json = false;
+  std::string model;
+  bool stream = false;
+  bool include_usage = false;
+  std::string service_tier;
+  std::optional<std::int64_t> max_output_tokens;
+  std::int64_t choices = 1;
+};
+
+Expected reference(std::string_view body) {
+  boost::json::value doc;
+  if (!body.empty()) {
+    boost::json::parse_options options;
+    options.max_depth = 256;
+    boost::system::error_code ec;
+    try {
+      doc = boost::json::parse(body, ec, {}, options);
+    } catch (...) {
+      ec = boost::json::make_error_code(boost::json::error::exception);
+    }
+    if (ec) doc = nullptr;
+  }
+  const boost::json::object* root = doc.if_object();
+  Expected e;
+  e.body_is_json = root != nullptr;
+  e.model = std::string(stringMember(root, "model"));
+  e.stream = boolMember(root, "stream").value_or(false);
+  e.include_usage =
+      boolMember(objectMember(root, "stream_options"), "include_usage").value_or(false);
+  e.service_tier = std::string(stringMember(root, "service_tier"));
+  const auto* generation = objectMember(root, "generationConfig");
+  for (const auto& [object, key] :
+       {std::pair{root, "max_completion_tokens"}, std::pair{root, "max_tokens"},
+        std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"}}) {
+    if (const auto v = integerMember(object, key); v && *v >= 0) {
+      e.max_output_tokens = *v;
+      break;
+    }
+  }
+  auto choices = integerMember(root, "n");
+  if (!choices) choices = integerMember(generation, "candidateCount");
+  if (choices && *choices > 1) e.choices = std::min<std::int64_t>(*choices, 128);
+  return e;
+}
+
+void expectSame(const std::string& body) {
+  const Expected want = reference(body);
+  const RequestInfo got = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", body);
+  EXPECT_EQ(got.body_is_json, want.body_is_json) << body;
+  EXPECT_EQ(got.requested_model, want.model) << body;
+  EXPECT_EQ(got.stream, want.stream) << body;
+  EXPECT_EQ(got.include_usage_requested, want.include_usage) << body;
+  EXPECT_EQ(got.service_tier, want.service_tier) << body;
+  EXPECT_EQ(got.max_output_tokens, want.max_output_tokens) << body;
+  EXPECT_EQ(got.choices, want.choices) << body;
+  EXPECT_EQ(got.needs_usage_injection, want.stream && !want.include_usage && want.body_is_json)
+      << body;
+}
+
+TEST(RequestClassifierBody, SameAnswersAsTheDocumentView) {
+  const std::vector<std::string> bodies = {
+      "",
+      "{}",
+      "[]",
+      "null",
+      "42",
+      "\"model\"",
+      " {\"model\":\"gpt-4o\"} ",
+      R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})",
+      R"({"model":"gpt-4o","stream":true})",
+      R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}})",
+      R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":false}})",
+      R"({"stream":"true","stream_options":{"include_usage":1}})",
+      R"({"stream":1})",
+      R"({"stream":null})",
+      R"({"stream_options":true})",
+      R"({"stream_options":[{"include_usage":true}]})",
+      R"({"stream_options":{"include_usage":{"x":true}}})",
+      R"({"stream_options":{"nested":{"include_usage":true}}})",
+      R"({"messages":[{"stream":true,"model":"inner"}],"model":"outer"})",
+      R"({"messages":{"stream":true,"model":"inner","stream_options":{"include_usage":true}}})",
+      R"({"tools":[{"function":{"parameters":{"max_tokens":5}}}]})",
+      // Duplicates: the last one wins, whatever its type.
+      R"({"model":"a","model":"b"})",
+      R"({"model":"a","model":5})",
+      R"({"model":5,"model":"a"})",
+      R"({"stream":true,"stream":false})",
+      R"({"stream_options":{"include_usage":true},"stream_options":{}})",
+      R"({"stream_options":{"include_usage":true},"stream_options":null})",
+      R"({"stream_options":{"include_usage":true,"include_usage":false}})",
+      R"({"generationConfig":{"maxOutputTokens":5},"generationConfig":{"candidateCount":3}})",
+      R"({"max_tokens":10,"max_tokens":"x"})",
+      // Escapes in keys and values.
+      R"({"mod\u0065l":"gpt\u002d4o","service\u005ftier":"flex"})",
+      R"({"model":"caf\u00e9 \ud83d\ude00","stream":true})",
+      R"({"model":"a\"b\\c\/d\n"})",
+      R"({"\u006e":4})",
+      // Numbers of every shape.
+      R"({"max_tokens":100})",
+      R"({"max_tokens":-1})",
+      R"({"max_tokens":-1,"max_output_tokens":7})",
+      R"({"max_tokens":0})",
+      R"({"max_tokens":100.0})",
+      R"({"max_tokens":100.5})",
+      R"({"max_tokens":1e3})",
+      R"({"max_tokens":1E20})",
+      R"({"max_tokens":-0.0})",
+      R"({"max_tokens":9223372036854775807})",
+      R"({"max_tokens":9223372036854775808})",
+      R"({"max_tokens":18446744073709551615})",
+      R"({"max_tokens":18446744073709551616})",
+      R"({"max_tokens":8999999999999999000.0})",
+      R"({"max_completion_tokens":300,"max_tokens":100})",
+      R"({"max_completion_tokens":null,"max_tokens":100})",
+      R"({"max_completion_tokens":true,"max_tokens":100})",
+      R"({"generationConfig":{"maxOutputTokens":800,"candidateCount":4}})",
+      R"({"generationConfig":{"maxOutputTokens":"800","candidateCount":"4"}})",
+      R"({"generationConfig":[],"n":3})",
+      R"({"n":1000})",
+      R"({"n":2.0})",
+      R"({"n":2.5,"generationConfig":{"candidateCount":6}})",
+      R"({"n":-3})",
+      // Not one valid value: nothing counts.
+      R"({"model":"gpt-4o")",
+      R"({"model":"gpt-4o"} x)",
+      R"({"model":"gpt-4o"}{})",
+      R"({"model":"gpt-4o",})",
+      R"({"model":"gpt-4o"} // comment)",
+      R"({"model":'gpt-4o'})",
+      "{\"model\":\"\xff\xfe\"}",
+      "{\"model\":\"ok\",\"x\":\"\xc3\"}",
+      "{\"model\":\"caf\xc3\xa9\"}",
+      R"({"model":"gpt-4o","stream":true,"x":[1,2,)",
+      "not json",
+      R"({"model":"a","max_tokens":5)",
+      std::string("{\"model\":\"a\0\"}", 14),
+      // A long key that shares a prefix with one that matters.
+      R"({"max_completion_tokens_and_then_some_more_characters":5,"model_name":"x"})",
+      "{\"" + std::string(100, 'k') + "\":1,\"model\":\"m\"}",
+      "{\"model\":\"" + std::string(100000, 'x') + "\",\"stream\":true}",
+  };
+  for (const auto& body : bodies) expectSame(body);
+}
+
+TEST(RequestClassifierBody, DepthLimitIsTheSame) {
+  for (const int depth : {1, 2, 100, 254, 255, 256, 257, 300}) {
+    std::string body = R"({"model":"m","x":)";
+    for (int i = 1; i < depth; ++i) body += "[";
+    for (int i = 1; i < depth; ++i) body += "]";
+    body += "}";
+    expectSame(body);
+  }
+}
+
+}  // namespace
+}  // namespace spendgate::core

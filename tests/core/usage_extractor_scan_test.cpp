@@ -1,0 +1,158 @@
+// Non-streamed OpenAI-shaped answers are read by a one-pass scan instead of a parsed document;
+// these tests hold the scan to exactly the document path's results (Limits::document_only).
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "core/metering/request_classifier.hpp"
+#include "core/usage/usage_extractor.hpp"
+
+namespace spendgate::core {
+namespace {
+
+UsageResult run(const RequestInfo& info, const std::string& body, bool document_only) {
+  UsageExtractor::Limits limits;
+  limits.document_only = document_only;
+  UsageExtractor extractor(info, 200, "application/json", limits);
+  // Two pieces, as a relay would feed them.
+  extractor.feed(std::string_view(body).substr(0, body.size() / 2));
+  extractor.feed(std::string_view(body).substr(body.size() / 2));
+  return extractor.finish();
+}
+
+void expectSame(const RequestInfo& info, const std::string& body) {
+  const UsageResult want = run(info, body, true);
+  const UsageResult got = run(info, body, false);
+  EXPECT_EQ(got.usage, want.usage) << body;
+  EXPECT_EQ(got.status, want.status) << body;
+  EXPECT_EQ(got.estimated, want.estimated) << body;
+  EXPECT_EQ(got.upstream_error, want.upstream_error) << body;
+  EXPECT_EQ(got.detail, want.detail) << body;
+}
+
+const std::vector<std::string>& bodies() {
+  static const std::vector<std::string> all = {
+      "",
+      "   ",
+      "{}",
+      "[]",
+      "null",
+      "[{\"usage\":{\"prompt_tokens\":1}}]",
+      R"({"id":"chatcmpl-1","object":"chat.completion","created":1,"model":"gpt-4o-mini-2024-07-18","choices":[{"index":0,"message":{"role":"assistant","content":"Hello!"},"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30}})",
+      R"({"model":"gpt-4o","service_tier":"default","usage":{"prompt_tokens":1486,"completion_tokens":651,"total_tokens":2137,"prompt_tokens_details":{"cached_tokens":1408,"audio_tokens":0},"completion_tokens_details":{"reasoning_tokens":512,"audio_tokens":0}},"choices":[{"message":{"content":"caf\u00e9 \ud83d\ude00 ok","refusal":null}}]})",
+      // Without usage: estimated from the texts (code points).
+      R"({"model":"gpt-4o","choices":[{"message":{"content":"héllo wörld \u00e9\u4e2d","reasoning_content":"think","reasoning":"more","refusal":"no"}}]})",
+      R"({"choices":[{"text":"legacy completion text"},{"text":"second choice"}]})",
+      R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"city\":\"Paris\"}"}},{"function":{"arguments":"{}"}},7,"x",{"function":"nope"}]}}]})",
+      R"({"choices":[{"message":{"function_call":{"name":"f","arguments":"{\"a\":1}"}}}]})",
+      R"({"choices":[{"message":{"content":[{"type":"text","text":"parts are not counted"}]}}]})",
+      R"({"choices":[1,"two",null,[{"message":{"content":"nested"}}],{"message":"str"},{"message":{"content":"x"}}]})",
+      R"({"choices":{"message":{"content":"not an array"}}})",
+      R"({"choices":[{"delta":{"content":"streamed shape"}}]})",
+      R"({"choices":[{"delta":null,"message":{"content":"m"}}]})",
+      R"({"choices":[{"message":{"content":"a","content":"bb"}}]})",
+      R"({"choices":[{"message":{"content":"a"},"message":{"content":"bb"}}]})",
+      // Errors.
+      R"({"error":{"message":"boom","type":"server_error","code":null}})",
+      R"({"error":"overloaded"})",
+      R"({"error":null,"model":"m","usage":{"prompt_tokens":3,"completion_tokens":4}})",
+      R"({"error":{"code":503},"choices":[{"message":{"content":"partial"}}]})",
+      R"({"error":false})",
+      // Models and tiers.
+      R"({"model":"","usage":{"prompt_tokens":1,"completion_tokens":1}})",
+      R"({"model":5,"service_tier":7,"usage":{"prompt_tokens":1,"completion_tokens":1}})",
+      R"({"model":"a","model":"b","usage":{"prompt_tokens":1,"completion_tokens":1}})",
+      R"({"mod\u0065l":"escaped-key","service_tier":"fl\u0065x","usage":{"prompt_tokens":1}})",
+      R"({"service_tier":"","usage":{"prompt_tokens":1}})",
+      // Usage shapes.
+      R"({"usage":null})",
+      R"({"usage":[]})",
+      R"({"usage":"x"})",
+      R"({"usage":{}})",
+      R"({"usage":{"prompt_tokens":5}})",
+      R"({"usage":{"prompt_tokens":5,"completion_tokens":null,"total_tokens":null}})",
+      R"({"usage":{"prompt_tokens":"5","completion_tokens":2}})",
+      R"({"usage":{"prompt_tokens":true,"completion_tokens":2}})",
+      R"({"usage":{"prompt_tokens":{},"completion_tokens":2}})",
+      R"({"usage":{"prompt_tokens":-1,"completion_tokens":2}})",
+      R"({"usage":{"prompt_tokens":1000000001,"completion_tokens":2}})",
+      R"({"usage":{"prompt_tokens":1000000000,"completion_tokens":2}})",
+      R"({"usage":{"prompt_tokens":5.0,"completion_tokens":2.5}})",
+      R"({"usage":{"prompt_tokens":5e2,"completion_tokens":18446744073709551615}})",
+      R"({"usage":{"prompt_tokens":9223372036854775808,"completion_tokens":1}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":null,"completion_tokens_details":null}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":11}}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"completion_tokens_details":{"reasoning_tokens":6}}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":"x"}}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":[{"cached_tokens":3}]}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"cached_tokens":3,"cached_tokens":4}}})",
+      R"({"usage":{"prompt_tokens":10,"prompt_tokens":12}})",
+      R"({"usage":{"prompt_tokens":1},"usage":{"prompt_tokens":2}})",
+      // Responses naming inside a chat answer (input_tokens present switches the naming).
+      R"({"usage":{"input_tokens":7,"output_tokens":3,"input_tokens_details":{"cached_tokens":2},"output_tokens_details":{"reasoning_tokens":1},"prompt_tokens":"garbage"}})",
+      R"({"usage":{"input_tokens":null,"prompt_tokens":9,"completion_tokens":2}})",
+      R"({"usage":{"output_tokens":"x","prompt_tokens":9}})",
+      // Gemini compat: output = total - prompt.
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":40}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":"x"}})",
+      // Invalid JSON and trailing data.
+      R"({"usage":{"prompt_tokens":1})",
+      R"({"usage":{"prompt_tokens":1}} trailing)",
+      R"({"usage":{"prompt_tokens":1}}{})",
+      R"({"usage":{"prompt_tokens":1},})",
+      "{\"model\":\"\xff\",\"usage\":{\"prompt_tokens\":1}}",
+      "{\"choices\":[{\"message\":{\"content\":\"\xc3\xa9\xe2\x82\xac\"}}],\"usage\":{}}",
+      // Long strings and keys.
+      "{\"choices\":[{\"message\":{\"content\":\"" + std::string(50000, 'x') +
+          "\\n\\u00e9\"}}],\"" + std::string(200, 'k') + "\":1,\"usage\":{\"prompt_tokens\":3}}",
+  };
+  return all;
+}
+
+TEST(UsageExtractorScan, ChatAnswersMatchTheDocumentPath) {
+  RequestInfo chat;
+  chat.kind = EndpointKind::ChatCompletions;
+  chat.request_body_bytes = 120;
+  for (const auto& body : bodies()) expectSame(chat, body);
+}
+
+TEST(UsageExtractorScan, CompletionsEmbeddingsAndGeminiCompatMatchTheDocumentPath) {
+  for (const EndpointKind kind : {EndpointKind::Completions, EndpointKind::Embeddings}) {
+    RequestInfo info;
+    info.kind = kind;
+    for (const auto& body : bodies()) expectSame(info, body);
+  }
+  RequestInfo compat;
+  compat.kind = EndpointKind::ChatCompletions;
+  compat.format = ProviderFormat::Gemini;
+  compat.gemini_compat = true;
+  for (const auto& body : bodies()) expectSame(compat, body);
+}
+
+TEST(UsageExtractorScan, DepthLimitIsTheSame) {
+  for (const int depth : {10, 62, 63, 64, 65, 70}) {
+    std::string body = R"({"usage":{"prompt_tokens":1},"x":)";
+    for (int i = 1; i < depth; ++i) body += "[";
+    for (int i = 1; i < depth; ++i) body += "]";
+    body += "}";
+    RequestInfo chat;
+    chat.kind = EndpointKind::ChatCompletions;
+    expectSame(chat, body);
+  }
+}
+
+TEST(UsageExtractorScan, ReadsTheCommonAnswer) {
+  RequestInfo chat;
+  chat.kind = EndpointKind::ChatCompletions;
+  const UsageResult r = run(chat, bodies()[6], false);
+  EXPECT_EQ(r.status, UsageStatus::Reported);
+  EXPECT_EQ(r.usage.input_tokens, 20);
+  EXPECT_EQ(r.usage.output_tokens, 10);
+  EXPECT_EQ(r.usage.model, "gpt-4o-mini-2024-07-18");
+  EXPECT_FALSE(r.estimated);
+}
+
+}  // namespace
+}  // namespace spendgate::core
