@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cmath>
+#include <iterator>
 
 #include "core/enforcement/planner.hpp"
 #include "core/ledger/ledger_entry.hpp"
@@ -125,14 +126,29 @@ std::vector<Alert> AlertEngine::onBudgetSettled(const std::vector<BudgetSnapshot
                                                 TimePoint now) {
   std::vector<Alert> out;
   prune(now);
-  for (const auto& s : after) {
+  if (tracked_.size() < after.size()) tracked_.resize(after.size());
+  for (std::size_t i = 0; i < after.size(); ++i) {
+    const BudgetSnapshot& s = after[i];
     const BudgetRule* rule = findRule(s.name);
     if (rule == nullptr) continue;  // removed by a reload: no longer alerted on
-    auto& state = counters_[budgetCounterKey(s.name, s.subject, s.window.start)];
+    Tracked& tracked = tracked_[i];
+    if (tracked.counter == nullptr || tracked.start != s.window.start || tracked.name != s.name ||
+        tracked.subject != s.subject) {
+      tracked.name = s.name;
+      tracked.subject = s.subject;
+      tracked.start = s.window.start;
+      tracked.counter = &counters_[budgetCounterKey(s.name, s.subject, s.window.start)];
+      tracked.rate_key.clear();
+      appendEscapedKeyPart(tracked.rate_key, s.name);
+      tracked.rate_key.push_back(':');
+      appendEscapedKeyPart(tracked.rate_key, s.subject);
+      tracked.rate = nullptr;
+    }
+    CounterState& state = *tracked.counter;
     state.window_end = s.window.end;
     thresholds(s, *rule, state, now, out);
     projection(s, state, now, out);
-    spendRate(s, now, out);
+    spendRate(s, tracked, now, out);
   }
   return out;
 }
@@ -232,18 +248,25 @@ void AlertEngine::projection(const BudgetSnapshot& s,
   out.push_back(std::move(a));
 }
 
-void AlertEngine::spendRate(const BudgetSnapshot& s, TimePoint now, std::vector<Alert>& out) {
-  const std::string key = escapeKeyPart(s.name) + ":" + escapeKeyPart(s.subject);
-  auto [it, inserted] = rates_.try_emplace(key);
-  RateState& r = it->second;
-  if (inserted) {
-    // Spend before the first look has no known time: it only sets the starting point.
-    r.tracked_since = now;
-    r.last_seen = now;
-    r.last_window_start = s.window.start;
-    r.last_spent = s.spent;
-    return;
+void AlertEngine::spendRate(const BudgetSnapshot& s,
+                            Tracked& tracked,
+                            TimePoint now,
+                            std::vector<Alert>& out) {
+  const std::string& key = tracked.rate_key;
+  if (tracked.rate == nullptr) {
+    auto [it, inserted] = rates_.try_emplace(key);
+    tracked.rate = &it->second;
+    if (inserted) {
+      // Spend before the first look has no known time: it only sets the starting point.
+      RateState& r = it->second;
+      r.tracked_since = now;
+      r.last_seen = now;
+      r.last_window_start = s.window.start;
+      r.last_spent = s.spent;
+      return;
+    }
   }
+  RateState& r = *tracked.rate;
   Picodollars delta = 0;
   TimePoint from = r.last_seen;
   if (s.window.start == r.last_window_start) {
@@ -311,16 +334,21 @@ void AlertEngine::spendRate(const BudgetSnapshot& s, TimePoint now, std::vector<
   const std::int64_t hour_first = current - (kHourMillis / kBucketMillis - 1);
   const std::int64_t hour_start_ms = hour_first * kBucketMillis;
   const std::int64_t baseline_first = hour_first - kBaselineMillis / kBucketMillis;
+  // The last hour is the tail of the (ascending) buckets: sum it first, and look at the up to
+  // 24 h of baseline only when the last hour passes the floor.
+  auto hour_begin = r.buckets.end();
+  while (hour_begin != r.buckets.begin() && std::prev(hour_begin)->first >= hour_first) {
+    --hour_begin;
+  }
   Picodollars last_hour = 0;
-  Picodollars baseline = 0;
-  for (const auto& [bucket, value] : r.buckets) {
-    if (bucket >= hour_first) {
-      last_hour = saturatingAdd(last_hour, value);
-    } else if (bucket >= baseline_first) {
-      baseline = saturatingAdd(baseline, value);
-    }
+  for (auto it = hour_begin; it != r.buckets.end(); ++it) {
+    last_hour = saturatingAdd(last_hour, it->second);
   }
   if (last_hour < settings_.spend_rate_min) return;
+  Picodollars baseline = 0;
+  for (auto it = r.buckets.begin(); it != hour_begin; ++it) {
+    if (it->first >= baseline_first) baseline = saturatingAdd(baseline, it->second);
+  }
   const std::int64_t covered_from =
       std::max(millisOf(r.tracked_since), hour_start_ms - kBaselineMillis);
   const std::int64_t covered = hour_start_ms - covered_from;
@@ -405,6 +433,7 @@ std::vector<Alert> AlertEngine::onEmergencyStopChanged(const EmergencyStopState&
 void AlertEngine::prune(TimePoint now) {
   if (last_prune_ != TimePoint{} && now >= last_prune_ && now - last_prune_ < kPruneEvery) return;
   last_prune_ = now;
+  tracked_.clear();  // it points into the maps pruned below
   std::erase_if(counters_,
                 [&](const auto& entry) { return entry.second.window_end + kCounterKeep < now; });
   std::erase_if(cooldowns_,

@@ -83,6 +83,20 @@ private:
     std::int64_t last_alert_hour = -1;                         // unix hours of the last alert
   };
 
+  /**
+   * What one position of SettleResult::budgets resolved to last time: consecutive settlements
+   * mostly name the same counters in the same order, so the map lookups (and the keys they
+   * need) are skipped while name, subject and period stay the same. prune() clears it.
+   */
+  struct Tracked {
+    std::string name;
+    std::string subject;
+    std::chrono::system_clock::time_point start;
+    CounterState* counter = nullptr;  // counters_[budgetCounterKey(name, subject, start)]
+    std::string rate_key;             // "<name>:<subject>", escaped
+    RateState* rate = nullptr;        // rates_[rate_key], once spendRate() has seen it
+  };
+
   const BudgetRule* findRule(const std::string& name) const;
   void thresholds(const BudgetSnapshot& s,
                   const BudgetRule& rule,
@@ -94,6 +108,7 @@ private:
                   std::chrono::system_clock::time_point now,
                   std::vector<Alert>& out);
   void spendRate(const BudgetSnapshot& s,
+                 Tracked& tracked,
                  std::chrono::system_clock::time_point now,
                  std::vector<Alert>& out);
   /** @return true (and starts the cooldown) unless `key` fired within the cooldown. */
@@ -106,6 +121,7 @@ private:
   std::map<std::string, RateState> rates_;        // "<budget>:<subject>", escaped
   std::map<std::string, std::chrono::system_clock::time_point> cooldowns_;  // key -> last sent
   std::chrono::system_clock::time_point last_prune_{};
+  std::vector<Tracked> tracked_;
   std::uint64_t suppressed_ = 0;
 };
 

@@ -1,6 +1,8 @@
 #include "core/enforcement/planner.hpp"
 
 #include <algorithm>
+#include <array>
+#include <charconv>
 
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/gcra.hpp"
@@ -23,37 +25,82 @@ bool matches(const Match& match, const RequestAttributes& attributes) {
   });
 }
 
-std::string escapeKeyPart(std::string_view part) {
+namespace {
+
+/** '%', ':', '{', '}', bytes below 0x21 and DEL. */
+constexpr std::array<bool, 256> kKeyEscape = [] {
+  std::array<bool, 256> table{};
+  for (int byte = 0; byte < 0x21; ++byte) table[byte] = true;
+  for (const char c : {'%', ':', '{', '}', '\x7f'}) table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+bool needsKeyEscape(char c) { return kKeyEscape[static_cast<unsigned char>(c)]; }
+
+void appendDecimal(std::string& out, std::int64_t value) {
+  char buffer[24];
+  const auto end = std::to_chars(buffer, buffer + sizeof buffer, value).ptr;
+  out.append(buffer, end);
+}
+
+}  // namespace
+
+void appendEscapedKeyPart(std::string& out, std::string_view part) {
   static constexpr char kHex[] = "0123456789ABCDEF";
+  std::size_t clean = 0;  // start of the run that needs no escaping
+  for (std::size_t i = 0; i < part.size(); ++i) {
+    if (!needsKeyEscape(part[i])) continue;
+    const auto byte = static_cast<unsigned char>(part[i]);
+    out.append(part.data() + clean, i - clean);
+    const char escaped[3] = {'%', kHex[byte >> 4], kHex[byte & 0x0f]};
+    out.append(escaped, 3);
+    clean = i + 1;
+  }
+  out.append(part.data() + clean, part.size() - clean);
+}
+
+std::string escapeKeyPart(std::string_view part) {
   std::string out;
   out.reserve(part.size());
-  for (const char c : part) {
-    const auto byte = static_cast<unsigned char>(c);
-    if (c == '%' || c == ':' || c == '{' || c == '}' || byte < 0x21 || byte == 0x7f) {
-      out.push_back('%');
-      out.push_back(kHex[byte >> 4]);
-      out.push_back(kHex[byte & 0x0f]);
-    } else {
-      out.push_back(c);
-    }
-  }
+  appendEscapedKeyPart(out, part);
   return out;
 }
+
+// The keys are built once per request and rule: one allocation each, no temporaries.
 
 std::string budgetCounterKey(std::string_view name,
                              std::string_view subject,
                              std::chrono::system_clock::time_point period_start) {
-  return "budget:" + escapeKeyPart(name) + ":" + escapeKeyPart(subject) + ":" +
-         std::to_string(unixSeconds(period_start));
+  std::string out;
+  out.reserve(7 + name.size() + 1 + subject.size() + 1 + 20);
+  out.append("budget:");
+  appendEscapedKeyPart(out, name);
+  out.push_back(':');
+  appendEscapedKeyPart(out, subject);
+  out.push_back(':');
+  appendDecimal(out, unixSeconds(period_start));
+  return out;
 }
 
 std::string rateLimitKey(std::string_view name, std::string_view subject) {
-  return "rate:" + escapeKeyPart(name) + ":" + escapeKeyPart(subject);
+  std::string out;
+  out.reserve(5 + name.size() + 1 + subject.size());
+  out.append("rate:");
+  appendEscapedKeyPart(out, name);
+  out.push_back(':');
+  appendEscapedKeyPart(out, subject);
+  return out;
 }
 
 std::string spendCounterKey(Period period, std::chrono::system_clock::time_point now) {
-  return "spend:" + std::string(periodName(period)) + ":" +
-         std::to_string(unixSeconds(periodWindow(period, now).start));
+  const std::string_view name = periodName(period);
+  std::string out;
+  out.reserve(6 + name.size() + 1 + 20);
+  out.append("spend:");
+  out.append(name);
+  out.push_back(':');
+  appendDecimal(out, unixSeconds(periodWindow(period, now).start));
+  return out;
 }
 
 EnforcementPlan plan(const Rules& rules,

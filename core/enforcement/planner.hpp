@@ -49,4 +49,7 @@ std::string spendCounterKey(Period period, std::chrono::system_clock::time_point
  */
 std::string escapeKeyPart(std::string_view part);
 
+/** Appends escapeKeyPart(part) to `out`. */
+void appendEscapedKeyPart(std::string& out, std::string_view part);
+
 }  // namespace spendgate::core

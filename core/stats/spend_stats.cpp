@@ -102,6 +102,7 @@ bool SpendStats::advanceLocked(system_clock::time_point now) {
 }
 
 void SpendStats::sweepLocked() {
+  for (LastValue& last : last_) last.slots = nullptr;
   for (ValueMap& values : values_) {
     std::erase_if(values, [this](const auto& item) {
       for (std::size_t i = 0; i < kPeriods; ++i) {
@@ -138,7 +139,13 @@ void SpendStats::record(const SettledRequest& request, system_clock::time_point 
   }
   if (!any) return;
   for (std::size_t d = 0; d < kSpendDimensions.size(); ++d) {
-    Slots& slots = slotsLocked(values_[d], dimensionValue(request, kSpendDimensions[d]));
+    const std::string& value = dimensionValue(request, kSpendDimensions[d]);
+    LastValue& last = last_[d];
+    if (last.slots == nullptr || last.value != value) {
+      last.slots = &slotsLocked(values_[d], value);
+      last.value = value;
+    }
+    Slots& slots = *last.slots;
     for (std::size_t i = 0; i < kPeriods; ++i) {
       if (!counts[i]) continue;
       Slot& slot = slots[i];

@@ -182,6 +182,13 @@ private:
   mutable std::mutex mutex_;
   std::array<PeriodState, kPeriods> periods_{};
   std::array<ValueMap, kSpendDimensions.size()> values_;
+  /** Per dimension, the last value recorded and its slots: consecutive requests mostly share
+   * provider, model and key. Valid until the next sweep (the only place entries are erased). */
+  struct LastValue {
+    std::string value;
+    Slots* slots = nullptr;
+  };
+  std::array<LastValue, kSpendDimensions.size()> last_;
 };
 
 }  // namespace spendgate::core

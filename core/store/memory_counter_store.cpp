@@ -50,12 +50,14 @@ void MemoryCounterStore::admit(const EnforcementPlan& plan,
                                const std::string& reservation_id,
                                std::chrono::system_clock::time_point expires_at,
                                AdmitCallback callback) {
-  AdmissionResult result;
-  {
-    std::lock_guard lock(mutex_);
-    result = admitLocked(plan, reservation_id, unixMillis(expires_at));
-  }
-  callback(std::move(result));
+  callback(admitNow(plan, reservation_id, expires_at));
+}
+
+AdmissionResult MemoryCounterStore::admitNow(const EnforcementPlan& plan,
+                                             const std::string& reservation_id,
+                                             std::chrono::system_clock::time_point expires_at) {
+  std::lock_guard lock(mutex_);
+  return admitLocked(plan, reservation_id, unixMillis(expires_at));
 }
 
 AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
@@ -65,12 +67,11 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   const std::int64_t now_ms = unixMillis(plan.now);
   sweepLocked(now_ms);
 
-  if (const auto it = reservations_.find(reservation_id);
-      it != reservations_.end() && it->second.state != ReservationState::Active &&
-      it->second.forget_ms <= now_ms) {
+  if (auto it = reservations_.find(reservation_id); it != reservations_.end() &&
+                                                    it->second.state != ReservationState::Active &&
+                                                    it->second.forget_ms <= now_ms) {
     reservations_.erase(it);  // forgotten: the id may be used again
-  }
-  if (const auto it = reservations_.find(reservation_id); it != reservations_.end()) {
+  } else if (it != reservations_.end()) {
     if (it->second.state == ReservationState::Active) {
       AdmissionResult again;
       again.status = AdmissionResult::Status::Allowed;
@@ -195,12 +196,12 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
 }
 
 void MemoryCounterStore::settle(const Settlement& settlement, SettleCallback callback) {
-  StoreResult<SettleResult> result;
-  {
-    std::lock_guard lock(mutex_);
-    result = settleLocked(settlement);
-  }
-  callback(std::move(result));
+  callback(settleNow(settlement));
+}
+
+StoreResult<SettleResult> MemoryCounterStore::settleNow(const Settlement& settlement) {
+  std::lock_guard lock(mutex_);
+  return settleLocked(settlement);
 }
 
 StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& settlement) {
@@ -222,11 +223,13 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
     expireLocked(reservation, now_ms);  // the sweep's limit may have left it behind
   }
   const bool late = reservation.state == ReservationState::Expired;
+  bool expiry_erased = false;
   if (!late) {
     const auto [first, last] = expiries_.equal_range(reservation.expires_ms);
     for (auto e = first; e != last; ++e) {
       if (e->second == settlement.reservation_id) {
         expiries_.erase(e);
+        expiry_erased = true;
         break;
       }
     }
@@ -270,11 +273,13 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
   result.outcome = late ? SettleOutcome::SettledAfterExpiry : SettleOutcome::Settled;
   if (retention_ms_ == 0) {
     // Forget it now, with its expiry entry, instead of leaving both for the next sweep.
-    auto [first, last] = expiries_.equal_range(reservation.expires_ms);
-    for (auto entry = first; entry != last; ++entry) {
-      if (entry->second == settlement.reservation_id) {
-        expiries_.erase(entry);
-        break;
+    if (!expiry_erased) {
+      auto [first, last] = expiries_.equal_range(reservation.expires_ms);
+      for (auto entry = first; entry != last; ++entry) {
+        if (entry->second == settlement.reservation_id) {
+          expiries_.erase(entry);
+          break;
+        }
       }
     }
     reservations_.erase(it);

@@ -43,6 +43,13 @@ public:
   void setEmergencyStop(const EmergencyStopState& state, EmergencyStopCallback callback) override;
   bool up() const override { return true; }
 
+  /** admit() answering directly: the memory store never waits, so no callback is needed. */
+  AdmissionResult admitNow(const EnforcementPlan& plan,
+                           const std::string& reservation_id,
+                           std::chrono::system_clock::time_point expires_at);
+  /** settle() answering directly (always a success). */
+  StoreResult<SettleResult> settleNow(const Settlement& settlement);
+
   /** @return counters, rate states and reservation records held (memory reclamation tests). */
   std::size_t entryCountForTest() const;
 

@@ -18,11 +18,8 @@ net::awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
                                               const std::string& id,
                                               std::chrono::system_clock::time_point expires_at) {
   if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(&store)) {
-    // The memory store answers before admit() returns: no suspension, no post, no allocation.
-    core::AdmissionResult result;
-    memory->admit(plan, id, expires_at,
-                  [&result](core::AdmissionResult answer) { result = std::move(answer); });
-    co_return result;
+    // The memory store answers at once: no suspension, no post, no callback.
+    co_return memory->admitNow(plan, id, expires_at);
   }
   co_return co_await awaitCallback<core::AdmissionResult>(
       [&](std::function<void(core::AdmissionResult)> done) {
@@ -157,12 +154,17 @@ net::awaitable<Enforcer::Admission> Enforcer::admit(
     std::chrono::system_clock::time_point expires_at) {
   const auto store = currentStore();
   Admission admission;
-  admission.result = co_await admitOn(*store, plan, id, expires_at);
+  if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(store.get())) {
+    // Answered at once: not even admitOn()'s coroutine frame is needed.
+    admission.result = memory->admitNow(plan, id, expires_at);
+  } else {
+    admission.result = co_await admitOn(*store, plan, id, expires_at);
+  }
   admission.admitter = Admitter::Shared;
   if (admission.result.status == core::AdmissionResult::Status::StoreError) {
     if (on_unavailable_ == config::RedisConfig::OnUnavailable::FailOpen) {
       // fail_open: keep serving, with this instance's own counters as the limit meanwhile.
-      admission.result = co_await admitOn(*local_, plan, id, expires_at);
+      admission.result = local_->admitNow(plan, id, expires_at);
       admission.admitter = Admitter::Local;
       if (admission.result.allowed()) rememberLocalAdmission(plan, id, expires_at);
     }
@@ -222,24 +224,35 @@ void Enforcer::settle(Admitter admitter,
     });
     return;
   }
-  const auto store = currentStore();
-  store->settle(settlement, [this, store, runtime,
-                             settlement](core::StoreResult<core::SettleResult> result) mutable {
-    if (!result.ok()) {
-      logger_.warn("settling " + settlement.reservation_id +
-                   " failed (will retry): " + result.error);
-      Replay replay;
-      replay.kind = Replay::Kind::Settle;
-      replay.settlement = std::move(settlement);
-      replay.runtime = std::move(runtime);
-      if (!unavailableError(store, result.error)) replay.failures = 1;
-      enqueue(std::move(replay));
-      return;
-    }
-    if (backlog_.load(std::memory_order_relaxed) > 0) kickReplay(false);
-    if (observer_.settled) observer_.settled(result.value->budgets, settlement.now);
-    afterSettle(runtime, result.value->period_spend, settlement.now);
-  });
+  auto store = currentStore();
+  if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(store.get())) {
+    // The memory store answers at once: no callback, no copy of the settlement.
+    sharedSettled(store, settlement, runtime, memory->settleNow(settlement));
+    return;
+  }
+  store->settle(settlement,
+                [this, store, runtime, settlement](core::StoreResult<core::SettleResult> result) {
+                  sharedSettled(store, settlement, runtime, std::move(result));
+                });
+}
+
+void Enforcer::sharedSettled(const core::CounterStorePtr& store,
+                             const core::Settlement& settlement,
+                             const std::shared_ptr<const Runtime>& runtime,
+                             core::StoreResult<core::SettleResult> result) {
+  if (!result.ok()) {
+    logger_.warn("settling " + settlement.reservation_id + " failed (will retry): " + result.error);
+    Replay replay;
+    replay.kind = Replay::Kind::Settle;
+    replay.settlement = settlement;
+    replay.runtime = runtime;
+    if (!unavailableError(store, result.error)) replay.failures = 1;
+    enqueue(std::move(replay));
+    return;
+  }
+  if (backlog_.load(std::memory_order_relaxed) > 0) kickReplay(false);
+  if (observer_.settled) observer_.settled(result.value->budgets, settlement.now);
+  afterSettle(runtime, result.value->period_spend, settlement.now);
 }
 
 void Enforcer::changeEmergencyStop(

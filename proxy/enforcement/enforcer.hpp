@@ -17,6 +17,10 @@
 #include "core/store/reconcile_script.hpp"
 #include "proxy/net.hpp"
 
+namespace spendgate::core {
+class MemoryCounterStore;
+}  // namespace spendgate::core
+
 namespace spendgate::proxy {
 
 class Logger;
@@ -172,6 +176,12 @@ private:
                    std::optional<core::Picodollars> period_spend,
                    std::chrono::system_clock::time_point now);
 
+  /** What follows a settle of a Shared admission, once the store answered. */
+  void sharedSettled(const core::CounterStorePtr& store,
+                     const core::Settlement& settlement,
+                     const std::shared_ptr<const Runtime>& runtime,
+                     core::StoreResult<core::SettleResult> result);
+
   void rememberLocalAdmission(const core::EnforcementPlan& plan,
                               const std::string& id,
                               std::chrono::system_clock::time_point expires_at);
@@ -189,7 +199,8 @@ private:
   void endRound(const std::shared_ptr<Round>& round);
 
   std::atomic<std::shared_ptr<core::CounterStore>> store_;
-  core::CounterStorePtr local_;  // fail_open: counts while the shared store is away
+  std::shared_ptr<core::MemoryCounterStore> local_;  // fail_open: counts while the shared store
+                                                     // is away
   config::RedisConfig::OnUnavailable on_unavailable_;
   Logger& logger_;
   Options options_;

@@ -17,16 +17,6 @@ constexpr char kSep = '\x1f';
 MetricsShard::MetricsShard()
     : upstream_seconds(kUpstreamBuckets), overhead_seconds(kOverheadBuckets) {}
 
-std::string MetricsShard::modelKey(std::string_view provider,
-                                   std::string_view model,
-                                   std::size_t series) const {
-  std::string key;
-  key.reserve(provider.size() + model.size() + 1);
-  key.append(provider).push_back(kSep);
-  key.append(series < kMaxSeries ? model : std::string_view("other"));
-  return key;
-}
-
 void MetricsShard::request(std::string_view provider,
                            std::string_view model,
                            int status,
@@ -58,12 +48,27 @@ void MetricsShard::spend(std::string_view provider,
                          std::string_view model,
                          std::int64_t picodollars,
                          const Tokens& counts) {
+  // A reused buffer, as in request(): only a new series copies the key.
+  thread_local std::string key;
   std::lock_guard lock(mutex_);
-  const std::string key = modelKey(provider, model, spend_picodollars.size());
-  spend_picodollars[key] += picodollars;
-  auto add = [&](const char* kind, std::int64_t value) {
+  key.assign(provider).push_back(kSep);
+  key.append(spend_picodollars.size() < kMaxSeries ? model : std::string_view("other"));
+  if (auto found = spend_picodollars.find(key); found != spend_picodollars.end()) {
+    found->second += picodollars;
+  } else {
+    spend_picodollars.emplace(key, picodollars);
+  }
+  const std::size_t model_key_size = key.size();
+  auto add = [&](std::string_view kind, std::int64_t value) {
     if (value == 0) return;
-    tokens[key + kSep + kind] += value;
+    key.resize(model_key_size);
+    key.push_back(kSep);
+    key.append(kind);
+    if (auto found = tokens.find(key); found != tokens.end()) {
+      found->second += value;
+    } else {
+      tokens.emplace(key, value);
+    }
   };
   add("input", counts.input);
   add("cached_input", counts.cached_input);

@@ -49,8 +49,6 @@ public:
   Histogram overhead_seconds;
 
 private:
-  std::string modelKey(std::string_view provider, std::string_view model, std::size_t series) const;
-
   mutable std::mutex mutex_;
 };
 

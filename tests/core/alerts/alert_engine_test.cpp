@@ -3,6 +3,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <boost/json/serialize.hpp>
 
 #include "core/enforcement/period.hpp"
@@ -353,6 +354,58 @@ TEST_F(AlertEngineTest, SpendRateSpreadsSpendSeenAfterAGapOverTheGap) {
   EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now()).empty());
   // Whereas $24 more in 10 minutes is.
   EXPECT_EQ(feed(engine, clock, r, spent, usd(12), 5min, 10min).size(), 1u);
+}
+
+TEST_F(AlertEngineTest, TheOrderOfTheSettledBudgetsDoesNotMatter) {
+  // The engine remembers what each position of the list resolved to; a list whose order (or
+  // content) changes between calls must give the same alerts as a steady one.
+  const auto hourly = rule("hourly", Period::Hour, 20, {0.25, 0.5, 0.8, 1.0});
+  const auto daily = rule("daily", Period::Day, 100, {0.5, 1.0}, Scope::Team);
+  AlertEngine steady({hourly, daily});
+  AlertEngine shuffled({hourly, daily});
+  Picodollars hourly_spent = 0;
+  Picodollars daily_spent = 0;
+  auto hour_start = periodWindow(Period::Hour, clock.now()).start;
+  std::size_t fired = 0;
+  for (int i = 0; i < 600; ++i) {
+    clock.advance(i < 300 ? 5min : 1min);
+    if (const auto start = periodWindow(Period::Hour, clock.now()).start; start != hour_start) {
+      hour_start = start;
+      hourly_spent = 0;
+    }
+    const Picodollars step = i % 50 < 40 ? usd(0.3) : usd(3);
+    hourly_spent += step;
+    daily_spent += step;
+    const auto a = snap(hourly, "", hourly_spent, clock.now());
+    const auto b = snap(daily, i % 7 == 0 ? "other" : "search", daily_spent, clock.now());
+    std::vector<BudgetSnapshot> in_order = {a, b};
+    std::vector<BudgetSnapshot> other_order =
+        i % 3 == 0
+            ? std::vector<BudgetSnapshot>{b, a}
+            : (i % 3 == 1 ? std::vector<BudgetSnapshot>{a} : std::vector<BudgetSnapshot>{a, b});
+    if (i % 3 == 1) {
+      // The same settlements, in two calls.
+      auto first = steady.onBudgetSettled(in_order, clock.now());
+      auto second = shuffled.onBudgetSettled({a}, clock.now());
+      auto rest = shuffled.onBudgetSettled({b}, clock.now());
+      second.insert(second.end(), rest.begin(), rest.end());
+      auto x = ids(first);
+      auto y = ids(second);
+      std::sort(x.begin(), x.end());
+      std::sort(y.begin(), y.end());
+      ASSERT_EQ(x, y) << i;
+      fired += x.size();
+      continue;
+    }
+    auto x = ids(steady.onBudgetSettled(in_order, clock.now()));
+    auto y = ids(shuffled.onBudgetSettled(other_order, clock.now()));
+    std::sort(x.begin(), x.end());
+    std::sort(y.begin(), y.end());
+    ASSERT_EQ(x, y) << i;
+    fired += x.size();
+  }
+  EXPECT_GT(fired, 10u);  // thresholds, projections and spend-rate alerts all had their turn
+  EXPECT_EQ(steady.trackedCounters(), shuffled.trackedCounters());
 }
 
 TEST_F(AlertEngineTest, EmergencyStopTripIsCriticalAndClearIsInfo) {

@@ -181,5 +181,48 @@ TEST(Rules, PicodollarsFromUsd) {
   EXPECT_EQ(picodollarsFromUsd(1e7), std::nullopt);
 }
 
+TEST(PlannerKeys, EveryByteIsEscapedAsBefore) {
+  // The key builders append in place; the keys must be the ones the stores already hold.
+  const auto reference_escape = [](std::string_view part) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (const char c : part) {
+      const auto byte = static_cast<unsigned char>(c);
+      if (c == '%' || c == ':' || c == '{' || c == '}' || byte < 0x21 || byte == 0x7f) {
+        out.push_back('%');
+        out.push_back(kHex[byte >> 4]);
+        out.push_back(kHex[byte & 0x0f]);
+      } else {
+        out.push_back(c);
+      }
+    }
+    return out;
+  };
+  std::string all;
+  for (int c = 0; c < 256; ++c) all += static_cast<char>(c);
+  for (const std::string& part :
+       {std::string(), std::string("org"), std::string("per-key"), std::string("fp_0123456789ab"),
+        std::string("a:b{c}%d e"), std::string(":::"), all, all + "tail"}) {
+    EXPECT_EQ(escapeKeyPart(part), reference_escape(part));
+    const auto start = std::chrono::system_clock::time_point(std::chrono::seconds(1763856000));
+    EXPECT_EQ(budgetCounterKey(part, "team:" + part, start),
+              "budget:" + reference_escape(part) + ":" + reference_escape("team:" + part) +
+                  ":1763856000");
+    EXPECT_EQ(rateLimitKey(part, part + "}"),
+              "rate:" + reference_escape(part) + ":" + reference_escape(part + "}"));
+    std::string appended = "x";
+    appendEscapedKeyPart(appended, part);
+    EXPECT_EQ(appended, "x" + reference_escape(part));
+  }
+  EXPECT_EQ(
+      budgetCounterKey("b", "", std::chrono::system_clock::time_point(std::chrono::seconds(-5))),
+      "budget:b::-5");
+  const auto now = std::chrono::system_clock::time_point(std::chrono::seconds(1763856123));
+  EXPECT_EQ(spendCounterKey(Period::Day, now),
+            "spend:day:" + std::to_string(unixSeconds(periodWindow(Period::Day, now).start)));
+  EXPECT_EQ(spendCounterKey(Period::Month, now),
+            "spend:month:" + std::to_string(unixSeconds(periodWindow(Period::Month, now).start)));
+}
+
 }  // namespace
 }  // namespace spendgate::core
