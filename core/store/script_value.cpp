@@ -1,6 +1,7 @@
 #include "core/store/script_value.hpp"
 
 #include <limits>
+#include <utility>
 
 namespace spendgate::core {
 
@@ -27,6 +28,27 @@ std::optional<std::string> ScriptValue::toText() const {
   if (type == Type::String) return str;
   if (type == Type::Integer) return std::to_string(integer);
   return std::nullopt;
+}
+
+ScriptCall batchCall(std::vector<ScriptCall> calls) {
+  ScriptCall batch;
+  std::size_t keys = 0;
+  std::size_t args = 2;
+  for (const ScriptCall& call : calls) {
+    keys += call.keys.size();
+    args += 2 + call.args.size();
+  }
+  batch.keys.reserve(keys);
+  batch.args.reserve(args);
+  batch.args.emplace_back("*");
+  batch.args.push_back(std::to_string(calls.size()));
+  for (ScriptCall& call : calls) {
+    batch.args.push_back(std::to_string(call.keys.size()));
+    batch.args.push_back(std::to_string(call.args.size()));
+    for (std::string& key : call.keys) batch.keys.push_back(std::move(key));
+    for (std::string& arg : call.args) batch.args.push_back(std::move(arg));
+  }
+  return batch;
 }
 
 }  // namespace spendgate::core

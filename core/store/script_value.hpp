@@ -47,4 +47,12 @@ struct ScriptCall {
   std::vector<std::string> args;
 };
 
+/**
+ * The batch form of admit.lua and settle.lua (`run` in their common block): ONE invocation that
+ * runs every call of `calls` in turn, each exactly as its own invocation would (a failing one
+ * answers its error, the others go on), and answers the array of their replies in order.
+ * KEYS = every call's keys in order; ARGV = {"*", n, then per call: #keys, #args, its args...}.
+ */
+ScriptCall batchCall(std::vector<ScriptCall> calls);
+
 }  // namespace spendgate::core

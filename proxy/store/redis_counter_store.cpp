@@ -1,7 +1,9 @@
 #include "proxy/store/redis_counter_store.hpp"
 
+#include <algorithm>
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <deque>
 #include <stdexcept>
 
 #include "core/store/admit_script.hpp"
@@ -18,12 +20,26 @@ namespace spendgate::proxy {
 
 using boost::system::error_code;
 
-/** One loop and its client. `connected` is only touched on the loop's thread. */
+/** One script's calls on one connection: at most one call in flight, the rest wait for it. */
+struct RedisCounterStore::Lane {
+  struct Item {
+    core::ScriptCall call;
+    Reply done;
+  };
+  const LuaScript* script = nullptr;
+  std::deque<Item> queued;
+  bool busy = false;         // a call is in flight
+  bool send_posted = false;  // a send is posted to the loop
+};
+
+/** One loop and its client. Everything but `index` and `loop` is only touched on its thread. */
 struct RedisCounterStore::Slot {
   std::size_t index = 0;
   net::io_context* loop = nullptr;
   std::shared_ptr<RedisClient> client;
   bool connected = false;
+  Lane admits;
+  Lane settles;
 };
 
 namespace {
@@ -96,6 +112,8 @@ RedisCounterStore::RedisCounterStore(const config::RedisConfig& config,
     slot->index = i;
     slot->loop = loops[i];
     slot->client = RedisClient::create(*loops[i], client_options);
+    slot->admits.script = &admit_script_;
+    slot->settles.script = &settle_script_;
     slots_.push_back(std::move(slot));
   }
 }
@@ -191,8 +209,68 @@ void RedisCounterStore::claimOnce(const std::string& name,
 void RedisCounterStore::evalOn(Slot& slot,
                                const LuaScript& script,
                                core::ScriptCall call,
-                               std::function<void(error_code, RedisReply)> done) {
+                               Reply done) {
   slot.client->evalsha(script, std::move(call.keys), std::move(call.args), std::move(done));
+}
+
+void RedisCounterStore::evalCoalesced(Slot& slot, Lane& lane, core::ScriptCall call, Reply done) {
+  lane.queued.push_back(Lane::Item{std::move(call), std::move(done)});
+  if (lane.busy || lane.send_posted) return;
+  // Idle: send after the handlers that are ready now have run, so that the calls they make
+  // (several connections read in the same loop turn) go in the same batch.
+  lane.send_posted = true;
+  net::post(*slot.loop, [self = shared_from_this(), s = &slot, l = &lane] {
+    l->send_posted = false;
+    if (!l->busy) self->sendLane(*s, *l);
+  });
+}
+
+void RedisCounterStore::sendLane(Slot& slot, Lane& lane) {
+  if (lane.queued.empty()) {
+    lane.busy = false;
+    return;
+  }
+  lane.busy = true;
+  const std::size_t n = std::min(lane.queued.size(), std::max<std::size_t>(1, options_.max_batch));
+  Slot* s = &slot;
+  Lane* l = &lane;
+  if (n == 1) {
+    Lane::Item item = std::move(lane.queued.front());
+    lane.queued.pop_front();
+    evalOn(slot, *lane.script, std::move(item.call),
+           [self = shared_from_this(), s, l, done = std::move(item.done)](error_code ec,
+                                                                          RedisReply reply) {
+             self->sendLane(*s, *l);  // what queued meanwhile goes out before this is handled
+             done(ec, std::move(reply));
+           });
+    return;
+  }
+  std::vector<core::ScriptCall> calls;
+  std::vector<Reply> dones;
+  calls.reserve(n);
+  dones.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    calls.push_back(std::move(lane.queued.front().call));
+    dones.push_back(std::move(lane.queued.front().done));
+    lane.queued.pop_front();
+  }
+  evalOn(
+      slot, *lane.script, core::batchCall(std::move(calls)),
+      [self = shared_from_this(), s, l, dones = std::move(dones)](error_code ec, RedisReply reply) {
+        self->sendLane(*s, *l);
+        if (!ec && reply.isArray() && reply.elements.size() == dones.size()) {
+          for (std::size_t i = 0; i < dones.size(); ++i) {
+            dones[i]({}, std::move(reply.elements[i]));
+          }
+          return;
+        }
+        // A transport failure or an error reply for the whole call: every request gets it,
+        // as every one of them would have on its own.
+        if (!ec && !reply.isError()) {
+          reply = RedisReply::fromError("unexpected batch reply: " + reply.toString());
+        }
+        for (const auto& done : dones) done(ec, reply);
+      });
 }
 
 void RedisCounterStore::admit(const core::EnforcementPlan& plan,
@@ -229,8 +307,8 @@ void RedisCounterStore::admit(const core::EnforcementPlan& plan,
       done(admitError("redis admit: no answer within " + std::to_string(timeout.count()) + " ms"));
     });
     Slot* s = &slot;
-    self->evalOn(
-        slot, self->admit_script_, std::move(call),
+    self->evalCoalesced(
+        slot, slot.admits, std::move(call),
         [self, s, pending, shared_plan, id](error_code ec, RedisReply reply) {
           if (pending->answered) {
             // Too late: the caller was told StoreError. If Redis did admit it, give
@@ -251,13 +329,14 @@ void RedisCounterStore::admit(const core::EnforcementPlan& plan,
 
 void RedisCounterStore::releaseLateAdmission(Slot& slot, const std::string& reservation_id) {
   core::Settlement release{reservation_id, 0, 0, std::chrono::system_clock::now()};
-  evalOn(slot, settle_script_, core::SettleScript::call(keys_, release, options_.server_time),
-         [self = shared_from_this(), reservation_id](error_code ec, RedisReply reply) {
-           if (ec || reply.isError()) {
-             self->logger_.warn("redis store: cannot release late admission " + reservation_id +
-                                " (it expires on its own): " + (ec ? ec.message() : reply.str));
-           }
-         });
+  evalCoalesced(
+      slot, slot.settles, core::SettleScript::call(keys_, release, options_.server_time),
+      [self = shared_from_this(), reservation_id](error_code ec, RedisReply reply) {
+        if (ec || reply.isError()) {
+          self->logger_.warn("redis store: cannot release late admission " + reservation_id +
+                             " (it expires on its own): " + (ec ? ec.message() : reply.str));
+        }
+      });
 }
 
 void RedisCounterStore::settle(const core::Settlement& settlement, SettleCallback callback) {
@@ -265,12 +344,13 @@ void RedisCounterStore::settle(const core::Settlement& settlement, SettleCallbac
   onClient([self = shared_from_this(), call = std::move(call),
             callback = std::move(callback)](Slot& slot) mutable {
     Slot* s = &slot;
-    self->evalOn(slot, self->settle_script_, std::move(call),
-                 [self, s, callback = std::move(callback)](error_code ec, RedisReply reply) {
-                   using Result = core::StoreResult<core::SettleResult>;
-                   callback(ec ? Result::failure(transportError(s->client, "settle", ec))
-                               : core::SettleScript::parse(self->keys_, toScriptValue(reply)));
-                 });
+    self->evalCoalesced(
+        slot, slot.settles, std::move(call),
+        [self, s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+          using Result = core::StoreResult<core::SettleResult>;
+          callback(ec ? Result::failure(transportError(s->client, "settle", ec))
+                      : core::SettleScript::parse(self->keys_, toScriptValue(reply)));
+        });
   });
 }
 

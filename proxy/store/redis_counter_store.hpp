@@ -28,7 +28,9 @@ core::ScriptValue toScriptValue(const RedisReply& reply);
 
 /**
  * The shared CounterStore: core/store/lua/ scripts (embedded in the binary) on Redis, one
- * EVALSHA per admit and per settle, over one asynchronous RedisClient per event loop.
+ * EVALSHA per admit and per settle, over one asynchronous RedisClient per event loop. Admits
+ * (settles) that come while one is in flight on the same connection go together as one batch
+ * EVALSHA (Options::max_batch), which Redis runs as the same number of separate atomic steps.
  *
  * Thread model: create() makes one client per io_context in `loops` (the proxy's workers) and
  * starts it on that loop. Every call uses the client of the loop the CALLING thread is running
@@ -66,6 +68,13 @@ public:
     std::chrono::milliseconds connect_timeout{1000};
     std::chrono::milliseconds min_backoff{50};
     std::chrono::milliseconds max_backoff{2000};
+    /**
+     * Coalescing: while an admit (settle) call is in flight on a loop's connection, the next
+     * admits (settles) of that loop wait and then go as ONE batch call of up to this many
+     * (core::batchCall), which Redis runs one after another with the same results as separate
+     * calls. 1 sends every call on its own.
+     */
+    std::size_t max_batch = 64;
   };
 
   /**
@@ -133,10 +142,14 @@ private:
   void onConnectionChange(Slot& slot, bool up);
   /** Runs `job(slot)` on the calling thread's slot, or posts it to slot 0. */
   void onClient(std::function<void(Slot&)> job);
-  void evalOn(Slot& slot,
-              const LuaScript& script,
-              core::ScriptCall call,
-              std::function<void(boost::system::error_code, RedisReply)> done);
+  struct Lane;
+  using Reply = std::function<void(boost::system::error_code, RedisReply)>;
+
+  void evalOn(Slot& slot, const LuaScript& script, core::ScriptCall call, Reply done);
+  /** evalOn through `lane`: sent at once when the lane is idle, else queued for its next batch. */
+  void evalCoalesced(Slot& slot, Lane& lane, core::ScriptCall call, Reply done);
+  /** Sends up to max_batch queued calls of `lane` as one call (the lane is then busy). */
+  void sendLane(Slot& slot, Lane& lane);
   void releaseLateAdmission(Slot& slot, const std::string& reservation_id);
 
   Options options_;

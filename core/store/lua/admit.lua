@@ -16,6 +16,8 @@
 --      | {'estop', field, value, ...} (the emergency-stop hash)
 --      | {'rate', index, 'requests'|'tokens'|'concurrent', wait ms (-1 never), rq1, tk1, ...}
 --      | {'budget', index, spent, reserved}
+-- Batch: ARGV[1] == '*' admits several requests in one call, one after another, each exactly as
+-- its own call would (see run below); the reply is the array of their replies.
 -- BEGIN common (identical in admit.lua, settle.lua and budgets.lua; lua_scripts_test checks it)
 --
 -- Money: Lua numbers are doubles, exact only up to 2^53, but picodollar counters reach 9.2e18.
@@ -134,152 +136,316 @@ local function expire_reservation(rkey, retention)
   redis.call('PEXPIRE', rkey, int(retention))
 end
 
+-- What one script call has learned so far. A batch (run below) handles several requests one after
+-- another in one call, and nothing else runs in Redis in between, so these facts stay true for
+-- the next request of the same call; they only save commands, never change a result.
+local memo = {
+  clean_until = nil,  -- every rsv:exp member scored <= this has been released
+  ttl = {},           -- key -> TTL (ms) the key is known to have at least
+  estop = nil,        -- the emergency-stop hash (no script writes it)
+  indexed = {},       -- budget counter -> period end it is indexed with in this call
+}
+
+-- A field value as Redis stores it: text as is, a number as an integer, money {hi, lo} in decimal.
+local function text(v, default)
+  if v == nil or v == false then return default end
+  if type(v) == 'table' then return big_str(v) end
+  if type(v) == 'number' then return int(v) end
+  return v
+end
+
+-- One budget counter as 11 reply fields (see BudgetsScript::parse); `c` = its fields if known.
+local function snapshot(out, ckey, c)
+  c = c or fields(ckey)
+  local row = {ckey, text(c.name, ''), text(c.scope, ''), text(c.subject, ''),
+               text(c.period, ''), text(c.start, '0'), text(c['end'], '0'), text(c.limit, '0'),
+               text(c.spent, '0'), text(c.reserved, '0'), text(c.mode, 'hard')}
+  for _, v in ipairs(row) do out[#out + 1] = v end
+end
+
+-- Like keep, but remembers what it learned, and extends by a minute more than asked so that the
+-- next calls within that minute find the TTL long enough with one PTTL.
+local KEEP_SLACK = 60000
+local function keep_for(key, ttl)
+  if ttl <= 0 then return end
+  local known = memo.ttl[key]
+  if known and known >= ttl then return end
+  local current = redis.call('PTTL', key)
+  if current == -2 then return end  -- no such key
+  if current < ttl then  -- also -1: no TTL yet
+    current = ttl + KEEP_SLACK
+    redis.call('PEXPIRE', key, int(current))
+  end
+  memo.ttl[key] = current - 1000  -- a margin for the time the call itself takes
+end
+
+-- Counter hashes (budget counters, rate-limit buckets) cached for one script call: read once,
+-- computed on in Lua, written once by flush(). cached(key, names) reads the fields `names` (each
+-- script always asks for the same ones per kind of key) the first time and returns
+-- {f = fields (text as Redis holds it, or a number / money {hi, lo} once computed on),
+-- dirty = whether to write back, writes = the fields to write back (`names` unless told
+-- otherwise), exists = whether the hash exists}. Every counter hash has the fields
+-- read first (spent and reserved; rq, tk, last and inflight), so they tell whether it exists.
+-- expire_reservation works on Redis directly, so flush() runs before it.
+local BUDGET_LEVELS = {'spent', 'reserved'}
+local BUDGET_ROW = {'spent', 'reserved', 'name', 'scope', 'subject', 'period', 'start', 'end',
+                    'limit', 'mode'}
+local BUDGET_ADMIT = {'spent', 'reserved', 'limit', 'mode'}
+local RATE_LEVELS = {'rq', 'tk', 'last', 'inflight'}
+local RATE_ALL = {'rq', 'tk', 'last', 'inflight', 'rpm', 'tpm'}
+local cache = {}
+local function cached(key, names, writes)
+  local c = cache[key]
+  if c then return c end
+  local values = redis.call('HMGET', key, unpack(names))
+  local f = {}
+  for i = 1, #names do
+    if values[i] then f[names[i]] = values[i] end
+  end
+  c = {f = f, dirty = false, writes = writes or names,
+       exists = values[1] ~= false or values[2] ~= false}
+  cache[key] = c
+  return c
+end
+
+local function set_cached(c, field, value)
+  c.f[field] = value
+  c.dirty = true
+  c.exists = true
+end
+
+local function num(v)
+  if type(v) == 'number' then return v end
+  return tonumber(v or '0')
+end
+
+local function money(v)
+  if type(v) == 'table' then return v end
+  return big(v)
+end
+
+-- TTLs for cached counters, applied by flush() once the hashes exist: key -> ms (keep_for).
+local wanted_ttl = {}
+local function want_ttl(key, ttl)
+  if not wanted_ttl[key] or wanted_ttl[key] < ttl then wanted_ttl[key] = ttl end
+end
+
+-- Writes what the cache changed, then the TTLs asked for; the cache starts empty again.
+local function flush()
+  for key, c in pairs(cache) do
+    if c.dirty then
+      local args, n, f = {}, 0, c.f
+      for _, field in ipairs(c.writes) do
+        local value = f[field]
+        if value ~= nil then
+          args[n + 1] = field
+          args[n + 2] = text(value, '')
+          n = n + 2
+        end
+      end
+      redis.call('HSET', key, unpack(args))
+    end
+  end
+  cache = {}
+  for key, ttl in pairs(wanted_ttl) do keep_for(key, ttl) end
+  wanted_ttl = {}
+end
+
 -- Releases up to `limit` reservations whose expiry has passed (members are record keys).
 local function sweep(exp_key, now, limit, retention)
+  if memo.clean_until and now <= memo.clean_until then return end
   local due = redis.call('ZRANGEBYSCORE', exp_key, '-inf', int(now), 'LIMIT', 0, limit)
+  if #due > 0 then flush() end
   for _, rkey in ipairs(due) do
     redis.call('ZREM', exp_key, rkey)
     expire_reservation(rkey, retention)
   end
+  if #due < limit then memo.clean_until = now end
 end
 
--- One budget counter as 11 reply fields (see BudgetsScript::parse).
-local function snapshot(out, ckey)
-  local c = fields(ckey)
-  local row = {ckey, c.name or '', c.scope or '', c.subject or '', c.period or '',
-               c.start or '0', c['end'] or '0', c.limit or '0', c.spent or '0',
-               c.reserved or '0', c.mode or 'hard'}
-  for _, v in ipairs(row) do out[#out + 1] = v end
+-- Indexes reservation `rkey` in the expiry zset at `at` ms.
+local function index_expiry(exp_key, rkey, at)
+  redis.call('ZADD', exp_key, int(at), rkey)
+  if memo.clean_until and at <= memo.clean_until then memo.clean_until = at - 1 end
+end
+
+-- ARGV[1] == '*' is a batch: ARGV = {'*', n, then per request: #keys, #args, its args...} and
+-- KEYS = every request's keys in order. Each request runs `one(keys, args)` in turn, exactly as a
+-- call of its own would (a failing one answers its error and the others go on); the reply is
+-- the array of their replies. Anything else is one request: one(KEYS, ARGV). Either way the
+-- cached counters are written at the end.
+local function run(one)
+  if ARGV[1] ~= '*' then
+    local reply = one(KEYS, ARGV)
+    flush()
+    return reply
+  end
+  local out, k, a = {}, 0, 3
+  for i = 1, tonumber(ARGV[2]) do
+    local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local keys, args = {}, {}
+    for j = 1, nk do keys[j] = KEYS[k + j] end
+    for j = 1, na do args[j] = ARGV[a + 1 + j] end
+    k, a = k + nk, a + 2 + na
+    local ok, reply = pcall(one, keys, args)
+    if not ok then
+      local message = type(reply) == 'table' and reply.err or tostring(reply)
+      reply = {err = (string.gsub(tostring(message), '[\r\n]', ' '))}
+    end
+    out[i] = reply
+  end
+  flush()
+  return out
 end
 -- END common
 
-local now = clock(ARGV[1])
-local expires = now + tonumber(ARGV[2])
-local retention = tonumber(ARGV[3])
-local sweep_limit = tonumber(ARGV[4])
-local nr, nb = tonumber(ARGV[5]), tonumber(ARGV[6])
-local has_spend = ARGV[7] == '1'
-local spend_keep = ARGV[8]
-local token_estimate = ARGV[9]
-local estop_key, exp_key, rsv_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
-local RATE_ARGS, BUDGET_ARGS = 9, 9 + 4 * nr
+local function admit(KEYS, ARGV)
+  local now = clock(ARGV[1])
+  local expires = now + tonumber(ARGV[2])
+  local retention = tonumber(ARGV[3])
+  local sweep_limit = tonumber(ARGV[4])
+  local nr, nb = tonumber(ARGV[5]), tonumber(ARGV[6])
+  local has_spend = ARGV[7] == '1'
+  local spend_keep = ARGV[8]
+  local token_estimate = ARGV[9]
+  local estop_key, exp_key, rsv_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+  local RATE_ARGS, BUDGET_ARGS = 9, 9 + 4 * nr
 
-sweep(exp_key, now, sweep_limit, retention)
+  sweep(exp_key, now, sweep_limit, retention)
 
-local state = redis.call('HGET', rsv_key, 'state')
-if state == 'active' then return {'duplicate'} end
-if state then return {'reused'} end
+  local state = redis.call('HGET', rsv_key, 'state')
+  if state == 'active' then return {'duplicate'} end
+  if state then return {'reused'} end
 
--- 1. The emergency stop.
-local estop = redis.call('HGETALL', estop_key)
-local e = {}
-for i = 1, #estop, 2 do e[estop[i]] = estop[i + 1] end
-if e.active == '1' and (not e.until_ms or e.until_ms == '' or now < tonumber(e.until_ms)) then
-  local out = {'estop'}
-  for i = 1, #estop do out[#out + 1] = estop[i] end
-  return out
-end
-
--- 2. Rate limits: drain to now and check, writing nothing yet.
-local rates = {}
-local worst, worst_kind, worst_wait = nil, nil, nil
-local function rank(w)
-  if w < 0 then return math.huge end
-  return w
-end
-for i = 1, nr do
-  local a = RATE_ARGS + (i - 1) * 4
-  local r = {key = KEYS[4 + i], rpm = tonumber(ARGV[a + 1]), tpm = tonumber(ARGV[a + 2]),
-             conc = tonumber(ARGV[a + 3]), tokens = tonumber(ARGV[a + 4])}
-  local h = redis.call('HMGET', r.key, 'rq', 'tk', 'last', 'inflight')
-  r.last = tonumber(h[3] or '0')
-  r.rq = drain(tonumber(h[1] or '0'), now - r.last, r.rpm)
-  r.tk = drain(tonumber(h[2] or '0'), now - r.last, r.tpm)
-  r.inflight = tonumber(h[4] or '0')
-  rates[i] = r
-  local function consider(kind, wait)
-    if wait == 0 then return end
-    if not worst or rank(wait) > rank(worst_wait) then
-      worst, worst_kind, worst_wait = i, kind, wait
-    end
+  -- 1. The emergency stop.
+  if not memo.estop or memo.estop.key ~= estop_key then
+    memo.estop = {key = estop_key, flat = redis.call('HGETALL', estop_key)}
   end
-  if r.rpm > 0 then consider('requests', wait_ms(r.rq, 1, r.rpm)) end
-  if r.tpm > 0 and r.tokens > 0 then consider('tokens', wait_ms(r.tk, r.tokens, r.tpm)) end
-  if r.conc > 0 and r.inflight >= r.conc then consider('concurrent', 1000) end
-end
-if worst then
-  local out = {'rate', worst, worst_kind, worst_wait}
+  local estop = memo.estop.flat
+  local e = {}
+  for i = 1, #estop, 2 do e[estop[i]] = estop[i + 1] end
+  if e.active == '1' and (not e.until_ms or e.until_ms == '' or now < tonumber(e.until_ms)) then
+    local out = {'estop'}
+    for i = 1, #estop do out[#out + 1] = estop[i] end
+    return out
+  end
+
+  -- 2. Rate limits: drain to now and check, writing nothing yet.
+  local rates = {}
+  local worst, worst_kind, worst_wait = nil, nil, nil
+  local function rank(w)
+    if w < 0 then return math.huge end
+    return w
+  end
   for i = 1, nr do
-    out[#out + 1] = rates[i].rq
-    out[#out + 1] = rates[i].tk
+    local a = RATE_ARGS + (i - 1) * 4
+    local r = {key = KEYS[4 + i], rpm = tonumber(ARGV[a + 1]), tpm = tonumber(ARGV[a + 2]),
+               conc = tonumber(ARGV[a + 3]), tokens = tonumber(ARGV[a + 4])}
+    local h = cached(r.key, RATE_LEVELS, RATE_ALL).f
+    r.last = num(h.last)
+    r.rq = drain(num(h.rq), now - r.last, r.rpm)
+    r.tk = drain(num(h.tk), now - r.last, r.tpm)
+    r.inflight = num(h.inflight)
+    rates[i] = r
+    local function consider(kind, wait)
+      if wait == 0 then return end
+      if not worst or rank(wait) > rank(worst_wait) then
+        worst, worst_kind, worst_wait = i, kind, wait
+      end
+    end
+    if r.rpm > 0 then consider('requests', wait_ms(r.rq, 1, r.rpm)) end
+    if r.tpm > 0 and r.tokens > 0 then consider('tokens', wait_ms(r.tk, r.tokens, r.tpm)) end
+    if r.conc > 0 and r.inflight >= r.conc then consider('concurrent', 1000) end
   end
+  if worst then
+    local out = {'rate', worst, worst_kind, worst_wait}
+    for i = 1, nr do
+      out[#out + 1] = rates[i].rq
+      out[#out + 1] = rates[i].tk
+    end
+    return out
+  end
+
+  -- 3. Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
+  local budgets = {}
+  for j = 1, nb do
+    local a = BUDGET_ARGS + (j - 1) * 9
+    local b = {key = KEYS[4 + nr + j], limit = ARGV[a + 1], amount = big(ARGV[a + 2]),
+               hard = ARGV[a + 3] == '1', start = ARGV[a + 4], finish = ARGV[a + 5],
+               name = ARGV[a + 6], scope = ARGV[a + 7], subject = ARGV[a + 8],
+               period = ARGV[a + 9]}
+    budgets[j] = b
+    if b.hard then
+      local h = cached(b.key, BUDGET_LEVELS, BUDGET_ADMIT).f
+      local spent, reserved = money(h.spent), money(h.reserved)
+      if big_gt(big_add(big_add(spent, reserved), b.amount), big(b.limit)) then
+        return {'budget', j, big_str(spent), big_str(reserved)}
+      end
+    end
+  end
+
+  -- 4. Everything passes: charge, reserve and record.
+  local record = {'state', 'active', 'exp', int(expires), 'tokens', token_estimate,
+                  'nr', int(nr), 'nb', int(nb), 'spend', '', 'spend_keep', '0'}
+  local out = {'allowed'}
+  for i = 1, nr do
+    local r = rates[i]
+    if r.rpm > 0 then r.rq = add_units(r.rq, 1) end
+    if r.tpm > 0 then r.tk = add_units(r.tk, r.tokens) end
+    if r.conc > 0 then r.inflight = r.inflight + 1 end
+    local c = cached(r.key, RATE_LEVELS, RATE_ALL)
+    set_cached(c, 'rq', r.rq)
+    set_cached(c, 'tk', r.tk)
+    set_cached(c, 'last', math.max(r.last, now))
+    set_cached(c, 'inflight', r.inflight)
+    set_cached(c, 'rpm', r.rpm)
+    set_cached(c, 'tpm', r.tpm)
+    want_ttl(r.key, math.max(2 * WINDOW, expires + retention - now))
+    local flags = ''
+    if r.tpm > 0 then flags = flags .. 't' end
+    if r.conc > 0 then flags = flags .. 'c' end
+    record[#record + 1] = 'r' .. i
+    record[#record + 1] = r.key
+    record[#record + 1] = 'f' .. i
+    record[#record + 1] = flags
+    out[#out + 1] = r.rq
+    out[#out + 1] = r.tk
+  end
+  for j = 1, nb do
+    local b = budgets[j]
+    local c = cached(b.key, BUDGET_LEVELS, BUDGET_ADMIT)
+    if not c.exists then
+      c.writes = BUDGET_ROW
+      set_cached(c, 'spent', '0')
+      for _, field in ipairs({'name', 'scope', 'subject', 'period', 'start'}) do
+        set_cached(c, field, b[field])
+      end
+      set_cached(c, 'end', b.finish)
+    end
+    local reserve = {0, 0}
+    if b.hard then reserve = b.amount end
+    set_cached(c, 'reserved', big_add(money(c.f.reserved), reserve))
+    -- limit and mode follow the current config (a reload may change them).
+    set_cached(c, 'limit', b.limit)
+    set_cached(c, 'mode', b.hard and 'hard' or 'soft')
+    if memo.indexed[b.key] ~= b.finish then
+      redis.call('ZADD', index_key, b.finish, b.key)
+      memo.indexed[b.key] = b.finish
+    end
+    want_ttl(b.key, math.max(tonumber(b.finish), expires + retention) + WINDOW - now)
+    record[#record + 1] = 'b' .. j
+    record[#record + 1] = b.key
+    record[#record + 1] = 'a' .. j
+    record[#record + 1] = big_str(reserve)
+  end
+  if has_spend then
+    record[12] = KEYS[5 + nr + nb]
+    record[14] = spend_keep
+  end
+  -- The record is new (state was nil above), so it has no TTL: active records never expire.
+  redis.call('HSET', rsv_key, unpack(record))
+  index_expiry(exp_key, rsv_key, expires)
   return out
 end
 
--- 3. Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
-local budgets = {}
-for j = 1, nb do
-  local a = BUDGET_ARGS + (j - 1) * 9
-  local b = {key = KEYS[4 + nr + j], limit = ARGV[a + 1], amount = big(ARGV[a + 2]),
-             hard = ARGV[a + 3] == '1', start = ARGV[a + 4], finish = ARGV[a + 5],
-             name = ARGV[a + 6], scope = ARGV[a + 7], subject = ARGV[a + 8],
-             period = ARGV[a + 9]}
-  budgets[j] = b
-  if b.hard then
-    local h = redis.call('HMGET', b.key, 'spent', 'reserved')
-    local spent, reserved = big(h[1]), big(h[2])
-    if big_gt(big_add(big_add(spent, reserved), b.amount), big(b.limit)) then
-      return {'budget', j, big_str(spent), big_str(reserved)}
-    end
-  end
-end
-
--- 4. Everything passes: charge, reserve and record.
-local record = {'state', 'active', 'exp', int(expires), 'tokens', token_estimate,
-                'nr', int(nr), 'nb', int(nb), 'spend', '', 'spend_keep', '0'}
-local out = {'allowed'}
-for i = 1, nr do
-  local r = rates[i]
-  if r.rpm > 0 then r.rq = add_units(r.rq, 1) end
-  if r.tpm > 0 then r.tk = add_units(r.tk, r.tokens) end
-  if r.conc > 0 then r.inflight = r.inflight + 1 end
-  redis.call('HSET', r.key, 'rq', int(r.rq), 'tk', int(r.tk), 'last', int(math.max(r.last, now)),
-             'inflight', int(r.inflight), 'rpm', int(r.rpm), 'tpm', int(r.tpm))
-  keep(r.key, math.max(2 * WINDOW, expires + retention - now))
-  local flags = ''
-  if r.tpm > 0 then flags = flags .. 't' end
-  if r.conc > 0 then flags = flags .. 'c' end
-  record[#record + 1] = 'r' .. i
-  record[#record + 1] = r.key
-  record[#record + 1] = 'f' .. i
-  record[#record + 1] = flags
-  out[#out + 1] = r.rq
-  out[#out + 1] = r.tk
-end
-for j = 1, nb do
-  local b = budgets[j]
-  if redis.call('EXISTS', b.key) == 0 then
-    redis.call('HSET', b.key, 'spent', '0', 'reserved', '0', 'name', b.name, 'scope', b.scope,
-               'subject', b.subject, 'period', b.period, 'start', b.start, 'end', b.finish)
-  end
-  redis.call('ZADD', index_key, b.finish, b.key)
-  local reserve = {0, 0}
-  if b.hard then reserve = b.amount end
-  local reserved = big_add(big(redis.call('HGET', b.key, 'reserved')), reserve)
-  -- limit and mode follow the current config (a reload may change them).
-  redis.call('HSET', b.key, 'reserved', big_str(reserved), 'limit', b.limit, 'mode',
-             b.hard and 'hard' or 'soft')
-  keep(b.key, math.max(tonumber(b.finish), expires + retention) + WINDOW - now)
-  record[#record + 1] = 'b' .. j
-  record[#record + 1] = b.key
-  record[#record + 1] = 'a' .. j
-  record[#record + 1] = big_str(reserve)
-end
-if has_spend then
-  record[12] = KEYS[5 + nr + nb]
-  record[14] = spend_keep
-end
-redis.call('HSET', rsv_key, unpack(record))
-redis.call('PERSIST', rsv_key)
-redis.call('ZADD', exp_key, int(expires), rsv_key)
-return out
+return run(admit)

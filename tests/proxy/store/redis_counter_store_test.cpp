@@ -24,10 +24,10 @@ namespace {
 
 using namespace std::chrono_literals;
 using core::AdmissionResult;
-using core::testing::kUsd;
 using core::Picodollars;
 using core::testing::caller;
 using core::testing::hardBudget;
+using core::testing::kUsd;
 using core::testing::rateLimit;
 using core::testing::RespConnection;
 using core::testing::StoreDriver;
@@ -160,8 +160,7 @@ TEST_F(RedisCounterStoreTest, ReservesSettlesAndListsLikeTheContract) {
 TEST_F(RedisCounterStoreTest, HardBudgetAllOrNothingAndExactLimit) {
   auto store = makeStore();
   StoreDriver d(blocking(store));
-  rules_.budgets = {hardBudget("org", 100 * kUsd),
-                    hardBudget("team", 5 * kUsd, core::Scope::Team)};
+  rules_.budgets = {hardBudget("org", 100 * kUsd), hardBudget("team", 5 * kUsd, core::Scope::Team)};
   rules_.rate_limits = {rateLimit("rpm", 100)};
   const auto now = clock_.now();
   ASSERT_TRUE(d.admit(planFor(4 * kUsd), "a", now + 1min).allowed());
@@ -182,7 +181,8 @@ TEST_F(RedisCounterStoreTest, EmergencyStopAndGlobalSpend) {
   auto store = makeStore();
   StoreDriver d(blocking(store));
   rules_.budgets = {hardBudget("daily", 10 * kUsd)};
-  rules_.emergency_stop.auto_stop = core::EmergencyStopRule::Auto{100 * kUsd, core::Period::Day, 1h};
+  rules_.emergency_stop.auto_stop =
+      core::EmergencyStopRule::Auto{100 * kUsd, core::Period::Day, 1h};
   const auto now = clock_.now();
   EXPECT_EQ(d.emergencyStop(), core::EmergencyStopState{});
   const auto on = core::manualStop({}, "incident 7", 10min, now);
@@ -278,6 +278,167 @@ TEST_F(RedisCounterStoreTest, RandomScenarioMatchesTheMemoryStore) {
   for (const char* path : {"allowed", "budget", "rate_limit", "settle-0", "settle-1", "settle-2"}) {
     EXPECT_GE(seen[path], 10) << path;
   }
+}
+
+/**
+ * Calls made together on one loop go to Redis as batches (one EVALSHA for several admits or
+ * settles). The answers and the counters must be exactly those of separate calls in call order:
+ * the memory store, called one by one in the same order, is the reference.
+ */
+TEST_F(RedisCounterStoreTest, BatchedCallsMatchSeparateCallsInOrder) {
+  RedisCounterStore::Options options;
+  options.max_batch = 7;  // several batches, and one left over that is smaller
+  auto store = makeStore(1, options);
+  core::MemoryCounterStore reference_store;
+  StoreDriver reference(reference_store);
+  rules_.budgets = {hardBudget("org", 60 * kUsd, core::Scope::Global, core::Period::Hour),
+                    hardBudget("per-user", 6 * kUsd, core::Scope::User, core::Period::Minute)};
+  core::BudgetRule soft = hardBudget("soft", 5 * kUsd, core::Scope::Team);
+  soft.mode = core::BudgetMode::Soft;
+  rules_.budgets.push_back(soft);
+  rules_.rate_limits = {rateLimit("per-user", 11, 3989, 3, core::Scope::User),
+                        rateLimit("global", 40, 9001)};
+  rules_.emergency_stop.auto_stop =
+      core::EmergencyStopRule::Auto{1000 * kUsd, core::Period::Hour, 1h};
+
+  std::mt19937_64 rng(20261123);
+  const char* users[] = {"alice", "bob", "carol", ""};
+  std::map<std::string, int> seen;
+  std::size_t calls = 0;
+  raw()->command({"CONFIG", "RESETSTAT"});
+  struct Admit {
+    core::EnforcementPlan plan;
+    std::string id;
+    std::chrono::system_clock::time_point expires;
+  };
+  for (int round = 0; round < 4; ++round) {
+    const auto now = clock_.now();
+    std::vector<Admit> admits;
+    for (int i = 0; i < 45; ++i) {
+      const Picodollars worst = static_cast<Picodollars>(rng() % (2 * kUsd));
+      const auto tokens = static_cast<std::int64_t>(rng() % 1500);
+      std::string id = "r" + std::to_string(round) + "-" + std::to_string(i);
+      if (i % 11 == 5) id = admits.back().id;  // the same id again: not charged twice
+      admits.push_back({core::plan(rules_, caller(users[rng() % 4]), worst, tokens, now), id,
+                        now + std::chrono::milliseconds(2000 + rng() % 4000)});
+    }
+    // All issued in one loop turn, so they queue behind each other and go out in batches.
+    auto got = loops_->runOn(0, [&] {
+      auto results = std::make_shared<std::vector<AdmissionResult>>(admits.size());
+      auto left = std::make_shared<std::atomic<std::size_t>>(admits.size());
+      auto all = std::make_shared<std::promise<void>>();
+      for (std::size_t i = 0; i < admits.size(); ++i) {
+        store->admit(admits[i].plan, admits[i].id, admits[i].expires,
+                     [results, left, all, i](AdmissionResult r) {
+                       (*results)[i] = std::move(r);
+                       if (--*left == 0) all->set_value();
+                     });
+      }
+      return std::make_pair(results, all);
+    });
+    ASSERT_EQ(got.second->get_future().wait_for(10s), std::future_status::ready);
+    std::vector<std::string> open;
+    for (std::size_t i = 0; i < admits.size(); ++i) {
+      const AdmissionResult want = reference.admit(admits[i].plan, admits[i].id, admits[i].expires);
+      const AdmissionResult& have = (*got.first)[i];
+      ASSERT_EQ(have.status, want.status)
+          << "round " << round << " admit " << i << " " << have.error;
+      ASSERT_EQ(have.rate_limits, want.rate_limits) << "round " << round << " admit " << i;
+      ASSERT_EQ(have.denial.has_value(), want.denial.has_value());
+      if (want.denial) {
+        ASSERT_EQ(have.denial->message, want.denial->message) << "admit " << i;
+        ASSERT_EQ(have.denial->retry_after, want.denial->retry_after) << "admit " << i;
+      }
+      ++seen[want.denial ? std::string(core::denialReasonName(want.denial->reason)) : "allowed"];
+      if (want.allowed() && (open.empty() || open.back() != admits[i].id)) {
+        open.push_back(admits[i].id);
+      }
+    }
+    ASSERT_GE(open.size(), 3u) << "round " << round;
+    ASSERT_LT(open.size(), admits.size());
+
+    // Time passes (some reservations expire), then settles in batches: each open one, some twice,
+    // and one that was never admitted.
+    clock_.advance(std::chrono::milliseconds(rng() % 5000));
+    const auto later = clock_.now();
+    std::vector<core::Settlement> settles;
+    for (std::size_t i = 0; i < open.size(); ++i) {
+      settles.push_back({open[i], static_cast<Picodollars>(rng() % (2 * kUsd)),
+                         static_cast<std::int64_t>(rng() % 2000), later});
+      if (i % 4 == 1) settles.push_back(settles.back());
+    }
+    settles.push_back({"never-admitted", kUsd, 10, later});
+    auto settled = loops_->runOn(0, [&] {
+      using Result = core::StoreResult<core::SettleResult>;
+      auto results = std::make_shared<std::vector<Result>>(settles.size(), Result::failure(""));
+      auto left = std::make_shared<std::atomic<std::size_t>>(settles.size());
+      auto all = std::make_shared<std::promise<void>>();
+      for (std::size_t i = 0; i < settles.size(); ++i) {
+        store->settle(settles[i], [results, left, all, i](Result r) {
+          (*results)[i] = std::move(r);
+          if (--*left == 0) all->set_value();
+        });
+      }
+      return std::make_pair(results, all);
+    });
+    ASSERT_EQ(settled.second->get_future().wait_for(10s), std::future_status::ready);
+    for (std::size_t i = 0; i < settles.size(); ++i) {
+      const auto want = reference.settle(settles[i].reservation_id, settles[i].actual_cost,
+                                         settles[i].actual_tokens, later);
+      const auto& have = (*settled.first)[i];
+      ASSERT_TRUE(have.ok()) << "settle " << i << ": " << have.error;
+      ASSERT_EQ(have.value->outcome, want.outcome) << "round " << round << " settle " << i;
+      ASSERT_EQ(have.value->budgets, want.budgets) << "round " << round << " settle " << i;
+      ASSERT_EQ(have.value->period_spend, want.period_spend) << "settle " << i;
+      ++seen["settle-" + std::to_string(static_cast<int>(want.outcome))];
+    }
+    calls += admits.size() + settles.size();
+    StoreDriver d(blocking(store));
+    ASSERT_EQ(d.budgets(later), reference.budgets(later)) << "round " << round;
+    // Most of a minute: the rate limits drain, and what was left open expires.
+    clock_.advance(std::chrono::milliseconds(50000 + rng() % 3000));
+  }
+  for (const char* path :
+       {"allowed", "budget", "rate_limit", "settle-0", "settle-1", "settle-2", "settle-3"}) {
+    EXPECT_GE(seen[path], 1) << path;
+  }
+  // They did go in batches: far fewer script calls than requests.
+  const auto stats = raw()->command({"INFO", "commandstats"}).toText().value_or("");
+  const auto at = stats.find("cmdstat_evalsha:calls=");
+  ASSERT_NE(at, std::string::npos) << stats;
+  const std::size_t evalsha = std::stoul(stats.substr(at + 22));
+  EXPECT_LE(evalsha, calls / 4) << calls << " requests";
+}
+
+/** One request of a batch that fails answers its error; the others are unaffected. */
+TEST_F(RedisCounterStoreTest, AFailingRequestInABatchFailsAlone) {
+  auto store = makeStore(1);
+  rules_.budgets = {hardBudget("daily", 10 * kUsd, core::Scope::User)};
+  const core::EnforcementPlan good = planFor(kUsd);
+  const core::EnforcementPlan bad = core::plan(rules_, caller("mallory"), kUsd, 0, clock_.now());
+  raw()->command({"SET", "spendgate:" + bad.budgets.at(0).counter_key, "not a hash"});
+  auto got = loops_->runOn(0, [&] {
+    auto results = std::make_shared<std::vector<AdmissionResult>>(3);
+    auto left = std::make_shared<std::atomic<int>>(3);
+    auto all = std::make_shared<std::promise<void>>();
+    const core::EnforcementPlan* plans[] = {&good, &bad, &good};
+    for (int i = 0; i < 3; ++i) {
+      store->admit(*plans[i], "b" + std::to_string(i), clock_.now() + 1min,
+                   [results, left, all, i](AdmissionResult r) {
+                     (*results)[i] = std::move(r);
+                     if (--*left == 0) all->set_value();
+                   });
+    }
+    return std::make_pair(results, all);
+  });
+  ASSERT_EQ(got.second->get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ((*got.first)[0].status, Status::Allowed);
+  EXPECT_EQ((*got.first)[1].status, Status::StoreError);
+  EXPECT_NE((*got.first)[1].error.find("WRONGTYPE"), std::string::npos) << (*got.first)[1].error;
+  EXPECT_FALSE(store->unavailable((*got.first)[1].error));
+  EXPECT_EQ((*got.first)[2].status, Status::Allowed);
+  StoreDriver d(blocking(store));
+  EXPECT_EQ(d.counter("daily", "alice", clock_.now()).reserved, 2 * kUsd);
 }
 
 TEST_F(RedisCounterStoreTest, OneConnectionPerLoopAndCallbacksOnTheCallersLoop) {
