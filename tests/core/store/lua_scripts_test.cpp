@@ -1,4 +1,4 @@
-// The Lua scripts on a real redis-server, beyond the shared contract suite: the duplicated
+// The Lua scripts on a real redis-server, beyond the shared contract suite: the spliced-in
 // helper block, Redis TIME, key layout and TTLs, and real concurrency over many connections.
 
 #include <gtest/gtest.h>

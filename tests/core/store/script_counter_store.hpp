@@ -23,12 +23,25 @@
 
 namespace spendgate::core::testing {
 
-/** @return the text of core/store/lua/<name>. */
-inline std::string readLuaScript(const std::string& name) {
+/** @return the text of the file core/store/lua/<name>. */
+inline std::string readLuaFile(const std::string& name) {
   std::ifstream in(std::string(SPENDGATE_SOURCE_DIR) + "/core/store/lua/" + name);
   std::ostringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+/**
+ * @return core/store/lua/<name> as it runs in Redis: its `--#include common.lua` line replaced by
+ * common.lua, as the build does when it embeds the scripts (core/CMakeLists.txt).
+ */
+inline std::string readLuaScript(const std::string& name) {
+  std::string text = readLuaFile(name);
+  const std::string marker = "\n--#include common.lua\n";
+  if (const auto at = text.find(marker); at != std::string::npos) {
+    text.replace(at, marker.size(), "\n" + readLuaFile("common.lua"));
+  }
+  return text;
 }
 
 class ScriptCounterStore final : public CounterStore {

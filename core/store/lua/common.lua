@@ -1,0 +1,281 @@
+-- BEGIN common (core/store/lua/common.lua: the build splices it into admit, settle, budgets and
+-- reconcile.lua where each says `--#include common.lua`, so every script stands alone in Redis)
+--
+-- Money: Lua numbers are doubles, exact only up to 2^53, but picodollar counters reach 9.2e18.
+-- So amounts travel as decimal strings and are computed on as {hi, lo} with value hi * 1e9 + lo,
+-- both parts exact integers: add, subtract and compare are exact up to ~9e24 picodollars.
+-- Everything else (GCRA levels, milliseconds, counts) stays below 1e15 < 2^53.
+local BASE = 1000000000
+local WINDOW = 60000
+local MAX_LEVEL = 1000000000000000
+local MAX_UNITS = 10000000000
+
+local function int(x)
+  return string.format('%d', x)
+end
+
+local function big(s)
+  if not s or s == '' then return {0, 0} end
+  local n = #s
+  if n <= 9 then return {0, tonumber(s)} end
+  return {tonumber(string.sub(s, 1, n - 9)), tonumber(string.sub(s, n - 8))}
+end
+
+local function big_add(a, b)
+  local hi, lo = a[1] + b[1], a[2] + b[2]
+  if lo >= BASE then hi, lo = hi + 1, lo - BASE end
+  return {hi, lo}
+end
+
+-- max(0, a - b)
+local function big_sub0(a, b)
+  local hi, lo = a[1] - b[1], a[2] - b[2]
+  if lo < 0 then hi, lo = hi - 1, lo + BASE end
+  if hi < 0 then return {0, 0} end
+  return {hi, lo}
+end
+
+local function big_gt(a, b)
+  if a[1] ~= b[1] then return a[1] > b[1] end
+  return a[2] > b[2]
+end
+
+local function big_str(a)
+  if a[1] == 0 then return int(a[2]) end
+  return int(a[1]) .. string.format('%09d', a[2])
+end
+
+-- GCRA, as core/enforcement/gcra.cpp.
+local function drain(level, elapsed, rate)
+  if elapsed <= 0 or rate <= 0 then return level end
+  if elapsed > math.floor(MAX_LEVEL / rate) then return 0 end
+  return math.max(0, level - elapsed * rate)
+end
+
+local function add_units(level, units)
+  units = math.max(-MAX_UNITS, math.min(MAX_UNITS, units))
+  return math.max(0, math.min(MAX_LEVEL, level + units * WINDOW))
+end
+
+-- ceil(a / b) for 0 <= a, 0 < b, exact below 2^53 (the float quotient is only a first guess).
+local function ceil_div(a, b)
+  local q = math.floor(a / b)
+  while q * b < a do q = q + 1 end
+  while q > 0 and (q - 1) * b >= a do q = q - 1 end
+  return q
+end
+
+-- Milliseconds until `units` more fit; -1 = never.
+local function wait_ms(level, units, rate)
+  if units > rate then return -1 end
+  local excess = level + units * WINDOW - rate * WINDOW
+  if excess <= 0 then return 0 end
+  return ceil_div(excess, rate)
+end
+
+local function clock(arg)
+  if arg and arg ~= '' then return tonumber(arg) end
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+
+-- Keeps `key` at least `ttl` more milliseconds (never shortens; a key just created has none
+-- yet). Relative, so it also works when the caller passes its own clock.
+local function keep(key, ttl)
+  if ttl <= 0 then return end
+  local current = redis.call('PTTL', key)
+  if current < 0 or current < ttl then redis.call('PEXPIRE', key, int(ttl)) end
+end
+
+local function fields(key)
+  local flat = redis.call('HGETALL', key)
+  local map = {}
+  for i = 1, #flat, 2 do map[flat[i]] = flat[i + 1] end
+  return map
+end
+
+-- Releases an active reservation: its reserved amounts and concurrency slots stop counting.
+-- The record stays (state expired) for `retention` ms so that a late settle still adds spend.
+local function expire_reservation(rkey, retention)
+  local r = fields(rkey)
+  if r.state ~= 'active' then return end
+  for j = 1, tonumber(r.nb or '0') do
+    local ckey = r['b' .. j]
+    if redis.call('EXISTS', ckey) == 1 then
+      local reserved = big_sub0(big(redis.call('HGET', ckey, 'reserved')), big(r['a' .. j]))
+      redis.call('HSET', ckey, 'reserved', big_str(reserved))
+    end
+  end
+  for i = 1, tonumber(r.nr or '0') do
+    local rk = r['r' .. i]
+    if string.find(r['f' .. i] or '', 'c', 1, true) and redis.call('EXISTS', rk) == 1 then
+      local inflight = tonumber(redis.call('HGET', rk, 'inflight') or '0')
+      redis.call('HSET', rk, 'inflight', int(math.max(0, inflight - 1)))
+    end
+  end
+  redis.call('HSET', rkey, 'state', 'expired')
+  redis.call('PEXPIRE', rkey, int(retention))
+end
+
+-- What one script call has learned so far. A batch (run below) handles several requests one after
+-- another in one call, and nothing else runs in Redis in between, so these facts stay true for
+-- the next request of the same call; they only save commands, never change a result.
+local memo = {
+  clean_until = nil,  -- every rsv:exp member scored <= this has been released
+  ttl = {},           -- key -> TTL (ms) the key is known to have at least
+  estop = nil,        -- the emergency-stop hash (no script writes it)
+  indexed = {},       -- budget counter -> period end it is indexed with in this call
+}
+
+-- A field value as Redis stores it: text as is, a number as an integer, money {hi, lo} in decimal.
+local function text(v, default)
+  if v == nil or v == false then return default end
+  if type(v) == 'table' then return big_str(v) end
+  if type(v) == 'number' then return int(v) end
+  return v
+end
+
+-- One budget counter as 11 reply fields (see BudgetsScript::parse); `c` = its fields if known.
+local function snapshot(out, ckey, c)
+  c = c or fields(ckey)
+  local row = {ckey, text(c.name, ''), text(c.scope, ''), text(c.subject, ''),
+               text(c.period, ''), text(c.start, '0'), text(c['end'], '0'), text(c.limit, '0'),
+               text(c.spent, '0'), text(c.reserved, '0'), text(c.mode, 'hard')}
+  for _, v in ipairs(row) do out[#out + 1] = v end
+end
+
+-- Like keep, but remembers what it learned, and extends by a minute more than asked so that the
+-- next calls within that minute find the TTL long enough with one PTTL.
+local KEEP_SLACK = 60000
+local function keep_for(key, ttl)
+  if ttl <= 0 then return end
+  local known = memo.ttl[key]
+  if known and known >= ttl then return end
+  local current = redis.call('PTTL', key)
+  if current == -2 then return end  -- no such key
+  if current < ttl then  -- also -1: no TTL yet
+    current = ttl + KEEP_SLACK
+    redis.call('PEXPIRE', key, int(current))
+  end
+  memo.ttl[key] = current - 1000  -- a margin for the time the call itself takes
+end
+
+-- Counter hashes (budget counters, rate-limit buckets) cached for one script call: read once,
+-- computed on in Lua, written once by flush(). cached(key, names) reads the fields `names` (each
+-- script always asks for the same ones per kind of key) the first time and returns
+-- {f = fields (text as Redis holds it, or a number / money {hi, lo} once computed on),
+-- dirty = whether to write back, writes = the fields to write back (`names` unless told
+-- otherwise), exists = whether the hash exists}. Every counter hash has the fields
+-- read first (spent and reserved; rq, tk, last and inflight), so they tell whether it exists.
+-- expire_reservation works on Redis directly, so flush() runs before it.
+local BUDGET_LEVELS = {'spent', 'reserved'}
+local BUDGET_ROW = {'spent', 'reserved', 'name', 'scope', 'subject', 'period', 'start', 'end',
+                    'limit', 'mode'}
+local BUDGET_ADMIT = {'spent', 'reserved', 'limit', 'mode'}
+local RATE_LEVELS = {'rq', 'tk', 'last', 'inflight'}
+local RATE_ALL = {'rq', 'tk', 'last', 'inflight', 'rpm', 'tpm'}
+local cache = {}
+local function cached(key, names, writes)
+  local c = cache[key]
+  if c then return c end
+  local values = redis.call('HMGET', key, unpack(names))
+  local f = {}
+  for i = 1, #names do
+    if values[i] then f[names[i]] = values[i] end
+  end
+  c = {f = f, dirty = false, writes = writes or names,
+       exists = values[1] ~= false or values[2] ~= false}
+  cache[key] = c
+  return c
+end
+
+local function set_cached(c, field, value)
+  c.f[field] = value
+  c.dirty = true
+  c.exists = true
+end
+
+local function num(v)
+  if type(v) == 'number' then return v end
+  return tonumber(v or '0')
+end
+
+local function money(v)
+  if type(v) == 'table' then return v end
+  return big(v)
+end
+
+-- TTLs for cached counters, applied by flush() once the hashes exist: key -> ms (keep_for).
+local wanted_ttl = {}
+local function want_ttl(key, ttl)
+  if not wanted_ttl[key] or wanted_ttl[key] < ttl then wanted_ttl[key] = ttl end
+end
+
+-- Writes what the cache changed, then the TTLs asked for; the cache starts empty again.
+local function flush()
+  for key, c in pairs(cache) do
+    if c.dirty then
+      local args, n, f = {}, 0, c.f
+      for _, field in ipairs(c.writes) do
+        local value = f[field]
+        if value ~= nil then
+          args[n + 1] = field
+          args[n + 2] = text(value, '')
+          n = n + 2
+        end
+      end
+      redis.call('HSET', key, unpack(args))
+    end
+  end
+  cache = {}
+  for key, ttl in pairs(wanted_ttl) do keep_for(key, ttl) end
+  wanted_ttl = {}
+end
+
+-- Releases up to `limit` reservations whose expiry has passed (members are record keys).
+local function sweep(exp_key, now, limit, retention)
+  if memo.clean_until and now <= memo.clean_until then return end
+  local due = redis.call('ZRANGEBYSCORE', exp_key, '-inf', int(now), 'LIMIT', 0, limit)
+  if #due > 0 then flush() end
+  for _, rkey in ipairs(due) do
+    redis.call('ZREM', exp_key, rkey)
+    expire_reservation(rkey, retention)
+  end
+  if #due < limit then memo.clean_until = now end
+end
+
+-- Indexes reservation `rkey` in the expiry zset at `at` ms.
+local function index_expiry(exp_key, rkey, at)
+  redis.call('ZADD', exp_key, int(at), rkey)
+  if memo.clean_until and at <= memo.clean_until then memo.clean_until = at - 1 end
+end
+
+-- ARGV[1] == '*' is a batch: ARGV = {'*', n, then per request: #keys, #args, its args...} and
+-- KEYS = every request's keys in order. Each request runs `one(keys, args)` in turn, exactly as a
+-- call of its own would (a failing one answers its error and the others go on); the reply is
+-- the array of their replies. Anything else is one request: one(KEYS, ARGV). Either way the
+-- cached counters are written at the end.
+local function run(one)
+  if ARGV[1] ~= '*' then
+    local reply = one(KEYS, ARGV)
+    flush()
+    return reply
+  end
+  local out, k, a = {}, 0, 3
+  for i = 1, tonumber(ARGV[2]) do
+    local nk, na = tonumber(ARGV[a]), tonumber(ARGV[a + 1])
+    local keys, args = {}, {}
+    for j = 1, nk do keys[j] = KEYS[k + j] end
+    for j = 1, na do args[j] = ARGV[a + 1 + j] end
+    k, a = k + nk, a + 2 + na
+    local ok, reply = pcall(one, keys, args)
+    if not ok then
+      local message = type(reply) == 'table' and reply.err or tostring(reply)
+      reply = {err = (string.gsub(tostring(message), '[\r\n]', ' '))}
+    end
+    out[i] = reply
+  end
+  flush()
+  return out
+end
+-- END common
