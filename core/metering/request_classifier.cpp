@@ -14,6 +14,8 @@
 #include <optional>
 #include <utility>
 
+#include "core/usage/json_fields.hpp"
+
 namespace spendgate::core {
 
 std::string_view endpointKindName(EndpointKind kind) {
@@ -101,12 +103,10 @@ enum class Field : std::uint8_t {
 
 /** One scalar member as the document view would have seen it. */
 struct Scalar {
-  enum class Kind : std::uint8_t { Absent, String, Bool, Int64, Uint64, Double, Other };
+  enum class Kind : std::uint8_t { Absent, String, Bool, Number, Other };
   Kind kind = Kind::Absent;
   bool b = false;
-  std::int64_t i = 0;
-  std::uint64_t u = 0;
-  double d = 0;
+  json_fields::CountValue number;  // when kind == Number
 
   std::optional<bool> asBool() const {
     if (kind == Kind::Bool) return b;
@@ -115,22 +115,8 @@ struct Scalar {
 
   /** json_fields::integerMember: an exact integer that fits int64, else nullopt. */
   std::optional<std::int64_t> asInteger() const {
-    switch (kind) {
-      case Kind::Int64:
-        return i;
-      case Kind::Uint64:
-        if (u > static_cast<std::uint64_t>(std::numeric_limits<std::int64_t>::max())) {
-          return std::nullopt;
-        }
-        return static_cast<std::int64_t>(u);
-      case Kind::Double:
-        if (std::isfinite(d) && std::trunc(d) == d && std::fabs(d) < 9.0e18) {
-          return static_cast<std::int64_t>(d);
-        }
-        return std::nullopt;
-      default:
-        return std::nullopt;
-    }
+    if (kind == Kind::Number) return number.integer();
+    return std::nullopt;
   }
 };
 
@@ -272,22 +258,25 @@ public:
   bool on_number_part(boost::json::string_view, boost::system::error_code&) { return true; }
   bool on_int64(std::int64_t i, boost::json::string_view, boost::system::error_code&) {
     if (Scalar* v = pendingValue()) {
-      v->kind = Scalar::Kind::Int64;
-      v->i = i;
+      v->kind = Scalar::Kind::Number;
+      v->number.kind = json_fields::CountValue::Kind::Int64;
+      v->number.i = i;
     }
     return true;
   }
   bool on_uint64(std::uint64_t u, boost::json::string_view, boost::system::error_code&) {
     if (Scalar* v = pendingValue()) {
-      v->kind = Scalar::Kind::Uint64;
-      v->u = u;
+      v->kind = Scalar::Kind::Number;
+      v->number.kind = json_fields::CountValue::Kind::Uint64;
+      v->number.u = u;
     }
     return true;
   }
   bool on_double(double d, boost::json::string_view, boost::system::error_code&) {
     if (Scalar* v = pendingValue()) {
-      v->kind = Scalar::Kind::Double;
-      v->d = d;
+      v->kind = Scalar::Kind::Number;
+      v->number.kind = json_fields::CountValue::Kind::Double;
+      v->number.d = d;
     }
     return true;
   }
