@@ -15,6 +15,7 @@
 #include <utility>
 
 #include "core/usage/json_fields.hpp"
+#include "core/usage/json_key_assembler.hpp"
 
 namespace spendgate::core {
 
@@ -130,32 +131,26 @@ struct BodyFields {
   const Scalar& at(Field f) const { return values[static_cast<std::size_t>(f)]; }
 };
 
-/** key == literal, the comparison inlined (the literal's length is known). */
-template <std::size_t N>
-bool is(std::string_view key, const char (&literal)[N]) {
-  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
-}
-
 Field rootField(std::string_view key) {
   switch (key.size()) {
     case 1:
-      return is(key, "n") ? Field::N : Field::None;
+      return keyIs(key, "n") ? Field::N : Field::None;
     case 5:
-      return is(key, "model") ? Field::Model : Field::None;
+      return keyIs(key, "model") ? Field::Model : Field::None;
     case 6:
-      return is(key, "stream") ? Field::Stream : Field::None;
+      return keyIs(key, "stream") ? Field::Stream : Field::None;
     case 10:
-      return is(key, "max_tokens") ? Field::MaxTokens : Field::None;
+      return keyIs(key, "max_tokens") ? Field::MaxTokens : Field::None;
     case 12:
-      return is(key, "service_tier") ? Field::ServiceTier : Field::None;
+      return keyIs(key, "service_tier") ? Field::ServiceTier : Field::None;
     case 14:
-      return is(key, "stream_options") ? Field::StreamOptions : Field::None;
+      return keyIs(key, "stream_options") ? Field::StreamOptions : Field::None;
     case 16:
-      return is(key, "generationConfig") ? Field::GenerationConfig : Field::None;
+      return keyIs(key, "generationConfig") ? Field::GenerationConfig : Field::None;
     case 17:
-      return is(key, "max_output_tokens") ? Field::MaxOutputTokens : Field::None;
+      return keyIs(key, "max_output_tokens") ? Field::MaxOutputTokens : Field::None;
     case 21:
-      return is(key, "max_completion_tokens") ? Field::MaxCompletionTokens : Field::None;
+      return keyIs(key, "max_completion_tokens") ? Field::MaxCompletionTokens : Field::None;
     default:
       return Field::None;
   }
@@ -163,11 +158,11 @@ Field rootField(std::string_view key) {
 
 Field childField(Field parent, std::string_view key) {
   if (parent == Field::StreamOptions) {
-    return is(key, "include_usage") ? Field::IncludeUsage : Field::None;
+    return keyIs(key, "include_usage") ? Field::IncludeUsage : Field::None;
   }
   if (parent == Field::GenerationConfig) {
-    if (is(key, "maxOutputTokens")) return Field::GenerationMaxOutputTokens;
-    if (is(key, "candidateCount")) return Field::CandidateCount;
+    if (keyIs(key, "maxOutputTokens")) return Field::GenerationMaxOutputTokens;
+    if (keyIs(key, "candidateCount")) return Field::CandidateCount;
   }
   return Field::None;
 }
@@ -214,18 +209,12 @@ public:
   }
 
   bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
-    if (keyMatters()) appendKey(s);
+    if (keyMatters()) key_.part(std::string_view(s.data(), s.size()));
     return true;
   }
   bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code&) {
     if (!keyMatters()) return true;
-    std::string_view key(s.data(), s.size());
-    if (key_size_ != 0 || key_overflow_) {  // the key came in pieces
-      appendKey(s);
-      key = key_overflow_ ? std::string_view() : std::string_view(key_, key_size_);
-      key_size_ = 0;
-      key_overflow_ = false;
-    }
+    const std::string_view key = key_.finish(std::string_view(s.data(), s.size()));
     pending_ = depth_ == 1 ? rootField(key) : childField(parent_, key);
     if (pending_ != Field::None) {
       // A later duplicate replaces the earlier member, whatever its type.
@@ -296,20 +285,9 @@ public:
   bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
 
 private:
-  static constexpr std::size_t kMaxKey = 32;  // longer keys match nothing
-
   /** Keys of the root object, and of stream_options / generationConfig. */
   bool keyMatters() const {
     return fields.is_object && (depth_ == 1 || (depth_ == 2 && parent_ != Field::None));
-  }
-
-  void appendKey(boost::json::string_view s) {
-    if (key_overflow_ || key_size_ + s.size() > kMaxKey) {
-      key_overflow_ = true;
-      return;
-    }
-    std::memcpy(key_ + key_size_, s.data(), s.size());
-    key_size_ += s.size();
   }
 
   std::string* pendingText() {
@@ -340,9 +318,7 @@ private:
   std::size_t depth_ = 0;
   Field pending_ = Field::None;  // the member whose value comes next
   Field parent_ = Field::None;   // the object at depth 2, if it is one whose members matter
-  char key_[kMaxKey];
-  std::size_t key_size_ = 0;
-  bool key_overflow_ = false;
+  JsonKeyAssembler key_;
 };
 
 /** @return the members that matter, or nothing (is_object false) if `body` is not valid JSON. */

@@ -11,6 +11,7 @@
 #include <cstring>
 
 #include "core/usage/gemini_usage.hpp"
+#include "core/usage/json_key_assembler.hpp"
 #include "core/usage/openai_usage.hpp"
 
 namespace spendgate::core {
@@ -67,12 +68,6 @@ std::string errorLabel(const boost::json::value* error) {
 // (an error member, a `delta`, a duplicate key that matters, a root that is not an object,
 // invalid JSON) makes it give up, and the document path handles the body as before.
 
-/** key == literal, the comparison inlined (the literal's length is known). */
-template <std::size_t N>
-bool is(std::string_view key, const char (&literal)[N]) {
-  return key.size() == N - 1 && std::memcmp(key.data(), literal, N - 1) == 0;
-}
-
 /** What a non-streamed OpenAI-shaped answer contributes; applied only if the scan succeeded. */
 struct OpenAiAnswer {
   std::string model;
@@ -107,18 +102,12 @@ public:
   }
 
   bool on_key_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
-    if (keyMatters()) appendKey(s);
+    if (keyMatters()) key_.part(std::string_view(s.data(), s.size()));
     return true;
   }
   bool on_key(boost::json::string_view s, std::size_t, boost::system::error_code& ec) {
     if (!keyMatters()) return true;
-    std::string_view key(s.data(), s.size());
-    if (key_size_ != 0 || key_overflow_) {  // the key came in pieces
-      appendKey(s);
-      key = key_overflow_ ? std::string_view() : std::string_view(key_, key_size_);
-      key_size_ = 0;
-      key_overflow_ = false;
-    }
+    const std::string_view key = key_.finish(std::string_view(s.data(), s.size()));
     Frame& frame = frames_[depth_];
     const auto [id, slot] = resolve(frame.ctx, key);
     pending_ = slot;
@@ -254,43 +243,44 @@ private:
     switch (ctx) {
       case Ctx::Root:
         if (n == 5) {
-          if (is(key, "error")) return {KeyId::Error, Slot::Error};
-          if (is(key, "model")) return {KeyId::Model, Slot::Model};
-          if (is(key, "usage")) return {KeyId::Usage, Slot::Usage};
+          if (keyIs(key, "error")) return {KeyId::Error, Slot::Error};
+          if (keyIs(key, "model")) return {KeyId::Model, Slot::Model};
+          if (keyIs(key, "usage")) return {KeyId::Usage, Slot::Usage};
         } else if (n == 7) {
-          if (is(key, "choices")) return {KeyId::Choices, Slot::Choices};
+          if (keyIs(key, "choices")) return {KeyId::Choices, Slot::Choices};
         } else if (n == 12) {
-          if (is(key, "service_tier")) return {KeyId::ServiceTier, Slot::ServiceTier};
+          if (keyIs(key, "service_tier")) return {KeyId::ServiceTier, Slot::ServiceTier};
         }
         break;
       case Ctx::Usage:
         switch (n) {
           case 12:
-            if (is(key, "input_tokens")) return {KeyId::InputTokens, Slot::InputTokens};
-            if (is(key, "total_tokens")) return {KeyId::TotalTokens, Slot::TotalTokens};
+            if (keyIs(key, "input_tokens")) return {KeyId::InputTokens, Slot::InputTokens};
+            if (keyIs(key, "total_tokens")) return {KeyId::TotalTokens, Slot::TotalTokens};
             break;
           case 13:
-            if (is(key, "prompt_tokens")) return {KeyId::PromptTokens, Slot::PromptTokens};
-            if (is(key, "output_tokens")) return {KeyId::OutputTokens, Slot::OutputTokens};
+            if (keyIs(key, "prompt_tokens")) return {KeyId::PromptTokens, Slot::PromptTokens};
+            if (keyIs(key, "output_tokens")) return {KeyId::OutputTokens, Slot::OutputTokens};
             break;
           case 17:
-            if (is(key, "completion_tokens")) {
+            if (keyIs(key, "completion_tokens")) {
               return {KeyId::CompletionTokens, Slot::CompletionTokens};
             }
             break;
           case 20:
-            if (is(key, "input_tokens_details")) return {KeyId::InputDetails, Slot::InputDetails};
+            if (keyIs(key, "input_tokens_details"))
+              return {KeyId::InputDetails, Slot::InputDetails};
             break;
           case 21:
-            if (is(key, "prompt_tokens_details")) {
+            if (keyIs(key, "prompt_tokens_details")) {
               return {KeyId::PromptDetails, Slot::PromptDetails};
             }
-            if (is(key, "output_tokens_details")) {
+            if (keyIs(key, "output_tokens_details")) {
               return {KeyId::OutputDetails, Slot::OutputDetails};
             }
             break;
           case 25:
-            if (is(key, "completion_tokens_details")) {
+            if (keyIs(key, "completion_tokens_details")) {
               return {KeyId::CompletionDetails, Slot::CompletionDetails};
             }
             break;
@@ -299,49 +289,50 @@ private:
         }
         break;
       case Ctx::PromptDetails:
-        if (is(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::PromptCached};
+        if (keyIs(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::PromptCached};
         break;
       case Ctx::InputDetails:
-        if (is(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::InputCached};
+        if (keyIs(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::InputCached};
         break;
       case Ctx::CompletionDetails:
-        if (is(key, "reasoning_tokens")) return {KeyId::ReasoningTokens, Slot::CompletionReasoning};
+        if (keyIs(key, "reasoning_tokens"))
+          return {KeyId::ReasoningTokens, Slot::CompletionReasoning};
         break;
       case Ctx::OutputDetails:
-        if (is(key, "reasoning_tokens")) return {KeyId::ReasoningTokens, Slot::OutputReasoning};
+        if (keyIs(key, "reasoning_tokens")) return {KeyId::ReasoningTokens, Slot::OutputReasoning};
         break;
       case Ctx::Choice:
-        if (n == 4 && is(key, "text")) return {KeyId::Text, Slot::Text};
-        if (n == 7 && is(key, "message")) return {KeyId::Message, Slot::Message};
-        if (n == 5 && is(key, "delta")) return {KeyId::Delta, Slot::GiveUp};
+        if (n == 4 && keyIs(key, "text")) return {KeyId::Text, Slot::Text};
+        if (n == 7 && keyIs(key, "message")) return {KeyId::Message, Slot::Message};
+        if (n == 5 && keyIs(key, "delta")) return {KeyId::Delta, Slot::GiveUp};
         break;
       case Ctx::Message:
         switch (n) {
           case 7:
-            if (is(key, "content")) return {KeyId::Content, Slot::Text};
-            if (is(key, "refusal")) return {KeyId::Refusal, Slot::Text};
+            if (keyIs(key, "content")) return {KeyId::Content, Slot::Text};
+            if (keyIs(key, "refusal")) return {KeyId::Refusal, Slot::Text};
             break;
           case 9:
-            if (is(key, "reasoning")) return {KeyId::Reasoning, Slot::Text};
+            if (keyIs(key, "reasoning")) return {KeyId::Reasoning, Slot::Text};
             break;
           case 10:
-            if (is(key, "tool_calls")) return {KeyId::ToolCalls, Slot::ToolCalls};
+            if (keyIs(key, "tool_calls")) return {KeyId::ToolCalls, Slot::ToolCalls};
             break;
           case 13:
-            if (is(key, "function_call")) return {KeyId::FunctionCall, Slot::Function};
+            if (keyIs(key, "function_call")) return {KeyId::FunctionCall, Slot::Function};
             break;
           case 17:
-            if (is(key, "reasoning_content")) return {KeyId::ReasoningContent, Slot::Text};
+            if (keyIs(key, "reasoning_content")) return {KeyId::ReasoningContent, Slot::Text};
             break;
           default:
             break;
         }
         break;
       case Ctx::ToolCall:
-        if (is(key, "function")) return {KeyId::Function, Slot::Function};
+        if (keyIs(key, "function")) return {KeyId::Function, Slot::Function};
         break;
       case Ctx::Function:
-        if (is(key, "arguments")) return {KeyId::Arguments, Slot::Text};
+        if (keyIs(key, "arguments")) return {KeyId::Arguments, Slot::Text};
         break;
       case Ctx::Ignore:
       case Ctx::Choices:
@@ -358,15 +349,6 @@ private:
   }
 
   bool keyMatters() const { return frames_[depth_].ctx != Ctx::Ignore; }
-
-  void appendKey(boost::json::string_view s) {
-    if (key_overflow_ || key_size_ + s.size() > kMaxKey) {
-      key_overflow_ = true;
-      return;
-    }
-    std::memcpy(key_ + key_size_, s.data(), s.size());
-    key_size_ += s.size();
-  }
 
   /** The slot of the value that starts now: a member's, or an array element's. */
   Slot takeSlot() {
@@ -485,16 +467,13 @@ private:
     }
   }
 
-  static constexpr std::size_t kMaxKey = 32;  // longer keys match nothing
   // JsonScratch's depth limit (64) plus the root: deeper documents fail there as well.
   static constexpr std::size_t kMaxFrames = 66;
 
   std::array<Frame, kMaxFrames> frames_{};
   std::size_t depth_ = 0;
   Slot pending_ = Slot::None;
-  char key_[kMaxKey];
-  std::size_t key_size_ = 0;
-  bool key_overflow_ = false;
+  JsonKeyAssembler key_;
 };
 
 /** @return the answer, or nothing when the document path must read the body. */
