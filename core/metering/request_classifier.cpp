@@ -9,7 +9,6 @@
 #include <boost/json/string.hpp>
 #include <cmath>
 #include <cstdint>
-#include <cstring>
 #include <limits>
 #include <optional>
 #include <utility>

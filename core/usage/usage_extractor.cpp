@@ -8,7 +8,6 @@
 #include <boost/json/parse_options.hpp>
 #include <boost/json/string.hpp>
 #include <cctype>
-#include <cstring>
 
 #include "core/usage/gemini_usage.hpp"
 #include "core/usage/json_key_assembler.hpp"
