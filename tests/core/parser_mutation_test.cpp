@@ -1,6 +1,7 @@
 // Differential mutation test of the two one-pass (SAX) readers against the document view they
 // replaced:
-// - classifyRequest() reads the client's request body; the reference below is the document-based
+// - classifyRequest() reads the client's request body; the reference (reference_body_view.hpp) is
+// the document-based
 //   classifier it replaced (boost::json::parse + json_fields).
 // - UsageExtractor reads a non-streamed OpenAI-shaped answer; Limits::document_only is the
 //   document path.
@@ -37,14 +38,13 @@
 #include "core/metering/request_classifier.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/usage_extractor.hpp"
+#include "tests/core/reference_body_view.hpp"
 
 namespace spendgate::core {
 namespace {
 
-using json_fields::boolMember;
-using json_fields::integerMember;
-using json_fields::objectMember;
-using json_fields::stringMember;
+using testing::BodyView;
+using testing::referenceBody;
 
 constexpr std::size_t kDefaultCases = 12000;
 constexpr std::uint32_t kSeed = 0x5eed'2026;
@@ -475,53 +475,6 @@ private:
 };
 
 // ---- classifyRequest against the document view -------------------------------------------------
-
-/** The body-derived fields as the document-based classifier computed them. */
-struct BodyView {
-  bool body_is_json = false;
-  std::string model;
-  bool stream = false;
-  bool include_usage = false;
-  std::string service_tier;
-  std::optional<std::int64_t> max_output_tokens;
-  std::int64_t choices = 1;
-};
-
-BodyView referenceBody(std::string_view body) {
-  boost::json::value doc;
-  if (!body.empty()) {
-    boost::json::parse_options options;
-    options.max_depth = 256;
-    boost::system::error_code ec;
-    try {
-      doc = boost::json::parse(body, ec, {}, options);
-    } catch (...) {
-      ec = boost::json::make_error_code(boost::json::error::exception);
-    }
-    if (ec) doc = nullptr;
-  }
-  const boost::json::object* root = doc.if_object();
-  BodyView e;
-  e.body_is_json = root != nullptr;
-  e.model = std::string(stringMember(root, "model"));
-  e.stream = boolMember(root, "stream").value_or(false);
-  e.include_usage =
-      boolMember(objectMember(root, "stream_options"), "include_usage").value_or(false);
-  e.service_tier = std::string(stringMember(root, "service_tier"));
-  const auto* generation = objectMember(root, "generationConfig");
-  for (const auto& [object, key] :
-       {std::pair{root, "max_completion_tokens"}, std::pair{root, "max_tokens"},
-        std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"}}) {
-    if (const auto v = integerMember(object, key); v && *v >= 0) {
-      e.max_output_tokens = *v;
-      break;
-    }
-  }
-  auto choices = integerMember(root, "n");
-  if (!choices) choices = integerMember(generation, "candidateCount");
-  if (choices && *choices > 1) e.choices = std::min<std::int64_t>(*choices, 128);
-  return e;
-}
 
 struct Route {
   ProviderFormat format;
