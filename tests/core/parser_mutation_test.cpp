@@ -1,8 +1,7 @@
 // Differential mutation test of the two one-pass (SAX) readers against the document view they
 // replaced:
-// - classifyRequest() reads the client's request body; the reference (reference_body_view.hpp) is
-// the document-based
-//   classifier it replaced (boost::json::parse + json_fields).
+// - classifyRequest() reads the client's request body; the reference (reference_body_view.hpp)
+//   is the document-based classifier it replaced (boost::json::parse + json_fields).
 // - UsageExtractor reads a non-streamed OpenAI-shaped answer; Limits::document_only is the
 //   document path.
 // Seed bodies (requests of every API, answers with and without usage, errors) are mutated with a
