@@ -145,37 +145,32 @@ std::string formatReset(std::chrono::milliseconds reset) {
   return std::to_string(ms / 60000) + "m" + std::to_string((ms % 60000) / 1000) + "s";
 }
 
-/** Calls emit(name, value) for each x-ratelimit-* header (OpenAI's names) that `limits` has. */
-template <class Emit>
-void forEachRateLimitHeader(const core::RateLimitHeaders& limits, Emit&& emit) {
-  struct Family {
-    const std::optional<core::RateLimitStatus>& status;
-    std::string_view limit, remaining, reset;
-  };
-  const Family families[] = {{limits.requests, "x-ratelimit-limit-requests",
-                              "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests"},
-                             {limits.tokens, "x-ratelimit-limit-tokens",
-                              "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"}};
-  for (const auto& family : families) {
-    if (!family.status) continue;
-    char number[24];
-    emit(family.limit,
-         std::string_view(
-             number,
-             std::to_chars(number, number + sizeof number, family.status->limit).ptr - number));
-    emit(family.remaining,
-         std::string_view(
-             number,
-             std::to_chars(number, number + sizeof number, family.status->remaining).ptr - number));
-    emit(family.reset, formatReset(family.status->reset));
-  }
-}
-
-// The headers relayResponse writes itself; an upstream's own copies are dropped.
+// The headers relayResponse writes itself (an upstream's copies of them are dropped): its own
+// two, then OpenAI's x-ratelimit-{limit,remaining,reset}-{requests,tokens}, which it writes only
+// where a rate limit applies.
 constexpr std::string_view kOwnResponseHeaders[] = {
     "x-spendgate-request-id",         "x-spendgate-cost-usd",       "x-ratelimit-limit-requests",
     "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
     "x-ratelimit-remaining-tokens",   "x-ratelimit-reset-tokens"};
+constexpr std::size_t kSpendgateHeaderCount = 2;
+
+/** Calls emit(name, value) for each x-ratelimit-* header that `limits` has. */
+template <class Emit>
+void forEachRateLimitHeader(const core::RateLimitHeaders& limits, Emit&& emit) {
+  const auto names = std::span(kOwnResponseHeaders).subspan(kSpendgateHeaderCount);
+  const std::optional<core::RateLimitStatus>* families[] = {&limits.requests, &limits.tokens};
+  for (std::size_t family = 0; family < 2; ++family) {
+    const auto& status = *families[family];
+    if (!status) continue;
+    const auto name = names.subspan(3 * family, 3);  // limit, remaining, reset
+    char number[24];
+    for (const auto& [index, value] : {std::pair{0, status->limit}, {1, status->remaining}}) {
+      const auto end = std::to_chars(number, number + sizeof number, value).ptr;
+      emit(name[index], std::string_view(number, end - number));
+    }
+    emit(name[2], formatReset(status->reset));
+  }
+}
 
 core::ProxyError toProxyError(core::DenialReason reason) {
   switch (reason) {
@@ -754,7 +749,9 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   // The proxy's own headers go straight into the head, after the upstream's (minus any copies
   // of them the upstream sent), instead of through Beast's field container.
   const bool rate_limited = ex.rate_limits.requests || ex.rate_limits.tokens;
-  eraseFieldsNamed(response, std::span(kOwnResponseHeaders).first(rate_limited ? 8 : 2));
+  eraseFieldsNamed(response, rate_limited
+                                 ? std::span(kOwnResponseHeaders)
+                                 : std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount));
   std::string own_headers;
   own_headers.reserve(256);
   appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record.request_id);
