@@ -13,14 +13,11 @@ namespace spendgate::proxy {
 
 namespace {
 
+/** An asynchronous store's admission (the memory store's, answered at once, skips this). */
 net::awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
                                               const core::EnforcementPlan& plan,
                                               const std::string& id,
                                               std::chrono::system_clock::time_point expires_at) {
-  if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(&store)) {
-    // The memory store answers at once: no suspension, no post, no callback.
-    co_return memory->admitNow(plan, id, expires_at);
-  }
   co_return co_await awaitCallback<core::AdmissionResult>(
       [&](std::function<void(core::AdmissionResult)> done) {
         store.admit(plan, id, expires_at, std::move(done));
@@ -155,7 +152,7 @@ net::awaitable<Enforcer::Admission> Enforcer::admit(
   const auto store = currentStore();
   Admission admission;
   if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(store.get())) {
-    // Answered at once: not even admitOn()'s coroutine frame is needed.
+    // Answered at once: no coroutine frame, suspension or callback.
     admission.result = memory->admitNow(plan, id, expires_at);
   } else {
     admission.result = co_await admitOn(*store, plan, id, expires_at);
