@@ -195,9 +195,9 @@ core::ProxyError toProxyError(core::DenialReason reason) {
 }  // namespace
 
 ClientSession::ClientSession(tcp::socket socket, Worker& worker)
-    : stream_(std::move(socket)), worker_(worker) {
+    : socket_(std::move(socket)), worker_(worker) {
   beast::error_code ignored;
-  stream_.socket().non_blocking(true, ignored);  // for eagerWrite
+  socket_.non_blocking(true, ignored);  // for eagerWrite
   worker_.add(this);
 }
 
@@ -206,7 +206,7 @@ ClientSession::~ClientSession() { worker_.remove(this); }
 void ClientSession::start(std::shared_ptr<ClientSession> session) {
   auto* self = session.get();
   net::co_spawn(
-      self->stream_.get_executor(),
+      self->socket_.get_executor(),
       [session = std::move(session)]() -> net::awaitable<void> { co_await session->run(); },
       [&logger = self->worker_.logger()](std::exception_ptr error) {
         if (!error) return;
@@ -225,16 +225,16 @@ void ClientSession::drain() {
 
 void ClientSession::close() {
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_both, ignored);
-  stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_both, ignored);
+  socket_.close(ignored);
 }
 
 net::awaitable<void> ClientSession::run() {
   while (co_await serveOne()) {
   }
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  stream_.close();
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.close(ignored);
 }
 
 net::awaitable<bool> ClientSession::serveOne() {
@@ -247,8 +247,10 @@ net::awaitable<bool> ClientSession::serveOne() {
   parser.body_limit(server.max_body_bytes);
 
   waiting_for_request_ = true;
-  stream_.expires_after(server.idle_timeout);
-  auto [ec, header_bytes] = co_await http::async_read_header(stream_, buffer_, parser, use_nothrow);
+  // The whole head must arrive within idle_timeout of the last answer, as must the body.
+  deadline_.arm(Clock::now() + server.idle_timeout);
+  auto [ec, header_bytes] = co_await http::async_read_header(socket_, buffer_, parser, use_nothrow);
+  ec = deadline_.finish(ec);
   waiting_for_request_ = false;
 
   auto exchange = std::make_shared<Exchange>();
@@ -301,16 +303,17 @@ net::awaitable<bool> ClientSession::serveOne() {
   if (!parser.is_done()) {
     // curl and others wait for "100 Continue" before sending a large body.
     if (beast::iequals(request[http::field::expect], "100-continue")) {
-      stream_.expires_after(kErrorWriteTimeout);
-      auto [wec, n] = co_await net::async_write(stream_, net::buffer(k100Continue), use_nothrow);
-      if (wec) {
+      deadline_.arm(Clock::now() + kErrorWriteTimeout);
+      auto [wec, n] = co_await net::async_write(socket_, net::buffer(k100Continue), use_nothrow);
+      if (deadline_.finish(wec)) {
         ex.record.status = 499;
         finish(ex);
         co_return false;
       }
     }
-    stream_.expires_after(server.idle_timeout);
-    auto [bec, body_bytes] = co_await http::async_read(stream_, buffer_, parser, use_nothrow);
+    deadline_.arm(Clock::now() + server.idle_timeout);
+    auto [bec, body_bytes] = co_await http::async_read(socket_, buffer_, parser, use_nothrow);
+    bec = deadline_.finish(bec);
     ex.record.bytes_in += body_bytes;
     if (bec) {
       if (bec == http::error::body_limit) {
@@ -371,14 +374,22 @@ net::awaitable<bool> ClientSession::serveOne() {
   if (watching_) {
     watching_ = false;
     beast::error_code ignored;
-    stream_.socket().cancel(ignored);  // ends the disconnect watch
+    socket_.cancel(ignored);  // ends the disconnect watch
   }
   finish(ex);
   co_return keep && !draining_ && !worker_.draining();
 }
 
-void ClientSession::watchIfSlow() {
-  if (!in_flight_ || watching_ || in_flight_->finished) return;
+void ClientSession::sweep(Clock::time_point now) {
+  if (deadline_.expire(now)) {
+    beast::error_code ignored;
+    socket_.close(ignored);  // the pending operation ends with an error, finish() says timeout
+  }
+  if (!in_flight_) return;
+  if (auto& upstream = in_flight_->upstream; upstream && upstream->deadline().expire(now)) {
+    upstream->close();
+  }
+  if (watching_ || in_flight_->finished) return;
   if (!seen_by_sweep_) {
     seen_by_sweep_ = true;  // started since the last sweep: give it until the next one
     return;
@@ -388,13 +399,12 @@ void ClientSession::watchIfSlow() {
 
 void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange) {
   watching_ = true;
-  stream_.socket().async_wait(
+  socket_.async_wait(
       tcp::socket::wait_read, [self = shared_from_this(), exchange](beast::error_code ec) {
         // Cancelled, or the exchange ended: whoever ended it has already reset watching_.
         if (ec || exchange->finished) return;
         char byte;
-        const ssize_t n =
-            ::recv(self->stream_.socket().native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
+        const ssize_t n = ::recv(self->socket_.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
           self->watchForDisconnect(exchange);  // spurious wake-up: keep watching
           return;
@@ -612,14 +622,13 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     ex.upstream = worker_.pool().acquire(provider.pool_key);
     const bool reused = ex.upstream != nullptr;
     if (!reused) {
-      ex.upstream = std::make_unique<UpstreamConnection>(stream_.get_executor(), provider);
+      ex.upstream = std::make_unique<UpstreamConnection>(socket_.get_executor(), provider);
       ec = co_await ex.upstream->connect(provider, first_byte_deadline);
       if (ec || ex.client_gone) break;
     }
     ex.parser.emplace();
     ex.parser->body_limit(boost::none);
     if (ex.head) ex.parser->skip(true);
-    beast::get_lowest_layer(ex.upstream->tcp()).expires_at(first_byte_deadline);
     if (ex.upstream->isTls()) {
       ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, request, first_byte_deadline);
     } else {
@@ -688,16 +697,20 @@ net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstr
   head.reserve(512);
   appendRequestHead(head, request);
   const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
+  IoDeadline& io_deadline = ex.upstream->deadline();
   beast::error_code wec;
-  if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
-    std::tie(wec, std::ignore) = co_await eagerWrite(upstream, wire, deadline);
+  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+    std::tie(wec, std::ignore) = co_await eagerWrite(upstream, wire, io_deadline, deadline);
   } else {
+    io_deadline.arm(deadline);
     std::tie(wec, std::ignore) = co_await net::async_write(upstream, wire, use_nothrow);
+    wec = io_deadline.finish(wec);
   }
   if (wec) co_return wec;
+  io_deadline.arm(deadline);
   auto [rec, read] =
       co_await http::async_read_header(upstream, ex.upstream->buffer(), *ex.parser, use_nothrow);
-  co_return rec;
+  co_return io_deadline.finish(rec);
 }
 
 template <class Stream>
@@ -779,8 +792,8 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   // may be silent for a long time after its header.
   if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
     appendResponseHead(head, response, own_headers);
-    auto [ec, n] =
-        co_await eagerWrite(stream_, net::const_buffer(head.data(), head.size()), ex.deadline);
+    auto [ec, n] = co_await eagerWrite(socket_, net::const_buffer(head.data(), head.size()),
+                                       deadline_, ex.deadline);
     ex.record.bytes_out += n;
     if (ec) {
       ex.client_gone = true;
@@ -795,9 +808,10 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
     if (!parser.is_done()) {
       body.data = buffer.data();
       body.size = buffer.size();
-      beast::get_lowest_layer(upstream).expires_at(ex.deadline);
+      ex.upstream->deadline().arm(ex.deadline);
       auto [ec, n] =
           co_await http::async_read_some(upstream, ex.upstream->buffer(), parser, use_nothrow);
+      ec = ex.upstream->deadline().finish(ec);
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         if (!ex.client_gone) ex.record.error = "upstream failed mid-answer: " + describe(ec);
@@ -869,7 +883,7 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
     }
     if (count > 0) {
       auto [wec, n] = co_await eagerWrite(
-          stream_, std::span<const net::const_buffer>(wire.data(), count), ex.deadline);
+          socket_, std::span<const net::const_buffer>(wire.data(), count), deadline_, ex.deadline);
       ex.record.bytes_out += n;
       if (wec) {
         ex.client_gone = true;
@@ -904,22 +918,24 @@ net::awaitable<void> ClientSession::sendError(Exchange& ex,
   ex.record.status = kind.status;
   ex.record.error = std::move(message);
 
-  stream_.expires_after(kErrorWriteTimeout);
-  auto [ec, n] = co_await http::async_write(stream_, response, use_nothrow);
+  deadline_.arm(Clock::now() + kErrorWriteTimeout);
+  auto [ec, n] = co_await http::async_write(socket_, response, use_nothrow);
+  ec = deadline_.finish(ec);
   ex.record.bytes_out += n;
   if (ec || keep_alive) co_return;
 
   // Lingering close: let the client finish sending so it reads this answer, not a reset.
   beast::error_code ignored;
-  stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  socket_.shutdown(tcp::socket::shutdown_send, ignored);
   std::array<char, 16384> sink;
   std::size_t drained = 0;
-  stream_.expires_after(kLingerTime);
+  deadline_.arm(Clock::now() + kLingerTime);
   while (drained < kLingerBytes) {
-    auto [rec, got] = co_await stream_.async_read_some(net::buffer(sink), use_nothrow);
+    auto [rec, got] = co_await socket_.async_read_some(net::buffer(sink), use_nothrow);
     if (rec) break;
     drained += got;
   }
+  deadline_.finish({});
 }
 
 void ClientSession::finish(Exchange& ex) {

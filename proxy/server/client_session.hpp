@@ -1,7 +1,6 @@
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/message.hpp>
 #include <boost/beast/http/string_body.hpp>
 #include <chrono>
@@ -14,6 +13,7 @@
 #include "core/http/error_response.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
+#include "proxy/server/io_deadline.hpp"
 #include "proxy/server/runtime.hpp"
 
 namespace spendgate::proxy {
@@ -40,12 +40,14 @@ public:
   void close();
 
   /**
-   * Called by the worker every kWatchSweepInterval: once a forwarded request has been seen by
-   * two sweeps in a row (it has run for at least one interval), starts watching the client
-   * socket so that a client who leaves stops the upstream. Short requests, most of them, never
-   * pay for the watch (an epoll_ctl and a wake-up each).
+   * Called by the worker every kSweepInterval. Closes the client or upstream socket whose
+   * operation has passed its deadline (IoDeadline: no timer per operation). And once a
+   * forwarded request has been seen by two sweeps in a row (it has run for at least one
+   * interval), starts watching the client socket so that a client who leaves stops the
+   * upstream. Short requests, most of them, never pay for the watch (an epoll_ctl and a
+   * wake-up each).
    */
-  void watchIfSlow();
+  void sweep(std::chrono::steady_clock::time_point now);
 
 private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
@@ -90,7 +92,8 @@ private:
   void watchForDisconnect(const std::shared_ptr<Exchange>& exchange);
   void finish(Exchange& exchange);
 
-  beast::tcp_stream stream_;
+  tcp::socket socket_;
+  IoDeadline deadline_;  // of the pending operation on socket_
   beast::flat_buffer buffer_;
   Worker& worker_;
   bool waiting_for_request_ = true;

@@ -32,15 +32,18 @@ tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
 
 void Worker::startAccepting() {
   net::co_spawn(context_, acceptLoop(), net::detached);
-  net::co_spawn(context_, watchSweepLoop(), net::detached);
+  net::co_spawn(context_, sweepLoop(), net::detached);
 }
 
-net::awaitable<void> Worker::watchSweepLoop() {
-  while (!draining_) {
-    sweep_timer_.expires_after(kWatchSweepInterval);
+net::awaitable<void> Worker::sweepLoop() {
+  // Runs while draining too (the timeouts of requests still finishing depend on it), until the
+  // last session has gone: then the context can run out of work.
+  while (!(draining_ && sessions_.empty())) {
+    sweep_timer_.expires_after(kSweepInterval);
     auto [ec] = co_await sweep_timer_.async_wait(use_nothrow);
-    if (ec || draining_) co_return;  // cancelled at shutdown: let the context run out of work
-    for (auto* session : sessions_) session->watchIfSlow();
+    if (ec) co_return;
+    const auto now = std::chrono::steady_clock::now();
+    for (auto* session : sessions_) session->sweep(now);
   }
 }
 
@@ -75,7 +78,6 @@ void Worker::beginShutdown() {
   draining_ = true;
   beast::error_code ignored;
   acceptor_.close(ignored);
-  sweep_timer_.cancel();
   // Copy: closing a session can remove it from the set.
   std::vector<ClientSession*> sessions(sessions_.begin(), sessions_.end());
   for (auto* session : sessions) session->drain();

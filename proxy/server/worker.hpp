@@ -24,8 +24,12 @@ class ClientSession;
  */
 class Worker {
 public:
-  /** How often in-flight requests are looked at to start their client disconnect watch. */
-  static constexpr std::chrono::milliseconds kWatchSweepInterval{100};
+  /**
+   * How often every session is looked at (ClientSession::sweep): socket operations past their
+   * deadline are ended (the granularity of every I/O timeout) and in-flight requests get their
+   * client disconnect watch.
+   */
+  static constexpr std::chrono::milliseconds kSweepInterval{100};
 
   Worker(std::size_t index, RuntimePtr runtime, Services services);
 
@@ -35,7 +39,7 @@ public:
   /** Opens the listening socket. @return the bound endpoint (port 0 becomes a real port). */
   tcp::endpoint listen(const tcp::endpoint& endpoint, bool reuse_port);
 
-  /** Starts the accept loop and the disconnect-watch sweep; call before running the context. */
+  /** Starts the accept loop and the sweep; call before running the context. */
   void startAccepting();
 
   /** The rules for new requests. Only call on this worker's thread. */
@@ -66,7 +70,7 @@ public:
 
 private:
   net::awaitable<void> acceptLoop();
-  net::awaitable<void> watchSweepLoop();
+  net::awaitable<void> sweepLoop();
 
   std::size_t index_;
   net::io_context context_{1};

@@ -37,39 +37,38 @@ net::awaitable<beast::error_code> UpstreamConnection::connect(
       co_await resolver.async_resolve(up.host, std::to_string(up.port), use_nothrow);
   if (rec) co_return rec;
 
-  auto& stream = tcp();
-  stream.expires_at(deadline);
-  auto [cec, endpoint] = co_await stream.async_connect(endpoints, use_nothrow);
-  if (cec) co_return cec;
-  stream.socket().set_option(tcp::no_delay(true));
+  auto& socket = this->socket();
+  deadline_.arm(deadline);  // connect and TLS handshake together
+  auto [cec, endpoint] = co_await net::async_connect(socket, endpoints, use_nothrow);
+  if (cec) co_return deadline_.finish(cec);
+  socket.set_option(tcp::no_delay(true));
   if (!tls_) {
     beast::error_code ec;
-    stream.socket().non_blocking(true, ec);  // requests are written with eagerWrite
-    if (ec) co_return ec;
+    socket.non_blocking(true, ec);  // requests are written with eagerWrite
+    co_return deadline_.finish(ec);
   }
 
   if (tls_) {
     SSL* ssl = tls_->native_handle();
     if (!isIpLiteral(up.host) && !SSL_set_tlsext_host_name(ssl, up.host.c_str())) {
-      co_return beast::error_code(static_cast<int>(::ERR_get_error()),
-                                  net::error::get_ssl_category());
+      co_return deadline_.finish(
+          beast::error_code(static_cast<int>(::ERR_get_error()), net::error::get_ssl_category()));
     }
     tls_->set_verify_mode(ssl::verify_peer);
     tls_->set_verify_callback(ssl::host_name_verification(up.host));
     auto [hec] = co_await tls_->async_handshake(ssl::stream_base::client, use_nothrow);
-    if (hec) co_return hec;
+    co_return deadline_.finish(hec);
   }
-  stream.expires_never();
-  co_return beast::error_code{};
+  co_return deadline_.finish({});
 }
 
 void UpstreamConnection::close() {
   beast::error_code ec;
-  tcp().socket().close(ec);
+  socket().close(ec);
 }
 
 bool UpstreamConnection::looksAlive() {
-  auto& socket = tcp().socket();
+  auto& socket = this->socket();
   if (!socket.is_open()) return false;
   char byte;
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);

@@ -1,13 +1,13 @@
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
 #include <optional>
 #include <string>
 
 #include "proxy/net.hpp"
+#include "proxy/server/io_deadline.hpp"
 #include "proxy/server/runtime.hpp"
 
 namespace spendgate::proxy {
@@ -18,26 +18,30 @@ namespace spendgate::proxy {
  */
 class UpstreamConnection {
 public:
-  using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+  using TlsStream = beast::ssl_stream<tcp::socket>;
 
   UpstreamConnection(net::any_io_executor executor, const ProviderRuntime& provider);
 
   /**
    * Resolves, connects and (for https) handshakes with SNI, peer and host-name verification.
-   * @return an error, beast::error::timeout if the deadline passed first
+   * @return an error, beast::error::timeout if the deadline passed first (enforced by the
+   * worker's sweep through deadline())
    */
   net::awaitable<beast::error_code> connect(const ProviderRuntime& provider,
                                             std::chrono::steady_clock::time_point deadline);
 
   bool isTls() const { return tls_.has_value(); }
-  beast::tcp_stream& plain() { return *plain_; }
+  tcp::socket& plain() { return *plain_; }
   TlsStream& tls() { return *tls_; }
-  beast::tcp_stream& tcp() { return isTls() ? beast::get_lowest_layer(*tls_) : *plain_; }
+  tcp::socket& socket() { return isTls() ? tls_->next_layer() : *plain_; }
+
+  /** Armed around every asynchronous operation on this connection; see IoDeadline. */
+  IoDeadline& deadline() { return deadline_; }
 
   /** Bytes read past the end of the last response (normally none). */
   beast::flat_buffer& buffer() { return buffer_; }
 
-  bool isOpen() { return tcp().socket().is_open(); }
+  bool isOpen() { return socket().is_open(); }
 
   /** Closes the socket; pending operations on it complete with an error. */
   void close();
@@ -50,9 +54,10 @@ public:
   void markIdle() { idle_since_ = std::chrono::steady_clock::now(); }
 
 private:
-  std::optional<beast::tcp_stream> plain_;
+  std::optional<tcp::socket> plain_;
   std::optional<TlsStream> tls_;
   beast::flat_buffer buffer_;
+  IoDeadline deadline_;
   std::string pool_key_;
   std::chrono::steady_clock::time_point idle_since_;
 };

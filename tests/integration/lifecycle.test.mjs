@@ -124,6 +124,38 @@ test('idle client connection is closed after idle_timeout', async (t) => {
   await proxy.stopClean();
 });
 
+// A client that starts a request and stops: the head, and then the body, must each arrive within
+// idle_timeout, or the connection is closed without an answer (timeouts come from the worker's
+// sweep, not a timer per read).
+for (const [what, partial] of [
+  ['head', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bear'],
+  ['body', 'POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-test\r\n' +
+    'Content-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":'],
+]) {
+  test(`client that stops sending the request ${what} is closed after idle_timeout`, async (t) => {
+    const up = await startUpstream({ handler: (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION) });
+    t.after(() => up.close());
+    const proxy = await startProxy(t, { providers: await providers({ openai: up.url }), server: { idle_timeout: '1s' } });
+    const sock = net.connect(proxy.port, '127.0.0.1');
+    sock.on('error', () => {});
+    let answer = '';
+    sock.on('data', (d) => { answer += d; });
+    t.after(() => sock.destroy());
+    await new Promise((r) => sock.once('connect', r));
+    const t0 = performance.now();
+    sock.write(partial);
+    const closed = new Promise((r) => sock.once('close', () => r(performance.now())));
+    const closedAt = await withTimeout(closed, 20_000, `proxy to close a connection whose request ${what} stalled (idle_timeout 1s)`);
+    assert.equal(answer, '', `no answer expected to a stalled request ${what}`);
+    assert.ok(closedAt - t0 >= 900, `closed after ${(closedAt - t0).toFixed(0)} ms, before idle_timeout`);
+    assert.ok(closedAt - t0 < 10_000, `closed after ${(closedAt - t0).toFixed(0)} ms, far beyond idle_timeout`);
+    assert.equal(up.requests.length, 0, 'a stalled request must not reach the upstream');
+    const res = await request(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer sk-test' } });
+    assert.equal(res.status, 200, 'proxy keeps serving');
+    await proxy.stopClean();
+  });
+}
+
 test('serve with a listen address already in use fails with a non-zero exit', async (t) => {
   const blocker = net.createServer();
   await new Promise((r) => blocker.listen(0, '127.0.0.1', r));
