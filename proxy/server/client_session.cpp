@@ -194,7 +194,7 @@ core::ProxyError toProxyError(core::DenialReason reason) {
 
 }  // namespace
 
-ClientSession::ClientSession(tcp::socket socket, Worker& worker)
+ClientSession::ClientSession(Socket socket, Worker& worker)
     : socket_(std::move(socket)), worker_(worker) {
   beast::error_code ignored;
   socket_.non_blocking(true, ignored);  // for eagerWrite
@@ -699,7 +699,7 @@ net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstr
   const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
   IoDeadline& io_deadline = ex.upstream->deadline();
   beast::error_code wec;
-  if constexpr (std::is_same_v<Stream, tcp::socket>) {
+  if constexpr (std::is_same_v<Stream, Socket>) {
     std::tie(wec, std::ignore) = co_await eagerWrite(upstream, wire, io_deadline, deadline);
   } else {
     io_deadline.arm(deadline);

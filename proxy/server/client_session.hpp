@@ -29,7 +29,7 @@ struct Exchange;
  */
 class ClientSession : public std::enable_shared_from_this<ClientSession> {
 public:
-  ClientSession(tcp::socket socket, Worker& worker);
+  ClientSession(Socket socket, Worker& worker);
   ~ClientSession();
 
   static void start(std::shared_ptr<ClientSession> session);
@@ -92,7 +92,7 @@ private:
   void watchForDisconnect(const std::shared_ptr<Exchange>& exchange);
   void finish(Exchange& exchange);
 
-  tcp::socket socket_;
+  Socket socket_;
   IoDeadline deadline_;  // of the pending operation on socket_
   beast::flat_buffer buffer_;
   Worker& worker_;

@@ -49,7 +49,7 @@ net::awaitable<void> Worker::sweepLoop() {
 
 net::awaitable<void> Worker::acceptLoop() {
   while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+    auto [ec, socket] = co_await acceptor_.async_accept(context_, use_nothrow);
     if (ec) {
       if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
       logger().warn("accept failed: " + ec.message());

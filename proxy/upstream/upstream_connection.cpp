@@ -19,8 +19,7 @@ bool isIpLiteral(const std::string& host) {
 
 }  // namespace
 
-UpstreamConnection::UpstreamConnection(net::any_io_executor executor,
-                                       const ProviderRuntime& provider)
+UpstreamConnection::UpstreamConnection(Executor executor, const ProviderRuntime& provider)
     : pool_key_(provider.pool_key) {
   if (provider.tls) {
     tls_.emplace(executor, *provider.tls);

@@ -18,9 +18,9 @@ namespace spendgate::proxy {
  */
 class UpstreamConnection {
 public:
-  using TlsStream = beast::ssl_stream<tcp::socket>;
+  using TlsStream = beast::ssl_stream<Socket>;
 
-  UpstreamConnection(net::any_io_executor executor, const ProviderRuntime& provider);
+  UpstreamConnection(Executor executor, const ProviderRuntime& provider);
 
   /**
    * Resolves, connects and (for https) handshakes with SNI, peer and host-name verification.
@@ -31,9 +31,9 @@ public:
                                             std::chrono::steady_clock::time_point deadline);
 
   bool isTls() const { return tls_.has_value(); }
-  tcp::socket& plain() { return *plain_; }
+  Socket& plain() { return *plain_; }
   TlsStream& tls() { return *tls_; }
-  tcp::socket& socket() { return isTls() ? tls_->next_layer() : *plain_; }
+  Socket& socket() { return isTls() ? tls_->next_layer() : *plain_; }
 
   /** Armed around every asynchronous operation on this connection; see IoDeadline. */
   IoDeadline& deadline() { return deadline_; }
@@ -54,7 +54,7 @@ public:
   void markIdle() { idle_since_ = std::chrono::steady_clock::now(); }
 
 private:
-  std::optional<tcp::socket> plain_;
+  std::optional<Socket> plain_;
   std::optional<TlsStream> tls_;
   beast::flat_buffer buffer_;
   IoDeadline deadline_;
