@@ -34,6 +34,7 @@
 #include "proxy/relay/content_decoder.hpp"
 #include "proxy/relay/eager_write.hpp"
 #include "proxy/relay/header_rewrite.hpp"
+#include "proxy/relay/parse_buffered.hpp"
 #include "proxy/relay/request_id.hpp"
 #include "proxy/relay/wire_format.hpp"
 #include "proxy/server/worker.hpp"
@@ -311,9 +312,15 @@ net::awaitable<bool> ClientSession::serveOne() {
         co_return false;
       }
     }
-    deadline_.arm(Clock::now() + server.idle_timeout);
-    auto [bec, body_bytes] = co_await http::async_read(socket_, buffer_, parser, use_nothrow);
-    bec = deadline_.finish(bec);
+    parser.eager(true);  // as http::async_read sets it
+    beast::error_code bec;
+    std::size_t body_bytes = parseBuffered(parser, buffer_, bec);
+    if (bec == http::error::need_more) {
+      deadline_.arm(Clock::now() + server.idle_timeout);
+      auto [rec, more] = co_await http::async_read(socket_, buffer_, parser, use_nothrow);
+      bec = deadline_.finish(rec);
+      body_bytes += more;
+    }
     ex.record.bytes_in += body_bytes;
     if (bec) {
       if (bec == http::error::body_limit) {
@@ -808,10 +815,17 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
     if (!parser.is_done()) {
       body.data = buffer.data();
       body.size = buffer.size();
-      ex.upstream->deadline().arm(ex.deadline);
-      auto [ec, n] =
-          co_await http::async_read_some(upstream, ex.upstream->buffer(), parser, use_nothrow);
-      ec = ex.upstream->deadline().finish(ec);
+      beast::error_code ec;
+      parseBuffered(parser, ex.upstream->buffer(), ec);
+      if (ec == http::error::need_more && body.size == buffer.size()) {
+        // Nothing of the body was buffered: wait for the upstream.
+        ex.upstream->deadline().arm(ex.deadline);
+        auto [rec, n] =
+            co_await http::async_read_some(upstream, ex.upstream->buffer(), parser, use_nothrow);
+        ec = ex.upstream->deadline().finish(rec);
+      } else if (ec == http::error::need_more) {
+        ec = {};  // relay what was buffered now, without waiting for more
+      }
       if (ec == http::error::need_buffer) ec = {};
       if (ec) {
         if (!ex.client_gone) ex.record.error = "upstream failed mid-answer: " + describe(ec);
