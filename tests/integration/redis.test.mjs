@@ -50,6 +50,20 @@ async function redisBudget(redis, name) {
   return { keys, hash, spent: BigInt(hash.spent ?? '0'), reserved: BigInt(hash.reserved ?? '0') };
 }
 
+/**
+ * redisBudget once its spent equals `expected` (or after `ms`): with leased slices (the default)
+ * an instance's local spend reaches Redis within one flush interval (docs/store.md).
+ */
+async function redisBudgetSettled(redis, name, expected, ms = 2000) {
+  const deadline = Date.now() + ms;
+  let rb = await redisBudget(redis, name);
+  while (rb.spent !== expected && Date.now() < deadline) {
+    await sleep(25);
+    rb = await redisBudget(redis, name);
+  }
+  return rb;
+}
+
 const allKeys = async (redis) => JSON.stringify(await redis.keys('*').catch((e) => String(e)));
 
 function countBy(results) {
@@ -212,7 +226,7 @@ test('Redis killed and restarted, fail_open: keeps serving while down, /readyz 5
   const per = chatCostPico(19, 10);
   const p = await instance(t, up, { store: redisStore(redis.url, 'fail_open'), budgets: [budget(100_000_000_000_000n)] });
   for (let i = 0; i < 5; i++) assert.equal((await chat(p.url, chatBody())).status, 200);
-  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
+  assert.equal((await redisBudgetSettled(redis, 'org-daily', 5n * per)).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
 
   await redis.kill();
   const during = await runPool(10, 5, () => chat(p.url, chatBody()));
@@ -248,7 +262,7 @@ test('Redis cut off (data kept) and back, fail_open: keeps serving; afterwards t
   const per = chatCostPico(19, 10);
   const p = await instance(t, up, { store: redisStore(relay.url, 'fail_open'), budgets: [budget(100_000_000_000_000n)] });
   for (let i = 0; i < 5; i++) assert.equal((await chat(p.url, chatBody())).status, 200);
-  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
+  assert.equal((await redisBudgetSettled(redis, 'org-daily', 5n * per)).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
 
   relay.cut();
   await sleep(100);
