@@ -60,6 +60,9 @@ public:
   void endFlush(const LeaseReply& reply, Steady now);
   void failFlush();
 
+  /** @return whether a flush was begun and not yet ended or failed. */
+  bool flushing() const { return in_flight_; }
+
   /** @return whether the book holds nothing (no counters, nothing to send). */
   bool empty() const;
 

@@ -152,9 +152,20 @@ void LeasingCounterStore::send(core::LeaseFlush flush, std::function<void(bool)>
 void LeasingCounterStore::flushNow(std::function<void(bool)> done) {
   net::post(*loops_.front(), [self = shared_from_this(), done = std::move(done)]() mutable {
     std::optional<core::LeaseFlush> flush;
+    bool busy = false;
     {
       std::lock_guard lock(self->mutex_);
       flush = self->book_.beginFlush(Wall::now(), Steady::now());
+      busy = !flush && self->book_.flushing();
+    }
+    if (busy) {
+      // The timer's flush is in flight: this one goes after it.
+      auto timer =
+          std::make_shared<net::steady_timer>(*self->loops_.front(), std::chrono::milliseconds(5));
+      timer->async_wait([self, timer, done = std::move(done)](const boost::system::error_code&) {
+        self->flushNow(std::move(done));
+      });
+      return;
     }
     if (!flush) return done(true);
     self->send(std::move(*flush), std::move(done));
@@ -184,7 +195,7 @@ void LeasingCounterStore::finalFlush(int attempts, std::function<void()> done) {
     std::lock_guard lock(mutex_);
     if (!abandoned_) {
       flush = book_.beginFlush(Wall::now(), Steady::now(), true);
-      busy = !flush && !book_.empty();
+      busy = !flush && book_.flushing();
     }
   }
   auto finish = [self = shared_from_this(), done = std::move(done)](bool) {
@@ -205,22 +216,28 @@ void LeasingCounterStore::finalFlush(int attempts, std::function<void()> done) {
   finish(true);
 }
 
+std::optional<core::AdmissionResult> LeasingCounterStore::admitLocally(
+    const core::EnforcementPlan& plan,
+    const std::string& reservation_id,
+    std::chrono::system_clock::time_point expires_at) {
+  if (plan.denial) return std::nullopt;
+  std::optional<core::AdmissionResult> local;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_) local = book_.admit(plan, reservation_id, expires_at, Steady::now());
+    armLocked();
+  }
+  if (local) ++local_;
+  return local;
+}
+
 void LeasingCounterStore::admit(const core::EnforcementPlan& plan,
                                 const std::string& reservation_id,
                                 std::chrono::system_clock::time_point expires_at,
                                 AdmitCallback callback) {
-  if (!plan.denial) {
-    std::optional<core::AdmissionResult> local;
-    {
-      std::lock_guard lock(mutex_);
-      if (!stopped_) local = book_.admit(plan, reservation_id, expires_at, Steady::now());
-      armLocked();
-    }
-    if (local) {
-      ++local_;
-      callback(std::move(*local));
-      return;
-    }
+  if (auto local = admitLocally(plan, reservation_id, expires_at)) {
+    callback(std::move(*local));
+    return;
   }
   ++exact_;
   exactAdmit(std::make_shared<core::EnforcementPlan>(plan), reservation_id, expires_at,

@@ -82,6 +82,16 @@ public:
   bool unavailable(const std::string& error) const override;
 
   /**
+   * The local half of admit(): the answer when every rule of `plan` can be satisfied from this
+   * instance's slices, else nullopt (admit() then takes the exact path). Lets the Enforcer skip
+   * the callback and its post for local admissions.
+   */
+  std::optional<core::AdmissionResult> admitLocally(
+      const core::EnforcementPlan& plan,
+      const std::string& reservation_id,
+      std::chrono::system_clock::time_point expires_at);
+
+  /**
    * Hands every slice back and sends the unflushed spend (one last flush, waiting up to 1 s for
    * one in flight), then stops the inner store; `done` runs after that (on loop 0).
    */
