@@ -220,7 +220,9 @@ std::optional<core::AdmissionResult> LeasingCounterStore::admitLocally(
     const core::EnforcementPlan& plan,
     const std::string& reservation_id,
     std::chrono::system_clock::time_point expires_at) {
-  if (plan.denial) return std::nullopt;
+  // A known outage ends local admission at once (on_unavailable then decides, as without
+  // leases); a silent one ends it when the slices were not renewed for the lease ttl.
+  if (plan.denial || !inner_->up()) return std::nullopt;
   std::optional<core::AdmissionResult> local;
   {
     std::lock_guard lock(mutex_);
