@@ -31,6 +31,7 @@ bool LeaseBook::budgetReady(Budget& b, const BudgetCharge& charge, Wall wall, St
   if (!sameRule(b.meta, charge)) {
     // A reload changed the rule: the exact path applies it; the next flush resizes the slice.
     b.meta = charge;
+    b.rule_changed = true;
     return false;
   }
   if (!b.known || wall >= b.meta.window.end) return false;
@@ -212,10 +213,12 @@ std::optional<LeaseFlush> LeaseBook::beginFlush(Wall wall, Steady now, bool rele
     entry.counter = b.meta;
     entry.spent_delta = b.unflushed;
     const Picodollars after = std::max<Picodollars>(0, b.lease - b.unflushed);
-    if (quiet || ended || reclaiming || !valid || b.meta.mode == BudgetMode::Soft) {
+    if (quiet || ended || reclaiming || !valid || b.rule_changed ||
+        b.meta.mode == BudgetMode::Soft) {
       entry.release = std::max<Picodollars>(0, after - std::max<Picodollars>(0, b.inflight));
     }
-    entry.unit = want ? std::max<Picodollars>(1, b.unit) : 0;
+    entry.unit = want && !b.rule_changed ? std::max<Picodollars>(1, b.unit) : 0;
+    b.rule_changed = false;
     b.lease = after - entry.release;
     b.sending = b.unflushed;
     b.unflushed = 0;

@@ -95,6 +95,7 @@ private:
     Steady last_used{};
     Picodollars unit = 0;
     Steady reclaim_until{};
+    bool rule_changed = false;  // a reload changed limit or mode: hand the slice back
     int refs = 0;
   };
   struct Rate {

@@ -208,6 +208,19 @@ TEST_F(LeaseBookTest, AnIdleCounterGivesItsSliceBackAndIsForgotten) {
   EXPECT_TRUE(book_.empty());
 }
 
+TEST_F(LeaseBookTest, AReloadThatChangesTheLimitHandsTheSliceBack) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "x").has_value());
+  flush(10 * kUsd);
+  ASSERT_TRUE(admit(kUsd, "a"));
+  rules_.budgets = {hardBudget("daily", 500 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "b").has_value());  // the exact path applies the new limit
+  const auto f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f && f->budgets.size() == 1);
+  EXPECT_EQ(f->budgets[0].release, 9 * kUsd);  // all but a's worst case
+  EXPECT_EQ(f->budgets[0].counter.limit, 500 * kUsd);
+}
+
 TEST_F(LeaseBookTest, PlansWithAConcurrencyLimitAreNeverLocal) {
   rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
   rules_.rate_limits = {rateLimit("inflight", 0, 0, 10)};
