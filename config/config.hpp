@@ -90,6 +90,8 @@ struct RedisConfig {
   enum class OnUnavailable { FailClosed, FailOpen };
   std::string url = "redis://127.0.0.1:6379/0";
   OnUnavailable on_unavailable = OnUnavailable::FailClosed;
+  /** Not in SPEC: lease budget and rate-limit slices to this instance (docs/store.md). */
+  bool leases = true;
 };
 
 struct StoreConfig {

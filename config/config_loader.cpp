@@ -621,7 +621,7 @@ private:
              [](K k) -> std::string_view { return k == K::Redis ? "redis" : "memory"; });
     auto* redis = m->find("redis");
     if (redis == nullptr) return;
-    auto r = r_.map(*redis, {"url", "on_unavailable"});
+    auto r = r_.map(*redis, {"url", "on_unavailable", "leases"});
     if (!r) return;
     if (auto* v = r->find("url")) {
       if (auto url = r_.string(*v)) {
@@ -636,6 +636,7 @@ private:
     readEnum(
         *r, "on_unavailable", c_.store.redis.on_unavailable, {O::FailClosed, O::FailOpen},
         [](O o) -> std::string_view { return o == O::FailOpen ? "fail_open" : "fail_closed"; });
+    readBool(*r, "leases", c_.store.redis.leases);
   }
 
   void parseLedger(const YamlValue& value) {

@@ -127,7 +127,7 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
     return deniedWith(rateLimitDenial(plan.rate_limits[*index - 1], kind, wait_ms, headers),
                       headers);
   }
-  if (tag == "budget" && items.size() == 4) {
+  if (tag == "budget" && (items.size() == 4 || items.size() == 5)) {
     const auto index = items[1].toInt();
     const auto spent = items[2].toInt();
     const auto reserved = items[3].toInt();
@@ -135,7 +135,10 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
         !reserved) {
       return storeError("malformed budget reply");
     }
-    return deniedWith(budgetDenial(plan.budgets[*index - 1], *spent, *reserved, plan.now));
+    AdmissionResult denied =
+        deniedWith(budgetDenial(plan.budgets[*index - 1], *spent, *reserved, plan.now));
+    denied.reclaiming = items.size() == 5 && items[4].toText() == "reclaim";
+    return denied;
   }
   return storeError("unexpected reply tag");
 }

@@ -8,7 +8,7 @@
 namespace spendgate::core {
 
 namespace {
-constexpr std::size_t kRowFields = 11;
+constexpr std::size_t kRowFields = 12;
 }  // namespace
 
 ScriptCall BudgetsScript::call(const StoreKeys& keys,
@@ -38,8 +38,9 @@ bool BudgetsScript::parseRows(const StoreKeys& keys,
     const auto spent = fields[i + 8].toInt();
     const auto reserved = fields[i + 9].toInt();
     const auto mode = fields[i + 10].toText();
-    if (!key || !name || !scope || !subject || !period || !start || !end || !limit || !spent ||
-        !reserved || !mode) {
+    const auto leased = fields[i + 11].toInt();
+    if (!leased || !key || !name || !scope || !subject || !period || !start || !end || !limit ||
+        !spent || !reserved || !mode) {
       return false;
     }
     const auto scope_value = scopeFromName(*scope);
@@ -57,6 +58,7 @@ bool BudgetsScript::parseRows(const StoreKeys& keys,
     s.spent = *spent;
     s.reserved = *reserved;
     s.mode = *mode_value;
+    s.leased = *leased;
     out.push_back(std::move(s));
   }
   return true;

@@ -47,6 +47,11 @@ struct AdmissionResult {
   /** x-ratelimit-* data, on allowed answers too (after this request's charge). */
   RateLimitHeaders rate_limits;
   std::string error;
+  /**
+   * Denied only because of budget slices leased to instances (Redis store with leases): their
+   * holders were asked to give the unused part back, so a retry shortly may pass.
+   */
+  bool reclaiming = false;
 
   bool allowed() const { return status == Status::Allowed; }
 };
@@ -71,6 +76,11 @@ struct BudgetSnapshot {
   Picodollars spent = 0;
   Picodollars reserved = 0;  // hard budgets only; soft budgets never reserve
   BudgetMode mode = BudgetMode::Hard;
+  /**
+   * Redis store with leases: slices leased to instances and not (as far as known) in use. Not
+   * reserved, but not available either: remaining = limit - spent - reserved - leased.
+   */
+  Picodollars leased = 0;
 
   friend bool operator==(const BudgetSnapshot&, const BudgetSnapshot&) = default;
 };

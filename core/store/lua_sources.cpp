@@ -9,5 +9,6 @@ std::string_view admitLuaSource() { return lua::kAdmitLua; }
 std::string_view settleLuaSource() { return lua::kSettleLua; }
 std::string_view budgetsLuaSource() { return lua::kBudgetsLua; }
 std::string_view reconcileLuaSource() { return lua::kReconcileLua; }
+std::string_view leaseLuaSource() { return lua::kLeaseLua; }
 
 }  // namespace spendgate::core

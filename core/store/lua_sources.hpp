@@ -11,5 +11,6 @@ std::string_view admitLuaSource();
 std::string_view settleLuaSource();
 std::string_view budgetsLuaSource();
 std::string_view reconcileLuaSource();
+std::string_view leaseLuaSource();
 
 }  // namespace spendgate::core

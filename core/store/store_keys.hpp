@@ -19,6 +19,8 @@ public:
   std::string emergencyStop() const { return prefix_ + "estop"; }
   /** Sorted set: active reservation record keys by expiry (ms). */
   std::string expiries() const { return prefix_ + "rsv:exp"; }
+  /** String: the last flush sequence number lease.lua applied for `instance`. */
+  std::string leaseSequence(std::string_view instance) const;
   /** Hash: one reservation record. */
   std::string reservation(std::string_view id) const;
   /** Sorted set: budget counter keys by period end (ms), for the admin listing. */

@@ -151,7 +151,9 @@ std::string budgetJson(const core::BudgetSnapshot& budget, system_clock::time_po
   const core::Picodollars spent = std::max<core::Picodollars>(budget.spent, 0);
   const core::Picodollars reserved = std::max<core::Picodollars>(budget.reserved, 0);
   const core::Picodollars remaining =
-      std::max<core::Picodollars>(budget.limit - core::saturatingAdd(spent, reserved), 0);
+      std::max<core::Picodollars>(budget.limit - core::saturatingAdd(spent, reserved) -
+                                      std::max<core::Picodollars>(budget.leased, 0),
+                                  0);
   const double ratio =
       budget.limit > 0 ? static_cast<double>(spent) / static_cast<double>(budget.limit) : 0.0;
   std::string out;

@@ -22,6 +22,7 @@
 #include "proxy/server/runtime.hpp"
 #include "proxy/stats/redis_spend_recorder.hpp"
 #include "proxy/store/counter_store_factory.hpp"
+#include "proxy/store/leasing_counter_store.hpp"
 #include "proxy/store/redis_counter_store.hpp"
 
 namespace spendgate::proxy {
@@ -291,16 +292,24 @@ int CommandLine::serve() {
     }
     ProxyServer server(runtime, Services{logger, ledger, enforcer, alerts, *spend}, path);
     auto store = makeCounterStore(runtime->config.store, server.eventLoops(), logger);
-    redis = std::dynamic_pointer_cast<RedisCounterStore>(store);
+    redis = redisStoreOf(store);
+    auto leasing = std::dynamic_pointer_cast<LeasingCounterStore>(store);
     enforcer.setStore(store);
-    server.onDrained([&redis] {
-      if (redis) redis->stop();
+    server.onDrained([&redis, &leasing] {
+      // With leases: hand the slices back and send the local spend first, then stop the clients.
+      if (leasing) {
+        leasing->stop();
+      } else if (redis) {
+        redis->stop();
+      }
     });
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();
     // The Redis clients hold the workers' event loops: let go of them first.
     enforcer.setStore(nullptr);
+    leasing.reset();
+    store.reset();
     redis.reset();
     alerts.stop();
     ledger.flush();

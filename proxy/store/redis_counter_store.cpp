@@ -100,7 +100,8 @@ RedisCounterStore::RedisCounterStore(const config::RedisConfig& config,
       admit_script_(std::string(core::admitLuaSource())),
       settle_script_(std::string(core::settleLuaSource())),
       budgets_script_(std::string(core::budgetsLuaSource())),
-      reconcile_script_(std::string(core::reconcileLuaSource())) {
+      reconcile_script_(std::string(core::reconcileLuaSource())),
+      lease_script_(std::string(core::leaseLuaSource())) {
   RedisClient::Options client_options;
   client_options.url = url_;
   client_options.connect_timeout = options_.connect_timeout;
@@ -381,6 +382,20 @@ void RedisCounterStore::reconcile(const core::Reconciliation& reconciliation,
                    using Result = core::StoreResult<core::ReconcileResult>;
                    callback(ec ? Result::failure(transportError(s->client, "reconcile", ec))
                                : core::ReconcileScript::parse(self->keys_, toScriptValue(reply)));
+                 });
+  });
+}
+
+void RedisCounterStore::lease(core::ScriptCall call,
+                              std::function<void(core::StoreResult<core::ScriptValue>)> done) {
+  onClient([self = shared_from_this(), call = std::move(call),
+            done = std::move(done)](Slot& slot) mutable {
+    Slot* s = &slot;
+    self->evalOn(slot, self->lease_script_, std::move(call),
+                 [s, done = std::move(done)](error_code ec, RedisReply reply) {
+                   using Result = core::StoreResult<core::ScriptValue>;
+                   done(ec ? Result::failure(transportError(s->client, "lease", ec))
+                           : Result::success(toScriptValue(reply)));
                  });
   });
 }

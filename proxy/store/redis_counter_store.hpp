@@ -112,6 +112,12 @@ public:
   /** Transport failures (messages starting "redis "), as opposed to error replies. */
   bool unavailable(const std::string& error) const override;
 
+  /**
+   * Runs core/store/lua/lease.lua with `call` (LeasingCounterStore's flushes), unbatched, on the
+   * calling thread's loop (or loop 0). The callback gets the reply or a transport error.
+   */
+  void lease(core::ScriptCall call, std::function<void(core::StoreResult<core::ScriptValue>)> done);
+
   /** Stops every client (posted to its loop): pending calls fail, no reconnects. */
   void stop();
 
@@ -161,6 +167,7 @@ private:
   LuaScript settle_script_;
   LuaScript budgets_script_;
   LuaScript reconcile_script_;
+  LuaScript lease_script_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<std::size_t> connected_{0};
   std::mutex listener_mutex_;

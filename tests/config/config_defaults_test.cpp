@@ -58,6 +58,7 @@ TEST(DefaultConfig, MatchesSpecSection1) {
   EXPECT_EQ(c.store.kind, StoreConfig::Kind::Memory);
   EXPECT_EQ(c.store.redis.url, "redis://127.0.0.1:6379/0");
   EXPECT_EQ(c.store.redis.on_unavailable, RedisConfig::OnUnavailable::FailClosed);
+  EXPECT_TRUE(c.store.redis.leases);
   EXPECT_EQ(c.ledger.path, "spendgate-ledger.jsonl");
   EXPECT_TRUE(c.budgets.empty());
   EXPECT_TRUE(c.rate_limits.empty());
@@ -171,7 +172,7 @@ logging: { format: json, level: debug }
 ledger: { path: /var/lib/spendgate/ledger.jsonl }
 store:
   kind: redis
-  redis: { url: "rediss://cache.internal:6380/2", on_unavailable: fail_open }
+  redis: { url: "rediss://cache.internal:6380/2", on_unavailable: fail_open, leases: false }
 )");
   ASSERT_THAT(r.errors, ElementsAre());
   const Config& c = *r.config;
@@ -191,6 +192,7 @@ store:
   EXPECT_EQ(c.store.kind, StoreConfig::Kind::Redis);
   EXPECT_EQ(c.store.redis.url, "rediss://cache.internal:6380/2");
   EXPECT_EQ(c.store.redis.on_unavailable, RedisConfig::OnUnavailable::FailOpen);
+  EXPECT_FALSE(c.store.redis.leases);
 }
 
 TEST(LoadConfig, ThreadsZeroMeansOnePerCore) {

@@ -3,6 +3,7 @@
 // store_unavailable, /readyz 503, recovery) and fail_open (keeps serving; counters afterwards agree
 // with the ledger, nothing counted twice). Each test starts its own redis-server.
 import { test } from 'node:test';
+import OpenAI from 'openai';
 import assert from 'node:assert/strict';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { raw } from './lib/yaml.mjs';
@@ -48,6 +49,20 @@ async function redisBudget(redis, name) {
   assert.equal(keys.length, 1, `one counter per period expected: ${JSON.stringify(keys)}`);
   const hash = await redis.hash(keys[0]);
   return { keys, hash, spent: BigInt(hash.spent ?? '0'), reserved: BigInt(hash.reserved ?? '0') };
+}
+
+/**
+ * redisBudget once its spent equals `expected` (or after `ms`): with leased slices (the default)
+ * an instance's local spend reaches Redis within one flush interval (docs/store.md).
+ */
+async function redisBudgetSettled(redis, name, expected, ms = 2000) {
+  const deadline = Date.now() + ms;
+  let rb = await redisBudget(redis, name);
+  while (rb.spent !== expected && Date.now() < deadline) {
+    await sleep(25);
+    rb = await redisBudget(redis, name);
+  }
+  return rb;
 }
 
 const allKeys = async (redis) => JSON.stringify(await redis.keys('*').catch((e) => String(e)));
@@ -160,6 +175,46 @@ test('Redis, two instances: answers cheaper than the worst case; concurrent run 
 // 6. Redis goes away
 // ---------------------------------------------------------------------------------------------
 
+test('Redis with leased slices (the default), two instances, official openai SDK: a big budget is served mostly from local slices; /admin/budgets on each shows spent = the sum of both ledgers within a flush interval', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  const extra = { store: redisStore(redis.url), budgets: [budget(1000n * 1_000_000_000_000n)], rate_limits: [{ name: 'per-key', scope: 'key', requests_per_minute: 1_000_000 }] };
+  const a = await instance(t, up, extra);
+  const b = await instance(t, up, extra);
+  const clients = [a, b].map((p) => new OpenAI({ apiKey: 'sk-test', baseURL: `${p.url}/v1`, maxRetries: 0, timeout: 30_000 }));
+  const req = { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'Say hello' }] };
+  let served = 0;
+  for (let round = 0; round < 12; round++) {
+    const answers = await Promise.all(Array.from({ length: 10 }, (_, i) => clients[i % 2].chat.completions.create(req)));
+    for (const answer of answers) assert.ok(answer.choices.length > 0 && answer.usage);
+    served += answers.length;
+    await sleep(20); // slices arrive with the first flushes; later rounds are served locally
+  }
+  const lines = await waitForLedger(ledgerPathOf(a), served / 2);
+  const linesB = await waitForLedger(ledgerPathOf(b), served / 2);
+  const total = ledgerSumPico([...lines, ...linesB]);
+  assert.equal(lines.length + linesB.length, served);
+  for (const p of [a, b]) {
+    // Each instance: its own spend at once, the other's within a flush interval (50 ms).
+    const want = Number(total) / 1e12;
+    let spent = null;
+    const deadline = Date.now() + 2000;
+    do {
+      spent = (await adminBudget(p.adminUrl, 'org-daily')).spent_usd;
+      if (Math.abs(spent - want) < 1e-12) break;
+      await sleep(25);
+    } while (Date.now() < deadline);
+    assert.ok(Math.abs(spent - want) < 1e-12, `/admin/budgets spent_usd ${spent} != ledgers ${picoToUsd(total)}`);
+  }
+  assert.equal((await redisBudgetSettled(redis, 'org-daily', total)).spent, total, 'Redis spent = ledgers');
+  // Every exact admission leaves a reservation record; local ones leave none.
+  const exact = (await redis.keys('*rsv:*')).filter((k) => !k.endsWith('rsv:exp')).length;
+  assert.ok(exact < served / 2, `${exact} of ${served} requests went through Redis' admit.lua`);
+  t.diagnostic(`leased slices: ${served - exact} of ${served} requests admitted locally`);
+  await a.stopClean();
+  await b.stopClean();
+});
+
 test('Redis killed and restarted, fail_closed: 503 store_unavailable while down (nothing forwarded), /readyz 503, no crash; serves again after the restart', { skip: NO_REDIS }, async (t) => {
   const redis = await startRedis(t);
   const up = await startMeteredUpstream(t);
@@ -212,7 +267,7 @@ test('Redis killed and restarted, fail_open: keeps serving while down, /readyz 5
   const per = chatCostPico(19, 10);
   const p = await instance(t, up, { store: redisStore(redis.url, 'fail_open'), budgets: [budget(100_000_000_000_000n)] });
   for (let i = 0; i < 5; i++) assert.equal((await chat(p.url, chatBody())).status, 200);
-  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
+  assert.equal((await redisBudgetSettled(redis, 'org-daily', 5n * per)).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
 
   await redis.kill();
   const during = await runPool(10, 5, () => chat(p.url, chatBody()));
@@ -248,7 +303,7 @@ test('Redis cut off (data kept) and back, fail_open: keeps serving; afterwards t
   const per = chatCostPico(19, 10);
   const p = await instance(t, up, { store: redisStore(relay.url, 'fail_open'), budgets: [budget(100_000_000_000_000n)] });
   for (let i = 0; i < 5; i++) assert.equal((await chat(p.url, chatBody())).status, 200);
-  assert.equal((await redisBudget(redis, 'org-daily')).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
+  assert.equal((await redisBudgetSettled(redis, 'org-daily', 5n * per)).spent, 5n * per, `Redis counts the first 5; keys ${await allKeys(redis)}`);
 
   relay.cut();
   await sleep(100);

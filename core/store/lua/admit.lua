@@ -15,7 +15,7 @@
 --      | {'reused'} (this id was settled or expired)
 --      | {'estop', field, value, ...} (the emergency-stop hash)
 --      | {'rate', index, 'requests'|'tokens'|'concurrent', wait ms (-1 never), rq1, tk1, ...}
---      | {'budget', index, spent, reserved}
+--      | {'budget', index, spent, reserved[, 'reclaim' when only leased slices stand in the way]}
 -- Batch: ARGV[1] == '*' admits several requests in one call, one after another, each exactly as
 -- its own call would (see run below); the reply is the array of their replies.
 --#include common.lua
@@ -97,9 +97,22 @@ local function admit(KEYS, ARGV)
                period = ARGV[a + 9]}
     budgets[j] = b
     if b.hard then
-      local h = cached(b.key, BUDGET_LEVELS, BUDGET_ADMIT).f
-      local spent, reserved = money(h.spent), money(h.reserved)
-      if big_gt(big_add(big_add(spent, reserved), b.amount), big(b.limit)) then
+      local c = cached(b.key, BUDGET_CHECK, BUDGET_ADMIT)
+      if c.f.lexp and c.f.lexp ~= '' and tonumber(c.f.lexp) <= now then
+        flush()  -- expire_leases works on Redis directly
+        expire_leases(b.key, now)
+        c = cached(b.key, BUDGET_CHECK, BUDGET_ADMIT)
+      end
+      local h = c.f
+      local spent, reserved, leased = money(h.spent), money(h.reserved), money(h.leased)
+      local need = big_add(big_add(spent, reserved), b.amount)
+      if big_gt(big_add(need, leased), big(b.limit)) then
+        if big_gt(leased, {0, 0}) and not big_gt(need, big(b.limit)) then
+          -- Only slices leased to instances stand in the way: ask their holders to give back
+          -- what they do not use; the caller retries shortly (docs/store.md).
+          redis.call('HSET', b.key, 'reclaim', int(now + RECLAIM_MS))
+          return {'budget', j, big_str(spent), big_str(reserved), 'reclaim'}
+        end
         return {'budget', j, big_str(spent), big_str(reserved)}
       end
     end

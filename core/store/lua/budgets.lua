@@ -4,7 +4,7 @@
 --
 -- KEYS: 1 reservation expiry zset, 2 budget index zset.
 -- ARGV: 1 now ms ('' = Redis TIME), 2 record retention ms, 3 sweep limit.
--- Reply: 11 fields per counter (see snapshot), unsorted.
+-- Reply: 12 fields per counter (see snapshot), unsorted.
 --#include common.lua
 
 local now = clock(ARGV[1])

@@ -117,6 +117,35 @@ local function expire_reservation(rkey, retention)
   redis.call('PEXPIRE', rkey, int(retention))
 end
 
+-- Leased slices (lease.lua, docs/store.md "Leased slices"): a hard budget counter may hold
+-- amounts leased to instances: `leased` (their total, counted like reserved at admission),
+-- `lexp` (the earliest lease expiry in ms, a hint), `reclaim` (ms until which holders give their
+-- unused part back) and per instance `L:<id>` (its lease) and `X:<id>` (its expiry in ms).
+local RECLAIM_MS = 2000
+
+-- Releases the leases of counter `key` whose holder stopped renewing them (a crashed instance).
+-- Works on Redis directly: flush() the cache first.
+local function expire_leases(key, now)
+  local lexp = redis.call('HGET', key, 'lexp')
+  if not lexp or lexp == '' or tonumber(lexp) > now then return end
+  local flat = redis.call('HGETALL', key)
+  local h = {}
+  for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
+  local leased, next_exp = big(h.leased), nil
+  for f, v in pairs(h) do
+    if string.sub(f, 1, 2) == 'X:' then
+      local holder, x = string.sub(f, 3), tonumber(v)
+      if x <= now then
+        leased = big_sub0(leased, big(h['L:' .. holder]))
+        redis.call('HDEL', key, 'L:' .. holder, 'X:' .. holder)
+      elseif not next_exp or x < next_exp then
+        next_exp = x
+      end
+    end
+  end
+  redis.call('HSET', key, 'leased', big_str(leased), 'lexp', next_exp and int(next_exp) or '')
+end
+
 -- What one script call has learned so far. A batch (run below) handles several requests one after
 -- another in one call, and nothing else runs in Redis in between, so these facts stay true for
 -- the next request of the same call; they only save commands, never change a result.
@@ -135,12 +164,13 @@ local function text(v, default)
   return v
 end
 
--- One budget counter as 11 reply fields (see BudgetsScript::parse); `c` = its fields if known.
+-- One budget counter as 12 reply fields (see BudgetsScript::parse); `c` = its fields if known.
 local function snapshot(out, ckey, c)
   c = c or fields(ckey)
   local row = {ckey, text(c.name, ''), text(c.scope, ''), text(c.subject, ''),
                text(c.period, ''), text(c.start, '0'), text(c['end'], '0'), text(c.limit, '0'),
-               text(c.spent, '0'), text(c.reserved, '0'), text(c.mode, 'hard')}
+               text(c.spent, '0'), text(c.reserved, '0'), text(c.mode, 'hard'),
+               text(c.leased, '0')}
   for _, v in ipairs(row) do out[#out + 1] = v end
 end
 
@@ -170,8 +200,9 @@ end
 -- expire_reservation works on Redis directly, so flush() runs before it.
 local BUDGET_LEVELS = {'spent', 'reserved'}
 local BUDGET_ROW = {'spent', 'reserved', 'name', 'scope', 'subject', 'period', 'start', 'end',
-                    'limit', 'mode'}
+                    'limit', 'mode', 'leased'}
 local BUDGET_ADMIT = {'spent', 'reserved', 'limit', 'mode'}
+local BUDGET_CHECK = {'spent', 'reserved', 'leased', 'lexp'}
 local RATE_LEVELS = {'rq', 'tk', 'last', 'inflight'}
 local RATE_ALL = {'rq', 'tk', 'last', 'inflight', 'rpm', 'tpm'}
 local cache = {}

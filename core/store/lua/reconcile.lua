@@ -17,7 +17,7 @@
 -- ARGV: 1 now ms ('' = Redis TIME), 2 marker lifetime ms, 3 record retention ms,
 --       4 actual cost (decimal picodollars), 5 nb, 6 spend flag, 7 spend counter keep-until ms,
 --       then per budget (8): limit, hard (1|0), start ms, end ms, name, scope, subject, period.
--- Reply: {'added', spend total or '', then 11 fields per budget counter (see snapshot)}
+-- Reply: {'added', spend total or '', then 12 fields per budget counter (see snapshot)}
 --      | {'already'} (this id was reconciled before: nothing changed)
 --#include common.lua
 

@@ -5,7 +5,7 @@
 -- KEYS: 1 reservation expiry zset, 2 the reservation's hash.
 -- ARGV: 1 now ms ('' = Redis TIME), 2 actual cost (decimal picodollars), 3 actual tokens,
 --       4 record retention ms, 5 sweep limit.
--- Reply: {outcome, spend total or '', then 11 fields per budget counter (see snapshot)} with
+-- Reply: {outcome, spend total or '', then 12 fields per budget counter (see snapshot)} with
 --        outcome 'settled' | 'late' (had expired) | 'already' | 'unknown'.
 -- Batch: ARGV[1] == '*' settles several reservations in one call, one after another, each exactly
 -- as its own call would (see run below); the reply is the array of their replies.

@@ -150,6 +150,17 @@ core::BudgetSnapshot snapshot(core::Period period, core::PeriodWindow window) {
   return b;
 }
 
+TEST(BudgetJson, UnusedLeasedSlicesAreNotReservedButNotRemainingEither) {
+  auto b = snapshot(core::Period::Day, {utc(2026, 3, 4), utc(2026, 3, 5)});
+  b.leased = 20 * core::kPicodollarsPerUsd;
+  const auto json = parse(budgetJson(b, utc(2026, 3, 4, 6)));
+  const auto& o = json.as_object();
+  EXPECT_DOUBLE_EQ(o.at("reserved_usd").as_double(), 0.5);
+  EXPECT_DOUBLE_EQ(o.at("remaining_usd").as_double(), 379.5);
+  b.leased = 1000 * core::kPicodollarsPerUsd;
+  EXPECT_EQ(parse(budgetJson(b, utc(2026, 3, 4, 6))).as_object().at("remaining_usd"), 0);
+}
+
 TEST(BudgetJson, ShapeRatiosAndProjection) {
   // A quarter of the day gone with 100 USD spent: projected 400 USD.
   const auto b = snapshot(core::Period::Day, {utc(2026, 3, 4), utc(2026, 3, 5)});

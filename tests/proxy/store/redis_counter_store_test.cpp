@@ -15,6 +15,7 @@
 #include "core/store/lua_sources.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/store/counter_store_factory.hpp"
+#include "proxy/store/leasing_counter_store.hpp"
 #include "tests/core/store/store_test_support.hpp"
 #include "tests/proxy/store/redis_server_fixture.hpp"
 #include "tests/proxy/store/store_test_loops.hpp"
@@ -121,10 +122,17 @@ TEST_F(RedisCounterStoreTest, FactoryMakesMemoryOrRedis) {
   redis.kind = config::StoreConfig::Kind::Redis;
   redis.redis.url = server_.url();
   auto r = makeCounterStore(redis, loops_->pointers(), logger_);
-  auto* store = dynamic_cast<RedisCounterStore*>(r.get());
-  ASSERT_NE(store, nullptr);
+  // Leases are on by default: the Redis store inside a LeasingCounterStore.
+  ASSERT_NE(dynamic_cast<LeasingCounterStore*>(r.get()), nullptr);
+  ASSERT_NE(redisStoreOf(r), nullptr);
   EXPECT_TRUE(eventually([&] { return r->up(); }));
   r.reset();
+  redis.redis.leases = false;
+  auto exact = makeCounterStore(redis, loops_->pointers(), logger_);
+  EXPECT_NE(dynamic_cast<RedisCounterStore*>(exact.get()), nullptr);
+  EXPECT_EQ(redisStoreOf(exact).get(), exact.get());
+  EXPECT_EQ(redisStoreOf(m), nullptr);
+  exact.reset();
 }
 
 TEST_F(RedisCounterStoreTest, EmbeddedScriptsAreTheFilesInTheTree) {

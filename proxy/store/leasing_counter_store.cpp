@@ -1,0 +1,366 @@
+#include "proxy/store/leasing_counter_store.hpp"
+
+#include <algorithm>
+#include <boost/asio/post.hpp>
+#include <random>
+#include <stdexcept>
+#include <tuple>
+
+#include "core/store/lease_script.hpp"
+#include "proxy/logging/logger.hpp"
+#include "proxy/store/redis_counter_store.hpp"
+
+namespace spendgate::proxy {
+
+namespace {
+
+using Steady = std::chrono::steady_clock;
+using Wall = std::chrono::system_clock;
+
+/** A random id per store: lease records and the flush sequence are per instance. */
+std::string newInstanceId() {
+  std::random_device device;
+  std::mt19937_64 generator((static_cast<std::uint64_t>(device()) << 32) ^ device());
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string id;
+  for (std::uint64_t v = generator(), i = 0; i < 16; ++i, v >>= 4) id += kHex[v & 15];
+  return id;
+}
+
+}  // namespace
+
+std::shared_ptr<LeasingCounterStore> LeasingCounterStore::create(
+    std::shared_ptr<RedisCounterStore> inner, std::vector<net::io_context*> loops, Logger& logger) {
+  return create(std::move(inner), std::move(loops), logger, Options{});
+}
+
+std::shared_ptr<LeasingCounterStore> LeasingCounterStore::create(
+    std::shared_ptr<RedisCounterStore> inner,
+    std::vector<net::io_context*> loops,
+    Logger& logger,
+    Options options) {
+  if (!inner || loops.empty() || loops.front() == nullptr) {
+    throw std::invalid_argument("LeasingCounterStore needs a Redis store and its loops");
+  }
+  return std::shared_ptr<LeasingCounterStore>(
+      new LeasingCounterStore(std::move(inner), std::move(loops), logger, std::move(options)));
+}
+
+LeasingCounterStore::LeasingCounterStore(std::shared_ptr<RedisCounterStore> inner,
+                                         std::vector<net::io_context*> loops,
+                                         Logger& logger,
+                                         Options options)
+    : inner_(std::move(inner)),
+      loops_(std::move(loops)),
+      logger_(logger),
+      options_(std::move(options)),
+      instance_(newInstanceId()),
+      timer_(std::make_shared<net::steady_timer>(*loops_.front())),
+      book_(options_.book) {}
+
+LeasingCounterStore::~LeasingCounterStore() {
+  // The timer is only touched on loop 0.
+  net::post(*loops_.front(), [timer = timer_] { timer->cancel(); });
+  std::optional<core::LeaseFlush> flush;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_ && !abandoned_) flush = book_.beginFlush(Wall::now(), Steady::now(), true);
+  }
+  if (!flush) return;
+  // Best effort: hand the slices back and send the spend (else the slices expire after the
+  // lease ttl, and the unflushed spend stays only in the ledger). The reply keeps inner alive.
+  inner_->lease(core::LeaseScript::call(inner_->keys(), instance_, *flush, options_.book.sizing,
+                                        options_.server_time),
+                [inner = inner_](core::StoreResult<core::ScriptValue>) {});
+}
+
+net::io_context& LeasingCounterStore::currentLoop() const {
+  for (auto* loop : loops_) {
+    if (loop->get_executor().running_in_this_thread()) return *loop;
+  }
+  return *loops_.front();
+}
+
+void LeasingCounterStore::armLocked() {
+  if (armed_ || stopped_ || abandoned_ || book_.empty()) return;
+  armed_ = true;
+  net::post(*loops_.front(), [weak = weak_from_this()] {
+    if (auto self = weak.lock()) self->scheduleTick();
+  });
+}
+
+void LeasingCounterStore::scheduleTick() {
+  timer_->expires_after(options_.flush_interval);
+  timer_->async_wait([weak = weak_from_this()](const boost::system::error_code& ec) {
+    if (ec) return;
+    if (auto self = weak.lock()) self->tick();
+  });
+}
+
+void LeasingCounterStore::tick() {
+  std::optional<core::LeaseFlush> flush;
+  {
+    std::lock_guard lock(mutex_);
+    if (stopped_ || abandoned_) {
+      armed_ = false;
+      return;
+    }
+    flush = book_.beginFlush(Wall::now(), Steady::now());
+  }
+  if (flush) send(std::move(*flush), {});
+  std::lock_guard lock(mutex_);
+  if (book_.empty() || stopped_ || abandoned_) {
+    armed_ = false;
+    return;
+  }
+  scheduleTick();
+}
+
+void LeasingCounterStore::send(core::LeaseFlush flush, std::function<void(bool)> done) {
+  auto call = core::LeaseScript::call(inner_->keys(), instance_, flush, options_.book.sizing,
+                                      options_.server_time);
+  ++flushes_;
+  inner_->lease(std::move(call), [weak = weak_from_this(), flush = std::move(flush),
+                                  done = std::move(done)](core::StoreResult<core::ScriptValue> r) {
+    auto self = weak.lock();
+    if (!self) {
+      if (done) done(false);
+      return;
+    }
+    auto reply = r.ok() ? core::LeaseScript::parse(flush, *r.value)
+                        : core::StoreResult<core::LeaseReply>::failure(r.error);
+    {
+      std::lock_guard lock(self->mutex_);
+      if (reply.ok()) {
+        self->book_.endFlush(*reply.value, Steady::now());
+      } else {
+        // Kept as is and sent again (same seq): Redis applies it at most once.
+        self->book_.failFlush();
+      }
+    }
+    if (!reply.ok()) {
+      const auto failed = ++self->failed_;
+      if (failed == 1 || failed % 100 == 0) {
+        self->logger_.warn("lease flush failed (" + std::to_string(failed) +
+                           " so far; kept for a retry): " + reply.error);
+      }
+    }
+    if (done) done(reply.ok());
+  });
+}
+
+void LeasingCounterStore::flushNow(std::function<void(bool)> done) {
+  net::post(*loops_.front(), [self = shared_from_this(), done = std::move(done)]() mutable {
+    std::optional<core::LeaseFlush> flush;
+    bool busy = false;
+    {
+      std::lock_guard lock(self->mutex_);
+      flush = self->book_.beginFlush(Wall::now(), Steady::now());
+      busy = !flush && self->book_.flushing();
+    }
+    if (busy) {
+      // The timer's flush is in flight: this one goes after it.
+      auto timer =
+          std::make_shared<net::steady_timer>(*self->loops_.front(), std::chrono::milliseconds(5));
+      timer->async_wait([self, timer, done = std::move(done)](const boost::system::error_code&) {
+        self->flushNow(std::move(done));
+      });
+      return;
+    }
+    if (!flush) return done(true);
+    self->send(std::move(*flush), std::move(done));
+  });
+}
+
+void LeasingCounterStore::abandon() {
+  std::lock_guard lock(mutex_);
+  abandoned_ = true;
+}
+
+void LeasingCounterStore::stop(std::function<void()> done) {
+  {
+    std::lock_guard lock(mutex_);
+    stopped_ = true;
+  }
+  net::post(*loops_.front(), [self = shared_from_this(), done = std::move(done)]() mutable {
+    self->timer_->cancel();
+    self->finalFlush(100, std::move(done));
+  });
+}
+
+void LeasingCounterStore::finalFlush(int attempts, std::function<void()> done) {
+  std::optional<core::LeaseFlush> flush;
+  bool busy = false;
+  {
+    std::lock_guard lock(mutex_);
+    if (!abandoned_) {
+      flush = book_.beginFlush(Wall::now(), Steady::now(), true);
+      busy = !flush && book_.flushing();
+    }
+  }
+  auto finish = [self = shared_from_this(), done = std::move(done)](bool) {
+    self->inner_->stop();
+    if (done) done();
+  };
+  if (flush) return send(std::move(*flush), std::move(finish));
+  if (busy && attempts > 0) {
+    // A flush is in flight: wait for it, then send the last one.
+    auto timer =
+        std::make_shared<net::steady_timer>(*loops_.front(), std::chrono::milliseconds(10));
+    timer->async_wait([self = shared_from_this(), timer, attempts,
+                       finish = std::move(finish)](const boost::system::error_code&) mutable {
+      self->finalFlush(attempts - 1, [finish = std::move(finish)]() mutable { finish(true); });
+    });
+    return;
+  }
+  finish(true);
+}
+
+std::optional<core::AdmissionResult> LeasingCounterStore::admitLocally(
+    const core::EnforcementPlan& plan,
+    const std::string& reservation_id,
+    std::chrono::system_clock::time_point expires_at) {
+  // A known outage ends local admission at once (on_unavailable then decides, as without
+  // leases); a silent one ends it when the slices were not renewed for the lease ttl.
+  if (plan.denial || !inner_->up()) return std::nullopt;
+  std::optional<core::AdmissionResult> local;
+  {
+    std::lock_guard lock(mutex_);
+    if (!stopped_) local = book_.admit(plan, reservation_id, expires_at, Steady::now());
+    armLocked();
+  }
+  if (local) ++local_;
+  return local;
+}
+
+void LeasingCounterStore::admit(const core::EnforcementPlan& plan,
+                                const std::string& reservation_id,
+                                std::chrono::system_clock::time_point expires_at,
+                                AdmitCallback callback) {
+  if (auto local = admitLocally(plan, reservation_id, expires_at)) {
+    callback(std::move(*local));
+    return;
+  }
+  ++exact_;
+  exactAdmit(std::make_shared<core::EnforcementPlan>(plan), reservation_id, expires_at,
+             std::move(callback), Steady::now() + options_.reclaim_wait);
+}
+
+void LeasingCounterStore::exactAdmit(std::shared_ptr<core::EnforcementPlan> plan,
+                                     std::string id,
+                                     std::chrono::system_clock::time_point expires_at,
+                                     AdmitCallback callback,
+                                     std::chrono::steady_clock::time_point deadline) {
+  const auto sent = Steady::now();
+  inner_->admit(
+      *plan, id, expires_at,
+      [weak = weak_from_this(), plan, id, expires_at, deadline, sent,
+       callback = std::move(callback)](core::AdmissionResult result) mutable {
+        auto self = weak.lock();
+        const auto retry = self ? self->options_.reclaim_retry : std::chrono::milliseconds(0);
+        if (!self || !result.reclaiming || Steady::now() + retry > deadline) {
+          callback(std::move(result));
+          return;
+        }
+        // Only other instances' slices stand in the way, and their holders were asked
+        // to give back what they do not use: ask again shortly.
+        auto timer = std::make_shared<net::steady_timer>(self->currentLoop(), retry);
+        timer->async_wait(
+            [weak, timer, plan, id, expires_at, deadline, sent, result = std::move(result),
+             callback = std::move(callback)](const boost::system::error_code&) mutable {
+              auto self = weak.lock();
+              if (!self) return callback(std::move(result));
+              plan->now += std::chrono::duration_cast<Wall::duration>(Steady::now() - sent);
+              self->exactAdmit(plan, id, expires_at, std::move(callback), deadline);
+            });
+      });
+}
+
+void LeasingCounterStore::settle(const core::Settlement& settlement, SettleCallback callback) {
+  std::optional<core::SettleResult> local;
+  {
+    std::lock_guard lock(mutex_);
+    local = book_.settle(settlement, Steady::now());
+  }
+  if (local) {
+    callback(core::StoreResult<core::SettleResult>::success(std::move(*local)));
+    return;
+  }
+  inner_->settle(settlement,
+                 [weak = weak_from_this(), now = settlement.now,
+                  callback = std::move(callback)](core::StoreResult<core::SettleResult> result) {
+                   if (auto self = weak.lock(); self && result.ok()) {
+                     std::lock_guard lock(self->mutex_);
+                     self->book_.adjust(result.value->budgets, now);
+                     self->book_.adjustSpend(result.value->period_spend, now);
+                   }
+                   callback(std::move(result));
+                 });
+}
+
+void LeasingCounterStore::budgets(std::chrono::system_clock::time_point now,
+                                  BudgetsCallback callback) {
+  inner_->budgets(now, [weak = weak_from_this(), now, callback = std::move(callback)](
+                           core::StoreResult<std::vector<core::BudgetSnapshot>> result) {
+    if (auto self = weak.lock(); self && result.ok()) {
+      {
+        std::lock_guard lock(self->mutex_);
+        self->book_.adjust(*result.value, now);
+      }
+      std::sort(result.value->begin(), result.value->end(), [](const auto& a, const auto& b) {
+        return std::tie(a.name, a.subject, a.counter_key) <
+               std::tie(b.name, b.subject, b.counter_key);
+      });
+    }
+    callback(std::move(result));
+  });
+}
+
+void LeasingCounterStore::spend(const std::string& spend_key, SpendCallback callback) {
+  inner_->spend(spend_key, [weak = weak_from_this(), callback = std::move(callback)](
+                               core::StoreResult<core::Picodollars> result) {
+    if (auto self = weak.lock(); self && result.ok()) {
+      std::optional<core::Picodollars> total = *result.value;
+      std::lock_guard lock(self->mutex_);
+      self->book_.adjustSpend(total, Wall::now());
+      result.value = *total;
+    }
+    callback(std::move(result));
+  });
+}
+
+void LeasingCounterStore::emergencyStop(EmergencyStopCallback callback) {
+  inner_->emergencyStop(std::move(callback));
+}
+
+void LeasingCounterStore::setEmergencyStop(const core::EmergencyStopState& state,
+                                           EmergencyStopCallback callback) {
+  inner_->setEmergencyStop(state, std::move(callback));
+}
+
+bool LeasingCounterStore::up() const { return inner_->up(); }
+
+void LeasingCounterStore::reconcile(const core::Reconciliation& reconciliation,
+                                    ReconcileCallback callback) {
+  inner_->reconcile(reconciliation, std::move(callback));
+}
+
+void LeasingCounterStore::setAvailabilityListener(std::function<void()> listener) {
+  inner_->setAvailabilityListener(std::move(listener));
+}
+
+bool LeasingCounterStore::unavailable(const std::string& error) const {
+  return inner_->unavailable(error);
+}
+
+LeasingCounterStore::Stats LeasingCounterStore::stats() const {
+  return Stats{local_.load(), exact_.load(), flushes_.load(), failed_.load()};
+}
+
+std::optional<core::LeaseBook::BudgetView> LeasingCounterStore::slice(
+    const std::string& counter_key) const {
+  std::lock_guard lock(mutex_);
+  return book_.budget(counter_key);
+}
+
+}  // namespace spendgate::proxy
