@@ -3,6 +3,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -57,6 +58,18 @@ public:
                      const std::string& reservation_id,
                      std::chrono::system_clock::time_point expires_at,
                      AdmitCallback callback) = 0;
+
+  /**
+   * admit() answered at once, when this store can answer without waiting (the memory store
+   * always; the leasing store from this instance's slices); nullopt means "call admit()", and
+   * then nothing was charged. Lets a caller skip the callback and its post on the hot path.
+   */
+  virtual std::optional<AdmissionResult> admitAtOnce(
+      const EnforcementPlan& /*plan*/,
+      const std::string& /*reservation_id*/,
+      std::chrono::system_clock::time_point /*expires_at*/) {
+    return std::nullopt;
+  }
 
   /**
    * Replaces the reservation with the real cost, at `settlement.now`: on every budget counter

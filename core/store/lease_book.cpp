@@ -343,7 +343,7 @@ BudgetSnapshot LeaseBook::snapshot(const Budget& b) const {
   s.mode = b.meta.mode;
   s.spent = saturatingAdd(b.r_spent, saturatingAdd(b.unflushed, b.sending));
   s.reserved = b.r_reserved + std::max<Picodollars>(0, b.inflight);
-  s.leased = b.r_others + std::max<Picodollars>(0, b.lease - b.inflight - b.unflushed);
+  s.leased = b.r_others + b.unused();
   return s;
 }
 
@@ -357,8 +357,7 @@ void LeaseBook::adjust(std::vector<BudgetSnapshot>& rows, Wall wall) const {
     // the local in-flight worst cases are reserved, the local spend spent, the rest unused.
     row.spent = saturatingAdd(row.spent, saturatingAdd(b.unflushed, b.sending));
     row.reserved += std::max<Picodollars>(0, b.inflight);
-    const Picodollars unused = std::max<Picodollars>(0, b.lease - b.inflight - b.unflushed);
-    row.leased = std::max<Picodollars>(0, row.leased - (b.lease + b.sending)) + unused;
+    row.leased = std::max<Picodollars>(0, row.leased - (b.lease + b.sending)) + b.unused();
     seen.push_back(&it->first);
   }
   for (const auto& [key, b] : budgets_) {

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -97,6 +98,9 @@ private:
     Steady reclaim_until{};
     bool rule_changed = false;  // a reload changed limit or mode: hand the slice back
     int refs = 0;
+
+    /** What is left of the slice for new local admissions. */
+    Picodollars unused() const { return std::max<Picodollars>(0, lease - inflight - unflushed); }
   };
   struct Rate {
     RateCharge meta;

@@ -42,6 +42,12 @@ public:
   void emergencyStop(EmergencyStopCallback callback) override;
   void setEmergencyStop(const EmergencyStopState& state, EmergencyStopCallback callback) override;
   bool up() const override { return true; }
+  std::optional<AdmissionResult> admitAtOnce(
+      const EnforcementPlan& plan,
+      const std::string& reservation_id,
+      std::chrono::system_clock::time_point expires_at) override {
+    return admitNow(plan, reservation_id, expires_at);
+  }
 
   /** admit() answering directly: the memory store never waits, so no callback is needed. */
   AdmissionResult admitNow(const EnforcementPlan& plan,

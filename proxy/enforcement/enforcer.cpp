@@ -7,7 +7,6 @@
 #include "proxy/await_callback.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/runtime.hpp"
-#include "proxy/store/leasing_counter_store.hpp"
 #include "proxy/store/reconciling_store.hpp"
 
 namespace spendgate::proxy {
@@ -152,14 +151,9 @@ net::awaitable<Enforcer::Admission> Enforcer::admit(
     std::chrono::system_clock::time_point expires_at) {
   const auto store = currentStore();
   Admission admission;
-  std::optional<core::AdmissionResult> local;
-  if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(store.get())) {
-    // Answered at once: no coroutine frame, suspension or callback.
-    admission.result = memory->admitNow(plan, id, expires_at);
-  } else if (auto* leasing = dynamic_cast<LeasingCounterStore*>(store.get());
-             leasing && (local = leasing->admitLocally(plan, id, expires_at))) {
-    // From this instance's leased slices: also at once.
-    admission.result = std::move(*local);
+  if (auto now = store->admitAtOnce(plan, id, expires_at)) {
+    // The memory store, or this instance's leased slices: no suspension or callback.
+    admission.result = std::move(*now);
   } else {
     admission.result = co_await admitOn(*store, plan, id, expires_at);
   }

@@ -216,7 +216,7 @@ void LeasingCounterStore::finalFlush(int attempts, std::function<void()> done) {
   finish(true);
 }
 
-std::optional<core::AdmissionResult> LeasingCounterStore::admitLocally(
+std::optional<core::AdmissionResult> LeasingCounterStore::admitAtOnce(
     const core::EnforcementPlan& plan,
     const std::string& reservation_id,
     std::chrono::system_clock::time_point expires_at) {
@@ -237,7 +237,7 @@ void LeasingCounterStore::admit(const core::EnforcementPlan& plan,
                                 const std::string& reservation_id,
                                 std::chrono::system_clock::time_point expires_at,
                                 AdmitCallback callback) {
-  if (auto local = admitLocally(plan, reservation_id, expires_at)) {
+  if (auto local = admitAtOnce(plan, reservation_id, expires_at)) {
     callback(std::move(*local));
     return;
   }

@@ -86,10 +86,10 @@ public:
    * instance's slices, else nullopt (admit() then takes the exact path). Lets the Enforcer skip
    * the callback and its post for local admissions.
    */
-  std::optional<core::AdmissionResult> admitLocally(
+  std::optional<core::AdmissionResult> admitAtOnce(
       const core::EnforcementPlan& plan,
       const std::string& reservation_id,
-      std::chrono::system_clock::time_point expires_at);
+      std::chrono::system_clock::time_point expires_at) override;
 
   /**
    * Hands every slice back and sends the unflushed spend (one last flush, waiting up to 1 s for

@@ -98,6 +98,16 @@ local function lease_budget(key, a)
           reclaim and '1' or '0'}
 end
 
+-- A slice of one rate dimension (limit per minute, bucket level): headroom / divisor units when
+-- the headroom is at least factor x want, else none; `false` refuses the whole rate entry.
+-- An unlimited dimension (limit 0) grants nothing and refuses nothing.
+local function rate_slice(limit, level, want)
+  if limit <= 0 then return 0, true end
+  local headroom = limit - ceil_div(level, WINDOW)
+  if headroom < factor * math.max(1, want) then return 0, false end
+  return math.floor(headroom / divisor), true
+end
+
 local function lease_rate(key, a)
   local rpm, tpm = tonumber(ARGV[a + 2]), tonumber(ARGV[a + 3])
   local refund_rq, refund_tk = tonumber(ARGV[a + 4]), tonumber(ARGV[a + 5])
@@ -112,24 +122,10 @@ local function lease_rate(key, a)
   rq = add_units(rq, -refund_rq)
   tk = add_units(tk, -refund_tk)
   if want_rq > 0 or want_tk > 0 then
-    local ok = true
-    if rpm > 0 then
-      local headroom = rpm - ceil_div(rq, WINDOW)
-      if headroom >= factor * math.max(1, want_rq) then
-        g_rq = math.floor(headroom / divisor)
-      else
-        ok = false
-      end
-    end
-    if tpm > 0 then
-      local headroom = tpm - ceil_div(tk, WINDOW)
-      if headroom >= factor * math.max(1, want_tk) then
-        g_tk = math.floor(headroom / divisor)
-      else
-        ok = false
-      end
-    end
-    if not ok then g_rq, g_tk = 0, 0 end
+    local ok_rq, ok_tk
+    g_rq, ok_rq = rate_slice(rpm, rq, want_rq)
+    g_tk, ok_tk = rate_slice(tpm, tk, want_tk)
+    if not (ok_rq and ok_tk) then g_rq, g_tk = 0, 0 end
     rq = add_units(rq, g_rq)
     tk = add_units(tk, g_tk)
   end

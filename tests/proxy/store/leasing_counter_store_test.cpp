@@ -34,14 +34,9 @@ using core::testing::RespConnection;
 using test::BlockingStore;
 using test::eventually;
 using test::LoopThreads;
+using test::quietLogging;
 using test::RedisServerFixture;
 using Status = AdmissionResult::Status;
-
-config::LoggingConfig quietLogging() {
-  config::LoggingConfig logging;
-  logging.level = "error";
-  return logging;
-}
 
 class LeasingCounterStoreTest : public ::testing::Test {
 protected:
@@ -98,6 +93,13 @@ protected:
       s.settle(core::Settlement{id, cost, 0, std::chrono::system_clock::now()}, std::move(done));
     });
     EXPECT_TRUE(r.ok()) << r.error;
+  }
+
+  /** One request of 1 USD admitted and settled at cost 0 on `s`, then its slice of `key`. */
+  bool takeSlice(BlockingStore& b, LeasingCounterStore& s, const std::string& key) {
+    if (!admit(b, s, kUsd, "take-slice").allowed()) return false;
+    settle(b, s, "take-slice", 0);
+    return eventually([&] { return s.slice(key) && s.slice(key)->lease > 0; });
   }
 
   bool flush(LeasingCounterStore& s) {
@@ -280,9 +282,7 @@ TEST_F(LeasingCounterStoreTest, AnotherInstancesIdleSliceIsReclaimedNotADenial) 
   BlockingStore& ba = blocking(a, 0);
   BlockingStore& bb = blocking(bstore, 1);
   const std::string plan_key = planFor(kUsd).budgets.at(0).counter_key;
-  ASSERT_TRUE(admit(ba, *a, kUsd, "a1").allowed());
-  settle(ba, *a, "a1", 0);
-  ASSERT_TRUE(eventually([&] { return a->slice(plan_key) && a->slice(plan_key)->lease > 0; }));
+  ASSERT_TRUE(takeSlice(ba, *a, plan_key));
   const Picodollars held = a->slice(plan_key)->lease;
   EXPECT_EQ(field("spendgate:" + plan_key, "leased"), held);
   // 99 USD fits the limit, but not beside A's slice (about 100 / 32 USD).
@@ -308,9 +308,7 @@ TEST_F(LeasingCounterStoreTest, ACrashedInstancesSliceExpiresAndIsReleased) {
   BlockingStore& ba = blocking(a, 0);
   BlockingStore& bb = blocking(bstore, 1);
   const std::string plan_key = planFor(kUsd).budgets.at(0).counter_key;
-  ASSERT_TRUE(admit(ba, *a, kUsd, "a1").allowed());
-  settle(ba, *a, "a1", 0);
-  ASSERT_TRUE(eventually([&] { return a->slice(plan_key) && a->slice(plan_key)->lease > 0; }));
+  ASSERT_TRUE(takeSlice(ba, *a, plan_key));
   a->abandon();  // crashed: no more flushes, nothing handed back
   const auto denied = admit(bb, *bstore, 99 * kUsd, "b1");
   EXPECT_EQ(denied.status, Status::Denied);

@@ -36,14 +36,9 @@ using core::testing::utc;
 using test::BlockingStore;
 using test::eventually;
 using test::LoopThreads;
+using test::quietLogging;
 using test::RedisServerFixture;
 using Status = AdmissionResult::Status;
-
-config::LoggingConfig quietLogging() {
-  config::LoggingConfig logging;
-  logging.level = "error";
-  return logging;
-}
 
 class RedisCounterStoreTest : public ::testing::Test {
 protected:

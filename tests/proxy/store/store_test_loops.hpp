@@ -14,10 +14,18 @@
 #include <thread>
 #include <vector>
 
+#include "config/config.hpp"
 #include "core/store/counter_store.hpp"
 #include "proxy/net.hpp"
 
 namespace spendgate::proxy::test {
+
+/** Logging for the store tests: errors only. */
+inline config::LoggingConfig quietLogging() {
+  config::LoggingConfig logging;
+  logging.level = "error";
+  return logging;
+}
 
 /** N io_contexts, each run by its own thread (like the proxy's workers) until destruction. */
 class LoopThreads {
@@ -73,7 +81,8 @@ private:
  */
 class BlockingStore final : public core::CounterStore {
 public:
-  BlockingStore(core::CounterStorePtr inner, net::io_context& loop,
+  BlockingStore(core::CounterStorePtr inner,
+                net::io_context& loop,
                 std::chrono::milliseconds limit = std::chrono::seconds(10))
       : inner_(std::move(inner)), loop_(loop), limit_(limit) {}
 
@@ -81,9 +90,8 @@ public:
              const std::string& id,
              std::chrono::system_clock::time_point expires_at,
              AdmitCallback callback) override {
-    callback(wait<core::AdmissionResult>([&](auto done) {
-      inner_->admit(plan, id, expires_at, std::move(done));
-    }));
+    callback(wait<core::AdmissionResult>(
+        [&](auto done) { inner_->admit(plan, id, expires_at, std::move(done)); }));
   }
   void settle(const core::Settlement& settlement, SettleCallback callback) override {
     callback(wait<core::StoreResult<core::SettleResult>>(
