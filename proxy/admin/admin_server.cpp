@@ -94,7 +94,7 @@ void AdminServer::stop() {
 
 net::awaitable<void> AdminServer::acceptLoop() {
   while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow);
+    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow_any);
     if (ec) {
       if (!acceptor_.is_open()) co_return;
       continue;
@@ -110,14 +110,14 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
   for (;;) {
     http::request<http::string_body> request;
     stream.expires_after(std::chrono::seconds(30));
-    auto [ec, n] = co_await http::async_read(stream, buffer, request, use_nothrow);
+    auto [ec, n] = co_await http::async_read(stream, buffer, request, use_nothrow_any);
     if (ec) break;
 
     http::response<http::string_body> response = co_await route(request);
     response.keep_alive(request.keep_alive());
     response.prepare_payload();
     stream.expires_after(std::chrono::seconds(30));
-    auto [wec, written] = co_await http::async_write(stream, response, use_nothrow);
+    auto [wec, written] = co_await http::async_write(stream, response, use_nothrow_any);
     if (wec || !response.keep_alive()) break;
   }
   connections_.erase(&stream.socket());

@@ -14,11 +14,11 @@ namespace spendgate::proxy {
 namespace {
 
 /** An asynchronous store's admission (the memory store's, answered at once, skips this). */
-net::awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
-                                              const core::EnforcementPlan& plan,
-                                              const std::string& id,
-                                              std::chrono::system_clock::time_point expires_at) {
-  co_return co_await awaitCallback<core::AdmissionResult>(
+Awaitable<core::AdmissionResult> admitOn(core::CounterStore& store,
+                                         const core::EnforcementPlan& plan,
+                                         const std::string& id,
+                                         std::chrono::system_clock::time_point expires_at) {
+  co_return co_await awaitCallback<core::AdmissionResult, Executor>(
       [&](std::function<void(core::AdmissionResult)> done) {
         store.admit(plan, id, expires_at, std::move(done));
       });
@@ -145,10 +145,9 @@ void Enforcer::remember(const core::EmergencyStopState& state) {
   }
 }
 
-net::awaitable<Enforcer::Admission> Enforcer::admit(
-    const core::EnforcementPlan& plan,
-    const std::string& id,
-    std::chrono::system_clock::time_point expires_at) {
+Awaitable<Enforcer::Admission> Enforcer::admit(const core::EnforcementPlan& plan,
+                                               const std::string& id,
+                                               std::chrono::system_clock::time_point expires_at) {
   const auto store = currentStore();
   Admission admission;
   if (auto now = store->admitAtOnce(plan, id, expires_at)) {

@@ -102,9 +102,9 @@ public:
    * Admits a request in one atomic store step. A store failure answers StoreError with
    * fail_closed, and is admitted by a local in-memory store with fail_open.
    */
-  net::awaitable<Admission> admit(const core::EnforcementPlan& plan,
-                                  const std::string& id,
-                                  std::chrono::system_clock::time_point expires_at);
+  Awaitable<Admission> admit(const core::EnforcementPlan& plan,
+                             const std::string& id,
+                             std::chrono::system_clock::time_point expires_at);
 
   /**
    * Replaces a reservation with the real cost, in the store that admitted it, then lets the

@@ -22,7 +22,7 @@ namespace spendgate::proxy {
  * the bytes written
  */
 template <class PlainSocket, class ConstBufferSequence>
-net::awaitable<std::tuple<beast::error_code, std::size_t>> eagerWrite(
+Awaitable<std::tuple<beast::error_code, std::size_t>> eagerWrite(
     PlainSocket& socket,
     const ConstBufferSequence& buffers,
     IoDeadline& deadline,

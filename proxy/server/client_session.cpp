@@ -208,7 +208,7 @@ void ClientSession::start(std::shared_ptr<ClientSession> session) {
   auto* self = session.get();
   net::co_spawn(
       self->socket_.get_executor(),
-      [session = std::move(session)]() -> net::awaitable<void> { co_await session->run(); },
+      [session = std::move(session)]() -> Awaitable<void> { co_await session->run(); },
       [&logger = self->worker_.logger()](std::exception_ptr error) {
         if (!error) return;
         try {
@@ -230,7 +230,7 @@ void ClientSession::close() {
   socket_.close(ignored);
 }
 
-net::awaitable<void> ClientSession::run() {
+Awaitable<void> ClientSession::run() {
   while (co_await serveOne()) {
   }
   beast::error_code ignored;
@@ -238,7 +238,7 @@ net::awaitable<void> ClientSession::run() {
   socket_.close(ignored);
 }
 
-net::awaitable<bool> ClientSession::serveOne() {
+Awaitable<bool> ClientSession::serveOne() {
   if (draining_ || worker_.draining()) co_return false;
   RuntimePtr runtime = worker_.runtime();
   const auto& server = runtime->config.server;
@@ -468,7 +468,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   return std::nullopt;
 }
 
-net::awaitable<std::optional<core::Denial>> ClientSession::enforce(Exchange& ex) {
+Awaitable<std::optional<core::Denial>> ClientSession::enforce(Exchange& ex) {
   const Runtime& runtime = *ex.runtime;
   const auto now = std::chrono::system_clock::now();
   const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
@@ -497,9 +497,9 @@ net::awaitable<std::optional<core::Denial>> ClientSession::enforce(Exchange& ex)
   co_return core::storeUnavailableDenial();
 }
 
-net::awaitable<void> ClientSession::sendDenial(Exchange& ex,
-                                               const core::Denial& denial,
-                                               bool keep_alive) {
+Awaitable<void> ClientSession::sendDenial(Exchange& ex,
+                                          const core::Denial& denial,
+                                          bool keep_alive) {
   HeaderList headers;
   if (auto seconds = denial.retryAfterSeconds()) {
     headers.emplace_back("retry-after", std::to_string(*seconds));
@@ -601,7 +601,7 @@ void ClientSession::settle(Exchange& ex) {
   worker_.spend().record(core::settledRequestFrom(entry), entry.ts);
 }
 
-net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
+Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   const ProviderRuntime& provider = *ex.provider;
   const auto& server = ex.runtime->config.server;
   const auto format = provider.config.format;
@@ -696,10 +696,10 @@ net::awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
 }
 
 template <class Stream>
-net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
-                                                                   Exchange& ex,
-                                                                   Request& request,
-                                                                   Clock::time_point deadline) {
+Awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
+                                                              Exchange& ex,
+                                                              Request& request,
+                                                              Clock::time_point deadline) {
   std::string head;
   head.reserve(512);
   appendRequestHead(head, request);
@@ -721,7 +721,7 @@ net::awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstr
 }
 
 template <class Stream>
-net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
+Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   auto& parser = *ex.parser;
   auto& response = parser.get();
   const unsigned status = response.result_int();
@@ -911,12 +911,12 @@ net::awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex
   co_return keep_alive;
 }
 
-net::awaitable<void> ClientSession::sendError(Exchange& ex,
-                                              ProviderFormat format,
-                                              ProxyError error,
-                                              std::string message,
-                                              bool keep_alive,
-                                              const HeaderList& headers) {
+Awaitable<void> ClientSession::sendError(Exchange& ex,
+                                         ProviderFormat format,
+                                         ProxyError error,
+                                         std::string message,
+                                         bool keep_alive,
+                                         const HeaderList& headers) {
   const auto& kind = core::errorKind(error);
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
   response.set(http::field::content_type, "application/json");

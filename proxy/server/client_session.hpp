@@ -53,9 +53,9 @@ private:
   using Request = boost::beast::http::request<boost::beast::http::string_body>;
   using Clock = std::chrono::steady_clock;
 
-  net::awaitable<void> run();
+  Awaitable<void> run();
   /** Serves one request. @return whether to keep the connection for another. */
-  net::awaitable<bool> serveOne();
+  Awaitable<bool> serveOne();
   /**
    * Identity, pricing checks and request rewrites for metering, before anything is sent.
    * @return the error to answer with instead of forwarding, if any
@@ -63,9 +63,9 @@ private:
   std::optional<std::pair<core::ProxyError, std::string>> admit(Exchange& exchange,
                                                                 Request& request);
   /** Emergency stop, per-request limit, rate limits and budgets (SPEC §4), in that order. */
-  net::awaitable<std::optional<core::Denial>> enforce(Exchange& exchange);
-  net::awaitable<void> sendDenial(Exchange& exchange, const core::Denial& denial, bool keep_alive);
-  net::awaitable<bool> forward(Exchange& exchange, Request request);
+  Awaitable<std::optional<core::Denial>> enforce(Exchange& exchange);
+  Awaitable<void> sendDenial(Exchange& exchange, const core::Denial& denial, bool keep_alive);
+  Awaitable<bool> forward(Exchange& exchange, Request request);
   /** Reads the answer's usage and prices it, once (needed before a held answer is sent). */
   void price(Exchange& exchange);
   /** Prices the request and settles its reservation and rate limits, once. */
@@ -73,22 +73,22 @@ private:
   /** Writes the ledger line for a forwarded request (settling its counters first), once. */
   void settle(Exchange& exchange);
   template <class Stream>
-  net::awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
-                                                      Exchange& exchange,
-                                                      Request& request,
-                                                      Clock::time_point deadline);
+  Awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
+                                                 Exchange& exchange,
+                                                 Request& request,
+                                                 Clock::time_point deadline);
   template <class Stream>
-  net::awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
+  Awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
 
   /** Extra response headers on an error (retry-after, x-ratelimit-*, x-should-retry, ...). */
   using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
-  net::awaitable<void> sendError(Exchange& exchange,
-                                 core::ProviderFormat format,
-                                 core::ProxyError error,
-                                 std::string message,
-                                 bool keep_alive,
-                                 const HeaderList& headers = {});
+  Awaitable<void> sendError(Exchange& exchange,
+                            core::ProviderFormat format,
+                            core::ProxyError error,
+                            std::string message,
+                            bool keep_alive,
+                            const HeaderList& headers = {});
   void watchForDisconnect(const std::shared_ptr<Exchange>& exchange);
   void finish(Exchange& exchange);
 

@@ -35,7 +35,7 @@ void Worker::startAccepting() {
   net::co_spawn(context_, sweepLoop(), net::detached);
 }
 
-net::awaitable<void> Worker::sweepLoop() {
+Awaitable<void> Worker::sweepLoop() {
   // Runs while draining too (the timeouts of requests still finishing depend on it), until the
   // last session has gone: then the context can run out of work.
   while (!(draining_ && sessions_.empty())) {
@@ -47,7 +47,7 @@ net::awaitable<void> Worker::sweepLoop() {
   }
 }
 
-net::awaitable<void> Worker::acceptLoop() {
+Awaitable<void> Worker::acceptLoop() {
   while (acceptor_.is_open()) {
     auto [ec, socket] = co_await acceptor_.async_accept(context_, use_nothrow);
     if (ec) {

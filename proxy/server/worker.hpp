@@ -69,8 +69,8 @@ public:
   std::size_t openSessions() const { return open_sessions_.load(std::memory_order_relaxed); }
 
 private:
-  net::awaitable<void> acceptLoop();
-  net::awaitable<void> sweepLoop();
+  Awaitable<void> acceptLoop();
+  Awaitable<void> sweepLoop();
 
   std::size_t index_;
   net::io_context context_{1};

@@ -28,7 +28,7 @@ UpstreamConnection::UpstreamConnection(Executor executor, const ProviderRuntime&
   }
 }
 
-net::awaitable<beast::error_code> UpstreamConnection::connect(
+Awaitable<beast::error_code> UpstreamConnection::connect(
     const ProviderRuntime& provider, std::chrono::steady_clock::time_point deadline) {
   const auto& up = provider.config.upstream;
   tcp::resolver resolver(co_await net::this_coro::executor);

@@ -27,8 +27,8 @@ public:
    * @return an error, beast::error::timeout if the deadline passed first (enforced by the
    * worker's sweep through deadline())
    */
-  net::awaitable<beast::error_code> connect(const ProviderRuntime& provider,
-                                            std::chrono::steady_clock::time_point deadline);
+  Awaitable<beast::error_code> connect(const ProviderRuntime& provider,
+                                       std::chrono::steady_clock::time_point deadline);
 
   bool isTls() const { return tls_.has_value(); }
   Socket& plain() { return *plain_; }
