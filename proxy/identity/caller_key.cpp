@@ -70,8 +70,12 @@ CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
 std::string sha256Hex(std::string_view text) {
   // Callers send the same few keys over and over; OpenSSL 3 makes each digest costly (provider
   // lookup), so each thread remembers the last keys it hashed.
-  thread_local std::unordered_map<std::string, std::string> cache;
-  if (auto found = cache.find(std::string(text)); found != cache.end()) return found->second;
+  struct Hash {
+    using is_transparent = void;  // looked up by string_view: no copy of the key to find it
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  thread_local std::unordered_map<std::string, std::string, Hash, std::equal_to<>> cache;
+  if (auto found = cache.find(text); found != cache.end()) return found->second;
   if (cache.size() >= 4096) cache.clear();
   std::string hex = computeSha256Hex(text);
   cache.emplace(std::string(text), hex);

@@ -2,43 +2,144 @@
 
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
-#include <string>
+#include <boost/beast/http/rfc7230.hpp>
+#include <boost/beast/http/status.hpp>
+#include <charconv>
 #include <vector>
+
+#include "proxy/relay/wire_format.hpp"
 
 namespace spendgate::proxy {
 
 namespace http = boost::beast::http;
 
-void stripHopByHop(http::fields& fields) {
-  // One pass over the (few) fields, comparing Beast's field ids, instead of a lookup per name.
-  std::vector<std::string> named;  // headers listed in Connection
-  for (auto it = fields.begin(); it != fields.end();) {
-    switch (it->name()) {
-      case http::field::connection:
-        for (auto token : http::token_list{it->value()}) named.emplace_back(token);
-        [[fallthrough]];
-      case http::field::keep_alive:
-      case http::field::proxy_connection:
-      case http::field::te:
-      case http::field::trailer:
-      case http::field::transfer_encoding:
-      case http::field::upgrade:
-      case http::field::proxy_authenticate:
-      case http::field::proxy_authorization:
-        it = fields.erase(it);
-        break;
-      default:
-        ++it;
-    }
+namespace {
+
+bool isHopByHop(http::field name) {
+  switch (name) {
+    case http::field::connection:
+    case http::field::keep_alive:
+    case http::field::proxy_connection:
+    case http::field::te:
+    case http::field::trailer:
+    case http::field::transfer_encoding:
+    case http::field::upgrade:
+    case http::field::proxy_authenticate:
+    case http::field::proxy_authorization:
+      return true;
+    default:
+      return false;
   }
-  for (const auto& name : named) fields.erase(name);
 }
 
-void rewriteRequestHeaders(http::fields& fields, std::string_view upstream_host) {
-  stripHopByHop(fields);
-  fields.erase(http::field::expect);
-  fields.set(http::field::host, upstream_host);
-  fields.set(http::field::accept_encoding, "identity");
+bool isListed(std::string_view name, std::span<const std::string_view> names) {
+  for (const auto listed : names) {
+    if (boost::beast::iequals(name, listed)) return true;
+  }
+  return false;
+}
+
+/** The header names listed in Connection fields (views into `fields`; rare, so allocated). */
+std::vector<std::string_view> namedByConnection(const http::fields& fields) {
+  std::vector<std::string_view> named;
+  for (const auto& field : fields) {
+    if (field.name() != http::field::connection) continue;
+    for (const auto token : http::token_list{field.value()}) {
+      named.emplace_back(token.data(), token.size());
+    }
+  }
+  return named;
+}
+
+bool hasConnection(const http::fields& fields) {
+  for (const auto& field : fields) {
+    if (field.name() == http::field::connection) return true;
+  }
+  return false;
+}
+
+/**
+ * Appends every field that crosses the proxy: not hop-by-hop, not one `replaced` says the
+ * proxy writes itself, and (for names Beast does not know) not one listed in `drop`.
+ */
+template <class Replaced>
+void appendCrossingFields(std::string& out,
+                          const http::fields& fields,
+                          std::span<const std::string_view> drop,
+                          Replaced&& replaced) {
+  std::vector<std::string_view> named;
+  if (hasConnection(fields)) named = namedByConnection(fields);
+  for (const auto& field : fields) {
+    const http::field id = field.name();
+    if (isHopByHop(id) || replaced(id)) continue;
+    const std::string_view name = field.name_string();
+    if (id == http::field::unknown && isListed(name, drop)) continue;
+    if (!named.empty() && isListed(name, named)) continue;
+    appendHeaderLine(out, name, field.value());
+  }
+}
+
+void appendContentLength(std::string& out, std::size_t length) {
+  char digits[24];
+  const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
+  appendHeaderLine(out, "Content-Length", std::string_view(digits, end - digits));
+}
+
+}  // namespace
+
+void appendUpstreamRequestHead(std::string& out,
+                               const http::request_header<>& head,
+                               const UpstreamRequestHead& how) {
+  out.append(head.method_string());
+  out += ' ';
+  out.append(how.target_prefix);
+  out.append(how.target);
+  out += " HTTP/1.1\r\n";
+  appendCrossingFields(out, head, how.drop, [](http::field id) {
+    return id == http::field::expect || id == http::field::host ||
+           id == http::field::accept_encoding || id == http::field::content_length;
+  });
+  appendHeaderLine(out, "Host", how.host);
+  appendHeaderLine(out, "Accept-Encoding", "identity");
+  // As prepare_payload(): methods that carry a body say so even when it is empty.
+  const http::verb method = head.method();
+  if (how.body_size > 0 || method == http::verb::post || method == http::verb::put ||
+      method == http::verb::options) {
+    appendContentLength(out, how.body_size);
+  }
+  out += "\r\n";
+}
+
+void appendRelayedResponseHead(std::string& out,
+                               const http::response_header<>& head,
+                               const RelayedResponseHead& how) {
+  char status[16];
+  const auto end = std::to_chars(status, status + sizeof status, head.result_int()).ptr;
+  out += "HTTP/1.1 ";
+  out.append(status, end);
+  out += ' ';
+  const auto reason = head.reason();
+  out.append(reason.empty() ? http::obsolete_reason(head.result()) : reason);
+  out += "\r\n";
+  const bool own_length = how.framing != BodyFraming::AsUpstream || how.decoded;
+  appendCrossingFields(out, head, how.own, [&how, own_length](http::field id) {
+    return (id == http::field::content_length && own_length) ||
+           (id == http::field::content_encoding && how.decoded);
+  });
+  switch (how.framing) {
+    case BodyFraming::Length:
+      appendContentLength(out, how.content_length);
+      break;
+    case BodyFraming::Chunked:
+      appendHeaderLine(out, "Transfer-Encoding", "chunked");
+      break;
+    case BodyFraming::AsUpstream:
+    case BodyFraming::UntilClose:
+      break;
+  }
+  if (!how.keep_alive) appendHeaderLine(out, "Connection", "close");
+  out.append(how.extra);
+  out += "\r\n";
 }
 
 std::string redactTarget(std::string_view target) {

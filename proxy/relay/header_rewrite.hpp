@@ -1,23 +1,69 @@
 #pragma once
 
-#include <boost/beast/http/fields.hpp>
+#include <boost/beast/http/message.hpp>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
 #include <string_view>
 
 namespace spendgate::proxy {
 
-/**
- * Removes hop-by-hop headers (RFC 9110 §7.6.1): Connection and every header it names,
- * Keep-Alive, Proxy-Connection, TE, Trailer, Transfer-Encoding, Upgrade, Proxy-Authenticate,
- * Proxy-Authorization. They describe one connection and must not cross the proxy.
- */
-void stripHopByHop(boost::beast::http::fields& fields);
+// A relayed head is rewritten while it is written out, in one pass over the fields it came
+// with: dropping a field from Beast's container, or setting one, costs a search and an
+// allocation each, several times per request.
+//
+// Hop-by-hop headers (RFC 9110 §7.6.1) describe one connection and never cross the proxy:
+// Connection and every header it names, Keep-Alive, Proxy-Connection, TE, Trailer,
+// Transfer-Encoding, Upgrade, Proxy-Authenticate, Proxy-Authorization.
+
+/** What the proxy changes in a client's request head on its way to the upstream. */
+struct UpstreamRequestHead {
+  std::string_view target_prefix;  // the provider's path prefix, before the client's target
+  std::string_view target;
+  std::string_view host;  // the upstream authority, for Host
+  std::size_t body_size = 0;
+  std::span<const std::string_view> drop;  // more headers to drop (the caller-identity ones)
+};
 
 /**
- * Rewrites a client request's headers for the upstream: hop-by-hop removed, Host set to the
- * upstream authority, Expect dropped (the proxy already holds the whole body), and
- * Accept-Encoding forced to identity so the proxy can read every answer it relays.
+ * Appends the head of a client's request as the upstream gets it: "METHOD prefix+target
+ * HTTP/1.1", the client's fields minus hop-by-hop ones, Expect (the proxy already holds the whole
+ * body), Host, Accept-Encoding, Content-Length and `how.drop`; then Host set to the upstream,
+ * Accept-Encoding: identity (so the proxy can read every answer it relays), Content-Length as
+ * Beast's prepare_payload() would set it, and the blank line.
  */
-void rewriteRequestHeaders(boost::beast::http::fields& fields, std::string_view upstream_host);
+void appendUpstreamRequestHead(std::string& out,
+                               const boost::beast::http::request_header<>& head,
+                               const UpstreamRequestHead& how);
+
+/** How the body after a relayed response head is delimited. */
+enum class BodyFraming : std::uint8_t {
+  AsUpstream,  // the upstream's Content-Length, if it sent one, still holds
+  Length,      // a Content-Length set by the proxy (an answer held whole)
+  Chunked,     // re-chunked by the proxy
+  UntilClose,  // no length: the body ends when the connection closes (HTTP/1.0 clients)
+};
+
+/** What the proxy changes in an upstream's response head on its way to the client. */
+struct RelayedResponseHead {
+  BodyFraming framing = BodyFraming::AsUpstream;
+  std::size_t content_length = 0;         // with BodyFraming::Length
+  bool keep_alive = true;                 // false: "Connection: close"
+  bool decoded = false;                   // the proxy decodes the body: Content-Encoding goes
+  std::span<const std::string_view> own;  // headers the proxy writes itself, in `extra`
+  std::string_view extra;                 // header lines formatted by appendHeaderLine
+};
+
+/**
+ * Appends "HTTP/1.1 status reason" (the upstream's reason, else the standard one), the
+ * upstream's fields minus hop-by-hop ones, the ones named in `how.own`, and the framing fields
+ * the proxy replaces; then the framing `how` asks for, Connection: close when not kept alive,
+ * `how.extra`, and the blank line.
+ */
+void appendRelayedResponseHead(std::string& out,
+                               const boost::beast::http::response_header<>& head,
+                               const RelayedResponseHead& how);
 
 /** @return the target with the values of credential-bearing query parameters (key=) masked. */
 std::string redactTarget(std::string_view target);

@@ -606,19 +606,24 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   const auto& server = ex.runtime->config.server;
   const auto format = provider.config.format;
 
-  std::string target(request.target());
+  std::string_view target = request.target();
+  std::string target_with_key;
   if (ex.identity.virtual_key) {
     // The virtual key stays here; the provider's own key goes in its own header.
-    injectProviderKey(request, target, ex.caller, format, provider.api_key);
+    target_with_key = target;
+    injectProviderKey(request, target_with_key, ex.caller, format, provider.api_key);
+    target = target_with_key;
   }
   static constexpr std::string_view kIdentityHeaders[] = {
       "x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"};
-  eraseFieldsNamed(request, kIdentityHeaders);
-  request.target(provider.config.upstream.path_prefix + target);
-  rewriteRequestHeaders(request, provider.host_header);
-  request.version(11);
-  request.keep_alive(true);
-  request.prepare_payload();
+  std::string head;
+  head.reserve(512);
+  appendUpstreamRequestHead(head, request,
+                            {.target_prefix = provider.config.upstream.path_prefix,
+                             .target = target,
+                             .host = provider.host_header,
+                             .body_size = request.body().size(),
+                             .drop = kIdentityHeaders});
 
   ex.upstream_start = std::chrono::steady_clock::now();
   const auto first_byte_deadline =
@@ -637,9 +642,11 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     ex.parser->body_limit(boost::none);
     if (ex.head) ex.parser->skip(true);
     if (ex.upstream->isTls()) {
-      ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, request, first_byte_deadline);
+      ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, head, request.body(),
+                                      first_byte_deadline);
     } else {
-      ec = co_await sendAndReadHeader(ex.upstream->plain(), ex, request, first_byte_deadline);
+      ec = co_await sendAndReadHeader(ex.upstream->plain(), ex, head, request.body(),
+                                      first_byte_deadline);
     }
     if (!ec || ex.client_gone) break;
     if (!(reused && !ex.parser->got_some() && isStaleConnectionError(ec))) break;
@@ -698,12 +705,10 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
 template <class Stream>
 Awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
                                                               Exchange& ex,
-                                                              Request& request,
+                                                              std::string_view head,
+                                                              std::string_view body,
                                                               Clock::time_point deadline) {
-  std::string head;
-  head.reserve(512);
-  appendRequestHead(head, request);
-  const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
+  const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(body)};
   IoDeadline& io_deadline = ex.upstream->deadline();
   beast::error_code wec;
   if constexpr (std::is_same_v<Stream, Socket>) {
@@ -727,7 +732,14 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   const unsigned status = response.result_int();
   bool has_length = parser.content_length().has_value();
   const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
-  const std::string_view content_type = response[http::field::content_type];
+  std::string_view content_type, content_encoding;
+  for (const auto& field : response) {
+    if (field.name() == http::field::content_type && content_type.empty()) {
+      content_type = field.value();
+    } else if (field.name() == http::field::content_encoding && content_encoding.empty()) {
+      content_encoding = field.value();
+    }
+  }
   const bool sse = content_type.starts_with("text/event-stream");
   const bool success = status / 100 == 2;
 
@@ -737,17 +749,17 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   // body, and headers that say so: metering and the usage filter read plain text.
   ContentDecoderPtr decoder;
   bool opaque_body = false;  // compressed in a way we cannot read: relayed untouched
-  if (!bodiless) {
-    if (auto encoding = response[http::field::content_encoding]; !encoding.empty()) {
-      decoder = ContentDecoder::create(encoding);
-      if (decoder && decoder->ok()) {
-        response.erase(http::field::content_encoding);
-        response.erase(http::field::content_length);
-        has_length = false;
-      } else if (decoder) {
-        decoder.reset();
-        opaque_body = true;
-      }
+  // How the head the client gets differs from the upstream's (written by
+  // appendRelayedResponseHead, which also drops hop-by-hop fields and copies of our own).
+  RelayedResponseHead relayed;
+  if (!bodiless && !content_encoding.empty()) {
+    decoder = ContentDecoder::create(content_encoding);
+    if (decoder && decoder->ok()) {
+      relayed.decoded = true;  // Content-Encoding and the upstream's Content-Length go
+      has_length = false;
+    } else if (decoder) {
+      decoder.reset();
+      opaque_body = true;
     }
   }
   const bool filtering = ex.usage_filter && sse && success && !opaque_body;
@@ -755,23 +767,21 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
                     ex.info.kind != core::EndpointKind::Unmetered;
 
-  stripHopByHop(response);
   bool close_delimited = false;
   if (!bodiless && !has_length && !hold_whole) {
     // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
     if (ex.client_version >= 11) {
-      response.chunked(true);
+      relayed.framing = BodyFraming::Chunked;
     } else {
+      relayed.framing = BodyFraming::UntilClose;
       close_delimited = true;
     }
   }
-  response.version(11);
   // The proxy's own headers go straight into the head, after the upstream's (minus any copies
   // of them the upstream sent), instead of through Beast's field container.
   const bool rate_limited = ex.rate_limits.requests || ex.rate_limits.tokens;
-  eraseFieldsNamed(response, rate_limited
-                                 ? std::span(kOwnResponseHeaders)
-                                 : std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount));
+  relayed.own = rate_limited ? std::span(kOwnResponseHeaders)
+                             : std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount);
   std::string own_headers;
   own_headers.reserve(256);
   appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record.request_id);
@@ -783,9 +793,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     // Not billable (error answer, unmetered endpoint): known to cost nothing up front.
     appendHeaderLine(own_headers, "x-spendgate-cost-usd", "0");
   }
-  response.keep_alive(ex.client_keep_alive && !close_delimited && !draining_ &&
-                      !worker_.draining());
-  bool keep_alive = response.keep_alive();
+  bool keep_alive = ex.client_keep_alive && !close_delimited && !draining_ && !worker_.draining();
   ex.record.status = static_cast<int>(status);
   ex.record.stream = sse || ex.info.stream;
 
@@ -793,12 +801,17 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   std::string head;  // the response head, sent with the first write
   bool head_sent = false;
   std::string chunk_size;  // the current chunk's size line
-  auto chunked = [&response] { return response.chunked(); };
+  auto chunked = [&relayed] { return relayed.framing == BodyFraming::Chunked; };
+  auto appendHead = [&] {
+    relayed.keep_alive = keep_alive;
+    relayed.extra = own_headers;
+    appendRelayedResponseHead(head, response, relayed);
+  };
 
   // Send the header at once unless body bytes are already here to go out with it: a stream
   // may be silent for a long time after its header.
   if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
-    appendResponseHead(head, response, own_headers);
+    appendHead();
     auto [ec, n] = co_await eagerWrite(socket_, net::const_buffer(head.data(), head.size()),
                                        deadline_, ex.deadline);
     ex.record.bytes_out += n;
@@ -860,13 +873,14 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
         // (settle, once forward() returns), off the client's wait.
         settleCounters(ex);
         appendHeaderLine(own_headers, "x-spendgate-cost-usd", core::formatUsd(ex.cost));
-        response.content_length(ex.whole.size());
+        relayed.framing = BodyFraming::Length;
+        relayed.content_length = ex.whole.size();
       } else if (!has_length) {
         // Too large to hold: relay the rest as it comes, without the cost header.
         if (ex.client_version >= 11) {
-          response.chunked(true);
+          relayed.framing = BodyFraming::Chunked;
         } else {
-          response.keep_alive(false);
+          relayed.framing = BodyFraming::UntilClose;
           keep_alive = false;
         }
       }
@@ -878,7 +892,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     std::array<net::const_buffer, 5> wire;
     std::size_t count = 0;
     if (!head_sent) {
-      appendResponseHead(head, response, own_headers);
+      appendHead();
       wire[count++] = net::buffer(head);
     }
     if (bodiless) {

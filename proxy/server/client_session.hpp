@@ -75,7 +75,8 @@ private:
   template <class Stream>
   Awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
                                                  Exchange& exchange,
-                                                 Request& request,
+                                                 std::string_view head,
+                                                 std::string_view body,
                                                  Clock::time_point deadline);
   template <class Stream>
   Awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);

@@ -2,53 +2,214 @@
 
 #include <gtest/gtest.h>
 
+#include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <string>
+#include <vector>
+
+#include "proxy/relay/wire_format.hpp"
+
+// The tests name only the members of a head's description that matter to them; the rest
+// keep their defaults.
+#pragma GCC diagnostic ignored "-Wmissing-field-initializers"
 
 namespace spendgate::proxy {
 namespace {
 
 namespace http = boost::beast::http;
 
-TEST(HeaderRewriteTest, StripsHopByHopAndHeadersNamedInConnection) {
-  http::fields fields;
-  fields.set(http::field::connection, "keep-alive, X-Trace-Hop");
-  fields.insert(http::field::connection, "Upgrade");
-  fields.set(http::field::keep_alive, "timeout=5");
-  fields.set(http::field::transfer_encoding, "chunked");
-  fields.set(http::field::te, "trailers");
-  fields.set(http::field::trailer, "x-checksum");
-  fields.set(http::field::upgrade, "websocket");
-  fields.set(http::field::proxy_authorization, "Basic abc");
-  fields.set("Proxy-Connection", "keep-alive");
-  fields.set("X-Trace-Hop", "1");
-  fields.set(http::field::authorization, "Bearer sk-test");
-  fields.set("x-api-key", "sk-ant");
-  fields.set("anthropic-version", "2023-06-01");
+/** Parses a head written by the functions under test, the way a peer would. */
+template <bool isRequest>
+http::header<isRequest> parseHead(const std::string& wire) {
+  http::parser<isRequest, http::empty_body> parser;
+  parser.eager(false);
+  if constexpr (!isRequest) parser.skip(true);  // heads only: no body follows here
+  boost::system::error_code ec;
+  parser.put(boost::asio::buffer(wire.data(), wire.size()), ec);
+  EXPECT_TRUE(!ec || ec == http::error::need_more) << ec.message();
+  EXPECT_TRUE(parser.is_header_done()) << wire;
+  return parser.release().base();
+}
 
-  stripHopByHop(fields);
+std::vector<std::string> names(const http::fields& fields) {
+  std::vector<std::string> out;
+  for (const auto& field : fields) out.emplace_back(field.name_string());
+  return out;
+}
+
+http::request_header<> clientRequest() {
+  http::request_header<> head;
+  head.method(http::verb::post);
+  head.target("/v1/chat/completions?x=1");
+  head.version(11);
+  head.set(http::field::host, "127.0.0.1:8080");
+  head.set(http::field::authorization, "Bearer sk-test");
+  head.set(http::field::content_type, "application/json");
+  head.set(http::field::content_length, "999");  // the proxy's own count replaces it
+  return head;
+}
+
+TEST(HeaderRewriteTest, RequestDropsHopByHopAndHeadersNamedInConnection) {
+  http::request_header<> head = clientRequest();
+  head.insert("X-Trace-Hop", "1");  // named by a Connection header that comes after it
+  head.insert(http::field::connection, "keep-alive, X-Trace-Hop");
+  head.insert(http::field::connection, "Upgrade");
+  head.insert(http::field::keep_alive, "timeout=5");
+  head.insert(http::field::transfer_encoding, "chunked");
+  head.insert(http::field::te, "trailers");
+  head.insert(http::field::trailer, "x-checksum");
+  head.insert(http::field::upgrade, "websocket");
+  head.insert(http::field::proxy_authorization, "Basic abc");
+  head.insert("Proxy-Connection", "keep-alive");
+  head.insert("x-api-key", "sk-ant");
+  head.insert("anthropic-version", "2023-06-01");
+
+  std::string wire;
+  appendUpstreamRequestHead(wire, head, {.target = head.target(), .host = "h", .body_size = 2});
+  const auto sent = parseHead<true>(wire);
 
   for (auto name : {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                     "proxy-authorization", "proxy-connection", "x-trace-hop"}) {
-    EXPECT_EQ(fields.count(name), 0u) << name;
+    EXPECT_EQ(sent.count(name), 0u) << name;
   }
-  EXPECT_EQ(fields[http::field::authorization], "Bearer sk-test");
-  EXPECT_EQ(fields["x-api-key"], "sk-ant");
-  EXPECT_EQ(fields["anthropic-version"], "2023-06-01");
+  EXPECT_EQ(sent[http::field::authorization], "Bearer sk-test");
+  EXPECT_EQ(sent["x-api-key"], "sk-ant");
+  EXPECT_EQ(sent["anthropic-version"], "2023-06-01");
 }
 
-TEST(HeaderRewriteTest, RequestGetsUpstreamHostIdentityEncodingAndNoExpect) {
-  http::fields fields;
-  fields.set(http::field::host, "127.0.0.1:8080");
-  fields.set(http::field::accept_encoding, "gzip, br");
-  fields.set(http::field::expect, "100-continue");
-  fields.set(http::field::content_type, "application/json");
+TEST(HeaderRewriteTest, RequestGetsUpstreamTargetHostIdentityEncodingAndNoExpect) {
+  http::request_header<> head = clientRequest();
+  head.set(http::field::accept_encoding, "gzip, br");
+  head.set(http::field::expect, "100-continue");
+  head.insert("X-Spendgate-User", "alice");
+  head.insert("x-spendgate-team", "ml");
+  static constexpr std::string_view kDrop[] = {"x-spendgate-user", "x-spendgate-team"};
 
-  rewriteRequestHeaders(fields, "api.openai.com");
+  std::string wire;
+  appendUpstreamRequestHead(wire, head,
+                            {.target_prefix = "/openai",
+                             .target = head.target(),
+                             .host = "api.openai.com",
+                             .body_size = 23,
+                             .drop = kDrop});
+  EXPECT_TRUE(wire.starts_with("POST /openai/v1/chat/completions?x=1 HTTP/1.1\r\n")) << wire;
+  EXPECT_TRUE(wire.ends_with("\r\n\r\n"));
+  const auto sent = parseHead<true>(wire);
+  EXPECT_EQ(sent.count(http::field::host), 1u);
+  EXPECT_EQ(sent[http::field::host], "api.openai.com");
+  EXPECT_EQ(sent[http::field::accept_encoding], "identity");
+  EXPECT_EQ(sent.count(http::field::accept_encoding), 1u);
+  EXPECT_EQ(sent.count(http::field::expect), 0u);
+  EXPECT_EQ(sent.count(http::field::content_length), 1u);
+  EXPECT_EQ(sent[http::field::content_length], "23");
+  EXPECT_EQ(sent[http::field::content_type], "application/json");
+  EXPECT_EQ(sent.count("x-spendgate-user"), 0u);
+  EXPECT_EQ(sent.count("x-spendgate-team"), 0u);
+}
 
-  EXPECT_EQ(fields[http::field::host], "api.openai.com");
-  EXPECT_EQ(fields[http::field::accept_encoding], "identity");
-  EXPECT_EQ(fields.count(http::field::expect), 0u);
-  EXPECT_EQ(fields[http::field::content_type], "application/json");
+TEST(HeaderRewriteTest, RequestContentLengthAsPreparePayloadWouldSetIt) {
+  auto lengthOf = [](http::verb method, std::size_t body) {
+    http::request_header<> head;
+    head.method(method);
+    head.target("/v1/models");
+    head.set(http::field::content_length, "5");
+    std::string wire;
+    appendUpstreamRequestHead(wire, head, {.target = "/v1/models", .host = "h", .body_size = body});
+    const auto sent = parseHead<true>(wire);
+    return sent.count(http::field::content_length) == 0
+               ? std::string("none")
+               : std::string(sent[http::field::content_length]);
+  };
+  EXPECT_EQ(lengthOf(http::verb::post, 0), "0");
+  EXPECT_EQ(lengthOf(http::verb::put, 0), "0");
+  EXPECT_EQ(lengthOf(http::verb::get, 0), "none");
+  EXPECT_EQ(lengthOf(http::verb::delete_, 0), "none");
+  EXPECT_EQ(lengthOf(http::verb::get, 7), "7");
+}
+
+TEST(HeaderRewriteTest, ResponseKeepsTheUpstreamReasonOrUsesTheStandardOne) {
+  http::response_header<> head;
+  head.result(429);
+  head.set(http::field::content_type, "application/json");
+  std::string wire;
+  appendRelayedResponseHead(wire, head, {});
+  EXPECT_EQ(wire, "HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\n\r\n");
+
+  head.reason("Slow Down");
+  wire.clear();
+  appendRelayedResponseHead(wire, head, {});
+  EXPECT_TRUE(wire.starts_with("HTTP/1.1 429 Slow Down\r\n"));
+}
+
+TEST(HeaderRewriteTest, ResponseDropsHopByHopAndUpstreamCopiesOfOwnHeaders) {
+  http::response_header<> head;
+  head.result(200);
+  head.version(10);  // the client always gets HTTP/1.1
+  head.insert(http::field::content_type, "application/json");
+  head.insert("X-RateLimit-Limit-Requests", "60");
+  head.insert("x-ratelimit-limit-requests", "61");
+  head.insert("x-ratelimit-limit-tokens", "1000");
+  head.insert("X-Spendgate-Cost-Usd", "9");
+  head.insert(http::field::connection, "close, X-Hop");
+  head.insert("X-Hop", "1");
+  head.insert(http::field::keep_alive, "timeout=5");
+  head.insert(http::field::content_length, "12");
+  static constexpr std::string_view kOwn[] = {"x-ratelimit-limit-requests", "x-spendgate-cost-usd"};
+  std::string own;
+  appendHeaderLine(own, "x-spendgate-request-id", "req_1");
+  appendHeaderLine(own, "x-spendgate-cost-usd", "0.000012");
+
+  std::string wire;
+  appendRelayedResponseHead(wire, head, {.own = kOwn, .extra = own});
+  EXPECT_EQ(wire,
+            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+            "x-ratelimit-limit-tokens: 1000\r\nContent-Length: 12\r\n"
+            "x-spendgate-request-id: req_1\r\nx-spendgate-cost-usd: 0.000012\r\n\r\n");
+}
+
+TEST(HeaderRewriteTest, ResponseFramingIsTheProxys) {
+  http::response_header<> head;
+  head.result(200);
+  head.insert(http::field::content_type, "text/event-stream");
+  head.insert(http::field::content_encoding, "gzip");
+  head.insert(http::field::content_length, "40");
+  head.insert(http::field::transfer_encoding, "chunked");
+
+  auto write = [&head](RelayedResponseHead how) {
+    std::string wire;
+    appendRelayedResponseHead(wire, head, how);
+    return names(parseHead<false>(wire));
+  };
+  using Names = std::vector<std::string>;
+  EXPECT_EQ(write({}), (Names{"Content-Type", "Content-Encoding", "Content-Length"}));
+  EXPECT_EQ(write({.framing = BodyFraming::Chunked, .decoded = true}),
+            (Names{"Content-Type", "Transfer-Encoding"}));
+  EXPECT_EQ(write({.framing = BodyFraming::UntilClose, .keep_alive = false}),
+            (Names{"Content-Type", "Content-Encoding", "Connection"}));
+
+  std::string wire;
+  appendRelayedResponseHead(
+      wire, head, {.framing = BodyFraming::Length, .content_length = 1234, .decoded = true});
+  const auto sent = parseHead<false>(wire);
+  EXPECT_EQ(sent.count(http::field::content_length), 1u);
+  EXPECT_EQ(sent[http::field::content_length], "1234");
+  EXPECT_EQ(sent.count(http::field::content_encoding), 0u);
+
+  wire.clear();
+  appendRelayedResponseHead(wire, head, {.keep_alive = false});
+  EXPECT_EQ(parseHead<false>(wire)[http::field::connection], "close");
+}
+
+TEST(HeaderRewriteTest, DroppedNamesAreUnknownToBeast) {
+  // Names in `drop` and `own` are compared only for fields Beast has no id for.
+  for (auto name :
+       {"x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent",
+        "x-spendgate-request-id", "x-spendgate-cost-usd", "x-ratelimit-limit-requests",
+        "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
+        "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"}) {
+    EXPECT_EQ(http::string_to_field(name), http::field::unknown) << name;
+  }
 }
 
 TEST(HeaderRewriteTest, RedactsKeyQueryParameters) {
