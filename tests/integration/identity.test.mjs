@@ -82,6 +82,9 @@ test('virtual key in every supported place: provider key injected in its own hea
   const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: true });
   const cases = [
     { what: 'openai Authorization: Bearer', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer ${VK}` }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['x-api-key', 'api-key', 'x-goog-api-key'] },
+    // RFC 9110 allows any run of blanks after the scheme: still the virtual key, still replaced
+    { what: 'openai Authorization: Bearer + two spaces', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer  ${VK}` }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['x-api-key', 'api-key', 'x-goog-api-key'] },
+    { what: 'openai Authorization: bearer + tab', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `bearer\t${VK}` }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['x-api-key', 'api-key', 'x-goog-api-key'] },
     { what: 'openai api-key', path: '/v1/chat/completions', body: CHAT, headers: { 'api-key': VK }, expect: { authorization: `Bearer ${REAL.openai}` }, absent: ['api-key', 'x-api-key', 'x-goog-api-key'] },
     { what: 'anthropic x-api-key', path: '/v1/messages', body: MSG, headers: { 'x-api-key': VK, 'anthropic-version': '2023-06-01' }, expect: { 'x-api-key': REAL.anthropic, 'anthropic-version': '2023-06-01' }, absent: ['authorization', 'api-key', 'x-goog-api-key'] },
     { what: 'anthropic Authorization: Bearer', path: '/v1/messages', body: MSG, headers: { authorization: `Bearer ${VK}`, 'anthropic-version': '2023-06-01' }, expect: { 'x-api-key': REAL.anthropic }, absent: ['authorization', 'api-key', 'x-goog-api-key'] },

@@ -9,6 +9,21 @@ namespace {
 
 namespace http = boost::beast::http;
 
+TEST(CallerKeyTest, BearerTokenLosesEveryBlankAroundIt) {
+  for (auto value : {"Bearer  sk-sg-v", "Bearer\tsk-sg-v", "bearer sk-sg-v", "BEARER \t sk-sg-v"}) {
+    http::fields headers;
+    headers.set(http::field::authorization, value);
+    const auto key = findCallerKey(headers, "/v1/x");
+    EXPECT_EQ(key.value, "sk-sg-v") << value;
+    EXPECT_EQ(key.location, KeyLocation::AuthorizationBearer) << value;
+  }
+  for (auto value : {"Bearersk-sg-v", "Basic sk-sg-v", "Bearer ", "Bearer"}) {
+    http::fields headers;
+    headers.set(http::field::authorization, value);
+    EXPECT_EQ(findCallerKey(headers, "/v1/x").location, KeyLocation::None) << value;
+  }
+}
+
 TEST(CallerKeyTest, FindsTheKeyWhereEachProviderPutsIt) {
   http::fields bearer;
   bearer.set(http::field::authorization, "Bearer sk-abc");
