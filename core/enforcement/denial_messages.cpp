@@ -127,6 +127,10 @@ Denial rateLimitDenial(const RateCharge& charge,
     d.retry_after = std::chrono::milliseconds{*wait_ms};
     d.should_retry = true;
     d.message += " Retry in " + seconds(*wait_ms) + ".";
+  } else {
+    // It never passes as it is, but every rate_limit answer carries retry-after (SPEC §4):
+    // the limit's window, with x-should-retry: false so SDKs do not wait it out.
+    d.retry_after = std::chrono::minutes{1};
   }
   return d;
 }

@@ -33,7 +33,8 @@ Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost);
 /**
  * 429 from a rate limit.
  * @param wait_ms the true time until the request would pass; nullopt when it never will (more
- *        tokens than the whole per-minute limit): then x-should-retry is false.
+ *        tokens than the whole per-minute limit): then x-should-retry is false and
+ *        retry-after is the limit's window (60 s).
  *        For Concurrent pass the hint you want clients to wait (the store uses 1 s).
  */
 Denial rateLimitDenial(const RateCharge& charge,

@@ -357,10 +357,12 @@ test('rate limit tokens_per_minute: estimate charged at admission, corrected by 
   assertRateHeaders(rc, 'tokens', { limit: 1000 }, 'tokens denial');
   assert.ok(Number(rc.headers['x-ratelimit-remaining-tokens']) < est(c, 880), 'remaining tokens below what the request needs');
 
-  // Needs more than the whole per-minute limit: never passes, no retry-after, x-should-retry false.
+  // Needs more than the whole per-minute limit: never passes, x-should-retry false; retry-after
+  // is the window (SPEC §4 gives every rate_limit answer one).
   const d = await chat(proxy.url, chatBody({ maxTokens: 2000 }));
   const dbody = assertDenied(d, 'rate_limit', { what: 'more than the whole limit' });
-  assert.equal(d.headers['retry-after'], undefined, `no retry-after for a request that can never pass: ${JSON.stringify(d.headers)}`);
+  assert.equal(d.headers['retry-after'], '60', JSON.stringify(d.headers));
+  assert.equal(d.headers['retry-after-ms'], '60000', JSON.stringify(d.headers));
   assert.equal(d.headers['x-should-retry'], 'false');
   assert.match(dbody.error.message, /more than the whole limit/, dbody.error.message);
 

@@ -93,7 +93,9 @@ TEST(DenialMessages, RateLimits) {
 
   const Denial never = rateLimitDenial(c, RateLimitKind::Tokens, std::nullopt, headers);
   EXPECT_FALSE(never.should_retry);
-  EXPECT_FALSE(never.retry_after);
+  ASSERT_TRUE(never.retry_after);  // every rate_limit answer has one: the window
+  EXPECT_EQ(*never.retry_after, std::chrono::minutes{1});
+  EXPECT_EQ(never.retryAfterSeconds(), 60);
   EXPECT_TRUE(contains(never.message, "120000 tokens")) << never.message;
 
   const Denial concurrent = rateLimitDenial(c, RateLimitKind::Concurrent, 1000, {});
