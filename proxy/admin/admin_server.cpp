@@ -50,14 +50,18 @@ http::response<http::string_body> errorResponse(http::status status, std::string
   return jsonResponse(status, boost::json::value{{"error", message}});
 }
 
-boost::json::value emergencyStopJson(const core::EmergencyStopState& state) {
+/**
+ * @param started when this process started: the `since` of a stop that was never switched
+ *        (SPEC §5 types `since` as a time, never null).
+ */
+boost::json::value emergencyStopJson(const core::EmergencyStopState& state,
+                                     std::chrono::system_clock::time_point started) {
   boost::json::object out;
   // A stop whose `until` has passed is over, even before anything rewrote the stored state.
   out["active"] = core::emergencyStopBlocks(state, std::chrono::system_clock::now());
   out["reason"] = state.reason;
-  out["since"] = state.since.time_since_epoch().count() == 0
-                     ? boost::json::value(nullptr)
-                     : boost::json::value(core::formatRfc3339(state.since));
+  out["since"] =
+      core::formatRfc3339(state.since.time_since_epoch().count() == 0 ? started : state.since);
   out["until"] =
       state.until ? boost::json::value(core::formatRfc3339(*state.until)) : boost::json::value();
   out["source"] = core::emergencyStopSourceName(state.source);
@@ -194,7 +198,7 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
         {"kind",
          runtime->config.store.kind == config::StoreConfig::Kind::Redis ? "redis" : "memory"},
         {"up", services_.enforcer.storeUp()}};
-    status["emergency_stop"] = emergencyStopJson(services_.enforcer.emergencyStop());
+    status["emergency_stop"] = emergencyStopJson(services_.enforcer.emergencyStop(), started_wall_);
     status["requests_in_flight"] = hooks_.requests_in_flight();
     co_return jsonResponse(http::status::ok, status);
   }
@@ -209,7 +213,7 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
     auto state = co_await awaitCallback<Result>(
         [&](std::function<void(Result)> done) { enforcer.store().emergencyStop(std::move(done)); });
     if (!state.ok()) co_return errorResponse(http::status::service_unavailable, state.error);
-    co_return jsonResponse(http::status::ok, emergencyStopJson(*state.value));
+    co_return jsonResponse(http::status::ok, emergencyStopJson(*state.value, started_wall_));
   }
   if (request.method() != http::verb::post) {
     co_return errorResponse(http::status::method_not_allowed, "use GET or POST");
@@ -253,7 +257,7 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
   if (!stored.ok()) co_return errorResponse(http::status::service_unavailable, stored.error);
   services_.logger.warn(std::string("emergency stop turned ") + (active ? "on" : "off") +
                         " through the admin API" + (active ? ": " + reason : ""));
-  co_return jsonResponse(http::status::ok, emergencyStopJson(*stored.value));
+  co_return jsonResponse(http::status::ok, emergencyStopJson(*stored.value, started_wall_));
 }
 
 }  // namespace spendgate::proxy

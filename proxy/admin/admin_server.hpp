@@ -50,6 +50,7 @@ private:
   std::string token_;
   Hooks hooks_;
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   std::unordered_set<tcp::socket*> connections_;  // closed by stop()
 };
 

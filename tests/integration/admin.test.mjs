@@ -65,7 +65,7 @@ function assertEstopShape(e, what) {
   assert.deepEqual(Object.keys(e).sort(), ['active', 'reason', 'since', 'source', 'until'], `${what} keys: ${JSON.stringify(e)}`);
   assert.equal(e.active, false, `${what}.active`);
   assert.equal(typeof e.reason, 'string', `${what}.reason`);
-  assert.ok(e.since === null || (typeof e.since === 'string' && (e.since === '' || RFC3339.test(e.since))), `${what}.since ${e.since}`);
+  assert.ok(typeof e.since === 'string' && RFC3339.test(e.since), `${what}.since ${e.since}`);  // never null (SPEC §5)
   assert.ok(e.until === null || RFC3339.test(e.until), `${what}.until ${e.until}`);
   assert.ok(['manual', 'auto'].includes(e.source) || e.source === null || e.source === '', `${what}.source ${e.source}`);
 }
