@@ -931,6 +931,11 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
                                          std::string message,
                                          bool keep_alive,
                                          const HeaderList& headers) {
+  // Gemini's OpenAI-compatible endpoints are called by OpenAI SDKs: they get OpenAI's shape.
+  if (format == ProviderFormat::Gemini &&
+      std::string_view(ex.record.target).find("/openai/") != std::string_view::npos) {
+    format = ProviderFormat::OpenAI;
+  }
   const auto& kind = core::errorKind(error);
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
   response.set(http::field::content_type, "application/json");

@@ -52,6 +52,17 @@ test('upstream down (closed port) -> 502 in each provider format', async (t) => 
   await proxy.stopClean();
 });
 
+test("Gemini's OpenAI-compatible path (/v1beta/openai/) -> errors in OpenAI format, for OpenAI SDKs", async (t) => {
+  const dead = `http://127.0.0.1:${await closedPort()}`;
+  const proxy = await startProxy(t, { providers: await providers({ openai: dead, anthropic: dead, gemini: dead }) });
+  const res = await postJson(`${proxy.url}/v1beta/openai/chat/completions`, SAMPLE.openai.body,
+    { authorization: 'Bearer AIza-test' });
+  assertProxyError(res, 'openai', 502, 'gemini openai-compatible path to closed port');
+  // The native path keeps Gemini's format.
+  assertProxyError(await send(proxy, 'gemini'), 'gemini', 502, 'native gemini path');
+  await proxy.stopClean();
+});
+
 test('upstream closes the connection without answering -> 502 in each provider format', async (t) => {
   // A raw TCP server that accepts, reads the request, and closes (FIN) without a response.
   const sockets = new Set();
