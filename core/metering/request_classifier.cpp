@@ -337,6 +337,13 @@ BodyFields scanBody(std::string_view body) {
 
 }  // namespace
 
+bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path) {
+  path = path.substr(0, path.find('?'));
+  return path.find("/openai/") != std::string_view::npos &&
+         (format == ProviderFormat::Gemini ||
+          path.find("/v1beta/openai/") != std::string_view::npos);
+}
+
 RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view path,
                             std::string_view query,
@@ -350,9 +357,7 @@ RequestInfo classifyRequest(ProviderFormat format,
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
   std::string path_model;
-  const bool openai_shaped_gemini =
-      path.find("/openai/") != std::string_view::npos &&
-      (format == ProviderFormat::Gemini || path.find("/v1beta/openai/") != std::string_view::npos);
+  const bool openai_shaped_gemini = isOpenAiCompatibleGeminiPath(format, path);
   switch (format) {
     case ProviderFormat::Anthropic:
       info.kind =

@@ -28,4 +28,10 @@ RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view body,
                             const DeploymentMap& deployments = {});
 
+/**
+ * @return whether `path` (a query part is ignored) is Gemini's OpenAI-compatible API
+ *         (`/v1beta/openai/...`): OpenAI-shaped requests and answers, called by OpenAI SDKs.
+ */
+bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path);
+
 }  // namespace spendgate::core

@@ -39,7 +39,7 @@ bool isListed(std::string_view name, std::span<const std::string_view> names) {
   return false;
 }
 
-/** The header names listed in Connection fields (views into `fields`; rare, so allocated). */
+/** The header names listed in Connection fields (views into `fields`; allocates only if any). */
 std::vector<std::string_view> namedByConnection(const http::fields& fields) {
   std::vector<std::string_view> named;
   for (const auto& field : fields) {
@@ -51,13 +51,6 @@ std::vector<std::string_view> namedByConnection(const http::fields& fields) {
   return named;
 }
 
-bool hasConnection(const http::fields& fields) {
-  for (const auto& field : fields) {
-    if (field.name() == http::field::connection) return true;
-  }
-  return false;
-}
-
 /**
  * Appends every field that crosses the proxy: not hop-by-hop, not one `replaced` says the
  * proxy writes itself, and (for names Beast does not know) not one listed in `drop`.
@@ -67,8 +60,7 @@ void appendCrossingFields(std::string& out,
                           const http::fields& fields,
                           std::span<const std::string_view> drop,
                           Replaced&& replaced) {
-  std::vector<std::string_view> named;
-  if (hasConnection(fields)) named = namedByConnection(fields);
+  const std::vector<std::string_view> named = namedByConnection(fields);
   for (const auto& field : fields) {
     const http::field id = field.name();
     if (isHopByHop(id) || replaced(id)) continue;

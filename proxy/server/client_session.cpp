@@ -767,15 +767,9 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
                     ex.info.kind != core::EndpointKind::Unmetered;
 
-  bool close_delimited = false;
   if (!bodiless && !has_length && !hold_whole) {
     // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
-    if (ex.client_version >= 11) {
-      relayed.framing = BodyFraming::Chunked;
-    } else {
-      relayed.framing = BodyFraming::UntilClose;
-      close_delimited = true;
-    }
+    relayed.framing = ex.client_version >= 11 ? BodyFraming::Chunked : BodyFraming::UntilClose;
   }
   // The proxy's own headers go straight into the head, after the upstream's (minus any copies
   // of them the upstream sent), instead of through Beast's field container.
@@ -793,7 +787,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     // Not billable (error answer, unmetered endpoint): known to cost nothing up front.
     appendHeaderLine(own_headers, "x-spendgate-cost-usd", "0");
   }
-  bool keep_alive = ex.client_keep_alive && !close_delimited && !draining_ && !worker_.draining();
+  bool keep_alive = ex.client_keep_alive && relayed.framing != BodyFraming::UntilClose &&
+                    !draining_ && !worker_.draining();
   ex.record.status = static_cast<int>(status);
   ex.record.stream = sse || ex.info.stream;
 
@@ -933,7 +928,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
                                          const HeaderList& headers) {
   // Gemini's OpenAI-compatible endpoints are called by OpenAI SDKs: they get OpenAI's shape.
   if (format == ProviderFormat::Gemini &&
-      std::string_view(ex.record.target).find("/openai/") != std::string_view::npos) {
+      core::isOpenAiCompatibleGeminiPath(format, ex.record.target)) {
     format = ProviderFormat::OpenAI;
   }
   const auto& kind = core::errorKind(error);
