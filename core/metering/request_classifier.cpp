@@ -11,6 +11,7 @@
 #include <cstdint>
 #include <limits>
 #include <optional>
+#include <span>
 #include <utility>
 
 #include "core/usage/json_fields.hpp"
@@ -78,11 +79,12 @@ std::string_view azureDeployment(std::string_view path) {
 // ---- The body, read without building a document ----------------------------------------------
 //
 // Only a handful of members matter (model, stream, stream_options.include_usage, service_tier,
-// the output caps, n, generationConfig.{maxOutputTokens,candidateCount}), and request bodies can
-// be large (conversations, tool schemas). A SAX handler over Boost.JSON's basic_parser picks them
-// out with the same rules the document view had: the body must be exactly one valid JSON value
-// (same options: max depth 256, strict JSON, UTF-8 checked) or nothing counts; the root must be
-// an object; of duplicate keys the last one wins; a member of the wrong type reads as absent.
+// the output caps, n, generationConfig.{maxOutputTokens,candidateCount} in either spelling), and
+// request bodies can be large (conversations, tool schemas). A SAX handler over Boost.JSON's
+// basic_parser picks them out with the same rules the document view had: the body must be exactly
+// one valid JSON value (same options: max depth 256, strict JSON, UTF-8 checked) or nothing
+// counts; the root must be an object; of duplicate keys the last one wins; a member of the wrong
+// type reads as absent.
 
 enum class Field : std::uint8_t {
   None,
@@ -90,14 +92,24 @@ enum class Field : std::uint8_t {
   Stream,
   StreamOptions,
   ServiceTier,
-  GenerationConfig,
+  GenerationConfig,       // "generationConfig"
+  GenerationConfigSnake,  // "generation_config"
   MaxCompletionTokens,
   MaxTokens,
   MaxOutputTokens,
   N,
-  IncludeUsage,               // in stream_options
-  GenerationMaxOutputTokens,  // in generationConfig
-  CandidateCount,             // in generationConfig
+  IncludeUsage,  // in stream_options
+  // Gemini's REST API takes proto field names in lowerCamelCase or snake_case, object and member
+  // alike, so there are four spellings of each. Each is kept apart and read in a fixed order
+  // (camelCase first), not "last in the body", when a body mixes them.
+  GcMaxOutputTokens,            // generationConfig.maxOutputTokens
+  GcMaxOutputTokensSnake,       // generationConfig.max_output_tokens
+  GcCandidateCount,             // generationConfig.candidateCount
+  GcCandidateCountSnake,        // generationConfig.candidate_count
+  GcSnakeMaxOutputTokens,       // generation_config.maxOutputTokens
+  GcSnakeMaxOutputTokensSnake,  // generation_config.max_output_tokens
+  GcSnakeCandidateCount,        // generation_config.candidateCount
+  GcSnakeCandidateCountSnake,   // generation_config.candidate_count
   Count,
 };
 
@@ -147,7 +159,8 @@ Field rootField(std::string_view key) {
     case 16:
       return keyIs(key, "generationConfig") ? Field::GenerationConfig : Field::None;
     case 17:
-      return keyIs(key, "max_output_tokens") ? Field::MaxOutputTokens : Field::None;
+      if (keyIs(key, "max_output_tokens")) return Field::MaxOutputTokens;
+      return keyIs(key, "generation_config") ? Field::GenerationConfigSnake : Field::None;
     case 21:
       return keyIs(key, "max_completion_tokens") ? Field::MaxCompletionTokens : Field::None;
     default:
@@ -160,10 +173,45 @@ Field childField(Field parent, std::string_view key) {
     return keyIs(key, "include_usage") ? Field::IncludeUsage : Field::None;
   }
   if (parent == Field::GenerationConfig) {
-    if (keyIs(key, "maxOutputTokens")) return Field::GenerationMaxOutputTokens;
-    if (keyIs(key, "candidateCount")) return Field::CandidateCount;
+    if (keyIs(key, "maxOutputTokens")) return Field::GcMaxOutputTokens;
+    if (keyIs(key, "max_output_tokens")) return Field::GcMaxOutputTokensSnake;
+    if (keyIs(key, "candidateCount")) return Field::GcCandidateCount;
+    if (keyIs(key, "candidate_count")) return Field::GcCandidateCountSnake;
+  }
+  if (parent == Field::GenerationConfigSnake) {
+    if (keyIs(key, "maxOutputTokens")) return Field::GcSnakeMaxOutputTokens;
+    if (keyIs(key, "max_output_tokens")) return Field::GcSnakeMaxOutputTokensSnake;
+    if (keyIs(key, "candidateCount")) return Field::GcSnakeCandidateCount;
+    if (keyIs(key, "candidate_count")) return Field::GcSnakeCandidateCountSnake;
   }
   return Field::None;
+}
+
+/** Root members whose value is an object with members that matter. */
+bool isParentField(Field field) {
+  return field == Field::StreamOptions || field == Field::GenerationConfig ||
+         field == Field::GenerationConfigSnake;
+}
+
+/** The members read inside `parent` (empty for other fields). */
+std::span<const Field> childrenOf(Field parent) {
+  static constexpr Field kStreamOptions[] = {Field::IncludeUsage};
+  static constexpr Field kGenerationConfig[] = {
+      Field::GcMaxOutputTokens, Field::GcMaxOutputTokensSnake, Field::GcCandidateCount,
+      Field::GcCandidateCountSnake};
+  static constexpr Field kGenerationConfigSnake[] = {
+      Field::GcSnakeMaxOutputTokens, Field::GcSnakeMaxOutputTokensSnake,
+      Field::GcSnakeCandidateCount, Field::GcSnakeCandidateCountSnake};
+  switch (parent) {
+    case Field::StreamOptions:
+      return kStreamOptions;
+    case Field::GenerationConfig:
+      return kGenerationConfig;
+    case Field::GenerationConfigSnake:
+      return kGenerationConfigSnake;
+    default:
+      return {};
+  }
 }
 
 class BodyHandler {
@@ -180,7 +228,7 @@ public:
 
   bool on_object_begin(boost::system::error_code&) {
     if (depth_ == 0) fields.is_object = true;
-    if (depth_ == 1 && (pending_ == Field::StreamOptions || pending_ == Field::GenerationConfig)) {
+    if (depth_ == 1 && isParentField(pending_)) {
       fields.at(pending_).kind = Scalar::Kind::Other;  // "an object": its members are read
       parent_ = pending_;
     } else {
@@ -220,11 +268,7 @@ public:
       fields.at(pending_) = Scalar{};
       if (pending_ == Field::Model) fields.model.clear();
       if (pending_ == Field::ServiceTier) fields.service_tier.clear();
-      if (pending_ == Field::StreamOptions) fields.at(Field::IncludeUsage) = Scalar{};
-      if (pending_ == Field::GenerationConfig) {
-        fields.at(Field::GenerationMaxOutputTokens) = Scalar{};
-        fields.at(Field::CandidateCount) = Scalar{};
-      }
+      for (const Field child : childrenOf(pending_)) fields.at(child) = Scalar{};
     }
     return true;
   }
@@ -284,7 +328,7 @@ public:
   bool on_comment(boost::json::string_view, boost::system::error_code&) { return true; }
 
 private:
-  /** Keys of the root object, and of stream_options / generationConfig. */
+  /** Keys of the root object, and of stream_options / generationConfig / generation_config. */
   bool keyMatters() const {
     return fields.is_object && (depth_ == 1 || (depth_ == 2 && parent_ != Field::None));
   }
@@ -301,8 +345,7 @@ private:
     if (field == Field::None) return nullptr;
     pending_ = Field::None;
     Scalar& value = fields.at(field);
-    if (field == Field::Model || field == Field::ServiceTier || field == Field::StreamOptions ||
-        field == Field::GenerationConfig) {
+    if (field == Field::Model || field == Field::ServiceTier || isParentField(field)) {
       value.kind = Scalar::Kind::Other;  // not a string / not an object: reads as absent
       return nullptr;
     }
@@ -398,14 +441,19 @@ RequestInfo classifyRequest(ProviderFormat format,
   info.service_tier = std::move(fields.service_tier);
 
   for (const Field field : {Field::MaxCompletionTokens, Field::MaxTokens, Field::MaxOutputTokens,
-                            Field::GenerationMaxOutputTokens}) {
+                            Field::GcMaxOutputTokens, Field::GcMaxOutputTokensSnake,
+                            Field::GcSnakeMaxOutputTokens, Field::GcSnakeMaxOutputTokensSnake}) {
     if (const auto v = fields.at(field).asInteger(); v && *v >= 0) {
       info.max_output_tokens = *v;
       break;
     }
   }
-  auto choices = fields.at(Field::N).asInteger();
-  if (!choices) choices = fields.at(Field::CandidateCount).asInteger();
+  std::optional<std::int64_t> choices;
+  for (const Field field : {Field::N, Field::GcCandidateCount, Field::GcCandidateCountSnake,
+                            Field::GcSnakeCandidateCount, Field::GcSnakeCandidateCountSnake}) {
+    choices = fields.at(field).asInteger();
+    if (choices) break;
+  }
   // The APIs cap n at 128; a larger value is refused upstream, so it never needs a bigger bound.
   if (choices && *choices > 1) info.choices = std::min<std::int64_t>(*choices, 128);
 

@@ -95,6 +95,7 @@ const std::vector<std::string>& requestSeeds() {
       R"({"model":"gpt-3.5-turbo-instruct","prompt":"Say this is a test","max_tokens":7,"stream":false,"n":3})",
       R"({"model":"claude-sonnet-4-5","max_tokens":1024,"stream":true,"system":"s","messages":[{"role":"user","content":[{"type":"text","text":"Hello"}]}]})",
       R"({"contents":[{"role":"user","parts":[{"text":"Write a story"}]}],"generationConfig":{"maxOutputTokens":800,"candidateCount":2,"temperature":1.0}})",
+      R"({"contents":[{"parts":[{"text":"Hi"}]}],"system_instruction":{"parts":[{"text":"s"}]},"generation_config":{"max_output_tokens":400,"candidate_count":2},"generationConfig":{"candidate_count":3}})",
       R"({"input":["first","second"],"model":"text-embedding-3-small","encoding_format":"float"})",
       R"({"model":"gpt-4.1","input":"Tell me a joke","max_output_tokens":500,"stream":true,"service_tier":"priority"})",
       R"({"model":"m","stream":true,"stream_options":{"include_usage":false},"max_tokens":-1,"max_output_tokens":7})",
@@ -137,6 +138,8 @@ const std::vector<std::string>& interestingKeys() {
                                                "generationConfig",
                                                "maxOutputTokens",
                                                "candidateCount",
+                                               "generation_config",
+                                               "candidate_count",
                                                "error",
                                                "usage",
                                                "choices",
@@ -209,6 +212,7 @@ const std::vector<std::string>& interestingValues() {
                                                "{\"content\":\"abc\"}",
                                                "[{\"message\":{\"content\":\"y\"}}]",
                                                "{\"maxOutputTokens\":9,\"candidateCount\":3}",
+                                               "{\"max_output_tokens\":8,\"candidate_count\":2}",
                                                "{\"type\":\"t\",\"code\":5}"};
   return all;
 }
@@ -774,6 +778,7 @@ const std::vector<std::string>& gridContexts() {
       R"({"model":"m","stream":true,@})",
       R"({"stream_options":{@},"stream":true})",
       R"({"generationConfig":{@}})",
+      R"({"generation_config":{@},"generationConfig":{"maxOutputTokens":-1}})",
       R"({"messages":[{@}],"tools":{@}})",
       R"({"usage":{@}})",
       R"({"usage":{"prompt_tokens":3,"completion_tokens":2,"total_tokens":9,"prompt_tokens_details":{@},"completion_tokens_details":{@}}})",

@@ -51,17 +51,27 @@ inline BodyView referenceBody(std::string_view body) {
       json_fields::boolMember(json_fields::objectMember(root, "stream_options"), "include_usage")
           .value_or(false);
   e.service_tier = std::string(json_fields::stringMember(root, "service_tier"));
+  // Gemini takes either spelling of the object and of its members; camelCase is read first.
   const auto* generation = json_fields::objectMember(root, "generationConfig");
+  const auto* generation_snake = json_fields::objectMember(root, "generation_config");
   for (const auto& [object, key] :
        {std::pair{root, "max_completion_tokens"}, std::pair{root, "max_tokens"},
-        std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"}}) {
+        std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"},
+        std::pair{generation, "max_output_tokens"}, std::pair{generation_snake, "maxOutputTokens"},
+        std::pair{generation_snake, "max_output_tokens"}}) {
     if (const auto v = json_fields::integerMember(object, key); v && *v >= 0) {
       e.max_output_tokens = *v;
       break;
     }
   }
-  auto choices = json_fields::integerMember(root, "n");
-  if (!choices) choices = json_fields::integerMember(generation, "candidateCount");
+  std::optional<std::int64_t> choices;
+  for (const auto& [object, key] :
+       {std::pair{root, "n"}, std::pair{generation, "candidateCount"},
+        std::pair{generation, "candidate_count"}, std::pair{generation_snake, "candidateCount"},
+        std::pair{generation_snake, "candidate_count"}}) {
+    choices = json_fields::integerMember(object, key);
+    if (choices) break;
+  }
   if (choices && *choices > 1) e.choices = std::min<std::int64_t>(*choices, 128);
   return e;
 }

@@ -93,6 +93,15 @@ TEST(RequestClassifierBody, SameAnswersAsTheDocumentView) {
       R"({"n":2.0})",
       R"({"n":2.5,"generationConfig":{"candidateCount":6}})",
       R"({"n":-3})",
+      // Gemini's snake_case spellings, alone and mixed with camelCase (camelCase is read first).
+      R"({"generation_config":{"max_output_tokens":800,"candidate_count":4}})",
+      R"({"generation_config":{"maxOutputTokens":700},"generationConfig":{"candidate_count":2}})",
+      R"({"generationConfig":{"max_output_tokens":9,"maxOutputTokens":5}})",
+      R"({"generationConfig":{"maxOutputTokens":"5"},"generation_config":{"max_output_tokens":6}})",
+      R"({"generation_config":{"max_output_tokens":6},"generationConfig":{"maxOutputTokens":5}})",
+      R"({"generation_config":{"candidate_count":3},"generation_config":{"max_output_tokens":1}})",
+      R"({"generation_config":[],"generationConfig":null,"max_tokens":4})",
+      R"({"generation_config":{"max_output_tokens":-1,"candidateCount":2.0}})",
       // Not one valid value: nothing counts.
       R"({"model":"gpt-4o")",
       R"({"model":"gpt-4o"} x)",

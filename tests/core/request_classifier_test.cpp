@@ -36,6 +36,38 @@ TEST(RequestClassifier, MaxTokensInEveryDialect) {
   EXPECT_EQ(max(ProviderFormat::OpenAI, "/v1/chat/completions", "not json"), std::nullopt);
 }
 
+// Gemini's REST API accepts proto field names in lowerCamelCase or snake_case (the Python SDK's
+// REST transport and hand-written requests send snake_case): both bound the worst case.
+TEST(RequestClassifier, GeminiSnakeCaseGenerationConfig) {
+  const char* path = "/v1beta/models/gemini-2.5-flash:generateContent";
+  auto info = [&](const char* body) {
+    return classifyRequest(ProviderFormat::Gemini, path, "", body);
+  };
+  EXPECT_EQ(info(R"({"generation_config":{"max_output_tokens":800}})").max_output_tokens, 800);
+  EXPECT_EQ(info(R"({"generationConfig":{"max_output_tokens":700}})").max_output_tokens, 700);
+  EXPECT_EQ(info(R"({"generation_config":{"maxOutputTokens":600}})").max_output_tokens, 600);
+  EXPECT_EQ(info(R"({"generation_config":{"candidate_count":3}})").choices, 3);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidate_count":4}})").choices, 4);
+  // Both spellings in one body: camelCase first, whatever the order in the body.
+  EXPECT_EQ(info(R"({"generation_config":{"max_output_tokens":6},"generationConfig":)"
+                 R"({"maxOutputTokens":5}})")
+                .max_output_tokens,
+            5);
+  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":5},"generation_config":)"
+                 R"({"max_output_tokens":6}})")
+                .max_output_tokens,
+            5);
+  // A spelling that is not an integer reads as absent; the next one counts.
+  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":"5"},"generation_config":)"
+                 R"({"max_output_tokens":6}})")
+                .max_output_tokens,
+            6);
+  // Only inside the config object: a nested look-alike does not count.
+  EXPECT_EQ(
+      info(R"({"contents":[{"generation_config":{"max_output_tokens":5}}]})").max_output_tokens,
+      std::nullopt);
+}
+
 TEST(RequestClassifier, StreamAndIncludeUsage) {
   const auto plain = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
                                      R"({"model":"gpt-4o","stream":true})");

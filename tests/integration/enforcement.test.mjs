@@ -213,7 +213,7 @@ test('request_limits.max_cost_usd: a request whose worst case is above it gets 4
   await proxy.stopClean();
 });
 
-test('worst case: output bound from max_tokens, max_completion_tokens, max_output_tokens (responses), maxOutputTokens (gemini), max_tokens (anthropic), else the model cap', async (t) => {
+test('worst case: output bound from max_tokens, max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling), max_tokens (anthropic), else the model cap', async (t) => {
   // A per-request limit of $0.000001 refuses everything, and the message names the worst case.
   const { up, proxy } = await setup(t, { request_limits: { max_cost_usd: 0.000001 } });
   const openai = { authorization: 'Bearer sk-test' };
@@ -226,6 +226,17 @@ test('worst case: output bound from max_tokens, max_completion_tokens, max_outpu
       what: 'gemini maxOutputTokens', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
       body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 444 } }),
       worst: (b) => perMillion(b, '0.10') + perMillion(444, '0.40'),
+    },
+    {
+      // Gemini's REST API takes proto field names in snake_case too.
+      what: 'gemini generation_config.max_output_tokens', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], system_instruction: { parts: [{ text: 'be brief' }] }, generation_config: { max_output_tokens: 432 } }),
+      worst: (b) => perMillion(b, '0.10') + perMillion(432, '0.40'),
+    },
+    {
+      what: 'gemini stream, generation_config.max_output_tokens and candidate_count', path: '/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generation_config: { max_output_tokens: 321, candidate_count: 2 } }),
+      worst: (b) => perMillion(b, '0.10') + perMillion(642, '0.40'),
     },
     {
       // Anthropic: any prompt token may be a cache write, so the input bound uses the highest
