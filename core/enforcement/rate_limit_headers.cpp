@@ -12,6 +12,13 @@ RateLimitStatus status(std::int64_t rate, std::int64_t level) {
                          std::chrono::milliseconds{gcra::resetMs(level, rate)}};
 }
 
+/** Concurrency as request headers: the slots left, and the wait a refusal would give. */
+RateLimitStatus concurrencyStatus(std::int64_t concurrent, std::int64_t inflight) {
+  const std::int64_t free = inflight < concurrent ? concurrent - inflight : 0;
+  return RateLimitStatus{static_cast<std::uint64_t>(concurrent), static_cast<std::uint64_t>(free),
+                         std::chrono::milliseconds{free > 0 ? 0 : kConcurrencyRetryMs}};
+}
+
 void keepTightest(std::optional<RateLimitStatus>& current, const RateLimitStatus& candidate) {
   if (!current || candidate.remaining < current->remaining) current = candidate;
 }
@@ -25,6 +32,10 @@ RateLimitHeaders rateLimitHeaders(const std::vector<RateCharge>& charges,
     const RateCharge& c = charges[i];
     if (c.requests_per_minute > 0) {
       keepTightest(headers.requests, status(c.requests_per_minute, levels[i].requests));
+    } else if (c.concurrent > 0) {
+      // A rule with a rate reports the rate (what x-ratelimit-*-requests means at every
+      // provider); one that limits only concurrency reports its slots, or it would send nothing.
+      keepTightest(headers.requests, concurrencyStatus(c.concurrent, levels[i].inflight));
     }
     if (c.tokens_per_minute > 0) {
       keepTightest(headers.tokens, status(c.tokens_per_minute, levels[i].tokens));

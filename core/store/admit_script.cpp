@@ -27,17 +27,18 @@ AdmissionResult deniedWith(Denial denial, RateLimitHeaders headers = {}) {
   return result;
 }
 
-/** Reads the (rq, tk) level pairs from `first` on; false when malformed. */
+/** Reads the (rq, tk, inflight) level triples from `first` on; false when malformed. */
 bool readLevels(const std::vector<ScriptValue>& items,
                 std::size_t first,
                 std::size_t count,
                 std::vector<RateLevels>& levels) {
-  if (items.size() != first + 2 * count) return false;
+  if (items.size() != first + 3 * count) return false;
   for (std::size_t i = 0; i < count; ++i) {
-    const auto rq = items[first + 2 * i].toInt();
-    const auto tk = items[first + 2 * i + 1].toInt();
-    if (!rq || !tk) return false;
-    levels.push_back({*rq, *tk});
+    const auto rq = items[first + 3 * i].toInt();
+    const auto tk = items[first + 3 * i + 1].toInt();
+    const auto inflight = items[first + 3 * i + 2].toInt();
+    if (!rq || !tk || !inflight) return false;
+    levels.push_back({*rq, *tk, *inflight});
   }
   return true;
 }

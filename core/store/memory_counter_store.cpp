@@ -15,7 +15,6 @@ namespace {
 
 constexpr std::int64_t kRetentionMs = kReservationRecordRetention.count();
 constexpr std::int64_t kMinuteMs = 60000;
-constexpr std::int64_t kConcurrencyRetryMs = 1000;
 
 /** A rate limit's charge, computed before anything is written (all or nothing). */
 struct RateCheck {
@@ -27,7 +26,9 @@ struct RateCheck {
 std::vector<RateLevels> levelsOf(const std::vector<RateCheck>& checks) {
   std::vector<RateLevels> levels;
   levels.reserve(checks.size());
-  for (const RateCheck& c : checks) levels.push_back({c.requests_level, c.tokens_level});
+  for (const RateCheck& c : checks) {
+    levels.push_back({c.requests_level, c.tokens_level, c.inflight});
+  }
   return levels;
 }
 

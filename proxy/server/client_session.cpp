@@ -129,9 +129,11 @@ std::string describe(const beast::error_code& ec) {
   return ec.message();
 }
 
-// OpenAI's spelling of durations in x-ratelimit-reset-*: "250ms", "1.5s", "6m0s".
+// OpenAI's spelling of durations in x-ratelimit-reset-*: "250ms", "1.5s", "6m0s", and "0s" for
+// nothing to wait (Go's time.Duration format, which theirs follows).
 std::string formatReset(std::chrono::milliseconds reset) {
   const auto ms = reset.count() < 0 ? 0 : reset.count();
+  if (ms == 0) return "0s";
   if (ms < 1000) return std::to_string(ms) + "ms";
   if (ms < 60000) {
     std::string text = std::to_string(ms / 1000);

@@ -384,7 +384,7 @@ test('rate limit tokens_per_minute: estimate charged at admission, corrected by 
   await proxy.stopClean();
 });
 
-test('rate limit concurrent: 2 -> a third request while two are in flight is refused at once (retry-after 1); a slot frees when an answer settles', async (t) => {
+test('rate limit concurrent: 2 -> a third request while two are in flight is refused at once (retry-after 1); a slot frees when an answer settles; x-ratelimit-*-requests report the slots', async (t) => {
   let g = gate();
   const { up, proxy } = await setup(t, { rate_limits: [{ name: 'conc', scope: 'key', concurrent: 2 }] }, {
     upstream: { gate: () => g },
@@ -398,16 +398,36 @@ test('rate limit concurrent: 2 -> a third request while two are in flight is ref
   const { body, ms } = assertRateDenial(r3, 'third concurrent');
   assert.equal(ms, 1000);
   assert.match(body.error.message, /concurrent/, body.error.message);
+  // SPEC §4: x-ratelimit-* on every rate_limit 429. A concurrency-only rule reports its slots:
+  // none free, and reset is the same wait as retry-after. It has no tokens to report.
+  assertRateHeaders(r3, 'requests', { limit: 2, remaining: 0 }, 'third concurrent');
+  assert.equal(r3.headers['x-ratelimit-reset-requests'], '1s', 'reset = retry-after on the 429');
+  assertNoTokenHeaders(r3, 'third concurrent');
   assert.equal(up.requests.length, 2);
   g.open();
   const [r1, r2] = await Promise.all([p1, p2]);
   assert.equal(r1.status, 200);
   assert.equal(r2.status, 200);
+  // One of the two took the first slot (1 left, nothing to wait), the other the last one.
+  const byRemaining = [r1, r2].sort((a, b) => Number(a.headers['x-ratelimit-remaining-requests']) - Number(b.headers['x-ratelimit-remaining-requests']));
+  assertRateHeaders(byRemaining[0], 'requests', { limit: 2, remaining: 0 }, 'the second slot');
+  assert.equal(byRemaining[0].headers['x-ratelimit-reset-requests'], '1s');
+  assertRateHeaders(byRemaining[1], 'requests', { limit: 2, remaining: 1 }, 'the first slot');
+  assert.equal(byRemaining[1].headers['x-ratelimit-reset-requests'], '0s');
+  for (const r of [r1, r2]) assertNoTokenHeaders(r, 'allowed');
   await sleep(50);
   const r4 = await chat(proxy.url, chatBody());
   assert.equal(r4.status, 200, `slot must be free after the answers settled: ${r4.text}`);
+  assertRateHeaders(r4, 'requests', { limit: 2, remaining: 1 }, 'after the answers settled');
+  assert.equal(r4.headers['x-ratelimit-reset-requests'], '0s');
   await proxy.stopClean();
 });
+
+function assertNoTokenHeaders(r, what) {
+  for (const h of ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens']) {
+    assert.equal(r.headers[h], undefined, `${what}: ${h} from a rule without tokens_per_minute`);
+  }
+}
 
 test('x-ratelimit-* headers for requests and tokens on allowed answers where a rate limit applies, none where none applies', async (t) => {
   const { proxy } = await setup(t, {

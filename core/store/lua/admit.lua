@@ -10,11 +10,11 @@
 --       9 token estimate, then per rate limit (4): requests/min, tokens/min, concurrent, tokens,
 --       then per budget (9): limit, amount, hard (1|0), start ms, end ms, name, scope, subject,
 --       period. Amounts are decimal picodollars.
--- Reply: {'allowed', rq1, tk1, ...} (GCRA levels after the charge)
+-- Reply: {'allowed', rq1, tk1, in1, ...} (GCRA levels and requests in flight after the charge)
 --      | {'duplicate'} (this id is still active: nothing charged again)
 --      | {'reused'} (this id was settled or expired)
 --      | {'estop', field, value, ...} (the emergency-stop hash)
---      | {'rate', index, 'requests'|'tokens'|'concurrent', wait ms (-1 never), rq1, tk1, ...}
+--      | {'rate', index, 'requests'|'tokens'|'concurrent', wait ms (-1 never), rq1, tk1, in1, ...}
 --      | {'budget', index, spent, reserved[, 'reclaim' when only leased slices stand in the way]}
 -- Batch: ARGV[1] == '*' admits several requests in one call, one after another, each exactly as
 -- its own call would (see run below); the reply is the array of their replies.
@@ -76,6 +76,7 @@ local function admit(KEYS, ARGV)
     end
     if r.rpm > 0 then consider('requests', wait_ms(r.rq, 1, r.rpm)) end
     if r.tpm > 0 and r.tokens > 0 then consider('tokens', wait_ms(r.tk, r.tokens, r.tpm)) end
+    -- 1000: core::kConcurrencyRetryMs (a slot frees up when another request ends)
     if r.conc > 0 and r.inflight >= r.conc then consider('concurrent', 1000) end
   end
   if worst then
@@ -83,6 +84,7 @@ local function admit(KEYS, ARGV)
     for i = 1, nr do
       out[#out + 1] = rates[i].rq
       out[#out + 1] = rates[i].tk
+      out[#out + 1] = rates[i].inflight
     end
     return out
   end
@@ -144,6 +146,7 @@ local function admit(KEYS, ARGV)
     record[#record + 1] = flags
     out[#out + 1] = r.rq
     out[#out + 1] = r.tk
+    out[#out + 1] = r.inflight
   end
   for j = 1, nb do
     local b = budgets[j]

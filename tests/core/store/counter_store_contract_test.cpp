@@ -283,6 +283,61 @@ TEST_P(CounterStoreContract, ConcurrencySlots) {
   EXPECT_TRUE(admit("d", 0).allowed());
 }
 
+// SPEC §3: x-ratelimit-*-requests wherever a rate limit applies, so a rule that limits only
+// concurrency reports its slots: remaining = free slots, reset = the refusal's wait when none is.
+TEST_P(CounterStoreContract, ConcurrencyOnlyRuleReportsItsSlotsAsRequestHeaders) {
+  rules_.rate_limits = {rateLimit("inflight", 0, 0, 2)};
+  const AdmissionResult a = admit("a", 0, 100);
+  ASSERT_TRUE(a.rate_limits.requests);
+  EXPECT_EQ(*a.rate_limits.requests, (RateLimitStatus{2, 1, 0ms}));
+  EXPECT_FALSE(a.rate_limits.tokens);  // no tokens_per_minute, no tokens headers
+  const AdmissionResult b = admit("b", 0);
+  ASSERT_TRUE(b.rate_limits.requests);
+  EXPECT_EQ(*b.rate_limits.requests, (RateLimitStatus{2, 0, 1000ms}));
+
+  const AdmissionResult refused = admit("c", 0);
+  ASSERT_TRUE(refused.denial);
+  ASSERT_TRUE(refused.rate_limits.requests);
+  EXPECT_EQ(*refused.rate_limits.requests, (RateLimitStatus{2, 0, 1000ms}));
+  EXPECT_EQ(refused.rate_limits.requests->reset, refused.denial->retry_after);
+  EXPECT_EQ(refused.denial->rate_limits, refused.rate_limits);
+  EXPECT_FALSE(refused.rate_limits.tokens);
+
+  settle("a", 0);
+  const AdmissionResult c = admit("c", 0);
+  ASSERT_TRUE(c.rate_limits.requests);
+  EXPECT_EQ(*c.rate_limits.requests, (RateLimitStatus{2, 0, 1000ms}));  // b and c in flight
+  settle("b", 0);
+  settle("c", 0);
+  EXPECT_EQ(*admit("d", 0).rate_limits.requests, (RateLimitStatus{2, 1, 0ms}));
+}
+
+// Slots and a rate compete like two rates: fewest remaining wins, first in config order on ties.
+TEST_P(CounterStoreContract, ConcurrencyCompetesWithOtherRulesRatesForTheRequestHeaders) {
+  rules_.rate_limits = {rateLimit("rpm", 2), rateLimit("slots", 0, 0, 3)};
+  const AdmissionResult first = admit("a", 0);
+  ASSERT_TRUE(first.rate_limits.requests);
+  EXPECT_EQ(*first.rate_limits.requests, (RateLimitStatus{2, 1, 30000ms}));  // 1 < 2 free slots
+
+  rules_.rate_limits = {rateLimit("rpm", 100), rateLimit("slots", 0, 0, 3)};
+  const AdmissionResult second = admit("b", 0);
+  ASSERT_TRUE(second.rate_limits.requests);
+  EXPECT_EQ(*second.rate_limits.requests, (RateLimitStatus{3, 1, 0ms}));  // 1 free slot < 99
+}
+
+// A rule with a rate reports the rate, as today, also when its own slots are what refuses.
+TEST_P(CounterStoreContract, RuleWithARateReportsTheRateNotItsSlots) {
+  rules_.rate_limits = {rateLimit("both", 60, 0, 1)};
+  const AdmissionResult a = admit("a", 0);
+  ASSERT_TRUE(a.rate_limits.requests);
+  EXPECT_EQ(*a.rate_limits.requests, (RateLimitStatus{60, 59, 1000ms}));
+  const AdmissionResult refused = admit("b", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->message.find("concurrent") != std::string::npos, true);
+  ASSERT_TRUE(refused.rate_limits.requests);
+  EXPECT_EQ(refused.rate_limits.requests->limit, 60u);
+}
+
 TEST_P(CounterStoreContract, LateSettleDoesNotFreeASecondSlot) {
   rules_.rate_limits = {rateLimit("inflight", 0, 0, 1)};
   ASSERT_TRUE(admit("slow", 0, 0, 1min).allowed());
