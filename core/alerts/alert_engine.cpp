@@ -393,7 +393,11 @@ std::vector<Alert> AlertEngine::onEmergencyStopChanged(const EmergencyStopState&
                                                        TimePoint now) {
   std::vector<Alert> out;
   prune(now);
-  if (before.active == after.active) return out;
+  // A stop that had run out when the next one began ended on its own: the next one is a new
+  // trip (an automatic stop trips again at the first settle after its hold if spend is still over).
+  const bool new_trip = before.active && after.active && after.since != before.since &&
+                        before.until && *before.until <= after.since;
+  if (before.active == after.active && !new_trip) return out;
   Alert a;
   a.created_at = now;
   a.details["active"] = after.active;

@@ -1,7 +1,5 @@
 #include "core/enforcement/emergency_stop.hpp"
 
-#include <algorithm>
-
 #include "core/enforcement/period.hpp"
 
 namespace spendgate::core {
@@ -69,17 +67,17 @@ EmergencyStopState evaluateEmergencyStop(const EmergencyStopState& state,
   const auto& trigger = *rule.auto_stop;
   if (spend_in_period < trigger.spend) return next;
 
-  const PeriodWindow window = periodWindow(trigger.period, now);
   next.active = true;
   next.source = EmergencyStopSource::Auto;
   next.since = now;
   next.reason = "global spend $" + formatUsd(spend_in_period) + " this " +
                 std::string(periodName(trigger.period)) + " reached the automatic stop at $" +
                 formatUsd(trigger.spend);
+  // `until` is the hold and nothing more, so the admin API and retry-after tell the truth. A
+  // period still over the threshold when it ends trips again at the next settle. A `total` period
+  // never resets, so a hold could only let traffic through until that settle: it stays on.
   next.until.reset();
-  if (trigger.hold.count() > 0 && trigger.period != Period::Total) {
-    next.until = std::max(now + trigger.hold, window.end);
-  }
+  if (trigger.hold.count() > 0 && trigger.period != Period::Total) next.until = now + trigger.hold;
   return next;
 }
 

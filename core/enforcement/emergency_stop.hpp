@@ -64,9 +64,9 @@ EmergencyStopState manualResume(const EmergencyStopState& state,
  *  1. an active stop whose `until` has passed turns off (manual or auto);
  *  2. an inactive stop trips (source auto) when `rule.auto_stop` is set, `spend_in_period` (global
  *     spend in the current auto period) is at least `auto_stop.spend` and no suppression is in
- *     force. It then holds until max(now + hold, end of that period): spend never goes down
- *     inside a period, so releasing it earlier would only let traffic through until the next
- *     settled request trips it again. hold = 0 and period total mean "until turned off".
+ *     force. It then holds until now + hold. Both steps run in one call, so when the hold has
+ *     passed and spend in the period is still at or above the threshold, the stop trips again
+ *     with a fresh `since` and `until`. hold = 0 and period total mean "until turned off".
  * @return the next state; equal to `state` when nothing changes.
  */
 EmergencyStopState evaluateEmergencyStop(const EmergencyStopState& state,

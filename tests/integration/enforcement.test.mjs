@@ -560,7 +560,7 @@ test('emergency stop via admin API: 503 emergency_stop (x-should-retry false, no
   await proxy.stopClean();
 });
 
-test('automatic emergency stop: trips (source auto) once global spend reaches spend_usd; holds max(now+hold, end of day); off restores and suppresses it for the period', async (t) => {
+test('automatic emergency stop: trips (source auto) once global spend reaches spend_usd; until = since + hold, retry-after ~ hold; off restores and suppresses it for the period', async (t) => {
   // Each answer: 19 prompt + 10 completion tokens = 2.85 + 6.00 = 8.85 microdollars.
   const per = chatCostPico(19, 10);
   assert.equal(per, 8_850_000n);
@@ -584,10 +584,12 @@ test('automatic emergency stop: trips (source auto) once global spend reaches sp
   const state = (await request(`${proxy.adminUrl}/admin/emergency-stop`)).json();
   assert.equal(state.active, true, JSON.stringify(state));
   assert.equal(state.source, 'auto', JSON.stringify(state));
-  const expectedUntil = Math.max(Date.now() + 3600_000, Date.now() + secondsToMidnightMs());
-  assert.ok(Math.abs(Date.parse(state.until) - expectedUntil) < 10_000, `until ${state.until} ~ max(now + 1h, end of UTC day)`);
+  // The hold, not the end of the day (SPEC: `hold: 1h`).
+  assert.equal(Date.parse(state.until) - Date.parse(state.since), 3600_000, `until ${state.until} = since ${state.since} + 1h`);
+  assert.ok(Math.abs(Date.parse(state.since) - Date.now()) < 10_000, `since ${state.since} ~ now`);
   const ra = Number(denied.headers['retry-after']);
-  assert.ok(Math.abs(ra - (expectedUntil - Date.now()) / 1000) < 10, `retry-after ${ra} ~ until`);
+  assert.ok(ra <= 3600 && ra > 3600 - 10, `retry-after ${ra} ~ the 1h hold`);
+  assert.ok(Number(denied.headers['retry-after-ms'] ?? 3600_000) <= 3600_000, 'retry-after-ms within the hold');
   assert.match(body.error.message, /auto/, body.error.message);
 
   const off = await request(`${proxy.adminUrl}/admin/emergency-stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{"active":false}' });
@@ -600,7 +602,52 @@ test('automatic emergency stop: trips (source auto) once global spend reaches sp
   await proxy.stopClean();
 });
 
-function secondsToMidnightMs() {
-  const d = new Date();
-  return Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate() + 1) - d.getTime();
+test('automatic emergency stop: when the hold ends with the period still over spend_usd, the next settled request trips it again with a fresh since/until', async (t) => {
+  const HOLD_MS = 3000;
+  const { up, proxy, ledger } = await setup(t, {
+    emergency_stop: { auto: { spend_usd: 0.00002, period: 'day', hold: '3s' } },
+    alerts: { cooldown: '1s' }, // so that the second trip's alert is not held back
+  });
+  for (let i = 0; i < 3; i++) assert.equal((await chat(proxy.url, chatBody())).status, 200, `request ${i + 1}`);
+  await waitForLedger(ledger, 3, { settleMs: 0 });
+  const tripped = await pollEstop(proxy, (s) => s.active, 'the first trip');
+  assert.equal(tripped.source, 'auto');
+  assert.equal(Date.parse(tripped.until) - Date.parse(tripped.since), HOLD_MS, JSON.stringify(tripped));
+
+  // After the hold the stop lets requests through again: this one reaches the upstream.
+  await sleep(Math.max(0, Date.parse(tripped.until) - Date.now()) + 200);
+  const through = await chat(proxy.url, chatBody());
+  assert.equal(through.status, 200, `after the hold: ${through.text}`);
+  assert.equal(up.requests.length, 4);
+  await waitForLedger(ledger, 4, { settleMs: 0 });
+
+  // Its settle finds the day's spend still over spend_usd: a new trip, with its own since/until.
+  const again = await pollEstop(proxy, (s) => s.active && s.since !== tripped.since, 'the second trip');
+  assert.equal(again.source, 'auto');
+  assert.ok(Date.parse(again.since) >= Date.parse(tripped.until), `second since ${again.since} after the first until ${tripped.until}`);
+  assert.equal(Date.parse(again.until) - Date.parse(again.since), HOLD_MS, JSON.stringify(again));
+  const denied = await chat(proxy.url, chatBody());
+  if (Date.now() < Date.parse(again.until) - 500) {
+    assertDenied(denied, 'emergency_stop', { what: 'second trip' });
+    const ra = Number(denied.headers['retry-after']);
+    assert.ok(ra >= 1 && ra <= 3, `retry-after ${ra} counts down the 3 s hold`);
+  }
+  assert.equal(up.requests.length, 4 + (denied.status === 200 ? 1 : 0), 'nothing else reached the upstream');
+  // Each trip has its own alert (alerts.cooldown is 1s here).
+  const ids = (await request(`${proxy.adminUrl}/admin/alerts`)).json().map((a) => a.id);
+  for (const s of [tripped, again]) {
+    assert.ok(ids.includes(`emergency_stop:on:${Date.parse(s.since)}`), `an alert for the trip at ${s.since}: ${JSON.stringify(ids)}`);
+  }
+  await proxy.stopClean();
+});
+
+/** Polls GET /admin/emergency-stop every 50 ms (at most 3 s) until pred(state). */
+async function pollEstop(proxy, pred, what) {
+  const deadline = Date.now() + 3000;
+  for (;;) {
+    const state = (await request(`${proxy.adminUrl}/admin/emergency-stop`)).json();
+    if (pred(state)) return state;
+    assert.ok(Date.now() < deadline, `${what}: not seen within 3 s; last ${JSON.stringify(state)}`);
+    await sleep(50);
+  }
 }

@@ -247,6 +247,7 @@ test('automatic emergency stop with Redis: spend on A and B together passes spen
     assert.equal(s.active, true, JSON.stringify(s));
     assert.equal(s.source, 'auto', JSON.stringify(s));
     assert.ok(s.until, `an auto stop with hold 1h has an end: ${JSON.stringify(s)}`);
+    assert.equal(Date.parse(s.until) - Date.parse(s.since), 3600_000, `until = since + the 1h hold: ${JSON.stringify(s)}`);
   }
   const status = await estop(b.adminUrl, ['status']);
   assertCli(status, 0, 'estop status at B');

@@ -457,6 +457,25 @@ TEST_F(AlertEngineTest, AutoStopTripNamesItsSource) {
   EXPECT_EQ(a[0].details.at("source").as_string(), "auto");
 }
 
+TEST_F(AlertEngineTest, AutoStopTrippingAgainAfterItsHoldAlertsAgain) {
+  AlertEngine engine;  // cooldown 1h, the same as the hold
+  EmergencyStopRule rule;
+  rule.auto_stop = EmergencyStopRule::Auto{usd(500), Period::Day, 1h};
+  const auto on = evaluateEmergencyStop({}, rule, usd(501), clock.now());
+  ASSERT_EQ(engine.onEmergencyStopChanged({}, on, clock.now()).size(), 1u);
+  clock.advance(1h + 5s);
+  const auto again = evaluateEmergencyStop(on, rule, usd(510), clock.now());
+  ASSERT_TRUE(again.active);
+  ASSERT_NE(again.since, on.since);
+  const auto a = engine.onEmergencyStopChanged(on, again, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].kind, AlertKind::EmergencyStopTripped);
+  EXPECT_EQ(a[0].id, "emergency_stop:on:" + std::to_string(1714564800000 + 3605000));
+  // A manual stop laid over a running automatic one is no new trip.
+  const auto manual = manualStop(again, "keep it off", std::nullopt, clock.now() + 1min);
+  EXPECT_TRUE(engine.onEmergencyStopChanged(again, manual, clock.now() + 1min).empty());
+}
+
 TEST_F(AlertEngineTest, BudgetsRemovedByAReloadNoLongerAlert) {
   const auto r = rule("b", Period::Day, 10, {0.5});
   AlertEngine engine({r});

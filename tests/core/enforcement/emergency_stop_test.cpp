@@ -57,7 +57,7 @@ TEST(EmergencyStop, ManualWithDurationExpires) {
   EXPECT_EQ(after.since, t0 + 90min);
 }
 
-TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsToPeriodEnd) {
+TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsForTheHold) {
   const EmergencyStopRule rule = autoRule(1h);
   const auto t0 = utc(2026, 1, 1, 15);
   EXPECT_FALSE(evaluateEmergencyStop({}, rule, 500 * kUsd - 1, t0).active);
@@ -65,19 +65,34 @@ TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsToPeriodEnd) {
   EXPECT_TRUE(tripped.active);
   EXPECT_EQ(tripped.source, EmergencyStopSource::Auto);
   EXPECT_EQ(tripped.since, t0);
-  // Spend cannot fall inside the day, so it holds until the day ends (later than now + hold).
+  // `until` is the hold, not the end of the day.
   ASSERT_TRUE(tripped.until);
-  EXPECT_EQ(*tripped.until, utc(2026, 1, 2));
+  EXPECT_EQ(*tripped.until, t0 + 1h);
+  EXPECT_EQ(emergencyStopRetryAfter(tripped, t0 + 15min), std::chrono::milliseconds(45min));
   EXPECT_NE(tripped.reason.find("$500"), std::string::npos) << tripped.reason;
 
-  // Still the same day: nothing changes, whatever the spend.
-  EXPECT_EQ(evaluateEmergencyStop(tripped, rule, 600 * kUsd, t0 + 2h), tripped);
-  // Next day, new period, spend back at 0: clears.
-  const EmergencyStopState next_day = evaluateEmergencyStop(tripped, rule, 0, utc(2026, 1, 2));
-  EXPECT_FALSE(next_day.active);
+  // Within the hold nothing changes, whatever the spend.
+  EXPECT_EQ(evaluateEmergencyStop(tripped, rule, 600 * kUsd, t0 + 1h - 1ms), tripped);
+  EXPECT_TRUE(emergencyStopBlocks(tripped, t0 + 1h - 1ms));
+  EXPECT_FALSE(emergencyStopBlocks(tripped, t0 + 1h));  // requests pass once the hold is over
 }
 
-TEST(EmergencyStop, AutoHoldOutlastsThePeriod) {
+TEST(EmergencyStop, AutoTripsAgainAfterTheHoldWhileThePeriodIsStillOver) {
+  const EmergencyStopRule rule = autoRule(1h);
+  const auto t0 = utc(2026, 1, 1, 15);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  // The first settle after the hold, same day, spend still over: a new trip, fresh since/until.
+  const auto t1 = t0 + 1h + 20s;
+  const EmergencyStopState again = evaluateEmergencyStop(tripped, rule, 520 * kUsd, t1);
+  EXPECT_TRUE(again.active);
+  EXPECT_EQ(again.source, EmergencyStopSource::Auto);
+  EXPECT_EQ(again.since, t1);
+  ASSERT_TRUE(again.until);
+  EXPECT_EQ(*again.until, t1 + 1h);
+  EXPECT_NE(again.reason.find("$520"), std::string::npos) << again.reason;
+}
+
+TEST(EmergencyStop, AutoClearsAfterTheHoldInANewPeriodBelowTheThreshold) {
   const EmergencyStopRule rule = autoRule(2h);
   const auto t0 = utc(2026, 1, 1, 23, 30);
   const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 501 * kUsd, t0);
@@ -85,18 +100,29 @@ TEST(EmergencyStop, AutoHoldOutlastsThePeriod) {
   EXPECT_EQ(*tripped.until, t0 + 2h);  // later than midnight
   // At 00:30 the new day has little spend, but the hold is not over.
   EXPECT_TRUE(evaluateEmergencyStop(tripped, rule, 3 * kUsd, utc(2026, 1, 2, 0, 30)).active);
-  // Hold over: clears; if the new day had already passed the threshold it would trip again.
-  EXPECT_FALSE(evaluateEmergencyStop(tripped, rule, 3 * kUsd, t0 + 2h).active);
+  // Hold over: clears, at the end of the hold.
+  const EmergencyStopState cleared = evaluateEmergencyStop(tripped, rule, 3 * kUsd, t0 + 3h);
+  EXPECT_FALSE(cleared.active);
+  EXPECT_FALSE(cleared.until);
+  EXPECT_EQ(cleared.since, t0 + 2h);
+  // If the new day is already over the threshold too, it trips again.
   const EmergencyStopState again = evaluateEmergencyStop(tripped, rule, 700 * kUsd, t0 + 2h);
   EXPECT_TRUE(again.active);
   EXPECT_EQ(again.since, t0 + 2h);
-  EXPECT_EQ(*again.until, utc(2026, 1, 3));
+  EXPECT_EQ(*again.until, t0 + 4h);
 }
 
 TEST(EmergencyStop, HoldZeroAndTotalMeanUntilTurnedOff) {
   const auto t0 = utc(2026, 1, 1, 15);
-  EXPECT_FALSE(evaluateEmergencyStop({}, autoRule(0ms), 500 * kUsd, t0).until);
-  EXPECT_FALSE(evaluateEmergencyStop({}, autoRule(1h, Period::Total), 500 * kUsd, t0).until);
+  const EmergencyStopState zero = evaluateEmergencyStop({}, autoRule(0ms), 500 * kUsd, t0);
+  EXPECT_TRUE(zero.active);
+  EXPECT_FALSE(zero.until);
+  EXPECT_EQ(emergencyStopRetryAfter(zero, t0), std::nullopt);
+  EXPECT_EQ(evaluateEmergencyStop(zero, autoRule(0ms), 0, utc(2026, 3, 1)), zero);
+  const EmergencyStopState total =
+      evaluateEmergencyStop({}, autoRule(1h, Period::Total), 500 * kUsd, t0);
+  EXPECT_TRUE(total.active);
+  EXPECT_FALSE(total.until);
 }
 
 TEST(EmergencyStop, ManualOffSuppressesAutoForThePeriod) {
