@@ -12,6 +12,7 @@
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/ledger/ledger_entry.hpp"
+#include "core/store/budget_listing.hpp"
 #include "proxy/admin/report_routes.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/await_callback.hpp"
@@ -166,11 +167,15 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
   }
   if (path == "/metrics" && request.method() == http::verb::get) {
     using Budgets = core::StoreResult<std::vector<core::BudgetSnapshot>>;
+    const RuntimePtr runtime = hooks_.runtime();  // kept alive across the await
+    const auto now = std::chrono::system_clock::now();
     ScrapeState state;
     auto budgets = co_await awaitCallback<Budgets>([&](std::function<void(Budgets)> done) {
-      services_.enforcer.store().budgets(std::chrono::system_clock::now(), std::move(done));
+      services_.enforcer.store().budgets(now, std::move(done));
     });
-    if (budgets.ok()) state.budgets = std::move(*budgets.value);
+    // The same list as /admin/budgets: configured budgets show before their first request.
+    if (budgets.ok())
+      state.budgets = core::listBudgets(runtime->rules.budgets, std::move(*budgets.value), now);
     state.emergency_stop = services_.enforcer.emergencyStop();
     state.emergency_stop_blocks =
         core::emergencyStopBlocks(state.emergency_stop, std::chrono::system_clock::now());

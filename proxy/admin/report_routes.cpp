@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "core/ledger/ledger_entry.hpp"
+#include "core/store/budget_listing.hpp"
 #include "proxy/await_callback.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 
@@ -178,27 +179,8 @@ std::string budgetJson(const core::BudgetSnapshot& budget, system_clock::time_po
 std::string budgetsJson(const std::vector<core::BudgetSnapshot>& budgets,
                         const std::vector<core::BudgetRule>* rules,
                         system_clock::time_point now) {
-  std::vector<core::BudgetSnapshot> rows = budgets;
-  if (rules) {
-    for (const auto& rule : *rules) {
-      if (rule.scope != core::Scope::Global) continue;
-      const bool counted = std::any_of(rows.begin(), rows.end(), [&](const auto& row) {
-        return row.name == rule.name && row.subject.empty();
-      });
-      if (counted) continue;
-      core::BudgetSnapshot row;
-      row.name = rule.name;
-      row.scope = rule.scope;
-      row.period = rule.period;
-      row.window = core::periodWindow(rule.period, now);
-      row.limit = rule.limit;
-      row.mode = rule.mode;
-      rows.push_back(std::move(row));
-    }
-    std::stable_sort(rows.begin(), rows.end(), [](const auto& a, const auto& b) {
-      return std::tie(a.name, a.subject) < std::tie(b.name, b.subject);
-    });
-  }
+  const std::vector<core::BudgetSnapshot> rows =
+      rules ? core::listBudgets(*rules, budgets, now) : budgets;
   std::string out = "[";
   for (std::size_t i = 0; i < rows.size(); ++i) {
     if (i > 0) out += ',';

@@ -51,10 +51,11 @@ std::string budgetJson(const core::BudgetSnapshot& budget,
                        std::chrono::system_clock::time_point now);
 
 /**
- * The budget list. `rules` (the budgets in force) adds a zero row for every global-scope budget
- * that has no counter in the store yet (nothing charged to it this period), so a configured
- * budget shows up before its first request; pass nullptr to list only the store's counters.
- * Order: the store's (name, then subject).
+ * The budget list. With `rules` (the budgets in force) it is core::listBudgets: the counters of
+ * budgets in force plus a zero row for each budget whose subject the config fixes (global, or a
+ * literal `match` on the scope's dimension) and that nothing charged this period yet, so a
+ * configured budget shows up before its first request and a removed one disappears. With
+ * nullptr, the store's counters as they are. Order: name, then subject.
  */
 std::string budgetsJson(const std::vector<core::BudgetSnapshot>& budgets,
                         const std::vector<core::BudgetRule>* rules,

@@ -292,7 +292,10 @@ std::optional<std::string> formatBudgetsTable(const boost::json::value& budgets,
     return std::nullopt;
   }
   if (budgets.as_array().empty()) {
-    return std::string("No budgets with spend this period (add budgets: to the config).\n");
+    // Budgets with a configured subject are always listed: none configured, or only open ones.
+    return std::string(
+        "No budgets to show (none in the config's budgets:, or only per-subject ones not "
+        "charged yet this period).\n");
   }
   Table table;
   table.header = {"NAME",      "SCOPE", "SUBJECT",       "PERIOD", "SPENT_USD", "RESERVED_USD",

@@ -92,7 +92,8 @@ TEST(ReportCommands, BudgetsTable) {
             "lifetime   key     (none)   total    1.000000         0.000    1000.00   0.1%  "
             "      1.00000  hard  never\n");
   EXPECT_EQ(*formatBudgetsTable(boost::json::parse("[]"), utc(2026, 3, 4), error),
-            "No budgets with spend this period (add budgets: to the config).\n");
+            "No budgets to show (none in the config's budgets:, or only per-subject ones not "
+            "charged yet this period).\n");
   EXPECT_FALSE(formatBudgetsTable(boost::json::parse("{}"), utc(2026, 3, 4), error));
   EXPECT_FALSE(formatBudgetsTable(boost::json::parse(R"([{"name":"x"}])"), utc(2026, 3, 4), error));
 }

@@ -211,10 +211,12 @@ TEST(BudgetJson, EdgeCases) {
   EXPECT_EQ(json.at("remaining_usd"), 0);
 }
 
-TEST(BudgetsJson, ConfiguredGlobalBudgetsWithoutCountersShowAsZero) {
+TEST(BudgetsJson, BudgetsInForceWithoutCountersShowAsZeroAndRemovedOnesDisappear) {
   const auto now = utc(2026, 3, 4, 12);
+  auto removed = snapshot(core::Period::Day, core::periodWindow(core::Period::Day, now));
+  removed.name = "removed-by-reload";
   std::vector<core::BudgetSnapshot> counters = {
-      snapshot(core::Period::Day, core::periodWindow(core::Period::Day, now))};
+      snapshot(core::Period::Day, core::periodWindow(core::Period::Day, now)), removed};
   core::BudgetRule global;
   global.name = "all-monthly";
   global.scope = core::Scope::Global;
@@ -223,7 +225,11 @@ TEST(BudgetsJson, ConfiguredGlobalBudgetsWithoutCountersShowAsZero) {
   core::BudgetRule per_team;  // no subject known before a request: not listed
   per_team.name = "per-team";
   per_team.scope = core::Scope::Team;
-  const std::vector<core::BudgetRule> rules = {global, per_team};
+  core::BudgetRule org;  // the rule of snapshot()'s counter
+  org.name = "org-daily";
+  org.scope = core::Scope::Team;
+  org.limit = 500 * core::kPicodollarsPerUsd;
+  const std::vector<core::BudgetRule> rules = {global, per_team, org};
 
   const auto json = parse(budgetsJson(counters, &rules, now));
   const auto& list = json.as_array();
@@ -231,10 +237,15 @@ TEST(BudgetsJson, ConfiguredGlobalBudgetsWithoutCountersShowAsZero) {
   EXPECT_EQ(list[0].at("name"), "all-monthly");
   EXPECT_EQ(list[0].at("subject"), "");
   EXPECT_EQ(list[0].at("spent_usd"), 0);
+  EXPECT_EQ(list[0].at("reserved_usd"), 0);
   EXPECT_EQ(list[0].at("limit_usd"), 1000);
   EXPECT_EQ(list[0].at("remaining_usd"), 1000);
   EXPECT_EQ(list[0].at("period_start"), "2026-03-01T00:00:00.000Z");
+  EXPECT_EQ(list[0].at("period_end"), "2026-04-01T00:00:00.000Z");
   EXPECT_EQ(list[1].at("name"), "org-daily");
+  EXPECT_EQ(list[1].at("spent_usd"), 100);
+  // Without rules: the store's counters as they are.
+  EXPECT_EQ(parse(budgetsJson(counters, nullptr, now)).as_array().size(), 2u);
   EXPECT_EQ(parse(budgetsJson({}, nullptr, now)).as_array().size(), 0u);
 }
 
