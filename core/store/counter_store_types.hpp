@@ -1,5 +1,6 @@
 #pragma once
 
+#include <algorithm>
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
@@ -77,10 +78,20 @@ struct BudgetSnapshot {
   Picodollars reserved = 0;  // hard budgets only; soft budgets never reserve
   BudgetMode mode = BudgetMode::Hard;
   /**
-   * Redis store with leases: slices leased to instances and not (as far as known) in use. Not
-   * reserved, but not available either: remaining = limit - spent - reserved - leased.
+   * Redis store with leases: slices leased to instances and not (as far as known) in use. Kept
+   * apart from `reserved` (in-flight worst cases) because admission and the lease bookkeeping
+   * need the split; users see their sum (reservedShown).
    */
   Picodollars leased = 0;
+
+  /**
+   * What /admin/budgets and `spendgate budgets` call `reserved_usd`: everything held back
+   * from new requests without being spent, in-flight worst cases and leased slices alike (issue 6:
+   * slices "count as reserved"), so spent + reserved + remaining = limit.
+   */
+  Picodollars reservedShown() const {
+    return saturatingAdd(std::max<Picodollars>(reserved, 0), std::max<Picodollars>(leased, 0));
+  }
 
   friend bool operator==(const BudgetSnapshot&, const BudgetSnapshot&) = default;
 };

@@ -150,11 +150,10 @@ std::string spendReportJson(const core::SpendReport& report) {
 
 std::string budgetJson(const core::BudgetSnapshot& budget, system_clock::time_point now) {
   const core::Picodollars spent = std::max<core::Picodollars>(budget.spent, 0);
-  const core::Picodollars reserved = std::max<core::Picodollars>(budget.reserved, 0);
+  // Leased slices are reserved for their holders: shown as reserved, not as remaining.
+  const core::Picodollars reserved = budget.reservedShown();
   const core::Picodollars remaining =
-      std::max<core::Picodollars>(budget.limit - core::saturatingAdd(spent, reserved) -
-                                      std::max<core::Picodollars>(budget.leased, 0),
-                                  0);
+      std::max<core::Picodollars>(budget.limit - core::saturatingAdd(spent, reserved), 0);
   const double ratio =
       budget.limit > 0 ? static_cast<double>(spent) / static_cast<double>(budget.limit) : 0.0;
   std::string out;

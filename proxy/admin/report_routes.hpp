@@ -43,8 +43,9 @@ std::optional<SpendQuery> parseSpendQuery(std::string_view target, std::string& 
 std::string spendReportJson(const core::SpendReport& report);
 
 /**
- * One budget counter as the admin API shows it. used_ratio = spent / limit (0 for a zero
- * limit); remaining = max(0, limit - spent - reserved); projected_usd = spent / elapsed x period
+ * One budget counter as the admin API shows it. reserved = in-flight worst cases plus leased
+ * slices (BudgetSnapshot::reservedShown); remaining = max(0, limit - spent - reserved);
+ * used_ratio = spent / limit (0 for a zero limit); projected_usd = spent / elapsed x period
  * length (linear, elapsed at least one second), = spent for `total` periods and never below spent.
  */
 std::string budgetJson(const core::BudgetSnapshot& budget,

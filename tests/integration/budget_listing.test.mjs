@@ -1,17 +1,21 @@
 // Which budgets GET /admin/budgets, `spendgate budgets` and the spendgate_budget_* metrics list
 // (SPEC §1, §5, §7; docs/enforcement.md "What the budget list shows"): every budget whose subject
 // the config fixes (scope: global, or a literal match on the scope's own dimension) from the
-// start, at zero; open subjects once used; removed budgets gone after a reload.
+// start, at zero; open subjects once used; removed budgets gone after a reload. And, on Redis with
+// leased slices, reserved_usd includes the slices so spent + reserved + remaining = limit.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { startProxy, providers, runCli } from './lib/proxy.mjs';
+import { sleep } from './lib/fake_upstream.mjs';
 import { request } from './lib/http.mjs';
 import { toYaml } from './lib/yaml.mjs';
-import { ledgerPathOf, waitForLedger, rawMember, usdToPico, sha256hex } from './lib/ledger.mjs';
+import { ledgerPathOf, waitForLedger, rawMember, usdToPico, picoToUsd, sha256hex } from './lib/ledger.mjs';
 import { startMeteredUpstream, chat, chatBody, ledgerSumPico } from './lib/enforcement.mjs';
+import { startRedis, redisAvailable } from './lib/redis.mjs';
 
+const NO_REDIS = redisAvailable() ? false : 'redis-server not installed';
 const ADMIN_TOKEN = `adm-${randomBytes(8).toString('hex')}`;
 const KEYS = { k2: `sg-vk-${randomBytes(16).toString('hex')}`, k3: `sg-vk-${randomBytes(16).toString('hex')}` };
 const ORG = { name: 'org-daily', scope: 'global', period: 'day', limit_usd: 500, mode: 'hard' };
@@ -147,4 +151,69 @@ test('configured budgets are listed from the start at zero (admin API, metrics, 
   assert.deepEqual(Object.keys(gauges.limit).sort(), ['all-weekly/', 'org-daily/', 'per-key/k2', 'per-key/k3']);
   assert.equal(gauges.limit['org-daily/'], '600');
   await p.stopClean();
+});
+
+test('Redis with leased slices, two instances: budgets listed at zero before traffic, with the other instance\'s spend after it; spent + reserved + remaining = limit while slices are out', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  const store = { kind: 'redis', redis: { url: redis.url } }; // leases: true is the default
+  const big = [{ ...ORG, limit_usd: 1000 }, { ...K2, limit_usd: 500 }];
+  const a = await start(t, up, big, store);
+  const b = await start(t, up, big, store);
+  for (const p of [a, b]) {
+    // /readyz first: the admin line may come before the Redis connection is up.
+    const deadline = Date.now() + 3000;
+    while ((await adminGet(p, '/readyz')).status !== 200) {
+      assert.ok(Date.now() < deadline, `/readyz not 200 within 3 s\n${p.describe()}`);
+      await sleep(50);
+    }
+    const rows = await budgets(p);
+    assert.deepEqual(ids(rows), ['k2-monthly/k2', 'org-daily/'], show(rows));
+    assert.deepEqual(rows.map((r) => [r.spent_usd, r.reserved_usd, r.limit_usd, r.remaining_usd]), [[0, 0, 500, 500], [0, 0, 1000, 1000]]);
+    assert.deepEqual((await budgetGauges(p)).spent, { 'k2-monthly/k2': '0', 'org-daily/': '0' });
+  }
+
+  // Traffic on A only, in rounds: the first request of a counter takes the exact path, the flush
+  // after it (50 ms) leases a slice, later rounds are admitted from the slice.
+  let served = 0;
+  for (let round = 0; round < 6; round++) {
+    const answers = await Promise.all(Array.from({ length: 5 }, () => chat(a.url, chatBody({ maxTokens: 50 }), { key: KEYS.k2 })));
+    for (const r of answers) assert.equal(r.status, 200, r.text);
+    served += answers.length;
+    await sleep(60);
+  }
+  const keys = (await redis.keys('*budget:*')).filter((k) => /^(?:[^:]*:)?budget:/.test(k));
+  const leased = {};
+  for (const k of keys) {
+    const h = await redis.hash(k);
+    leased[h.name] = BigInt(h.leased ?? '0');
+  }
+  assert.ok(leased['org-daily'] > 0n && leased['k2-monthly'] > 0n, `no slices leased, the check below would prove nothing: ${show(leased)}`);
+
+  for (const p of [a, b]) {
+    const rows = await budgets(p);
+    assert.deepEqual(ids(rows), ['k2-monthly/k2', 'org-daily/'], show(rows));
+    for (const r of rows) {
+      const { limit_usd, spent_usd, reserved_usd, remaining_usd } = r.pico;
+      assert.ok(remaining_usd > 0n, `${r.name}: nothing remaining? ${show(r)}`);
+      assert.ok(reserved_usd > 0n, `${r.name} on ${p === a ? 'A' : 'B'}: leased slices are reserved: ${show(r)}`);
+      assert.equal(spent_usd + reserved_usd + remaining_usd, limit_usd,
+        `${r.name} on ${p === a ? 'A' : 'B'}: spent ${picoToUsd(spent_usd)} + reserved ${picoToUsd(reserved_usd)} + remaining ${picoToUsd(remaining_usd)} != limit ${picoToUsd(limit_usd)}`);
+    }
+  }
+
+  // B shows what A spent (within a flush interval).
+  const lines = await waitForLedger(ledgerPathOf(a), served);
+  const total = ledgerSumPico(lines);
+  let org = null;
+  const deadline = Date.now() + 2000;
+  do {
+    org = (await budgets(b)).find((r) => r.name === 'org-daily');
+    if (org.pico.spent_usd === total) break;
+    await sleep(25);
+  } while (Date.now() < deadline);
+  assert.equal(picoToUsd(org.pico.spent_usd), picoToUsd(total), 'B: spent_usd = A\'s ledger');
+  assert.equal(usdToPico((await budgetGauges(b)).spent['org-daily/']), total, 'B: spendgate_budget_spent_usd = A\'s ledger');
+  await a.stopClean();
+  await b.stopClean();
 });

@@ -150,15 +150,21 @@ core::BudgetSnapshot snapshot(core::Period period, core::PeriodWindow window) {
   return b;
 }
 
-TEST(BudgetJson, UnusedLeasedSlicesAreNotReservedButNotRemainingEither) {
+TEST(BudgetJson, LeasedSlicesCountAsReservedSoTheFiguresAddUpToTheLimit) {
   auto b = snapshot(core::Period::Day, {utc(2026, 3, 4), utc(2026, 3, 5)});
   b.leased = 20 * core::kPicodollarsPerUsd;
   const auto json = parse(budgetJson(b, utc(2026, 3, 4, 6)));
   const auto& o = json.as_object();
-  EXPECT_DOUBLE_EQ(o.at("reserved_usd").as_double(), 0.5);
+  EXPECT_EQ(o.at("spent_usd"), 100);
+  EXPECT_DOUBLE_EQ(o.at("reserved_usd").as_double(), 20.5);  // 0.5 in flight + 20 leased
   EXPECT_DOUBLE_EQ(o.at("remaining_usd").as_double(), 379.5);
+  EXPECT_DOUBLE_EQ(o.at("used_ratio").as_double(), 0.2);  // spent only, as without leases
+  EXPECT_EQ(o.at("projected_usd"), 400);
+  // Slices beyond the limit (it was lowered by a reload): nothing remains.
   b.leased = 1000 * core::kPicodollarsPerUsd;
-  EXPECT_EQ(parse(budgetJson(b, utc(2026, 3, 4, 6))).as_object().at("remaining_usd"), 0);
+  const auto over = parse(budgetJson(b, utc(2026, 3, 4, 6)));
+  EXPECT_EQ(over.at("remaining_usd"), 0);
+  EXPECT_DOUBLE_EQ(over.at("reserved_usd").as_double(), 1000.5);
 }
 
 TEST(BudgetJson, ShapeRatiosAndProjection) {
