@@ -1,12 +1,25 @@
 #include "proxy/relay/wire_format.hpp"
 
+#include <algorithm>
+#include <cstring>
+
 namespace spendgate::proxy {
 
 void appendHeaderLine(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name);
-  out += ": ";
-  out.append(value);
-  out += "\r\n";
+  // One resize and plain copies: four appends cost four out-of-line capacity checks, and a head
+  // is a dozen of these lines. Growth stays geometric, as append's would.
+  const std::size_t at = out.size();
+  const std::size_t size = name.size() + value.size() + 4;
+  if (out.capacity() - at < size) out.reserve(std::max(out.capacity() * 2, at + size));
+  out.resize(at + size);
+  char* p = out.data() + at;
+  std::memcpy(p, name.data(), name.size());
+  p += name.size();
+  std::memcpy(p, ": ", 2);
+  p += 2;
+  std::memcpy(p, value.data(), value.size());
+  p += value.size();
+  std::memcpy(p, "\r\n", 2);
 }
 
 void appendChunkSize(std::string& out, std::size_t size) {

@@ -795,7 +795,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   ex.record.stream = sse || ex.info.stream;
 
   std::array<char, kRelayBufferSize> buffer;
-  std::string head;  // the response head, sent with the first write
+  std::string head;   // the response head, sent with the first write
+  head.reserve(512);  // a typical head in one allocation, not grown line by line
   bool head_sent = false;
   std::string chunk_size;  // the current chunk's size line
   auto chunked = [&relayed] { return relayed.framing == BodyFraming::Chunked; };
