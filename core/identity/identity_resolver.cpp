@@ -20,7 +20,7 @@ std::string IdentityResolver::fingerprint(std::string_view key_sha256) {
 std::optional<Identity> IdentityResolver::resolve(std::string_view key_sha256,
                                                   const Headers& headers) const {
   Identity identity;
-  if (auto found = by_hash_.find(std::string(key_sha256)); found != by_hash_.end()) {
+  if (auto found = by_hash_.find(key_sha256); found != by_hash_.end()) {
     const VirtualKey& key = found->second;
     identity.key = key.id;
     identity.user = key.user;

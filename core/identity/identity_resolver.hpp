@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,7 +38,11 @@ public:
   static std::string fingerprint(std::string_view key_sha256);
 
 private:
-  std::unordered_map<std::string, VirtualKey> by_hash_;
+  struct StringHash {
+    using is_transparent = void;  // looked up by string_view: no copy of the digest per request
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  std::unordered_map<std::string, VirtualKey, StringHash, std::equal_to<>> by_hash_;
   bool passthrough_;
   bool trust_headers_;
 };

@@ -64,18 +64,36 @@ std::string computeSha256Hex(std::string_view text) {
 }  // namespace
 
 CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
-  if (auto token = bearerToken(headers[http::field::authorization]); !token.empty()) {
+  // One walk over the fields instead of four lookups in Beast's tree (each a case-insensitive
+  // search). The first field of each name counts, as operator[] would return it.
+  std::string_view authorization, x_api_key, x_goog_api_key, api_key;
+  bool have_authorization = false, have_x_api_key = false, have_x_goog_api_key = false,
+       have_api_key = false;
+  for (const auto& field : headers) {
+    if (field.name() == http::field::authorization) {
+      if (!have_authorization) authorization = field.value();
+      have_authorization = true;
+      continue;
+    }
+    const std::string_view name = field.name_string();
+    if (name.size() == 9 && !have_x_api_key && boost::beast::iequals(name, "x-api-key")) {
+      x_api_key = field.value();
+      have_x_api_key = true;
+    } else if (name.size() == 14 && !have_x_goog_api_key &&
+               boost::beast::iequals(name, "x-goog-api-key")) {
+      x_goog_api_key = field.value();
+      have_x_goog_api_key = true;
+    } else if (name.size() == 7 && !have_api_key && boost::beast::iequals(name, "api-key")) {
+      api_key = field.value();
+      have_api_key = true;
+    }
+  }
+  if (auto token = bearerToken(authorization); !token.empty()) {
     return {std::string(token), KeyLocation::AuthorizationBearer};
   }
-  if (auto value = headers["x-api-key"]; !value.empty()) {
-    return {std::string(value), KeyLocation::XApiKey};
-  }
-  if (auto value = headers["x-goog-api-key"]; !value.empty()) {
-    return {std::string(value), KeyLocation::XGoogApiKey};
-  }
-  if (auto value = headers["api-key"]; !value.empty()) {
-    return {std::string(value), KeyLocation::AzureApiKey};
-  }
+  if (!x_api_key.empty()) return {std::string(x_api_key), KeyLocation::XApiKey};
+  if (!x_goog_api_key.empty()) return {std::string(x_goog_api_key), KeyLocation::XGoogApiKey};
+  if (!api_key.empty()) return {std::string(api_key), KeyLocation::AzureApiKey};
   std::size_t begin = 0, end = 0;
   if (auto value = queryKey(target, begin, end); !value.empty()) {
     return {std::string(value), KeyLocation::QueryKey};
