@@ -53,17 +53,11 @@ Picodollars costAtRates(const Usage& usage,
 Pricer::Pricer(PriceCatalog catalog, UnknownModelPolicy policy)
     : catalog_(std::move(catalog)), policy_(policy) {}
 
-std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
+std::optional<Pricer::Found> Pricer::find(std::string_view response_model,
                                           std::string_view request_model) const {
   const auto hit = [](const std::pair<const std::string*, const ModelPrice*>& found,
                       std::string_view rule) {
-    PriceMatch match;
-    match.price = found.second;
-    match.model = *found.first;
-    const std::string_view origin = originName(found.second->origin);
-    match.source.reserve(origin.size() + 1 + rule.size());
-    match.source.append(origin).append(":").append(rule);
-    return match;
+    return Found{found.first, found.second, rule};
   };
   // A snapshot may have its own price (gpt-4o-2024-05-13), so exact names come first.
   if (const auto found = catalog_.find(response_model)) return hit(*found, "exact-response");
@@ -77,15 +71,33 @@ std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
   return std::nullopt;
 }
 
+void Pricer::setSource(std::string& out, const Found& found) {
+  const std::string_view origin = originName(found.price->origin);
+  out.clear();
+  out.reserve(origin.size() + 1 + found.rule.size());
+  out.append(origin).append(":").append(found.rule);
+}
+
+std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
+                                          std::string_view request_model) const {
+  const auto found = find(response_model, request_model);
+  if (!found) return std::nullopt;
+  PriceMatch match;
+  match.price = found->price;
+  match.model = *found->model;
+  setSource(match.source, *found);
+  return match;
+}
+
 Cost Pricer::cost(const Usage& usage, std::string_view request_model) const {
   Cost cost;
-  if (const auto match = resolve(usage.model, request_model)) {
+  if (const auto found = find(usage.model, request_model)) {
     const TokenRates& rates =
-        selectRates(*match->price, usage.service_tier, usage.input_tokens, cost.rate_variant);
-    cost.amount = costAtRates(usage, rates, match->price->web_search_per_call);
+        selectRates(*found->price, usage.service_tier, usage.input_tokens, cost.rate_variant);
+    cost.amount = costAtRates(usage, rates, found->price->web_search_per_call);
     cost.priced = true;
-    cost.price_source = match->source;
-    cost.priced_model = match->model;
+    setSource(cost.price_source, *found);
+    cost.priced_model = *found->model;
     return cost;
   }
   switch (policy_.kind) {
@@ -112,10 +124,10 @@ WorstCase Pricer::worstCase(const RequestInfo& request) const {
   const ModelPrice* price = nullptr;
   TokenRates unknown_rates;
   std::int64_t model_max_output = 0;
-  if (const auto match = resolve({}, request.requested_model)) {
-    price = match->price;
+  if (const auto found = find({}, request.requested_model)) {
+    price = found->price;
     model_max_output = price->max_output_tokens;
-    worst.price_source = match->source;
+    setSource(worst.price_source, *found);
   } else if (policy_.kind == UnknownModelPolicy::Kind::Price) {
     unknown_rates = policy_.rates;
     model_max_output = policy_.max_output_tokens;

@@ -81,6 +81,11 @@ public:
   std::optional<PriceMatch> resolve(std::string_view response_model,
                                     std::string_view request_model) const;
 
+  /** @return whether resolve() would find a price (without building the match's strings). */
+  bool hasPrice(std::string_view response_model, std::string_view request_model) const {
+    return find(response_model, request_model).has_value();
+  }
+
   /** @return the cost of `usage` (its `model` is the response model). */
   Cost cost(const Usage& usage, std::string_view request_model) const;
 
@@ -94,6 +99,17 @@ public:
   WorstCase worstCase(const RequestInfo& request) const;
 
 private:
+  /** What resolve() finds, before any string is built: the request path resolves up to three
+   * times per request and needs the strings of one of them at most. */
+  struct Found {
+    const std::string* model;
+    const ModelPrice* price;
+    std::string_view rule;  // exact-response, exact-request, dated-response, dated-request
+  };
+  std::optional<Found> find(std::string_view response_model, std::string_view request_model) const;
+  /** Sets `out` to PriceMatch::source of `found`. */
+  static void setSource(std::string& out, const Found& found);
+
   PriceCatalog catalog_;
   UnknownModelPolicy policy_;
 };

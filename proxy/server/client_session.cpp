@@ -478,7 +478,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   const auto& pricer = *runtime.pricer;
   if (ex.info.kind != core::EndpointKind::Unmetered && !ex.info.requested_model.empty() &&
       pricer.unknownModelPolicy().kind == core::UnknownModelPolicy::Kind::Reject &&
-      !pricer.resolve("", ex.info.requested_model)) {
+      !pricer.hasPrice("", ex.info.requested_model)) {
     return std::pair{core::ProxyError::UnknownModel,
                      "model " + ex.info.requested_model +
                          " has no price: add it under pricing.models or set "
