@@ -125,19 +125,51 @@ SpendStats::Slots& SpendStats::slotsLocked(ValueMap& values, const std::string& 
   return values.emplace(std::string(key), slots).first->second;
 }
 
+void SpendStats::flushLocked() {
+  if (!run_.active) return;
+  const Run run = run_;
+  run_ = {};
+  if (run.totals.requests == 0) return;
+  for (std::size_t i = 0; i < kPeriods; ++i) {
+    if (run.counts[i]) periods_[i].total.add(run.totals);
+  }
+  for (const LastValue& last : last_) {
+    for (std::size_t i = 0; i < kPeriods; ++i) {
+      if (run.counts[i]) last.slots->at(i).totals.add(run.totals);
+    }
+  }
+}
+
 void SpendStats::record(const SettledRequest& request, system_clock::time_point now) {
   std::lock_guard lock(mutex_);
+  for (const PeriodState& state : periods_) {
+    if (!state.started || now >= state.window.end) {
+      flushLocked();  // the run belongs to the windows before this change
+      break;
+    }
+  }
   if (advanceLocked(now)) sweepLocked();
   std::array<bool, kPeriods> counts{};
   bool any = false;
   for (std::size_t i = 0; i < kPeriods; ++i) {
     counts[i] = now >= periods_[i].window.start;  // false: its window is already gone
-    if (counts[i]) {
-      periods_[i].total.add(request);
-      any = true;
-    }
+    any |= counts[i];
   }
   if (!any) return;
+  if (run_.active && run_.counts == counts) {
+    bool same = true;
+    for (std::size_t d = 0; d < kSpendDimensions.size() && same; ++d) {
+      same = last_[d].value == dimensionValue(request, kSpendDimensions[d]);
+    }
+    if (same) {
+      run_.totals.add(request);
+      return;
+    }
+  }
+  flushLocked();
+  for (std::size_t i = 0; i < kPeriods; ++i) {
+    if (counts[i]) periods_[i].total.add(request);
+  }
   for (std::size_t d = 0; d < kSpendDimensions.size(); ++d) {
     const std::string& value = dimensionValue(request, kSpendDimensions[d]);
     LastValue& last = last_[d];
@@ -156,6 +188,8 @@ void SpendStats::record(const SettledRequest& request, system_clock::time_point 
       slot.totals.add(request);
     }
   }
+  run_.active = true;  // every slot of this request is current: the next ones may join the run
+  run_.counts = counts;
 }
 
 SpendReport SpendStats::report(Dimension dimension,
@@ -174,12 +208,15 @@ SpendReport SpendStats::report(Dimension dimension,
   const PeriodState& state = periods_[i];
   if (!state.started || state.window != report.window) return report;
   report.total = state.total;
+  const bool in_run = run_.active && run_.counts[i];
+  if (in_run) report.total.add(run_.totals);
   report.groups.reserve(values_[d].size());
   for (const auto& [value, slots] : values_[d]) {
     const Slot& slot = slots[i];
-    if (slot.start == report.window.start && slot.totals.requests > 0) {
-      report.groups.push_back({value, slot.totals});
-    }
+    if (slot.start != report.window.start) continue;
+    SpendTotals totals = slot.totals;
+    if (in_run && &slots == last_[d].slots) totals.add(run_.totals);
+    if (totals.requests > 0) report.groups.push_back({value, totals});
   }
   sortSpendGroups(report.groups);
   return report;

@@ -189,6 +189,17 @@ private:
     Slots* slots = nullptr;
   };
   std::array<LastValue, kSpendDimensions.size()> last_;
+  /** Requests recorded since the last one that changed a dimension value or a window: all have
+   * last_'s values and `counts`, so they are summed here once and added to the 4 period totals
+   * and the 28 slots (7 dimensions x 4 periods) when the run ends (flushLocked), instead of 32
+   * additions per request. report() adds it to what it reads. */
+  struct Run {
+    bool active = false;
+    std::array<bool, kPeriods> counts{};
+    SpendTotals totals;
+  };
+  Run run_;
+  void flushLocked();
 };
 
 }  // namespace spendgate::core

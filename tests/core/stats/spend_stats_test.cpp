@@ -235,6 +235,49 @@ TEST(SpendStats, FromLedgerEntry) {
   EXPECT_EQ(r.output_tokens, 200);
 }
 
+// Runs of requests with the same dimension values are summed once (SpendStats::Run): a report in
+// the middle of a run, after it ends, and across a rollover must see every request exactly once.
+TEST(SpendStats, RunsOfIdenticalRequestsAreCountedOnceEach) {
+  SpendStats stats;
+  const auto now = utc(2026, 3, 4, 23, 59);
+  stats.record(req("gpt-4o-mini", 100), now);
+  stats.record(req("gpt-4o-mini", 100), now + 1s);
+  stats.record(req("gpt-4o-mini", 100), now + 2s);
+  SpendReport mid = stats.report(Dimension::Key, Period::Day, now + 3s);
+  EXPECT_EQ(mid.total, totals(300, 3, 300, 30, 60));
+  ASSERT_EQ(mid.groups.size(), 1u);
+  EXPECT_EQ(mid.groups[0], (SpendGroup{"k1", totals(300, 3, 300, 30, 60)}));
+
+  stats.record(req("gpt-4o-mini", 50, "k2"), now + 4s);  // ends the run
+  stats.record(req("gpt-4o-mini", 50, "k2"), now + 5s);
+  SpendReport after = stats.report(Dimension::Key, Period::Day, now + 6s);
+  EXPECT_EQ(after.total, totals(400, 5, 500, 50, 100));
+  ASSERT_EQ(after.groups.size(), 2u);
+  EXPECT_EQ(after.groups[0], (SpendGroup{"k1", totals(300, 3, 300, 30, 60)}));
+  EXPECT_EQ(after.groups[1], (SpendGroup{"k2", totals(100, 2, 200, 20, 40)}));
+  EXPECT_EQ(stats.report(Dimension::Model, Period::Day, now + 6s).groups[0].totals.requests, 5);
+
+  // The same values after midnight: the pending run stays in the old day, the new day starts empty.
+  stats.record(req("gpt-4o-mini", 50, "k2"), now + 61s);
+  const SpendReport next_day = stats.report(Dimension::Key, Period::Day, now + 62s);
+  EXPECT_EQ(next_day.total, totals(50, 1, 100, 10, 20));
+  ASSERT_EQ(next_day.groups.size(), 1u);
+  EXPECT_EQ(next_day.groups[0], (SpendGroup{"k2", totals(50, 1, 100, 10, 20)}));
+  const SpendReport month = stats.report(Dimension::Key, Period::Month, now + 62s);
+  EXPECT_EQ(month.total, totals(450, 6, 600, 60, 120));
+  ASSERT_EQ(month.groups.size(), 2u);
+  EXPECT_EQ(month.groups[0], (SpendGroup{"k1", totals(300, 3, 300, 30, 60)}));
+  EXPECT_EQ(month.groups[1], (SpendGroup{"k2", totals(150, 3, 300, 30, 60)}));
+
+  // A late record for the gone day counts in the month only, and leaves the run it meets whole.
+  stats.record(req("gpt-4o-mini", 50, "k2"), now + 63s);
+  stats.record(req("gpt-4o-mini", 7, "k2"), now);
+  EXPECT_EQ(stats.report(Dimension::Key, Period::Day, now + 64s).total,
+            totals(100, 2, 200, 20, 40));
+  EXPECT_EQ(stats.report(Dimension::Key, Period::Month, now + 64s).total,
+            totals(507, 8, 800, 80, 160));
+}
+
 TEST(SpendStats, ConcurrentRecordsAreAllCounted) {
   SpendStats stats;
   const auto now = utc(2026, 3, 4, 10);
