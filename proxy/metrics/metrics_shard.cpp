@@ -22,18 +22,33 @@ void MetricsShard::request(std::string_view provider,
                            int status,
                            double upstream_seconds_value,
                            double overhead_seconds_value) {
-  // A reused buffer: the key is built without allocating; only a new series copies it.
-  thread_local std::string key;
   std::lock_guard lock(mutex_);
-  key.assign(provider).push_back(kSep);
-  key.append(requests.size() < kMaxSeries ? model : std::string_view("other")).push_back(kSep);
-  char digits[8];
-  const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
-  key.append(digits, end);
-  if (auto found = requests.find(key); found != requests.end()) {
-    ++found->second;
+  LastRequest& last = last_request_;
+  if (last.count != nullptr && requests.size() < kMaxSeries && last.status == status &&
+      last.provider == provider && last.model == model) {
+    ++*last.count;
   } else {
-    requests.emplace(key, 1);
+    // A reused buffer: the key is built without allocating; only a new series copies it.
+    thread_local std::string key;
+    const bool keeps_model = requests.size() < kMaxSeries;
+    key.assign(provider).push_back(kSep);
+    key.append(keeps_model ? model : std::string_view("other")).push_back(kSep);
+    char digits[8];
+    const auto end = std::to_chars(digits, digits + sizeof digits, status).ptr;
+    key.append(digits, end);
+    auto found = requests.find(key);
+    if (found != requests.end()) {
+      ++found->second;
+    } else {
+      found = requests.emplace(key, 1).first;
+    }
+    last.count = nullptr;
+    if (keeps_model) {
+      last.provider = provider;
+      last.model = model;
+      last.status = status;
+      last.count = &found->second;
+    }
   }
   if (upstream_seconds_value > 0) upstream_seconds.observe(upstream_seconds_value);
   overhead_seconds.observe(overhead_seconds_value < 0 ? 0 : overhead_seconds_value);
@@ -44,37 +59,62 @@ void MetricsShard::denied(std::string_view reason) {
   ++denials[std::string(reason)];
 }
 
+std::int64_t* MetricsShard::tokenSeries(const std::string& series_key, std::string_view kind) {
+  thread_local std::string key;
+  key.assign(series_key).push_back(kSep);
+  key.append(kind);
+  if (auto found = tokens.find(key); found != tokens.end()) return &found->second;
+  return &tokens.emplace(key, 0).first->second;
+}
+
 void MetricsShard::spend(std::string_view provider,
                          std::string_view model,
                          std::int64_t picodollars,
                          const Tokens& counts) {
+  static constexpr std::string_view kKinds[5] = {"input", "cached_input", "cache_write", "output",
+                                                 "reasoning"};
+  const std::int64_t values[5] = {counts.input, counts.cached_input, counts.cache_write,
+                                  counts.output, counts.reasoning};
+  std::lock_guard lock(mutex_);
+  LastSpend& last = last_spend_;
+  const bool keeps_model = spend_picodollars.size() < kMaxSeries;
+  if (last.picodollars != nullptr && keeps_model && last.provider == provider &&
+      last.model == model) {
+    *last.picodollars += picodollars;
+    for (std::size_t i = 0; i < 5; ++i) {
+      if (values[i] == 0) continue;
+      if (last.tokens[i] == nullptr) {
+        std::string series_key(provider);
+        series_key.push_back(kSep);
+        series_key.append(model);
+        last.tokens[i] = tokenSeries(series_key, kKinds[i]);
+      }
+      *last.tokens[i] += values[i];
+    }
+    return;
+  }
   // A reused buffer, as in request(): only a new series copies the key.
   thread_local std::string key;
-  std::lock_guard lock(mutex_);
   key.assign(provider).push_back(kSep);
-  key.append(spend_picodollars.size() < kMaxSeries ? model : std::string_view("other"));
-  if (auto found = spend_picodollars.find(key); found != spend_picodollars.end()) {
+  key.append(keeps_model ? model : std::string_view("other"));
+  auto found = spend_picodollars.find(key);
+  if (found != spend_picodollars.end()) {
     found->second += picodollars;
   } else {
-    spend_picodollars.emplace(key, picodollars);
+    found = spend_picodollars.emplace(key, picodollars).first;
   }
-  const std::size_t model_key_size = key.size();
-  auto add = [&](std::string_view kind, std::int64_t value) {
-    if (value == 0) return;
-    key.resize(model_key_size);
-    key.push_back(kSep);
-    key.append(kind);
-    if (auto found = tokens.find(key); found != tokens.end()) {
-      found->second += value;
-    } else {
-      tokens.emplace(key, value);
-    }
-  };
-  add("input", counts.input);
-  add("cached_input", counts.cached_input);
-  add("cache_write", counts.cache_write);
-  add("output", counts.output);
-  add("reasoning", counts.reasoning);
+  last = LastSpend{};
+  if (keeps_model) {
+    last.provider = provider;
+    last.model = model;
+    last.picodollars = &found->second;
+  }
+  for (std::size_t i = 0; i < 5; ++i) {
+    if (values[i] == 0) continue;
+    std::int64_t* series = tokenSeries(key, kKinds[i]);
+    *series += values[i];
+    if (keeps_model) last.tokens[i] = series;
+  }
 }
 
 void MetricsShard::mergeInto(MetricsShard& total) const {

@@ -49,7 +49,25 @@ public:
   Histogram overhead_seconds;
 
 private:
+  /** The series the last call of request() / spend() counted in, for a call with the same
+   * labels (most are). Map nodes never move and series are never erased, so the pointers stay
+   * valid; only calls that kept the model label (fewer than kMaxSeries series) are remembered. */
+  struct LastRequest {
+    std::string provider, model;
+    int status = 0;
+    std::uint64_t* count = nullptr;
+  };
+  struct LastSpend {
+    std::string provider, model;
+    std::int64_t* picodollars = nullptr;
+    std::int64_t* tokens[5] = {};  // Tokens' fields in order; nullptr until that kind is seen
+  };
+
+  std::int64_t* tokenSeries(const std::string& series_key, std::string_view kind);
+
   mutable std::mutex mutex_;
+  LastRequest last_request_;
+  LastSpend last_spend_;
 };
 
 /** Bucket bounds, in seconds. */
