@@ -149,13 +149,39 @@ Awaitable<Enforcer::Admission> Enforcer::admit(const core::EnforcementPlan& plan
                                                const std::string& id,
                                                std::chrono::system_clock::time_point expires_at) {
   const auto store = currentStore();
-  Admission admission;
   if (auto now = store->admitAtOnce(plan, id, expires_at)) {
-    // The memory store, or this instance's leased slices: no suspension or callback.
-    admission.result = std::move(*now);
-  } else {
-    admission.result = co_await admitOn(*store, plan, id, expires_at);
+    co_return admitted(plan, id, expires_at, std::move(*now));
   }
+  core::AdmissionResult result = co_await admitOn(*store, plan, id, expires_at);
+  co_return admitted(plan, id, expires_at, std::move(result));
+}
+
+Awaitable<Enforcer::Admission> Enforcer::admitWaiting(
+    const core::EnforcementPlan& plan,
+    const std::string& id,
+    std::chrono::system_clock::time_point expires_at) {
+  const auto store = currentStore();
+  core::AdmissionResult result = co_await admitOn(*store, plan, id, expires_at);
+  co_return admitted(plan, id, expires_at, std::move(result));
+}
+
+std::optional<Enforcer::Admission> Enforcer::admitAtOnce(
+    const core::EnforcementPlan& plan,
+    const std::string& id,
+    std::chrono::system_clock::time_point expires_at) {
+  const auto store = currentStore();
+  // The memory store, or this instance's leased slices: no suspension or callback.
+  auto now = store->admitAtOnce(plan, id, expires_at);
+  if (!now) return std::nullopt;
+  return admitted(plan, id, expires_at, std::move(*now));
+}
+
+Enforcer::Admission Enforcer::admitted(const core::EnforcementPlan& plan,
+                                       const std::string& id,
+                                       std::chrono::system_clock::time_point expires_at,
+                                       core::AdmissionResult result) {
+  Admission admission;
+  admission.result = std::move(result);
   admission.admitter = Admitter::Shared;
   if (admission.result.status == core::AdmissionResult::Status::StoreError) {
     if (on_unavailable_ == config::RedisConfig::OnUnavailable::FailOpen) {
@@ -168,7 +194,7 @@ Awaitable<Enforcer::Admission> Enforcer::admit(const core::EnforcementPlan& plan
     kickReplay(false);  // the shared store answers again: bring it up to date
   }
   if (!admission.result.allowed()) admission.admitter = Admitter::None;
-  co_return admission;
+  return admission;
 }
 
 void Enforcer::afterSettle(const std::shared_ptr<const Runtime>& runtime,

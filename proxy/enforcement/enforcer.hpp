@@ -107,6 +107,18 @@ public:
                              std::chrono::system_clock::time_point expires_at);
 
   /**
+   * admit() when the store answers without waiting (the memory store, leased slices): the same
+   * admission, with no coroutine frame. nullopt: nothing was done, co_await admit() instead.
+   */
+  std::optional<Admission> admitAtOnce(const core::EnforcementPlan& plan,
+                                       const std::string& id,
+                                       std::chrono::system_clock::time_point expires_at);
+  /** admit() after admitAtOnce() answered nullopt: asks the store and waits for its answer. */
+  Awaitable<Admission> admitWaiting(const core::EnforcementPlan& plan,
+                                    const std::string& id,
+                                    std::chrono::system_clock::time_point expires_at);
+
+  /**
    * Replaces a reservation with the real cost, in the store that admitted it, then lets the
    * automatic emergency stop look at the period's spend. Does not wait. A Local admission's
    * cost is also queued for reconciliation with the shared store; a Shared settle that fails
@@ -137,6 +149,12 @@ public:
   ReconcileStats reconcileStats() const;
 
   /** Who hears about settled budgets and emergency-stop changes (alerts). Set before serving. */
+  /** The rest of admit() once the store has answered. */
+  Admission admitted(const core::EnforcementPlan& plan,
+                     const std::string& id,
+                     std::chrono::system_clock::time_point expires_at,
+                     core::AdmissionResult result);
+
   struct Observer {
     std::function<void(const std::vector<core::BudgetSnapshot>&,
                        std::chrono::system_clock::time_point)>

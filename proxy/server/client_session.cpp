@@ -391,7 +391,9 @@ Awaitable<bool> ClientSession::serveOne() {
     finish(ex);
     co_return keep_alive;
   }
-  if (auto denial = co_await enforce(ex)) {
+  std::optional<core::Denial> denial;
+  if (auto pending = enforceAtOnce(ex, denial)) denial = co_await admitLater(ex, *pending);
+  if (denial) {
     co_await sendDenial(ex, *denial, keep_alive);
     finish(ex);
     co_return keep_alive;
@@ -494,7 +496,31 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   return std::nullopt;
 }
 
-Awaitable<std::optional<core::Denial>> ClientSession::enforce(Exchange& ex) {
+struct ClientSession::PendingAdmission {
+  core::EnforcementPlan plan;
+  std::chrono::system_clock::time_point expires_at;
+};
+
+namespace {
+
+/** What an admission means for the request: its rate-limit headers, and a denial if refused. */
+std::optional<core::Denial> applyAdmission(Exchange& ex,
+                                           const Enforcer::Admission& admission,
+                                           Logger& logger) {
+  ex.rate_limits = admission.result.rate_limits;
+  if (admission.result.allowed()) {
+    ex.admitter = admission.admitter;
+    return std::nullopt;
+  }
+  if (admission.result.denial) return admission.result.denial;
+  logger.error("counter store unavailable: " + admission.result.error);
+  return core::storeUnavailableDenial();
+}
+
+}  // namespace
+
+std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
+    Exchange& ex, std::optional<core::Denial>& denial) {
   const Runtime& runtime = *ex.runtime;
   const auto now = std::chrono::system_clock::now();
   const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
@@ -505,22 +531,28 @@ Awaitable<std::optional<core::Denial>> ClientSession::enforce(Exchange& ex) {
   const std::int64_t token_estimate =
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
       ex.info.max_output_tokens.value_or(0);
-  const core::EnforcementPlan plan =
+  core::EnforcementPlan plan =
       core::plan(runtime.rules, attributes, worst.amount, token_estimate, now);
-  if (plan.denial) co_return plan.denial;
-  if (plan.empty()) co_return std::nullopt;
+  if (plan.denial) {
+    denial = plan.denial;
+    return nullptr;
+  }
+  if (plan.empty()) return nullptr;
 
   // A reservation outlives the request, so a crashed instance's holds expire on their own.
   const auto expires_at = now + runtime.config.server.request_timeout + std::chrono::seconds(60);
-  auto admission = co_await worker_.enforcer().admit(plan, ex.record.request_id, expires_at);
-  ex.rate_limits = admission.result.rate_limits;
-  if (admission.result.allowed()) {
-    ex.admitter = admission.admitter;
-    co_return std::nullopt;
+  if (auto admission = worker_.enforcer().admitAtOnce(plan, ex.record.request_id, expires_at)) {
+    denial = applyAdmission(ex, *admission, worker_.logger());
+    return nullptr;
   }
-  if (admission.result.denial) co_return admission.result.denial;
-  worker_.logger().error("counter store unavailable: " + admission.result.error);
-  co_return core::storeUnavailableDenial();
+  return std::make_unique<PendingAdmission>(PendingAdmission{std::move(plan), expires_at});
+}
+
+Awaitable<std::optional<core::Denial>> ClientSession::admitLater(Exchange& ex,
+                                                                 const PendingAdmission& pending) {
+  const auto admission = co_await worker_.enforcer().admitWaiting(
+      pending.plan, ex.record.request_id, pending.expires_at);
+  co_return applyAdmission(ex, admission, worker_.logger());
 }
 
 Awaitable<void> ClientSession::sendDenial(Exchange& ex,

@@ -62,8 +62,18 @@ private:
    */
   std::optional<std::pair<core::ProxyError, std::string>> admit(Exchange& exchange,
                                                                 Request& request);
-  /** Emergency stop, per-request limit, rate limits and budgets (SPEC §4), in that order. */
-  Awaitable<std::optional<core::Denial>> enforce(Exchange& exchange);
+  /** A plan the store answers asynchronously (Redis without a leased slice). */
+  struct PendingAdmission;
+  /**
+   * Emergency stop, per-request limit, rate limits and budgets (SPEC §4), in that order, as far
+   * as they are decided without waiting: sets `denial` when refused. A store that must be waited
+   * for makes it return the plan for admitLater() instead. A plain function, not a coroutine:
+   * the memory store and leased slices answer at once, and a coroutine frame per call costs.
+   */
+  std::unique_ptr<PendingAdmission> enforceAtOnce(Exchange& exchange,
+                                                  std::optional<core::Denial>& denial);
+  Awaitable<std::optional<core::Denial>> admitLater(Exchange& exchange,
+                                                    const PendingAdmission& pending);
   Awaitable<void> sendDenial(Exchange& exchange, const core::Denial& denial, bool keep_alive);
   Awaitable<bool> forward(Exchange& exchange, Request request);
   /** Reads the answer's usage and prices it, once (needed before a held answer is sent). */
