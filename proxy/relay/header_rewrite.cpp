@@ -1,10 +1,12 @@
 #include "proxy/relay/header_rewrite.hpp"
 
+#include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 #include <charconv>
+#include <span>
 #include <vector>
 
 #include "proxy/relay/wire_format.hpp"
@@ -39,16 +41,28 @@ bool isListed(std::string_view name, std::span<const std::string_view> names) {
   return false;
 }
 
-/** The header names listed in Connection fields (views into `fields`; allocates only if any). */
-std::vector<std::string_view> namedByConnection(const http::fields& fields) {
-  std::vector<std::string_view> named;
+/**
+ * The header names listed in Connection fields (views into `fields`). Most heads name one or two
+ * ("keep-alive", "close"): they go in `few`, and only more than fit there allocate (`more`).
+ */
+std::span<const std::string_view> namedByConnection(const http::fields& fields,
+                                                    std::array<std::string_view, 4>& few,
+                                                    std::vector<std::string_view>& more) {
+  std::size_t count = 0;
   for (const auto& field : fields) {
     if (field.name() != http::field::connection) continue;
     for (const auto token : http::token_list{field.value()}) {
-      named.emplace_back(token.data(), token.size());
+      const std::string_view name(token.data(), token.size());
+      if (more.empty() && count < few.size()) {
+        few[count++] = name;
+        continue;
+      }
+      if (more.empty()) more.assign(few.begin(), few.end());
+      more.push_back(name);
     }
   }
-  return named;
+  if (!more.empty()) return more;
+  return std::span<const std::string_view>(few.data(), count);
 }
 
 /**
@@ -60,7 +74,9 @@ void appendCrossingFields(std::string& out,
                           const http::fields& fields,
                           std::span<const std::string_view> drop,
                           Replaced&& replaced) {
-  const std::vector<std::string_view> named = namedByConnection(fields);
+  std::array<std::string_view, 4> few;
+  std::vector<std::string_view> more;
+  const std::span<const std::string_view> named = namedByConnection(fields, few, more);
   for (const auto& field : fields) {
     const http::field id = field.name();
     if (isHopByHop(id) || replaced(id)) continue;

@@ -130,22 +130,34 @@ std::string describe(const beast::error_code& ec) {
 }
 
 // OpenAI's spelling of durations in x-ratelimit-reset-*: "250ms", "1.5s", "6m0s", and "0s" for
-// nothing to wait (Go's time.Duration format, which theirs follows).
+// nothing to wait (Go's time.Duration format, which theirs follows). Written into a stack buffer:
+// the std::to_string pieces and their concatenations allocated on every answer.
 std::string formatReset(std::chrono::milliseconds reset) {
-  const auto ms = reset.count() < 0 ? 0 : reset.count();
+  const std::int64_t ms = reset.count() < 0 ? 0 : reset.count();
   if (ms == 0) return "0s";
-  if (ms < 1000) return std::to_string(ms) + "ms";
-  if (ms < 60000) {
-    std::string text = std::to_string(ms / 1000);
-    if (ms % 1000) {
-      std::string fraction = std::to_string(ms % 1000);
-      fraction = std::string(3 - fraction.size(), '0') + fraction;
-      while (fraction.back() == '0') fraction.pop_back();
-      text += "." + fraction;
+  char text[64];  // at most two 19-digit numbers and three more characters
+  char* p = text;
+  if (ms < 1000) {
+    p = std::to_chars(p, p + 20, ms).ptr;
+    *p++ = 'm';
+    *p++ = 's';
+  } else if (ms < 60000) {
+    p = std::to_chars(p, p + 20, ms / 1000).ptr;
+    if (int fraction = static_cast<int>(ms % 1000); fraction != 0) {
+      *p++ = '.';
+      for (int scale = 100; fraction != 0; scale /= 10) {
+        *p++ = static_cast<char>('0' + fraction / scale);
+        fraction %= scale;
+      }
     }
-    return text + "s";
+    *p++ = 's';
+  } else {
+    p = std::to_chars(p, p + 20, ms / 60000).ptr;
+    *p++ = 'm';
+    p = std::to_chars(p, p + 20, (ms % 60000) / 1000).ptr;
+    *p++ = 's';
   }
-  return std::to_string(ms / 60000) + "m" + std::to_string((ms % 60000) / 1000) + "s";
+  return std::string(text, p);
 }
 
 // The headers relayResponse writes itself (an upstream's copies of them are dropped): its own

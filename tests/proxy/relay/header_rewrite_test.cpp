@@ -78,6 +78,24 @@ TEST(HeaderRewriteTest, RequestDropsHopByHopAndHeadersNamedInConnection) {
   EXPECT_EQ(sent["anthropic-version"], "2023-06-01");
 }
 
+// Up to four names listed in Connection are kept without allocating; more must count as well.
+TEST(HeaderRewriteTest, ManyNamesInConnectionAreAllDropped) {
+  http::request_header<> head = clientRequest();
+  for (auto name : {"x-a", "x-b", "x-c", "x-d", "x-e", "x-f"}) head.insert(name, "1");
+  head.insert(http::field::connection, "keep-alive, x-a, x-b");
+  head.insert(http::field::connection, "x-c, x-d, x-e, x-f");
+  head.insert("x-kept", "2");
+
+  std::string wire;
+  appendUpstreamRequestHead(wire, head, {.target = head.target(), .host = "h", .body_size = 2});
+  const auto sent = parseHead<true>(wire);
+
+  for (auto name : {"x-a", "x-b", "x-c", "x-d", "x-e", "x-f", "connection"}) {
+    EXPECT_EQ(sent.count(name), 0u) << name;
+  }
+  EXPECT_EQ(sent["x-kept"], "2");
+}
+
 TEST(HeaderRewriteTest, RequestGetsUpstreamTargetHostIdentityEncodingAndNoExpect) {
   http::request_header<> head = clientRequest();
   head.set(http::field::accept_encoding, "gzip, br");
