@@ -50,16 +50,23 @@ EmergencyStopState manualResume(const EmergencyStopState& state,
   return next;
 }
 
+EmergencyStopState expireEmergencyStop(const EmergencyStopState& state,
+                                       system_clock::time_point now) {
+  if (!state.active || !state.until || now < *state.until) return state;
+  // Read exactly like manualResume at `until`, so the admin API cannot tell the two apart.
+  EmergencyStopState next = state;
+  next.active = false;
+  next.reason.clear();
+  next.since = *state.until;
+  next.until.reset();
+  return next;
+}
+
 EmergencyStopState evaluateEmergencyStop(const EmergencyStopState& state,
                                          const EmergencyStopRule& rule,
                                          Picodollars spend_in_period,
                                          system_clock::time_point now) {
-  EmergencyStopState next = state;
-  if (next.active && next.until && now >= *next.until) {
-    next.active = false;
-    next.since = *next.until;
-    next.until.reset();
-  }
+  EmergencyStopState next = expireEmergencyStop(state, now);
   if (next.auto_suppressed_until && now >= *next.auto_suppressed_until) {
     next.auto_suppressed_until.reset();
   }

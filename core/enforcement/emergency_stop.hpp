@@ -60,8 +60,17 @@ EmergencyStopState manualResume(const EmergencyStopState& state,
                                 std::chrono::system_clock::time_point now);
 
 /**
+ * Time moved on: an active stop whose `until` has passed (manual or auto) becomes the state it
+ * would have if turned off at `until`: inactive, reason "", since = the old until, until nullopt
+ * (source and auto suppression kept). Every instance computes the same state from the same stop,
+ * so writing it back twice is harmless. @return `state` unchanged when it has not run out.
+ */
+EmergencyStopState expireEmergencyStop(const EmergencyStopState& state,
+                                       std::chrono::system_clock::time_point now);
+
+/**
  * Time and spend moved on. In order:
- *  1. an active stop whose `until` has passed turns off (manual or auto);
+ *  1. an active stop whose `until` has passed turns off (expireEmergencyStop);
  *  2. an inactive stop trips (source auto) when `rule.auto_stop` is set, `spend_in_period` (global
  *     spend in the current auto period) is at least `auto_stop.spend` and no suppression is in
  *     force. It then holds until now + hold. Both steps run in one call, so when the hold has

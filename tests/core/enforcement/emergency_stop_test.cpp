@@ -55,6 +55,38 @@ TEST(EmergencyStop, ManualWithDurationExpires) {
   EXPECT_FALSE(after.active);
   EXPECT_FALSE(after.until);
   EXPECT_EQ(after.since, t0 + 90min);
+  EXPECT_EQ(after.reason, "");
+}
+
+TEST(EmergencyStop, ExpiryReadsLikeTurnedOffAtUntil) {
+  const auto t0 = utc(2026, 1, 1, 9);
+  EmergencyStopState on = manualStop({}, "short", 2s, t0);
+  on.auto_suppressed_until = utc(2026, 1, 2);
+  EXPECT_EQ(expireEmergencyStop(on, t0 + 2s - 1ms), on);
+
+  const EmergencyStopState expired = expireEmergencyStop(on, t0 + 3s);
+  // What manualResume at `until` gives, but for the source, which stays that of the stop.
+  EmergencyStopState off_at_until = manualResume(on, EmergencyStopRule{}, t0 + 2s);
+  off_at_until.source = on.source;
+  EXPECT_EQ(expired, off_at_until);
+  EXPECT_FALSE(expired.active);
+  EXPECT_EQ(expired.reason, "");
+  EXPECT_EQ(expired.since, t0 + 2s);  // when it ended, not when anyone noticed
+  EXPECT_FALSE(expired.until);
+  EXPECT_EQ(expired.auto_suppressed_until, on.auto_suppressed_until);
+  // Noticing it again (another instance, the next tick) changes nothing more.
+  EXPECT_EQ(expireEmergencyStop(expired, t0 + 1h), expired);
+  EXPECT_EQ(evaluateEmergencyStop(on, EmergencyStopRule{}, 0, t0 + 3s), expired);
+
+  // Without an end, or when off, there is nothing to expire; an auto stop keeps its source.
+  const EmergencyStopState open_ended = manualStop({}, "open", std::nullopt, t0);
+  EXPECT_EQ(expireEmergencyStop(open_ended, t0 + 1000h), open_ended);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, autoRule(1h), 500 * kUsd, t0);
+  const EmergencyStopState auto_expired = expireEmergencyStop(tripped, t0 + 1h);
+  EXPECT_FALSE(auto_expired.active);
+  EXPECT_EQ(auto_expired.source, EmergencyStopSource::Auto);
+  EXPECT_EQ(auto_expired.reason, "");
+  EXPECT_EQ(auto_expired.since, t0 + 1h);
 }
 
 TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsForTheHold) {
