@@ -398,40 +398,72 @@ std::vector<Alert> AlertEngine::onEmergencyStopChanged(const EmergencyStopState&
   const bool new_trip = before.active && after.active && after.since != before.since &&
                         before.until && *before.until <= after.since;
   if (before.active == after.active && !new_trip) return out;
+  // A re-trip straight from an expired stop still reads on, off, on: the off is the expiry, with
+  // the same id an instance that saw the expiry on its own (timer) computes.
+  if (new_trip) emergencyStopOff(before, expireEmergencyStop(before, *before.until), now, out);
+  if (after.active) {
+    emergencyStopOn(after, now, out);
+  } else {
+    emergencyStopOff(before, after, now, out);
+  }
+  return out;
+}
+
+void AlertEngine::emergencyStopOn(const EmergencyStopState& after,
+                                  TimePoint now,
+                                  std::vector<Alert>& out) {
   Alert a;
   a.created_at = now;
-  a.details["active"] = after.active;
+  a.kind = AlertKind::EmergencyStopTripped;
+  a.level = AlertLevel::Critical;
+  a.details["active"] = true;
   a.details["source"] = emergencyStopSourceName(after.source);
-  a.details["reason"] = after.active ? after.reason : before.reason;
+  a.details["reason"] = after.reason;
   a.details["since"] = formatRfc3339(after.since);
-  if (after.active && after.until) {
+  if (after.until) {
     a.details["until"] = formatRfc3339(*after.until);
   } else {
     a.details["until"] = nullptr;
   }
-  const std::string source(emergencyStopSourceName(after.active ? after.source : before.source));
-  const std::string reason = after.active ? after.reason : before.reason;
-  if (after.active) {
-    a.kind = AlertKind::EmergencyStopTripped;
-    a.level = AlertLevel::Critical;
-    a.id = "emergency_stop:on:" + std::to_string(millisOf(after.since));
-    a.title = "Emergency stop ON (" + source + ")";
-    a.message = "The emergency stop is on (" + source + ")" +
-                (reason.empty() ? std::string() : ": " + reason) +
-                ". Every proxied request is refused with 503 until " +
-                (after.until ? formatRfc3339(*after.until) : std::string("it is turned off")) + ".";
-  } else {
-    a.kind = AlertKind::EmergencyStopCleared;
-    a.level = AlertLevel::Info;
-    a.id = "emergency_stop:off:" + std::to_string(millisOf(after.since));
-    a.title = "Emergency stop off";
-    a.message = "The emergency stop (" + source + ")" +
-                (reason.empty() ? std::string() : " \"" + reason + "\"") + " is off since " +
-                formatRfc3339(after.since) + ". Requests are forwarded again.";
-  }
-  if (!passCooldown(std::string(alertKindName(a.kind)), now)) return out;
+  const std::string source(emergencyStopSourceName(after.source));
+  a.id = "emergency_stop:on:" + std::to_string(millisOf(after.since));
+  a.title = "Emergency stop ON (" + source + ")";
+  a.message = "The emergency stop is on (" + source + ")" +
+              (after.reason.empty() ? std::string() : ": " + after.reason) +
+              ". Every proxied request is refused with 503 until " +
+              (after.until ? formatRfc3339(*after.until) : std::string("it is turned off")) + ".";
+  if (!passCooldown(std::string(alertKindName(a.kind)), now)) return;
   out.push_back(std::move(a));
-  return out;
+}
+
+void AlertEngine::emergencyStopOff(const EmergencyStopState& before,
+                                   const EmergencyStopState& after,
+                                   TimePoint now,
+                                   std::vector<Alert>& out) {
+  // It ran out when it went off no earlier than its `until` (expireEmergencyStop sets since =
+  // until); otherwise an operator turned it off.
+  const bool ran_out = before.until && *before.until <= after.since;
+  Alert a;
+  a.created_at = now;
+  a.kind = AlertKind::EmergencyStopCleared;
+  a.level = AlertLevel::Info;
+  a.details["active"] = false;
+  a.details["source"] = emergencyStopSourceName(before.source);
+  a.details["reason"] = before.reason;
+  a.details["since"] = formatRfc3339(after.since);
+  a.details["until"] = nullptr;
+  a.details["ended"] = ran_out ? "ran_out" : "turned_off";
+  const std::string source(emergencyStopSourceName(before.source));
+  const std::string what = "The emergency stop (" + source + ")" +
+                           (before.reason.empty() ? std::string() : " \"" + before.reason + "\"");
+  a.id = "emergency_stop:off:" + std::to_string(millisOf(after.since));
+  a.title = ran_out ? "Emergency stop ended: its time ran out" : "Emergency stop off";
+  a.message = ran_out ? "Emergency stop ended: its time ran out. " + what + " ended at " +
+                            formatRfc3339(after.since) + ". Requests are forwarded again."
+                      : what + " was turned off at " + formatRfc3339(after.since) +
+                            ". Requests are forwarded again.";
+  if (!passCooldown(std::string(alertKindName(a.kind)), now)) return;
+  out.push_back(std::move(a));
 }
 
 void AlertEngine::prune(TimePoint now) {

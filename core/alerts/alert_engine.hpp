@@ -54,7 +54,11 @@ public:
   std::vector<Alert> onBudgetSettled(const std::vector<BudgetSnapshot>& after,
                                      std::chrono::system_clock::time_point now);
 
-  /** The emergency stop changed: tripping is critical, clearing is info. */
+  /**
+   * The emergency stop changed: tripping is critical, clearing is info. A stop that ran out says
+   * so ("ended: its time ran out"); a new trip straight from a stop that ran out sends the off
+   * alert of the expiry before the new on alert.
+   */
   std::vector<Alert> onEmergencyStopChanged(const EmergencyStopState& before,
                                             const EmergencyStopState& after,
                                             std::chrono::system_clock::time_point now);
@@ -111,6 +115,13 @@ private:
                  Tracked& tracked,
                  std::chrono::system_clock::time_point now,
                  std::vector<Alert>& out);
+  void emergencyStopOn(const EmergencyStopState& after,
+                       std::chrono::system_clock::time_point now,
+                       std::vector<Alert>& out);
+  void emergencyStopOff(const EmergencyStopState& before,
+                        const EmergencyStopState& after,
+                        std::chrono::system_clock::time_point now,
+                        std::vector<Alert>& out);
   /** @return true (and starts the cooldown) unless `key` fired within the cooldown. */
   bool passCooldown(const std::string& key, std::chrono::system_clock::time_point now);
   void prune(std::chrono::system_clock::time_point now);

@@ -467,13 +467,52 @@ TEST_F(AlertEngineTest, AutoStopTrippingAgainAfterItsHoldAlertsAgain) {
   const auto again = evaluateEmergencyStop(on, rule, usd(510), clock.now());
   ASSERT_TRUE(again.active);
   ASSERT_NE(again.since, on.since);
+  // Straight from the expired stop to the new trip: the expiry's off alert, then the on alert.
   const auto a = engine.onEmergencyStopChanged(on, again, clock.now());
-  ASSERT_EQ(a.size(), 1u);
-  EXPECT_EQ(a[0].kind, AlertKind::EmergencyStopTripped);
-  EXPECT_EQ(a[0].id, "emergency_stop:on:" + std::to_string(1714564800000 + 3605000));
+  ASSERT_EQ(a.size(), 2u);
+  EXPECT_EQ(a[0].kind, AlertKind::EmergencyStopCleared);
+  EXPECT_EQ(a[0].id, "emergency_stop:off:" + std::to_string(1714564800000 + 3600000));
+  EXPECT_EQ(a[0].details.at("ended").as_string(), "ran_out");
+  EXPECT_EQ(a[1].kind, AlertKind::EmergencyStopTripped);
+  EXPECT_EQ(a[1].id, "emergency_stop:on:" + std::to_string(1714564800000 + 3605000));
   // A manual stop laid over a running automatic one is no new trip.
   const auto manual = manualStop(again, "keep it off", std::nullopt, clock.now() + 1min);
   EXPECT_TRUE(engine.onEmergencyStopChanged(again, manual, clock.now() + 1min).empty());
+}
+
+TEST_F(AlertEngineTest, EmergencyStopThatRunsOutSaysSo) {
+  AlertEngine engine;
+  const auto t0 = clock.now();
+  const auto on = manualStop({}, "short", 2s, t0);
+  ASSERT_EQ(engine.onEmergencyStopChanged({}, on, t0).size(), 1u);
+  clock.advance(2500ms);  // the timer notices half a second late
+  const auto expired = expireEmergencyStop(on, clock.now());
+  auto a = engine.onEmergencyStopChanged(on, expired, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].kind, AlertKind::EmergencyStopCleared);
+  EXPECT_EQ(a[0].level, AlertLevel::Info);
+  // The id comes from `until`, so every instance that notices the expiry computes the same one.
+  EXPECT_EQ(a[0].id, "emergency_stop:off:" + std::to_string(1714564800000 + 2000));
+  EXPECT_EQ(a[0].title, "Emergency stop ended: its time ran out");
+  EXPECT_THAT(a[0].message, HasSubstr("its time ran out"));
+  EXPECT_THAT(a[0].message, HasSubstr("\"short\""));
+  EXPECT_EQ(a[0].details.at("ended").as_string(), "ran_out");
+  EXPECT_EQ(a[0].details.at("reason").as_string(), "short");
+  EXPECT_EQ(a[0].details.at("since").as_string(), "2024-05-01T12:00:02.000Z");
+  EXPECT_TRUE(a[0].details.at("until").is_null());
+  // Seeing the stored expiry again (the next tick) is no change.
+  EXPECT_TRUE(engine.onEmergencyStopChanged(expired, expired, clock.now()).empty());
+
+  // Turned off by hand before its end: the other wording.
+  AlertEngine other;
+  const auto timed = manualStop({}, "timed", 1h, clock.now());
+  other.onEmergencyStopChanged({}, timed, clock.now());
+  clock.advance(10min);
+  a = other.onEmergencyStopChanged(timed, manualResume(timed, {}, clock.now()), clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_EQ(a[0].title, "Emergency stop off");
+  EXPECT_THAT(a[0].message, HasSubstr("was turned off at"));
+  EXPECT_EQ(a[0].details.at("ended").as_string(), "turned_off");
 }
 
 TEST_F(AlertEngineTest, BudgetsRemovedByAReloadNoLongerAlert) {
