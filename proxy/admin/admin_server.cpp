@@ -55,11 +55,13 @@ http::response<http::string_body> errorResponse(http::status status, std::string
  * @param started when this process started: the `since` of a stop that was never switched
  *        (SPEC §5 types `since` as a time, never null).
  */
-boost::json::value emergencyStopJson(const core::EmergencyStopState& state,
+boost::json::value emergencyStopJson(const core::EmergencyStopState& stored,
                                      std::chrono::system_clock::time_point started) {
   boost::json::object out;
-  // A stop whose `until` has passed is over, even before anything rewrote the stored state.
-  out["active"] = core::emergencyStopBlocks(state, std::chrono::system_clock::now());
+  // A stop whose `until` has passed reads as turned off at `until`, even before the timer
+  // (Enforcer::refresh) rewrote the stored state.
+  const auto state = core::expireEmergencyStop(stored, std::chrono::system_clock::now());
+  out["active"] = state.active;
   out["reason"] = state.reason;
   out["since"] =
       core::formatRfc3339(state.since.time_since_epoch().count() == 0 ? started : state.since);
@@ -254,8 +256,11 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
     enforcer.changeEmergencyStop(
         [active, reason, duration, runtime](const State& current) {
           const auto now = std::chrono::system_clock::now();
-          return active ? core::manualStop(current, reason, duration, now)
-                        : core::manualResume(current, runtime->rules.emergency_stop, now);
+          // Start from what GET shows: a stop that ran out is already off (so turning it off
+          // does not suppress the auto trigger, exactly as after the timer stored the expiry).
+          const auto shown = core::expireEmergencyStop(current, now);
+          return active ? core::manualStop(shown, reason, duration, now)
+                        : core::manualResume(shown, runtime->rules.emergency_stop, now);
         },
         std::move(done));
   });

@@ -298,8 +298,26 @@ void Enforcer::changeEmergencyStop(
 }
 
 void Enforcer::refresh() {
-  currentStore()->emergencyStop([this](core::StoreResult<core::EmergencyStopState> state) {
-    if (state.ok()) remember(*state.value);
+  const auto store = currentStore();
+  store->emergencyStop([this, store](core::StoreResult<core::EmergencyStopState> state) {
+    if (!state.ok()) return;
+    const auto& stored = *state.value;
+    const auto now = std::chrono::system_clock::now();
+    const auto expired = core::expireEmergencyStop(stored, now);
+    if (expired == stored) {
+      remember(stored);
+      return;
+    }
+    // This instance changed the stop since the read (admin API, auto trip): leave that alone.
+    const auto cached = emergencyStop();
+    if (cached != expired && cached.since > stored.since) return;
+    // The stop ran out: store the off state (every instance writes the same one, last writer
+    // wins), and remember it even if the write fails, so the cache never turns back on.
+    logger_.info("emergency stop ended: its time ran out");
+    store->setEmergencyStop(expired, [this](core::StoreResult<core::EmergencyStopState> written) {
+      if (!written.ok()) logger_.error("cannot store the emergency stop: " + written.error);
+    });
+    remember(expired);
   });
 }
 

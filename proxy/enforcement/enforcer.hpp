@@ -133,7 +133,11 @@ public:
       std::function<core::EmergencyStopState(const core::EmergencyStopState&)> change,
       std::function<void(core::StoreResult<core::EmergencyStopState>)> done);
 
-  /** Reads the shared emergency stop from the store (other instances may have changed it). */
+  /**
+   * Reads the shared emergency stop from the store (other instances may have changed it). A stop
+   * whose `until` has passed is written back as off (core::expireEmergencyStop), so the store,
+   * the metric and the alerts see it end. Called on a timer (ProxyServer).
+   */
   void refresh();
 
   /** The store; until one is set, a stand-in that answers StoreError to everything. */

@@ -129,7 +129,8 @@ std::vector<net::io_context*> ProxyServer::eventLoops() {
 }
 
 // Another instance may flip the shared emergency stop: look twice a second, so every instance
-// obeys within one (the store's admit step checks it too, atomically).
+// obeys within one (the store's admit step checks it too, atomically). The same look notices a
+// stop whose `until` has passed and stores it as off (Enforcer::refresh): one thread, this one.
 void ProxyServer::pollEmergencyStop() {
   if (stopping_) return;
   services_.enforcer.refresh();

@@ -1,14 +1,15 @@
 // Emergency stop (SPEC §1 `spendgate estop`, §4, §5): the CLI against one instance (memory store)
 // and against two instances sharing Redis: a stop set on A refuses requests on B within 1 s,
 // `status` shows it, `off` restores both, `--for` ends by itself, the automatic stop trips on
-// shared spend with source "auto".
+// shared spend with source "auto". A timed stop that runs out is stored as off and alerted
+// (docs/enforcement.md "Expiry on a timer").
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { sleep } from './lib/fake_upstream.mjs';
 import { request } from './lib/http.mjs';
 import {
-  startMeteredUpstream, chatBody, chat, assertDenied, getEstop, runCliAsync, chatCostPico,
+  startMeteredUpstream, chatBody, chat, assertDenied, getEstop, setEstop, admin, runCliAsync, chatCostPico,
 } from './lib/enforcement.mjs';
 import { startRedis, redisAvailable } from './lib/redis.mjs';
 
@@ -127,6 +128,79 @@ test('estop CLI (one instance): on --for 2s refuses with retry-after, then ends 
   assert.ok(endedAt >= until - 50, `served again ${until - endedAt} ms before the stop's end`);
   assert.ok(endedAt <= until + 1000, `still refused ${endedAt - until} ms after the stop's end (${ms.toFixed(0)} ms polling)`);
   assert.equal((await getEstop(proxy.adminUrl, TOKEN)).active, false, 'GET shows the stop ended');
+  await proxy.stopClean();
+});
+
+/** GET the stop around its end `until` (ms): either still the stop, or exactly the off state at `until`. */
+async function assertOnOrExpired(p, until, reason) {
+  const sent = Date.now();
+  const state = await getEstop(p.adminUrl, TOKEN);
+  const answered = Date.now();
+  const what = `GET sent ${sent - until} ms after the end: ${JSON.stringify(state)}`;
+  if (state.active) {
+    assert.equal(state.reason, reason, what);
+    assert.equal(Date.parse(state.until), until, what);
+    assert.ok(sent < until + 50, `still on after its end: ${what}`);
+    return;
+  }
+  assert.ok(answered >= until - 50, `off before its end: ${what}`);
+  assert.equal(state.reason, '', `an expired stop reads like one turned off: ${what}`);
+  assert.equal(state.until, null, what);
+  assert.equal(Date.parse(state.since), until, `since = the old until: ${what}`);
+}
+
+const emergencyAlerts = async (p) => {
+  const r = await admin(p.adminUrl, 'GET', '/admin/alerts', { token: TOKEN });
+  assert.equal(r.status, 200, r.text);
+  return r.json().filter((a) => a.kind.startsWith('emergency_stop'));
+};
+
+const estopMetric = async (p) => {
+  const r = await admin(p.adminUrl, 'GET', '/metrics', { token: TOKEN });
+  assert.equal(r.status, 200, r.text);
+  return r.text.match(/^spendgate_emergency_stop (\d+)$/m)?.[1];
+};
+
+test('a timed stop that runs out is stored as off (reason "", since = until, until null), alerts emergency_stop_off "ran out", metric 0', async (t) => {
+  const up = await startMeteredUpstream(t);
+  const proxy = await startInstance(t, up, { alerts: { cooldown: '1s' } }); // for the second pair
+  await proxy.waitForAdmin();
+  const on = await setEstop(proxy.adminUrl, { active: true, reason: 'short', for: '2s' }, TOKEN);
+  assert.equal(on.active, true);
+  const until = Date.parse(on.until);
+  assert.equal(await estopMetric(proxy), '1');
+
+  // Every GET around the end is either the stop or the normalised off state, never a mix.
+  while (Date.now() < until + 300) {
+    await assertOnOrExpired(proxy, until, 'short');
+    await sleep(50);
+  }
+  await sleep(Math.max(0, until + 1000 - Date.now()));
+  const state = await getEstop(proxy.adminUrl, TOKEN);
+  assert.deepEqual(state, { active: false, reason: '', since: new Date(until).toISOString(), until: null, source: 'manual' });
+  const status = (await admin(proxy.adminUrl, 'GET', '/admin/status', { token: TOKEN })).json();
+  assert.deepEqual(status.emergency_stop, state, '/admin/status agrees');
+  assert.equal(await estopMetric(proxy), '0');
+
+  // No settle and no admin call ended it: the timer noticed, and said so.
+  const alerts = await emergencyAlerts(proxy);
+  assert.deepEqual(alerts.map((a) => a.kind), ['emergency_stop_off', 'emergency_stop_on'], JSON.stringify(alerts));
+  const off = alerts[0];
+  assert.equal(off.id, `emergency_stop:off:${until}`);
+  assert.equal(off.level, 'info');
+  assert.match(off.title, /ended: its time ran out/);
+  assert.match(off.message, /"short"/);
+  assert.equal(off.details.ended, 'ran_out');
+  assert.equal(off.details.reason, 'short');
+
+  assert.equal((await chat(proxy.url, chatBody())).status, 200, 'requests pass');
+  // A manual off of an open-ended stop still reads "turned off" (after the 1 s cooldown).
+  await sleep(1100);
+  await setEstop(proxy.adminUrl, { active: true, reason: 'open' }, TOKEN);
+  await setEstop(proxy.adminUrl, { active: false }, TOKEN);
+  const [manualOff] = await emergencyAlerts(proxy);
+  assert.equal(manualOff.kind, 'emergency_stop_off');
+  assert.equal(manualOff.details.ended, 'turned_off', JSON.stringify(manualOff));
   await proxy.stopClean();
 });
 
@@ -265,4 +339,36 @@ test('automatic emergency stop with Redis: spend on A and B together passes spen
   await b.stopClean();
 });
 
+test('timed stop with Redis: both instances store and show the same off state; the off alert is sent once (the other lists it as duplicate)', { skip: NO_REDIS }, async (t) => {
+  const { redis, a, b } = await twoInstances(t);
+  const on = await setEstop(a.adminUrl, { active: true, reason: 'brief', for: '2s' }, TOKEN);
+  const until = Date.parse(on.until);
+  await pollUntilTrue(async () => (await getEstop(b.adminUrl, TOKEN)).active, 'B sees the stop');
+  await sleep(Math.max(0, until + 1200 - Date.now()));
+  const expected = { active: false, reason: '', since: new Date(until).toISOString(), until: null, source: 'manual' };
+  for (const p of [a, b]) assert.deepEqual(await getEstop(p.adminUrl, TOKEN), expected);
+  const hashes = await redis.keys('*estop*');
+  assert.equal(hashes.length, 1, JSON.stringify(hashes));
+  const stored = await redis.hash(hashes[0]);
+  assert.equal(stored.active, '0', `the store holds the off state: ${JSON.stringify(stored)}`);
+  assert.equal(stored.since_ms, String(until), JSON.stringify(stored));
+  const offs = [];
+  for (const p of [a, b]) {
+    const list = await emergencyAlerts(p);
+    assert.equal(list[0]?.kind, 'emergency_stop_off', JSON.stringify(list));
+    assert.equal(list[0].id, `emergency_stop:off:${until}`);
+    offs.push(list[0].status);
+  }
+  assert.equal(offs.filter((s) => s !== 'duplicate').length, 1, `sent by one instance: ${JSON.stringify(offs)}`);
+  assert.equal(await estopMetric(b), '0');
+  await a.stopClean();
+  await b.stopClean();
+});
 
+async function pollUntilTrue(fn, what, timeout = 2000) {
+  const deadline = Date.now() + timeout;
+  while (!(await fn())) {
+    assert.ok(Date.now() < deadline, `${what}: not within ${timeout} ms`);
+    await sleep(50);
+  }
+}

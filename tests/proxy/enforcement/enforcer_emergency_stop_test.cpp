@@ -1,0 +1,115 @@
+// Enforcer::refresh (the proxy's twice-a-second poll) stores a stop that ran out as off and tells
+// the observer once. The stops here end in the past by construction: nothing waits on the clock.
+
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <vector>
+
+#include "core/enforcement/emergency_stop.hpp"
+#include "core/store/memory_counter_store.hpp"
+#include "proxy/enforcement/enforcer.hpp"
+#include "proxy/logging/logger.hpp"
+
+namespace spendgate::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+using core::EmergencyStopState;
+
+config::LoggingConfig quietLogging() {
+  config::LoggingConfig logging;
+  logging.level = "off";
+  return logging;
+}
+
+class EnforcerEmergencyStopTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    enforcer_.setObserver({{},
+                           [this](const EmergencyStopState& before, const EmergencyStopState& after,
+                                  std::chrono::system_clock::time_point) {
+                             changes_.push_back({before, after});
+                           }});
+  }
+
+  /** Puts `state` in the store the way another instance would, behind the Enforcer's back. */
+  void storeBehindItsBack(const EmergencyStopState& state) {
+    store_->setEmergencyStop(state, [](auto) {});
+  }
+
+  EmergencyStopState stored() {
+    EmergencyStopState out;
+    store_->emergencyStop([&](core::StoreResult<EmergencyStopState> state) {
+      ASSERT_TRUE(state.ok());
+      out = *state.value;
+    });
+    return out;
+  }
+
+  Logger logger_{quietLogging()};
+  std::shared_ptr<core::MemoryCounterStore> store_ = std::make_shared<core::MemoryCounterStore>();
+  Enforcer enforcer_{store_, config::RedisConfig::OnUnavailable::FailClosed, logger_};
+  std::vector<std::pair<EmergencyStopState, EmergencyStopState>> changes_;
+};
+
+TEST_F(EnforcerEmergencyStopTest, RefreshStoresAStopThatRanOutAsOff) {
+  // Another instance set a 2 s stop an hour ago, and nothing has rewritten it since.
+  const auto start = std::chrono::system_clock::now() - 1h;
+  const EmergencyStopState on = core::manualStop({}, "short", 2s, start);
+  storeBehindItsBack(on);
+  enforcer_.refresh();
+  const EmergencyStopState off = core::expireEmergencyStop(on, start + 2s);
+  ASSERT_FALSE(off.active);
+  EXPECT_EQ(stored(), off) << "the store holds the off state";
+  EXPECT_EQ(enforcer_.emergencyStop(), off);
+  EXPECT_EQ(stored().reason, "");
+  EXPECT_EQ(stored().since, start + 2s);
+  // Never seen on here: no on -> off change reaches the observer (so no alert).
+  for (const auto& [before, after] : changes_) EXPECT_FALSE(before.active || after.active);
+}
+
+TEST_F(EnforcerEmergencyStopTest, RefreshTellsTheObserverOnceWhenASeenStopRunsOut) {
+  const auto now = std::chrono::system_clock::now();
+  // A stop that ends in an hour, seen by this instance.
+  const EmergencyStopState on = core::manualStop({}, "deploy", 1h, now);
+  storeBehindItsBack(on);
+  enforcer_.refresh();
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_TRUE(changes_[0].second.active);
+
+  // The same stop as it would be had it started an hour earlier: its end is now in the past.
+  EmergencyStopState ran_out = on;
+  ran_out.until = now - 1s;
+  // The cache still holds `on` (same since), so the timer treats it as the stop it saw.
+  storeBehindItsBack(ran_out);
+  enforcer_.refresh();
+  ASSERT_EQ(changes_.size(), 2u);
+  EXPECT_TRUE(changes_[1].first.active);
+  EXPECT_FALSE(changes_[1].second.active);
+  EXPECT_EQ(changes_[1].second.since, now - 1s);
+  EXPECT_EQ(stored(), changes_[1].second);
+
+  // The next tick finds the off state stored: nothing more.
+  enforcer_.refresh();
+  EXPECT_EQ(changes_.size(), 2u);
+}
+
+TEST_F(EnforcerEmergencyStopTest, RefreshDoesNotOverwriteANewerStopThisInstanceSet) {
+  const auto now = std::chrono::system_clock::now();
+  EmergencyStopState old_stop = core::manualStop({}, "old", 1s, now - 1h);
+  // This instance has since set a new stop (its cache), but the store answer is the old one:
+  // the read raced the write. The timer must not turn the new stop off.
+  const EmergencyStopState fresh = core::manualStop({}, "fresh", std::nullopt, now);
+  bool done = false;
+  enforcer_.changeEmergencyStop([&](const EmergencyStopState&) { return fresh; },
+                                [&](auto result) { done = result.ok(); });
+  ASSERT_TRUE(done);
+  storeBehindItsBack(old_stop);
+  enforcer_.refresh();
+  EXPECT_EQ(enforcer_.emergencyStop(), fresh);
+  EXPECT_EQ(stored(), old_stop) << "no expiry written over what this instance set";
+}
+
+}  // namespace
+}  // namespace spendgate::proxy
