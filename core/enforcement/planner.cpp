@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
+#include <span>
 
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/gcra.hpp"
@@ -107,7 +108,8 @@ EnforcementPlan plan(const Rules& rules,
                      const RequestAttributes& attributes,
                      Picodollars worst_case_cost,
                      std::int64_t token_estimate,
-                     std::chrono::system_clock::time_point now) {
+                     std::chrono::system_clock::time_point now,
+                     bool billable) {
   EnforcementPlan out;
   out.now = now;
   out.worst_case_cost = std::max<Picodollars>(0, worst_case_cost);
@@ -135,7 +137,10 @@ EnforcementPlan plan(const Rules& rules,
     out.rate_limits.push_back(std::move(charge));
   }
 
-  for (const BudgetRule& rule : rules.budgets) {
+  // A free request (count_tokens...) can never spend, so it neither reserves nor is refused by
+  // a spent budget.
+  for (const BudgetRule& rule :
+       billable ? std::span(rules.budgets) : std::span<const BudgetRule>()) {
     if (!matches(rule.match, attributes)) continue;
     BudgetCharge charge;
     charge.subject = counterSubject(rule.scope, attributes);

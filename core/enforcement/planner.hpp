@@ -17,7 +17,8 @@ namespace spendgate::core {
  *  - the per-request limit: worst_case_cost > max_cost gives plan.denial (request_cost) and
  *    nothing else;
  *  - every rate limit whose match fits, with a nonzero limit, charged to its scope's subject;
- *  - every budget whose match fits, hard and soft, for the calendar period containing `now`;
+ *  - every budget whose match fits, hard and soft, for the calendar period containing `now`
+ *    (none when `billable` is false: an unmetered endpoint such as count_tokens);
  *  - the global spend counter of the emergency stop's auto period, if configured.
  * @param worst_case_cost reserved on hard budgets (negative counts as 0)
  * @param token_estimate taken from tokens_per_minute now, corrected on settle (clamped to
@@ -27,7 +28,8 @@ EnforcementPlan plan(const Rules& rules,
                      const RequestAttributes& attributes,
                      Picodollars worst_case_cost,
                      std::int64_t token_estimate,
-                     std::chrono::system_clock::time_point now);
+                     std::chrono::system_clock::time_point now,
+                     bool billable = true);
 
 /** @return true when every clause of `match` fits the request. */
 bool matches(const Match& match, const RequestAttributes& attributes);

@@ -65,7 +65,9 @@ EndpointKind geminiKind(std::string_view path, std::string& model) {
   model.assign(last.substr(0, colon));
   if (method == "generateContent") return EndpointKind::GeminiGenerateContent;
   if (method == "streamGenerateContent") return EndpointKind::GeminiStreamGenerateContent;
-  return EndpointKind::Unmetered;  // countTokens, embedContent, ...
+  // Billed at the embedding input price; the answer reports no usage, so it is estimated.
+  if (method == "embedContent" || method == "batchEmbedContents") return EndpointKind::Embeddings;
+  return EndpointKind::Unmetered;  // countTokens, ...
 }
 
 std::string_view azureDeployment(std::string_view path) {

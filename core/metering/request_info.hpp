@@ -13,7 +13,7 @@ namespace spendgate::core {
 enum class EndpointKind {
   ChatCompletions,              // */chat/completions (OpenAI, Azure, Gemini-compat)
   Completions,                  // */completions (legacy)
-  Embeddings,                   // */embeddings
+  Embeddings,                   // */embeddings, Gemini models/{m}:embedContent|batchEmbedContents
   Responses,                    // */responses
   AnthropicMessages,            // /v1/messages
   GeminiGenerateContent,        // models/{m}:generateContent

@@ -118,6 +118,12 @@ Cost Pricer::cost(const Usage& usage, std::string_view request_model) const {
 
 WorstCase Pricer::worstCase(const RequestInfo& request) const {
   WorstCase worst;
+  if (request.kind == EndpointKind::Unmetered) {
+    // count_tokens, model listings...: free, so no limit or budget may refuse them, and the
+    // model need not be priced.
+    worst.price_source = "unmetered";
+    return worst;
+  }
   worst.input_tokens_bound =
       std::max<std::int64_t>(request.request_body_bytes, 0) / kWorstCaseBytesPerToken;
 

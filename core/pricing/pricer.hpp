@@ -93,8 +93,9 @@ public:
    * @return the most the request can cost: input bound = body bytes / kWorstCaseBytesPerToken at
    * the dearest input-side rate; output bound = the request's cap, else the model's
    * max_output_tokens, else kDefaultMaxOutputTokens, times the number of choices (0 for
-   * embeddings). Long-context rates apply when the input bound passes their threshold, and the
-   * requested service tier's rates when the model has that tier.
+   * embeddings). Unmetered endpoints (count_tokens, model listings) cost nothing: amount 0,
+   * price_source "unmetered", never rejected. Long-context rates apply when the input bound passes
+   * their threshold, and the requested service tier's rates when the model has that tier.
    */
   WorstCase worstCase(const RequestInfo& request) const;
 

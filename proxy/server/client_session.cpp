@@ -544,7 +544,8 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
       ex.info.max_output_tokens.value_or(0);
   core::EnforcementPlan plan =
-      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now);
+      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now,
+                 ex.info.kind != core::EndpointKind::Unmetered);
   if (plan.denial) {
     denial = plan.denial;
     return nullptr;

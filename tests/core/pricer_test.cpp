@@ -266,6 +266,40 @@ TEST(Pricer, WorstCase) {
   EXPECT_EQ(pricer(UnknownModelPolicy::Kind::Price).worstCase(req).amount, 258'000'000'000);
 }
 
+TEST(Pricer, UnmeteredWorstCaseIsZeroWhateverThePolicy) {
+  // count_tokens names a priced model and asks for no output cap: still free.
+  RequestInfo req = classifyRequest(ProviderFormat::Anthropic, "/v1/messages/count_tokens", "",
+                                    R"({"model":"claude-sonnet-4-5","messages":[]})");
+  ASSERT_EQ(req.kind, EndpointKind::Unmetered);
+  for (const auto kind : {UnknownModelPolicy::Kind::Reject, UnknownModelPolicy::Kind::Allow,
+                          UnknownModelPolicy::Kind::Price}) {
+    const WorstCase w = pricer(kind).worstCase(req);
+    EXPECT_EQ(w.amount, 0);
+    EXPECT_EQ(w.output_tokens_bound, 0);
+    EXPECT_FALSE(w.rejected);
+    EXPECT_EQ(w.price_source, "unmetered");
+  }
+  req.requested_model = "acme-unknown";  // unpriced: still not rejected
+  EXPECT_FALSE(pricer().worstCase(req).rejected);
+  EXPECT_EQ(pricer(UnknownModelPolicy::Kind::Price).worstCase(req).amount, 0);
+}
+
+TEST(Pricer, GeminiEmbeddingWorstCaseIsInputOnly) {
+  PriceCatalog catalog = testCatalog();
+  ModelPrice embedding;
+  embedding.rates.input = 150'000;  // 0.15 USD / 1M
+  embedding.rates.output = 0;
+  catalog.set("gemini/gemini-embedding-001", embedding);
+  const Pricer p(std::move(catalog), UnknownModelPolicy{});
+  const RequestInfo req =
+      classifyRequest(ProviderFormat::Gemini, "/v1beta/models/gemini-embedding-001:embedContent",
+                      "", R"({"content":{"parts":[{"text":"hello"}]}})");
+  const WorstCase w = p.worstCase(req);
+  EXPECT_TRUE(w.priced);
+  EXPECT_EQ(w.output_tokens_bound, 0);
+  EXPECT_EQ(w.amount, req.request_body_bytes * 150'000);
+}
+
 TEST(Money, ParsesDecimalsExactly) {
   EXPECT_EQ(parseUsdPerMillion("2.50"), 2'500'000);
   EXPECT_EQ(parseUsdPerMillion("0.075"), 75'000);

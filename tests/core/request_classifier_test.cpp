@@ -114,6 +114,17 @@ TEST(RequestClassifier, AnthropicAndGemini) {
   const auto gemini = classifyRequest(ProviderFormat::Gemini,
                                       "/v1beta/models/gemini-2.5-pro:countTokens", "", "{}");
   EXPECT_EQ(gemini.kind, EndpointKind::Unmetered);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/responses/input_tokens", "", "{}").kind,
+            EndpointKind::Unmetered);
+  // Gemini embeddings are billed like OpenAI's: input only.
+  const auto embed = classifyRequest(ProviderFormat::Gemini,
+                                     "/v1beta/models/gemini-embedding-001:embedContent", "", "{}");
+  EXPECT_EQ(embed.kind, EndpointKind::Embeddings);
+  EXPECT_EQ(embed.requested_model, "gemini-embedding-001");
+  EXPECT_EQ(classifyRequest(ProviderFormat::Gemini,
+                            "/v1beta/models/gemini-embedding-001:batchEmbedContents", "", "{}")
+                .kind,
+            EndpointKind::Embeddings);
   const auto compat = classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/chat/completions", "",
                                       R"({"model":"gemini-2.0-flash","stream":true,"n":3})");
   EXPECT_TRUE(compat.gemini_compat);

@@ -151,6 +151,22 @@ TEST(Planner, NegativeInputsClamp) {
   EXPECT_EQ(p.budgets[0].amount, 0);
 }
 
+TEST(Planner, UnbillableRequestsChargeNoBudgetButKeepRateLimits) {
+  Rules rules;
+  rules.budgets = {budget("g", Scope::Global)};
+  rules.budgets[0].limit = 0;  // a spent-out budget must not refuse a free request either
+  RateLimitRule rate;
+  rate.name = "r";
+  rate.scope = Scope::Key;
+  rate.requests_per_minute = 5;
+  rules.rate_limits = {rate};
+  const EnforcementPlan p = plan(rules, alice(), 0, 0, utc(2026, 1, 1), /*billable=*/false);
+  EXPECT_FALSE(p.denial);
+  EXPECT_TRUE(p.budgets.empty());
+  ASSERT_EQ(p.rate_limits.size(), 1u);
+  EXPECT_EQ(plan(rules, alice(), 0, 0, utc(2026, 1, 1)).budgets.size(), 1u);
+}
+
 TEST(Planner, KeysEscapeSeparatorsAndHashTags) {
   EXPECT_EQ(escapeKeyPart("a:b{c}%d e"), "a%3Ab%7Bc%7D%25d%20e");
   // Different (name, subject) pairs can no longer produce the same key.

@@ -1,0 +1,95 @@
+// Free token-counting endpoints (Anthropic count_tokens, Gemini :countTokens, OpenAI
+// /v1/responses/input_tokens) cost nothing: no per-request limit, budget or unknown-model rule may
+// refuse them, and they reserve nothing. Gemini embeddings are billed, input only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { startProxy, providers } from './lib/proxy.mjs';
+import { startUpstream, json } from './lib/fake_upstream.mjs';
+import { request } from './lib/http.mjs';
+import { ledgerPathOf, waitForLedger } from './lib/ledger.mjs';
+import { assertDenied, adminBudget } from './lib/enforcement.mjs';
+
+async function setup(t, extra) {
+  const up = await startUpstream({
+    handler: (req, res, rec) => {
+      if (rec.url.includes('embedContent')) return json(res, 200, { embedding: { values: [0.1, 0.2] } });
+      if (rec.url.includes('countTokens')) return json(res, 200, { totalTokens: 12 });
+      return json(res, 200, { input_tokens: 12 });
+    },
+  });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }),
+    extra,
+  });
+  return { up, proxy };
+}
+
+const messages = [{ role: 'user', content: 'how many tokens is this?' }];
+const counting = [
+  { format: 'anthropic', path: '/v1/messages/count_tokens', headers: { 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' }, body: { model: 'claude-sonnet-4-5', messages } },
+  { format: 'gemini', path: '/v1beta/models/gemini-2.5-pro:countTokens', headers: { 'x-goog-api-key': 'gm-test' }, body: { contents: [{ role: 'user', parts: [{ text: 'hi' }] }] } },
+  { format: 'openai', path: '/v1/responses/input_tokens', headers: { authorization: 'Bearer sk-test' }, body: { model: 'gpt-4o', input: 'hi' } },
+];
+
+const post = (proxy, c, body = c.body) => request(`${proxy.url}${c.path}`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json', ...c.headers },
+  body: JSON.stringify(body),
+});
+
+test('count_tokens / countTokens / responses/input_tokens pass a tiny request_limits.max_cost_usd and a spent hard budget, reserve nothing and cost 0', async (t) => {
+  const { up, proxy } = await setup(t, {
+    request_limits: { max_cost_usd: 0.01 },
+    budgets: [{ name: 'tiny', scope: 'global', period: 'day', limit_usd: 0.000001, mode: 'hard' }],
+  });
+  for (const c of counting) {
+    const r = await post(proxy, c);
+    assert.equal(r.status, 200, `${c.path}: ${r.status} ${r.text}`);
+    assert.equal(r.headers['x-spendgate-denied'], undefined, c.path);
+    assert.equal(r.headers['x-spendgate-cost-usd'], '0', c.path);
+  }
+  assert.equal(up.requests.length, counting.length, 'every counting call was forwarded');
+  const b = await adminBudget(proxy.adminUrl, 'tiny');
+  assert.equal(b.reserved_usd, 0, 'nothing reserved');
+  assert.equal(b.spent_usd, 0, 'nothing spent');
+
+  // A billable call is still refused by both rules: they are in force.
+  const chat = await request(`${proxy.url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+    body: JSON.stringify({ model: 'gpt-4o', messages }),
+  });
+  assertDenied(chat, 'request_cost');
+  await proxy.stopClean();
+});
+
+test('unknown_model: reject does not refuse counting calls for an unpriced model', async (t) => {
+  const { up, proxy } = await setup(t, { pricing: { unknown_model: 'reject' } });
+  for (const c of counting) {
+    const body = { ...c.body, model: 'acme-secret-model' };
+    const r = await post(proxy, c, body);
+    assert.equal(r.status, 200, `${c.path}: ${r.status} ${r.text}`);
+  }
+  const gemini = { ...counting[1], path: '/v1beta/models/acme-secret-model:countTokens' };
+  assert.equal((await post(proxy, gemini)).status, 200, 'gemini unpriced path model');
+  assert.equal(up.requests.length, counting.length + 1);
+  await proxy.stopClean();
+});
+
+test('Gemini :embedContent is billed at the embedding input price, input only: worst case passes a limit a generation would not', async (t) => {
+  // gemini-embedding-001: 0.15 USD / 1M input tokens, no output. The body is ~70 bytes, so the
+  // worst case is ~1e-5 USD; an output bound at any generation rate would be far above 0.0001.
+  const { proxy } = await setup(t, { request_limits: { max_cost_usd: 0.0001 } });
+  const c = { path: '/v1beta/models/gemini-embedding-001:embedContent', headers: { 'x-goog-api-key': 'gm-test' }, body: { content: { parts: [{ text: 'hello embeddings' }] } } };
+  const r = await post(proxy, c);
+  assert.equal(r.status, 200, `${r.status} ${r.text}`);
+  const [{ json: line }] = await waitForLedger(ledgerPathOf(proxy), 1, { what: 'embedContent ledger line' });
+  assert.equal(line.model, 'gemini-embedding-001');
+  assert.equal(line.output_tokens, 0);
+  assert.ok(line.input_tokens > 0, 'input estimated: the answer carries no usage');
+  assert.equal(line.usage_source, 'estimated');
+  assert.ok(line.cost_usd > 0, `billed: ${line.cost_usd}`);
+  assert.equal(Number(r.headers['x-spendgate-cost-usd']), line.cost_usd);
+  await proxy.stopClean();
+});
