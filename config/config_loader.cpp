@@ -16,6 +16,7 @@
 
 #include "config/env_name.hpp"
 #include "config/yaml_reader.hpp"
+#include "core/enforcement/glob.hpp"
 
 namespace spendgate::config {
 
@@ -237,6 +238,10 @@ private:
       if (!pattern) continue;
       if (pattern->empty()) {
         r_.error(entry.value, "must not be empty");
+        continue;
+      }
+      if (const auto bad = core::globError(*pattern)) {
+        r_.error(entry.value, bad->message);
         continue;
       }
       out[dimension] = std::move(*pattern);

@@ -10,7 +10,9 @@ namespace spendgate::core {
 
 namespace {
 
-bool isLiteral(std::string_view glob) { return glob.find_first_of("*?") == std::string_view::npos; }
+bool isLiteral(std::string_view glob) {
+  return glob.find_first_of("*?[") == std::string_view::npos;
+}
 
 const BudgetRule* ruleOf(const std::vector<BudgetRule>& rules, const BudgetSnapshot& counter) {
   for (const BudgetRule& rule : rules) {

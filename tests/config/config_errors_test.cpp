@@ -202,6 +202,21 @@ TEST(ConfigErrors, UnknownMatchDimension) {
                           "cfg.yaml:2:55: budgets[0].match.team: must not be empty"));
 }
 
+TEST(ConfigErrors, MalformedMatchGlobIsReportedAtThePattern) {
+  EXPECT_THAT(
+      errorsOf(
+          "budgets:\n  - { name: a, limit_usd: 1, match: { model: \"gpt-[4\" } }\n"
+          "rate_limits:\n  - { name: r, requests_per_minute: 1, match: { user: \"[z-a]*\" } }\n"),
+      ElementsAre("cfg.yaml:2:46: budgets[0].match.model: unclosed '[' at character 5 of glob "
+                  "\"gpt-[4\" (a class needs a closing ']'; a class cannot be empty)",
+                  "cfg.yaml:4:55: rate_limits[0].match.user: reversed range 'z-a' in glob "
+                  "\"[z-a]*\""));
+  // Well-formed classes load.
+  EXPECT_THAT(
+      errorsOf("budgets:\n  - { name: a, limit_usd: 1, match: { model: \"gpt-4o-[0-9]*\" } }\n"),
+      ElementsAre());
+}
+
 TEST(ConfigErrors, VirtualKeys) {
   const std::string hash(64, 'a');
   EXPECT_THAT(errorsOf("identity:\n  virtual_keys:\n"

@@ -33,6 +33,55 @@ TEST(GlobMatch, QuestionMark) {
   EXPECT_TRUE(globMatch("?*", "a"));
 }
 
+TEST(GlobMatch, BracketClasses) {
+  EXPECT_TRUE(globMatch("gpt-4o-[0-9]*", "gpt-4o-2024-08-06"));
+  EXPECT_FALSE(globMatch("gpt-4o-[0-9]*", "gpt-4o-mini"));
+  EXPECT_TRUE(globMatch("o[134]-mini", "o3-mini"));
+  EXPECT_FALSE(globMatch("o[134]-mini", "o2-mini"));
+  EXPECT_TRUE(globMatch("[a-cx]", "b"));
+  EXPECT_TRUE(globMatch("[a-cx]", "x"));
+  EXPECT_FALSE(globMatch("[a-cx]", "d"));
+  EXPECT_FALSE(globMatch("[a-c]", ""));  // a class is exactly one character
+  EXPECT_FALSE(globMatch("[a-c]", "ab"));
+}
+
+TEST(GlobMatch, NegatedClasses) {
+  for (const char* pattern : {"team-[!ab]", "team-[^ab]"}) {
+    EXPECT_TRUE(globMatch(pattern, "team-c")) << pattern;
+    EXPECT_FALSE(globMatch(pattern, "team-a")) << pattern;
+    EXPECT_FALSE(globMatch(pattern, "team-")) << pattern;
+  }
+  EXPECT_TRUE(globMatch("[!0-9]*", "gpt"));
+  EXPECT_FALSE(globMatch("[!0-9]*", "4o"));
+}
+
+TEST(GlobMatch, ClassEdgeMembers) {
+  EXPECT_TRUE(globMatch("[]]", "]"));  // `]` first is a member
+  EXPECT_TRUE(globMatch("[]a]", "a"));
+  EXPECT_TRUE(globMatch("[!]]", "x"));  // ... also after the negation
+  EXPECT_FALSE(globMatch("[!]]", "]"));
+  EXPECT_TRUE(globMatch("[a-]", "-"));  // `-` last or first is a member
+  EXPECT_TRUE(globMatch("[-a]", "-"));
+  EXPECT_TRUE(globMatch("[*?]", "*"));  // no wildcards inside a class
+  EXPECT_FALSE(globMatch("[*?]", "x"));
+  EXPECT_TRUE(globMatch("*[0-9]", "gpt-4"));  // classes backtrack like literals
+  EXPECT_FALSE(globMatch("*[0-9]", "gpt-4o"));
+}
+
+TEST(GlobError, MalformedPatterns) {
+  EXPECT_FALSE(globError("gpt-4o*"));
+  EXPECT_FALSE(globError("[]]"));
+  EXPECT_FALSE(globError("[a-z][!0-9]?*"));
+  const auto unclosed = globError("gpt-[4");
+  ASSERT_TRUE(unclosed);
+  EXPECT_EQ(unclosed->offset, 4u);
+  for (const char* empty : {"[]", "[!]", "[^]", "x[", "[a-z"})
+    EXPECT_TRUE(globError(empty)) << empty;
+  const auto reversed = globError("a[z-a]");
+  ASSERT_TRUE(reversed);
+  EXPECT_EQ(reversed->offset, 2u);
+}
+
 TEST(GlobMatch, BacktracksWithoutBlowingUp) {
   const std::string text(5000, 'a');
   EXPECT_FALSE(globMatch("*a*a*a*a*a*a*b", text));
