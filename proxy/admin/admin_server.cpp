@@ -1,7 +1,5 @@
 #include "proxy/admin/admin_server.hpp"
 
-#include <openssl/crypto.h>
-
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
@@ -13,6 +11,7 @@
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/store/budget_listing.hpp"
+#include "proxy/admin/admin_auth.hpp"
 #include "proxy/admin/report_routes.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/await_callback.hpp"
@@ -25,15 +24,6 @@ namespace spendgate::proxy {
 namespace http = beast::http;
 
 namespace {
-
-// Compares in time that does not depend on where the strings differ.
-bool tokenMatches(std::string_view header, const std::string& token) {
-  constexpr std::string_view kBearer = "Bearer ";
-  if (!header.starts_with(kBearer)) return false;
-  header.remove_prefix(kBearer.size());
-  if (header.size() != token.size()) return false;
-  return CRYPTO_memcmp(header.data(), token.data(), token.size()) == 0;
-}
 
 http::response<http::string_body> jsonResponse(http::status status, std::string body) {
   http::response<http::string_body> response{status, 11};
@@ -141,7 +131,7 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     response.body() = "ok";
     co_return response;
   }
-  if (!token_.empty() && !tokenMatches(request[http::field::authorization], token_)) {
+  if (!token_.empty() && !adminTokenMatches(request[http::field::authorization], token_)) {
     auto response = errorResponse(http::status::unauthorized, "missing or wrong admin token");
     response.set(http::field::www_authenticate, "Bearer");
     co_return response;

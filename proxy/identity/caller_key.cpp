@@ -33,21 +33,6 @@ std::string_view queryKey(std::string_view target, std::size_t& begin, std::size
 
 bool isBlank(char c) { return c == ' ' || c == '\t'; }
 
-// "Bearer" 1*(SP / HTAB) token (RFC 9110 §11.4, scheme without case). Every blank between them
-// goes: a virtual key sent as "Bearer  sk-sg-..." is still the virtual key, and must not pass.
-std::string_view bearerToken(std::string_view authorization) {
-  constexpr std::string_view kScheme = "Bearer";
-  if (authorization.size() <= kScheme.size() ||
-      !boost::beast::iequals(authorization.substr(0, kScheme.size()), kScheme) ||
-      !isBlank(authorization[kScheme.size()])) {
-    return {};
-  }
-  authorization.remove_prefix(kScheme.size());
-  while (!authorization.empty() && isBlank(authorization.front())) authorization.remove_prefix(1);
-  while (!authorization.empty() && isBlank(authorization.back())) authorization.remove_suffix(1);
-  return authorization;
-}
-
 std::string computeSha256Hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -62,6 +47,21 @@ std::string computeSha256Hex(std::string_view text) {
 }
 
 }  // namespace
+
+// "Bearer" 1*(SP / HTAB) token (RFC 9110 §11.4, scheme without case). Every blank between them
+// goes: a virtual key sent as "Bearer  sk-sg-..." is still the virtual key, and must not pass.
+std::string_view bearerToken(std::string_view authorization) {
+  constexpr std::string_view kScheme = "Bearer";
+  if (authorization.size() <= kScheme.size() ||
+      !boost::beast::iequals(authorization.substr(0, kScheme.size()), kScheme) ||
+      !isBlank(authorization[kScheme.size()])) {
+    return {};
+  }
+  authorization.remove_prefix(kScheme.size());
+  while (!authorization.empty() && isBlank(authorization.front())) authorization.remove_prefix(1);
+  while (!authorization.empty() && isBlank(authorization.back())) authorization.remove_suffix(1);
+  return authorization;
+}
 
 CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
   // One walk over the fields instead of four lookups in Beast's tree (each a case-insensitive

@@ -17,6 +17,12 @@ struct CallerKey {
   KeyLocation location = KeyLocation::None;
 };
 
+/**
+ * @return the token of an `Authorization: Bearer <token>` value: the scheme in any case, then
+ * any run of SP/HTAB (RFC 9110 §11.4); "" for another scheme or no token.
+ */
+std::string_view bearerToken(std::string_view authorization);
+
 /** @return the key from Authorization: Bearer, x-api-key, x-goog-api-key, api-key or ?key=. */
 CallerKey findCallerKey(const boost::beast::http::fields& headers, std::string_view target);
 

@@ -101,6 +101,13 @@ test('every admin route: 401 without or with a wrong token, 200 with it; status 
     // Token sent without the Bearer scheme.
     const raw = await request(`${proxy.adminUrl}${path}`, { method, headers: { authorization: TOKEN } });
     assert.equal(raw.status, 401, `${method} ${path} with "Authorization: <token>" (no Bearer): got ${raw.status}`);
+    // The scheme is case-insensitive and any run of SP/HTAB may follow it (RFC 7235), as on the proxy side.
+    for (const value of [`bearer ${TOKEN}`, `BEARER \t ${TOKEN}`]) {
+      const ok = await request(`${proxy.adminUrl}${path}`, { method, headers: { authorization: value } });
+      assert.equal(ok.status, 200, `${method} ${path} with "Authorization: ${value}": got ${ok.status} ${ok.text}`);
+    }
+    const wrongLower = await request(`${proxy.adminUrl}${path}`, { method, headers: { authorization: `bearer ${TOKEN}x` } });
+    assert.equal(wrongLower.status, 401, `${method} ${path} with a wrong token in a lower-case scheme`);
     const res = await admin(proxy, path, { method });
     assert.equal(res.status, 200, `${method} ${path} with the token: expected 200, got ${res.status} ${res.text}`);
   }
