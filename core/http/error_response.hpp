@@ -15,6 +15,7 @@ enum class ProxyError {
   HeaderTooLarge,       // over server.max_header_bytes
   UpstreamUnavailable,  // refused, reset, TLS failure
   UpstreamTimeout,      // no answer within first_byte_timeout / request_timeout
+  ProviderKeyMissing,   // a virtual-key call to a provider whose api_key_env is unset or empty
   // Denials (SPEC §4): the request never reaches the provider.
   EmergencyStop,
   UnknownKey,

@@ -266,6 +266,7 @@ int CommandLine::serve() {
   Logger logger(runtime->config.logging);
   logger.info(path.empty() ? "no config file: using built-in defaults"
                            : "configuration from " + path);
+  for (const auto& warning : runtime->warnings) logger.warn(warning);
   try {
     LedgerWriter ledger(runtime->config.ledger.path, logger);
     Enforcer enforcer(nullptr, runtime->config.store.redis.on_unavailable, logger);

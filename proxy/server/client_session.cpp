@@ -489,6 +489,11 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
                                   provider.config.deployments);
 
+  if (ex.identity.virtual_key && !provider.missing_key.empty()) {
+    // Forwarded without credentials it would get the provider's own, misleading 401.
+    return std::pair{core::ProxyError::ProviderKeyMissing, provider.missing_key};
+  }
+
   const auto& pricer = *runtime.pricer;
   if (ex.info.kind != core::EndpointKind::Unmetered && !ex.info.requested_model.empty() &&
       pricer.unknownModelPolicy().kind == core::UnknownModelPolicy::Kind::Reject &&

@@ -162,6 +162,7 @@ std::vector<std::string> ProxyServer::reload() {
     for (const auto& error : errors) logger_.error("reload refused: " + error);
     return errors;
   }
+  for (const auto& warning : next->warnings) logger_.warn(warning);
   // What is bound at start-up stays until a restart.
   const auto& before = runtime_->config;
   const auto& after = next->config;

@@ -56,7 +56,16 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
     live.pool_key = (up.tls ? "https://" : "http://") + live.host_header + "|" + provider.ca_file;
     if (up.tls) live.tls = makeClientTls(provider, errors);
     if (!provider.api_key_env.empty()) {
-      if (const char* key = std::getenv(provider.api_key_env.c_str())) live.api_key = key;
+      const char* key = std::getenv(provider.api_key_env.c_str());
+      if (key != nullptr) live.api_key = key;
+      if (live.api_key.empty()) {
+        const std::string state = key == nullptr ? "is not set" : "is empty";
+        live.missing_key = "spendgate has no provider key for " + provider.name +
+                           ": the environment variable " + provider.api_key_env + " " + state;
+        runtime->warnings.push_back("provider " + provider.name + ": api_key_env " +
+                                    provider.api_key_env + " " + state +
+                                    "; calls with a virtual key to it are answered 500");
+      }
     }
     for (const auto& route : provider.routes) runtime->routes.add(route, i);
     runtime->providers.push_back(std::move(live));

@@ -26,6 +26,11 @@ struct ProviderRuntime {
   std::string pool_key;     // upstream connections are shared by providers with the same key
   std::shared_ptr<boost::asio::ssl::context> tls;  // null for http:// upstreams
   std::string api_key;  // from api_key_env, injected for virtual-key callers; never logged
+  /**
+   * Set when api_key_env names a variable that is unset or empty: the answer (500) to a
+   * virtual-key call, which is then not forwarded keyless. Names the variable, never a value.
+   */
+  std::string missing_key;
 };
 
 /**
@@ -40,6 +45,8 @@ struct Runtime {
   std::shared_ptr<const core::Pricer> pricer;
   std::shared_ptr<const core::IdentityResolver> identity;
   core::Rules rules;
+  /** Problems that do not stop the snapshot (a provider key variable unset); logged as warnings. */
+  std::vector<std::string> warnings;
 
   /**
    * Builds a snapshot; TLS trust stores are loaded here.

@@ -48,5 +48,18 @@ TEST(ErrorResponseTest, EveryErrorHasItsStatus) {
   EXPECT_EQ(errorKind(ProxyError::HeaderTooLarge).openai_code, "request_header_fields_too_large");
 }
 
+TEST(ErrorResponseTest, MissingProviderKeyIsAServerErrorNotADenial) {
+  const auto& kind = errorKind(ProxyError::ProviderKeyMissing);
+  EXPECT_EQ(kind.status, 500);
+  EXPECT_EQ(kind.denied_reason, "");
+  EXPECT_EQ(kind.openai_type, "api_error");
+  EXPECT_EQ(kind.openai_code, "provider_key_missing");
+  EXPECT_EQ(kind.anthropic_type, "api_error");
+  EXPECT_EQ(kind.gemini_status, "INTERNAL");
+  // The entries after it (denials) did not shift.
+  EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
+  EXPECT_EQ(errorKind(ProxyError::UnknownModel).denied_reason, "unknown_model");
+}
+
 }  // namespace
 }  // namespace spendgate::core

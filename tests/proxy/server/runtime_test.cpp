@@ -1,0 +1,62 @@
+#include "proxy/server/runtime.hpp"
+
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "config/config_loader.hpp"
+
+namespace spendgate::proxy {
+namespace {
+
+RuntimePtr build(const std::string& yaml, std::vector<std::string>& errors) {
+  auto loaded = config::loadConfigString(yaml, "cfg.yaml");
+  EXPECT_TRUE(loaded.errors.empty()) << (loaded.errors.empty() ? "" : loaded.errors.front());
+  return Runtime::build(std::move(*loaded.config), errors);
+}
+
+TEST(Runtime, UnsetOrEmptyProviderKeyVariableWarnsAndNamesTheVariable) {
+  ::unsetenv("SPENDGATE_RT_TEST_UNSET");
+  ::setenv("SPENDGATE_RT_TEST_EMPTY", "", 1);
+  ::setenv("SPENDGATE_RT_TEST_SET", "sk-real-secret", 1);
+  std::vector<std::string> errors;
+  const auto runtime = build(
+      "providers:\n"
+      "  a: { format: openai, base_url: \"http://127.0.0.1:1\", routes: [\"/a/\"], "
+      "api_key_env: SPENDGATE_RT_TEST_UNSET }\n"
+      "  b: { format: anthropic, base_url: \"http://127.0.0.1:1\", routes: [\"/b/\"], "
+      "api_key_env: SPENDGATE_RT_TEST_EMPTY }\n"
+      "  c: { format: gemini, base_url: \"http://127.0.0.1:1\", routes: [\"/c/\"], "
+      "api_key_env: SPENDGATE_RT_TEST_SET }\n"
+      "  d: { format: openai, base_url: \"http://127.0.0.1:1\", routes: [\"/d/\"], "
+      "api_key_env: \"\" }\n",
+      errors);
+  ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
+  auto provider = [&](const std::string& name) -> const ProviderRuntime& {
+    for (const auto& p : runtime->providers) {
+      if (p.config.name == name) return p;
+    }
+    ADD_FAILURE() << "no provider " << name;
+    return runtime->providers.front();
+  };
+  EXPECT_EQ(provider("a").missing_key,
+            "spendgate has no provider key for a: the environment variable "
+            "SPENDGATE_RT_TEST_UNSET is not set");
+  EXPECT_EQ(provider("b").missing_key,
+            "spendgate has no provider key for b: the environment variable "
+            "SPENDGATE_RT_TEST_EMPTY is empty");
+  EXPECT_EQ(provider("c").missing_key, "");
+  EXPECT_EQ(provider("c").api_key, "sk-real-secret");
+  EXPECT_EQ(provider("d").missing_key, "");  // no api_key_env: nothing is ever injected
+
+  // One warning per provider with a missing key; never a key's value.
+  ASSERT_EQ(runtime->warnings.size(), 2u);
+  EXPECT_NE(runtime->warnings[0].find("SPENDGATE_RT_TEST_UNSET is not set"), std::string::npos);
+  EXPECT_NE(runtime->warnings[1].find("SPENDGATE_RT_TEST_EMPTY is empty"), std::string::npos);
+  for (const auto& warning : runtime->warnings) {
+    EXPECT_EQ(warning.find("sk-real-secret"), std::string::npos);
+  }
+}
+
+}  // namespace
+}  // namespace spendgate::proxy
