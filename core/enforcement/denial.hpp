@@ -19,6 +19,13 @@ enum class DenialReason {
   UnknownModel,
 };
 
+/** Every reason, in SPEC §4's table order (metrics show each from the start, at 0). */
+inline constexpr DenialReason kAllDenialReasons[] = {
+    DenialReason::EmergencyStop, DenialReason::UnknownKey, DenialReason::RequestCost,
+    DenialReason::RateLimit,     DenialReason::Budget,     DenialReason::StoreUnavailable,
+    DenialReason::UnknownModel,
+};
+
 /** @return the `x-spendgate-denied` value: "emergency_stop", "unknown_key", "request_cost", ... */
 std::string_view denialReasonName(DenialReason reason);
 

@@ -1,7 +1,10 @@
 #include "proxy/metrics/prometheus_text.hpp"
 
+#include <algorithm>
+#include <iterator>
 #include <string_view>
 
+#include "core/enforcement/denial.hpp"
 #include "core/pricing/money.hpp"
 
 namespace spendgate::proxy {
@@ -66,9 +69,21 @@ std::string renderPrometheus(const MetricsShard& m, const ScrapeState& state) {
 
   header(out, "spendgate_denied_total", "counter",
          "Requests refused before reaching a provider, by reason.");
-  for (const auto& [reason, value] : m.denials) {
+  // Every reason from the start, at 0: rate() and alerts need the series before the first denial.
+  auto denied = [&out](std::string_view reason, std::uint64_t value) {
     out +=
         "spendgate_denied_total{reason=\"" + escape(reason) + "\"} " + std::to_string(value) + "\n";
+  };
+  for (const core::DenialReason reason : core::kAllDenialReasons) {
+    const std::string_view name = core::denialReasonName(reason);
+    const auto found = m.denials.find(std::string(name));
+    denied(name, found == m.denials.end() ? 0 : found->second);
+  }
+  for (const auto& [reason, value] : m.denials) {
+    const bool listed = std::any_of(
+        std::begin(core::kAllDenialReasons), std::end(core::kAllDenialReasons),
+        [&reason](core::DenialReason known) { return core::denialReasonName(known) == reason; });
+    if (!listed) denied(reason, value);
   }
 
   header(out, "spendgate_spend_usd_total", "counter", "Metered spend in USD.");
