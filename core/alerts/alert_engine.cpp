@@ -73,7 +73,11 @@ boost::json::object budgetDetails(const BudgetSnapshot& s) {
   d["subject"] = s.subject;
   d["period"] = periodName(s.period);
   d["period_start"] = formatRfc3339(s.window.start);
-  d["period_end"] = formatRfc3339(s.window.end);
+  if (s.period == Period::Total) {
+    d["period_end"] = nullptr;  // never ends
+  } else {
+    d["period_end"] = formatRfc3339(s.window.end);
+  }
   d["limit_usd"] = toUsd(s.limit);
   d["spent_usd"] = toUsd(s.spent);
   d["reserved_usd"] = toUsd(s.reserved);

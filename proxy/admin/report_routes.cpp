@@ -163,7 +163,10 @@ std::string budgetJson(const core::BudgetSnapshot& budget, system_clock::time_po
   out += ",\"subject\":" + quoted(budget.subject);
   out += ",\"period\":" + quoted(core::periodName(budget.period));
   out += ",\"period_start\":" + quoted(core::formatRfc3339(budget.window.start));
-  out += ",\"period_end\":" + quoted(core::formatRfc3339(budget.window.end));
+  // A total period never ends: null, not its far-future sentinel.
+  out += ",\"period_end\":" + (budget.period == core::Period::Total
+                                   ? std::string("null")
+                                   : quoted(core::formatRfc3339(budget.window.end)));
   out += ",\"limit_usd\":" + usd(budget.limit);
   out += ",\"spent_usd\":" + usd(spent);
   out += ",\"reserved_usd\":" + usd(reserved);

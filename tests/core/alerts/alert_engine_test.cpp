@@ -534,6 +534,18 @@ TEST_F(AlertEngineTest, StateOfEndedPeriodsIsPruned) {
   EXPECT_EQ(engine.trackedCounters(), 1u);
 }
 
+TEST_F(AlertEngineTest, TotalPeriodAlertsHaveNoPeriodEnd) {
+  const auto r = rule("forever", Period::Total, 10, {0.8});
+  AlertEngine engine({r});
+  auto a = thresholdsOf(engine, {snap(r, "", usd(8.5), clock.now())}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  const auto json = alertToJson(a[0]);
+  const auto& d = json.at("details").as_object();
+  EXPECT_TRUE(d.at("period_end").is_null());
+  EXPECT_EQ(d.at("period").as_string(), "total");
+  EXPECT_THAT(a[0].message, ::testing::Not(HasSubstr("2200")));
+}
+
 TEST_F(AlertEngineTest, JsonShape) {
   const auto r = rule("b", Period::Day, 10, {0.8});
   AlertEngine engine({r});

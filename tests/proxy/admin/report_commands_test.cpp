@@ -77,7 +77,7 @@ TEST(ReportCommands, BudgetsTable) {
      "period_end":"2026-04-01T00:00:00.000Z","limit_usd":50,"spent_usd":0.00024,"reserved_usd":0,
      "remaining_usd":49.99976,"used_ratio":0.0000048,"projected_usd":0.0018,"mode":"soft"},
     {"name":"lifetime","scope":"key","subject":"","period":"total","period_start":"1970-01-01T00:00:00.000Z",
-     "period_end":"2200-01-01T00:00:00.000Z","limit_usd":1000,"spent_usd":1,"reserved_usd":0,
+     "period_end":null,"limit_usd":1000,"spent_usd":1,"reserved_usd":0,
      "remaining_usd":999,"used_ratio":0.001,"projected_usd":1,"mode":"hard"}])");
   std::string error;
   const auto table = formatBudgetsTable(budgets, utc(2026, 3, 4, 10, 30), error);

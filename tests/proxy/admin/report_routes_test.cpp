@@ -210,6 +210,9 @@ TEST(BudgetJson, EdgeCases) {
   b.window = core::periodWindow(core::Period::Total, utc(2026, 3, 1));
   json = parse(budgetJson(b, utc(2026, 3, 1)));
   EXPECT_EQ(json.at("projected_usd"), 600);
+  // ... and never end: period_end is null, not the 2200 sentinel.
+  EXPECT_TRUE(json.at("period_end").is_null());
+  EXPECT_EQ(json.at("period_start"), "1970-01-01T00:00:00.000Z");
   // A zero limit: ratio 0, nothing remaining.
   b.limit = 0;
   json = parse(budgetJson(b, utc(2026, 3, 1)));
