@@ -217,6 +217,84 @@ std::string formatRfc3339(std::chrono::system_clock::time_point time) {
   return std::string(buffer, putRfc3339(buffer, millis));
 }
 
+namespace {
+
+/** Reads `n` decimal digits at text[pos]; @return nullopt when one is not a digit. */
+std::optional<int> digitsAt(std::string_view text, std::size_t pos, std::size_t n) {
+  if (pos + n > text.size()) return std::nullopt;
+  int value = 0;
+  for (std::size_t i = pos; i < pos + n; ++i) {
+    if (text[i] < '0' || text[i] > '9') return std::nullopt;
+    value = value * 10 + (text[i] - '0');
+  }
+  return value;
+}
+
+/** Days since 1970-01-01 of a civil date (Howard Hinnant's days_from_civil). */
+std::int64_t daysFromCivil(int year, unsigned month, unsigned day) {
+  year -= month <= 2 ? 1 : 0;
+  const int era = (year >= 0 ? year : year - 399) / 400;
+  const auto yoe = static_cast<unsigned>(year - era * 400);
+  const unsigned doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
+  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+  return static_cast<std::int64_t>(era) * 146097 + static_cast<std::int64_t>(doe) - 719468;
+}
+
+bool leapYear(int year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
+
+}  // namespace
+
+std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_view text) {
+  // YYYY-MM-DDTHH:MM:SS
+  const auto year = digitsAt(text, 0, 4);
+  const auto month = digitsAt(text, 5, 2);
+  const auto day = digitsAt(text, 8, 2);
+  const auto hour = digitsAt(text, 11, 2);
+  const auto minute = digitsAt(text, 14, 2);
+  const auto second = digitsAt(text, 17, 2);
+  if (!year || !month || !day || !hour || !minute || !second || text[4] != '-' || text[7] != '-' ||
+      (text[10] != 'T' && text[10] != 't') || text[13] != ':' || text[16] != ':') {
+    return std::nullopt;
+  }
+  static constexpr int kMonthDays[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+  if (*month < 1 || *month > 12 || *day < 1 ||
+      *day > kMonthDays[*month - 1] + (*month == 2 && leapYear(*year) ? 1 : 0) || *hour > 23 ||
+      *minute > 59 || *second > 60) {
+    return std::nullopt;
+  }
+  std::size_t pos = 19;
+  std::int64_t millis = 0;
+  if (pos < text.size() && text[pos] == '.') {
+    std::size_t digits = 0;
+    for (++pos; pos < text.size() && text[pos] >= '0' && text[pos] <= '9'; ++pos, ++digits) {
+      if (digits < 3) millis = millis * 10 + (text[pos] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (; digits < 3; ++digits) millis *= 10;
+  }
+  std::int64_t offset_minutes = 0;
+  if (pos < text.size() && (text[pos] == 'Z' || text[pos] == 'z')) {
+    ++pos;
+  } else if (pos < text.size() && (text[pos] == '+' || text[pos] == '-')) {
+    const auto off_hour = digitsAt(text, pos + 1, 2);
+    const auto off_minute = digitsAt(text, pos + 4, 2);
+    if (!off_hour || !off_minute || text[pos + 3] != ':' || *off_hour > 23 || *off_minute > 59) {
+      return std::nullopt;
+    }
+    offset_minutes = (*off_hour * 60 + *off_minute) * (text[pos] == '-' ? -1 : 1);
+    pos += 6;
+  } else {
+    return std::nullopt;
+  }
+  if (pos != text.size()) return std::nullopt;
+  const std::int64_t seconds =
+      daysFromCivil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day)) * 86400 +
+      *hour * 3600 + *minute * 60 + *second - offset_minutes * 60;
+  return std::chrono::system_clock::time_point(
+      std::chrono::duration_cast<std::chrono::system_clock::duration>(
+          std::chrono::milliseconds(seconds * 1000 + millis)));
+}
+
 std::string toJsonLine(const LedgerEntry& e) {
   const std::int64_t millis = unixMillisOf(e.ts);
   const bool fast_ts = fastRfc3339(millis);

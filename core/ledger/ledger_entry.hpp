@@ -2,7 +2,9 @@
 
 #include <chrono>
 #include <cstdint>
+#include <optional>
 #include <string>
+#include <string_view>
 
 namespace spendgate::core {
 
@@ -37,5 +39,12 @@ std::string toJsonLine(const LedgerEntry& entry);
 
 /** @return RFC 3339 UTC with milliseconds ("2026-11-23T05:17:50.123Z"). */
 std::string formatRfc3339(std::chrono::system_clock::time_point time);
+
+/**
+ * Reads an RFC 3339 time ("2026-11-23T05:17:50.123Z", any number of fraction digits, "Z" or a
+ * "+hh:mm"/"-hh:mm" offset, 'T' or 't'), to the millisecond (finer digits are truncated).
+ * @return nullopt when `text` is not one, or its fields are out of range
+ */
+std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_view text);
 
 }  // namespace spendgate::core

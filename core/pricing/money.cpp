@@ -50,6 +50,42 @@ std::optional<Picodollars> parseUsdPerMillion(std::string_view text) {
   return whole * 1'000'000 + frac;
 }
 
+std::optional<Picodollars> parseUsd(std::string_view text) {
+  const bool negative = !text.empty() && text.front() == '-';
+  if (negative) text.remove_prefix(1);
+  // Accumulated as picodollars of the magnitude, unsigned so that INT64_MIN still parses.
+  constexpr std::uint64_t kPer = static_cast<std::uint64_t>(kPicodollarsPerUsd);
+  constexpr std::uint64_t kMaxWhole =
+      (static_cast<std::uint64_t>(std::numeric_limits<Picodollars>::max()) + 1) / kPer;
+  std::uint64_t whole = 0;
+  std::size_t i = 0;
+  bool digits = false;
+  for (; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+    whole = whole * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    digits = true;
+    if (whole > kMaxWhole) return std::nullopt;
+  }
+  if (!digits) return std::nullopt;  // ".5" and "-" are not what formatUsd writes
+  std::uint64_t frac = 0;
+  int frac_digits = 0;
+  if (i < text.size() && text[i] == '.') {
+    for (++i; i < text.size() && text[i] >= '0' && text[i] <= '9'; ++i) {
+      if (++frac_digits > 12) return std::nullopt;
+      frac = frac * 10 + static_cast<std::uint64_t>(text[i] - '0');
+    }
+    if (frac_digits == 0) return std::nullopt;
+  }
+  if (i != text.size()) return std::nullopt;
+  for (; frac_digits < 12; ++frac_digits) frac *= 10;
+  const std::uint64_t magnitude = whole * kPer + frac;
+  const auto limit =
+      static_cast<std::uint64_t>(std::numeric_limits<Picodollars>::max()) + (negative ? 1 : 0);
+  if (magnitude > limit) return std::nullopt;
+  if (!negative) return static_cast<Picodollars>(magnitude);
+  return magnitude == limit ? std::numeric_limits<Picodollars>::min()
+                            : -static_cast<Picodollars>(magnitude);
+}
+
 char* formatUsdTo(char* out, Picodollars amount) {
   if (amount < 0) *out++ = '-';
   // Work on the magnitude as unsigned so that INT64_MIN does not overflow.

@@ -54,6 +54,13 @@ std::optional<Picodollars> ratePerTokenFromUsdPerMillion(double usd_per_million)
  */
 std::optional<Picodollars> parseUsdPerMillion(std::string_view decimal);
 
+/**
+ * Parses what formatUsd() writes ("0.0125", "-3", "12.000000000001") back into picodollars
+ * exactly: an optional '-', digits, at most 12 decimals, no exponent.
+ * @return nullopt for anything else, or beyond the int64 range
+ */
+std::optional<Picodollars> parseUsd(std::string_view decimal);
+
 /** @return picodollars formatted as USD with up to 12 decimals, trailing zeros trimmed ("0.0125").
  */
 std::string formatUsd(Picodollars amount);
