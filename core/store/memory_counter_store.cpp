@@ -288,6 +288,47 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
   return StoreResult<SettleResult>::success(std::move(result));
 }
 
+ReconcileResult MemoryCounterStore::addSettled(const Reconciliation& reconciliation) {
+  std::lock_guard lock(mutex_);
+  const std::int64_t now_ms = unixMillis(reconciliation.settled_at);
+  sweepLocked(now_ms);
+  ReconcileResult result;
+  result.outcome = ReconcileOutcome::Added;
+  const Picodollars actual = std::max<Picodollars>(0, reconciliation.actual_cost);
+  for (const BudgetCharge& b : reconciliation.budgets) {
+    Counter* counter = findCounterLocked(b.counter_key, now_ms);
+    if (!counter) {
+      counter = &counters_[b.counter_key];
+      counter->snapshot.counter_key = b.counter_key;
+      counter->snapshot.name = b.name;
+      counter->snapshot.scope = b.scope;
+      counter->snapshot.subject = b.subject;
+      counter->snapshot.period = b.period;
+      counter->snapshot.window = b.window;
+    }
+    counter->snapshot.limit = b.limit;
+    counter->snapshot.mode = b.mode;
+    counter->snapshot.spent = saturatingAdd(counter->snapshot.spent, actual);
+    counter->keep_until_ms = std::max(counter->keep_until_ms, unixMillis(b.window.end) + kMinuteMs);
+    result.budgets.push_back(counter->snapshot);
+  }
+  if (reconciliation.spend) {
+    const SpendCharge& charge = *reconciliation.spend;
+    auto it = spend_.find(charge.key);
+    if (it != spend_.end() && it->second.keep_until_ms <= now_ms) {
+      spend_.erase(it);
+      it = spend_.end();
+    }
+    SpendCounter& counter = it != spend_.end() ? it->second : spend_[charge.key];
+    counter.total = saturatingAdd(counter.total, actual);
+    // As long as a reservation made in that period would keep it (admit, settle).
+    counter.keep_until_ms =
+        std::max(counter.keep_until_ms, unixMillis(charge.window.end) + kRetentionMs);
+    result.period_spend = counter.total;
+  }
+  return result;
+}
+
 void MemoryCounterStore::budgets(std::chrono::system_clock::time_point now,
                                  BudgetsCallback callback) {
   std::vector<BudgetSnapshot> list;

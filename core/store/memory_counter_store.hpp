@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/store/counter_store.hpp"
+#include "core/store/reconcile_script.hpp"
 
 namespace spendgate::core {
 
@@ -55,6 +56,16 @@ public:
                            std::chrono::system_clock::time_point expires_at);
   /** settle() answering directly (always a success). */
   StoreResult<SettleResult> settleNow(const Settlement& settlement);
+
+  /**
+   * Adds a request's real cost to its budget counters (hard and soft: spent += cost) and to the
+   * global spend counter WITHOUT a reservation, as a settle would have: the memory store's
+   * counterpart of reconcile.lua's steps 3 and 4. A missing counter is created with the
+   * charge's metadata; limit and mode follow the charge (the current config). Rate limits are
+   * not touched. Unlike reconcile.lua there is no once-per-id marker: the caller adds each
+   * request once (the ledger replay at start-up, docs/ledger.md). Always answers Added.
+   */
+  ReconcileResult addSettled(const Reconciliation& reconciliation);
 
   /** @return counters, rate states and reservation records held (memory reclamation tests). */
   std::size_t entryCountForTest() const;

@@ -173,5 +173,69 @@ TEST(MemoryCounterStore, WithoutRetentionASettledReservationIsForgottenAtOnce) {
   EXPECT_EQ(driver.counter("g", "", t0).spent, 5000 * (kUsd / 1000));
 }
 
+// The ledger replay adds settled costs without reservations: the counters must be exactly those
+// admit + settle leave (same keys, periods, metadata, spent), and a hard budget the replay filled
+// must refuse afterwards.
+TEST(MemoryCounterStore, AddSettledLeavesTheCountersAdmitAndSettleLeave) {
+  Rules rules;
+  rules.budgets = {hardBudget("org-daily", 10 * kUsd), hardBudget("per-key", 4 * kUsd, Scope::Key),
+                   hardBudget("team-month", 100 * kUsd, Scope::Team, Period::Month)};
+  rules.budgets.back().mode = BudgetMode::Soft;
+  rules.emergency_stop.auto_stop = EmergencyStopRule::Auto{50 * kUsd, Period::Day};
+  const auto now = utc(2026, 11, 23, 12);
+
+  MemoryCounterStore live(0ms);
+  MemoryCounterStore replayed(0ms);
+  StoreDriver live_driver(live);
+  StoreDriver replay_driver(replayed);
+  const Picodollars costs[] = {kUsd, 1'234'567'890'123, 0, 2 * kUsd};
+  int i = 0;
+  for (const Picodollars cost : costs) {
+    const auto at = now + std::chrono::minutes(i);
+    const std::string id = "r" + std::to_string(i++);
+    const EnforcementPlan p = plan(rules, caller(), kUsd / 2, 10, at);
+    ASSERT_TRUE(live_driver.admit(p, id, at + 10min).allowed());
+    live_driver.settle(id, cost, 10, at);
+    const ReconcileResult added =
+        replayed.addSettled(Reconciliation::of(p, Settlement{id, cost, 10, at}));
+    EXPECT_EQ(added.outcome, ReconcileOutcome::Added);
+    ASSERT_EQ(added.budgets.size(), 3u);
+    EXPECT_EQ(added.period_spend, live_driver.spend(p.spend->key));
+  }
+  const auto later = now + 1h;
+  EXPECT_EQ(replay_driver.budgets(later), live_driver.budgets(later));
+  const std::string spend_key = spendCounterKey(Period::Day, now);
+  EXPECT_EQ(replay_driver.spend(spend_key), live_driver.spend(spend_key));
+  EXPECT_EQ(replay_driver.counter("per-key", "search-team", later).spent,
+            3 * kUsd + 1'234'567'890'123);
+
+  // per-key has 4 USD, 3.23... spent: a 1 USD worst case no longer fits, in either store.
+  const EnforcementPlan next = plan(rules, caller(), kUsd, 10, later);
+  EXPECT_EQ(replay_driver.admit(next, "next", later + 10min).status,
+            AdmissionResult::Status::Denied);
+  EXPECT_EQ(live_driver.admit(next, "next", later + 10min).status, AdmissionResult::Status::Denied);
+}
+
+TEST(MemoryCounterStore, AddSettledMayPassAHardLimitAndNeverTouchesRateLimits) {
+  Rules rules;
+  rules.budgets = {hardBudget("small", kUsd)};
+  rules.rate_limits = {rateLimit("one-a-minute", 1)};
+  const auto now = utc(2026, 11, 23, 12);
+  MemoryCounterStore store(0ms);
+  StoreDriver driver(store);
+  const EnforcementPlan p = plan(rules, caller(), 0, 0, now);
+  // A record whose real cost was above its worst case (it settled, so it counts in full).
+  store.addSettled(Reconciliation::of(p, Settlement{"big", 3 * kUsd, 0, now}));
+  EXPECT_EQ(driver.counter("small", "", now).spent, 3 * kUsd);
+  EXPECT_EQ(driver.counter("small", "", now).reserved, 0);
+  // Refused by the budget, not by the rate limit: the replay charged no request to it.
+  const AdmissionResult refused = driver.admit(plan(rules, caller(), 1, 0, now), "x", now + 1min);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::Budget);
+  Rules rate_only;
+  rate_only.rate_limits = rules.rate_limits;
+  EXPECT_TRUE(driver.admit(plan(rate_only, caller(), 1, 0, now), "y", now + 1min).allowed());
+}
+
 }  // namespace
 }  // namespace spendgate::core::testing
