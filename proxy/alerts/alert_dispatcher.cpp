@@ -558,6 +558,13 @@ void AlertDispatcher::onSettled(const std::vector<core::BudgetSnapshot>& budgets
   if (!alerts.empty()) submit(std::move(alerts));
 }
 
+void AlertDispatcher::primeSettled(const std::vector<core::BudgetSnapshot>& budgets,
+                                   std::chrono::system_clock::time_point now) {
+  if (budgets.empty()) return;
+  std::lock_guard lock(state_->engine_mutex);
+  state_->engine.onBudgetSettled(budgets, now);  // marks what fired; nothing is queued
+}
+
 void AlertDispatcher::onEmergencyStopChanged(const core::EmergencyStopState& before,
                                              const core::EmergencyStopState& after,
                                              std::chrono::system_clock::time_point now) {

@@ -97,6 +97,15 @@ public:
   void onSettled(const std::vector<core::BudgetSnapshot>& budgets,
                  std::chrono::system_clock::time_point now);
 
+  /**
+   * Like onSettled, but what the engine decides is dropped, not sent: the start-up replay of
+   * the ledger feeds each replayed record's counters here (with the record's time), so the
+   * engine knows which thresholds and projections the period has already crossed (they were
+   * alerted before the restart) and alerts only on what live traffic crosses afterwards.
+   */
+  void primeSettled(const std::vector<core::BudgetSnapshot>& budgets,
+                    std::chrono::system_clock::time_point now);
+
   /** The emergency stop changed (admin API, auto trigger, or seen changed in the store). */
   void onEmergencyStopChanged(const core::EmergencyStopState& before,
                               const core::EmergencyStopState& after,

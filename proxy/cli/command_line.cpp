@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 
 #include <boost/json.hpp>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -11,11 +12,13 @@
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/price_catalog.hpp"
 #include "core/stats/spend_stats.hpp"
+#include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/cli/admin_client.hpp"
 #include "proxy/cli/report_commands.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
+#include "proxy/ledger/ledger_replayer.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/server/proxy_server.hpp"
@@ -296,6 +299,16 @@ int CommandLine::serve() {
     redis = redisStoreOf(store);
     auto leasing = std::dynamic_pointer_cast<LeasingCounterStore>(store);
     enforcer.setStore(store);
+    if (auto memory = std::dynamic_pointer_cast<core::MemoryCounterStore>(store)) {
+      // Memory store only: its counters died with the last process, the ledger did not. (Redis
+      // keeps its counters; replaying into it would count everything twice.)
+      const auto now = std::chrono::system_clock::now();
+      LedgerReplayer replayer(*memory, *spend, logger, [&alerts](const auto& budgets, auto at) {
+        alerts.primeSettled(budgets, at);
+      });
+      replayer.replay(runtime->config.ledger.path, runtime->rules, now);
+      enforcer.checkAutoStop(runtime, now);
+    }
     server.onDrained([&redis, &leasing] {
       // With leases: hand the slices back and send the local spend first, then stop the clients.
       if (leasing) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "core/enforcement/emergency_stop.hpp"
+#include "core/enforcement/planner.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/await_callback.hpp"
 #include "proxy/logging/logger.hpp"
@@ -212,6 +213,20 @@ void Enforcer::afterSettle(const std::shared_ptr<const Runtime>& runtime,
       next, [this](core::StoreResult<core::EmergencyStopState> stored) {
         if (!stored.ok()) logger_.error("cannot store the emergency stop: " + stored.error);
       });
+}
+
+void Enforcer::checkAutoStop(const std::shared_ptr<const Runtime>& runtime,
+                             std::chrono::system_clock::time_point now) {
+  if (!runtime || !runtime->rules.emergency_stop.auto_stop) return;
+  const core::Period period = runtime->rules.emergency_stop.auto_stop->period;
+  currentStore()->spend(core::spendCounterKey(period, now),
+                        [this, runtime, now](core::StoreResult<core::Picodollars> total) {
+                          if (!total.ok()) {
+                            logger_.warn("cannot read the spend total: " + total.error);
+                            return;
+                          }
+                          afterSettle(runtime, *total.value, now);
+                        });
 }
 
 void Enforcer::settle(Admitter admitter,

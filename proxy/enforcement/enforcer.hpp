@@ -128,6 +128,14 @@ public:
               const core::Settlement& settlement,
               std::shared_ptr<const Runtime> runtime);
 
+  /**
+   * Lets the automatic emergency stop look at the global spend of its current period as the
+   * store has it now, as after a settle (the start-up replay of the ledger calls it once, so
+   * spend that passed `emergency_stop.auto.spend_usd` before a restart trips the stop again).
+   */
+  void checkAutoStop(const std::shared_ptr<const Runtime>& runtime,
+                     std::chrono::system_clock::time_point now);
+
   /** Turns the emergency stop on or off (admin API); answers the stored state. */
   void changeEmergencyStop(
       std::function<core::EmergencyStopState(const core::EmergencyStopState&)> change,

@@ -1,0 +1,184 @@
+// Restart with the in-memory store (docs/ledger.md, "Restart"): `serve` replays the ledger before
+// it accepts traffic, so budget counters, /admin/spend and the automatic emergency stop carry on
+// where the last process stopped. Costs from config/pricing.yaml (gpt-4o-mini: input 0.15,
+// output 0.60 USD per 1M tokens); the fake upstream reports prompt = body bytes and completion =
+// max_tokens, so every answer costs exactly its worst case.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { appendFileSync } from 'node:fs';
+import { startProxy, providers } from './lib/proxy.mjs';
+import { raw } from './lib/yaml.mjs';
+import { startRedis, redisAvailable } from './lib/redis.mjs';
+import { request } from './lib/http.mjs';
+import { ledgerPathOf, waitForLedger, sha256hex, keyFingerprint } from './lib/ledger.mjs';
+import {
+  startMeteredUpstream, chatBody, chat, worstCasePico, assertDenied, ledgerSumPico, picoToUsd,
+} from './lib/enforcement.mjs';
+
+const KEYS = { 'team-a': 'sk-virtual-a-0001', 'team-b': 'sk-virtual-b-0002' };
+const MAX = 100;
+const BODY = chatBody({ maxTokens: MAX, content: 'replay me' });
+const W = worstCasePico(Buffer.byteLength(BODY), MAX);
+
+function config({ perKeyLimit, extra = {} }) {
+  return {
+    identity: {
+      virtual_keys: Object.entries(KEYS).map(([id, key]) => ({ id, key_sha256: sha256hex(key) })),
+      passthrough: true,
+    },
+    budgets: [
+      { name: 'org-daily', scope: 'global', period: 'day', limit_usd: 100, mode: 'hard' },
+      { name: 'per-key', scope: 'key', period: 'day', limit_usd: raw(picoToUsd(perKeyLimit)), mode: 'hard' },
+      { name: 'team-month', scope: 'team', period: 'month', limit_usd: 50, mode: 'soft' },
+    ],
+    ...extra,
+  };
+}
+
+async function start(t, up, extra, ledger) {
+  return startProxy(t, {
+    providers: await providers({ openai: up.url }),
+    extra,
+    ...(ledger ? { ledger: { path: ledger } } : {}),
+  });
+}
+
+/** The log goes out from a background thread: poll stdout + stderr (<= 5 s) for `re`. */
+async function waitForLog(proxy, re) {
+  const deadline = Date.now() + 5000;
+  for (;;) {
+    const m = re.exec(proxy.stderr + proxy.stdout);
+    if (m) return m;
+    assert.ok(Date.now() < deadline, `no log line ${re}:\n${proxy.describe()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const getJson = async (url) => {
+  const r = await request(url);
+  assert.equal(r.status, 200, `${url}: ${r.status} ${r.text}`);
+  return r.json();
+};
+
+/** The budget list without what legitimately moves between two calls (projection, ratio). */
+const budgetsOf = async (proxy) => (await getJson(`${proxy.adminUrl}/admin/budgets`))
+  .map(({ name, scope, subject, period, period_start, period_end, limit_usd, spent_usd, reserved_usd, mode }) =>
+    ({ name, scope, subject, period, period_start, period_end, limit_usd, spent_usd, reserved_usd, mode }));
+
+const spendOf = (proxy, by) => getJson(`${proxy.adminUrl}/admin/spend?by=${by}&period=day`);
+
+test('restart on the same ledger: budgets, /admin/spend and a nearly used hard budget carry over', async (t) => {
+  const up = await startMeteredUpstream(t, { usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
+  const perKeyLimit = 3n * W + W / 2n; // room for exactly three requests per key and day
+  const extra = config({ perKeyLimit });
+  const first = await start(t, up, extra);
+  const ledger = ledgerPathOf(first);
+
+  const sends = [['team-a', KEYS['team-a']], ['team-a', KEYS['team-a']], ['team-a', KEYS['team-a']],
+    ['team-b', KEYS['team-b']], ['passthrough', 'sk-passthrough-key-123']];
+  for (const [who, key] of sends) {
+    const r = await chat(first.url, BODY, { key });
+    assert.equal(r.status, 200, `${who} before the restart: ${r.text}`);
+  }
+  const lines = await waitForLedger(ledger, sends.length, { what: 'one line per request' });
+  assert.equal(ledgerSumPico(lines), BigInt(sends.length) * W);
+  // The ledger's key is the identity the planner charges `scope: key` to.
+  assert.deepEqual(lines.map((l) => l.json.key), ['team-a', 'team-a', 'team-a', 'team-b', keyFingerprint('sk-passthrough-key-123')]);
+
+  const budgetsBefore = await budgetsOf(first);
+  const byModelBefore = await spendOf(first, 'model');
+  const byKeyBefore = await spendOf(first, 'key');
+  assert.ok(budgetsBefore.some((b) => b.name === 'per-key' && b.subject === 'team-a'), JSON.stringify(budgetsBefore));
+  await first.stopClean();
+
+  // Lines the replay must skip: one malformed, and one from 40 days ago (past every day, week
+  // and month; a cost that would exhaust every budget if it were counted).
+  const old = { ...lines[0].json, ts: new Date(Date.now() - 40 * 86_400_000).toISOString(), request_id: 'old', cost_usd: 99 };
+  appendFileSync(ledger, 'this is not json\n' + JSON.stringify(old) + '\n');
+
+  const second = await start(t, up, extra, ledger);
+  const replayed = await waitForLog(second, /replayed (\d+) ledger records \(([0-9.]+) USD\) from (\S+) in \d+ ms/);
+  const logs = second.stderr + second.stdout;
+  assert.deepEqual(replayed.slice(1), [String(sends.length), picoToUsd(BigInt(sends.length) * W), ledger]);
+  assert.equal(logs.match(/malformed/g)?.length, 1, `one warning for the malformed line:\n${logs}`);
+  assert.match(logs, /skipped 1 malformed line/);
+
+  // The same counters and the same day's spend report as before the restart.
+  assert.deepEqual(await budgetsOf(second), budgetsBefore, 'GET /admin/budgets after the restart');
+  assert.deepEqual(await spendOf(second, 'model'), byModelBefore, 'GET /admin/spend?by=model&period=day');
+  assert.deepEqual(await spendOf(second, 'key'), byKeyBefore, 'GET /admin/spend?by=key&period=day');
+
+  // team-a used three of its three requests before the restart: still refused, and the
+  // request never reaches the upstream. team-b still has room.
+  const upstreamBefore = up.requests.length;
+  const refused = await chat(second.url, BODY, { key: KEYS['team-a'] });
+  assertDenied(refused, 'budget', { what: 'team-a after the restart' });
+  assert.match(refused.json().error.message, /per-key/, refused.text);
+  assert.equal(up.requests.length, upstreamBefore, 'a refused request never reaches the upstream');
+  assert.equal((await chat(second.url, BODY, { key: KEYS['team-b'] })).status, 200, 'team-b still has room');
+  await second.stopClean();
+});
+
+test('restart: spend already past emergency_stop.auto.spend_usd trips the stop again; thresholds already crossed do not alert again', async (t) => {
+  const up = await startMeteredUpstream(t, { usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
+  const extra = {
+    budgets: [{ name: 'watch', scope: 'global', period: 'day', limit_usd: raw(picoToUsd(5n * W)), mode: 'soft', alert_at: [0.5, 1.0] }],
+    emergency_stop: { auto: { spend_usd: raw(picoToUsd(3n * W)), period: 'day', hold: '1h' } },
+  };
+  const thresholds = async (proxy) => (await getJson(`${proxy.adminUrl}/admin/alerts`))
+    .filter((a) => a.kind === 'budget_threshold').map((a) => a.id.replace(/^.*:threshold:/, ''));
+
+  const first = await start(t, up, extra);
+  const ledger = ledgerPathOf(first);
+  for (let i = 0; i < 3; i++) assert.equal((await chat(first.url, BODY)).status, 200, `request ${i + 1}`);
+  await waitForLedger(ledger, 3, { settleMs: 0 });
+  assert.deepEqual(await thresholds(first), ['0.5'], 'at 60 % the 50 % alert fired');
+  assert.equal((await getJson(`${first.adminUrl}/admin/emergency-stop`)).active, true, 'tripped before the restart');
+  await first.stopClean();
+
+  const second = await start(t, up, extra, ledger);
+  const state = await getJson(`${second.adminUrl}/admin/emergency-stop`);
+  assert.equal(state.active, true, `the restarted proxy is stopped: ${JSON.stringify(state)}`);
+  assert.equal(state.source, 'auto');
+  assertDenied(await chat(second.url, BODY), 'emergency_stop', { what: 'after the restart' });
+  assert.equal(up.requests.length, 3);
+
+  // An operator lets traffic through for the rest of the day. Request 4 (80 %) crosses nothing
+  // new; request 5 (100 %) crosses 1.0. Alerts are decided in settle order, so once the 1.0
+  // alert is listed, a repeated 0.5 alert from request 4 would be listed too.
+  const off = await request(`${second.adminUrl}/admin/emergency-stop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ active: false }) });
+  assert.equal(off.status, 200, off.text);
+  for (let i = 4; i <= 5; i++) assert.equal((await chat(second.url, BODY)).status, 200, `request ${i}`);
+  const deadline = Date.now() + 5000;
+  let after = await thresholds(second);
+  while (!after.includes('1')) {
+    assert.ok(Date.now() < deadline, `no 100 % alert: ${JSON.stringify(after)}`);
+    await new Promise((r) => setTimeout(r, 50));
+    after = await thresholds(second);
+  }
+  assert.deepEqual(after, ['1'], 'the replayed 50 % crossing is not alerted again');
+  await second.stopClean();
+});
+
+test('with the Redis store nothing is replayed: Redis keeps the counters, a replay would count twice', { skip: redisAvailable() ? false : 'redis-server not installed' }, async (t) => {
+  const up = await startMeteredUpstream(t);
+  const budgets = [{ name: 'org-daily', scope: 'global', period: 'day', limit_usd: 100, mode: 'hard' }];
+  const first = await start(t, up, { budgets });
+  await waitForLog(first, /replayed 0 ledger records \(0 USD\)/);  // a new ledger
+  for (let i = 0; i < 2; i++) assert.equal((await chat(first.url, BODY)).status, 200);
+  await waitForLedger(ledgerPathOf(first), 2, { settleMs: 0 });
+  await first.stopClean();
+
+  const redis = await startRedis(t);
+  const second = await start(t, up, { budgets, store: { kind: 'redis', redis: { url: redis.url } } }, ledgerPathOf(first));
+  // The listen line may come before the Redis connection is up.
+  const deadline = Date.now() + 3000;
+  while ((await request(`${second.adminUrl}/readyz`)).status !== 200) {
+    assert.ok(Date.now() < deadline, `/readyz not 200 within 3 s\n${second.describe()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  const list = await getJson(`${second.adminUrl}/admin/budgets`);
+  assert.deepEqual(list.map((b) => [b.name, b.spent_usd]), [['org-daily', 0]], JSON.stringify(list));
+  assert.doesNotMatch(second.stderr + second.stdout, /replayed/);
+  await second.stopClean();
+});

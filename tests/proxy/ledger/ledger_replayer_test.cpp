@@ -1,0 +1,130 @@
+#include "proxy/ledger/ledger_replayer.hpp"
+
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "core/enforcement/planner.hpp"
+#include "core/ledger/ledger_entry.hpp"
+#include "core/stats/spend_stats.hpp"
+#include "core/store/memory_counter_store.hpp"
+#include "proxy/logging/logger.hpp"
+
+namespace spendgate::proxy {
+namespace {
+
+using namespace std::chrono_literals;
+constexpr core::Picodollars kUsd = core::kPicodollarsPerUsd;
+
+class LedgerReplayerTest : public ::testing::Test {
+protected:
+  void SetUp() override {
+    path_ = std::filesystem::temp_directory_path() /
+            ("ledger_replay_test_" + std::to_string(::getpid()) + "_" +
+             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".jsonl");
+    std::filesystem::remove(path_);
+    core::BudgetRule day;
+    day.name = "org-daily";
+    day.limit = 1000 * kUsd;
+    core::BudgetRule per_key = day;
+    per_key.name = "per-key";
+    per_key.scope = core::Scope::Key;
+    rules_.budgets = {day, per_key};
+    rules_.emergency_stop.auto_stop = core::EmergencyStopRule::Auto{500 * kUsd};
+  }
+  void TearDown() override { std::filesystem::remove(path_); }
+
+  static Logger& logger() {
+    static Logger instance(config::LoggingConfig{config::LoggingConfig::Format::Text, "off"});
+    return instance;
+  }
+
+  core::LedgerEntry entry(std::chrono::system_clock::time_point ts,
+                          core::Picodollars cost,
+                          std::string key) const {
+    core::LedgerEntry e;
+    e.ts = ts;
+    e.request_id = "r";
+    e.provider = "openai";
+    e.model = e.requested_model = "gpt-4o-mini";
+    e.key = std::move(key);
+    e.cost_picousd = cost;
+    return e;
+  }
+
+  core::Picodollars spent(core::MemoryCounterStore& store,
+                          const std::string& name,
+                          const std::string& subject) const {
+    core::Picodollars out = -1;
+    store.budgets(now_, [&](core::StoreResult<std::vector<core::BudgetSnapshot>> list) {
+      for (const auto& b : list.value.value_or(std::vector<core::BudgetSnapshot>{})) {
+        if (b.name == name && b.subject == subject) out = b.spent;
+      }
+    });
+    return out;
+  }
+
+  std::filesystem::path path_;
+  core::Rules rules_;
+  // Noon UTC, so records "earlier today" are easy to place.
+  std::chrono::system_clock::time_point now_ =
+      std::chrono::floor<std::chrono::days>(std::chrono::system_clock::now()) + 12h;
+};
+
+TEST_F(LedgerReplayerTest, AddsTodaysRecordsSkipsOldAndMalformedOnesAndReadsAcrossBlocks) {
+  // Enough lines that many cross the reader's 1 MiB block boundaries.
+  constexpr int kLines = 20000;
+  {
+    std::ofstream out(path_);
+    for (int i = 0; i < kLines; ++i) {
+      out << core::toJsonLine(entry(now_ - 1h + std::chrono::milliseconds(i), 1'000'000 + i,
+                                    i % 2 == 0 ? "even" : "odd"));
+      if (i == 7) out << "{\"ts\":\"garbage\",\"cost_usd\":1}\n\n   \n";
+      if (i == 8)
+        out << core::toJsonLine(entry(now_ - 40 * 24h, 50 * kUsd, "even"));  // past every period
+    }
+    out << R"({"ts":")" << core::formatRfc3339(now_ - 2h) << R"(","cost_usd":2,"key":"odd"})";
+  }  // the last line has no '\n'
+  core::Picodollars expected_even = 0;
+  core::Picodollars expected_odd = 2 * kUsd;
+  for (int i = 0; i < kLines; ++i) (i % 2 == 0 ? expected_even : expected_odd) += 1'000'000 + i;
+
+  core::MemoryCounterStore store(0ms);
+  core::SpendStats stats;
+  int primed = 0;
+  LedgerReplayer replayer(store, stats, logger(), [&](const auto& budgets, auto) {
+    EXPECT_EQ(budgets.size(), 2u);
+    ++primed;
+  });
+  const LedgerReplayer::Result result = replayer.replay(path_.string(), rules_, now_);
+
+  EXPECT_EQ(result.malformed, 1u);
+  EXPECT_EQ(result.lines, kLines + 3u);  // + garbage, the old record, the last line
+  EXPECT_EQ(result.records, kLines + 1u);
+  EXPECT_EQ(result.cost, expected_even + expected_odd);
+  EXPECT_EQ(primed, kLines + 1);
+  EXPECT_EQ(spent(store, "org-daily", ""), expected_even + expected_odd);
+  EXPECT_EQ(spent(store, "per-key", "even"), expected_even);
+  EXPECT_EQ(spent(store, "per-key", "odd"), expected_odd);
+  core::Picodollars period_spend = -1;
+  store.spend(core::spendCounterKey(core::Period::Day, now_),
+              [&](auto total) { period_spend = *total.value; });
+  EXPECT_EQ(period_spend, expected_even + expected_odd);
+  const core::SpendReport day = stats.report(core::Dimension::Key, core::Period::Day, now_);
+  EXPECT_EQ(day.total.spend, expected_even + expected_odd);
+  EXPECT_EQ(day.total.requests, kLines + 1);
+}
+
+TEST_F(LedgerReplayerTest, AMissingFileIsAnEmptyLedger) {
+  core::MemoryCounterStore store(0ms);
+  core::SpendStats stats;
+  const auto result = LedgerReplayer(store, stats, logger()).replay(path_.string(), rules_, now_);
+  EXPECT_EQ(result.lines, 0u);
+  EXPECT_EQ(result.records, 0u);
+  EXPECT_EQ(store.entryCountForTest(), 0u);
+}
+
+}  // namespace
+}  // namespace spendgate::proxy
