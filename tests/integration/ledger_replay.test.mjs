@@ -39,6 +39,8 @@ async function start(t, up, extra, ledger) {
   return startProxy(t, {
     providers: await providers({ openai: up.url }),
     extra,
+    // Virtual-key calls need a provider key to inject, or the proxy answers 500 itself.
+    env: { OPENAI_API_KEY: 'sk-upstream-replay-test' },
     ...(ledger ? { ledger: { path: ledger } } : {}),
   });
 }
