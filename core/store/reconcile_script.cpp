@@ -36,14 +36,14 @@ ScriptCall ReconcileScript::call(const StoreKeys& keys,
             keys.budgetIndex()};
   for (const BudgetCharge& b : r.budgets) c.keys.push_back(keys.counter(b.counter_key));
   if (r.spend) c.keys.push_back(keys.counter(r.spend->key));
-  c.args = {server_time ? std::string() : str(unixMillis(now)),
-            str(kReconcileMarkerRetention.count()),
-            str(kReservationRecordRetention.count()),
-            str(std::max<Picodollars>(0, r.actual_cost)),
-            str(static_cast<std::int64_t>(r.budgets.size())),
-            r.spend ? "1" : "0",
-            r.spend ? str(unixMillis(r.spend->window.end) + kReservationRecordRetention.count())
-                    : "0"};
+  c.args = {
+      server_time ? std::string() : str(unixMillis(now)),
+      str(kReconcileMarkerRetention.count()),
+      str(kReservationRecordRetention.count()),
+      str(std::max<Picodollars>(0, r.actual_cost)),
+      str(static_cast<std::int64_t>(r.budgets.size())),
+      r.spend ? "1" : "0",
+      r.spend ? str(unixMillis(r.spend->window.end) + kReservationRecordRetention.count()) : "0"};
   for (const BudgetCharge& b : r.budgets) {
     c.args.insert(c.args.end(),
                   {str(b.limit), b.mode == BudgetMode::Hard ? "1" : "0",

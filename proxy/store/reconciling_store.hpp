@@ -23,7 +23,8 @@ public:
    * Adds one locally settled request's real cost to the shared counters, exactly once per
    * reservation id (reconcile.lua). The callback runs exactly once, on an event loop.
    */
-  virtual void reconcile(const core::Reconciliation& reconciliation, ReconcileCallback callback) = 0;
+  virtual void reconcile(const core::Reconciliation& reconciliation,
+                         ReconcileCallback callback) = 0;
 
   /**
    * @return whether `error`, from a failed call of this store, means the store could not be

@@ -169,7 +169,8 @@ TEST_F(ReconcileOnRedis, ScriptErrorsAreStoreErrors) {
   EXPECT_NE(bad.error.find("reconcile.lua"), std::string::npos);
   EXPECT_FALSE(ReconcileScript::parse(keys_, ScriptValue::fromArray({})).ok());
   EXPECT_FALSE(
-      ReconcileScript::parse(keys_, ScriptValue::fromArray({ScriptValue::fromString("what")})).ok());
+      ReconcileScript::parse(keys_, ScriptValue::fromArray({ScriptValue::fromString("what")}))
+          .ok());
 }
 
 }  // namespace

@@ -2,14 +2,13 @@
 // settles locally, then adds the real costs to Redis exactly once when it is back; failed shared
 // settles are retried.
 
-#include "proxy/enforcement/enforcer.hpp"
-
 #include <gtest/gtest.h>
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
 
 #include "core/enforcement/planner.hpp"
+#include "proxy/enforcement/enforcer.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/store/redis_counter_store.hpp"
 #include "tests/core/store/store_test_support.hpp"
@@ -20,10 +19,10 @@ namespace spendgate::proxy {
 namespace {
 
 using namespace std::chrono_literals;
-using core::testing::kUsd;
 using core::Picodollars;
 using core::testing::caller;
 using core::testing::hardBudget;
+using core::testing::kUsd;
 using core::testing::RespConnection;
 using test::eventually;
 using test::LoopThreads;
@@ -72,18 +71,20 @@ protected:
     return core::plan(rules_, caller(), worst, 0, std::chrono::system_clock::now());
   }
 
-  Enforcer::Admission admit(std::size_t loop, const core::EnforcementPlan& plan,
+  Enforcer::Admission admit(std::size_t loop,
+                            const core::EnforcementPlan& plan,
                             const std::string& id) {
-    auto future = net::co_spawn((*loops_)[loop],
-                                enforcer_->admit(plan, id, plan.now + 10min), net::use_future);
+    auto future = net::co_spawn((*loops_)[loop], enforcer_->admit(plan, id, plan.now + 10min),
+                                net::use_future);
     return future.get();
   }
 
-  void settle(std::size_t loop, Enforcer::Admitter admitter, const std::string& id,
+  void settle(std::size_t loop,
+              Enforcer::Admitter admitter,
+              const std::string& id,
               Picodollars cost) {
     loops_->runOn(loop, [&] {
-      enforcer_->settle(admitter,
-                        core::Settlement{id, cost, 100, std::chrono::system_clock::now()},
+      enforcer_->settle(admitter, core::Settlement{id, cost, 100, std::chrono::system_clock::now()},
                         nullptr);
       return 0;
     });
