@@ -62,9 +62,13 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
         const std::string state = key == nullptr ? "is not set" : "is empty";
         live.missing_key = "spendgate has no provider key for " + provider.name +
                            ": the environment variable " + provider.api_key_env + " " + state;
-        runtime->warnings.push_back("provider " + provider.name + ": api_key_env " +
-                                    provider.api_key_env + " " + state +
-                                    "; calls with a virtual key to it are answered 500");
+        // Only a virtual-key call needs the provider key: with no virtual keys configured (the
+        // built-in defaults) every caller brings its own, and a warning would only be noise.
+        if (!config.identity.virtual_keys.empty()) {
+          runtime->warnings.push_back("provider " + provider.name + ": api_key_env " +
+                                      provider.api_key_env + " " + state +
+                                      "; calls with a virtual key to it are answered 500");
+        }
       }
     }
     for (const auto& route : provider.routes) runtime->routes.add(route, i);

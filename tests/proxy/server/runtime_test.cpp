@@ -29,7 +29,11 @@ TEST(Runtime, UnsetOrEmptyProviderKeyVariableWarnsAndNamesTheVariable) {
       "  c: { format: gemini, base_url: \"http://127.0.0.1:1\", routes: [\"/c/\"], "
       "api_key_env: SPENDGATE_RT_TEST_SET }\n"
       "  d: { format: openai, base_url: \"http://127.0.0.1:1\", routes: [\"/d/\"], "
-      "api_key_env: \"\" }\n",
+      "api_key_env: \"\" }\n"
+      "identity:\n"
+      "  virtual_keys:\n"
+      "    - { id: vk, key_sha256: \"" +
+          std::string(64, 'a') + "\" }\n",
       errors);
   ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
   auto provider = [&](const std::string& name) -> const ProviderRuntime& {
@@ -56,6 +60,19 @@ TEST(Runtime, UnsetOrEmptyProviderKeyVariableWarnsAndNamesTheVariable) {
   for (const auto& warning : runtime->warnings) {
     EXPECT_EQ(warning.find("sk-real-secret"), std::string::npos);
   }
+}
+
+TEST(Runtime, NoVirtualKeysNoWarningForAnUnsetProviderKey) {
+  // Every caller brings its own key, so the variable is never read: nothing to warn about.
+  ::unsetenv("SPENDGATE_RT_TEST_UNSET");
+  std::vector<std::string> errors;
+  const auto runtime = build(
+      "providers:\n"
+      "  a: { format: openai, base_url: \"http://127.0.0.1:1\", routes: [\"/a/\"], "
+      "api_key_env: SPENDGATE_RT_TEST_UNSET }\n",
+      errors);
+  ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
+  EXPECT_TRUE(runtime->warnings.empty()) << runtime->warnings.front();
 }
 
 }  // namespace
