@@ -243,7 +243,8 @@ int CommandLine::check() {
 
 int CommandLine::version() {
   const auto& catalog = config::builtinPriceCatalog();
-  std::cout << "spendgate " << SPENDGATE_VERSION << " (built " << __DATE__ << ")\n"
+  std::cout << "spendgate " << SPENDGATE_VERSION << " (commit " << SPENDGATE_COMMIT << ", "
+            << SPENDGATE_BUILD_TYPE << " build, " << __DATE__ << ")\n"
             << "price catalog " << catalog.version() << " (" << catalog.date() << ", "
             << catalog.size() << " models)\n";
   return 0;

@@ -43,6 +43,9 @@ test('version prints a version line and exits 0', () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout, /spendgate/i);
   assert.match(r.stdout, /\d+\.\d+\.\d+/, `no semantic version in: ${r.stdout}`);
+  // The build: the commit it was built from (a tree without git says unknown) and the build type.
+  assert.match(r.stdout, /\(commit ([0-9a-f]{12}|unknown), \w+ build, /, `no build in: ${r.stdout}`);
+  assert.match(r.stdout, /^price catalog \d{4}\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}, \d+ models\)$/m, r.stdout);
 });
 
 test('check on a valid config exits 0 without diagnostics', (t) => {
