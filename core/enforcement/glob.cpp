@@ -113,4 +113,8 @@ std::optional<GlobError> globError(std::string_view pattern) {
   return std::nullopt;
 }
 
+bool globIsLiteral(std::string_view pattern) {
+  return pattern.find_first_of("*?[") == std::string_view::npos;
+}
+
 }  // namespace spendgate::core

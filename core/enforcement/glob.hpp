@@ -20,6 +20,9 @@ namespace spendgate::core {
  */
 bool globMatch(std::string_view pattern, std::string_view text);
 
+/** @return whether `pattern` has no wildcard or class, so it matches exactly itself. */
+bool globIsLiteral(std::string_view pattern);
+
 /** A malformed pattern: what is wrong and at which byte of the pattern. */
 struct GlobError {
   std::size_t offset = 0;

@@ -10,10 +10,6 @@ namespace spendgate::core {
 
 namespace {
 
-bool isLiteral(std::string_view glob) {
-  return glob.find_first_of("*?[") == std::string_view::npos;
-}
-
 const BudgetRule* ruleOf(const std::vector<BudgetRule>& rules, const BudgetSnapshot& counter) {
   for (const BudgetRule& rule : rules) {
     if (rule.name == counter.name && rule.scope == counter.scope && rule.period == counter.period)
@@ -29,7 +25,7 @@ std::optional<std::string> configuredSubject(const BudgetRule& rule) {
   if (!dimension) return std::string();
   const MatchClause* literal = nullptr;
   for (const MatchClause& clause : rule.match) {
-    if (clause.dimension == *dimension && isLiteral(clause.glob)) {
+    if (clause.dimension == *dimension && globIsLiteral(clause.glob)) {
       literal = &clause;
       break;
     }

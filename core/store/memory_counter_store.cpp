@@ -163,19 +163,7 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
     reservation.rates.push_back({c.key, c.tokens_per_minute > 0, c.concurrent > 0});
   }
   for (const BudgetCharge& b : plan.budgets) {
-    Counter* counter = findCounterLocked(b.counter_key, now_ms);
-    if (!counter) {
-      counter = &counters_[b.counter_key];
-      counter->snapshot.counter_key = b.counter_key;
-      counter->snapshot.name = b.name;
-      counter->snapshot.scope = b.scope;
-      counter->snapshot.subject = b.subject;
-      counter->snapshot.period = b.period;
-      counter->snapshot.window = b.window;
-    }
-    // limit and mode follow the current config (a reload may change them).
-    counter->snapshot.limit = b.limit;
-    counter->snapshot.mode = b.mode;
+    Counter* counter = chargedCounterLocked(b, now_ms);
     const Picodollars reserve = b.mode == BudgetMode::Hard ? b.amount : 0;
     counter->snapshot.reserved = saturatingAdd(counter->snapshot.reserved, reserve);
     counter->keep_until_ms =
@@ -258,13 +246,7 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
     if (held.slot && !late) state->inflight = std::max<std::int64_t>(0, state->inflight - 1);
   }
   if (!reservation.spend_key.empty()) {
-    auto spend_it = spend_.find(reservation.spend_key);
-    if (spend_it != spend_.end() && spend_it->second.keep_until_ms <= now_ms) {
-      spend_.erase(spend_it);
-      spend_it = spend_.end();
-    }
-    SpendCounter& counter =
-        spend_it != spend_.end() ? spend_it->second : spend_[reservation.spend_key];
+    SpendCounter& counter = spendCounterLocked(reservation.spend_key, now_ms);
     counter.total = saturatingAdd(counter.total, actual);
     counter.keep_until_ms = std::max(counter.keep_until_ms, reservation.spend_keep_until_ms);
     result.period_spend = counter.total;
@@ -296,30 +278,14 @@ ReconcileResult MemoryCounterStore::addSettled(const Reconciliation& reconciliat
   result.outcome = ReconcileOutcome::Added;
   const Picodollars actual = std::max<Picodollars>(0, reconciliation.actual_cost);
   for (const BudgetCharge& b : reconciliation.budgets) {
-    Counter* counter = findCounterLocked(b.counter_key, now_ms);
-    if (!counter) {
-      counter = &counters_[b.counter_key];
-      counter->snapshot.counter_key = b.counter_key;
-      counter->snapshot.name = b.name;
-      counter->snapshot.scope = b.scope;
-      counter->snapshot.subject = b.subject;
-      counter->snapshot.period = b.period;
-      counter->snapshot.window = b.window;
-    }
-    counter->snapshot.limit = b.limit;
-    counter->snapshot.mode = b.mode;
+    Counter* counter = chargedCounterLocked(b, now_ms);
     counter->snapshot.spent = saturatingAdd(counter->snapshot.spent, actual);
     counter->keep_until_ms = std::max(counter->keep_until_ms, unixMillis(b.window.end) + kMinuteMs);
     result.budgets.push_back(counter->snapshot);
   }
   if (reconciliation.spend) {
     const SpendCharge& charge = *reconciliation.spend;
-    auto it = spend_.find(charge.key);
-    if (it != spend_.end() && it->second.keep_until_ms <= now_ms) {
-      spend_.erase(it);
-      it = spend_.end();
-    }
-    SpendCounter& counter = it != spend_.end() ? it->second : spend_[charge.key];
+    SpendCounter& counter = spendCounterLocked(charge.key, now_ms);
     counter.total = saturatingAdd(counter.total, actual);
     // As long as a reservation made in that period would keep it (admit, settle).
     counter.keep_until_ms =
@@ -430,6 +396,34 @@ MemoryCounterStore::Counter* MemoryCounterStore::findCounterLocked(const std::st
     return nullptr;
   }
   return &it->second;
+}
+
+MemoryCounterStore::Counter* MemoryCounterStore::chargedCounterLocked(const BudgetCharge& b,
+                                                                      std::int64_t now_ms) {
+  Counter* counter = findCounterLocked(b.counter_key, now_ms);
+  if (!counter) {
+    counter = &counters_[b.counter_key];
+    counter->snapshot.counter_key = b.counter_key;
+    counter->snapshot.name = b.name;
+    counter->snapshot.scope = b.scope;
+    counter->snapshot.subject = b.subject;
+    counter->snapshot.period = b.period;
+    counter->snapshot.window = b.window;
+  }
+  // limit and mode follow the current config (a reload may change them).
+  counter->snapshot.limit = b.limit;
+  counter->snapshot.mode = b.mode;
+  return counter;
+}
+
+MemoryCounterStore::SpendCounter& MemoryCounterStore::spendCounterLocked(const std::string& key,
+                                                                         std::int64_t now_ms) {
+  auto it = spend_.find(key);
+  if (it != spend_.end() && it->second.keep_until_ms <= now_ms) {
+    spend_.erase(it);  // past its keep-until: forgotten, so it counts from zero again
+    it = spend_.end();
+  }
+  return it != spend_.end() ? it->second : spend_[key];
 }
 
 MemoryCounterStore::RateState* MemoryCounterStore::findRateLocked(const std::string& key,

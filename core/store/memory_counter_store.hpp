@@ -116,6 +116,10 @@ private:
   void sweepLocked(std::int64_t now_ms);
   void expireLocked(Reservation& reservation, std::int64_t now_ms);
   Counter* findCounterLocked(const std::string& key, std::int64_t now_ms);
+  /** The counter `b` charges, made if it is new; its limit and mode set from `b`. */
+  Counter* chargedCounterLocked(const BudgetCharge& b, std::int64_t now_ms);
+  /** The live global spend counter under `key`, made (at zero) if it is new or forgotten. */
+  SpendCounter& spendCounterLocked(const std::string& key, std::int64_t now_ms);
   RateState* findRateLocked(const std::string& key, std::int64_t now_ms);
   void advanceLocked(RateState& state, std::int64_t now_ms) const;
 

@@ -149,12 +149,8 @@ void Enforcer::remember(const core::EmergencyStopState& state) {
 Awaitable<Enforcer::Admission> Enforcer::admit(const core::EnforcementPlan& plan,
                                                const std::string& id,
                                                std::chrono::system_clock::time_point expires_at) {
-  const auto store = currentStore();
-  if (auto now = store->admitAtOnce(plan, id, expires_at)) {
-    co_return admitted(plan, id, expires_at, std::move(*now));
-  }
-  core::AdmissionResult result = co_await admitOn(*store, plan, id, expires_at);
-  co_return admitted(plan, id, expires_at, std::move(result));
+  if (auto now = admitAtOnce(plan, id, expires_at)) co_return std::move(*now);
+  co_return co_await admitWaiting(plan, id, expires_at);
 }
 
 Awaitable<Enforcer::Admission> Enforcer::admitWaiting(

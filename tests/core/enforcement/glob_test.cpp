@@ -82,6 +82,12 @@ TEST(GlobError, MalformedPatterns) {
   EXPECT_EQ(reversed->offset, 2u);
 }
 
+TEST(GlobIsLiteral, OnlyPatternsWithoutWildcardsOrClasses) {
+  for (const char* literal : {"", "gpt-4o", "a-b.c/d", "x]"})
+    EXPECT_TRUE(globIsLiteral(literal)) << literal;
+  for (const char* glob : {"gpt-*", "a?", "[ab]", "x["}) EXPECT_FALSE(globIsLiteral(glob)) << glob;
+}
+
 TEST(GlobMatch, BacktracksWithoutBlowingUp) {
   const std::string text(5000, 'a');
   EXPECT_FALSE(globMatch("*a*a*a*a*a*a*b", text));
