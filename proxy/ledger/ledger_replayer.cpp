@@ -1,11 +1,9 @@
 #include "proxy/ledger/ledger_replayer.hpp"
 
-#include <fcntl.h>
-#include <unistd.h>
-
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <fstream>
 #include <string_view>
 
 #include "core/ledger/ledger_line_parser.hpp"
@@ -17,8 +15,6 @@
 namespace spendgate::proxy {
 
 namespace {
-
-constexpr std::size_t kBlockBytes = 1 << 20;
 
 bool blank(std::string_view line) {
   return line.find_first_not_of(" \t\r") == std::string_view::npos;
@@ -64,8 +60,8 @@ LedgerReplayer::Result LedgerReplayer::replay(const std::string& path,
     }
   };
 
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
     // No ledger yet (first start): nothing to replay. Anything else is worth a warning, but
     // the proxy still starts (the ledger writer opened the same file, so this is rare).
     if (errno != ENOENT) {
@@ -73,35 +69,10 @@ LedgerReplayer::Result LedgerReplayer::replay(const std::string& path,
                    "; budget counters start at 0");
     }
   } else {
-    std::string carry;  // the start of a line that continues in the next block
-    std::string block(kBlockBytes, '\0');
-    while (true) {
-      const ssize_t n = ::read(fd, block.data(), block.size());
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) {
-        logger_.warn("reading ledger " + path + " stopped: " + std::strerror(errno));
-        break;
-      }
-      if (n == 0) break;
-      std::string_view data(block.data(), static_cast<std::size_t>(n));
-      std::size_t newline = data.find('\n');
-      if (!carry.empty() && newline != std::string_view::npos) {
-        carry.append(data.substr(0, newline));
-        apply(carry);
-        carry.clear();
-        data.remove_prefix(newline + 1);
-      } else if (!carry.empty()) {
-        carry.append(data);
-        continue;
-      }
-      while ((newline = data.find('\n')) != std::string_view::npos) {
-        apply(data.substr(0, newline));
-        data.remove_prefix(newline + 1);
-      }
-      carry.assign(data);
-    }
-    if (!carry.empty()) apply(carry);  // a last line without '\n' (the writer cuts torn ones)
-    ::close(fd);
+    // A last line without '\n' is read too (the writer cuts torn ones before this runs).
+    std::string line;
+    while (std::getline(in, line)) apply(line);
+    if (in.bad()) logger_.warn("reading ledger " + path + " stopped: " + std::strerror(errno));
   }
 
   result.took = std::chrono::duration_cast<std::chrono::milliseconds>(

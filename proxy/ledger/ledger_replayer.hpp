@@ -27,7 +27,7 @@ class Logger;
  * MEMORY STORE ONLY: it takes a core::MemoryCounterStore; with Redis the counters outlive the
  * process and must not be counted twice.
  *
- * The file is read in 1 MiB blocks, one line at a time, never whole. Malformed lines are
+ * The file is read through a stream, one line at a time, never whole. Malformed lines are
  * skipped (one warning with their count); a missing file is an empty ledger.
  */
 class LedgerReplayer {

@@ -74,7 +74,7 @@ protected:
 };
 
 TEST_F(LedgerReplayerTest, AddsTodaysRecordsSkipsOldAndMalformedOnesAndReadsAcrossBlocks) {
-  // Enough lines that many cross the reader's 1 MiB block boundaries.
+  // Enough lines (over 1 MiB) that a stream's buffer refills many times mid-line.
   constexpr int kLines = 20000;
   {
     std::ofstream out(path_);
