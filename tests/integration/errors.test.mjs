@@ -8,6 +8,7 @@ import { startUpstream, json, writeAsync } from './lib/fake_upstream.mjs';
 import { request, postJson, rawExchange, writeSock, withTimeout } from './lib/http.mjs';
 import { assertProxyError, SAMPLE } from './lib/errors.mjs';
 import { OPENAI_CHAT_COMPLETION } from './lib/fixtures.mjs';
+import { ledgerPathOf, waitForEntry, assertLedgerShape } from './lib/ledger.mjs';
 
 const FORMATS = ['openai', 'anthropic', 'gemini'];
 
@@ -45,6 +46,12 @@ test('upstream down (closed port) -> 502 in each provider format', async (t) => 
   for (const format of FORMATS) {
     const res = await send(proxy, format);
     assertProxyError(res, format, 502, `${format} to closed port`);
+    // Never reached the provider: nothing to bill.
+    const e = await waitForEntry(ledgerPathOf(proxy), res.headers['x-spendgate-request-id']);
+    assertLedgerShape(e, `${format} closed port`);
+    assert.equal(e.json.status, 502);
+    assert.equal(e.json.input_tokens, 0, `${format}: closed port billed input`);
+    assert.equal(e.json.cost_usd, 0, `${format}: closed port cost`);
   }
   // still serving afterwards
   const again = await send(proxy, 'openai');
@@ -104,13 +111,24 @@ test('upstream accepts but never answers -> 504 after about first_byte_timeout, 
   const { up, proxy } = await upstreamAndProxy(t, () => { /* never answer */ }, {
     server: { first_byte_timeout: '2s', request_timeout: '60s' },
   });
+  // A keep-alive client stays connected after its 504: the estimate must not depend on it leaving.
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
   for (const format of FORMATS) {
     const t0 = performance.now();
-    const res = await send(proxy, format, {}, { timeout: 45_000 });
+    const res = await send(proxy, format, {}, { timeout: 45_000, agent });
     const elapsed = performance.now() - t0;
     assertProxyError(res, format, 504, `${format} silent upstream`);
     assert.ok(elapsed >= 1800, `${format}: 504 came after ${elapsed.toFixed(0)} ms, before first_byte_timeout (2s)`);
     assert.ok(elapsed < 20_000, `${format}: 504 took ${elapsed.toFixed(0)} ms, far beyond first_byte_timeout (2s)`);
+    // The upstream took the prompt and may bill it: the ledger estimates it, flagged.
+    const e = await waitForEntry(ledgerPathOf(proxy), res.headers['x-spendgate-request-id']);
+    assertLedgerShape(e, `${format} 504`);
+    assert.equal(e.json.status, 504);
+    assert.equal(e.json.usage_source, 'estimated', `${format}: 504 usage_source`);
+    assert.ok(e.json.input_tokens > 0, `${format}: 504 input_tokens ${e.json.input_tokens}`);
+    assert.equal(e.json.output_tokens, 0);
+    assert.ok(e.json.cost_usd > 0, `${format}: 504 cost ${e.json.cost_usd}`);
   }
   assert.equal(up.requests.length, FORMATS.length, 'each request should have reached the upstream');
   await proxy.stopClean();
