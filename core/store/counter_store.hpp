@@ -93,6 +93,15 @@ public:
   virtual void setEmergencyStop(const EmergencyStopState& state,
                                 EmergencyStopCallback callback) = 0;
 
+  /**
+   * Stores `next` only if the store still holds `expected` (the same `active` and `since`, to the
+   * millisecond), as one atomic step; answers the state the store holds afterwards: `next`, or
+   * whatever replaced `expected` in the meantime (another instance's new stop must survive).
+   */
+  virtual void replaceEmergencyStop(const EmergencyStopState& expected,
+                                    const EmergencyStopState& next,
+                                    EmergencyStopCallback callback) = 0;
+
   /** @return whether the store answered recently (for /readyz and spendgate_store_up). */
   virtual bool up() const = 0;
 };

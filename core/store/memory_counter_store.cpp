@@ -342,6 +342,21 @@ void MemoryCounterStore::setEmergencyStop(const EmergencyStopState& state,
   callback(StoreResult<EmergencyStopState>::success(state));
 }
 
+void MemoryCounterStore::replaceEmergencyStop(const EmergencyStopState& expected,
+                                              const EmergencyStopState& next,
+                                              EmergencyStopCallback callback) {
+  EmergencyStopState held;
+  {
+    std::lock_guard lock(mutex_);
+    if (emergency_stop_.active == expected.active &&
+        unixMillis(emergency_stop_.since) == unixMillis(expected.since)) {
+      emergency_stop_ = next;
+    }
+    held = emergency_stop_;
+  }
+  callback(StoreResult<EmergencyStopState>::success(std::move(held)));
+}
+
 std::size_t MemoryCounterStore::entryCountForTest() const {
   std::lock_guard lock(mutex_);
   return counters_.size() + rates_.size() + spend_.size() + reservations_.size();

@@ -42,6 +42,9 @@ public:
   void spend(const std::string& spend_key, SpendCallback callback) override;
   void emergencyStop(EmergencyStopCallback callback) override;
   void setEmergencyStop(const EmergencyStopState& state, EmergencyStopCallback callback) override;
+  void replaceEmergencyStop(const EmergencyStopState& expected,
+                            const EmergencyStopState& next,
+                            EmergencyStopCallback callback) override;
   bool up() const override { return true; }
   std::optional<AdmissionResult> admitAtOnce(
       const EnforcementPlan& plan,

@@ -75,6 +75,26 @@ std::vector<std::string> setEmergencyStopCommand(const StoreKeys& keys,
   return command;
 }
 
+std::vector<std::string> replaceEmergencyStopCommand(const StoreKeys& keys,
+                                                     const EmergencyStopState& expected,
+                                                     const EmergencyStopState& next) {
+  // A missing hash reads as the never-set state (active 0, since 0), as parseEmergencyStop does.
+  static constexpr const char* kScript =
+      R"(local held = redis.call('HMGET', KEYS[1], 'active', 'since_ms')
+if (held[1] or '0') == ARGV[1] and (held[2] or '0') == ARGV[2] then
+  redis.call('HSET', KEYS[1], unpack(ARGV, 3))
+end
+return redis.call('HGETALL', KEYS[1]))";
+  std::vector<std::string> command = {"EVAL",
+                                      kScript,
+                                      "1",
+                                      keys.emergencyStop(),
+                                      expected.active ? "1" : "0",
+                                      std::to_string(unixMillis(expected.since))};
+  for (auto& field : emergencyStopFields(next)) command.push_back(std::move(field));
+  return command;
+}
+
 std::vector<std::string> getSpendCommand(const StoreKeys& keys, const std::string& spend_key) {
   return {"GET", keys.counter(spend_key)};
 }

@@ -25,6 +25,14 @@ std::vector<std::string> getEmergencyStopCommand(const StoreKeys& keys);
 std::vector<std::string> setEmergencyStopCommand(const StoreKeys& keys,
                                                  const EmergencyStopState& state);
 
+/**
+ * @return an EVAL that writes `next` (as setEmergencyStopCommand) only while the hash still has
+ * `expected`'s active and since_ms, then answers HGETALL (parse with parseEmergencyStop).
+ */
+std::vector<std::string> replaceEmergencyStopCommand(const StoreKeys& keys,
+                                                     const EmergencyStopState& expected,
+                                                     const EmergencyStopState& next);
+
 /** @return {"GET", <spend counter key>}. */
 std::vector<std::string> getSpendCommand(const StoreKeys& keys, const std::string& spend_key);
 

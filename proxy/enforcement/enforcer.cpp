@@ -54,6 +54,11 @@ public:
   void setEmergencyStop(const core::EmergencyStopState&, EmergencyStopCallback callback) override {
     callback(core::StoreResult<core::EmergencyStopState>::failure(kError));
   }
+  void replaceEmergencyStop(const core::EmergencyStopState&,
+                            const core::EmergencyStopState&,
+                            EmergencyStopCallback callback) override {
+    callback(core::StoreResult<core::EmergencyStopState>::failure(kError));
+  }
   bool up() const override { return false; }
 };
 
@@ -322,13 +327,22 @@ void Enforcer::refresh() {
     // This instance changed the stop since the read (admin API, auto trip): leave that alone.
     const auto cached = emergencyStop();
     if (cached != expired && cached.since > stored.since) return;
-    // The stop ran out: store the off state (every instance writes the same one, last writer
-    // wins), and remember it even if the write fails, so the cache never turns back on.
-    logger_.info("emergency stop ended: its time ran out");
-    store->setEmergencyStop(expired, [this](core::StoreResult<core::EmergencyStopState> written) {
-      if (!written.ok()) logger_.error("cannot store the emergency stop: " + written.error);
-    });
-    remember(expired);
+    // The stop ran out: store the off state, but only over the stop that ran out. Another
+    // instance may have set a new stop since this read; that one wins. Every instance that
+    // saw the old stop writes the same off state, so which of them writes it does not matter.
+    store->replaceEmergencyStop(stored, expired,
+                                [this, expired](core::StoreResult<core::EmergencyStopState> held) {
+                                  if (!held.ok()) {
+                                    // Remember it anyway, so the cache never turns back on; the
+                                    // next poll writes it.
+                                    logger_.error("cannot store the emergency stop: " + held.error);
+                                    remember(expired);
+                                    return;
+                                  }
+                                  if (*held.value == expired)
+                                    logger_.info("emergency stop ended: its time ran out");
+                                  remember(*held.value);
+                                });
   });
 }
 

@@ -338,6 +338,12 @@ void LeasingCounterStore::setEmergencyStop(const core::EmergencyStopState& state
   inner_->setEmergencyStop(state, std::move(callback));
 }
 
+void LeasingCounterStore::replaceEmergencyStop(const core::EmergencyStopState& expected,
+                                               const core::EmergencyStopState& next,
+                                               EmergencyStopCallback callback) {
+  inner_->replaceEmergencyStop(expected, next, std::move(callback));
+}
+
 bool LeasingCounterStore::up() const { return inner_->up(); }
 
 void LeasingCounterStore::reconcile(const core::Reconciliation& reconciliation,

@@ -74,6 +74,9 @@ public:
   void emergencyStop(EmergencyStopCallback callback) override;
   void setEmergencyStop(const core::EmergencyStopState& state,
                         EmergencyStopCallback callback) override;
+  void replaceEmergencyStop(const core::EmergencyStopState& expected,
+                            const core::EmergencyStopState& next,
+                            EmergencyStopCallback callback) override;
   bool up() const override;
 
   // ReconcilingStore: the inner store's

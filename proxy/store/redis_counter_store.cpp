@@ -441,4 +441,20 @@ void RedisCounterStore::setEmergencyStop(const core::EmergencyStopState& state,
   });
 }
 
+void RedisCounterStore::replaceEmergencyStop(const core::EmergencyStopState& expected,
+                                             const core::EmergencyStopState& next,
+                                             EmergencyStopCallback callback) {
+  onClient([self = shared_from_this(),
+            command = core::replaceEmergencyStopCommand(keys_, expected, next),
+            callback = std::move(callback)](Slot& slot) mutable {
+    Slot* s = &slot;
+    s->client->command(
+        std::move(command), [s, callback = std::move(callback)](error_code ec, RedisReply reply) {
+          using Result = core::StoreResult<core::EmergencyStopState>;
+          callback(ec ? Result::failure(transportError(s->client, "emergency stop", ec))
+                      : core::parseEmergencyStop(toScriptValue(reply)));
+        });
+  });
+}
+
 }  // namespace spendgate::proxy

@@ -103,6 +103,9 @@ public:
   void emergencyStop(EmergencyStopCallback callback) override;
   void setEmergencyStop(const core::EmergencyStopState& state,
                         EmergencyStopCallback callback) override;
+  void replaceEmergencyStop(const core::EmergencyStopState& expected,
+                            const core::EmergencyStopState& next,
+                            EmergencyStopCallback callback) override;
   /** True when every loop's client is connected. */
   bool up() const override;
 

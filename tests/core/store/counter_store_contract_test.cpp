@@ -381,6 +381,30 @@ TEST_P(CounterStoreContract, EmergencyStopBlocksAdmission) {
   EXPECT_EQ(driver_->emergencyStop(), off);  // suppression survives the round trip
 }
 
+TEST_P(CounterStoreContract, AStopIsReplacedOnlyWhileTheStoreStillHoldsIt) {
+  const EmergencyStopState on = manualStop({}, "incident 8", 10min, now());
+  driver_->setEmergencyStop(on);
+  clock_.advance(10min);
+  const EmergencyStopState off = expireEmergencyStop(on, now());
+  ASSERT_FALSE(off.active);
+  EXPECT_EQ(driver_->replaceEmergencyStop(on, off), off);
+  EXPECT_EQ(driver_->emergencyStop(), off);
+  // A second instance that saw the same stop writes nothing more and reads the off state.
+  EXPECT_EQ(driver_->replaceEmergencyStop(on, off), off);
+
+  // A stop set after the read survives a late write of the expiry.
+  clock_.advance(1s);
+  const EmergencyStopState again = manualStop(off, "incident 9", 1h, now());
+  driver_->setEmergencyStop(again);
+  EXPECT_EQ(driver_->replaceEmergencyStop(on, off), again);
+  EXPECT_EQ(driver_->emergencyStop(), again);
+  // Same `active` but another `since` is another stop too.
+  EmergencyStopState other_since = again;
+  other_since.since = again.since - 1s;
+  EXPECT_EQ(driver_->replaceEmergencyStop(other_since, off), again);
+  EXPECT_EQ(driver_->replaceEmergencyStop(again, off), off);
+}
+
 TEST_P(CounterStoreContract, GlobalSpendForTheAutoStop) {
   rules_.emergency_stop.auto_stop = EmergencyStopRule::Auto{100 * kUsd, Period::Day, 1h};
   ASSERT_TRUE(admit("a", kUsd).allowed());

@@ -99,6 +99,12 @@ public:
     callback(StoreResult<EmergencyStopState>::success(state));
   }
 
+  void replaceEmergencyStop(const EmergencyStopState& expected,
+                            const EmergencyStopState& next,
+                            EmergencyStopCallback callback) override {
+    callback(parseEmergencyStop(run(replaceEmergencyStopCommand(keys_, expected, next))));
+  }
+
   bool up() const override { return true; }
 
   /** Use Redis TIME instead of the callers' clocks. */

@@ -89,6 +89,14 @@ public:
     return out.value.value_or(EmergencyStopState{});
   }
 
+  EmergencyStopState replaceEmergencyStop(const EmergencyStopState& expected,
+                                          const EmergencyStopState& next) {
+    StoreResult<EmergencyStopState> out;
+    store_.replaceEmergencyStop(expected, next, [&](auto r) { out = std::move(r); });
+    EXPECT_TRUE(out.ok()) << out.error;
+    return out.value.value_or(EmergencyStopState{});
+  }
+
   EmergencyStopState emergencyStop() {
     StoreResult<EmergencyStopState> out;
     store_.emergencyStop([&](auto r) { out = std::move(r); });

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "core/enforcement/emergency_stop.hpp"
@@ -22,6 +23,52 @@ config::LoggingConfig quietLogging() {
   logging.level = "off";
   return logging;
 }
+
+/**
+ * A memory store on which another instance sets `late` right after the next emergency-stop read
+ * has taken its answer: the read's caller then writes on a state that is already gone.
+ */
+class StopSetAfterReadStore final : public core::CounterStore {
+public:
+  std::optional<EmergencyStopState> late;
+
+  void admit(const core::EnforcementPlan& plan,
+             const std::string& id,
+             std::chrono::system_clock::time_point expires_at,
+             AdmitCallback callback) override {
+    inner_.admit(plan, id, expires_at, std::move(callback));
+  }
+  void settle(const core::Settlement& settlement, SettleCallback callback) override {
+    inner_.settle(settlement, std::move(callback));
+  }
+  void budgets(std::chrono::system_clock::time_point now, BudgetsCallback callback) override {
+    inner_.budgets(now, std::move(callback));
+  }
+  void spend(const std::string& key, SpendCallback callback) override {
+    inner_.spend(key, std::move(callback));
+  }
+  void emergencyStop(EmergencyStopCallback callback) override {
+    core::StoreResult<EmergencyStopState> read;
+    inner_.emergencyStop([&](auto result) { read = std::move(result); });
+    if (late) {
+      inner_.setEmergencyStop(*late, [](auto) {});
+      late.reset();
+    }
+    callback(std::move(read));
+  }
+  void setEmergencyStop(const EmergencyStopState& state, EmergencyStopCallback callback) override {
+    inner_.setEmergencyStop(state, std::move(callback));
+  }
+  void replaceEmergencyStop(const EmergencyStopState& expected,
+                            const EmergencyStopState& next,
+                            EmergencyStopCallback callback) override {
+    inner_.replaceEmergencyStop(expected, next, std::move(callback));
+  }
+  bool up() const override { return true; }
+
+private:
+  core::MemoryCounterStore inner_;
+};
 
 class EnforcerEmergencyStopTest : public ::testing::Test {
 protected:
@@ -109,6 +156,24 @@ TEST_F(EnforcerEmergencyStopTest, RefreshDoesNotOverwriteANewerStopThisInstanceS
   enforcer_.refresh();
   EXPECT_EQ(enforcer_.emergencyStop(), fresh);
   EXPECT_EQ(stored(), old_stop) << "no expiry written over what this instance set";
+}
+
+TEST(EnforcerEmergencyStopRace, AStopAnotherInstanceSetsWhileTheExpiryIsReadSurvives) {
+  Logger logger{quietLogging()};
+  auto store = std::make_shared<StopSetAfterReadStore>();
+  Enforcer enforcer{store, config::RedisConfig::OnUnavailable::FailClosed, logger};
+  const auto now = std::chrono::system_clock::now();
+  const EmergencyStopState ran_out = core::manualStop({}, "old", 1s, now - 1h);
+  store->setEmergencyStop(ran_out, [](auto) {});
+  // Between this instance's read of the old stop and its write of the expiry, another instance
+  // turns on a new stop. Last writer wins would turn that one off.
+  const EmergencyStopState fresh = core::manualStop({}, "fresh", std::nullopt, now);
+  store->late = fresh;
+  enforcer.refresh();
+  EmergencyStopState held;
+  store->emergencyStop([&](auto result) { held = *result.value; });
+  EXPECT_EQ(held, fresh) << "the new stop was overwritten by the old one's expiry";
+  EXPECT_EQ(enforcer.emergencyStop(), fresh) << "and this instance follows the store";
 }
 
 }  // namespace

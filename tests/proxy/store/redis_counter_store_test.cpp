@@ -194,6 +194,13 @@ TEST_F(RedisCounterStoreTest, EmergencyStopAndGlobalSpend) {
   const AdmissionResult refused = d.admit(planFor(kUsd), "a", now + 1min);
   ASSERT_TRUE(refused.denial);
   EXPECT_EQ(refused.denial->reason, core::DenialReason::EmergencyStop);
+  // The expiry write (compare and set) over hiredis: written while held, not over a newer stop.
+  const auto off = core::expireEmergencyStop(on, now + 10min);
+  EXPECT_EQ(d.replaceEmergencyStop(on, off), off);
+  const auto again = core::manualStop(off, "incident 8", 1h, now + 11min);
+  EXPECT_EQ(d.setEmergencyStop(again), again);
+  EXPECT_EQ(d.replaceEmergencyStop(on, off), again);
+  EXPECT_EQ(d.emergencyStop(), again);
   EXPECT_EQ(d.setEmergencyStop(core::EmergencyStopState{}), core::EmergencyStopState{});
 
   ASSERT_TRUE(d.admit(planFor(kUsd), "b", now + 1min).allowed());

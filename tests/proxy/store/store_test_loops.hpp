@@ -114,6 +114,12 @@ public:
     callback(wait<core::StoreResult<core::EmergencyStopState>>(
         [&](auto done) { inner_->setEmergencyStop(state, std::move(done)); }));
   }
+  void replaceEmergencyStop(const core::EmergencyStopState& expected,
+                            const core::EmergencyStopState& next,
+                            EmergencyStopCallback callback) override {
+    callback(wait<core::StoreResult<core::EmergencyStopState>>(
+        [&](auto done) { inner_->replaceEmergencyStop(expected, next, std::move(done)); }));
+  }
   bool up() const override { return inner_->up(); }
 
   /** Thread the last callback ran on. */
