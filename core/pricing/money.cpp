@@ -11,11 +11,14 @@ constexpr double kMaxUsdPerMillion = 1e9;
 }  // namespace
 
 double toUsd(Picodollars amount) {
-  // Split so that the integer part converts exactly.
-  const Picodollars whole = amount / kPicodollarsPerUsd;
-  const Picodollars frac = amount % kPicodollarsPerUsd;
-  return static_cast<double>(whole) +
-         static_cast<double>(frac) / static_cast<double>(kPicodollarsPerUsd);
+  // Read back from the exact decimal: the nearest double, so that its shortest spelling is the
+  // decimal itself below $4096 (whole + frac / 1e12 rounds twice and can print as
+  // 100.00000000000001).
+  char buffer[kMaxUsdChars];
+  char* end = formatUsdTo(buffer, amount);
+  double usd = 0;
+  std::from_chars(buffer, end, usd);
+  return usd;
 }
 
 std::optional<Picodollars> ratePerTokenFromUsdPerMillion(double usd_per_million) {

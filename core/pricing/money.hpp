@@ -38,7 +38,9 @@ inline Picodollars saturatingMul(std::int64_t count, Picodollars rate) {
   return r;
 }
 
-/** @return the amount in USD, for display and JSON only. */
+/** @return the amount in USD, for display and JSON only: the double nearest to formatUsd(amount),
+ * so that core::plainNumber() writes the same digits for any amount below $4096 (above it, a
+ * double no longer tells picodollars apart). */
 double toUsd(Picodollars amount);
 
 /**

@@ -9,6 +9,7 @@
 
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
+#include "core/json/plain_json.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/store/budget_listing.hpp"
 #include "proxy/admin/admin_auth.hpp"
@@ -34,7 +35,8 @@ http::response<http::string_body> jsonResponse(http::status status, std::string 
 
 http::response<http::string_body> jsonResponse(http::status status,
                                                const boost::json::value& body) {
-  return jsonResponse(status, boost::json::serialize(body));
+  // Plain decimals: alert money and ratios are doubles, which Boost.JSON writes as "1E-2".
+  return jsonResponse(status, core::serializePlain(body));
 }
 
 http::response<http::string_body> errorResponse(http::status status, std::string_view message) {

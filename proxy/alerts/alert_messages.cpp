@@ -2,10 +2,10 @@
 
 #include <boost/json/serialize.hpp>
 #include <cctype>
-#include <charconv>
 #include <ctime>
 #include <functional>
 
+#include "core/json/plain_json.hpp"
 #include "core/ledger/ledger_entry.hpp"
 
 namespace spendgate::proxy {
@@ -115,12 +115,7 @@ void appendBody(std::string& out, std::string_view text) {
 
 std::string jsonScalar(const boost::json::value& value) {
   if (value.is_string()) return std::string(value.as_string());
-  if (value.is_double()) {  // "80", not Boost.JSON's "8E1"
-    char buffer[32];
-    auto [end, ec] = std::to_chars(buffer, buffer + sizeof buffer, value.as_double());
-    if (ec == std::errc{}) return std::string(buffer, end);
-  }
-  return boost::json::serialize(value);
+  return core::serializePlain(value);  // "80" and "0.00001", not "8E1" and "1E-5"
 }
 
 }  // namespace
@@ -137,7 +132,7 @@ std::string slackPayload(const core::Alert& alert) {
 std::string webhookPayload(const core::Alert& alert) {
   auto body = core::alertToJson(alert);
   body["source"] = "spendgate";
-  return boost::json::serialize(body);
+  return core::serializePlain(body);
 }
 
 std::string emailSubject(const core::Alert& alert) {
