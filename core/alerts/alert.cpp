@@ -1,5 +1,6 @@
 #include "core/alerts/alert.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <cstdint>
@@ -81,15 +82,27 @@ std::string fixed(long double value, int decimals) {
 }  // namespace
 
 std::string usdText(Picodollars amount) {
-  const long double usd = static_cast<long double>(amount) / kPicodollarsPerUsd;
-  const long double magnitude = usd < 0 ? -usd : usd;
-  if (magnitude != 0 && magnitude < 0.005L) return "$" + fixed(usd, 4);
-  // Round half away from zero to whole cents, then print exactly.
-  const auto cents = static_cast<std::int64_t>(std::llround(static_cast<double>(usd * 100)));
-  const auto abs_cents = cents < 0 ? -cents : cents;
-  std::string fraction = std::to_string(abs_cents % 100);
-  if (fraction.size() < 2) fraction.insert(0, "0");
-  return std::string(cents < 0 ? "-$" : "$") + std::to_string(abs_cents / 100) + "." + fraction;
+  // Exact integer arithmetic on the magnitude (unsigned, so INT64_MIN does not overflow).
+  const auto magnitude = amount < 0 ? static_cast<std::uint64_t>(-(amount + 1)) + 1
+                                    : static_cast<std::uint64_t>(amount);
+  constexpr auto kPer = static_cast<std::uint64_t>(kPicodollarsPerUsd);
+  // Six significant digits, but never fewer than cents nor more than picodollars: a $0.01 budget
+  // shows $0.008465, not $0.01, and $1234567.891 still shows its cents.
+  int significant = 0;  // digits of the whole part, or minus the zeros after the point
+  if (magnitude >= kPer) {
+    for (std::uint64_t whole = magnitude / kPer; whole > 0; whole /= 10) ++significant;
+  } else if (magnitude > 0) {
+    for (std::uint64_t scale = kPer / 10; magnitude < scale; scale /= 10) --significant;
+  }
+  const int decimals = std::clamp(6 - significant, 2, 12);
+  std::uint64_t unit = 1;  // picodollars per last shown digit
+  for (int i = decimals; i < 12; ++i) unit *= 10;
+  const std::uint64_t units = magnitude / unit + (magnitude % unit >= (unit + 1) / 2 ? 1 : 0);
+  std::uint64_t per_usd = kPer / unit;
+  std::string fraction = std::to_string(units % per_usd);
+  fraction.insert(0, static_cast<std::size_t>(decimals) - fraction.size(), '0');
+  while (fraction.size() > 2 && fraction.back() == '0') fraction.pop_back();
+  return std::string(amount < 0 ? "-$" : "$") + std::to_string(units / per_usd) + "." + fraction;
 }
 
 std::string percentText(double fraction) {

@@ -58,7 +58,11 @@ AlertLevel thresholdLevel(double fraction);
  */
 boost::json::object alertToJson(const Alert& alert);
 
-/** @return "$12.34" (cents, rounded half away from zero); below one cent "$0.0042" (4 decimals). */
+/**
+ * @return the amount with six significant digits, at least cents and at most picodollars,
+ * rounded half away from zero, trailing zeros past the cents trimmed: "$412.50", "$0.125",
+ * "$0.008465", "$12.3457", "$1234567.89", "$0.00".
+ */
 std::string usdText(Picodollars amount);
 
 /** @return a fraction as a percentage without trailing zeros: 0.8 -> "80%", 0.955 -> "95.5%". */

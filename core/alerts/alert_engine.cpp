@@ -202,9 +202,15 @@ void AlertEngine::thresholds(const BudgetSnapshot& s,
   if (s.reserved > 0)
     a.message += " " + usdText(s.reserved) + " more is reserved by requests in flight.";
   if (s.spent >= s.limit) {
-    a.message += s.mode == BudgetMode::Hard
-                     ? " Hard budget: requests charged to it are refused until the period resets."
-                     : " Soft budget: requests still pass.";
+    if (s.mode == BudgetMode::Soft) {
+      a.message += " Soft budget: requests still pass.";
+    } else if (s.period == Period::Total) {  // nothing resets it: only a higher limit does
+      a.message +=
+          " Hard budget: requests charged to it are refused from now on; only a higher limit_usd "
+          "lets them through.";
+    } else {
+      a.message += " Hard budget: requests charged to it are refused until the period resets.";
+    }
   }
   out.push_back(std::move(a));
 }

@@ -14,6 +14,7 @@ namespace {
 
 using namespace std::chrono_literals;
 using ::testing::HasSubstr;
+using ::testing::Not;
 using testing::utc;
 
 constexpr Picodollars usd(double amount) {
@@ -97,13 +98,42 @@ TEST(AlertLevels, ThresholdMapping) {
 
 TEST(AlertText, UsdAndPercent) {
   EXPECT_EQ(usdText(usd(412.5)), "$412.50");
-  EXPECT_EQ(usdText(usd(0.125)), "$0.13");
   EXPECT_EQ(usdText(usd(0.0042)), "$0.0042");
   EXPECT_EQ(usdText(0), "$0.00");
   EXPECT_EQ(usdText(usd(1234567.891)), "$1234567.89");
+  EXPECT_EQ(usdText(usd(-2.5)), "-$2.50");
   EXPECT_EQ(percentText(0.8), "80%");
   EXPECT_EQ(percentText(0.955), "95.5%");
   EXPECT_EQ(percentText(1.5), "150%");
+}
+
+// Six significant digits, at least cents: small budgets are not rounded away.
+TEST(AlertText, UsdKeepsSixSignificantDigits) {
+  EXPECT_EQ(usdText(8'465'000'000), "$0.008465");
+  EXPECT_EQ(usdText(usd(0.01)), "$0.01");
+  EXPECT_EQ(usdText(usd(0.125)), "$0.125");
+  EXPECT_EQ(usdText(usd(12.3456789)), "$12.3457");
+  EXPECT_EQ(usdText(usd(0.0123456789)), "$0.0123457");
+  EXPECT_EQ(usdText(usd(9.9999996)), "$10.00");
+  EXPECT_EQ(usdText(420), "$0.00000000042");
+  EXPECT_EQ(usdText(1), "$0.000000000001");
+}
+
+TEST_F(AlertEngineTest, ExhaustedTotalBudgetDoesNotPromiseAReset) {
+  const auto total = rule("tiny", Period::Total, 0.01, {1.0});
+  AlertEngine engine({total});
+  auto a = thresholdsOf(engine, {snap(total, "", usd(0.0102), clock.now())}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_THAT(a[0].message, HasSubstr("Budget tiny: $0.0102 spent of $0.01 (102%) in total"));
+  EXPECT_THAT(a[0].message, Not(HasSubstr("period resets")));
+  EXPECT_THAT(a[0].message, HasSubstr("(this budget never resets). Hard budget: requests charged "
+                                      "to it are refused from now on; only a higher limit_usd"));
+
+  const auto daily = rule("daily", Period::Day, 0.01, {1.0});
+  AlertEngine day_engine({daily});
+  a = thresholdsOf(day_engine, {snap(daily, "", usd(0.0102), clock.now())}, clock.now());
+  ASSERT_EQ(a.size(), 1u);
+  EXPECT_THAT(a[0].message, HasSubstr("refused until the period resets"));
 }
 
 TEST_F(AlertEngineTest, ThresholdsFireOncePerPeriodAndAgainInTheNext) {
