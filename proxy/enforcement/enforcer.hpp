@@ -153,6 +153,15 @@ public:
   bool storeUp() const { return currentStore()->up(); }
 
   /**
+   * Whether a request the store has nothing to count for (no budget, rate limit or auto stop
+   * applies) must still be refused: with fail_closed while the store is known to be down, since
+   * the shared emergency stop cannot be read either. No store call: the store's connection state.
+   */
+  bool refusesWithoutStore() const {
+    return on_unavailable_ == config::RedisConfig::OnUnavailable::FailClosed && !storeUp();
+  }
+
+  /**
    * Sends queued reconciliations and settle retries to the store now (normally automatic: when
    * a store connection comes up, and after successful calls). Does not wait.
    */

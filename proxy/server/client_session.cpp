@@ -556,7 +556,11 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
     denial = plan.denial;
     return nullptr;
   }
-  if (plan.empty()) return nullptr;
+  if (plan.empty()) {
+    // Nothing to count, but fail_closed still means closed while the store is down.
+    if (worker_.enforcer().refusesWithoutStore()) denial = core::storeUnavailableDenial();
+    return nullptr;
+  }
 
   // A reservation outlives the request, so a crashed instance's holds expire on their own.
   const auto expires_at = now + runtime.config.server.request_timeout + std::chrono::seconds(60);

@@ -5,7 +5,7 @@
 import { test } from 'node:test';
 import OpenAI from 'openai';
 import assert from 'node:assert/strict';
-import { startProxy, providers } from './lib/proxy.mjs';
+import { startProxy, providers, closedPort } from './lib/proxy.mjs';
 import { raw } from './lib/yaml.mjs';
 import { sleep } from './lib/fake_upstream.mjs';
 import { request } from './lib/http.mjs';
@@ -363,4 +363,31 @@ test('Redis not running when the proxy starts, fail_closed: the proxy starts, re
   assert.equal(await readyz(p), 200);
   assert.ok((await redisBudget(redis, 'org-daily')).hash, `counted in Redis; keys ${await allKeys(redis)}`);
   await p.stopClean();
+});
+
+// No redis-server needed: nothing listens on the port, so the store is down from the start.
+test('Redis unreachable, fail_closed, no budgets or rate limits: every format is refused 503 store_unavailable (the shared emergency stop cannot be read); fail_open still forwards', async (t) => {
+  const up = await startMeteredUpstream(t);
+  const url = `redis://127.0.0.1:${await closedPort()}/0`;
+  const closed = await instance(t, up, { store: redisStore(url, 'fail_closed') }, {}, { waitReady: false });
+  assert.equal(await readyz(closed), 503, '/readyz with Redis unreachable');
+  const calls = [
+    ['openai', '/v1/chat/completions', { authorization: 'Bearer sk-test' }, chatBody()],
+    ['anthropic', '/v1/messages', { 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' },
+      JSON.stringify({ model: 'claude-3-5-haiku-20241022', max_tokens: 16, messages: [{ role: 'user', content: 'hi' }] })],
+    ['gemini', '/v1beta/models/gemini-2.5-flash:generateContent', { 'x-goog-api-key': 'gm-test' },
+      JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] })],
+  ];
+  for (const [format, path, headers, body] of calls) {
+    const res = await request(`${closed.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body });
+    assertDenied(res, 'store_unavailable', { format, what: `${format}, Redis unreachable, no rules` });
+  }
+  assert.equal(up.requests.length, 0, 'nothing reached the upstream');
+  await closed.stopClean();
+
+  const open = await instance(t, up, { store: redisStore(url, 'fail_open') }, {}, { waitReady: false });
+  const res = await chat(open.url, chatBody());
+  assert.equal(res.status, 200, `fail_open forwards: ${res.text}`);
+  assert.equal(up.requests.length, 1);
+  await open.stopClean();
 });
