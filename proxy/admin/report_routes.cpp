@@ -85,6 +85,8 @@ std::optional<SpendQuery> parseSpendQuery(std::string_view target, std::string& 
   }
   std::set<std::string> seen;
   for (const auto& param : url->params()) {
+    // "?" alone, "&&" and a trailing "&" are empty parameters, not unknown ones.
+    if (param.key.empty() && param.value.empty()) continue;
     if (!seen.insert(param.key).second) {
       error = "parameter '" + param.key + "' given twice";
       return std::nullopt;

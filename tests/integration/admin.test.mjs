@@ -222,6 +222,32 @@ function assertHistogram(prom, base, text) {
   return total;
 }
 
+/** A proxy with an admin token and no rules, for tests of the admin routes themselves. */
+async function plainProxy(t) {
+  const fake = await startUpstream({ handler: fakeOpenai().handler });
+  t.after(() => fake.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: fake.url }),
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  return proxy;
+}
+
+test('/admin/spend skips empty query parameters (?, &&, a trailing &) and names an unknown one', async (t) => {
+  const proxy = await plainProxy(t);
+  for (const path of ['/admin/spend?', '/admin/spend?by=model&', '/admin/spend?&period=day', '/admin/spend?by=model&&period=day']) {
+    const res = await admin(proxy, path);
+    assert.equal(res.status, 200, `${path}: ${res.text}`);
+    assert.equal(res.json().period, 'day', path);
+  }
+  const bad = await admin(proxy, '/admin/spend?by=model&colour=red');
+  assert.equal(bad.status, 400, bad.text);
+  assert.match(bad.json().error, /unknown parameter 'colour'/);
+  await proxy.stopClean();
+});
+
 test('/metrics parsed back equals what was sent and the ledger', async (t) => {
   const up = fakeOpenai();
   const fake = await startUpstream({ handler: up.handler });

@@ -88,6 +88,22 @@ TEST(SpendQuery, DefaultsAndChoices) {
   EXPECT_NE(error.find("unknown parameter 'group'"), std::string::npos);
 }
 
+TEST(SpendQuery, EmptyParametersAreSkipped) {
+  std::string error;
+  for (const char* target : {"/admin/spend?", "/admin/spend?&", "/admin/spend?by=model&",
+                             "/admin/spend?&by=model", "/admin/spend?by=model&&period=week"}) {
+    auto q = parseSpendQuery(target, error);
+    ASSERT_TRUE(q) << target << ": " << error;
+    EXPECT_EQ(q->by, core::Dimension::Model) << target;
+  }
+  EXPECT_EQ(parseSpendQuery("/admin/spend?by=model&&period=week", error)->period,
+            core::Period::Week);
+  // A real unknown name, even after an empty one, is still refused by name.
+  EXPECT_FALSE(parseSpendQuery("/admin/spend?&colour=red", error));
+  EXPECT_NE(error.find("unknown parameter 'colour'"), std::string::npos) << error;
+  EXPECT_FALSE(parseSpendQuery("/admin/spend?by=", error));
+}
+
 TEST(SpendReportJson, ShapeAndExactMoney) {
   core::SpendStats stats;
   const auto now = utc(2026, 3, 4, 10);
