@@ -43,6 +43,32 @@ http::response<http::string_body> errorResponse(http::status status, std::string
   return jsonResponse(status, boost::json::value{{"error", message}});
 }
 
+/** @return the methods `path` takes, as an Allow header value; "" for no such route. */
+std::string_view allowedMethods(std::string_view path) {
+  static constexpr std::pair<std::string_view, std::string_view> kRoutes[] = {
+      {"/metrics", "GET"},       {"/admin/status", "GET"}, {"/admin/budgets", "GET"},
+      {"/admin/spend", "GET"},   {"/admin/alerts", "GET"}, {"/admin/emergency-stop", "GET, POST"},
+      {"/admin/reload", "POST"},
+  };
+  for (const auto& [route, allow] : kRoutes) {
+    if (route == path) return allow;
+  }
+  return {};
+}
+
+/** @return whether `method` is one of the comma-separated methods in `allow`. */
+bool allows(std::string_view allow, http::verb method) {
+  const std::string_view name = http::to_string(method);
+  for (std::size_t start = 0; start < allow.size();) {
+    std::size_t end = allow.find(',', start);
+    if (end == std::string_view::npos) end = allow.size();
+    if (allow.substr(start, end - start) == name) return true;
+    start = allow.find_first_not_of(' ', end + 1);
+    if (start == std::string_view::npos) break;
+  }
+  return false;
+}
+
 /**
  * @param started when this process started: the `since` of a stop that was never switched
  *        (SPEC §5 types `since` as a time, never null).
@@ -145,21 +171,24 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     response.body() = up ? "ok" : "store unavailable";
     co_return response;
   }
+  if (const auto allow = allowedMethods(path); !allow.empty() && !allows(allow, request.method())) {
+    // RFC 9110 §15.5.6: a 405 names the methods the route takes.
+    auto response = errorResponse(http::status::method_not_allowed, "use " + std::string(allow));
+    response.set(http::field::allow, allow);
+    co_return response;
+  }
   if (path == "/admin/emergency-stop") co_return co_await emergencyStop(request);
-  if (path == "/admin/alerts" && request.method() == http::verb::get) {
+  if (path == "/admin/alerts") {
     co_return jsonResponse(http::status::ok, boost::json::value(services_.alerts.recentJson()));
   }
   if (path == "/admin/reload") {
-    if (request.method() != http::verb::post) {
-      co_return errorResponse(http::status::method_not_allowed, "use POST");
-    }
     const auto errors = hooks_.reload();
     boost::json::array list;
     for (const auto& error : errors) list.emplace_back(error);
     co_return jsonResponse(errors.empty() ? http::status::ok : http::status::bad_request,
                            boost::json::value{{"reloaded", errors.empty()}, {"errors", list}});
   }
-  if (path == "/metrics" && request.method() == http::verb::get) {
+  if (path == "/metrics") {
     using Budgets = core::StoreResult<std::vector<core::BudgetSnapshot>>;
     const RuntimePtr runtime = hooks_.runtime();  // kept alive across the await
     const auto now = std::chrono::system_clock::now();
@@ -186,7 +215,7 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     const RuntimePtr runtime = hooks_.runtime();  // kept alive across the await
     co_return co_await handleBudgets(request, services_.enforcer, &runtime->rules.budgets);
   }
-  if (path == "/admin/status" && request.method() == http::verb::get) {
+  if (path == "/admin/status") {
     const RuntimePtr runtime = hooks_.runtime();
     boost::json::object status;
     status["version"] = SPENDGATE_VERSION;
@@ -214,10 +243,7 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
     if (!state.ok()) co_return errorResponse(http::status::service_unavailable, state.error);
     co_return jsonResponse(http::status::ok, emergencyStopJson(*state.value, started_wall_));
   }
-  if (request.method() != http::verb::post) {
-    co_return errorResponse(http::status::method_not_allowed, "use GET or POST");
-  }
-
+  // route() let only GET and POST through.
   boost::system::error_code ec;
   const auto body = boost::json::parse(request.body(), ec);
   if (ec || !body.is_object() || !body.as_object().contains("active") ||

@@ -235,6 +235,20 @@ async function plainProxy(t) {
   return proxy;
 }
 
+test('405 answers carry Allow (RFC 9110)', async (t) => {
+  const proxy = await plainProxy(t);
+  for (const [method, path, allow] of [
+    ['GET', '/admin/reload', 'POST'], ['POST', '/admin/budgets', 'GET'], ['DELETE', '/admin/emergency-stop', 'GET, POST'],
+    ['PUT', '/admin/emergency-stop', 'GET, POST'], ['POST', '/admin/spend', 'GET'], ['POST', '/admin/alerts', 'GET'],
+    ['POST', '/admin/status', 'GET'], ['POST', '/metrics', 'GET'],
+  ]) {
+    const res = await admin(proxy, path, { method });
+    assert.equal(res.status, 405, `${method} ${path}: ${res.status} ${res.text}`);
+    assert.equal(res.headers.allow, allow, `${method} ${path} Allow: ${JSON.stringify(res.headers)}`);
+  }
+  await proxy.stopClean();
+});
+
 test('/admin/spend skips empty query parameters (?, &&, a trailing &) and names an unknown one', async (t) => {
   const proxy = await plainProxy(t);
   for (const path of ['/admin/spend?', '/admin/spend?by=model&', '/admin/spend?&period=day', '/admin/spend?by=model&&period=day']) {
