@@ -1021,6 +1021,13 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
   response.set(http::field::content_type, "application/json");
   response.set("x-spendgate-request-id", ex.record.request_id);
+  // The id under the name the caller's SDK reads into its error's requestID (openai:
+  // x-request-id, @anthropic-ai/sdk: request-id). Only here: forwarded answers keep the provider's.
+  response.set(format == ProviderFormat::Anthropic ? "request-id" : "x-request-id",
+               ex.record.request_id);
+  // A 500 the openai SDK would retry twice, though no retry sets the missing environment
+  // variable. The other errors a retry cannot fix are 4xx, which SDKs do not retry anyway.
+  if (error == ProxyError::ProviderKeyMissing) response.set("x-should-retry", "false");
   if (!kind.denied_reason.empty()) {
     response.set("x-spendgate-denied", kind.denied_reason);
     worker_.metrics().denied(kind.denied_reason);

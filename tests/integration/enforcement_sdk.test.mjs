@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startProxy, providers } from './lib/proxy.mjs';
-import { ledgerPathOf, waitForLedger } from './lib/ledger.mjs';
+import { ledgerPathOf, waitForLedger, sha256hex } from './lib/ledger.mjs';
 import { startMeteredUpstream, chatBody, chat, keepAliveAgent } from './lib/enforcement.mjs';
 
 /** fetch that records every attempt the SDK makes (status of each answer). */
@@ -113,6 +113,61 @@ test('anthropic SDK (maxRetries 2): budget denial -> RateLimitError 429 (rate_li
   assert.ok(err.message.includes('is used up for this day'), `SDK message: ${err.message}`);
   assert.equal(f.attempts.length, 1, `the SDK must not retry a budget denial: ${JSON.stringify(f.attempts)}`);
   assert.ok(elapsed < 400, `no retry back-off expected, took ${elapsed.toFixed(0)} ms`);
+  assert.equal(up.requests.length, 0);
+  await proxy.stopClean();
+});
+
+const headerOf = (err, name) => err.headers?.get?.(name) ?? err.headers?.[name];
+
+test('SDK errors carry the request id: err.requestID (openai from x-request-id, anthropic from request-id) equals x-spendgate-request-id on proxy answers; forwarded answers keep the upstream id', async (t) => {
+  const { up, proxy } = await setup(t, {
+    budgets: [{ name: 'tiny', scope: 'global', match: { model: 'gpt-4o' }, period: 'day', limit_usd: 0.000001, mode: 'hard' },
+      { name: 'tiny-claude', scope: 'global', match: { model: 'claude*' }, period: 'day', limit_usd: 0.000001, mode: 'hard' }],
+  });
+  const openai = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0, timeout: 30_000 });
+  const err = await openai.chat.completions.create({ ...CHAT_REQ, model: 'gpt-4o' }).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `openai: ${err?.constructor?.name}: ${err?.message}`);
+  assert.ok(headerOf(err, 'x-spendgate-request-id'), 'x-spendgate-request-id');
+  assert.equal(err.requestID, headerOf(err, 'x-spendgate-request-id'), 'openai err.requestID');
+
+  const anthropic = new Anthropic({ apiKey: 'sk-ant-test', baseURL: proxy.url, maxRetries: 0, timeout: 30_000 });
+  const aerr = await anthropic.messages.create({ model: 'claude-3-5-haiku-20241022', max_tokens: 50, messages: [{ role: 'user', content: 'hi' }] })
+    .then(() => null, (e) => e);
+  assert.ok(aerr instanceof Anthropic.RateLimitError, `anthropic: ${aerr?.constructor?.name}: ${aerr?.message}`);
+  assert.ok(headerOf(aerr, 'x-spendgate-request-id'), 'x-spendgate-request-id');
+  assert.equal(aerr.requestID, headerOf(aerr, 'x-spendgate-request-id'), 'anthropic err.requestID');
+  assert.equal(headerOf(aerr, 'x-request-id'), undefined, 'the Anthropic format gets request-id only');
+
+  // A proxy error that is not a denial (no route) carries it too.
+  const missing = await chat(proxy.url, chatBody(), { path: '/nowhere' });
+  assert.equal(missing.status, 404, missing.text);
+  assert.equal(missing.headers['x-request-id'], missing.headers['x-spendgate-request-id']);
+
+  // A forwarded answer keeps the upstream's own x-request-id.
+  const { response } = await openai.chat.completions.create(CHAT_REQ).withResponse();
+  assert.equal(response.status, 200);
+  assert.match(response.headers.get('x-request-id'), /^req_/, 'the upstream id, not ours');
+  assert.notEqual(response.headers.get('x-request-id'), response.headers.get('x-spendgate-request-id'));
+  assert.equal(up.requests.length, 1);
+  await proxy.stopClean();
+});
+
+test('openai SDK (maxRetries 2): 500 provider_key_missing is not retried (x-should-retry: false) and has err.requestID', async (t) => {
+  const VK = 'sg-vk-provider-key-missing-test-0001';
+  const up = await startMeteredUpstream(t);
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url },
+      { openai: { api_key_env: 'SG_IT_UNSET_PROVIDER_KEY_SDK' } }),
+    extra: { identity: { virtual_keys: [{ id: 'vk', key_sha256: sha256hex(VK) }], passthrough: true } },
+  });
+  const f = countingFetch();
+  const client = new OpenAI({ apiKey: VK, baseURL: `${proxy.url}/v1`, maxRetries: 2, timeout: 30_000, fetch: f });
+  const err = await client.chat.completions.create(CHAT_REQ).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.InternalServerError, `${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(f.attempts.length, 1, `reached the proxy once: ${JSON.stringify(f.attempts)}`);
+  assert.equal(err.code, 'provider_key_missing');
+  assert.equal(headerOf(err, 'x-should-retry'), 'false');
+  assert.equal(err.requestID, headerOf(err, 'x-spendgate-request-id'));
   assert.equal(up.requests.length, 0);
   await proxy.stopClean();
 });
