@@ -73,12 +73,23 @@ Denial unknownKeyDenial() {
   return d;
 }
 
-Denial unknownModelDenial(std::string_view model) {
+Denial unknownModelDenial(std::string_view model,
+                          std::string_view azure_deployment,
+                          std::string_view provider) {
   Denial d;
   d.reason = DenialReason::UnknownModel;
   d.message = "The model " + quoted(model) +
               " has no price in spendgate's catalog, and unpriced models are rejected "
-              "(pricing.unknown_model: reject).";
+              "(pricing.unknown_model: reject): add it under pricing.models or set "
+              "pricing.unknown_model.";
+  // An unmapped Azure deployment is priced by its own name, which is rarely a model name.
+  if (!azure_deployment.empty() && model == azure_deployment) {
+    d.message += " " + quoted(azure_deployment) +
+                 " is an Azure deployment name: to say which model it runs, map it under "
+                 "providers." +
+                 std::string(provider) + ".deployments (" + std::string(azure_deployment) +
+                 ": <model>).";
+  }
   return d;
 }
 

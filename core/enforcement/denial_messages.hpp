@@ -24,8 +24,16 @@ Denial emergencyStopDenial(const EmergencyStopState& state,
 /** 401: the key is not one of ours and passthrough is off. */
 Denial unknownKeyDenial();
 
-/** 400: the model has no price and `unknown_model: reject`. */
-Denial unknownModelDenial(std::string_view model);
+/**
+ * 400: the model has no price and `unknown_model: reject`.
+ * @param azure_deployment the deployment of an Azure `/openai/deployments/{name}/...` path, or "";
+ *        when the model is that name (no `deployments` entry maps it), the message names
+ *        `providers.<provider>.deployments` as the place to say which model it runs
+ * @param provider the provider's name in the config
+ */
+Denial unknownModelDenial(std::string_view model,
+                          std::string_view azure_deployment = {},
+                          std::string_view provider = {});
 
 /** 400: the worst-case cost is above `request_limits.max_cost_usd`; names both in USD. */
 Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost);

@@ -501,9 +501,9 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
       pricer.unknownModelPolicy().kind == core::UnknownModelPolicy::Kind::Reject &&
       !pricer.hasPrice("", ex.info.requested_model)) {
     return std::pair{core::ProxyError::UnknownModel,
-                     "model " + ex.info.requested_model +
-                         " has no price: add it under pricing.models or set "
-                         "pricing.unknown_model"};
+                     core::unknownModelDenial(ex.info.requested_model, ex.info.azure_deployment,
+                                              provider.config.name)
+                         .message};
   }
 
   if (ex.info.needs_usage_injection) {

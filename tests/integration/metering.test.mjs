@@ -438,6 +438,29 @@ test('unknown_model: reject (default) answers 400 model_not_priced in each forma
   }
 });
 
+test('unknown_model: reject on an unmapped Azure deployment names providers.<name>.deployments; a mapped deployment is priced and forwarded', async (t) => {
+  const up = await startUpstream({ handler: pricedChatHandler(chatUsage({ prompt: 10, completion: 10 })) });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: {
+      ...(await providers({ openai: up.url })),
+      myazure: { format: 'azure', base_url: up.url, routes: ['/openai/'], api_key_env: '', deployments: { 'prod-mini': 'gpt-4o-mini' } },
+    },
+  });
+  const body = { max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] };
+  const res = await postJson(`${proxy.url}/openai/deployments/my-dep/chat/completions?api-version=2024-10-21`, body, { 'api-key': 'az-test' });
+  assert.equal(res.status, 400, res.text);
+  const err = res.json().error;
+  assert.equal(err.code, 'model_not_priced');
+  assert.match(err.message, /"my-dep" has no price/);
+  assert.match(err.message, /map it under providers\.myazure\.deployments \(my-dep: <model>\)/, err.message);
+
+  const ok = await postJson(`${proxy.url}/openai/deployments/prod-mini/chat/completions?api-version=2024-10-21`, body, { 'api-key': 'az-test' });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(up.requests.length, 1, 'only the mapped deployment reached the upstream');
+  await proxy.stopClean();
+});
+
 test('unknown_model: allow forwards with cost 0 (price_source unpriced), tokens still recorded', async (t) => {
   const { up, proxy, ledger } = await setup(t, pricedChatHandler(chatUsage({ prompt: 1000, completion: 500 })),
     { extra: { pricing: { unknown_model: 'allow' } } });

@@ -120,5 +120,20 @@ TEST(DenialMessages, Others) {
   EXPECT_EQ(formatUtcSeconds(utc(2024, 2, 29, 7, 5, 9, 999)), "2024-02-29T07:05:09Z");
 }
 
+TEST(DenialMessages, UnknownModelFromAnAzureDeploymentNamesTheDeploymentsMap) {
+  const auto plain = unknownModelDenial("gpt-9").message;
+  EXPECT_TRUE(contains(plain, "pricing.models")) << plain;
+  EXPECT_FALSE(contains(plain, "deployments")) << plain;
+
+  const auto deployment = unknownModelDenial("my-dep", "my-dep", "azure").message;
+  EXPECT_TRUE(contains(deployment, "\"my-dep\" has no price")) << deployment;
+  EXPECT_TRUE(contains(deployment, "map it under providers.azure.deployments (my-dep: <model>)"))
+      << deployment;
+
+  // Mapped to a model that has no price: the map was used, the model is what needs a price.
+  const auto mapped = unknownModelDenial("gpt-9", "my-dep", "azure").message;
+  EXPECT_FALSE(contains(mapped, "deployments")) << mapped;
+}
+
 }  // namespace
 }  // namespace spendgate::core
