@@ -77,7 +77,11 @@ std::optional<std::string> badUrlReason(std::string_view text,
 /** Fills a Config from the YAML tree; every problem goes to the reader. */
 class ConfigParser {
 public:
-  ConfigParser(YamlReader& reader, Config& config) : r_(reader), c_(config) {}
+  ConfigParser(YamlReader& reader, Config& config) : r_(reader), c_(config) {
+    for (const ProviderConfig& provider : config.providers) {
+      provider_names_.push_back(provider.name);
+    }
+  }
 
   void parse(const YAML::Node& root) {
     const YamlValue top{root, root.Mark(), ""};
@@ -103,6 +107,7 @@ public:
     if (auto* v = m->find("alerts")) parseAlerts(*v);
     if (auto* v = m->find("logging")) parseLogging(*v);
     checkListeners();
+    checkMatchSubjects();
   }
 
 private:
@@ -244,6 +249,9 @@ private:
         r_.error(entry.value, bad->message);
         continue;
       }
+      if ((dimension == "provider" || dimension == "key") && core::globIsLiteral(*pattern)) {
+        literal_subjects_.push_back({dimension, *pattern, entry.value});
+      }
       out[dimension] = std::move(*pattern);
     }
   }
@@ -297,6 +305,34 @@ private:
     }
   }
 
+  /**
+   * A literal `match:` provider, or key when only virtual keys get through, that names nothing
+   * configured would silently disable its budget or rate limit (SPEC §2). Models, users, teams,
+   * customers and agents are open sets; a glob may match nothing yet.
+   */
+  void checkMatchSubjects() {
+    std::string providers;
+    for (const std::string& name : provider_names_) {
+      providers += (providers.empty() ? "" : ", ") + name;
+    }
+    for (const LiteralSubject& subject : literal_subjects_) {
+      if (subject.dimension == "provider") {
+        if (std::find(provider_names_.begin(), provider_names_.end(), subject.value) ==
+            provider_names_.end()) {
+          r_.error(subject.at,
+                   "no provider named '" + subject.value + "' (providers: " + providers + ")");
+        }
+      } else if (!c_.identity.passthrough) {
+        const auto& keys = c_.identity.virtual_keys;
+        if (std::none_of(keys.begin(), keys.end(),
+                         [&](const VirtualKeyConfig& k) { return k.id == subject.value; })) {
+          r_.error(subject.at, "no virtual key with id '" + subject.value +
+                                   "' (passthrough is off, so no other key gets through)");
+        }
+      }
+    }
+  }
+
   void parseProviders(const YamlValue& value) {
     auto entries = r_.freeMap(value);
     if (!entries) return;
@@ -308,8 +344,11 @@ private:
     }
     // `providers:` replaces the built-in set.
     c_.providers.clear();
+    provider_names_.clear();
     std::map<std::string, std::string> route_owner;
     for (const YamlMap::Entry& entry : entries->entries()) {
+      // Named even when invalid: its own error suffices, a match on it is no second one.
+      provider_names_.push_back(entry.key.node.Scalar());
       if (auto provider = parseProvider(entry, route_owner)) {
         c_.providers.push_back(std::move(*provider));
       }
@@ -847,8 +886,17 @@ private:
     }
   }
 
+  /** A `match:` value without wildcards on a dimension with a closed set of names. */
+  struct LiteralSubject {
+    std::string dimension;
+    std::string value;
+    YamlValue at;
+  };
+
   YamlReader& r_;
   Config& c_;
+  std::vector<std::string> provider_names_;  // the built-in set until `providers:` replaces it
+  std::vector<LiteralSubject> literal_subjects_;
   std::optional<YAML::Mark> server_listen_mark_;
   std::optional<YAML::Mark> admin_listen_mark_;
   std::optional<YAML::Mark> token_env_mark_;

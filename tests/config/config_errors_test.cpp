@@ -217,6 +217,50 @@ TEST(ConfigErrors, MalformedMatchGlobIsReportedAtThePattern) {
       ElementsAre());
 }
 
+TEST(ConfigErrors, LiteralMatchProviderMustNameAConfiguredProvider) {
+  // A typo would make the budget match nothing: the same as no budget at all.
+  EXPECT_THAT(
+      errorsOf(
+          "budgets:\n  - { name: a, limit_usd: 1, match: { provider: opneai } }\n"
+          "rate_limits:\n  - { name: r, requests_per_minute: 1, match: { provider: gemni } }\n"),
+      ElementsAre("cfg.yaml:2:49: budgets[0].match.provider: no provider named 'opneai' "
+                  "(providers: openai, anthropic, gemini)",
+                  "cfg.yaml:4:59: rate_limits[0].match.provider: no provider named 'gemni' "
+                  "(providers: openai, anthropic, gemini)"));
+  // Configured names, globs (even ones matching nothing) and a `providers:` that replaces the
+  // built-in set all load.
+  EXPECT_THAT(errorsOf("budgets:\n  - { name: a, limit_usd: 1, match: { provider: anthropic } }\n"
+                       "  - { name: b, limit_usd: 1, match: { provider: \"azure*\" } }\n"),
+              ElementsAre());
+  EXPECT_THAT(errorsOf("providers:\n  corp: { format: openai, base_url: \"http://127.0.0.1:1\" }\n"
+                       "budgets:\n  - { name: a, limit_usd: 1, match: { provider: corp } }\n"
+                       "  - { name: b, limit_usd: 1, match: { provider: openai } }\n"),
+              ElementsAre("cfg.yaml:5:49: budgets[1].match.provider: no provider named 'openai' "
+                          "(providers: corp)"));
+}
+
+TEST(ConfigErrors, LiteralMatchKeyMustNameAVirtualKeyWithoutPassthrough) {
+  const std::string keys =
+      "  virtual_keys:\n    - { id: search-team, key_sha256: \"" + std::string(64, 'a') + "\" }\n";
+  const std::string budgets =
+      "budgets:\n  - { name: a, limit_usd: 1, match: { key: serach-team } }\n"
+      "  - { name: b, limit_usd: 1, match: { key: search-team } }\n"
+      "  - { name: c, limit_usd: 1, match: { key: \"search-*\" } }\n"
+      "rate_limits:\n  - { name: r, requests_per_minute: 1, match: { key: \"fp_0123\" } }\n";
+  EXPECT_THAT(errorsOf("identity:\n  passthrough: false\n" + keys + budgets),
+              ElementsAre("cfg.yaml:6:44: budgets[0].match.key: no virtual key with id "
+                          "'serach-team' (passthrough is off, so no other key gets through)",
+                          "cfg.yaml:10:54: rate_limits[0].match.key: no virtual key with id "
+                          "'fp_0123' (passthrough is off, so no other key gets through)"));
+  // With passthrough a key can also be a fingerprint (fp_...) or "anonymous": an open set.
+  EXPECT_THAT(errorsOf("identity:\n" + keys + budgets), ElementsAre());
+  // The other dimensions are open sets too.
+  EXPECT_THAT(errorsOf("identity: { passthrough: false }\n"
+                       "budgets:\n  - { name: a, limit_usd: 1, match: { model: x, user: y, team: "
+                       "z, customer: w, agent: v } }\n"),
+              ElementsAre());
+}
+
 TEST(ConfigErrors, VirtualKeys) {
   const std::string hash(64, 'a');
   EXPECT_THAT(errorsOf("identity:\n  virtual_keys:\n"

@@ -532,3 +532,33 @@ test('hot reload (POST /admin/reload and SIGHUP) with a stream in flight; a bad 
   await proxy.stopClean();
 });
 
+
+test('POST /admin/reload and SIGHUP refuse what check refuses: a bad catalog file, a match on no provider', async (t) => {
+  const proxy = await startProxy(t, {
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    extra: { budgets: [{ name: 'before', scope: 'global', period: 'day', limit_usd: 5, mode: 'hard' }] },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  writeFileSync(`${proxy.dir}/cat.yaml`, 'version: "1"\ndate: "2026-01-01"\nmodels:\n  m1: { input: x, output: 2 }\n');
+  const base = proxy.configText.replace(/^budgets:[\s\S]*$/m, '');
+  // The loader's errors come first: a catalog is only read from a config that loads.
+  const reload = async (text) => {
+    writeFileSync(proxy.configPath, text);
+    const res = await admin(proxy, '/admin/reload', { method: 'POST' });
+    assert.equal(res.status, 400, `POST /admin/reload: ${res.status} ${res.text}`);
+    assert.equal(res.json().reloaded, false, res.text);
+    return res.json().errors;
+  };
+  let errors = await reload(`${base}pricing: { catalog: cat.yaml }\n`);
+  assert.ok(errors.some((e) => /^cat\.yaml:4:\d+: models\.m1\.input: /.test(e)), errors.join('\n'));
+  errors = await reload(`${base}budgets:\n  - { name: after, match: { provider: opneai }, limit_usd: 5 }\n`);
+  assert.ok(errors.some((e) => e.startsWith(`${proxy.configPath}:`) && /opneai/.test(e)), errors.join('\n'));
+
+  proxy.proc.kill('SIGHUP');
+  await sleep(500);
+  assert.ok(proxy.alive(), `SIGHUP with a bad config killed spendgate\n${proxy.describe()}`);
+  const budgets = await admin(proxy, '/admin/budgets');
+  assert.deepEqual(budgets.json().map((b) => b.name), ['before'], 'the old config stays');
+  await proxy.stopClean();
+});

@@ -145,3 +145,33 @@ test('serve refuses a bad config: exit 1, diagnostics on stderr, never listens',
   assert.doesNotMatch(r.stdout, /listening on/);
   assert.ok(diagnostics(r.stderr, file).length >= 1, r.stderr);
 });
+
+// ---- match: values that name nothing configured ----
+
+test('check: a literal match provider or (without passthrough) key that names nothing is an error at the value', (t) => {
+  const text = `${GOOD}identity:
+  passthrough: false
+  virtual_keys:
+    - { id: search-team, key_sha256: "${'a'.repeat(64)}" }
+budgets:
+  - { name: b1, match: { provider: opneai }, limit_usd: 5 }
+  - { name: b2, match: { provider: "open*", key: search-team }, limit_usd: 5 }
+rate_limits:
+  - { name: r1, match: { key: serach-team }, requests_per_minute: 5 }
+`;
+  const file = writeConfig(t, text);
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 1, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+  const lines = text.split('\n');
+  const at = (word) => {
+    const i = lines.findIndex((l) => l.includes(word));
+    return { line: i + 1, col: lines[i].indexOf(word) + 1 };
+  };
+  const d = diagnostics(r.stderr, file);
+  assert.equal(d.length, 2, r.stderr);
+  for (const word of ['opneai', 'serach-team']) {
+    const want = at(word);
+    assert.ok(d.some((x) => x.line === want.line && x.col === want.col && x.message.includes(word)),
+      `want ${file}:${want.line}:${want.col}: ...${word}..., got:\n${r.stderr}`);
+  }
+});
