@@ -50,6 +50,8 @@ struct ProviderConfig {
   std::string api_key_env;                         // "" = this provider never gets a key injected
   std::string ca_file;                             // "" = system trust store only
   std::map<std::string, std::string> deployments;  // extension (azure): deployment -> model
+  /** "FILE:LINE:COL: providers.NAME.ca_file" of the value: loading it (Runtime) reports there. */
+  std::string ca_file_at;
 };
 
 struct VirtualKeyConfig {

@@ -448,6 +448,7 @@ private:
           r_.error(*v, "ca_file only applies to an https base_url");
         }
         p.ca_file = std::move(*path);
+        p.ca_file_at = r_.location(*v);
       }
     }
 

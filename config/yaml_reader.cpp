@@ -57,13 +57,27 @@ const YamlValue* YamlMap::find(std::string_view key) const {
   return nullptr;
 }
 
+namespace {
+
+// yaml-cpp positions are 0-based; a null mark (-1) has no position.
+int lineOf(const YAML::Mark& at) { return at.is_null() ? 1 : at.line + 1; }
+int columnOf(const YAML::Mark& at) { return at.is_null() ? 1 : at.column + 1; }
+
+}  // namespace
+
 void YamlReader::error(const YAML::Mark& at, std::string message) {
-  // yaml-cpp positions are 0-based; a null mark (-1) has no position.
-  const int line = at.is_null() ? 1 : at.line + 1;
-  const int column = at.is_null() ? 1 : at.column + 1;
+  const int line = lineOf(at);
+  const int column = columnOf(at);
   errors_.push_back({line, column,
                      source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
                          std::move(message)});
+}
+
+std::string YamlReader::location(const YamlValue& at) const {
+  std::string text =
+      source_ + ":" + std::to_string(lineOf(at.mark)) + ":" + std::to_string(columnOf(at.mark));
+  if (!at.path.empty()) text += ": " + at.path;
+  return text;
 }
 
 void YamlReader::error(const YamlValue& at, std::string_view message) {

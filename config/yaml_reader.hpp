@@ -54,6 +54,8 @@ public:
   explicit YamlReader(std::string source) : source_(std::move(source)) {}
 
   void error(const YAML::Mark& at, std::string message);
+  /** @return "SOURCE:LINE:COL: path", the prefix error() gives a problem with `at`. */
+  std::string location(const YamlValue& at) const;
   /** Records `message` prefixed with the value's path. */
   void error(const YamlValue& at, std::string_view message);
   bool hasErrors() const { return !errors_.empty(); }

@@ -7,7 +7,6 @@
 #include <stdexcept>
 #include <thread>
 
-#include "config/config_loader.hpp"
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/enforcement/enforcer.hpp"
@@ -154,10 +153,8 @@ std::vector<std::string> ProxyServer::reload() {
     logger_.info("reload: running on built-in defaults, there is no file to re-read");
     return {};
   }
-  auto loaded = config::loadConfigFile(config_path_);
-  std::vector<std::string> errors = std::move(loaded.errors);
-  RuntimePtr next;
-  if (errors.empty()) next = Runtime::build(std::move(*loaded.config), errors);
+  std::vector<std::string> errors;
+  RuntimePtr next = Runtime::load(config_path_, errors);
   if (!next) {
     for (const auto& error : errors) logger_.error("reload refused: " + error);
     return errors;

@@ -5,6 +5,7 @@
 #include <boost/asio/ssl/context.hpp>
 #include <cstdlib>
 
+#include "config/config_loader.hpp"
 #include "config/enforcement_rules.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/pricer.hpp"
@@ -30,8 +31,11 @@ std::shared_ptr<boost::asio::ssl::context> makeClientTls(const config::ProviderC
   if (!provider.ca_file.empty()) {
     context->load_verify_file(provider.ca_file, ec);
     if (ec) {
-      errors.push_back("provider " + provider.name + ": cannot load ca_file " + provider.ca_file +
-                       ": " + ec.message());
+      // The loader only saw that the file is readable; point at the config value it came from.
+      const std::string where = provider.ca_file_at.empty()
+                                    ? "provider " + provider.name + ": cannot load ca_file "
+                                    : provider.ca_file_at + ": cannot load ";
+      errors.push_back(where + provider.ca_file + ": " + ec.message());
     }
   }
   // Resumed sessions save a round trip on every new upstream connection.
@@ -88,6 +92,16 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
   runtime->config = std::move(config);
   if (!errors.empty()) return nullptr;
   return runtime;
+}
+
+std::shared_ptr<const Runtime> Runtime::load(const std::string& path,
+                                             std::vector<std::string>& errors) {
+  auto loaded = config::loadConfigFile(path);
+  if (!loaded.errors.empty() || !loaded.config) {
+    for (auto& error : loaded.errors) errors.push_back(std::move(error));
+    return nullptr;
+  }
+  return build(std::move(*loaded.config), errors);
 }
 
 }  // namespace spendgate::proxy

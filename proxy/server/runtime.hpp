@@ -55,6 +55,15 @@ struct Runtime {
    */
   static std::shared_ptr<const Runtime> build(config::Config config,
                                               std::vector<std::string>& errors);
+
+  /**
+   * Loads the config file and builds its snapshot: every check a config passes before it is
+   * served, shared by `serve`, `check`, SIGHUP and POST /admin/reload.
+   * @param errors receives the loader's "FILE:LINE:COL: message" lines, then build()'s
+   * @return the snapshot, or null when errors is not empty
+   */
+  static std::shared_ptr<const Runtime> load(const std::string& path,
+                                             std::vector<std::string>& errors);
 };
 
 using RuntimePtr = std::shared_ptr<const Runtime>;

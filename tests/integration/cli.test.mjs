@@ -146,6 +146,37 @@ test('serve refuses a bad config: exit 1, diagnostics on stderr, never listens',
   assert.ok(diagnostics(r.stderr, file).length >= 1, r.stderr);
 });
 
+// ---- check runs every check serve runs (catalog file, ca_file) ----
+
+test('check refuses a price catalog file that serve refuses, with FILE:LINE:COL in the catalog', (t) => {
+  const catalog = 'version: "1"\nmodels:\n  m1: { input: 1, ouput: 2 }\n  m2: { input: x, output: 2 }\n';
+  const catFile = writeConfig(t, catalog, 'cat.yaml');
+  const file = writeConfig(t, `${GOOD}pricing: { catalog: "${catFile}" }\n`);
+  for (const command of ['check', 'serve']) {
+    const r = runCli([command, '-c', file], { timeout: 10_000 });
+    assert.equal(r.code, 1, `${command}: stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const d = diagnostics(r.stderr, catFile);
+    assert.ok(d.some((x) => x.line === 3 && /ouput/.test(x.message)), `${command}: no cat.yaml:3 ouput:\n${r.stderr}`);
+    assert.ok(d.some((x) => x.line === 4), `${command}: no cat.yaml:4 (input: x):\n${r.stderr}`);
+  }
+});
+
+test('check refuses a ca_file that holds no certificate, at the ca_file value', (t) => {
+  const pem = writeConfig(t, 'this is not a certificate\n', 'bad.pem');
+  const text = GOOD.replace('base_url: "https://localhost:9", routes: ["/v1/messages"] }',
+    `base_url: "https://localhost:9", routes: ["/v1/messages"],\n               ca_file: "${pem}" }`);
+  const file = writeConfig(t, text);
+  const lineNo = text.split('\n').findIndex((l) => l.includes('ca_file')) + 1;
+  const col = text.split('\n')[lineNo - 1].indexOf('"') + 1;
+  for (const command of ['check', 'serve']) {
+    const r = runCli([command, '-c', file], { timeout: 10_000 });
+    assert.equal(r.code, 1, `${command}: stdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    const d = diagnostics(r.stderr, file);
+    assert.ok(d.some((x) => x.line === lineNo && x.col === col && /ca_file/.test(x.message)),
+      `${command}: want ${file}:${lineNo}:${col}: ...ca_file..., got:\n${r.stderr}`);
+  }
+});
+
 // ---- match: values that name nothing configured ----
 
 test('check: a literal match provider or (without passthrough) key that names nothing is an error at the value', (t) => {

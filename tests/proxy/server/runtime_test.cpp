@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <cstdlib>
 
 #include "config/config_loader.hpp"
@@ -73,6 +74,29 @@ TEST(Runtime, NoVirtualKeysNoWarningForAnUnsetProviderKey) {
       errors);
   ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
   EXPECT_TRUE(runtime->warnings.empty()) << runtime->warnings.front();
+}
+
+TEST(Runtime, UnloadableCaFileIsReportedAtItsConfigValue) {
+  // Readable (the loader checks that) but no certificate in it: only loading it tells.
+  const std::string pem = ::testing::TempDir() + "runtime_test_bad.pem";
+  std::FILE* file = std::fopen(pem.c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fputs("not a certificate\n", file);
+  std::fclose(file);
+  std::vector<std::string> errors;
+  const auto runtime = build(
+      "providers:\n"
+      "  openai:\n"
+      "    base_url: \"https://127.0.0.1:1\"\n"
+      "    ca_file: \"" +
+          pem + "\"\n",
+      errors);
+  EXPECT_FALSE(runtime);
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(
+      errors[0].rfind("cfg.yaml:4:14: providers.openai.ca_file: cannot load " + pem + ": ", 0), 0u)
+      << errors[0];
+  std::remove(pem.c_str());
 }
 
 }  // namespace
