@@ -14,6 +14,7 @@
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/cli/admin_client.hpp"
+#include "proxy/cli/cli_options.hpp"
 #include "proxy/cli/report_commands.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/identity/caller_key.hpp"
@@ -45,7 +46,14 @@ constexpr const char* kUsage =
     "                      each budget: spent, reserved, limit, % used, resets at\n"
     "  key new [--id ID] [--json]\n"
     "                      print a new virtual key and its key_sha256 config line\n"
-    "  version             print version information\n";
+    "  version             print version information\n"
+    "Options are exact: an unknown option or one without its value is an error (exit 1).\n";
+
+// Every command takes -h/--help.
+constexpr CliOptions::Option kHelp{"--help", false, "-h"};
+constexpr CliOptions::Option kConfig{"--config", true, "-c"};
+constexpr CliOptions::Option kAdmin{"--admin", true};
+constexpr CliOptions::Option kJson{"--json"};
 
 std::string hostPort(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
@@ -91,8 +99,13 @@ int CommandLine::run() {
   if (command == "check") return check();
   if (command == "version" || command == "--version") return version();
   if (command == "estop") return estop();
-  if (command == "spend") return runSpendCommand({args_.begin() + 1, args_.end()}, adminUrl());
-  if (command == "budgets") return runBudgetsCommand({args_.begin() + 1, args_.end()}, adminUrl());
+  // Both parse their own options strictly (report_commands.cpp); a --admin there wins.
+  if (command == "spend") {
+    return runSpendCommand({args_.begin() + 1, args_.end()}, adminUrl(std::nullopt));
+  }
+  if (command == "budgets") {
+    return runBudgetsCommand({args_.begin() + 1, args_.end()}, adminUrl(std::nullopt));
+  }
   if (command == "key") {
     if (args_.size() >= 2 && args_[1] == "new") return keyNew();
     return usage("key needs a subcommand: key new [--id ID]");
@@ -109,33 +122,22 @@ int CommandLine::usage(const std::string& problem) {
   return 1;
 }
 
-std::string CommandLine::configPath() const {
-  for (std::size_t i = 1; i < args_.size(); ++i) {
-    if (args_[i] == "-c" || args_[i] == "--config") {
-      return i + 1 < args_.size() ? args_[i + 1] : std::string{};
-    }
-    if (args_[i].starts_with("--config=")) return args_[i].substr(9);
+std::optional<CliOptions> CommandLine::options(std::size_t words,
+                                               std::initializer_list<CliOptions::Option> known) {
+  std::string error;
+  const std::vector<std::string> rest(args_.begin() + static_cast<std::ptrdiff_t>(words),
+                                      args_.end());
+  auto parsed = CliOptions::parse(rest, known, error);
+  if (!parsed) {
+    std::string command;
+    for (std::size_t i = 0; i < words; ++i) command += (i == 0 ? "" : " ") + args_[i];
+    usage(command + ": " + error);
   }
-  return {};
+  return parsed;
 }
 
-std::string CommandLine::option(std::string_view name) const {
-  for (std::size_t i = 1; i < args_.size(); ++i) {
-    if (args_[i] == name) return i + 1 < args_.size() ? args_[i + 1] : std::string{};
-    if (args_[i].starts_with(std::string(name) + "=")) return args_[i].substr(name.size() + 1);
-  }
-  return {};
-}
-
-bool CommandLine::flag(std::string_view name) const {
-  for (std::size_t i = 1; i < args_.size(); ++i) {
-    if (args_[i] == name) return true;
-  }
-  return false;
-}
-
-std::string CommandLine::adminUrl() const {
-  std::string url = option("--admin");
+std::string CommandLine::adminUrl(const std::optional<std::string>& flag) {
+  std::string url = flag.value_or("");
   if (url.empty()) {
     if (const char* env = std::getenv("SPENDGATE_ADMIN_URL")) url = env;
   }
@@ -173,19 +175,31 @@ void printEmergencyStop(const boost::json::value& state) {
 int CommandLine::estop() {
   if (args_.size() < 2) return usage("estop needs on, off or status");
   const std::string& action = args_[1];
-  AdminClient client(adminUrl(), AdminClient::tokenFromEnvironment());
+  if (action != "on" && action != "off" && action != "status") {
+    return usage("estop needs on, off or status, not '" + action + "'");
+  }
+  // Only `on` takes a reason and a duration: a stray --for on `off` is a mistake, not a no-op.
+  const auto parsed = action == "on"
+                          ? options(2, {{"--reason", true}, {"--for", true}, kAdmin, kJson, kHelp})
+                          : options(2, {kAdmin, kJson, kHelp});
+  if (!parsed) return 1;
+  if (parsed->has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  if (parsed->value("--admin") == "") return usage("estop: --admin needs a URL");
+  if (parsed->value("--for") == "") return usage("estop on: --for needs a duration such as 1h");
+  AdminClient client(adminUrl(parsed->value("--admin")), AdminClient::tokenFromEnvironment());
   std::string method = "GET";
   std::string body;
   if (action == "on" || action == "off") {
     boost::json::object request{{"active", action == "on"}};
-    if (action == "on") {
-      if (auto reason = option("--reason"); !reason.empty()) request["reason"] = reason;
-      if (auto duration = option("--for"); !duration.empty()) request["for"] = duration;
+    if (auto reason = parsed->value("--reason"); reason && !reason->empty()) {
+      request["reason"] = *reason;
     }
+    if (auto duration = parsed->value("--for")) request["for"] = *duration;
     method = "POST";
     body = boost::json::serialize(request);
-  } else if (action != "status") {
-    return usage("estop needs on, off or status, not '" + action + "'");
   }
   boost::json::value state;
   std::string raw;
@@ -195,7 +209,7 @@ int CommandLine::estop() {
     std::cerr << "spendgate: unexpected admin API answer: " << raw << "\n";
     return 2;
   }
-  if (flag("--json")) {
+  if (parsed->has("--json")) {
     std::cout << raw << "\n";
   } else {
     printEmergencyStop(state);
@@ -204,6 +218,14 @@ int CommandLine::estop() {
 }
 
 int CommandLine::keyNew() {
+  const auto parsed = options(2, {{"--id", true}, kJson, kHelp});
+  if (!parsed) return 1;
+  if (parsed->has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  // The config loader's one rule for a virtual key id: not empty (and unique, in the file).
+  if (parsed->value("--id") == "") return usage("key new: --id must not be empty");
   unsigned char random[32];
   if (RAND_bytes(random, sizeof random) != 1) {
     std::cerr << "spendgate: cannot get random bytes for a key\n";
@@ -215,9 +237,8 @@ int CommandLine::keyNew() {
   std::string key = "sk-sg-";
   for (unsigned char byte : random) key += kAlphabet[byte % 62];
   const std::string hash = sha256Hex(key);
-  std::string id = option("--id");
-  if (id.empty()) id = "key-" + hash.substr(0, 8);
-  if (flag("--json")) {
+  const std::string id = parsed->value("--id").value_or("key-" + hash.substr(0, 8));
+  if (parsed->has("--json")) {
     std::cout << "{\"id\":\"" << id << "\",\"key\":\"" << key << "\",\"key_sha256\":\"" << hash
               << "\"}\n";
     return 0;
@@ -231,7 +252,13 @@ int CommandLine::keyNew() {
 }
 
 int CommandLine::check() {
-  const std::string path = configPath();
+  const auto parsed = options(1, {kConfig, kHelp});
+  if (!parsed) return 1;
+  if (parsed->has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  const std::string path = parsed->value("--config").value_or("");
   if (path.empty()) return usage("check needs -c FILE");
   // What serve and reload run, catalog and ca_file loading included: check passes what they do.
   std::vector<std::string> errors;
@@ -243,6 +270,12 @@ int CommandLine::check() {
 }
 
 int CommandLine::version() {
+  const auto parsed = options(1, {kHelp});
+  if (!parsed) return 1;
+  if (parsed->has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
   const auto& catalog = config::builtinPriceCatalog();
   std::cout << "spendgate " << SPENDGATE_VERSION << " (commit " << SPENDGATE_COMMIT << ", "
             << SPENDGATE_BUILD_TYPE << " build, " << __DATE__ << ")\n"
@@ -252,7 +285,14 @@ int CommandLine::version() {
 }
 
 int CommandLine::serve() {
-  std::string path = configPath();
+  const auto parsed = options(1, {kConfig, kHelp});
+  if (!parsed) return 1;
+  if (parsed->has("--help")) {
+    std::cout << kUsage;
+    return 0;
+  }
+  std::string path = parsed->value("--config").value_or("");
+  if (parsed->has("--config") && path.empty()) return usage("serve: -c needs a FILE");
   if (path.empty() && std::filesystem::exists("spendgate.yaml")) path = "spendgate.yaml";
 
   std::vector<std::string> errors;

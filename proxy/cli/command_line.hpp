@@ -1,8 +1,12 @@
 #pragma once
 
+#include <initializer_list>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include "proxy/cli/cli_options.hpp"
 
 namespace spendgate::proxy {
 
@@ -24,14 +28,16 @@ private:
   int keyNew();
   int estop();
   /** The admin API base URL: --admin, else $SPENDGATE_ADMIN_URL, else http://127.0.0.1:8081. */
-  std::string adminUrl() const;
+  static std::string adminUrl(const std::optional<std::string>& flag);
   int usage(const std::string& problem);
 
-  /** @return the value of -c/--config, or "" when absent */
-  std::string configPath() const;
-  /** @return the value after `name` (e.g. "--id"), or "" */
-  std::string option(std::string_view name) const;
-  bool flag(std::string_view name) const;
+  /**
+   * Parses the arguments after the first `words` (the command words) against `known`; prints the
+   * problem and the usage on stderr when they do not parse.
+   * @return the options, or nullopt (the command then exits 1)
+   */
+  std::optional<CliOptions> options(std::size_t words,
+                                    std::initializer_list<CliOptions::Option> known);
 
   std::vector<std::string> args_;
 };

@@ -8,6 +8,7 @@
 #include <cstdlib>
 
 #include "proxy/cli/admin_client.hpp"
+#include "proxy/cli/cli_options.hpp"
 
 namespace spendgate::proxy {
 
@@ -39,52 +40,39 @@ bool oneOf(std::string_view value, const std::string_view (&choices)[N]) {
   return std::find(std::begin(choices), std::end(choices), value) != std::end(choices);
 }
 
-// Parses the options both commands share; `reports` allows --by and --period.
+// Parses the options both commands share; `reports` allows --by and --period. Strict, as every
+// command: an unknown option or a missing value is an error (CliOptions).
 std::optional<Options> parseOptions(const std::vector<std::string>& args,
                                     bool reports,
                                     std::string& error) {
+  const CliOptions::Option json{"--json"}, help{"--help", false, "-h"}, admin{"--admin", true},
+      by{"--by", true}, period{"--period", true};
+  const auto parsed = reports ? CliOptions::parse(args, {json, help, admin, by, period}, error)
+                              : CliOptions::parse(args, {json, help, admin}, error);
+  if (!parsed) return std::nullopt;
   Options options;
-  for (std::size_t i = 0; i < args.size(); ++i) {
-    std::string arg = args[i];
-    std::optional<std::string> inline_value;
-    if (arg.starts_with("--") && arg.find('=') != std::string::npos) {
-      inline_value = arg.substr(arg.find('=') + 1);
-      arg = arg.substr(0, arg.find('='));
-    }
-    auto value = [&]() -> std::optional<std::string> {
-      if (inline_value) return inline_value;
-      if (i + 1 < args.size()) return args[++i];
-      return std::nullopt;
-    };
-    if (arg == "--json" && !inline_value) {
-      options.json = true;
-    } else if ((arg == "--help" || arg == "-h") && !inline_value) {
-      options.help = true;
-    } else if (arg == "--admin") {
-      auto v = value();
-      if (!v || v->empty()) {
-        error = "--admin needs a URL";
-        return std::nullopt;
-      }
-      options.admin_url = *v;
-    } else if (reports && arg == "--by") {
-      auto v = value();
-      if (!v || !oneOf(*v, kDimensions)) {
-        error = "--by must be one of model, provider, key, user, team, customer, agent";
-        return std::nullopt;
-      }
-      options.by = *v;
-    } else if (reports && arg == "--period") {
-      auto v = value();
-      if (!v || !oneOf(*v, kPeriods)) {
-        error = "--period must be one of day, week, month, hour";
-        return std::nullopt;
-      }
-      options.period = *v;
-    } else {
-      error = "unknown option '" + args[i] + "'";
+  options.json = parsed->has("--json");
+  options.help = parsed->has("--help");
+  if (auto v = parsed->value("--admin")) {
+    if (v->empty()) {
+      error = "--admin needs a URL";
       return std::nullopt;
     }
+    options.admin_url = *v;
+  }
+  if (auto v = parsed->value("--by")) {
+    if (!oneOf(*v, kDimensions)) {
+      error = "--by must be one of model, provider, key, user, team, customer, agent";
+      return std::nullopt;
+    }
+    options.by = *v;
+  }
+  if (auto v = parsed->value("--period")) {
+    if (!oneOf(*v, kPeriods)) {
+      error = "--period must be one of day, week, month, hour";
+      return std::nullopt;
+    }
+    options.period = *v;
   }
   return options;
 }

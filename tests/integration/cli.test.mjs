@@ -206,3 +206,54 @@ rate_limits:
       `want ${file}:${want.line}:${want.col}: ...${word}..., got:\n${r.stderr}`);
   }
 });
+
+// ---- strict options: a typo is an error, and nothing reaches the admin API ----
+
+async function fakeAdmin(t) {
+  const { createServer } = await import('node:http');
+  const requests = [];
+  const server = createServer((req, res) => {
+    requests.push(`${req.method} ${req.url}`);
+    res.setHeader('content-type', 'application/json');
+    res.end(req.url.startsWith('/admin/emergency-stop')
+      ? '{"active":true,"reason":"","since":"2026-01-01T00:00:00Z","until":null,"source":"manual"}'
+      : '[]');
+  });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => server.close());
+  return { url: `http://127.0.0.1:${server.address().port}`, requests };
+}
+
+test('every command rejects unknown options and missing values (exit 1) before calling the admin API', async (t) => {
+  const { runCliAsync } = await import('./lib/enforcement.mjs');
+  const admin = await fakeAdmin(t);
+  const file = writeConfig(t, GOOD);
+  const env = { SPENDGATE_ADMIN_URL: admin.url, SPENDGATE_ADMIN_TOKEN: 't' };
+  const cases = [
+    [['estop', 'on', '--reson', 'typo', '--fr', '1h'], /--reson/],
+    [['estop', 'on', '--reason'], /--reason/],
+    [['estop', 'on', '--reason', 'x', '--for'], /--for/],
+    [['estop', 'off', '--reason', 'x'], /--reason/],
+    [['estop', 'status', '--bogus'], /--bogus/],
+    [['estop', 'status', 'extra'], /extra/],
+    [['spend', '--bogus'], /--bogus/],
+    [['budgets', '--bogus'], /--bogus/],
+    [['key', 'new', '--idd', 'foo'], /--idd/],
+    [['key', 'new', '--id'], /--id/],
+    [['version', '--bogus'], /--bogus/],
+    [['check', '-c', file, '--bogus'], /--bogus/],
+    [['check', '-c'], /-c/],
+    [['serve', '-c', file, '--bogus'], /--bogus/],
+  ];
+  for (const [args, mention] of cases) {
+    const r = await runCliAsync(args, { env, timeout: 5_000 });
+    assert.equal(r.code, 1, `spendgate ${args.join(' ')}: exit ${r.code} (${r.signal})\nstdout: ${r.stdout}\nstderr: ${r.stderr}`);
+    assert.match(r.stderr, mention, `spendgate ${args.join(' ')}: stderr should name the option:\n${r.stderr}`);
+    assert.doesNotMatch(r.stdout, /sk-sg-|listening on|: ok$/m, `spendgate ${args.join(' ')} did its work: ${r.stdout}`);
+  }
+  assert.deepEqual(admin.requests, [], 'a rejected command must not call the admin API');
+  // The same commands spelt right do reach it.
+  const r = await runCliAsync(['estop', 'on', '--reason=typo', '--for', '1h'], { env });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(admin.requests, ['POST /admin/emergency-stop']);
+});
