@@ -2,7 +2,9 @@
 
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <boost/json.hpp>
+#include <cctype>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -217,6 +219,27 @@ int CommandLine::estop() {
   return 0;
 }
 
+namespace {
+
+/**
+ * @return `id` as a YAML scalar for a flow mapping: plain when it is a simple name, else
+ * double-quoted. A JSON string is a valid YAML double-quoted scalar, escapes included.
+ */
+std::string yamlScalar(const std::string& id) {
+  const bool plain =
+      !id.empty() && (std::isalnum(static_cast<unsigned char>(id.front())) || id.front() == '_') &&
+      std::all_of(id.begin(), id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '-' || c == '.';
+      });
+  std::string lower = id;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  // yaml-cpp reads a plain null as no value at all.
+  if (plain && lower != "null") return id;
+  return boost::json::serialize(boost::json::string(id));
+}
+
+}  // namespace
+
 int CommandLine::keyNew() {
   const auto parsed = options(2, {{"--id", true}, kJson, kHelp});
   if (!parsed) return 1;
@@ -239,15 +262,16 @@ int CommandLine::keyNew() {
   const std::string hash = sha256Hex(key);
   const std::string id = parsed->value("--id").value_or("key-" + hash.substr(0, 8));
   if (parsed->has("--json")) {
-    std::cout << "{\"id\":\"" << id << "\",\"key\":\"" << key << "\",\"key_sha256\":\"" << hash
-              << "\"}\n";
+    std::cout << boost::json::serialize(
+                     boost::json::object{{"id", id}, {"key", key}, {"key_sha256", hash}})
+              << "\n";
     return 0;
   }
   std::cout << "key:        " << key << "\n"
             << "key_sha256: " << hash << "\n\n"
             << "Give the key to the caller; it is not stored anywhere. Add this under\n"
             << "identity.virtual_keys in your config:\n"
-            << "  - { id: " << id << ", key_sha256: \"" << hash << "\" }\n";
+            << "  - { id: " << yamlScalar(id) << ", key_sha256: \"" << hash << "\" }\n";
   return 0;
 }
 
