@@ -755,6 +755,18 @@ void UsageExtractor::handleJsonDocument(const boost::json::value& doc) {
   }
 }
 
+std::int64_t UsageExtractor::capOutputEstimate(std::int64_t tokens) const {
+  // The provider bills at most max_tokens per choice: a guess from a partial or broken body
+  // (JSON overhead counted as text) must not pass that.
+  if (!request_.max_output_tokens) return tokens;
+  std::int64_t bound = 0;
+  if (__builtin_mul_overflow(*request_.max_output_tokens,
+                             std::max<std::int64_t>(request_.choices, 1), &bound)) {
+    return tokens;
+  }
+  return std::min(tokens, bound);
+}
+
 UsageResult UsageExtractor::estimateResult(UsageStatus status, std::int64_t output_tokens) const {
   UsageResult result;
   result.status = status;
@@ -762,7 +774,7 @@ UsageResult UsageExtractor::estimateResult(UsageStatus status, std::int64_t outp
   result.upstream_error = upstream_error_;
   result.detail = detail_;
   result.usage.input_tokens = estimator_.inputTokens();
-  result.usage.output_tokens = output_tokens;
+  result.usage.output_tokens = capOutputEstimate(output_tokens);
   result.usage.model = model_;
   result.usage.service_tier = service_tier_;
   return result;
@@ -857,7 +869,9 @@ UsageResult UsageExtractor::finish() {
   result.estimated = true;
   if (result.detail.empty()) result.detail = "stream ended before its final usage";
   if (result.usage.input_tokens == 0) result.usage.input_tokens = estimator_.inputTokens();
-  result.usage.output_tokens = std::max(result.usage.output_tokens, estimator_.outputTokens());
+  // The provider's own counts stand; only the top-up from what was seen is capped.
+  result.usage.output_tokens =
+      std::max(result.usage.output_tokens, capOutputEstimate(estimator_.outputTokens()));
   return result;
 }
 

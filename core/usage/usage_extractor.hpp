@@ -94,6 +94,8 @@ private:
   void noteError(std::string_view what);
   void setModel(std::string_view model);
   UsageResult estimateResult(UsageStatus status, std::int64_t output_tokens) const;
+  /** @return an output estimate no larger than the request's own output cap, when it set one. */
+  std::int64_t capOutputEstimate(std::int64_t tokens) const;
 
   RequestInfo request_;
   Limits limits_;

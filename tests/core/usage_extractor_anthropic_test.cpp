@@ -94,6 +94,23 @@ TEST(UsageExtractorAnthropic, InterruptedStreamIsPartial) {
   EXPECT_EQ(r2.usage.output_tokens, 40);
 }
 
+TEST(UsageExtractorAnthropic, PartialTopUpIsCappedButReportedCountsStand) {
+  const auto cappedAt = [](int max_tokens) {
+    return classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "",
+                           R"({"model":"claude-sonnet-4-5","stream":true,"max_tokens":)" +
+                               std::to_string(max_tokens) + R"(,"messages":[]})");
+  };
+  std::string body = readFixture("anthropic_stream.sse");
+  body.resize(body.find("event: message_delta"));
+  // 46 characters seen -> 12 tokens estimated, above max_tokens 5.
+  EXPECT_EQ(extract(cappedAt(5), kSse, body).usage.output_tokens, 5);
+
+  // The first message_delta reports 40: the provider's own count is not cut to the cap.
+  std::string later = readFixture("anthropic_stream.sse");
+  later.resize(later.find("event: message_delta", later.find("event: message_delta") + 1));
+  EXPECT_EQ(extract(cappedAt(5), kSse, later).usage.output_tokens, 40);
+}
+
 TEST(UsageExtractorAnthropic, JsonWithCacheSplitAndWebSearch) {
   const UsageResult r = extract(messages(false), kJson, readFixture("anthropic_message.json"));
   EXPECT_EQ(r.status, UsageStatus::Reported);

@@ -240,6 +240,32 @@ TEST(UsageExtractorOpenAi, MalformedJsonIsEstimated) {
   EXPECT_EQ(extract(info, kJson, "<html>502</html>").status, UsageStatus::Malformed);
 }
 
+TEST(UsageExtractorOpenAi, EstimatedOutputNeverPassesTheRequestsCap) {
+  // An answer cut after 40 bytes was estimated at 10 output tokens, twice what max_tokens allows.
+  const RequestInfo capped =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                      R"({"model":"gpt-4o-mini","max_tokens":5,"messages":[]})");
+  const std::string cut = R"({"id":"chatcmpl-1","object":"chat.comple)";
+  ASSERT_EQ(cut.size(), 40U);
+  const UsageResult r = extract(capped, kJson, cut);
+  EXPECT_EQ(r.status, UsageStatus::Malformed);
+  EXPECT_EQ(r.usage.output_tokens, 5);
+
+  // Every choice may use the whole cap: n = 2 allows 10 of the 20 tokens 80 characters give.
+  const RequestInfo two =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                      R"({"model":"gpt-4o-mini","max_completion_tokens":5,"n":2,"messages":[]})");
+  const std::string answer =
+      R"({"id":"c","choices":[{"message":{"content":")" + std::string(80, 'x') + R"("}}]})";
+  EXPECT_EQ(extract(two, kJson, answer).usage.output_tokens, 10);
+
+  // Without a cap in the request, the estimate stands.
+  const RequestInfo open = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                                           R"({"model":"gpt-4o-mini","messages":[]})");
+  EXPECT_EQ(extract(open, kJson, cut).usage.output_tokens, 10);
+  EXPECT_EQ(extract(open, kJson, answer).usage.output_tokens, 20);
+}
+
 TEST(UsageExtractorOpenAi, MissingUsageIsEstimatedFromTheAnswer) {
   const RequestInfo info = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
                                            R"({"model":"gpt-4o","messages":[]})");
