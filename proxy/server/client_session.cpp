@@ -921,6 +921,33 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
         ec = {};  // relay what was buffered now, without waiting for more
       }
       if (ec == http::error::need_buffer) ec = {};
+      if (ec && hold_whole && !head_sent && !ex.client_gone) {
+        // Held: nothing has gone out yet, so the client can get an error instead of a closed
+        // socket. The ledger keeps the estimate of what the upstream may bill for it.
+        const auto& provider = *ex.provider;
+        const auto format = provider.config.format;
+        keep_alive = ex.client_keep_alive && !draining_ && !worker_.draining();
+        // The client closing after it read the error is no disconnect (499): end the watch.
+        ex.finished = true;
+        if (watching_) {
+          watching_ = false;
+          beast::error_code ignored;
+          socket_.cancel(ignored);
+        }
+        if (ec == beast::error::timeout) {
+          co_await sendError(
+              ex, format, ProxyError::UpstreamTimeout,
+              "upstream " + provider.config.name + " did not finish its answer within " +
+                  std::to_string(ex.runtime->config.server.request_timeout.count()) + " ms",
+              keep_alive);
+        } else {
+          co_await sendError(
+              ex, format, ProxyError::UpstreamUnavailable,
+              "upstream " + provider.config.name + " failed mid-answer: " + describe(ec),
+              keep_alive);
+        }
+        co_return keep_alive;
+      }
       if (ec) {
         if (!ex.client_gone) ex.record.error = "upstream failed mid-answer: " + describe(ec);
         co_return false;  // the client sees a truncated body, never a made-up end

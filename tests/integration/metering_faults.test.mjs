@@ -12,6 +12,7 @@ import http from 'node:http';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json, startSse, sseFrame, writeAsync, sleep } from './lib/fake_upstream.mjs';
 import { postJson } from './lib/http.mjs';
+import { assertProxyError, SAMPLE } from './lib/errors.mjs';
 import {
   ledgerPathOf, waitForEntry, waitForLedger, readLedger, assertCost, assertLedgerShape, assertFields, costOf, picoToUsd,
 } from './lib/ledger.mjs';
@@ -155,6 +156,73 @@ for (const [name, usage] of Object.entries({
     await proxy.stopClean();
   });
 }
+
+// A held (non-streamed, metered) answer has sent the client nothing when the upstream fails: the
+// client gets the proxy's error instead of a closed socket, and the ledger the same status.
+const CUT_40 = '{"id":"chatcmpl-1","object":"chat.comple'; // 40 bytes of a 500-byte body
+
+async function startCutAnswer(res) {
+  res.writeHead(200, { 'content-type': 'application/json', 'content-length': 500 });
+  await writeAsync(res, CUT_40);
+}
+
+test('held answer cut by an upstream reset: 502 in the caller\'s format, ledger 502 estimated, output capped at max_tokens', async (t) => {
+  const { proxy, ledger } = await setup(t, async (req, res) => {
+    if (req.headers['x-test-mode'] === 'good') return GOOD(res);
+    await startCutAnswer(res);
+    await sleep(50);
+    res.socket.resetAndDestroy?.() ?? res.socket.destroy();
+  });
+  const reqBody = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  const res = await tolerantRequest(`${proxy.url}/v1/chat/completions`,
+    { headers: { ...OA_HEADERS, 'content-type': 'application/json' }, body: reqBody });
+  assert.equal(res.error, null, `the client must get an answer, not a closed socket: ${res.error}`);
+  const body = assertProxyError(res, 'openai', 502, 'held answer cut');
+  assert.match(body.error.message, /mid-answer/);
+  const id = res.headers['x-spendgate-request-id'];
+  const e = await waitForEntry(ledger, id);
+  assertLedgerShape(e);
+  assertFields(e, { status: 502, stream: false, usage_source: 'estimated' });
+  assert.equal(e.json.input_tokens, Math.ceil(Buffer.byteLength(reqBody) / 4), e.raw);
+  // 40 bytes of body ≈ 10 tokens, but the provider cannot bill more than max_tokens.
+  assert.equal(e.json.output_tokens, 5, e.raw);
+  assertCost(e, miniCost(e.json));
+  await sleep(50);
+  assert.match(proxy.stderr + proxy.stdout, new RegExp(`${id}.*status[=":]+502`), 'access log says 502');
+
+  // Each format gets the error in its own shape.
+  for (const format of ['anthropic', 'gemini']) {
+    const r = await tolerantRequest(`${proxy.url}${SAMPLE[format].path}`,
+      { headers: { ...SAMPLE[format].headers, 'content-type': 'application/json' }, body: JSON.stringify(SAMPLE[format].body) });
+    assert.equal(r.error, null, `${format}: ${r.error}`);
+    assertProxyError(r, format, 502, format);
+    assertFields(await waitForEntry(ledger, r.headers['x-spendgate-request-id']), { status: 502, usage_source: 'estimated' }, format);
+  }
+  await assertStillServes(proxy, ledger, 'held answer cut');
+  await proxy.stopClean();
+});
+
+test('held answer stalled until request_timeout: 504 after about request_timeout, ledger 504 estimated', async (t) => {
+  const { proxy, ledger } = await setup(t, async (req, res) => {
+    if (req.headers['x-test-mode'] === 'good') return GOOD(res);
+    await startCutAnswer(res); // and nothing more
+  }, { server: { first_byte_timeout: '1s', request_timeout: '2s' } });
+  const reqBody = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  const t0 = performance.now();
+  const res = await tolerantRequest(`${proxy.url}/v1/chat/completions`,
+    { headers: { ...OA_HEADERS, 'content-type': 'application/json' }, body: reqBody });
+  const elapsed = performance.now() - t0;
+  assert.equal(res.error, null, `the client must get an answer, not a closed socket: ${res.error}`);
+  assertProxyError(res, 'openai', 504, 'held answer stalled');
+  assert.ok(elapsed >= 1800 && elapsed < 10_000, `504 after ${elapsed.toFixed(0)} ms, request_timeout 2s`);
+  const e = await waitForEntry(ledger, res.headers['x-spendgate-request-id']);
+  assertLedgerShape(e);
+  assertFields(e, { status: 504, stream: false, usage_source: 'estimated' });
+  assert.equal(e.json.output_tokens, 5, e.raw);
+  assertCost(e, miniCost(e.json));
+  await assertStillServes(proxy, ledger, 'held answer stalled');
+  await proxy.stopClean();
+});
 
 test('truncated OpenAI stream (upstream resets mid-stream): one ledger line, estimated', async (t) => {
   const { up, proxy, ledger } = await setup(t, async (req, res, rec) => {
