@@ -14,6 +14,9 @@ const ErrorKind& errorKind(ProxyError error) {
        ""},
       {431, "invalid_request_error", "request_header_fields_too_large", "invalid_request_error",
        "INVALID_ARGUMENT", ""},
+      // Anthropic lists no type for a 408 (provider-usage.md): a client-side fault.
+      {408, "invalid_request_error", "request_timeout", "invalid_request_error",
+       "DEADLINE_EXCEEDED", ""},
       {502, "api_error", "upstream_unavailable", "api_error", "UNAVAILABLE", ""},
       {504, "api_error", "upstream_timeout", "api_error", "DEADLINE_EXCEEDED", ""},
       {500, "api_error", "provider_key_missing", "api_error", "INTERNAL", ""},

@@ -13,6 +13,7 @@ enum class ProxyError {
   BadRequest,           // malformed request line or headers
   BodyTooLarge,         // over server.max_body_bytes
   HeaderTooLarge,       // over server.max_header_bytes
+  RequestTimeout,       // the client went quiet mid-body for server.idle_timeout
   UpstreamUnavailable,  // refused, reset, TLS failure
   UpstreamTimeout,      // no answer within first_byte_timeout / request_timeout
   ProviderKeyMissing,   // a virtual-key call to a provider whose api_key_env is unset or empty

@@ -290,7 +290,8 @@ Awaitable<bool> ClientSession::serveOne() {
   parser.body_limit(server.max_body_bytes);
 
   waiting_for_request_ = true;
-  // The whole head must arrive within idle_timeout of the last answer, as must the body.
+  // The whole head must arrive within idle_timeout of the last answer; the body may take longer
+  // as long as no gap between its reads does (below).
   deadline_.arm(Clock::now() + server.idle_timeout);
   auto [ec, header_bytes] = co_await http::async_read_header(socket_, buffer_, parser, use_nothrow);
   ec = deadline_.finish(ec);
@@ -357,11 +358,14 @@ Awaitable<bool> ClientSession::serveOne() {
     parser.eager(true);  // as http::async_read sets it
     beast::error_code bec;
     std::size_t body_bytes = parseBuffered(parser, buffer_, bec);
-    if (bec == http::error::need_more) {
-      deadline_.arm(Clock::now() + server.idle_timeout);
-      auto [rec, more] = co_await http::async_read(socket_, buffer_, parser, use_nothrow);
+    while (bec == http::error::need_more) {
+      // idle_timeout is between reads, as nginx's client_body_timeout: a slow but steady
+      // upload may take longer. Expiry cancels the read only, so the 408 can still go out.
+      deadline_.arm(Clock::now() + server.idle_timeout, IoDeadline::OnExpiry::Cancel);
+      auto [rec, more] = co_await http::async_read_some(socket_, buffer_, parser, use_nothrow);
       bec = deadline_.finish(rec);
       body_bytes += more;
+      if (!bec && !parser.is_done()) bec = http::error::need_more;
     }
     ex.record.bytes_in += body_bytes;
     if (bec) {
@@ -370,9 +374,14 @@ Awaitable<bool> ClientSession::serveOne() {
             ex, format, ProxyError::BodyTooLarge,
             "request body is larger than " + std::to_string(server.max_body_bytes) + " bytes",
             false);
-      } else if (bec == beast::error::timeout || isQuietClose(bec)) {
+      } else if (bec == beast::error::timeout) {
+        co_await sendError(ex, format, ProxyError::RequestTimeout,
+                           "no part of the request body arrived within " +
+                               std::to_string(server.idle_timeout.count()) + " ms",
+                           false);
+      } else if (isQuietClose(bec) || bec == http::error::partial_message) {
         ex.record.status = 499;
-        ex.record.error = "client stopped sending the body: " + describe(bec);
+        ex.record.error = "client closed the connection mid-body: " + describe(bec);
       } else {
         co_await sendError(ex, format, ProxyError::BadRequest,
                            "malformed request body: " + bec.message(), false);
@@ -434,7 +443,12 @@ Awaitable<bool> ClientSession::serveOne() {
 void ClientSession::sweep(Clock::time_point now) {
   if (deadline_.expire(now)) {
     beast::error_code ignored;
-    socket_.close(ignored);  // the pending operation ends with an error, finish() says timeout
+    // The pending operation ends with an error, finish() says timeout.
+    if (deadline_.cancels()) {
+      socket_.cancel(ignored);
+    } else {
+      socket_.close(ignored);
+    }
   }
   if (!in_flight_) return;
   if (auto& upstream = in_flight_->upstream; upstream && upstream->deadline().expire(now)) {

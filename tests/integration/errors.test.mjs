@@ -270,6 +270,83 @@ for (const format of ['openai', 'anthropic', 'gemini']) {
   });
 }
 
+// server.idle_timeout bounds each gap in the request body, not the whole upload.
+const rawHead = (proxy, format, length, target = SAMPLE[format].path) => [
+  `POST ${target} HTTP/1.1`,
+  `Host: 127.0.0.1:${proxy.port}`,
+  'Content-Type: application/json',
+  ...Object.entries(SAMPLE[format].headers).map(([k, v]) => `${k}: ${v}`),
+  `Content-Length: ${length}`,
+  '', '',
+].join('\r\n');
+const sleepMs = (ms) => new Promise((r) => setTimeout(r, ms));
+
+test('slow but steady upload longer than idle_timeout is served', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res, rec) => json(res, 200, OPENAI_CHAT_COMPLETION),
+    { server: { idle_timeout: '2s' } });
+  const body = Buffer.from(JSON.stringify(SAMPLE.openai.body).padEnd(80, ' ')); // 8 bytes every 500 ms: 5 s
+  const t0 = performance.now();
+  const r = await rawExchange(proxy.port, async (sock, state) => {
+    await writeSock(sock, rawHead(proxy, 'openai', body.length));
+    for (let off = 0; off < body.length && !state.gotData; off += 8) {
+      await sleepMs(500);
+      await writeSock(sock, body.subarray(off, off + 8));
+    }
+  }, { timeout: 30_000 });
+  const elapsed = performance.now() - t0;
+  assert.ok(elapsed > 4000, `the upload took ${elapsed.toFixed(0)} ms, not longer than idle_timeout`);
+  assert.equal(r.response.status, 200, `slow upload cut: ${r.raw.toString().slice(0, 400)}`);
+  assert.equal(up.requests.length, 1);
+  assert.equal(up.requests[0].body.toString(), body.toString(), 'the whole body reaches the upstream');
+  await proxy.stopClean();
+});
+
+test('upload that stops mid-body -> 408 after about idle_timeout, in each format, connection closed', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION),
+    { server: { idle_timeout: '2s' } });
+  await Promise.all(FORMATS.map(async (format) => {
+    const t0 = performance.now();
+    const r = await rawExchange(proxy.port, async (sock) => {
+      await writeSock(sock, rawHead(proxy, format, 100));
+      await sleepMs(300);
+      await writeSock(sock, '{"model":'); // and nothing more, the connection left open
+    }, { timeout: 20_000, waitForClose: true, closeTimeout: 10_000 });
+    const elapsed = performance.now() - t0;
+    assert.ok(r.response.status, `${format}: no HTTP answer to a stalled body; raw: ${r.raw.toString().slice(0, 300)}`);
+    assertProxyError(r.response, format, 408, `${format} stalled body`);
+    assert.match(r.response.headers.connection ?? '', /close/i, `${format}: Connection: close`);
+    assert.equal(r.closed, true, `${format}: the proxy closes the connection after the 408`);
+    assert.ok(elapsed >= 2200 && elapsed < 10_000, `${format}: 408 after ${elapsed.toFixed(0)} ms, idle_timeout 2s after the last byte`);
+    const id = r.response.headers['x-spendgate-request-id'];
+    await sleepMs(50);
+    assert.match(proxy.stderr + proxy.stdout, new RegExp(`${id}.*status[=":]+408`), `${format}: access log says 408`);
+  }));
+  assert.equal(up.requests.length, 0, 'a stalled request must not reach the upstream');
+  const ok = await send(proxy, 'openai');
+  assert.equal(ok.status, 200, ok.text);
+  await proxy.stopClean();
+});
+
+test('client that closes its connection mid-body is logged 499, not 408', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION),
+    { server: { idle_timeout: '2s' } });
+  await rawExchange(proxy.port, async (sock) => {
+    await writeSock(sock, rawHead(proxy, 'openai', 100, '/v1/chat/completions?probe=closer'));
+    await writeSock(sock, '{"model":');
+    await sleepMs(200);
+    sock.end(); // FIN with 91 bytes of the body missing
+  }, { timeout: 10_000 });
+  let line;
+  for (let i = 0; i < 50 && !line; i++) {
+    await sleepMs(100);
+    line = (proxy.stderr + proxy.stdout).split('\n').find((l) => l.includes('probe=closer'));
+  }
+  assert.ok(line, `no access log line for the request\n${proxy.describe()}`);
+  assert.match(line, /status[=":]+499/, line);
+  assert.equal(up.requests.length, 0);
+  await proxy.stopClean();
+});
+
 test('chunked body over max_body_bytes -> 413 and connection closed', async (t) => {
   const { proxy } = await upstreamAndProxy(t, (req, res, rec) => json(res, 200, { ok: true }), {
     server: { max_body_bytes: 1048576 },

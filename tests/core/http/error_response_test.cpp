@@ -48,6 +48,18 @@ TEST(ErrorResponseTest, EveryErrorHasItsStatus) {
   EXPECT_EQ(errorKind(ProxyError::HeaderTooLarge).openai_code, "request_header_fields_too_large");
 }
 
+TEST(ErrorResponseTest, RequestTimeoutIs408InEveryFormat) {
+  const auto& kind = errorKind(ProxyError::RequestTimeout);
+  EXPECT_EQ(kind.status, 408);
+  EXPECT_EQ(kind.openai_type, "invalid_request_error");
+  EXPECT_EQ(kind.openai_code, "request_timeout");
+  EXPECT_EQ(kind.anthropic_type, "invalid_request_error");
+  EXPECT_EQ(kind.gemini_status, "DEADLINE_EXCEEDED");
+  EXPECT_EQ(kind.denied_reason, "");
+  // The entries after it did not shift.
+  EXPECT_EQ(errorKind(ProxyError::UpstreamUnavailable).status, 502);
+}
+
 TEST(ErrorResponseTest, MissingProviderKeyIsAServerErrorNotADenial) {
   const auto& kind = errorKind(ProxyError::ProviderKeyMissing);
   EXPECT_EQ(kind.status, 500);

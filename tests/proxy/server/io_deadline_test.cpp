@@ -53,5 +53,31 @@ TEST(IoDeadline, RearmingMovesTheDeadline) {
   EXPECT_TRUE(deadline.expire(kT0 + 5s));
 }
 
+TEST(IoDeadline, ClosingDeadlineStaysFired) {
+  IoDeadline deadline;
+  deadline.arm(kT0 + 1s);
+  ASSERT_TRUE(deadline.expire(kT0 + 1s));
+  EXPECT_FALSE(deadline.cancels());
+  EXPECT_EQ(deadline.finish(net::error::operation_aborted),
+            beast::error_code(beast::error::timeout));
+  deadline.arm(kT0 + 10s);  // the socket is closed: whatever comes next timed out too
+  EXPECT_EQ(deadline.finish({}), beast::error_code(beast::error::timeout));
+}
+
+TEST(IoDeadline, CancellingDeadlineIsOverOnceFinished) {
+  IoDeadline deadline;
+  deadline.arm(kT0 + 1s, IoDeadline::OnExpiry::Cancel);
+  ASSERT_TRUE(deadline.expire(kT0 + 1s));
+  EXPECT_TRUE(deadline.cancels());
+  EXPECT_EQ(deadline.finish(net::error::operation_aborted),
+            beast::error_code(beast::error::timeout));
+  // The socket is still open: the answer to the timeout is written under a fresh deadline.
+  EXPECT_FALSE(deadline.expired());
+  deadline.arm(kT0 + 10s);
+  EXPECT_FALSE(deadline.cancels());
+  EXPECT_FALSE(deadline.expire(kT0 + 5s));
+  EXPECT_EQ(deadline.finish({}), beast::error_code{});
+}
+
 }  // namespace
 }  // namespace spendgate::proxy
