@@ -28,19 +28,22 @@ void keepTightest(std::optional<RateLimitStatus>& current, const RateLimitStatus
 RateLimitHeaders rateLimitHeaders(const std::vector<RateCharge>& charges,
                                   const std::vector<RateLevels>& levels) {
   RateLimitHeaders headers;
+  std::optional<RateLimitStatus> slots;
   for (std::size_t i = 0; i < charges.size() && i < levels.size(); ++i) {
     const RateCharge& c = charges[i];
     if (c.requests_per_minute > 0) {
       keepTightest(headers.requests, status(c.requests_per_minute, levels[i].requests));
     } else if (c.concurrent > 0) {
-      // A rule with a rate reports the rate (what x-ratelimit-*-requests means at every
-      // provider); one that limits only concurrency reports its slots, or it would send nothing.
-      keepTightest(headers.requests, concurrencyStatus(c.concurrent, levels[i].inflight));
+      keepTightest(slots, concurrencyStatus(c.concurrent, levels[i].inflight));
     }
     if (c.tokens_per_minute > 0) {
       keepTightest(headers.tokens, status(c.tokens_per_minute, levels[i].tokens));
     }
   }
+  // OpenAI clients read x-ratelimit-*-requests as the per-minute request limit, so any rate
+  // beats any slots; slots fill the headers only when no applying rule has a rate, or it
+  // would send nothing.
+  if (!headers.requests) headers.requests = slots;
   return headers;
 }
 

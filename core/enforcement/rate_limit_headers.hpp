@@ -23,10 +23,10 @@ struct RateLevels {
 
 /**
  * @return the `x-ratelimit-*` data: per family (requests, tokens) the applicable limit with the
- * fewest remaining units, first in config order on ties. A rule with `concurrent` but no
- * `requests_per_minute` is a requests candidate too: limit = `concurrent`, remaining = free
- * slots, reset = 0 while a slot is free, else kConcurrencyRetryMs (the refusal's wait). Both
- * kinds of remaining count requests that could start now, so they compare directly.
+ * fewest remaining units, first in config order on ties. Requests come from the
+ * `requests_per_minute` rules only, when any applies (clients read them as the per-minute
+ * limit). When none does, rules with `concurrent` fill them: limit = `concurrent`, remaining =
+ * free slots, reset = 0 while a slot is free, else kConcurrencyRetryMs (the refusal's wait).
  * @param levels one per plan rate charge, same order
  */
 RateLimitHeaders rateLimitHeaders(const std::vector<RateCharge>& charges,

@@ -423,6 +423,28 @@ test('rate limit concurrent: 2 -> a third request while two are in flight is ref
   await proxy.stopClean();
 });
 
+test('requests_per_minute: 10 with concurrent: 3 (two rules) -> x-ratelimit-*-requests report the per-minute rate, never the slots, even on the slots\' 429', async (t) => {
+  let g = gate();
+  const { up, proxy } = await setup(t, {
+    rate_limits: [{ name: 'slots', scope: 'key', concurrent: 3 }, { name: 'rpm', scope: 'key', requests_per_minute: 10 }],
+  }, { upstream: { gate: () => g } });
+  const pending = [chat(proxy.url, chatBody()), chat(proxy.url, chatBody()), chat(proxy.url, chatBody())];
+  await up.waitForRequest(3);
+  const r4 = await chat(proxy.url, chatBody());
+  const { body } = assertRateDenial(r4, 'fourth concurrent');
+  assert.match(body.error.message, /concurrent/, body.error.message);
+  assertRateHeaders(r4, 'requests', { limit: 10, remaining: 7 }, 'the slots\' 429');
+  g.open();
+  const answers = await Promise.all(pending);
+  const remaining = answers.map((r) => {
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-ratelimit-limit-requests'], '10', `the rate, not the 3 slots: ${JSON.stringify(r.headers)}`);
+    return Number(r.headers['x-ratelimit-remaining-requests']);
+  });
+  assert.deepEqual(remaining.sort(), [7, 8, 9]);
+  await proxy.stopClean();
+});
+
 function assertNoTokenHeaders(r, what) {
   for (const h of ['x-ratelimit-limit-tokens', 'x-ratelimit-remaining-tokens', 'x-ratelimit-reset-tokens']) {
     assert.equal(r.headers[h], undefined, `${what}: ${h} from a rule without tokens_per_minute`);

@@ -312,17 +312,28 @@ TEST_P(CounterStoreContract, ConcurrencyOnlyRuleReportsItsSlotsAsRequestHeaders)
   EXPECT_EQ(*admit("d", 0).rate_limits.requests, (RateLimitStatus{2, 1, 0ms}));
 }
 
-// Slots and a rate compete like two rates: fewest remaining wins, first in config order on ties.
-TEST_P(CounterStoreContract, ConcurrencyCompetesWithOtherRulesRatesForTheRequestHeaders) {
-  rules_.rate_limits = {rateLimit("rpm", 2), rateLimit("slots", 0, 0, 3)};
-  const AdmissionResult first = admit("a", 0);
-  ASSERT_TRUE(first.rate_limits.requests);
-  EXPECT_EQ(*first.rate_limits.requests, (RateLimitStatus{2, 1, 30000ms}));  // 1 < 2 free slots
+// Slots never compete with a rate for the request headers: OpenAI clients read
+// x-ratelimit-*-requests as the per-minute limit, so a rate from any applying rule wins even when
+// another rule's slots have fewer left (they used to compete, and "3 left of 3" hid the rate).
+TEST_P(CounterStoreContract, ARateFromAnyRuleBeatsAnotherRulesSlotsForTheRequestHeaders) {
+  rules_.rate_limits = {rateLimit("rpm", 10), rateLimit("slots", 0, 0, 3)};
+  for (std::uint64_t i = 0; i < 3; ++i) {
+    const AdmissionResult a = admit("a" + std::to_string(i), 0);
+    ASSERT_TRUE(a.allowed());
+    ASSERT_TRUE(a.rate_limits.requests);
+    EXPECT_EQ(*a.rate_limits.requests, (RateLimitStatus{10, 9 - i, 6000ms * (i + 1)}));
+  }
+  const AdmissionResult refused = admit("b", 0);  // no slot left: refused by "slots"
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->rule, "slots");
+  ASSERT_TRUE(refused.rate_limits.requests);
+  EXPECT_EQ(*refused.rate_limits.requests, (RateLimitStatus{10, 7, 18000ms}));
 
-  rules_.rate_limits = {rateLimit("rpm", 100), rateLimit("slots", 0, 0, 3)};
-  const AdmissionResult second = admit("b", 0);
-  ASSERT_TRUE(second.rate_limits.requests);
-  EXPECT_EQ(*second.rate_limits.requests, (RateLimitStatus{3, 1, 0ms}));  // 1 free slot < 99
+  // Config order does not matter: slots first, the rate still wins.
+  rules_.rate_limits = {rateLimit("slots2", 0, 0, 3), rateLimit("rpm2", 10)};
+  const AdmissionResult c = admit("c", 0);
+  ASSERT_TRUE(c.rate_limits.requests);
+  EXPECT_EQ(*c.rate_limits.requests, (RateLimitStatus{10, 9, 6000ms}));
 }
 
 // A rule with a rate reports the rate, as today, also when its own slots are what refuses.
