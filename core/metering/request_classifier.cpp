@@ -81,12 +81,12 @@ std::string_view azureDeployment(std::string_view path) {
 // ---- The body, read without building a document ----------------------------------------------
 //
 // Only a handful of members matter (model, stream, stream_options.include_usage, service_tier,
-// the output caps, n, generationConfig.{maxOutputTokens,candidateCount} in either spelling), and
-// request bodies can be large (conversations, tool schemas). A SAX handler over Boost.JSON's
-// basic_parser picks them out with the same rules the document view had: the body must be exactly
-// one valid JSON value (same options: max depth 256, strict JSON, UTF-8 checked) or nothing
-// counts; the root must be an object; of duplicate keys the last one wins; a member of the wrong
-// type reads as absent.
+// the output caps, n, best_of, generationConfig.{maxOutputTokens,candidateCount} in either
+// spelling), and request bodies can be large (conversations, tool schemas). A SAX handler over
+// Boost.JSON's basic_parser picks them out with the same rules the document view had: the body must
+// be exactly one valid JSON value (same options: max depth 256, strict JSON, UTF-8 checked) or
+// nothing counts; the root must be an object; of duplicate keys the last one wins; a member of the
+// wrong type reads as absent.
 
 enum class Field : std::uint8_t {
   None,
@@ -100,6 +100,7 @@ enum class Field : std::uint8_t {
   MaxTokens,
   MaxOutputTokens,
   N,
+  BestOf,
   IncludeUsage,  // in stream_options
   // Gemini's REST API takes proto field names in lowerCamelCase or snake_case, object and member
   // alike, so there are four spellings of each. Each is kept apart and read in a fixed order
@@ -152,6 +153,8 @@ Field rootField(std::string_view key) {
       return keyIs(key, "model") ? Field::Model : Field::None;
     case 6:
       return keyIs(key, "stream") ? Field::Stream : Field::None;
+    case 7:
+      return keyIs(key, "best_of") ? Field::BestOf : Field::None;
     case 10:
       return keyIs(key, "max_tokens") ? Field::MaxTokens : Field::None;
     case 12:
@@ -455,6 +458,10 @@ RequestInfo classifyRequest(ProviderFormat format,
                             Field::GcSnakeCandidateCount, Field::GcSnakeCandidateCountSnake}) {
     choices = fields.at(field).asInteger();
     if (choices) break;
+  }
+  // Legacy completions generate best_of candidates server-side and bill every one, whatever n.
+  if (const auto best_of = fields.at(Field::BestOf).asInteger(); best_of && *best_of > 1) {
+    choices = std::max(choices.value_or(1), *best_of);
   }
   // The APIs cap n at 128; a larger value is refused upstream, so it never needs a bigger bound.
   if (choices && *choices > 1) info.choices = std::min<std::int64_t>(*choices, 128);

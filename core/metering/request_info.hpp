@@ -43,7 +43,10 @@ struct RequestInfo {
   /** The output cap the client set: max_completion_tokens, max_tokens, max_output_tokens or
    * generationConfig.maxOutputTokens (first present, in that order). */
   std::optional<std::int64_t> max_output_tokens;
-  /** Choices generated per request (`n`, generationConfig.candidateCount); at least 1. */
+  /**
+   * Choices generated (and billed) per request: `n`, else generationConfig.candidateCount; the
+   * larger of that and `best_of` where present; at least 1, at most 128.
+   */
   std::int64_t choices = 1;
   /** The client itself set stream_options.include_usage = true. */
   bool include_usage_requested = false;

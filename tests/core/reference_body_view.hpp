@@ -72,6 +72,9 @@ inline BodyView referenceBody(std::string_view body) {
     choices = json_fields::integerMember(object, key);
     if (choices) break;
   }
+  if (const auto best_of = json_fields::integerMember(root, "best_of"); best_of && *best_of > 1) {
+    choices = std::max(choices.value_or(1), *best_of);
+  }
   if (choices && *choices > 1) e.choices = std::min<std::int64_t>(*choices, 128);
   return e;
 }

@@ -93,6 +93,11 @@ TEST(RequestClassifierBody, SameAnswersAsTheDocumentView) {
       R"({"n":2.0})",
       R"({"n":2.5,"generationConfig":{"candidateCount":6}})",
       R"({"n":-3})",
+      R"({"best_of":5,"max_tokens":50})",
+      R"({"n":2,"best_of":5})",
+      R"({"n":6,"best_of":3})",
+      R"({"best_of":"5","n":2})",
+      R"({"best_of":1000})",
       // Gemini's snake_case spellings, alone and mixed with camelCase (camelCase is read first).
       R"({"generation_config":{"max_output_tokens":800,"candidate_count":4}})",
       R"({"generation_config":{"maxOutputTokens":700},"generationConfig":{"candidate_count":2}})",

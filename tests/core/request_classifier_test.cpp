@@ -133,6 +133,19 @@ TEST(RequestClassifier, AnthropicAndGemini) {
   EXPECT_EQ(compat.requested_model, "gemini-2.0-flash");
 }
 
+// Legacy completions bill all best_of candidates generated server-side, not just the n returned.
+TEST(RequestClassifier, BestOfBoundsTheChoices) {
+  auto choices = [](const char* body) {
+    return classifyRequest(ProviderFormat::OpenAI, "/v1/completions", "", body).choices;
+  };
+  EXPECT_EQ(choices(R"({"max_tokens":50,"best_of":5})"), 5);
+  EXPECT_EQ(choices(R"({"n":2,"best_of":5})"), 5);
+  EXPECT_EQ(choices(R"({"n":4,"best_of":3})"), 4);  // the API refuses best_of < n; still no less
+  EXPECT_EQ(choices(R"({"best_of":1})"), 1);
+  EXPECT_EQ(choices(R"({"best_of":"5"})"), 1);  // not an integer: absent
+  EXPECT_EQ(choices(R"({"best_of":1000})"), 128);
+}
+
 TEST(RequestClassifier, BodySizeAndTier) {
   const std::string body = R"({"model":"gpt-5","service_tier":"flex"})";
   const auto info = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", body);

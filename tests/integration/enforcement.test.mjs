@@ -213,7 +213,7 @@ test('request_limits.max_cost_usd: a request whose worst case is above it gets 4
   await proxy.stopClean();
 });
 
-test('worst case: output bound from max_tokens, max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling), max_tokens (anthropic), else the model cap', async (t) => {
+test('worst case: output bound from max_tokens (times best_of on legacy completions), max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling), max_tokens (anthropic), else the model cap', async (t) => {
   // A per-request limit of $0.000001 refuses everything, and the message names the worst case.
   const { up, proxy } = await setup(t, { request_limits: { max_cost_usd: 0.000001 } });
   const openai = { authorization: 'Bearer sk-test' };
@@ -221,6 +221,9 @@ test('worst case: output bound from max_tokens, max_completion_tokens, max_outpu
     { what: 'chat max_tokens', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: 777 }), worst: (b) => worstCasePico(b, 777) },
     { what: 'chat max_completion_tokens', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: 555, field: 'max_completion_tokens' }), worst: (b) => worstCasePico(b, 555) },
     { what: 'chat without a limit -> 16384', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: null }), worst: (b) => worstCasePico(b, 16384) },
+    // Legacy completions bill every best_of candidate the provider generates, not just the n returned.
+    { what: 'completions best_of', path: '/v1/completions', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 50, best_of: 5 }), worst: (b) => worstCasePico(b, 250) },
+    { what: 'completions n and best_of', path: '/v1/completions', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 50, n: 2, best_of: 3 }), worst: (b) => worstCasePico(b, 150) },
     { what: 'responses max_output_tokens', path: '/v1/responses', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hello', max_output_tokens: 333 }), worst: (b) => worstCasePico(b, 333) },
     {
       what: 'gemini maxOutputTokens', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
