@@ -442,7 +442,7 @@ void AlertEngine::emergencyStopOn(const EmergencyStopState& after,
               (after.reason.empty() ? std::string() : ": " + after.reason) +
               ". Every proxied request is refused with 503 until " +
               (after.until ? formatRfc3339(*after.until) : std::string("it is turned off")) + ".";
-  if (!passCooldown(std::string(alertKindName(a.kind)), now)) return;
+  if (!firstSight(a.id, now)) return;
   out.push_back(std::move(a));
 }
 
@@ -472,8 +472,14 @@ void AlertEngine::emergencyStopOff(const EmergencyStopState& before,
                             formatRfc3339(after.since) + ". Requests are forwarded again."
                       : what + " was turned off at " + formatRfc3339(after.since) +
                             ". Requests are forwarded again.";
-  if (!passCooldown(std::string(alertKindName(a.kind)), now)) return;
+  if (!firstSight(a.id, now)) return;
   out.push_back(std::move(a));
+}
+
+bool AlertEngine::firstSight(const std::string& id, TimePoint now) {
+  // Keyed by the event's id, so a new transition always passes; only the same one seen again
+  // (a stale store read) is held. Other instances are kept off it by the dispatcher's id claim.
+  return passCooldown("event:" + id, now);
 }
 
 void AlertEngine::prune(TimePoint now) {

@@ -124,6 +124,11 @@ private:
                         std::vector<Alert>& out);
   /** @return true (and starts the cooldown) unless `key` fired within the cooldown. */
   bool passCooldown(const std::string& key, std::chrono::system_clock::time_point now);
+  /**
+   * Emergency-stop transitions are distinct events an operator must see, so they skip the
+   * cooldown: @return false only when this very event (`id`) already fired within it.
+   */
+  bool firstSight(const std::string& id, std::chrono::system_clock::time_point now);
   void prune(std::chrono::system_clock::time_point now);
 
   std::vector<BudgetRule> budgets_;

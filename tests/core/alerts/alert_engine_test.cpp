@@ -463,15 +463,39 @@ TEST_F(AlertEngineTest, EmergencyStopTripIsCriticalAndClearIsInfo) {
   EXPECT_EQ(a[0].id, "emergency_stop:off:1714565400000");
   EXPECT_THAT(a[0].message, HasSubstr("runaway agent"));
 
-  // A second trip within the cooldown is held; after it, sent.
+  // A second trip within the cooldown is a new event: sent, whatever the cooldown.
   clock.advance(10min);
   auto again = manualStop(cleared, "again", std::nullopt, clock.now());
-  EXPECT_TRUE(engine.onEmergencyStopChanged(cleared, again, clock.now()).empty());
-  clock.advance(1h);
-  auto third = manualStop(cleared, "third", std::nullopt, clock.now());
-  a = engine.onEmergencyStopChanged(cleared, third, clock.now());
+  a = engine.onEmergencyStopChanged(cleared, again, clock.now());
   ASSERT_EQ(a.size(), 1u);
   EXPECT_THAT(a[0].message, HasSubstr("until it is turned off"));
+  // The same transition seen again (a stale read of the store) is no new event.
+  EXPECT_TRUE(engine.onEmergencyStopChanged(cleared, again, clock.now()).empty());
+}
+
+// Each emergency-stop transition is an event an operator must see: two on/off pairs within the
+// cooldown give four alerts, while a budget threshold repeat within it stays held.
+TEST_F(AlertEngineTest, EmergencyStopTransitionsSkipTheCooldown) {
+  AlertEngine engine;  // cooldown 1h
+  EmergencyStopState state;
+  std::vector<Alert> all;
+  for (int pair = 0; pair < 2; ++pair) {
+    const auto on = manualStop(state, "pair " + std::to_string(pair), std::nullopt, clock.now());
+    for (auto& x : engine.onEmergencyStopChanged(state, on, clock.now())) all.push_back(x);
+    clock.advance(1min);
+    const auto off = manualResume(on, {}, clock.now());
+    for (auto& x : engine.onEmergencyStopChanged(on, off, clock.now())) all.push_back(x);
+    clock.advance(1min);
+    state = off;
+  }
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0].kind, AlertKind::EmergencyStopTripped);
+  EXPECT_EQ(all[1].kind, AlertKind::EmergencyStopCleared);
+  EXPECT_EQ(all[2].kind, AlertKind::EmergencyStopTripped);
+  EXPECT_EQ(all[3].kind, AlertKind::EmergencyStopCleared);
+  EXPECT_NE(all[0].id, all[2].id);
+  EXPECT_NE(all[1].id, all[3].id);
+  EXPECT_EQ(engine.suppressed(), 0u);
 }
 
 TEST_F(AlertEngineTest, AutoStopTripNamesItsSource) {

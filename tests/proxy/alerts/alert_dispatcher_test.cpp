@@ -465,6 +465,34 @@ TEST(AlertDispatcher, EmergencyStopAlerts) {
   EXPECT_EQ(dispatcher.recent().size(), 2u);
 }
 
+// alerts.cooldown (default 1h) holds budget repeats, not emergency-stop transitions: two on/off
+// pairs within it are four events, each listed and sent.
+TEST(AlertDispatcher, EveryEmergencyStopTransitionIsListedAndSentWithinTheCooldown) {
+  testing::HttpReceiver hook;
+  AlertDispatcher dispatcher(alertsConfig({webhook(hook.url(), config::AlertLevel::Info)}), {},
+                             logger(), {}, fast());
+  auto now = std::chrono::system_clock::now();
+  core::EmergencyStopState state;
+  for (int pair = 0; pair < 2; ++pair) {
+    const auto on = core::manualStop(state, "incident", std::nullopt, now);
+    dispatcher.onEmergencyStopChanged(state, on, now);
+    now += 1s;
+    state = core::manualResume(on, {}, now);
+    dispatcher.onEmergencyStopChanged(on, state, now);
+    now += 1s;
+  }
+  ASSERT_TRUE(dispatcher.waitIdle(5s));
+  std::vector<std::string> kinds;
+  for (const auto& r : hook.requests()) {
+    kinds.emplace_back(boost::json::parse(r.body).as_object().at("kind").as_string());
+  }
+  EXPECT_THAT(kinds, UnorderedElementsAre("emergency_stop_on", "emergency_stop_off",
+                                          "emergency_stop_on", "emergency_stop_off"));
+  const auto recent = dispatcher.recent();
+  ASSERT_EQ(recent.size(), 4u);
+  for (const auto& r : recent) EXPECT_EQ(r.status, "sent") << r.alert.id;
+}
+
 TEST(AlertMessages, EmailIsAPlainTextMailWithSafeHeaders) {
   auto a = alert("budget:b::0:threshold:0.8");
   a.title = "Budget caf\xc3\xa9\r\nBcc: evil@example.com";
