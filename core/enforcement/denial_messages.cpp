@@ -93,12 +93,21 @@ Denial unknownModelDenial(std::string_view model,
   return d;
 }
 
-Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost) {
+Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost, OutputCap cap) {
   Denial d;
   d.reason = DenialReason::RequestCost;
   d.message = "This request could cost up to " + usd(worst_case_cost) +
               ", more than the per-request limit of " + usd(max_cost) +
-              " (request_limits.max_cost_usd). Lower max_tokens or send less input.";
+              " (request_limits.max_cost_usd). ";
+  // Name the field this caller's API uses: "max_tokens" means nothing to a Gemini client.
+  if (cap.field.empty()) {
+    d.message += "Send less input.";
+  } else if (cap.set) {
+    d.message += "Lower " + std::string(cap.field) + " or send less input.";
+  } else {
+    d.message += "Set " + std::string(cap.field) +
+                 " (without it the model's maximum output is assumed) or send less input.";
+  }
   return d;
 }
 

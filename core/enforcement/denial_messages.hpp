@@ -35,8 +35,17 @@ Denial unknownModelDenial(std::string_view model,
                           std::string_view azure_deployment = {},
                           std::string_view provider = {});
 
-/** 400: the worst-case cost is above `request_limits.max_cost_usd`; names both in USD. */
-Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost);
+/** The body field that caps a request's output, for advice in a request_cost denial. */
+struct OutputCap {
+  std::string_view field;  // as the caller's format/endpoint spells it; empty: no output cap
+  bool set = true;         // false: the model's maximum output was assumed
+};
+
+/**
+ * 400: the worst-case cost is above `request_limits.max_cost_usd`; names both in USD and what to
+ * lower or set (`cap`).
+ */
+Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost, OutputCap cap = {});
 
 /**
  * 429 from a rate limit.

@@ -109,14 +109,15 @@ EnforcementPlan plan(const Rules& rules,
                      Picodollars worst_case_cost,
                      std::int64_t token_estimate,
                      std::chrono::system_clock::time_point now,
-                     bool billable) {
+                     bool billable,
+                     OutputCap output_cap) {
   EnforcementPlan out;
   out.now = now;
   out.worst_case_cost = std::max<Picodollars>(0, worst_case_cost);
   out.token_estimate = gcra::clampUnits(token_estimate);
 
   if (rules.request_limit.max_cost && out.worst_case_cost > *rules.request_limit.max_cost) {
-    out.denial = requestCostDenial(out.worst_case_cost, *rules.request_limit.max_cost);
+    out.denial = requestCostDenial(out.worst_case_cost, *rules.request_limit.max_cost, output_cap);
     return out;
   }
 

@@ -5,6 +5,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/enforcement_plan.hpp"
 #include "core/enforcement/request_attributes.hpp"
 #include "core/enforcement/rules.hpp"
@@ -23,13 +24,15 @@ namespace spendgate::core {
  * @param worst_case_cost reserved on hard budgets (negative counts as 0)
  * @param token_estimate taken from tokens_per_minute now, corrected on settle (clamped to
  *        [0, gcra::kMaxUnits])
+ * @param output_cap what a request_cost denial tells the caller to lower
  */
 EnforcementPlan plan(const Rules& rules,
                      const RequestAttributes& attributes,
                      Picodollars worst_case_cost,
                      std::int64_t token_estimate,
                      std::chrono::system_clock::time_point now,
-                     bool billable = true);
+                     bool billable = true,
+                     OutputCap output_cap = {});
 
 /** @return true when every clause of `match` fits the request. */
 bool matches(const Match& match, const RequestAttributes& attributes);

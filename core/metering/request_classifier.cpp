@@ -392,6 +392,49 @@ bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path) 
           path.find("/v1beta/openai/") != std::string_view::npos);
 }
 
+namespace {
+
+std::string_view outputCapName(Field field) {
+  switch (field) {
+    case Field::MaxCompletionTokens:
+      return "max_completion_tokens";
+    case Field::MaxTokens:
+      return "max_tokens";
+    case Field::MaxOutputTokens:
+      return "max_output_tokens";
+    case Field::GcMaxOutputTokens:
+      return "generationConfig.maxOutputTokens";
+    case Field::GcMaxOutputTokensSnake:
+      return "generationConfig.max_output_tokens";
+    case Field::GcSnakeMaxOutputTokens:
+      return "generation_config.maxOutputTokens";
+    case Field::GcSnakeMaxOutputTokensSnake:
+      return "generation_config.max_output_tokens";
+    default:
+      return {};
+  }
+}
+
+/** The output cap each endpoint documents, for a request that set none. */
+std::string_view defaultOutputCapField(EndpointKind kind) {
+  switch (kind) {
+    case EndpointKind::ChatCompletions:
+      return "max_completion_tokens";
+    case EndpointKind::Completions:
+    case EndpointKind::AnthropicMessages:
+      return "max_tokens";
+    case EndpointKind::Responses:
+      return "max_output_tokens";
+    case EndpointKind::GeminiGenerateContent:
+    case EndpointKind::GeminiStreamGenerateContent:
+      return "generationConfig.maxOutputTokens";
+    default:
+      return {};
+  }
+}
+
+}  // namespace
+
 RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view path,
                             std::string_view query,
@@ -450,9 +493,11 @@ RequestInfo classifyRequest(ProviderFormat format,
                             Field::GcSnakeMaxOutputTokens, Field::GcSnakeMaxOutputTokensSnake}) {
     if (const auto v = fields.at(field).asInteger(); v && *v >= 0) {
       info.max_output_tokens = *v;
+      info.output_cap_field = outputCapName(field);
       break;
     }
   }
+  if (info.output_cap_field.empty()) info.output_cap_field = defaultOutputCapField(info.kind);
   std::optional<std::int64_t> choices;
   for (const Field field : {Field::N, Field::GcCandidateCount, Field::GcCandidateCountSnake,
                             Field::GcSnakeCandidateCount, Field::GcSnakeCandidateCountSnake}) {

@@ -44,6 +44,12 @@ struct RequestInfo {
    * generationConfig.maxOutputTokens (first present, in that order). */
   std::optional<std::int64_t> max_output_tokens;
   /**
+   * The body field that caps output, for messages that tell the caller what to lower: the one the
+   * client set (as spelled), else the endpoint's own ("max_tokens", "max_output_tokens",
+   * "generationConfig.maxOutputTokens"); empty where output is not capped (embeddings).
+   */
+  std::string_view output_cap_field;
+  /**
    * Choices generated (and billed) per request: `n`, else generationConfig.candidateCount; the
    * larger of that and `best_of` where present; at least 1, at most 128.
    */

@@ -564,8 +564,10 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   const std::int64_t token_estimate =
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
       ex.info.max_output_tokens.value_or(0);
-  core::EnforcementPlan plan = core::plan(runtime.rules, attributes, worst.amount, token_estimate,
-                                          now, ex.info.kind != core::EndpointKind::Unmetered);
+  core::EnforcementPlan plan =
+      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now,
+                 ex.info.kind != core::EndpointKind::Unmetered,
+                 core::OutputCap{ex.info.output_cap_field, ex.info.max_output_tokens.has_value()});
   if (plan.denial) {
     denial = plan.denial;
     return nullptr;

@@ -146,6 +146,29 @@ TEST(RequestClassifier, BestOfBoundsTheChoices) {
   EXPECT_EQ(choices(R"({"best_of":1000})"), 128);
 }
 
+// What a request_cost denial tells the caller to lower: the field it set, else its endpoint's.
+TEST(RequestClassifier, OutputCapFieldFollowsTheCallersApi) {
+  auto field = [](ProviderFormat f, const char* path, const char* body) {
+    return std::string(classifyRequest(f, path, "", body).output_cap_field);
+  };
+  const char* gemini = "/v1beta/models/gemini-2.0-flash:generateContent";
+  EXPECT_EQ(field(ProviderFormat::Gemini, gemini, R"({"generationConfig":{"maxOutputTokens":8}})"),
+            "generationConfig.maxOutputTokens");
+  EXPECT_EQ(
+      field(ProviderFormat::Gemini, gemini, R"({"generation_config":{"max_output_tokens":8}})"),
+      "generation_config.max_output_tokens");
+  EXPECT_EQ(field(ProviderFormat::Gemini, gemini, "{}"), "generationConfig.maxOutputTokens");
+  EXPECT_EQ(field(ProviderFormat::Anthropic, "/v1/messages", R"({"max_tokens":8})"), "max_tokens");
+  EXPECT_EQ(field(ProviderFormat::OpenAI, "/v1/responses", R"({"max_output_tokens":8})"),
+            "max_output_tokens");
+  EXPECT_EQ(field(ProviderFormat::OpenAI, "/v1/responses", "{}"), "max_output_tokens");
+  EXPECT_EQ(field(ProviderFormat::OpenAI, "/v1/chat/completions", R"({"max_tokens":8})"),
+            "max_tokens");
+  EXPECT_EQ(field(ProviderFormat::OpenAI, "/v1/chat/completions", "{}"), "max_completion_tokens");
+  EXPECT_EQ(field(ProviderFormat::OpenAI, "/v1/completions", "{}"), "max_tokens");
+  EXPECT_EQ(field(ProviderFormat::OpenAI, "/v1/embeddings", "{}"), "");
+}
+
 TEST(RequestClassifier, BodySizeAndTier) {
   const std::string body = R"({"model":"gpt-5","service_tier":"flex"})";
   const auto info = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", body);

@@ -213,38 +213,38 @@ test('request_limits.max_cost_usd: a request whose worst case is above it gets 4
   await proxy.stopClean();
 });
 
-test('worst case: output bound from max_tokens (times best_of on legacy completions), max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling), max_tokens (anthropic), else the model cap', async (t) => {
+test('worst case: output bound from max_tokens (times best_of on legacy completions), max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling), max_tokens (anthropic), else the model cap; the denial names the field to lower', async (t) => {
   // A per-request limit of $0.000001 refuses everything, and the message names the worst case.
   const { up, proxy } = await setup(t, { request_limits: { max_cost_usd: 0.000001 } });
   const openai = { authorization: 'Bearer sk-test' };
   const cases = [
-    { what: 'chat max_tokens', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: 777 }), worst: (b) => worstCasePico(b, 777) },
-    { what: 'chat max_completion_tokens', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: 555, field: 'max_completion_tokens' }), worst: (b) => worstCasePico(b, 555) },
-    { what: 'chat without a limit -> 16384', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: null }), worst: (b) => worstCasePico(b, 16384) },
+    { what: 'chat max_tokens', advice: 'Lower max_tokens ', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: 777 }), worst: (b) => worstCasePico(b, 777) },
+    { what: 'chat max_completion_tokens', advice: 'Lower max_completion_tokens ', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: 555, field: 'max_completion_tokens' }), worst: (b) => worstCasePico(b, 555) },
+    { what: 'chat without a limit -> 16384', advice: 'Set max_completion_tokens ', path: '/v1/chat/completions', headers: openai, body: chatBody({ maxTokens: null }), worst: (b) => worstCasePico(b, 16384) },
     // Legacy completions bill every best_of candidate the provider generates, not just the n returned.
-    { what: 'completions best_of', path: '/v1/completions', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 50, best_of: 5 }), worst: (b) => worstCasePico(b, 250) },
-    { what: 'completions n and best_of', path: '/v1/completions', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 50, n: 2, best_of: 3 }), worst: (b) => worstCasePico(b, 150) },
-    { what: 'responses max_output_tokens', path: '/v1/responses', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hello', max_output_tokens: 333 }), worst: (b) => worstCasePico(b, 333) },
+    { what: 'completions best_of', advice: 'Lower max_tokens ', path: '/v1/completions', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 50, best_of: 5 }), worst: (b) => worstCasePico(b, 250) },
+    { what: 'completions n and best_of', advice: 'Lower max_tokens ', path: '/v1/completions', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', prompt: 'hi', max_tokens: 50, n: 2, best_of: 3 }), worst: (b) => worstCasePico(b, 150) },
+    { what: 'responses max_output_tokens', advice: 'Lower max_output_tokens ', path: '/v1/responses', headers: openai, body: JSON.stringify({ model: 'gpt-4o-mini', input: 'hello', max_output_tokens: 333 }), worst: (b) => worstCasePico(b, 333) },
     {
-      what: 'gemini maxOutputTokens', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
+      what: 'gemini maxOutputTokens', advice: 'Lower generationConfig.maxOutputTokens ', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
       body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 444 } }),
       worst: (b) => perMillion(b, '0.10') + perMillion(444, '0.40'),
     },
     {
       // Gemini's REST API takes proto field names in snake_case too.
-      what: 'gemini generation_config.max_output_tokens', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
+      what: 'gemini generation_config.max_output_tokens', advice: 'Lower generation_config.max_output_tokens ', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
       body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], system_instruction: { parts: [{ text: 'be brief' }] }, generation_config: { max_output_tokens: 432 } }),
       worst: (b) => perMillion(b, '0.10') + perMillion(432, '0.40'),
     },
     {
-      what: 'gemini stream, generation_config.max_output_tokens and candidate_count', path: '/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
+      what: 'gemini stream, generation_config.max_output_tokens and candidate_count', advice: 'Lower generation_config.max_output_tokens ', path: '/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
       body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generation_config: { max_output_tokens: 321, candidate_count: 2 } }),
       worst: (b) => perMillion(b, '0.10') + perMillion(642, '0.40'),
     },
     {
       // Anthropic: any prompt token may be a cache write, so the input bound uses the highest
       // write rate (cache_write_1h 1.60).
-      what: 'anthropic max_tokens', path: '/v1/messages', headers: { 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' }, format: 'anthropic',
+      what: 'anthropic max_tokens', advice: 'Lower max_tokens ', path: '/v1/messages', headers: { 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' }, format: 'anthropic',
       body: JSON.stringify({ model: 'claude-3-5-haiku-20241022', max_tokens: 222, messages: [{ role: 'user', content: 'hi' }] }),
       worst: (b) => perMillion(b, '1.60') + perMillion(222, '4.00'),
     },
@@ -255,6 +255,8 @@ test('worst case: output bound from max_tokens (times best_of on legacy completi
     const body = assertDenied(r, 'request_cost', { format: c.format ?? 'openai', what: c.what });
     const want = `$${picoToUsd(c.worst(Buffer.byteLength(c.body)))}`;
     if (!body.error.message.includes(want)) failures.push(`${c.what}: expected the worst case ${want} in "${body.error.message}"`);
+    // The advice names the output cap of the caller's own API, not always OpenAI's max_tokens.
+    if (!body.error.message.includes(c.advice)) failures.push(`${c.what}: expected "${c.advice}" in "${body.error.message}"`);
   }
   assert.deepEqual(failures, []);
   assert.equal(up.requests.length, 0);

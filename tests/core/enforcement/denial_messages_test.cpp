@@ -25,6 +25,26 @@ TEST(DenialMessages, ReasonNamesMatchSpec) {
   EXPECT_EQ(denialReasonName(DenialReason::UnknownModel), "unknown_model");
 }
 
+// The advice names the output cap of the caller's API: "max_tokens" means nothing to a Gemini
+// or Responses client.
+TEST(DenialMessages, RequestCostNamesTheCallersOutputCap) {
+  auto message = [](OutputCap cap) { return requestCostDenial(2 * kUsd, kUsd, cap).message; };
+  const std::string gemini = message({"generationConfig.maxOutputTokens", true});
+  EXPECT_TRUE(contains(gemini, "Lower generationConfig.maxOutputTokens or send less input."))
+      << gemini;
+  EXPECT_FALSE(contains(gemini, "max_tokens")) << gemini;
+  const std::string responses = message({"max_output_tokens", true});
+  EXPECT_TRUE(contains(responses, "Lower max_output_tokens or send less input.")) << responses;
+  EXPECT_TRUE(contains(message({"max_tokens", true}), "Lower max_tokens or"));
+  const std::string unset = message({"max_completion_tokens", false});
+  EXPECT_TRUE(contains(unset, "Set max_completion_tokens (without it the model's maximum output"))
+      << unset;
+  const std::string embeddings = message({});
+  EXPECT_TRUE(contains(embeddings, "(request_limits.max_cost_usd). Send less input."))
+      << embeddings;
+  EXPECT_FALSE(contains(embeddings, "max_tokens")) << embeddings;
+}
+
 TEST(DenialMessages, BudgetNamesRuleSubjectSpendLimitAndReset) {
   BudgetCharge b;
   b.name = "team-daily";
