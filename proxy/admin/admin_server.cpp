@@ -182,11 +182,16 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     co_return jsonResponse(http::status::ok, boost::json::value(services_.alerts.recentJson()));
   }
   if (path == "/admin/reload") {
-    const auto errors = hooks_.reload();
-    boost::json::array list;
-    for (const auto& error : errors) list.emplace_back(error);
-    co_return jsonResponse(errors.empty() ? http::status::ok : http::status::bad_request,
-                           boost::json::value{{"reloaded", errors.empty()}, {"errors", list}});
+    const ReloadOutcome outcome = hooks_.reload();
+    boost::json::array errors;
+    for (const auto& error : outcome.errors) errors.emplace_back(error);
+    // A reload that silently keeps the old listen address reads as done when it is not.
+    boost::json::array warnings;
+    for (const auto& warning : outcome.warnings) warnings.emplace_back(warning);
+    const bool reloaded = outcome.errors.empty();
+    co_return jsonResponse(
+        reloaded ? http::status::ok : http::status::bad_request,
+        boost::json::value{{"reloaded", reloaded}, {"errors", errors}, {"warnings", warnings}});
   }
   if (path == "/metrics") {
     using Budgets = core::StoreResult<std::vector<core::BudgetSnapshot>>;

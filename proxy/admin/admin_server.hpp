@@ -7,6 +7,7 @@
 #include <memory>
 #include <string>
 #include <unordered_set>
+#include <vector>
 
 #include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
@@ -14,6 +15,12 @@
 #include "proxy/server/services.hpp"
 
 namespace spendgate::proxy {
+
+/** What POST /admin/reload (and SIGHUP) did: refused with `errors`, or applied. */
+struct ReloadOutcome {
+  std::vector<std::string> errors;    // the config was refused; the old one stays
+  std::vector<std::string> warnings;  // applied, but not all of it (settings that need a restart)
+};
 
 /**
  * The admin listener (SPEC §5). Every route but /healthz needs `Authorization: Bearer <token>`
@@ -26,7 +33,7 @@ public:
     std::function<RuntimePtr()> runtime;               // the rules in force
     std::function<std::size_t()> requests_in_flight;   // across workers
     std::function<void(MetricsShard&)> merge_metrics;  // adds every worker's shard
-    std::function<std::vector<std::string>()> reload;  // errors; empty when reloaded
+    std::function<ReloadOutcome()> reload;
   };
 
   AdminServer(net::io_context& context, Services services, std::string token, Hooks hooks);

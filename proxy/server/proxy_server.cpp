@@ -38,10 +38,19 @@ std::string describe(const tcp::endpoint& endpoint) {
   return host + ":" + std::to_string(endpoint.port());
 }
 
+/** Port 0 bound some free port: naming that port now asks for what is already in use. */
+bool sameListen(const config::ListenAddress& started,
+                const tcp::endpoint& bound,
+                const config::ListenAddress& wanted) {
+  if (wanted == started) return true;
+  return started.port == 0 && wanted.host == started.host && wanted.port == bound.port();
+}
+
 }  // namespace
 
 ProxyServer::ProxyServer(RuntimePtr runtime, Services services, std::string config_path)
-    : runtime_(std::move(runtime)),
+    : runtime_(runtime),
+      started_with_(std::move(runtime)),
       services_(services),
       logger_(services.logger),
       config_path_(std::move(config_path)) {
@@ -148,27 +157,39 @@ void ProxyServer::waitForReloadSignal() {
   });
 }
 
-std::vector<std::string> ProxyServer::reload() {
+ReloadOutcome ProxyServer::reload() {
+  ReloadOutcome outcome;
   if (config_path_.empty()) {
-    logger_.info("reload: running on built-in defaults, there is no file to re-read");
-    return {};
+    outcome.warnings.push_back("running on built-in defaults: there is no file to re-read");
+    logger_.info("reload: " + outcome.warnings.back());
+    return outcome;
   }
-  std::vector<std::string> errors;
-  RuntimePtr next = Runtime::load(config_path_, errors);
+  RuntimePtr next = Runtime::load(config_path_, outcome.errors);
   if (!next) {
-    for (const auto& error : errors) logger_.error("reload refused: " + error);
-    return errors;
+    for (const auto& error : outcome.errors) logger_.error("reload refused: " + error);
+    return outcome;
   }
-  for (const auto& warning : next->warnings) logger_.warn(warning);
-  // What is bound at start-up stays until a restart.
-  const auto& before = runtime_->config;
+  outcome.warnings = next->warnings;
+  // What is bound at start-up stays until a restart, so compare with that, not the last reload.
+  // No values in the messages: a Redis URL may hold a password.
+  const auto& before = started_with_->config;
   const auto& after = next->config;
-  if (before.server.listen.toString() != after.server.listen.toString() ||
-      before.admin.listen.toString() != after.admin.listen.toString() ||
-      before.server.threads != after.server.threads || before.store.kind != after.store.kind ||
-      before.store.redis.url != after.store.redis.url || before.ledger.path != after.ledger.path) {
-    logger_.warn("reload: listen addresses, threads, store and ledger path change only on restart");
+  const std::pair<const char*, bool> restart_only[] = {
+      {"server.listen", !sameListen(before.server.listen, proxy_endpoint_, after.server.listen)},
+      {"admin.listen", !sameListen(before.admin.listen, admin_endpoint_, after.admin.listen)},
+      {"server.threads", before.server.threads != after.server.threads},
+      {"store.kind", before.store.kind != after.store.kind},
+      {"store.redis.url", after.store.kind == config::StoreConfig::Kind::Redis &&
+                              before.store.redis.url != after.store.redis.url},
+      {"ledger.path", before.ledger.path != after.ledger.path},
+  };
+  for (const auto& [key, changed] : restart_only) {
+    if (changed) {
+      outcome.warnings.push_back(std::string(key) +
+                                 " differs from the one in use: it changes only on restart");
+    }
   }
+  for (const auto& warning : outcome.warnings) logger_.warn("reload: " + warning);
   runtime_ = next;
   for (auto& worker : workers_) {
     net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); });
@@ -176,7 +197,7 @@ std::vector<std::string> ProxyServer::reload() {
   logger_.reconfigure(after.logging);
   services_.alerts.reconfigure(after.alerts, next->rules);
   logger_.info("configuration reloaded from " + config_path_);
-  return {};
+  return outcome;
 }
 
 void ProxyServer::onStopSignal(int signal) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "proxy/admin/admin_server.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
@@ -40,9 +41,10 @@ public:
   /**
    * Re-reads the config file and swaps in the new rules for requests that start from now on;
    * requests in flight finish under the rules they started with, counters are kept.
-   * Call on the main event loop. @return the errors that made it refuse (old config stays)
+   * Call on the main event loop. @return the errors that made it refuse (old config stays), or
+   * the warnings of an applied one: settings that keep their start-up value until a restart
    */
-  std::vector<std::string> reload();
+  ReloadOutcome reload();
 
   /**
    * Called on the main loop once shutdown has drained every connection: whatever keeps the
@@ -60,6 +62,7 @@ private:
   void pollDrain();
 
   RuntimePtr runtime_;
+  RuntimePtr started_with_;  // listen, threads, store, ledger: what is bound until a restart
   Services services_;
   Logger& logger_;
   std::vector<std::unique_ptr<Worker>> workers_;

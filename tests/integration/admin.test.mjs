@@ -457,6 +457,8 @@ test('hot reload (POST /admin/reload and SIGHUP) with a stream in flight; a bad 
   assert.equal(ok.reloaded, true, res.text);
   // The brief says {"reloaded":true}; the binary adds "errors": [] (same shape as a refusal). Accept an empty list only.
   assert.deepEqual(ok.errors ?? [], [], `errors on a good reload: ${res.text}`);
+  // Naming the ports that port 0 picked asks for what is in use: nothing waits for a restart.
+  assert.deepEqual(ok.warnings, [], `warnings on a good reload: ${res.text}`);
   assert.equal(stream.finished, false, 'the stream should still be in flight during the reload');
 
   // A new request sees the new rule.
@@ -532,6 +534,39 @@ test('hot reload (POST /admin/reload and SIGHUP) with a stream in flight; a bad 
   await proxy.stopClean();
 });
 
+
+test('POST /admin/reload applies what it can and names in "warnings" what changes only on restart', async (t) => {
+  const proxy = await startProxy(t, {
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  const reload = async (text) => {
+    writeFileSync(proxy.configPath, text);
+    const res = await admin(proxy, '/admin/reload', { method: 'POST' });
+    assert.equal(res.status, 200, `POST /admin/reload: ${res.status} ${res.text}`);
+    const body = res.json();
+    assert.equal(body.reloaded, true, res.text);
+    assert.deepEqual(body.errors, [], res.text);
+    return body.warnings;
+  };
+  assert.deepEqual(await reload(proxy.configText), [], 'the same config: nothing to warn about');
+  assert.match(proxy.configText, /threads: 1/);
+  const changed = proxy.configText.replace(/threads: 1/, 'threads: 2')
+    .replace(/ledger:\n  path: .*\n/, `ledger:\n  path: ${proxy.dir}/other-ledger.jsonl\n`)
+    + 'budgets:\n  - { name: after, scope: global, period: day, limit_usd: 5 }\n';
+  assert.notEqual(changed.indexOf('other-ledger'), -1, `test setup: ledger path not replaced in\n${proxy.configText}`);
+  const warnings = await reload(changed);
+  assert.equal(warnings.length, 2, warnings.join('\n'));
+  assert.ok(warnings.some((w) => w.startsWith('server.threads') && /restart/.test(w)), warnings.join('\n'));
+  assert.ok(warnings.some((w) => w.startsWith('ledger.path') && /restart/.test(w)), warnings.join('\n'));
+  // The rest was applied.
+  const budgets = await admin(proxy, '/admin/budgets');
+  assert.deepEqual(budgets.json().map((b) => b.name), ['after']);
+  // Compared with what runs, not the last reload: a second reload still says so.
+  assert.equal((await reload(changed)).length, 2);
+  await proxy.stopClean();
+});
 
 test('POST /admin/reload and SIGHUP refuse what check refuses: a bad catalog file, a match on no provider', async (t) => {
   const proxy = await startProxy(t, {
