@@ -938,31 +938,16 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       }
       if (ec == http::error::need_buffer) ec = {};
       if (ec && hold_whole && !head_sent && !ex.client_gone) {
-        // Held: nothing has gone out yet, so the client can get an error instead of a closed
-        // socket. The ledger keeps the estimate of what the upstream may bill for it.
-        const auto& provider = *ex.provider;
-        const auto format = provider.config.format;
-        keep_alive = ex.client_keep_alive && !draining_ && !worker_.draining();
-        // The client closing after it read the error is no disconnect (499): end the watch.
-        ex.finished = true;
-        if (watching_) {
-          watching_ = false;
-          beast::error_code ignored;
-          socket_.cancel(ignored);
-        }
+        const std::string& name = ex.provider->config.name;
         if (ec == beast::error::timeout) {
-          co_await sendError(
-              ex, format, ProxyError::UpstreamTimeout,
-              "upstream " + provider.config.name + " did not finish its answer within " +
-                  std::to_string(ex.runtime->config.server.request_timeout.count()) + " ms",
-              keep_alive);
-        } else {
-          co_await sendError(
-              ex, format, ProxyError::UpstreamUnavailable,
-              "upstream " + provider.config.name + " failed mid-answer: " + describe(ec),
-              keep_alive);
+          co_return co_await failHeldAnswer(
+              ex, ProxyError::UpstreamTimeout,
+              "upstream " + name + " did not finish its answer within " +
+                  std::to_string(ex.runtime->config.server.request_timeout.count()) + " ms");
         }
-        co_return keep_alive;
+        co_return co_await failHeldAnswer(
+            ex, ProxyError::UpstreamUnavailable,
+            "upstream " + name + " failed mid-answer: " + describe(ec));
       }
       if (ec) {
         if (!ex.client_gone) ex.record.error = "upstream failed mid-answer: " + describe(ec);
@@ -975,7 +960,13 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       ex.decoded.clear();
       decoder->feed(piece, ex.decoded);
       if (!decoder->ok()) {
-        ex.record.error = "cannot decode the upstream's answer: " + decoder->error();
+        std::string message = "cannot decode the upstream's answer: " + decoder->error();
+        if (hold_whole && !head_sent && !ex.client_gone) {
+          co_return co_await failHeldAnswer(
+              ex, ProxyError::UpstreamUnavailable,
+              "upstream " + ex.provider->config.name + ": " + message);
+        }
+        ex.record.error = std::move(message);
         co_return false;
       }
       piece = ex.decoded;
@@ -1046,6 +1037,21 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     if (!ex.whole.empty()) ex.whole = std::string();
     if (done) break;
   }
+  co_return keep_alive;
+}
+
+Awaitable<bool> ClientSession::failHeldAnswer(Exchange& ex, ProxyError error, std::string message) {
+  // Nothing has gone out yet, so the client can get an error instead of a closed socket. The
+  // ledger keeps the estimate of what the upstream may bill for it.
+  const bool keep_alive = ex.client_keep_alive && !draining_ && !worker_.draining();
+  // The client closing after it read the error is no disconnect (499): end the watch.
+  ex.finished = true;
+  if (watching_) {
+    watching_ = false;
+    beast::error_code ignored;
+    socket_.cancel(ignored);
+  }
+  co_await sendError(ex, ex.provider->config.format, error, std::move(message), keep_alive);
   co_return keep_alive;
 }
 

@@ -94,6 +94,12 @@ private:
   /** Extra response headers on an error (retry-after, x-ratelimit-*, x-should-retry, ...). */
   using HeaderList = std::vector<std::pair<std::string, std::string>>;
 
+  /**
+   * A held (non-streamed) answer failed before anything of it went out: the client gets `error`
+   * in its format instead of a closed socket. @return whether the connection stays open.
+   */
+  Awaitable<bool> failHeldAnswer(Exchange& exchange, core::ProxyError error, std::string message);
+
   Awaitable<void> sendError(Exchange& exchange,
                             core::ProviderFormat format,
                             core::ProxyError error,

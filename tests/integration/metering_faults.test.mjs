@@ -202,6 +202,26 @@ test('held answer cut by an upstream reset: 502 in the caller\'s format, ledger 
   await proxy.stopClean();
 });
 
+test('held answer the proxy cannot decode (gzip that is not gzip): 502 in the caller\'s format, ledger 502 estimated', async (t) => {
+  const { proxy, ledger } = await setup(t, async (req, res) => {
+    if (req.headers['x-test-mode'] === 'good') return GOOD(res);
+    const garbage = Buffer.from('this is not a gzip stream at all, not even its magic bytes');
+    res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip', 'content-length': garbage.length });
+    res.end(garbage);
+  });
+  const reqBody = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  const res = await tolerantRequest(`${proxy.url}/v1/chat/completions`,
+    { headers: { ...OA_HEADERS, 'content-type': 'application/json' }, body: reqBody });
+  assert.equal(res.error, null, `the client must get an answer, not a closed socket: ${res.error}`);
+  const body = assertProxyError(res, 'openai', 502, 'undecodable held answer');
+  assert.match(body.error.message, /cannot decode/);
+  const e = await waitForEntry(ledger, res.headers['x-spendgate-request-id']);
+  assertLedgerShape(e);
+  assertFields(e, { status: 502, stream: false, usage_source: 'estimated' });
+  await assertStillServes(proxy, ledger, 'undecodable held answer');
+  await proxy.stopClean();
+});
+
 test('held answer stalled until request_timeout: 504 after about request_timeout, ledger 504 estimated', async (t) => {
   const { proxy, ledger } = await setup(t, async (req, res) => {
     if (req.headers['x-test-mode'] === 'good') return GOOD(res);
