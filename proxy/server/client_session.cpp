@@ -73,13 +73,12 @@ struct Exchange {
   core::RequestInfo info;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
-  std::string decoded;        // the current piece, decoded, when the upstream compressed its answer
-  std::string filtered;       // the filter's output for the current piece
-  std::string whole;          // a non-streamed metered answer, held until its cost is known
-  bool forwarded = false;     // reached the point of calling the upstream: gets a ledger line
-  bool request_sent = false;  // the whole request went to the upstream (the last attempt's)
-  bool unanswered = false;    // ... which then timed out or failed before an answer head
-  bool priced = false;        // usage read and cost known (result, cost, price_source)
+  std::string decoded;     // the current piece, decoded, when the upstream compressed its answer
+  std::string filtered;    // the filter's output for the current piece
+  std::string whole;       // a non-streamed metered answer, held until its cost is known
+  bool forwarded = false;  // reached the point of calling the upstream: gets a ledger line
+  bool awaiting_answer = false;   // the whole request went upstream, no answer head came back yet
+  bool priced = false;            // usage read and cost known (result, cost, price_source)
   bool counters_settled = false;  // the reservation and rate limits are settled
   bool settled = false;           // ... and the ledger line written
   std::chrono::system_clock::time_point settled_at;
@@ -627,7 +626,7 @@ void ClientSession::price(Exchange& ex) {
   core::UsageResult& result = ex.result;
   if (ex.usage) {
     result = ex.usage->finish();
-  } else if (ex.client_gone || ex.unanswered) {
+  } else if (ex.client_gone || ex.awaiting_answer) {
     // Gone before the answer started, or the upstream took the request and then timed out or
     // failed: it may have read (and billed) the prompt. Estimate it.
     result.status = core::UsageStatus::Estimated;
@@ -729,7 +728,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
 
   beast::error_code ec;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    ex.request_sent = false;
+    ex.awaiting_answer = false;
     ex.upstream = worker_.pool().acquire(provider.pool_key);
     const bool reused = ex.upstream != nullptr;
     if (!reused) {
@@ -760,7 +759,6 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   }
   if (ec) {
     ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
-    ex.unanswered = ex.request_sent;
     if (ex.upstream) ex.upstream->close();
     const bool keep_alive = ex.client_keep_alive && !draining_;
     if (ec == beast::error::timeout) {
@@ -819,11 +817,13 @@ Awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
     wec = io_deadline.finish(wec);
   }
   if (wec) co_return wec;
-  ex.request_sent = true;
+  ex.awaiting_answer = true;
   io_deadline.arm(deadline);
   auto [rec, read] =
       co_await http::async_read_header(upstream, ex.upstream->buffer(), *ex.parser, use_nothrow);
-  co_return io_deadline.finish(rec);
+  rec = io_deadline.finish(rec);
+  if (!rec) ex.awaiting_answer = false;
+  co_return rec;
 }
 
 template <class Stream>

@@ -414,7 +414,12 @@ void RedisCounterStore::spend(const std::string& spend_key, SpendCallback callba
 }
 
 void RedisCounterStore::emergencyStop(EmergencyStopCallback callback) {
-  onClient([self = shared_from_this(), command = core::getEmergencyStopCommand(keys_),
+  emergencyStopCommand(core::getEmergencyStopCommand(keys_), std::move(callback));
+}
+
+void RedisCounterStore::emergencyStopCommand(std::vector<std::string> command,
+                                             EmergencyStopCallback callback) {
+  onClient([self = shared_from_this(), command = std::move(command),
             callback = std::move(callback)](Slot& slot) mutable {
     Slot* s = &slot;
     s->client->command(
@@ -444,17 +449,8 @@ void RedisCounterStore::setEmergencyStop(const core::EmergencyStopState& state,
 void RedisCounterStore::replaceEmergencyStop(const core::EmergencyStopState& expected,
                                              const core::EmergencyStopState& next,
                                              EmergencyStopCallback callback) {
-  onClient([self = shared_from_this(),
-            command = core::replaceEmergencyStopCommand(keys_, expected, next),
-            callback = std::move(callback)](Slot& slot) mutable {
-    Slot* s = &slot;
-    s->client->command(
-        std::move(command), [s, callback = std::move(callback)](error_code ec, RedisReply reply) {
-          using Result = core::StoreResult<core::EmergencyStopState>;
-          callback(ec ? Result::failure(transportError(s->client, "emergency stop", ec))
-                      : core::parseEmergencyStop(toScriptValue(reply)));
-        });
-  });
+  emergencyStopCommand(core::replaceEmergencyStopCommand(keys_, expected, next),
+                       std::move(callback));
 }
 
 }  // namespace spendgate::proxy

@@ -160,6 +160,8 @@ private:
   /** Sends up to max_batch queued calls of `lane` as one call (the lane is then busy). */
   void sendLane(Slot& slot, Lane& lane);
   void releaseLateAdmission(Slot& slot, const std::string& reservation_id);
+  /** Sends `command`, whose reply is the stop's hash (HGETALL), and answers it parsed. */
+  void emergencyStopCommand(std::vector<std::string> command, EmergencyStopCallback callback);
 
   Options options_;
   std::string url_;
