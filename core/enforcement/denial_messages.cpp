@@ -114,7 +114,8 @@ Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost, Outp
 Denial rateLimitDenial(const RateCharge& charge,
                        RateLimitKind kind,
                        std::optional<std::int64_t> wait_ms,
-                       const RateLimitHeaders& headers) {
+                       const RateLimitHeaders& headers,
+                       OutputCap cap) {
   Denial d;
   d.reason = DenialReason::RateLimit;
   d.rule = charge.name;
@@ -130,8 +131,13 @@ Denial rateLimitDenial(const RateCharge& charge,
       if (!wait_ms) {
         d.message = who + "this request needs up to " + std::to_string(charge.tokens) +
                     " tokens, more than the whole limit of " +
-                    std::to_string(charge.tokens_per_minute) +
-                    " tokens per minute. Lower max_tokens or send less input.";
+                    std::to_string(charge.tokens_per_minute) + " tokens per minute. ";
+        // The estimate counts the output cap only when the caller set one.
+        if (cap.set && !cap.field.empty()) {
+          d.message += "Lower " + std::string(cap.field) + " or send less input.";
+        } else {
+          d.message += "Send less input.";
+        }
       } else {
         d.message = who + "limit of " + std::to_string(charge.tokens_per_minute) +
                     " tokens per minute reached (this request needs up to " +

@@ -35,12 +35,6 @@ Denial unknownModelDenial(std::string_view model,
                           std::string_view azure_deployment = {},
                           std::string_view provider = {});
 
-/** The body field that caps a request's output, for advice in a request_cost denial. */
-struct OutputCap {
-  std::string_view field;  // as the caller's format/endpoint spells it; empty: no output cap
-  bool set = true;         // false: the model's maximum output was assumed
-};
-
 /**
  * 400: the worst-case cost is above `request_limits.max_cost_usd`; names both in USD and what to
  * lower or set (`cap`).
@@ -53,11 +47,14 @@ Denial requestCostDenial(Picodollars worst_case_cost, Picodollars max_cost, Outp
  *        tokens than the whole per-minute limit): then x-should-retry is false and
  *        retry-after is the limit's window (60 s).
  *        For Concurrent pass the hint you want clients to wait (the store uses 1 s).
+ * @param cap the request's output cap, named in the advice when a request needs more tokens
+ *        than the whole per-minute limit
  */
 Denial rateLimitDenial(const RateCharge& charge,
                        RateLimitKind kind,
                        std::optional<std::int64_t> wait_ms,
-                       const RateLimitHeaders& headers);
+                       const RateLimitHeaders& headers,
+                       OutputCap cap = {});
 
 /**
  * 429 insufficient_quota from a hard budget: names the budget, subject, spend, reservations, the

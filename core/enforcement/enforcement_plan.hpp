@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/enforcement/denial.hpp"
@@ -50,6 +51,12 @@ struct SpendCharge {
  * Everything the counter store must do for one request, computed by plan() from the rules and
  * the request; the store only does arithmetic on it. Lists are in config order.
  */
+/** The body field that caps a request's output, for advice in a denial. */
+struct OutputCap {
+  std::string_view field;  // as the caller's format/endpoint spells it (a literal); empty: none
+  bool set = true;         // false: the model's maximum output was assumed
+};
+
 struct EnforcementPlan {
   std::chrono::system_clock::time_point now;
   Picodollars worst_case_cost = 0;
@@ -59,6 +66,8 @@ struct EnforcementPlan {
   std::vector<RateCharge> rate_limits;
   std::vector<BudgetCharge> budgets;
   std::optional<SpendCharge> spend;
+  /** What caps the request's output, so a rate-limit denial can name the caller's own field. */
+  OutputCap output_cap;
 
   /** @return true when the store has nothing to check or count (admit may be skipped). */
   bool empty() const { return rate_limits.empty() && budgets.empty() && !spend; }

@@ -115,6 +115,7 @@ EnforcementPlan plan(const Rules& rules,
   out.now = now;
   out.worst_case_cost = std::max<Picodollars>(0, worst_case_cost);
   out.token_estimate = gcra::clampUnits(token_estimate);
+  out.output_cap = output_cap;
 
   if (rules.request_limit.max_cost && out.worst_case_cost > *rules.request_limit.max_cost) {
     out.denial = requestCostDenial(out.worst_case_cost, *rules.request_limit.max_cost, output_cap);

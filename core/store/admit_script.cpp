@@ -125,8 +125,9 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
     const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, levels);
     const std::optional<std::int64_t> wait_ms =
         *wait < 0 ? std::nullopt : std::optional<std::int64_t>(*wait);
-    return deniedWith(rateLimitDenial(plan.rate_limits[*index - 1], kind, wait_ms, headers),
-                      headers);
+    return deniedWith(
+        rateLimitDenial(plan.rate_limits[*index - 1], kind, wait_ms, headers, plan.output_cap),
+        headers);
   }
   if (tag == "budget" && (items.size() == 4 || items.size() == 5)) {
     const auto index = items[1].toInt();

@@ -123,8 +123,9 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
   if (worst) {
     const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, levelsOf(checks));
-    return denied(rateLimitDenial(plan.rate_limits[*worst], worst_kind, worst_wait, headers),
-                  headers);
+    return denied(
+        rateLimitDenial(plan.rate_limits[*worst], worst_kind, worst_wait, headers, plan.output_cap),
+        headers);
   }
 
   // Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.

@@ -375,8 +375,10 @@ test('rate limit tokens_per_minute: estimate charged at admission, corrected by 
 
   // Needs more than the whole per-minute limit: never passes, x-should-retry false; retry-after
   // is the window (SPEC §4 gives every rate_limit answer one).
-  const d = await chat(proxy.url, chatBody({ maxTokens: 2000 }));
+  const d = await chat(proxy.url, chatBody({ maxTokens: 2000, field: 'max_completion_tokens' }));
   const dbody = assertDenied(d, 'rate_limit', { what: 'more than the whole limit' });
+  // The advice names the field this caller used.
+  assert.match(dbody.error.message, /Lower max_completion_tokens or send less input\./, dbody.error.message);
   assert.equal(d.headers['retry-after'], '60', JSON.stringify(d.headers));
   assert.equal(d.headers['retry-after-ms'], '60000', JSON.stringify(d.headers));
   assert.equal(d.headers['x-should-retry'], 'false');

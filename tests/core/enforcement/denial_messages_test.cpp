@@ -117,6 +117,11 @@ TEST(DenialMessages, RateLimits) {
   EXPECT_EQ(*never.retry_after, std::chrono::minutes{1});
   EXPECT_EQ(never.retryAfterSeconds(), 60);
   EXPECT_TRUE(contains(never.message, "120000 tokens")) << never.message;
+  EXPECT_TRUE(contains(never.message, "Send less input.")) << never.message;  // no cap given
+  const Denial capped = rateLimitDenial(c, RateLimitKind::Tokens, std::nullopt, headers,
+                                        OutputCap{"max_output_tokens", true});
+  EXPECT_TRUE(contains(capped.message, "Lower max_output_tokens or send less input."))
+      << capped.message;
 
   const Denial concurrent = rateLimitDenial(c, RateLimitKind::Concurrent, 1000, {});
   EXPECT_TRUE(contains(concurrent.message, "4 concurrent")) << concurrent.message;

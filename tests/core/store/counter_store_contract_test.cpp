@@ -266,6 +266,26 @@ TEST_P(CounterStoreContract, TokensBeyondTheWholeLimitNeverPass) {
   EXPECT_TRUE(admit("fits", 0, 1000).allowed());
 }
 
+// The advice names the caller's own output field ("max_tokens" means nothing to a Gemini client),
+// and only when the caller set it: without a cap the estimate is the input alone.
+TEST_P(CounterStoreContract, TokensBeyondTheWholeLimitNameTheCallersOutputField) {
+  rules_.rate_limits = {rateLimit("tpm", 0, 1000)};
+  const auto refuse = [&](const std::string& id, OutputCap cap) {
+    return driver_->admit(plan(rules_, caller(), 0, 1001, now(), true, cap), id, now() + 10min);
+  };
+  const AdmissionResult capped = refuse("capped", OutputCap{"maxOutputTokens", true});
+  ASSERT_TRUE(capped.denial);
+  EXPECT_NE(capped.denial->message.find("Lower maxOutputTokens or send less input."),
+            std::string::npos)
+      << capped.denial->message;
+  const AdmissionResult uncapped = refuse("uncapped", OutputCap{"maxOutputTokens", false});
+  ASSERT_TRUE(uncapped.denial);
+  EXPECT_NE(uncapped.denial->message.find("Send less input."), std::string::npos)
+      << uncapped.denial->message;
+  EXPECT_EQ(uncapped.denial->message.find("maxOutputTokens"), std::string::npos)
+      << uncapped.denial->message;
+}
+
 TEST_P(CounterStoreContract, ConcurrencySlots) {
   rules_.rate_limits = {rateLimit("inflight", 0, 0, 2)};
   ASSERT_TRUE(admit("a", 0, 0, 1min).allowed());
