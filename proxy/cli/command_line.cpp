@@ -289,6 +289,9 @@ int CommandLine::check() {
   const auto runtime = Runtime::load(path, errors);
   for (const auto& error : errors) std::cerr << error << "\n";
   if (!runtime) return 1;
+  // What serve would log as warnings (a provider key variable unset): worth knowing, not errors.
+  for (const auto& warning : runtime->warnings)
+    std::cerr << path << ": warning: " << warning << "\n";
   std::cout << path << ": ok\n";
   return 0;
 }

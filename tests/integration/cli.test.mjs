@@ -55,6 +55,25 @@ test('check on a valid config exits 0 without diagnostics', (t) => {
   assert.equal(diagnostics(r.stderr, file).length, 0, r.stderr);
 });
 
+test('check prints what serve would warn about (a provider key variable unset) and still exits 0', (t) => {
+  const file = writeConfig(t, `providers:
+  openai: { format: openai, base_url: "http://127.0.0.1:9", routes: ["/v1/"], api_key_env: SPENDGATE_CLI_TEST_KEY }
+identity:
+  virtual_keys:
+    - { id: search-team, key_sha256: "${'a'.repeat(64)}" }
+`);
+  // runCli's spawn leaves out a variable whose value is undefined.
+  const unset = runCli(['check', '-c', file], { env: { SPENDGATE_CLI_TEST_KEY: undefined } });
+  assert.equal(unset.code, 0, unset.stderr);
+  assert.match(unset.stdout, /: ok$/m, unset.stdout);
+  assert.match(unset.stderr, /^.*spendgate\.yaml: warning: provider openai: api_key_env SPENDGATE_CLI_TEST_KEY is not set/m, unset.stderr);
+  assert.equal(diagnostics(unset.stderr, file).length, 0, 'a warning is not a FILE:LINE:COL error');
+
+  const set = runCli(['check', '-c', file], { env: { SPENDGATE_CLI_TEST_KEY: 'sk-test' } });
+  assert.equal(set.code, 0, set.stderr);
+  assert.doesNotMatch(set.stderr, /warning/, set.stderr);
+});
+
 test('check on a minimal config (every key optional) exits 0', (t) => {
   const file = writeConfig(t, 'server:\n  listen: "127.0.0.1:0"\n');
   const r = runCli(['check', '-c', file]);
