@@ -108,6 +108,10 @@ void RedisSpendRecorder::query(core::Dimension dimension,
                                                             : ": " + client_->lastError())));
       return;
     }
+    // This instance's own requests first: the batch goes out on the same connection ahead of the
+    // reads, and Redis answers one connection in order, so a report never lags this instance's
+    // own settled requests (other instances' are at most one flush interval behind).
+    flushOnThread({});
     struct Flight {
       std::size_t left = 0;
       std::string error;

@@ -27,7 +27,9 @@ namespace spendgate::proxy {
  *
  * Loss: up to one flush interval of requests on a crash or kill, and a batch whose commands fail
  * in flight (partly applied, so not retried: counted in droppedRequests()).
- * query() sends the HGETALLs of redisSpendQueryCommands() and answers on the recorder's thread.
+ * query() first flushes this instance's batch, then sends the HGETALLs of
+ * redisSpendQueryCommands() on the same connection, and answers on the recorder's thread: a report
+ * includes every request this instance recorded before the query.
  */
 class RedisSpendRecorder final : public core::SpendRecorder {
 public:

@@ -87,6 +87,29 @@ TEST(RedisSpendRecorder, TwoInstancesShareTheirSpend) {
   EXPECT_EQ(by_key.value->groups[0].totals.spend, 100 * 240'000'000LL);
 }
 
+// /admin/spend right after a request on this instance must count it, not wait for the flush.
+TEST(RedisSpendRecorder, AQueryIncludesThisInstancesUnflushedRequests) {
+  if (!RedisServerFixture::available()) GTEST_SKIP() << "no redis-server";
+  RedisServerFixture server;
+  ASSERT_TRUE(server.start()) << server.lastError();
+
+  auto options = optionsFor(server);
+  options.flush_interval = 1h;  // the timer never flushes during the test
+  RedisSpendRecorder recorder(options);
+  const auto now = system_clock::now();
+  // A query only reaches Redis once the recorder's connection is up.
+  ASSERT_TRUE(waitFor(
+      [&] { return query(recorder, core::Dimension::Model, core::Period::Day, now).ok(); }));
+  recorder.record(req("gpt-4o-mini", 240'000'000, "k1"), now);
+  recorder.record(req("gpt-4o", 5'000'000'000, "k1"), now);
+
+  auto result = query(recorder, core::Dimension::Model, core::Period::Day, now);
+  ASSERT_TRUE(result.ok()) << result.error;
+  EXPECT_EQ(result.value->total.requests, 2);
+  EXPECT_EQ(result.value->total.spend, 5'240'000'000LL);
+  EXPECT_EQ(recorder.flushedRequests(), 2u);
+}
+
 TEST(RedisSpendRecorder, KeepsCountingWhileRedisIsAwayAndFlushesOnShutdown) {
   if (!RedisServerFixture::available()) GTEST_SKIP() << "no redis-server";
   RedisServerFixture server;
