@@ -16,7 +16,6 @@ namespace spendgate::proxy {
 namespace {
 
 constexpr auto kSyncInterval = std::chrono::milliseconds(1000);
-constexpr auto kBatchWait = std::chrono::milliseconds(20);
 constexpr std::size_t kNudgeLines = 4096;
 constexpr std::size_t kMaxPendingLines = 1'000'000;  // while the disk refuses writes
 
@@ -51,8 +50,8 @@ void repairTail(int fd, const std::string& path) {
 
 }  // namespace
 
-LedgerWriter::LedgerWriter(std::string path, Logger& logger)
-    : path_(std::move(path)), logger_(logger) {
+LedgerWriter::LedgerWriter(std::string path, Logger& logger, std::chrono::milliseconds batch_wait)
+    : path_(std::move(path)), logger_(logger), batch_wait_(batch_wait) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
   if (fd_ < 0) {
     throw std::runtime_error("cannot open ledger " + path_ + ": " + std::strerror(errno));
@@ -81,10 +80,11 @@ void LedgerWriter::append(std::string line) {
     std::lock_guard lock(mutex_);
     queue_.push_back(std::move(line));
     ++queued_;
-    nudge = queue_.size() == kNudgeLines;
+    // A busy writer wakes every batch wait on its own: waking it per line would cost a context
+    // switch per request. An idle one is woken by the first line, and a large backlog wakes it.
+    nudge = (idle_ && !wake_requested_) || queue_.size() == kNudgeLines;
+    if (nudge) wake_requested_ = true;
   }
-  // The writer wakes every kBatchWait on its own; waking it per line would cost a context
-  // switch per request. Only a large backlog is worth an early wake-up.
   if (nudge) wake_.notify_one();
 }
 
@@ -120,9 +120,13 @@ void LedgerWriter::run() {
     bool stopping;
     {
       std::unique_lock lock(mutex_);
-      wake_.wait_for(lock, kBatchWait,
-                     [&] { return stopping_ || flush_requested_ || queue_.size() >= kNudgeLines; });
+      wake_.wait_for(lock, batch_wait_, [&] {
+        return stopping_ || flush_requested_ || wake_requested_ || queue_.size() >= kNudgeLines;
+      });
       flush_requested_ = false;
+      wake_requested_ = false;
+      // Nothing came during a whole wait: the next line need not wait for the next one.
+      idle_ = queue_.empty();
       // Failed lines from the last round go first, so order is kept.
       for (auto& line : queue_) batch.push_back(std::move(line));
       queue_.clear();

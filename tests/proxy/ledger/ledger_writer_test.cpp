@@ -49,6 +49,19 @@ TEST_F(LedgerWriterTest, AppendsWholeLinesInOrder) {
   EXPECT_EQ(contents(), "{\"n\":1}\n{\"n\":2}\n{\"n\":3}\n");
 }
 
+// A lone request's line must not wait for the next batch: a caller that reads the ledger right
+// after its answer finds it. With an hour-long batch wait only the idle wake-up can write it.
+TEST_F(LedgerWriterTest, AnIdleWriterWritesTheFirstLineAtOnce) {
+  LedgerWriter writer(path_.string(), logger(), std::chrono::hours(1));
+  writer.append("{\"n\":1}\n");
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (contents().empty() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  EXPECT_EQ(contents(), "{\"n\":1}\n");
+  writer.append("{\"n\":2}\n");  // busy now: batched (written by the destructor here)
+}
+
 TEST_F(LedgerWriterTest, CutsATornLastLineLeftByACrash) {
   {
     std::ofstream out(path_);
