@@ -1,5 +1,7 @@
 #include "core/identity/identity_resolver.hpp"
 
+#include "core/text/utf8.hpp"
+
 namespace spendgate::core {
 
 IdentityResolver::IdentityResolver(std::vector<VirtualKey> keys,
@@ -35,8 +37,10 @@ std::optional<Identity> IdentityResolver::resolve(std::string_view key_sha256,
   }
   // Headers fill in what the key does not say; a virtual key's own attribution wins.
   if (trust_headers_) {
+    // A header value may hold any byte from 0x80 up; a subject must be UTF-8 (ledger, JSON,
+    // labels).
     auto fill = [](std::string& field, std::string_view value) {
-      if (field.empty() && !value.empty()) field = value;
+      if (field.empty() && !value.empty()) field = validUtf8(value);
     };
     fill(identity.user, headers.user);
     fill(identity.team, headers.team);

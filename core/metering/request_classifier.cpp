@@ -14,6 +14,7 @@
 #include <span>
 #include <utility>
 
+#include "core/text/utf8.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/json_key_assembler.hpp"
 
@@ -62,7 +63,8 @@ EndpointKind geminiKind(std::string_view path, std::string& model) {
   const auto colon = last.find(':');
   if (colon == std::string_view::npos) return EndpointKind::Unmetered;
   const std::string_view method = last.substr(colon + 1);
-  model.assign(last.substr(0, colon));
+  // The path may hold any byte from 0x80 up; a model name must be UTF-8 (ledger, JSON, labels).
+  model = validUtf8(last.substr(0, colon));
   if (method == "generateContent") return EndpointKind::GeminiGenerateContent;
   if (method == "streamGenerateContent") return EndpointKind::GeminiStreamGenerateContent;
   // Billed at the embedding input price; the answer reports no usage, so it is estimated.
@@ -476,7 +478,7 @@ RequestInfo classifyRequest(ProviderFormat format,
     info.requested_model = path_model;
   }
   if (const auto deployment = azureDeployment(path); !deployment.empty()) {
-    info.azure_deployment.assign(deployment);
+    info.azure_deployment = validUtf8(deployment);
     if (const auto it = deployments.find(info.azure_deployment); it != deployments.end()) {
       info.requested_model = it->second;
     } else if (info.requested_model.empty()) {

@@ -106,6 +106,17 @@ TEST(RequestClassifier, AzurePaths) {
   EXPECT_EQ(v1.requested_model, "gpt-4.1");
 }
 
+// The path may carry any byte from 0x80 up; the model it names must be UTF-8 (ledger, labels).
+TEST(RequestClassifier, AModelOrDeploymentInThePathThatIsNotUtf8BecomesUtf8) {
+  const auto gemini = classifyRequest(ProviderFormat::Gemini,
+                                      "/v1beta/models/gem\xFFini:generateContent", "", "{}");
+  EXPECT_EQ(gemini.requested_model, "gem\xEF\xBF\xBDini");
+  const auto azure = classifyRequest(ProviderFormat::Azure,
+                                     "/openai/deployments/dep\xC0/chat/completions", "", "{}");
+  EXPECT_EQ(azure.azure_deployment, "dep\xEF\xBF\xBD");
+  EXPECT_EQ(azure.requested_model, "dep\xEF\xBF\xBD");
+}
+
 TEST(RequestClassifier, AnthropicAndGemini) {
   EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "", "{}").kind,
             EndpointKind::AnthropicMessages);

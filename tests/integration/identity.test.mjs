@@ -4,13 +4,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startProxy, providers, runCli } from './lib/proxy.mjs';
 import { startUpstream, json } from './lib/fake_upstream.mjs';
-import { request, postJson } from './lib/http.mjs';
+import { request, postJson, rawExchange } from './lib/http.mjs';
 import {
-  ledgerPathOf, waitForEntry, readLedger, ledgerText, assertFields, assertLedgerShape, assertCost, sha256hex, keyFingerprint,
+  ledgerPathOf, waitForEntry, waitForLedger, readLedger, ledgerText, assertFields, assertLedgerShape, assertCost, sha256hex, keyFingerprint,
 } from './lib/ledger.mjs';
 import { chatUsage, chatCompletion } from './lib/openai_stream.mjs';
 
@@ -275,4 +276,38 @@ test('spendgate key new --id ID prints a key and a matching key_sha256 line that
   assert.equal(up.requests[0].headers.authorization, `Bearer ${REAL.openai}`);
   assertFields(await waitForEntry(ledger, res.headers['x-spendgate-request-id']), { key: 'ci-bot', team: 'ci' });
   await proxy.stopClean();
+});
+
+test('an X-Spendgate-Team header that is not UTF-8 is kept as UTF-8 (U+FFFD) in the ledger, /admin/budgets and /metrics', async (t) => {
+  const up = await startUpstream({ handler: handler() });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url }),
+    extra: {
+      identity: { passthrough: true, trust_headers: true },
+      budgets: [{ name: 'per-team', scope: 'team', period: 'day', limit_usd: 100, mode: 'soft' }],
+    },
+  });
+  const ledger = ledgerPathOf(proxy);
+  const body = JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'hi' }], max_tokens: 16 });
+  // HTTP allows any byte from 0x80 up in a field value (obs-text); 0xFF is never UTF-8.
+  const head = Buffer.from(`POST /v1/chat/completions HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer sk-test\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nX-Spendgate-Team: \xffteam\r\n\r\n`, 'latin1');
+  const r = await rawExchange(proxy.port, Buffer.concat([head, Buffer.from(body)]));
+  assert.equal(r.response.status, 200, r.raw.toString('latin1'));
+
+  const strict = new TextDecoder('utf-8', { fatal: true });
+  await waitForLedger(ledger, 1);
+  const raw = readFileSync(ledger);
+  const text = strict.decode(raw);  // throws on a byte sequence that is not UTF-8
+  assert.equal(JSON.parse(text.trim()).team, '\ufffdteam');
+
+  const budgets = await request(`${proxy.adminUrl}/admin/budgets`);
+  assert.equal(budgets.status, 200, budgets.text);
+  const subjects = JSON.parse(strict.decode(budgets.body)).map((b) => b.subject);
+  assert.ok(subjects.includes('\ufffdteam'), JSON.stringify(subjects));
+
+  const metrics = await request(`${proxy.adminUrl}/metrics`);
+  assert.equal(metrics.status, 200);
+  assert.match(strict.decode(metrics.body), /spendgate_budget_spent_usd\{budget="per-team",subject="\ufffdteam"\}/);
 });

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include "core/ledger/ledger_entry.hpp"
+#include "core/ledger/ledger_line_parser.hpp"
+
 namespace spendgate::core {
 namespace {
 
@@ -59,6 +62,30 @@ TEST(IdentityResolverTest, UntrustedHeadersAreIgnored) {
   auto identity = resolver(true, false).resolve(std::string(64, 'c'), headers);
   EXPECT_EQ(identity->user, "");
   EXPECT_EQ(identity->team, "");
+}
+
+// A header value may carry any byte from 0x80 up. The subject it names goes into the ledger, whose
+// lines must read back on replay (a line that is not UTF-8 would be refused and its cost lost).
+TEST(IdentityResolverTest, HeaderValuesThatAreNotUtf8BecomeUtf8AndTheirLedgerLineReadsBack) {
+  auto identity = resolver(true, true)
+                      .resolve("", {.user = "b\xE9"
+                                            "b",
+                                    .team = "\xFFsearch"});
+  ASSERT_TRUE(identity);
+  EXPECT_EQ(identity->user,
+            "b\xEF\xBF\xBD"
+            "b");
+  EXPECT_EQ(identity->team, "\xEF\xBF\xBDsearch");
+
+  LedgerEntry entry;
+  entry.request_id = "req_1";
+  entry.user = identity->user;
+  entry.team = identity->team;
+  const auto line = toJsonLine(entry);
+  const auto back = parseLedgerLine(line);
+  ASSERT_TRUE(back) << line;
+  EXPECT_EQ(back->user, identity->user);
+  EXPECT_EQ(back->team, identity->team);
 }
 
 }  // namespace
