@@ -133,4 +133,22 @@ std::optional<std::string_view> stripDateSuffix(std::string_view model) {
   return std::nullopt;
 }
 
+std::optional<std::string_view> stripGeminiVersionSuffix(std::string_view model) {
+  std::string_view bare = model;
+  if (bare.substr(0, kModelsPrefix.size()) == kModelsPrefix)
+    bare.remove_prefix(kModelsPrefix.size());
+  if (bare.substr(0, kGeminiPrefix.size()) == kGeminiPrefix)
+    bare.remove_prefix(kGeminiPrefix.size());
+  constexpr std::string_view kFamily = "gemini-";
+  constexpr std::size_t kSuffix = 4;  // "-001"
+  // Something must stay between "gemini-" and the suffix: "gemini-001" is not a version of
+  // "gemini".
+  if (bare.substr(0, kFamily.size()) != kFamily || bare.size() <= kFamily.size() + kSuffix)
+    return std::nullopt;
+  const std::string_view tail = bare.substr(bare.size() - kSuffix);
+  if (tail[0] != '-' || !allDigits(tail.substr(1))) return std::nullopt;
+  if (bare[bare.size() - kSuffix - 1] == '-') return std::nullopt;  // "gemini-x--001"
+  return model.substr(0, model.size() - kSuffix);
+}
+
 }  // namespace spendgate::core

@@ -68,4 +68,12 @@ private:
  */
 std::optional<std::string_view> stripDateSuffix(std::string_view model);
 
+/**
+ * Google's pinned Gemini versions: "gemini-2.0-flash-001" and "models/gemini-1.5-pro-002" name
+ * the stable model "gemini-2.0-flash" / "gemini-1.5-pro".
+ * @return the name without a trailing "-" and exactly three digits, for names that start with
+ * "gemini-" (after an optional "models/" or "gemini/" prefix, which is kept); nullopt otherwise.
+ */
+std::optional<std::string_view> stripGeminiVersionSuffix(std::string_view model);
+
 }  // namespace spendgate::core

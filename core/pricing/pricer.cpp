@@ -68,6 +68,13 @@ std::optional<Pricer::Found> Pricer::find(std::string_view response_model,
   if (const auto base = stripDateSuffix(request_model)) {
     if (const auto found = catalog_.find(*base)) return hit(*found, "dated-request");
   }
+  // Gemini pinned versions (gemini-2.0-flash-001) are the stable model's price.
+  if (const auto base = stripGeminiVersionSuffix(response_model)) {
+    if (const auto found = catalog_.find(*base)) return hit(*found, "versioned-response");
+  }
+  if (const auto base = stripGeminiVersionSuffix(request_model)) {
+    if (const auto found = catalog_.find(*base)) return hit(*found, "versioned-request");
+  }
   return std::nullopt;
 }
 

@@ -17,7 +17,10 @@ namespace spendgate::core {
 struct PriceMatch {
   const ModelPrice* price = nullptr;
   std::string model;  // the catalog key
-  /** "<catalog|config>:<exact-response|exact-request|dated-response|dated-request>" */
+  /**
+   * "<catalog|config>:<exact-response|exact-request|dated-response|dated-request|
+   * versioned-response|versioned-request>"
+   */
   std::string source;
 };
 
@@ -61,7 +64,8 @@ struct WorstCase {
  * long-context rates if input_tokens is above their threshold; else the base rates.
  *
  * Resolution order: exact response model, exact request model, response model without a trailing
- * date, request model without a trailing date; then the unknown-model policy. Immutable and
+ * date, request model without a trailing date, response then request model without a Gemini
+ * pinned-version suffix ("-001"); then the unknown-model policy. Immutable and
  * thread-safe once built; rebuild on config reload.
  */
 class Pricer {
@@ -105,7 +109,7 @@ private:
   struct Found {
     const std::string* model;
     const ModelPrice* price;
-    std::string_view rule;  // exact-response, exact-request, dated-response, dated-request
+    std::string_view rule;  // exact-*, dated-* or versioned-* (response or request)
   };
   std::optional<Found> find(std::string_view response_model, std::string_view request_model) const;
   /** Sets `out` to PriceMatch::source of `found`. */

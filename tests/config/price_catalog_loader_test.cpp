@@ -133,6 +133,103 @@ TEST(PriceCatalogLoader, BuiltinPricesADatedSnapshotLikeItsAlias) {
   EXPECT_EQ(built.pricer->cost(u, "gpt-4o").amount, 6'500'000'000);
 }
 
+TEST(PriceCatalogLoader, BuiltinPricesLegacyAliasAndPinnedNames) {
+  // Under the default unknown_model: reject, each of these names was refused with 400
+  // model_not_priced before catalog 2026.11.1.
+  auto built = buildPricer(PricingConfig{});
+  ASSERT_TRUE(built.pricer);
+  const core::Pricer& p = *built.pricer;
+  // name as the response reports it, catalog key, rule, then micro-USD per 1M tokens
+  struct Row {
+    const char* name;
+    const char* key;
+    const char* rule;
+    core::Picodollars input, cached, output;
+    std::int64_t max_output;
+  };
+  for (const Row& row : {
+           // the audited names
+           Row{"gemini-2.0-flash-001", "gemini/gemini-2.0-flash", "versioned-response", 100'000,
+               25'000, 400'000, 8192},
+           Row{"gemini-2.5-flash-lite", "gemini/gemini-2.5-flash-lite", "exact-response", 100'000,
+               10'000, 400'000, 65536},
+           Row{"gpt-3.5-turbo", "gpt-3.5-turbo", "exact-response", 500'000, 500'000, 1'500'000,
+               4096},
+           Row{"gpt-4-turbo", "gpt-4-turbo", "exact-response", 10'000'000, 10'000'000, 30'000'000,
+               4096},
+           Row{"o1", "o1", "exact-response", 15'000'000, 7'500'000, 60'000'000, 100000},
+           Row{"o3-mini", "o3-mini", "exact-response", 1'100'000, 550'000, 4'400'000, 100000},
+           Row{"chatgpt-4o-latest", "chatgpt-4o-latest", "exact-response", 5'000'000, 5'000'000,
+               15'000'000, 4096},
+           Row{"text-embedding-ada-002", "text-embedding-ada-002", "exact-response", 100'000,
+               100'000, 0, 0},
+           Row{"claude-3-7-sonnet-20250219", "claude-3-7-sonnet-20250219", "exact-response",
+               3'000'000, 300'000, 15'000'000, 128000},
+           // the same families' other common names
+           Row{"gpt-4", "gpt-4", "exact-response", 30'000'000, 30'000'000, 60'000'000, 8192},
+           Row{"gpt-4-0613", "gpt-4-0613", "exact-response", 30'000'000, 30'000'000, 60'000'000,
+               8192},
+           Row{"gpt-4-turbo-2024-04-09", "gpt-4-turbo", "dated-response", 10'000'000, 10'000'000,
+               30'000'000, 4096},
+           Row{"gpt-3.5-turbo-0125", "gpt-3.5-turbo-0125", "exact-response", 500'000, 500'000,
+               1'500'000, 4096},
+           Row{"o1-2024-12-17", "o1", "dated-response", 15'000'000, 7'500'000, 60'000'000, 100000},
+           Row{"o1-pro", "o1-pro", "exact-response", 150'000'000, 150'000'000, 600'000'000, 100000},
+           Row{"o3-mini-2025-01-31", "o3-mini", "dated-response", 1'100'000, 550'000, 4'400'000,
+               100000},
+           Row{"claude-3-7-sonnet-latest", "claude-3-7-sonnet-latest", "exact-response", 3'000'000,
+               300'000, 15'000'000, 128000},
+           Row{"claude-3-5-haiku-latest", "claude-3-5-haiku-latest", "exact-response", 800'000,
+               80'000, 4'000'000, 8192},
+           Row{"claude-3-5-sonnet-20241022", "claude-3-5-sonnet-20241022", "exact-response",
+               3'000'000, 300'000, 15'000'000, 8192},
+           Row{"claude-3-5-sonnet-20240620", "claude-3-5-sonnet-20240620", "exact-response",
+               3'000'000, 300'000, 15'000'000, 8192},
+           Row{"claude-3-5-sonnet-latest", "claude-3-5-sonnet-latest", "exact-response", 3'000'000,
+               300'000, 15'000'000, 8192},
+           Row{"claude-3-opus-20240229", "claude-3-opus-20240229", "exact-response", 15'000'000,
+               1'500'000, 75'000'000, 4096},
+           Row{"claude-3-opus-latest", "claude-3-opus-latest", "exact-response", 15'000'000,
+               1'500'000, 75'000'000, 4096},
+           Row{"claude-3-haiku-20240307", "claude-3-haiku-20240307", "exact-response", 250'000,
+               30'000, 1'250'000, 4096},
+           Row{"models/gemini-2.0-flash-lite-001", "gemini/gemini-2.0-flash-lite",
+               "versioned-response", 75'000, 18'750, 300'000, 8192},
+           Row{"gemini-2.5-pro-002", "gemini/gemini-2.5-pro", "versioned-response", 1'250'000,
+               125'000, 10'000'000, 65536},
+       }) {
+    const auto match = p.resolve(row.name, "");
+    ASSERT_TRUE(match) << row.name;
+    EXPECT_EQ(match->model, row.key) << row.name;
+    EXPECT_EQ(match->source, std::string("catalog:") + row.rule) << row.name;
+    EXPECT_EQ(match->price->rates.input, row.input) << row.name;
+    EXPECT_EQ(match->price->rates.cachedInput(), row.cached) << row.name;
+    EXPECT_EQ(match->price->rates.output, row.output) << row.name;
+    EXPECT_EQ(match->price->max_output_tokens, row.max_output) << row.name;
+    // Admission: the same name as the request model is priced, not refused.
+    core::Usage u;
+    u.input_tokens = 10;
+    u.output_tokens = 10;
+    EXPECT_FALSE(p.cost(u, row.name).rejected) << row.name;
+  }
+  // Claude 3.x cache writes: 1.25 x / 2 x input, except Haiku 3's 5-minute write (1.2 x).
+  const core::PriceCatalog& c = builtinPriceCatalog();
+  for (const char* name :
+       {"claude-3-7-sonnet-20250219", "claude-3-7-sonnet-latest", "claude-3-5-haiku-latest",
+        "claude-3-5-sonnet-20241022", "claude-3-5-sonnet-20240620", "claude-3-5-sonnet-latest",
+        "claude-3-opus-20240229", "claude-3-opus-latest", "claude-3-haiku-20240307"}) {
+    const ModelPrice& price = entry(c, name);
+    if (std::string_view(name) != "claude-3-haiku-20240307") {
+      EXPECT_EQ(price.rates.cacheWrite5m(), price.rates.input * 5 / 4) << name;
+    }
+    EXPECT_EQ(price.rates.cacheWrite1h(), price.rates.input * 2) << name;
+  }
+  EXPECT_EQ(entry(c, "claude-3-haiku-20240307").rates.cacheWrite5m(), 300'000);
+  EXPECT_EQ(entry(c, "claude-3-7-sonnet-20250219").web_search_per_call, 10'000'000'000);
+  EXPECT_EQ(entry(c, "claude-3-opus-20240229").web_search_per_call, 0);
+  EXPECT_EQ(entry(c, "o1-pro").tiers.at("batch").output, 300'000'000);
+}
+
 TEST(PriceCatalogLoader, ConfigOverridesAndPolicy) {
   PricingConfig pricing;
   ModelPriceConfig ft;

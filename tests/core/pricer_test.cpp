@@ -157,6 +157,47 @@ TEST(Pricer, GeminiNameSpellings) {
   EXPECT_FALSE(p.resolve("models/gemini-9", ""));
 }
 
+TEST(Pricer, GeminiPinnedVersionIsPricedAsTheStableModel) {
+  const Pricer p = pricer();
+  // gemini-2.5-flash: 1000 x 300'000 + 100 x 2'500'000 = 300e6 + 250e6
+  const Cost response = p.cost(usage("gemini-2.5-flash-001", 1000, 100), "");
+  EXPECT_TRUE(response.priced);
+  EXPECT_EQ(response.amount, 550'000'000);
+  EXPECT_EQ(response.price_source, "catalog:versioned-response");
+  EXPECT_EQ(response.priced_model, "gemini/gemini-2.5-flash");
+  // The request model in the API's path spelling, no response model.
+  const Cost request = p.cost(usage("", 1000, 100), "models/gemini-2.5-pro-002");
+  EXPECT_EQ(request.price_source, "catalog:versioned-request");
+  EXPECT_EQ(request.priced_model, "gemini/gemini-2.5-pro");
+  // An exact request model beats a stripped response model.
+  EXPECT_EQ(p.cost(usage("gemini-2.5-flash-001", 10, 10), "gemini-2.5-flash").price_source,
+            "catalog:exact-request");
+  // Admission: a Gemini request for a pinned version is not refused under unknown_model: reject.
+  const RequestInfo req = classifyRequest(
+      ProviderFormat::Gemini, "/v1beta/models/gemini-2.5-flash-001:generateContent", "", "{}");
+  ASSERT_EQ(req.requested_model, "gemini-2.5-flash-001");
+  const WorstCase w = p.worstCase(req);
+  EXPECT_FALSE(w.rejected);
+  EXPECT_TRUE(w.priced);
+  EXPECT_EQ(w.price_source, "catalog:versioned-request");
+  // Only Gemini names: an OpenAI-style "-001" stays unpriced, and so does an unknown Gemini.
+  EXPECT_TRUE(p.cost(usage("gpt-4o-001", 10, 10), "").rejected);
+  EXPECT_TRUE(p.cost(usage("gemini-9-ultra-001", 10, 10), "").rejected);
+}
+
+TEST(Pricer, GeminiPinnedVersionWithItsOwnEntryIsPricedExactly) {
+  PriceCatalog catalog = testCatalog();
+  ModelPrice pinned;
+  pinned.rates = {100'000, std::nullopt, std::nullopt, std::nullopt, 400'000};
+  catalog.set("gemini/gemini-2.5-flash-001", pinned);
+  const Pricer p(std::move(catalog), UnknownModelPolicy{});
+  // 1000 x 100'000 + 100 x 400'000 = 100e6 + 40e6, not gemini-2.5-flash's 550e6
+  const Cost cost = p.cost(usage("gemini-2.5-flash-001", 1000, 100), "");
+  EXPECT_EQ(cost.amount, 140'000'000);
+  EXPECT_EQ(cost.price_source, "catalog:exact-response");
+  EXPECT_EQ(cost.priced_model, "gemini/gemini-2.5-flash-001");
+}
+
 TEST(Pricer, UnknownModelUnderEachPolicy) {
   const Usage u = usage("acme-llm-7b", 1000, 100);
   const Cost rejected = pricer(UnknownModelPolicy::Kind::Reject).cost(u, "acme-llm");
@@ -338,6 +379,36 @@ TEST(PriceCatalog, StripDateSuffix) {
   EXPECT_EQ(stripDateSuffix("gpt-4-0613"), std::nullopt);
   EXPECT_EQ(stripDateSuffix("model-12345678"), std::nullopt);  // not a plausible date
   EXPECT_EQ(stripDateSuffix("-2024-08-06"), std::nullopt);
+}
+
+TEST(PriceCatalog, StripGeminiVersionSuffix) {
+  EXPECT_EQ(stripGeminiVersionSuffix("gemini-2.0-flash-001"), "gemini-2.0-flash");
+  EXPECT_EQ(stripGeminiVersionSuffix("gemini-1.5-pro-002"), "gemini-1.5-pro");
+  EXPECT_EQ(stripGeminiVersionSuffix("gemini-1.5-flash-8b-001"), "gemini-1.5-flash-8b");
+  // Prefixes are kept: PriceCatalog::find reads every Gemini spelling.
+  EXPECT_EQ(stripGeminiVersionSuffix("models/gemini-2.0-flash-lite-001"),
+            "models/gemini-2.0-flash-lite");
+  EXPECT_EQ(stripGeminiVersionSuffix("gemini/gemini-2.0-flash-001"), "gemini/gemini-2.0-flash");
+  // Stripped too, but only used when the exact name (which the catalog has) is missing.
+  EXPECT_EQ(stripGeminiVersionSuffix("gemini-embedding-001"), "gemini-embedding");
+  for (const char* name : {
+           "gemini-2.0-flash",                // no suffix
+           "gemini-2.0-flash-01",             // two digits
+           "gemini-2.0-flash-0001",           // four digits
+           "gemini-2.0-flash-00a",            // not digits
+           "gemini-2.0-flash_001",            // not a dash
+           "gemini-2.5-flash-preview-05-20",  // a preview date, not a version
+           "gemini-001",                      // nothing left to price
+           "gemini-x--001",                   // would leave a trailing dash
+           "gpt-4o-001",                      // not Gemini
+           "davinci-002",                     // OpenAI's own -002 models keep their name
+           "text-embedding-004",              // Google, but not a gemini- name
+           "models/text-embedding-004",
+           "-001",
+           "",
+       }) {
+    EXPECT_EQ(stripGeminiVersionSuffix(name), std::nullopt) << name;
+  }
 }
 
 TEST(PriceCatalog, CopiesAndMovesFindTheirOwnEntries) {
