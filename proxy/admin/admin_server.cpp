@@ -258,9 +258,20 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
                             R"({"active":false})");
   }
   const auto& object = body.as_object();
+  // A typo must not silently change protection ({"fro":"10m"} would start an endless stop).
+  for (const auto& field : object) {
+    if (field.key() != "active" && field.key() != "reason" && field.key() != "for") {
+      co_return errorResponse(
+          http::status::bad_request,
+          "unknown key \"" + std::string(field.key()) + "\" (accepted: active, reason, for)");
+    }
+  }
   const bool active = object.at("active").as_bool();
   std::string reason = "turned on through the admin API";
-  if (auto* value = object.if_contains("reason"); value && value->is_string()) {
+  if (auto* value = object.if_contains("reason")) {
+    if (!value->is_string()) {
+      co_return errorResponse(http::status::bad_request, "\"reason\" must be a string");
+    }
     reason = std::string(value->as_string());
   }
   std::optional<std::chrono::milliseconds> duration;

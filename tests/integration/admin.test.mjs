@@ -158,6 +158,43 @@ test('every admin route: 401 without or with a wrong token, 200 with it; status 
   await proxy.stopClean();
 });
 
+test('POST /admin/emergency-stop refuses an unknown key or a non-string reason with a 400 that names it, and changes nothing', async (t) => {
+  const up = fakeOpenai();
+  const fake = await startUpstream({ handler: up.handler });
+  t.after(() => fake.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: fake.url }),
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  const post = (body) => admin(proxy, '/admin/emergency-stop', { method: 'POST', body: JSON.stringify(body) });
+
+  // A typo of "for" must not start an endless stop (SPEC §2: a typo never silently changes protection).
+  for (const [body, named] of [
+    [{ active: true, reason: 'maint', fro: '10m' }, '"fro"'],
+    [{ active: false, Active: true }, '"Active"'],
+    [{ active: true, reason: 42 }, '"reason"'],
+    [{ active: true, reason: null }, '"reason"'],
+  ]) {
+    const res = await post(body);
+    assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.status} ${res.text}`);
+    assert.ok(res.json().error.includes(named), `${JSON.stringify(body)}: error names ${named}: ${res.text}`);
+    const state = (await admin(proxy, '/admin/emergency-stop')).json();
+    assert.equal(state.active, false, `${JSON.stringify(body)} left the stop off: ${JSON.stringify(state)}`);
+  }
+  assert.equal((await chat(proxy, 'gpt-4o-mini')).status, 200, 'requests still served');
+
+  // The accepted keys still work.
+  let res = await post({ active: true, reason: 'maint', for: '10m' });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json().active, true);
+  res = await post({ active: false });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.json().active, false);
+  await proxy.stopClean();
+});
+
 // --- Prometheus text parsing ----------------------------------------------------------------
 
 function parseLabels(s) {
