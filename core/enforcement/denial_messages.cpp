@@ -66,10 +66,20 @@ Denial emergencyStopDenial(const EmergencyStopState& state,
   return d;
 }
 
-Denial unknownKeyDenial() {
+Denial unknownKeyDenial(UnknownKeyCause cause) {
   Denial d;
   d.reason = DenialReason::UnknownKey;
-  d.message = "Incorrect API key provided: this key is not known to spendgate.";
+  switch (cause) {
+    case UnknownKeyCause::NotVirtual:
+      d.message =
+          "the API key is not a spendgate virtual key and passthrough keys are not accepted";
+      break;
+    case UnknownKeyCause::UnknownVirtual:
+      d.message =
+          "the API key has the shape of a spendgate virtual key but matches none in the config "
+          "(revoked or mistyped?); it was not forwarded to the provider";
+      break;
+  }
   return d;
 }
 

@@ -21,8 +21,14 @@ enum class RateLimitKind { Requests, Tokens, Concurrent };
 Denial emergencyStopDenial(const EmergencyStopState& state,
                            std::chrono::system_clock::time_point now);
 
-/** 401: the key is not one of ours and passthrough is off. */
-Denial unknownKeyDenial();
+/** Why a caller's key was refused. */
+enum class UnknownKeyCause {
+  NotVirtual,      // not one of our virtual keys, and passthrough is off
+  UnknownVirtual,  // in our own virtual-key shape, but no configured virtual key has it
+};
+
+/** 401 unknown_key; the message says which cause. */
+Denial unknownKeyDenial(UnknownKeyCause cause);
 
 /**
  * 400: the model has no price and `unknown_model: reject`.

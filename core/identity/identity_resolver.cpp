@@ -20,7 +20,8 @@ std::string IdentityResolver::fingerprint(std::string_view key_sha256) {
 }
 
 std::optional<Identity> IdentityResolver::resolve(std::string_view key_sha256,
-                                                  const Headers& headers) const {
+                                                  const Headers& headers,
+                                                  bool virtual_key_format) const {
   Identity identity;
   if (auto found = by_hash_.find(key_sha256); found != by_hash_.end()) {
     const VirtualKey& key = found->second;
@@ -30,7 +31,8 @@ std::optional<Identity> IdentityResolver::resolve(std::string_view key_sha256,
     identity.customer = key.customer;
     identity.agent = key.agent;
     identity.virtual_key = true;
-  } else if (!passthrough_) {
+  } else if (!passthrough_ || virtual_key_format) {
+    // A virtual key of ours that no config lists (revoked, mistyped) must not reach the provider.
     return std::nullopt;
   } else {
     identity.key = key_sha256.empty() ? "anonymous" : fingerprint(key_sha256);

@@ -30,9 +30,13 @@ public:
 
   /**
    * @param key_sha256 hex digest of the presented key, or "" when the caller sent none
-   * @return the identity, or nullopt when the key is unknown and passthrough is off
+   * @param virtual_key_format the presented key has our own shape (hasVirtualKeyFormat)
+   * @return the identity, or nullopt when the key is unknown and passthrough is off, or when a
+   *         key in our own shape matches no virtual key (revoked or mistyped: never forwarded)
    */
-  std::optional<Identity> resolve(std::string_view key_sha256, const Headers& headers) const;
+  std::optional<Identity> resolve(std::string_view key_sha256,
+                                  const Headers& headers,
+                                  bool virtual_key_format = false) const;
 
   /** @return the public name of a passthrough key: "fp_" and the digest's first 12 hex digits. */
   static std::string fingerprint(std::string_view key_sha256);

@@ -11,6 +11,7 @@
 #include <iostream>
 
 #include "config/price_catalog_loader.hpp"
+#include "core/identity/virtual_key_format.hpp"
 #include "core/pricing/price_catalog.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
@@ -249,7 +250,7 @@ int CommandLine::keyNew() {
   }
   // The config loader's one rule for a virtual key id: not empty (and unique, in the file).
   if (parsed->value("--id") == "") return usage("key new: --id must not be empty");
-  unsigned char random[32];
+  unsigned char random[core::kVirtualKeyRandomLength];
   if (RAND_bytes(random, sizeof random) != 1) {
     std::cerr << "spendgate: cannot get random bytes for a key\n";
     return 1;
@@ -257,7 +258,7 @@ int CommandLine::keyNew() {
   static constexpr char kAlphabet[] =
       "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
   // 32 characters from 62: about 190 bits, far past guessing; the modulo bias is immaterial.
-  std::string key = "sk-sg-";
+  std::string key(core::kVirtualKeyPrefix);
   for (unsigned char byte : random) key += kAlphabet[byte % 62];
   const std::string hash = sha256Hex(key);
   const std::string id = parsed->value("--id").value_or("key-" + hash.substr(0, 8));

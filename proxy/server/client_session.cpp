@@ -20,6 +20,7 @@
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
+#include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
 #include "core/metering/request_classifier.hpp"
@@ -488,11 +489,12 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   ex.caller = findCallerKey(request, request.target());
   const std::string key_hash = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
   const core::IdentityResolver::Headers claimed = claimedIdentity(request);
-  auto identity = runtime.identity->resolve(key_hash, claimed);
+  const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller.value);
+  auto identity = runtime.identity->resolve(key_hash, claimed, virtual_key_format);
   if (!identity) {
-    return std::pair{core::ProxyError::UnknownKey,
-                     std::string("the API key is not a spendgate virtual key and passthrough "
-                                 "keys are not accepted")};
+    const auto cause = virtual_key_format ? core::UnknownKeyCause::UnknownVirtual
+                                          : core::UnknownKeyCause::NotVirtual;
+    return std::pair{core::ProxyError::UnknownKey, core::unknownKeyDenial(cause).message};
   }
   ex.identity = std::move(*identity);
 

@@ -255,6 +255,33 @@ test('passthrough: false: unknown or missing key → 401 unknown_key / invalid_a
   }
 });
 
+test('passthrough: true: a key in spendgate\'s own shape that no config lists (revoked, mistyped) → 401 unknown_key in the caller\'s format, never forwarded', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true });
+  const alnum = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const revoked = `sk-sg-${[...randomBytes(32)].map((b) => alnum[b % 62]).join('')}`;
+  const oa = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${revoked}` });
+  assert.equal(oa.status, 401, oa.text);
+  assert.equal(oa.headers['x-spendgate-denied'], 'unknown_key');
+  assert.deepEqual({ type: oa.json().error.type, code: oa.json().error.code }, { type: 'invalid_request_error', code: 'invalid_api_key' });
+  const an = await postJson(`${proxy.url}/v1/messages`, MSG, { 'x-api-key': revoked, 'anthropic-version': '2023-06-01' });
+  assert.equal(an.status, 401, an.text);
+  assert.equal(an.json().type, 'error', an.text);
+  assert.equal(an.headers['x-spendgate-denied'], 'unknown_key');
+  const gm = await postJson(`${proxy.url}/v1beta/models/gemini-2.0-flash:generateContent`, GEM, { 'x-goog-api-key': revoked });
+  assert.equal(gm.status, 401, gm.text);
+  assert.equal(gm.json().error.status, 'UNAUTHENTICATED', gm.text);
+  assert.equal(up.requests.length, 0, 'a key in our own shape must never reach the upstream');
+
+  // Other passthrough keys are still forwarded as-is.
+  const other = `sk-proj-${randomBytes(16).toString('hex')}`;
+  const ok = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${other}` });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(up.requests[0].headers.authorization, `Bearer ${other}`);
+  await waitForEntry(ledger, ok.headers['x-spendgate-request-id']);
+  await proxy.stopClean();
+  assertNoSecret(revoked, { ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout });
+});
+
 test('spendgate key new --id ID prints a key and a matching key_sha256 line that works in the config', async (t) => {
   const r = runCli(['key', 'new', '--id', 'ci-bot']);
   assert.equal(r.code, 0, `spendgate key new failed (code ${r.code}):\n${r.stdout}${r.stderr}`);

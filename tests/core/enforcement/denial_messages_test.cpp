@@ -139,7 +139,7 @@ TEST(DenialMessages, RetryAfterSecondsIsAtLeastOne) {
 }
 
 TEST(DenialMessages, Others) {
-  EXPECT_EQ(unknownKeyDenial().reason, DenialReason::UnknownKey);
+  EXPECT_EQ(unknownKeyDenial(UnknownKeyCause::NotVirtual).reason, DenialReason::UnknownKey);
   EXPECT_TRUE(contains(unknownModelDenial("gpt-9").message, "\"gpt-9\""));
   EXPECT_EQ(storeUnavailableDenial().reason, DenialReason::StoreUnavailable);
   EXPECT_EQ(formatUtcSeconds(utc(2024, 2, 29, 7, 5, 9, 999)), "2024-02-29T07:05:09Z");

@@ -38,6 +38,15 @@ TEST(IdentityResolverTest, UnknownKeyRefusedWithoutPassthrough) {
   EXPECT_FALSE(resolver(false, true).resolve("", {}));
 }
 
+TEST(IdentityResolverTest, UnlistedKeyInOurOwnShapeRefusedEvenWithPassthrough) {
+  // A revoked or mistyped virtual key must never be forwarded as a provider key.
+  EXPECT_FALSE(resolver(true, false).resolve(std::string(64, 'b'), {}, true));
+  // A listed one in our shape is still the virtual key.
+  auto listed = resolver(true, false).resolve(kHash, {}, true);
+  ASSERT_TRUE(listed);
+  EXPECT_EQ(listed->key, "search-team");
+}
+
 TEST(IdentityResolverTest, NoKeyIsAnonymousWithPassthrough) {
   auto identity = resolver(true, false).resolve("", {});
   ASSERT_TRUE(identity);
