@@ -18,6 +18,15 @@ AdminClient::AdminClient(std::string base_url, std::string token)
   while (base_url_.ends_with('/')) base_url_.pop_back();
 }
 
+bool AdminClient::validUrl() const {
+  auto url = boost::urls::parse_uri(base_url_);
+  return url && url->scheme() == "http" && !url->host().empty();
+}
+
+std::string AdminClient::urlError() const {
+  return "admin URL must look like http://127.0.0.1:8081, got " + base_url_;
+}
+
 std::string AdminClient::tokenFromEnvironment() {
   const char* token = std::getenv("SPENDGATE_ADMIN_TOKEN");
   return token ? token : "";
@@ -29,6 +38,11 @@ int AdminClient::callJson(const std::string& method,
                           boost::json::value& json,
                           std::string& raw,
                           std::ostream& err) {
+  // A malformed URL is the user's mistake (exit 1), not an unreachable admin API (exit 2).
+  if (!validUrl()) {
+    err << "spendgate: " << urlError() << "\n";
+    return 1;
+  }
   auto reply = send(method, path, body);
   if (!reply) {
     err << "spendgate: " << error_ << "\n";
@@ -61,11 +75,11 @@ int AdminClient::callJson(const std::string& method,
 std::optional<AdminClient::Reply> AdminClient::send(const std::string& method,
                                                     const std::string& path,
                                                     const std::string& body) {
-  auto url = boost::urls::parse_uri(base_url_);
-  if (!url || url->scheme() != "http" || url->host().empty()) {
-    error_ = "admin URL must look like http://127.0.0.1:8081, got " + base_url_;
+  if (!validUrl()) {
+    error_ = urlError();
     return std::nullopt;
   }
+  auto url = boost::urls::parse_uri(base_url_);
   const std::string host = url->host_address();
   const std::string port = url->has_port() ? std::string(url->port()) : "80";
   try {

@@ -33,8 +33,8 @@ public:
    * Sends one request and reads a JSON answer, reporting any failure on `err` the way every
    * command does (SPEC §1 exit codes).
    * @param json receives the parsed answer, `raw` its text
-   * @return -1 on success, else the exit code: 1 when the API refused (4xx/5xx), 2 when it
-   *         cannot be reached or its answer is not JSON
+   * @return -1 on success, else the exit code: 1 when the URL is malformed or the API refused
+   *         (4xx/5xx), 2 when it cannot be reached or its answer is not JSON
    */
   int callJson(const std::string& method,
                const std::string& path,
@@ -49,6 +49,10 @@ public:
   const std::string& error() const { return error_; }
 
 private:
+  /** @return whether the base URL is http://HOST[:PORT] */
+  bool validUrl() const;
+  std::string urlError() const;
+
   std::string base_url_;
   std::string token_;
   std::string error_;

@@ -277,6 +277,21 @@ test('every command rejects unknown options and missing values (exit 1) before c
   assert.deepEqual(admin.requests, ['POST /admin/emergency-stop']);
 });
 
+test('a malformed admin URL is a user error (exit 1), not an unreachable admin API (exit 2), for every admin command', async () => {
+  const { runCliAsync } = await import('./lib/enforcement.mjs');
+  const commands = [['estop', 'on'], ['estop', 'off'], ['estop', 'status'], ['spend'], ['budgets']];
+  for (const url of ['127.0.0.1:19181', 'https://127.0.0.1:19181', 'http://']) {
+    for (const args of commands) {
+      const r = await runCliAsync([...args, '--admin', url], { env: { SPENDGATE_ADMIN_TOKEN: 't' }, timeout: 5_000 });
+      assert.equal(r.code, 1, `spendgate ${args.join(' ')} --admin ${url}: exit ${r.code}\nstderr: ${r.stderr}`);
+      assert.match(r.stderr, /admin URL must look like http:\/\//, `spendgate ${args.join(' ')} --admin ${url}`);
+    }
+  }
+  // The same through $SPENDGATE_ADMIN_URL.
+  const r = await runCliAsync(['budgets'], { env: { SPENDGATE_ADMIN_URL: '127.0.0.1:19181' }, timeout: 5_000 });
+  assert.equal(r.code, 1, `SPENDGATE_ADMIN_URL=127.0.0.1:19181 spendgate budgets: exit ${r.code}\nstderr: ${r.stderr}`);
+});
+
 // ---- key new: output that is valid YAML and JSON for any id ----
 
 test('key new --id with YAML and JSON special characters prints a config line and JSON that read back', (t) => {
