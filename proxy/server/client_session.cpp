@@ -635,7 +635,8 @@ void ClientSession::price(Exchange& ex) {
     result.estimated = true;
     result.usage.input_tokens = core::UsageEstimator(ex.info.request_body_bytes).inputTokens();
   }
-  ex.price_source = "none";
+  // What the ledger says when nothing is priced: a free endpoint, or an answer that bills nothing.
+  ex.price_source = ex.info.kind == core::EndpointKind::Unmetered ? "unmetered" : "none";
   if (result.status != core::UsageStatus::NotBillable) {
     core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
     ex.cost = cost.amount;

@@ -64,6 +64,20 @@ test('count_tokens / countTokens / responses/input_tokens pass a tiny request_li
   await proxy.stopClean();
 });
 
+test('ledger lines of unmetered endpoints (counting calls, GET /v1/models) say price_source "unmetered", usage_source "provider", cost 0', async (t) => {
+  const { proxy } = await setup(t, {});
+  for (const c of counting) assert.equal((await post(proxy, c)).status, 200, c.path);
+  const models = await request(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(models.status, 200, models.text);
+  const lines = await waitForLedger(ledgerPathOf(proxy), counting.length + 1, { what: 'unmetered ledger lines' });
+  for (const { json: line, raw } of lines) {
+    assert.equal(line.price_source, 'unmetered', raw);
+    assert.equal(line.usage_source, 'provider', raw);
+    assert.equal(line.cost_usd, 0, raw);
+  }
+  await proxy.stopClean();
+});
+
 test('unknown_model: reject does not refuse counting calls for an unpriced model', async (t) => {
   const { up, proxy } = await setup(t, { pricing: { unknown_model: 'reject' } });
   for (const c of counting) {
