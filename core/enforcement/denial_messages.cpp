@@ -179,15 +179,22 @@ Denial budgetDenial(const BudgetCharge& charge,
   d.reason = DenialReason::Budget;
   d.rule = charge.name;
   d.should_retry = false;
-  d.message =
-      "Budget " + quoted(charge.name) + subjectPhrase(charge.scope, charge.subject) + " is used up";
-  if (charge.period != Period::Total) {
-    d.message += " for this " + std::string(periodName(charge.period));
+  const std::string budget =
+      "Budget " + quoted(charge.name) + subjectPhrase(charge.scope, charge.subject);
+  const std::string period =
+      charge.period == Period::Total ? "" : " for this " + std::string(periodName(charge.period));
+  std::string counters = usd(spent) + " spent";
+  if (reserved > 0) counters += " and " + usd(reserved) + " reserved by requests in flight";
+  counters += " of the " + usd(charge.limit) + " limit";
+  if (spent + reserved >= charge.limit) {
+    d.message = budget + " is used up" + period + ": " + counters +
+                ", and this request could cost up to " + usd(charge.amount) + ".";
+  } else {
+    // Something is left: "used up" would be wrong; it is this request's worst case that is big.
+    d.message = budget + " cannot take this request" + period + ": its worst case, up to " +
+                usd(charge.amount) + ", does not fit in the " +
+                usd(charge.limit - spent - reserved) + " that remains (" + counters + ").";
   }
-  d.message += ": " + usd(spent) + " spent";
-  if (reserved > 0) d.message += " and " + usd(reserved) + " reserved by requests in flight";
-  d.message += " of the " + usd(charge.limit) + " limit, and this request could cost up to " +
-               usd(charge.amount) + ".";
   if (charge.period == Period::Total) {
     d.message += " It does not reset (period: total).";
   } else {

@@ -44,7 +44,7 @@ test('openai SDK (maxRetries 2): budget denial -> RateLimitError 429 with our me
   assert.equal(err.status, 429);
   assert.equal(err.code, 'budget_exceeded');
   assert.equal(err.type, 'insufficient_quota');
-  assert.match(err.error?.message ?? '', /^Budget "sdk-budget" is used up for this day: \$0 spent of the \$0\.000001 limit, and this request could cost up to \$[0-9.]+\. It resets at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\.$/,
+  assert.match(err.error?.message ?? '', /^Budget "sdk-budget" cannot take this request for this day: its worst case, up to \$[0-9.]+, does not fit in the \$0\.000001 that remains \(\$0 spent of the \$0\.000001 limit\)\. It resets at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ\.$/,
     `err.error.message: ${err.error?.message}`);
   assert.ok(err.message.includes(err.error.message), `the SDK error message must show ours: ${err.message}`);
   assert.equal(err.headers.get?.('x-spendgate-denied') ?? err.headers['x-spendgate-denied'], 'budget');
@@ -108,9 +108,9 @@ test('anthropic SDK (maxRetries 2): budget denial -> RateLimitError 429 (rate_li
   assert.equal(err.status, 429);
   assert.equal(err.error?.type, 'error');
   assert.equal(err.error?.error?.type, 'rate_limit_error');
-  assert.match(err.error?.error?.message ?? '', /^Budget "sdk-budget" is used up/, JSON.stringify(err.error));
+  assert.match(err.error?.error?.message ?? '', /^Budget "sdk-budget" cannot take this request/, JSON.stringify(err.error));
   // This SDK shows the JSON error body in err.message (quotes escaped).
-  assert.ok(err.message.includes('is used up for this day'), `SDK message: ${err.message}`);
+  assert.ok(err.message.includes('cannot take this request for this day'), `SDK message: ${err.message}`);
   assert.equal(f.attempts.length, 1, `the SDK must not retry a budget denial: ${JSON.stringify(f.attempts)}`);
   assert.ok(elapsed < 400, `no retry back-off expected, took ${elapsed.toFixed(0)} ms`);
   assert.equal(up.requests.length, 0);

@@ -69,6 +69,26 @@ TEST(DenialMessages, BudgetNamesRuleSubjectSpendLimitAndReset) {
   EXPECT_EQ(d.retryAfterSeconds(), 6 * 3600);
 }
 
+TEST(DenialMessages, BudgetWithRoomLeftSaysTheWorstCaseDoesNotFitNotUsedUp) {
+  BudgetCharge b;
+  b.name = "tiny";
+  b.period = Period::Day;
+  b.window = periodWindow(Period::Day, utc(2026, 3, 1, 18));
+  b.limit = kUsd / 10000;
+  b.amount = 5 * kUsd / 10000;
+  const Denial d = budgetDenial(b, 0, 0, utc(2026, 3, 1, 18));
+  EXPECT_EQ(d.message,
+            "Budget \"tiny\" cannot take this request for this day: its worst case, up to "
+            "$0.0005, does not fit in the $0.0001 that remains ($0 spent of the $0.0001 limit). "
+            "It resets at 2026-03-02T00:00:00Z.");
+  // Spent plus reserved at the limit: that is used up.
+  const Denial full = budgetDenial(b, kUsd / 20000, kUsd / 20000, utc(2026, 3, 1, 18));
+  EXPECT_EQ(full.message,
+            "Budget \"tiny\" is used up for this day: $0.00005 spent and $0.00005 reserved by "
+            "requests in flight of the $0.0001 limit, and this request could cost up to "
+            "$0.0005. It resets at 2026-03-02T00:00:00Z.");
+}
+
 TEST(DenialMessages, TotalBudgetNeverResets) {
   BudgetCharge b;
   b.name = "lifetime";

@@ -162,13 +162,22 @@ export function assertBudgetHeaders(res, { period = 'day', what = '' } = {}) {
 }
 
 /**
- * Numbers in a budget denial message ("... $S spent [and $R reserved ...] of the $L limit, and this
- * request could cost up to $W."), as BigInt picodollars.
+ * Numbers in a budget denial message, as BigInt picodollars: "... is used up ...: $S spent [and $R
+ * reserved ...] of the $L limit, and this request could cost up to $W." or, with room left, "...
+ * cannot take this request ...: its worst case, up to $W, does not fit in the $X that remains ($S
+ * spent [and $R reserved ...] of the $L limit)."
  */
 export function parseBudgetMessage(message) {
-  const m = /: \$([0-9.]+) spent(?: and \$([0-9.]+) reserved[^$]*)? of the \$([0-9.]+) limit, and this request could cost up to \$([0-9.]+)\./.exec(message);
-  assert.ok(m, `budget denial message does not name spent / reserved / limit / worst case: ${message}`);
-  return { spent: usdToPico(m[1]), reserved: m[2] ? usdToPico(m[2]) : 0n, limit: usdToPico(m[3]), amount: usdToPico(m[4]) };
+  const counters = '\\$([0-9.]+) spent(?: and \\$([0-9.]+) reserved[^$]*)? of the \\$([0-9.]+) limit';
+  const usedUp = new RegExp(`: ${counters}, and this request could cost up to \\$([0-9.]+)\\.`).exec(message);
+  if (usedUp) {
+    const [, s, r, l, w] = usedUp;
+    return { spent: usdToPico(s), reserved: r ? usdToPico(r) : 0n, limit: usdToPico(l), amount: usdToPico(w) };
+  }
+  const noFit = new RegExp(`: its worst case, up to \\$([0-9.]+), does not fit in the \\$[0-9.]+ that remains \\(${counters}\\)\\.`).exec(message);
+  assert.ok(noFit, `budget denial message does not name spent / reserved / limit / worst case: ${message}`);
+  const [, w, s, r, l] = noFit;
+  return { spent: usdToPico(s), reserved: r ? usdToPico(r) : 0n, limit: usdToPico(l), amount: usdToPico(w) };
 }
 
 /** Sum of cost_usd (exact, from the raw JSON text) over ledger entries. BigInt picodollars. */
