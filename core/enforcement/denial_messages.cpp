@@ -26,6 +26,21 @@ std::string seconds(std::int64_t ms) {
   return out + "s";
 }
 
+/** Where callers of `format` put their key (findCallerKey also takes the others). */
+std::string_view keyHeader(ProviderFormat format) {
+  switch (format) {
+    case ProviderFormat::Anthropic:
+      return "the x-api-key header";
+    case ProviderFormat::Gemini:
+      return "the x-goog-api-key header (or a key= query parameter)";
+    case ProviderFormat::Azure:
+      return "the api-key header";
+    case ProviderFormat::OpenAI:
+      break;
+  }
+  return "an Authorization: Bearer header";
+}
+
 /** Zero-padded decimal; no <cstdio> in core (layering check). */
 std::string padded(std::int64_t value, std::size_t width) {
   std::string digits = std::to_string(value);
@@ -66,10 +81,14 @@ Denial emergencyStopDenial(const EmergencyStopState& state,
   return d;
 }
 
-Denial unknownKeyDenial(UnknownKeyCause cause) {
+Denial unknownKeyDenial(UnknownKeyCause cause, ProviderFormat format) {
   Denial d;
   d.reason = DenialReason::UnknownKey;
   switch (cause) {
+    case UnknownKeyCause::Missing:
+      d.message =
+          "no API key was sent: send a spendgate virtual key in " + std::string(keyHeader(format));
+      break;
     case UnknownKeyCause::NotVirtual:
       d.message =
           "the API key is not a spendgate virtual key and passthrough keys are not accepted";

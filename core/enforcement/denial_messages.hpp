@@ -10,6 +10,7 @@
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/enforcement_plan.hpp"
 #include "core/pricing/money.hpp"
+#include "core/provider/provider_format.hpp"
 
 // Builders for every Denial, so the memory store, the Redis store and the proxy word them alike.
 namespace spendgate::core {
@@ -23,12 +24,16 @@ Denial emergencyStopDenial(const EmergencyStopState& state,
 
 /** Why a caller's key was refused. */
 enum class UnknownKeyCause {
+  Missing,         // no key at all, and passthrough is off
   NotVirtual,      // not one of our virtual keys, and passthrough is off
   UnknownVirtual,  // in our own virtual-key shape, but no configured virtual key has it
 };
 
-/** 401 unknown_key; the message says which cause. */
-Denial unknownKeyDenial(UnknownKeyCause cause);
+/**
+ * 401 unknown_key; the message says which cause, and for a missing key where `format`'s callers
+ * send one.
+ */
+Denial unknownKeyDenial(UnknownKeyCause cause, ProviderFormat format = ProviderFormat::OpenAI);
 
 /**
  * 400: the model has no price and `unknown_model: reject`.

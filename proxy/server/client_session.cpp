@@ -492,9 +492,11 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller.value);
   auto identity = runtime.identity->resolve(key_hash, claimed, virtual_key_format);
   if (!identity) {
-    const auto cause = virtual_key_format ? core::UnknownKeyCause::UnknownVirtual
-                                          : core::UnknownKeyCause::NotVirtual;
-    return std::pair{core::ProxyError::UnknownKey, core::unknownKeyDenial(cause).message};
+    const auto cause = ex.caller.value.empty() ? core::UnknownKeyCause::Missing
+                       : virtual_key_format    ? core::UnknownKeyCause::UnknownVirtual
+                                               : core::UnknownKeyCause::NotVirtual;
+    return std::pair{core::ProxyError::UnknownKey,
+                     core::unknownKeyDenial(cause, provider.config.format).message};
   }
   ex.identity = std::move(*identity);
 

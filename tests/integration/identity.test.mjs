@@ -231,7 +231,13 @@ test('passthrough: false: unknown or missing key → 401 unknown_key / invalid_a
   denied.push(['gemini ?key=', gm]);
   const none = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, {});
   assert.equal(none.status, 401, `no key at all: ${none.text}`);
+  assert.match(none.json().error.message, /no API key was sent.*Authorization: Bearer/, 'no key: says so, and where it goes');
   denied.push(['no key', none]);
+  const noneAn = await postJson(`${proxy.url}/v1/messages`, MSG, { 'anthropic-version': '2023-06-01' });
+  assert.equal(noneAn.status, 401, `no key at all (anthropic): ${noneAn.text}`);
+  assert.match(noneAn.json().error.message, /no API key was sent.*x-api-key/, 'no key (anthropic): says so, and where it goes');
+  denied.push(['no key (anthropic)', noneAn]);
+  assert.match(oa.json().error.message, /not a spendgate virtual key/, 'an unknown key is told so');
   // SDK view of the denial
   await assert.rejects(new OpenAI({ apiKey: unknown, baseURL: `${proxy.url}/v1`, maxRetries: 0 }).chat.completions.create(CHAT), (err) => {
     assert.equal(err.status, 401);

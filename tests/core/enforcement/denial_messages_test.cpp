@@ -158,6 +158,19 @@ TEST(DenialMessages, RetryAfterSecondsIsAtLeastOne) {
   EXPECT_EQ(d.retryAfterSeconds(), 3);
 }
 
+TEST(DenialMessages, MissingKeySaysNoneWasSentAndWhereItGoes) {
+  for (auto [format, where] : {std::pair{ProviderFormat::OpenAI, "Authorization: Bearer"},
+                               std::pair{ProviderFormat::Anthropic, "x-api-key"},
+                               std::pair{ProviderFormat::Gemini, "x-goog-api-key"},
+                               std::pair{ProviderFormat::Azure, "api-key"}}) {
+    const Denial d = unknownKeyDenial(UnknownKeyCause::Missing, format);
+    EXPECT_EQ(d.reason, DenialReason::UnknownKey);
+    EXPECT_TRUE(contains(d.message, "no API key was sent")) << d.message;
+    EXPECT_TRUE(contains(d.message, where)) << d.message;
+    EXPECT_FALSE(contains(d.message, "not a spendgate virtual key")) << d.message;
+  }
+}
+
 TEST(DenialMessages, Others) {
   EXPECT_EQ(unknownKeyDenial(UnknownKeyCause::NotVirtual).reason, DenialReason::UnknownKey);
   EXPECT_TRUE(contains(unknownModelDenial("gpt-9").message, "\"gpt-9\""));
