@@ -692,7 +692,11 @@ void ClientSession::settle(Exchange& ex) {
   entry.reasoning_tokens = result.usage.reasoning_tokens;
   entry.cost_picousd = ex.cost;
   ex.metric_model = entry.model;
-  worker_.metrics().spend(entry.provider, entry.model, ex.cost,
+  // "-" for no model, as spendgate_requests_total writes it (finish()).
+  const auto label = [](const std::string& value) {
+    return value.empty() ? std::string_view("-") : std::string_view(value);
+  };
+  worker_.metrics().spend(label(entry.provider), label(entry.model), ex.cost,
                           {entry.input_tokens, entry.cached_input_tokens, entry.cache_write_tokens,
                            entry.output_tokens, entry.reasoning_tokens});
   entry.usage_source = result.estimated ? "estimated" : "provider";

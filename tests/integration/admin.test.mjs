@@ -437,6 +437,28 @@ async function until(fn, what, timeout = 5000) {
   }
 }
 
+test('/metrics writes "no model" one way, model="-", in requests, spend and tokens alike (GET /v1/models names none)', async (t) => {
+  const fake = await startUpstream({ handler: (req, res) => json(res, 200, { object: 'list', data: [] }) });
+  t.after(() => fake.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: fake.url }),
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  const res = await request(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(res.status, 200, res.text);
+  await waitForLedger(ledgerPathOf(proxy), 1, { what: 'GET /v1/models' });
+  const text = (await admin(proxy, '/metrics')).text;
+  const prom = parseProm(text);
+  for (const name of ['spendgate_requests_total', 'spendgate_spend_usd_total', 'spendgate_tokens_total']) {
+    for (const s of find(prom, name)) assert.notEqual(s.labels.model, '', `${name}${JSON.stringify(s.labels)}: an empty model label`);
+  }
+  one(prom, 'spendgate_requests_total', { provider: 'openai', model: '-', status: '200' }, text);
+  one(prom, 'spendgate_spend_usd_total', { provider: 'openai', model: '-' }, text);
+  await proxy.stopClean();
+});
+
 test('hot reload (POST /admin/reload and SIGHUP) with a stream in flight; a bad config is refused', async (t) => {
   const contents = Array.from({ length: 9 }, (_, i) => `part ${i} `); // 9 + 3 frames at 200 ms ≈ 2.4 s
   const up = fakeOpenai({ eventMs: 200, contents });
