@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
+#include <initializer_list>
 
 #include "proxy/cli/admin_client.hpp"
 #include "proxy/cli/cli_options.hpp"
@@ -120,13 +121,20 @@ std::string fixed(double value, int decimals) {
   return buffer;
 }
 
-// A money column: every value with the same number of decimals, enough for the smallest.
-std::vector<std::string> usdColumn(const std::vector<double>& values) {
+// Decimals for money columns shown side by side: enough for the smallest amount in any of them.
+int sharedUsdDecimals(std::initializer_list<const std::vector<double>*> columns) {
   double smallest = 0;
-  for (double v : values) {
-    if (v > 0 && (smallest == 0 || v < smallest)) smallest = v;
+  for (const auto* values : columns) {
+    for (double v : *values) {
+      if (v > 0 && (smallest == 0 || v < smallest)) smallest = v;
+    }
   }
-  const int decimals = usdDecimals(smallest);
+  return usdDecimals(smallest);
+}
+
+// A money column: every value with the same number of decimals, enough for the smallest.
+std::vector<std::string> usdColumn(const std::vector<double>& values, int decimals = -1) {
+  if (decimals < 0) decimals = sharedUsdDecimals({&values});
   std::vector<std::string> out;
   out.reserve(values.size());
   for (double v : values) out.push_back(fixed(v, decimals));
@@ -190,7 +198,8 @@ std::optional<system_clock::time_point> parseTime(std::string_view s) {
 int usdDecimals(double smallest_nonzero) {
   if (!(smallest_nonzero > 0) || !std::isfinite(smallest_nonzero)) return 2;
   const int needed = 2 - static_cast<int>(std::floor(std::log10(smallest_nonzero)));
-  return std::clamp(needed, 2, 6);
+  // Up to picodollars, the ledger's unit: a nonzero amount never shows as 0.000000.
+  return std::clamp(needed, 2, 12);
 }
 
 std::string shortDuration(std::chrono::seconds duration) {
@@ -337,10 +346,12 @@ std::optional<std::string> formatBudgetsTable(const boost::json::value& budgets,
     table.rows.push_back(
         {*name, *scope, who, *period, "", "", "", percent(*ratio), "", *mode, resets});
   }
-  const auto spent_column = usdColumn(spent);
-  const auto reserved_column = usdColumn(reserved);
-  const auto limit_column = usdColumn(limit);
-  const auto projected_column = usdColumn(projected);
+  // One format for every money column: 0.00 next to 0.000240 would read as less precise.
+  const int decimals = sharedUsdDecimals({&spent, &reserved, &limit, &projected});
+  const auto spent_column = usdColumn(spent, decimals);
+  const auto reserved_column = usdColumn(reserved, decimals);
+  const auto limit_column = usdColumn(limit, decimals);
+  const auto projected_column = usdColumn(projected, decimals);
   for (std::size_t i = 0; i < table.rows.size(); ++i) {
     table.rows[i][4] = spent_column[i];
     table.rows[i][5] = reserved_column[i];

@@ -49,7 +49,7 @@ std::optional<std::string> formatBudgetsTable(const boost::json::value& budgets,
                                               std::chrono::system_clock::time_point now,
                                               std::string& error);
 
-/** @return decimals (2..6) that show `smallest_nonzero` USD with three significant digits. */
+/** @return decimals (2..12) that show `smallest_nonzero` USD with three significant digits. */
 int usdDecimals(double smallest_nonzero);
 
 /** @return "13h 29m", "2d 4h", "45s": a short rendering of a non-negative duration. */

@@ -238,7 +238,7 @@ test('spend and budget reports equal the ledger; the CLI prints them', async (t)
   run = cli(proxy, ['budgets']);
   assert.equal(run.code, 0, run.stderr);
   assert.match(run.stdout, /^NAME\s+SCOPE\s+SUBJECT\s+PERIOD\s+SPENT_USD\s+RESERVED_USD\s+LIMIT_USD\s+USED\s+PROJECTED_USD\s+MODE\s+RESETS_AT$/m);
-  assert.match(run.stdout, /^daily-all\s+global\s+\(all\)\s+day\s+[\d.]+\s+[\d.]+\s+5\.00\s+<?[\d.]+%\s+[\d.]+\s+hard\s+\d{4}-\d\d-\d\dT00:00:00Z \(in /m);
+  assert.match(run.stdout, /^daily-all\s+global\s+\(all\)\s+day\s+[\d.]+\s+[\d.]+\s+5\.0+\s+<?[\d.]+%\s+[\d.]+\s+hard\s+\d{4}-\d\d-\d\dT00:00:00Z \(in /m);
   assert.match(run.stdout, /^per-key\s+key\s+alpha\s+month\s/m);
 
   up.release();

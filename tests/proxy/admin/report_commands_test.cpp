@@ -26,7 +26,10 @@ TEST(ReportCommands, UsdDecimals) {
   EXPECT_EQ(usdDecimals(0.05), 4);
   EXPECT_EQ(usdDecimals(0.00748), 5);
   EXPECT_EQ(usdDecimals(0.00024), 6);
-  EXPECT_EQ(usdDecimals(0.0000001), 6);
+  // Past six decimals too: a nonzero amount never shows as zero (at most picodollars).
+  EXPECT_EQ(usdDecimals(0.00000016), 9);
+  EXPECT_EQ(usdDecimals(0.0000001), 9);
+  EXPECT_EQ(usdDecimals(0.000000000001), 12);
 }
 
 TEST(ReportCommands, ShortDuration) {
@@ -53,6 +56,20 @@ TEST(ReportCommands, SpendTable) {
             "gpt-4o-mini         0.000480    3.5%         2    200      20      40\n"
             "(none)              0.000000    0.0%         1      5       0       0\n"
             "TOTAL               0.013755  100.0%         4   3805    2020     340\n");
+}
+
+TEST(ReportCommands, SpendTableNeverShowsANonzeroSpendAsZero) {
+  const auto report = boost::json::parse(R"({"period":"day","from":"2026-03-04T00:00:00.000Z",
+    "to":"2026-03-05T00:00:00.000Z","total_usd":0.00000016,"requests":1,"groups":[
+    {"key":"gpt-4.1-nano","spend_usd":0.00000016,"requests":1,"input_tokens":1,"cached_input_tokens":0,"output_tokens":0}]})");
+  std::string error;
+  const auto table = formatSpendTable(report, "model", error);
+  ASSERT_TRUE(table) << error;
+  EXPECT_EQ(*table,
+            "Spend by model, this day (2026-03-04T00:00:00Z to 2026-03-05T00:00:00Z)\n"
+            "MODEL           SPEND_USD   SHARE  REQUESTS  INPUT  CACHED  OUTPUT\n"
+            "gpt-4.1-nano  0.000000160  100.0%         1      1       0       0\n"
+            "TOTAL         0.000000160  100.0%         1      1       0       0\n");
 }
 
 TEST(ReportCommands, SpendTableEmptyAndMalformed) {
@@ -83,14 +100,15 @@ TEST(ReportCommands, BudgetsTable) {
   const auto table = formatBudgetsTable(budgets, utc(2026, 3, 4, 10, 30), error);
   ASSERT_TRUE(table) << error;
   EXPECT_EQ(*table,
-            "NAME       SCOPE   SUBJECT  PERIOD  SPENT_USD  RESERVED_USD  LIMIT_USD   USED  "
+            // One number of decimals in every money column (was 0.250 next to 12.500000).
+            "NAME       SCOPE   SUBJECT  PERIOD  SPENT_USD  RESERVED_USD    LIMIT_USD   USED  "
             "PROJECTED_USD  MODE  RESETS_AT\n"
-            "org-daily  global  (all)    day     12.500000         0.250     500.00   2.5%  "
-            "     28.57143  hard  2026-03-05T00:00:00Z (in 13h 30m)\n"
-            "per-team   team    search   month    0.000240         0.000      50.00  <0.1%  "
-            "      0.00180  soft  2026-04-01T00:00:00Z (in 27d 13h)\n"
-            "lifetime   key     (none)   total    1.000000         0.000    1000.00   0.1%  "
-            "      1.00000  hard  never\n");
+            "org-daily  global  (all)    day     12.500000      0.250000   500.000000   2.5%  "
+            "    28.571428  hard  2026-03-05T00:00:00Z (in 13h 30m)\n"
+            "per-team   team    search   month    0.000240      0.000000    50.000000  <0.1%  "
+            "     0.001800  soft  2026-04-01T00:00:00Z (in 27d 13h)\n"
+            "lifetime   key     (none)   total    1.000000      0.000000  1000.000000   0.1%  "
+            "     1.000000  hard  never\n");
   EXPECT_EQ(*formatBudgetsTable(boost::json::parse("[]"), utc(2026, 3, 4), error),
             "No budgets to show (none in the config's budgets:, or only per-subject ones not "
             "charged yet this period).\n");
