@@ -630,9 +630,10 @@ void ClientSession::price(Exchange& ex) {
   core::UsageResult& result = ex.result;
   if (ex.usage) {
     result = ex.usage->finish();
-  } else if (ex.client_gone || ex.awaiting_answer) {
+  } else if ((ex.client_gone || ex.awaiting_answer) &&
+             ex.info.kind != core::EndpointKind::Unmetered) {
     // Gone before the answer started, or the upstream took the request and then timed out or
-    // failed: it may have read (and billed) the prompt. Estimate it.
+    // failed: it may have read (and billed) the prompt. Estimate it (free endpoints bill nothing).
     result.status = core::UsageStatus::Estimated;
     result.estimated = true;
     result.usage.input_tokens = core::UsageEstimator(ex.info.request_body_bytes).inputTokens();

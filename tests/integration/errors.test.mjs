@@ -130,7 +130,16 @@ test('upstream accepts but never answers -> 504 after about first_byte_timeout, 
     assert.equal(e.json.output_tokens, 0);
     assert.ok(e.json.cost_usd > 0, `${format}: 504 cost ${e.json.cost_usd}`);
   }
-  assert.equal(up.requests.length, FORMATS.length, 'each request should have reached the upstream');
+  // A free endpoint bills nothing, answered or not: no estimate.
+  const models = await request(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer sk-test' }, agent, timeout: 45_000 });
+  assert.equal(models.status, 504, models.text);
+  const m = await waitForEntry(ledgerPathOf(proxy), models.headers['x-spendgate-request-id']);
+  assertLedgerShape(m, 'GET /v1/models 504');
+  assert.equal(m.json.price_source, 'unmetered');
+  assert.equal(m.json.usage_source, 'provider');
+  assert.equal(m.json.input_tokens, 0);
+  assert.equal(m.json.cost_usd, 0);
+  assert.equal(up.requests.length, FORMATS.length + 1, 'each request should have reached the upstream');
   await proxy.stopClean();
 });
 
