@@ -6,6 +6,7 @@
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
 #include <boost/json.hpp>
+#include <tuple>
 
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
@@ -45,9 +46,11 @@ http::response<http::string_body> errorResponse(http::status status, std::string
 
 /** @return the methods `path` takes, as an Allow header value; "" for no such route. */
 std::string_view allowedMethods(std::string_view path) {
+  // HEAD wherever GET is, as nginx: the same head, no body (serve() leaves it out).
   static constexpr std::pair<std::string_view, std::string_view> kRoutes[] = {
-      {"/metrics", "GET"},       {"/admin/status", "GET"}, {"/admin/budgets", "GET"},
-      {"/admin/spend", "GET"},   {"/admin/alerts", "GET"}, {"/admin/emergency-stop", "GET, POST"},
+      {"/metrics", "GET, HEAD"},       {"/admin/status", "GET, HEAD"},
+      {"/admin/budgets", "GET, HEAD"}, {"/admin/spend", "GET, HEAD"},
+      {"/admin/alerts", "GET, HEAD"},  {"/admin/emergency-stop", "GET, HEAD, POST"},
       {"/admin/reload", "POST"},
   };
   for (const auto& [route, allow] : kRoutes) {
@@ -142,7 +145,16 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
     response.keep_alive(request.keep_alive());
     response.prepare_payload();
     stream.expires_after(std::chrono::seconds(30));
-    auto [wec, written] = co_await http::async_write(stream, response, use_nothrow_any);
+    beast::error_code wec;
+    if (request.method() == http::verb::head) {
+      // RFC 9110 §9.3.2: the GET answer's head, Content-Length included, and no body (a body
+      // would be read as the start of the next answer on this connection).
+      http::response_serializer<http::string_body> serializer{response};
+      std::tie(wec, std::ignore) =
+          co_await http::async_write_header(stream, serializer, use_nothrow_any);
+    } else {
+      std::tie(wec, std::ignore) = co_await http::async_write(stream, response, use_nothrow_any);
+    }
     if (wec || !response.keep_alive()) break;
   }
   connections_.erase(&stream.socket());
@@ -242,13 +254,13 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
   using State = core::EmergencyStopState;
   using Result = core::StoreResult<State>;
   auto& enforcer = services_.enforcer;
-  if (request.method() == http::verb::get) {
+  if (request.method() == http::verb::get || request.method() == http::verb::head) {
     auto state = co_await awaitCallback<Result>(
         [&](std::function<void(Result)> done) { enforcer.store().emergencyStop(std::move(done)); });
     if (!state.ok()) co_return errorResponse(http::status::service_unavailable, state.error);
     co_return jsonResponse(http::status::ok, emergencyStopJson(*state.value, started_wall_));
   }
-  // route() let only GET and POST through.
+  // route() let only GET, HEAD and POST through.
   boost::system::error_code ec;
   const auto body = boost::json::parse(request.body(), ec);
   if (ec || !body.is_object() || !body.as_object().contains("active") ||

@@ -196,9 +196,9 @@ std::string budgetsJson(const std::vector<core::BudgetSnapshot>& budgets,
 
 net::awaitable<AdminResponse> handleSpend(const AdminRequest& request,
                                           core::SpendRecorder& recorder) {
-  if (request.method() != http::verb::get) {
-    auto response = errorResponse(http::status::method_not_allowed, "use GET");
-    response.set(http::field::allow, "GET");
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    auto response = errorResponse(http::status::method_not_allowed, "use GET or HEAD");
+    response.set(http::field::allow, "GET, HEAD");
     co_return response;
   }
   std::string error;
@@ -219,9 +219,9 @@ net::awaitable<AdminResponse> handleSpend(const AdminRequest& request,
 net::awaitable<AdminResponse> handleBudgets(const AdminRequest& request,
                                             Enforcer& enforcer,
                                             const std::vector<core::BudgetRule>* rules) {
-  if (request.method() != http::verb::get) {
-    auto response = errorResponse(http::status::method_not_allowed, "use GET");
-    response.set(http::field::allow, "GET");
+  if (request.method() != http::verb::get && request.method() != http::verb::head) {
+    auto response = errorResponse(http::status::method_not_allowed, "use GET or HEAD");
+    response.set(http::field::allow, "GET, HEAD");
     co_return response;
   }
   using Result = core::StoreResult<std::vector<core::BudgetSnapshot>>;

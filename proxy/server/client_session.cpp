@@ -310,6 +310,7 @@ Awaitable<bool> ClientSession::serveOne() {
   // target to choose the error format by.
   if (!ec || ec == http::error::body_limit || ec == http::error::header_limit) {
     ex.record.method = std::string(request.method_string());
+    ex.head = request.method() == http::verb::head;  // even the errors below go without a body
     ex.record.target = redactTarget(request.target());
     if (auto index = runtime->routes.match(request.target())) {
       ex.provider = &runtime->providers[*index];
@@ -340,7 +341,6 @@ Awaitable<bool> ClientSession::serveOne() {
 
   worker_.requestStarted();
   ex.counted = true;
-  ex.head = request.method() == http::verb::head;
   ex.client_keep_alive = request.keep_alive();
   ex.client_version = request.version();
 
@@ -1099,7 +1099,16 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   ex.record.error = std::move(message);
 
   deadline_.arm(Clock::now() + kErrorWriteTimeout);
-  auto [ec, n] = co_await http::async_write(socket_, response, use_nothrow);
+  beast::error_code ec;
+  std::size_t n = 0;
+  if (ex.head) {
+    // RFC 9110 §9.3.2: the head a GET would get, Content-Length included, and no body (a body
+    // would be read as the start of the next answer on this connection).
+    http::response_serializer<http::string_body> serializer{response};
+    std::tie(ec, n) = co_await http::async_write_header(socket_, serializer, use_nothrow);
+  } else {
+    std::tie(ec, n) = co_await http::async_write(socket_, response, use_nothrow);
+  }
   ec = deadline_.finish(ec);
   ex.record.bytes_out += n;
   if (ec || keep_alive) co_return;

@@ -275,9 +275,10 @@ async function plainProxy(t) {
 test('405 answers carry Allow (RFC 9110)', async (t) => {
   const proxy = await plainProxy(t);
   for (const [method, path, allow] of [
-    ['GET', '/admin/reload', 'POST'], ['POST', '/admin/budgets', 'GET'], ['DELETE', '/admin/emergency-stop', 'GET, POST'],
-    ['PUT', '/admin/emergency-stop', 'GET, POST'], ['POST', '/admin/spend', 'GET'], ['POST', '/admin/alerts', 'GET'],
-    ['POST', '/admin/status', 'GET'], ['POST', '/metrics', 'GET'],
+    ['GET', '/admin/reload', 'POST'], ['HEAD', '/admin/reload', 'POST'], ['POST', '/admin/budgets', 'GET, HEAD'],
+    ['DELETE', '/admin/emergency-stop', 'GET, HEAD, POST'], ['PUT', '/admin/emergency-stop', 'GET, HEAD, POST'],
+    ['POST', '/admin/spend', 'GET, HEAD'], ['POST', '/admin/alerts', 'GET, HEAD'], ['POST', '/admin/status', 'GET, HEAD'],
+    ['POST', '/metrics', 'GET, HEAD'],
   ]) {
     const res = await admin(proxy, path, { method });
     assert.equal(res.status, 405, `${method} ${path}: ${res.status} ${res.text}`);

@@ -291,7 +291,12 @@ TEST(ReportRoutes, SpendHandler) {
             std::string::npos);
 
   AdminRequest post{http::verb::post, "/admin/spend", 11};
-  EXPECT_EQ(run(handleSpend(post, stats)).result(), http::status::method_not_allowed);
+  response = run(handleSpend(post, stats));
+  EXPECT_EQ(response.result(), http::status::method_not_allowed);
+  EXPECT_EQ(response[http::field::allow], "GET, HEAD");
+  // HEAD is answered as GET (the admin server leaves the body out when it writes it).
+  AdminRequest head{http::verb::head, "/admin/spend?by=key", 11};
+  EXPECT_EQ(run(handleSpend(head, stats)).result(), http::status::ok);
 }
 
 class FailingRecorder final : public core::SpendRecorder {
@@ -353,6 +358,8 @@ TEST(ReportRoutes, BudgetsHandlerReadsTheLiveStore) {
 
   AdminRequest del{http::verb::delete_, "/admin/budgets", 11};
   EXPECT_EQ(run(handleBudgets(del, enforcer)).result(), http::status::method_not_allowed);
+  AdminRequest head{http::verb::head, "/admin/budgets", 11};
+  EXPECT_EQ(run(handleBudgets(head, enforcer)).result(), http::status::ok);
 }
 
 }  // namespace
