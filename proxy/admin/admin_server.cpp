@@ -10,6 +10,7 @@
 
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
+#include "core/http/request_target.hpp"
 #include "core/json/plain_json.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/store/budget_listing.hpp"
@@ -141,8 +142,23 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
     auto [ec, n] = co_await http::async_read(stream, buffer, request, use_nothrow_any);
     if (ec) break;
 
-    http::response<http::string_body> response = co_await route(request);
-    response.keep_alive(request.keep_alive());
+    bool routable = true;
+    if (!core::isOriginForm(request.target())) {
+      // Absolute form (RFC 9112 §3.2.2): routed by its path and query, as nginx does.
+      if (auto origin = core::originFormOf(request.target())) {
+        request.target(*origin);
+      } else {
+        routable = false;
+      }
+    }
+    // Not a conditional expression: GCC 12 miscompiles co_await in one (the answer lost fields).
+    http::response<http::string_body> response;
+    if (routable) {
+      response = co_await route(request);
+    } else {
+      response = errorResponse(http::status::bad_request, "malformed request target");
+    }
+    response.keep_alive(routable && request.keep_alive());
     response.prepare_payload();
     stream.expires_after(std::chrono::seconds(30));
     beast::error_code wec;

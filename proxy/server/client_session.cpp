@@ -20,6 +20,7 @@
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
+#include "core/http/request_target.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
@@ -305,14 +306,26 @@ Awaitable<bool> ClientSession::serveOne() {
   ex.record.request_id = newRequestId();
   ex.record.bytes_in = header_bytes;
 
-  const auto& request = parser.get();
+  auto& request = parser.get();
+  bool bad_target = false;
   // Beast parses the request line before the fields, so even a header over the limit has a
   // target to choose the error format by.
   if (!ec || ec == http::error::body_limit || ec == http::error::header_limit) {
     ex.record.method = std::string(request.method_string());
     ex.head = request.method() == http::verb::head;  // even the errors below go without a body
+    if (!core::isOriginForm(request.target())) {
+      // Absolute form (RFC 9112 §3.2.2), from clients set up to use a forward proxy: routed and
+      // forwarded by its path and query, as nginx does. Rare, so the common case pays one test.
+      if (auto origin = core::originFormOf(request.target())) {
+        request.target(*origin);
+      } else {
+        bad_target = true;
+      }
+    }
     ex.record.target = redactTarget(request.target());
-    if (auto index = runtime->routes.match(request.target())) {
+    if (bad_target) {
+      // Routed nowhere: the 400 below goes in OpenAI's format.
+    } else if (auto index = runtime->routes.match(request.target())) {
       ex.provider = &runtime->providers[*index];
       ex.record.provider = ex.provider->config.name;
     }
@@ -335,6 +348,12 @@ Awaitable<bool> ClientSession::serveOne() {
       co_await sendError(ex, format, ProxyError::BadRequest, "malformed request: " + ec.message(),
                          false);
     }
+    finish(ex);
+    co_return false;
+  }
+  if (bad_target) {
+    co_await sendError(ex, format, ProxyError::BadRequest,
+                       "malformed request target: neither a path nor an absolute URI", false);
     finish(ex);
     co_return false;
   }

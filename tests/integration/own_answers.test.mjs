@@ -1,13 +1,15 @@
 // Answers the proxy makes itself (admin routes, proxy errors and denials), read off raw sockets:
 // HEAD gets the GET head without a body, so the next answer on a keep-alive connection is read
-// right; a HEAD forwarded upstream keeps working the same way.
+// right; a HEAD forwarded upstream keeps working the same way. And request targets in absolute
+// form (RFC 9112 §3.2.2), on both ports.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json } from './lib/fake_upstream.mjs';
-import { parseResponse } from './lib/http.mjs';
+import { parseResponse, rawExchange } from './lib/http.mjs';
+import { OPENAI_CHAT_COMPLETION } from './lib/fixtures.mjs';
 
 const TOKEN = `adm-${randomBytes(8).toString('hex')}`;
 
@@ -57,7 +59,7 @@ function assertSameHead({ head, get }, what, { sameLength = true } = {}) {
 
 async function upstreamAndProxy(t, options = {}) {
   const up = await startUpstream({
-    handler: (req, res) => json(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini' }] }),
+    handler: (req, res) => json(res, 200, req.method === 'POST' ? OPENAI_CHAT_COMPLETION : { object: 'list', data: [{ id: 'gpt-4o-mini' }] }),
   });
   t.after(() => up.close());
   const proxy = await startProxy(t, {
@@ -108,4 +110,55 @@ test('proxy port: HEAD on an answer the proxy makes itself (404, 401 denial) has
   assertSameHead(forwarded, 'forwarded');
   assert.deepEqual(open.requests.map((r) => r.method), ['HEAD', 'GET']);
   await passthrough.stopClean();
+});
+
+/** One raw request, `target` written as given; @return the parsed answer. */
+async function rawRequest(port, method, target, { headers = {}, body = '' } = {}) {
+  const lines = Object.entries({ host: '127.0.0.1', 'content-length': Buffer.byteLength(body), ...headers })
+    .map(([k, v]) => `${k}: ${v}\r\n`).join('');
+  const { response } = await rawExchange(port, `${method} ${target} HTTP/1.1\r\n${lines}\r\n${body}`);
+  assert.ok(response.complete, `${method} ${target}: incomplete answer`);
+  return response;
+}
+
+test('proxy port: an absolute-form target is routed by its path and forwarded in origin form, query kept', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t);
+  const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] });
+  const res = await rawRequest(proxy.port, 'POST', `http://127.0.0.1:${proxy.port}/v1/chat/completions?api-version=1`, {
+    headers: { authorization: 'Bearer sk-test', 'content-type': 'application/json' }, body,
+  });
+  assert.equal(res.status, 200, res.text);
+  assert.deepEqual(res.json(), OPENAI_CHAT_COMPLETION);
+  assert.ok(res.headers['x-spendgate-cost-usd'], 'metered as a chat completion');
+  // Another authority and no port: still only the path counts.
+  const models = await rawRequest(proxy.port, 'GET', 'http://api.openai.com/v1/models', { headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(models.status, 200, models.text);
+  assert.deepEqual(up.requests.map((r) => `${r.method} ${r.url}`), ['POST /v1/chat/completions?api-version=1', 'GET /v1/models']);
+  assert.equal(up.requests[0].body.toString(), body);
+
+  // No route for its path: 404 as for the origin form.
+  assert.equal((await rawRequest(proxy.port, 'GET', `http://127.0.0.1:${proxy.port}/nothing/here`)).status, 404);
+  // Neither a path nor an absolute URI with a host: 400, never routed.
+  for (const target of ['http://user:pw@127.0.0.1/v1/models', 'http:///v1/models', 'http:/v1/models', 'v1/models', '*']) {
+    const bad = await rawRequest(proxy.port, 'GET', target, { headers: { authorization: 'Bearer sk-test' } });
+    assert.equal(bad.status, 400, `${target}: ${bad.status} ${bad.text}`);
+    assert.equal(bad.json().error.type, 'invalid_request_error', target);
+  }
+  assert.equal(up.requests.length, 2, 'a malformed target reached the upstream');
+  await proxy.stopClean();
+});
+
+test('admin port: an absolute-form target is routed by its path; a malformed one gets 400', async (t) => {
+  const { proxy, adminPort } = await upstreamAndProxy(t);
+  const health = await rawRequest(adminPort, 'GET', `http://127.0.0.1:${adminPort}/healthz`);
+  assert.equal(health.status, 200, health.text);
+  assert.equal(health.text, 'ok');
+  const spend = await rawRequest(adminPort, 'GET', `http://localhost/admin/spend?by=provider&period=day`, { headers: { authorization: `Bearer ${TOKEN}` } });
+  assert.equal(spend.status, 200, spend.text);
+  assert.equal(spend.json().period, 'day');
+  for (const target of ['http://user@127.0.0.1/healthz', 'healthz', '*']) {
+    const bad = await rawRequest(adminPort, 'GET', target);
+    assert.equal(bad.status, 400, `${target}: ${bad.status} ${bad.text}`);
+  }
+  await proxy.stopClean();
 });
