@@ -10,6 +10,7 @@
 
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
+#include "core/http/http_date.hpp"
 #include "core/http/request_target.hpp"
 #include "core/json/plain_json.hpp"
 #include "core/ledger/ledger_entry.hpp"
@@ -43,6 +44,12 @@ http::response<http::string_body> jsonResponse(http::status status,
 
 http::response<http::string_body> errorResponse(http::status status, std::string_view message) {
   return jsonResponse(status, boost::json::value{{"error", message}});
+}
+
+/** The Date header value for now, formatted once per second per thread, not per answer. */
+std::string_view httpDateNow() {
+  thread_local core::HttpDateCache dates;
+  return dates.at(std::chrono::system_clock::now());
 }
 
 /** @return the methods `path` takes, as an Allow header value; "" for no such route. */
@@ -159,6 +166,7 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
       response = errorResponse(http::status::bad_request, "malformed request target");
     }
     response.keep_alive(routable && request.keep_alive());
+    response.set(http::field::date, httpDateNow());  // as nginx
     response.prepare_payload();
     stream.expires_after(std::chrono::seconds(30));
     beast::error_code wec;

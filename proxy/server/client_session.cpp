@@ -20,6 +20,7 @@
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
+#include "core/http/http_date.hpp"
 #include "core/http/request_target.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
@@ -111,6 +112,12 @@ constexpr std::size_t kMaxHeldAnswer = 16 * 1024 * 1024;
 double millisSince(std::chrono::steady_clock::time_point from,
                    std::chrono::steady_clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
+}
+
+/** The Date header value for now, formatted once per second per thread, not per answer. */
+std::string_view httpDateNow() {
+  thread_local core::HttpDateCache dates;
+  return dates.at(std::chrono::system_clock::now());
 }
 
 bool isQuietClose(const beast::error_code& ec) {
@@ -1097,6 +1104,8 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   }
   const auto& kind = core::errorKind(error);
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
+  // As nginx on its own answers; relayed answers keep the upstream's Date.
+  response.set(http::field::date, httpDateNow());
   response.set(http::field::content_type, "application/json");
   response.set("x-spendgate-request-id", ex.record.request_id);
   // The id under the name the caller's SDK reads into its error's requestID (openai:

@@ -1,7 +1,7 @@
 // Answers the proxy makes itself (admin routes, proxy errors and denials), read off raw sockets:
 // HEAD gets the GET head without a body, so the next answer on a keep-alive connection is read
 // right; a HEAD forwarded upstream keeps working the same way. And request targets in absolute
-// form (RFC 9112 §3.2.2), on both ports.
+// form (RFC 9112 §3.2.2), on both ports. And each of these answers carries a Date header.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import net from 'node:net';
@@ -12,6 +12,7 @@ import { parseResponse, rawExchange } from './lib/http.mjs';
 import { OPENAI_CHAT_COMPLETION } from './lib/fixtures.mjs';
 
 const TOKEN = `adm-${randomBytes(8).toString('hex')}`;
+const UPSTREAM_DATE = 'Wed, 21 Oct 2015 07:28:00 GMT';
 
 /** Writes `text` on one connection and collects everything until the peer closes. */
 function exchange(port, text, timeout = 10_000) {
@@ -59,7 +60,9 @@ function assertSameHead({ head, get }, what, { sameLength = true } = {}) {
 
 async function upstreamAndProxy(t, options = {}) {
   const up = await startUpstream({
-    handler: (req, res) => json(res, 200, req.method === 'POST' ? OPENAI_CHAT_COMPLETION : { object: 'list', data: [{ id: 'gpt-4o-mini' }] }),
+    handler: (req, res) => (req.method === 'POST'
+      ? json(res, 200, OPENAI_CHAT_COMPLETION)
+      : json(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini' }] }, { date: UPSTREAM_DATE })),
   });
   t.after(() => up.close());
   const proxy = await startProxy(t, {
@@ -161,4 +164,42 @@ test('admin port: an absolute-form target is routed by its path; a malformed one
     assert.equal(bad.status, 400, `${target}: ${bad.status} ${bad.text}`);
   }
   await proxy.stopClean();
+});
+
+/** One Date header, an IMF-fixdate (RFC 9110 §5.6.7) within a few seconds of now. */
+function assertDateNow(res, what) {
+  const date = res.headers.date;
+  assert.match(date ?? '', /^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d{2} (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} \d{2}:\d{2}:\d{2} GMT$/,
+    `${what}: Date ${JSON.stringify(date)} in ${JSON.stringify(res.headers)}`);
+  assert.ok(Math.abs(Date.parse(date) - Date.now()) < 10_000, `${what}: Date ${date} is not now`);
+}
+
+test('answers the proxy makes itself carry Date (admin answers, errors, denials); relayed answers keep the upstream\'s', async (t) => {
+  const { proxy, adminPort } = await upstreamAndProxy(t, {
+    extra: { identity: { passthrough: false } },
+  });
+  const auth = { authorization: `Bearer ${TOKEN}` };
+  for (const [target, headers, status] of [
+    ['/healthz', {}, 200], ['/readyz', auth, 200], ['/admin/status', auth, 200], ['/metrics', auth, 200],
+    ['/admin/status', {}, 401], ['/admin/nothing', auth, 404], ['*', {}, 400],
+  ]) {
+    const res = await rawRequest(adminPort, 'GET', target, { headers });
+    assert.equal(res.status, status, `admin ${target}: ${res.text}`);
+    assertDateNow(res, `admin ${target}`);
+  }
+  for (const [target, headers, status] of [
+    ['/nothing/here', {}, 404], ['/v1/models', { authorization: 'Bearer sk-unknown' }, 401], ['*', {}, 400],
+  ]) {
+    const res = await rawRequest(proxy.port, 'GET', target, { headers });
+    assert.equal(res.status, status, `proxy ${target}: ${res.text}`);
+    assertDateNow(res, `proxy ${target}`);
+  }
+  await proxy.stopClean();
+
+  // Forwarded: the upstream's Date, and only that.
+  const { proxy: open } = await upstreamAndProxy(t);
+  const res = await rawRequest(open.port, 'GET', '/v1/models', { headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(res.status, 200, res.text);
+  assert.equal(res.headers.date, UPSTREAM_DATE);
+  await open.stopClean();
 });
