@@ -58,20 +58,46 @@ constexpr CliOptions::Option kConfig{"--config", true, "-c"};
 constexpr CliOptions::Option kAdmin{"--admin", true};
 constexpr CliOptions::Option kJson{"--json"};
 
+/** "127.0.0.1", or "[::1]" for IPv6, as in a URL. */
+std::string urlHost(const net::ip::address& address) {
+  return address.is_v6() ? "[" + address.to_string() + "]" : address.to_string();
+}
+
 std::string hostPort(const tcp::endpoint& endpoint) {
-  const auto address = endpoint.address();
-  std::string host = address.to_string();
-  if (address.is_v6()) host = "[" + host + "]";
-  return host + ":" + std::to_string(endpoint.port());
+  return urlHost(endpoint.address()) + ":" + std::to_string(endpoint.port());
+}
+
+/** " (all interfaces)" after a wildcard address, else nothing. */
+std::string_view allInterfacesNote(const tcp::endpoint& endpoint) {
+  return endpoint.address().is_unspecified() ? " (all interfaces)" : "";
+}
+
+/**
+ * Where a client on this machine connects to `endpoint`: a wildcard address (0.0.0.0, [::]) is
+ * where the proxy listens, not an address to connect to, so it becomes loopback of its family.
+ */
+tcp::endpoint connectable(const tcp::endpoint& endpoint) {
+  if (!endpoint.address().is_unspecified()) return endpoint;
+  const auto loopback = endpoint.address().is_v6()
+                            ? net::ip::address(net::ip::address_v6::loopback())
+                            : net::ip::address(net::ip::address_v4::loopback());
+  return {loopback, endpoint.port()};
 }
 
 void printWhereToPoint(const Runtime& runtime,
                        const tcp::endpoint& proxy,
                        const tcp::endpoint& admin) {
-  const std::string base = "http://" + hostPort(proxy);
-  std::cout << "spendgate " << SPENDGATE_VERSION << " listening on " << base << "\n";
-  std::cout << "admin API on http://" << hostPort(admin) << "\n";
-  std::cout << "point your clients here:\n";
+  std::cout << "spendgate " << SPENDGATE_VERSION << " listening on http://" << hostPort(proxy)
+            << allInterfacesNote(proxy) << "\n";
+  std::cout << "admin API on http://" << hostPort(admin) << allInterfacesNote(admin) << "\n";
+  const std::string base = "http://" + hostPort(connectable(proxy));
+  if (proxy.address().is_unspecified()) {
+    std::cout << "point your clients here (from other machines, use this machine's name or "
+                 "address instead of "
+              << urlHost(connectable(proxy).address()) << "):\n";
+  } else {
+    std::cout << "point your clients here:\n";
+  }
   for (const auto& provider : runtime.providers) {
     const auto& config = provider.config;
     switch (config.format) {

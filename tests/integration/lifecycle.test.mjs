@@ -24,6 +24,26 @@ test('serve prints "listening on http://HOST:PORT" and the admin address on stdo
   await proxy.stopClean();
 });
 
+test('serve on a wildcard address (0.0.0.0, [::]) says so and points clients at loopback, not at the wildcard', async (t) => {
+  for (const [listen, wildcard, loopback] of [['0.0.0.0:0', '0.0.0.0', '127.0.0.1'], ['[::]:0', '[::]', '[::1]']]) {
+    const proxy = await startProxy(t, { server: defaultServer({ listen }) });
+    for (const deadline = Date.now() + 5_000; !proxy.stdout.includes('OPENAI_BASE_URL=');) {
+      assert.ok(Date.now() < deadline, `no client lines within 5 s\n${proxy.describe()}`);
+      await sleep(50);
+    }
+    assert.ok(proxy.stdout.includes(`listening on http://${wildcard}:${proxy.port} (all interfaces)\n`), proxy.describe());
+    const clients = proxy.stdout.slice(proxy.stdout.indexOf('point your clients here'));
+    assert.match(clients, /^point your clients here \(from other machines, use this machine's name or address instead of /, clients);
+    for (const line of [`OPENAI_BASE_URL=http://${loopback}:${proxy.port}/v1`, `ANTHROPIC_BASE_URL=http://${loopback}:${proxy.port}`]) {
+      assert.ok(clients.includes(line), `missing ${line}\n${proxy.describe()}`);
+    }
+    assert.ok(!clients.includes(wildcard), `a client line names ${wildcard}\n${proxy.describe()}`);
+    // And it is where the proxy answers.
+    assert.equal((await request(`http://${loopback}:${proxy.port}/nope`)).status, 404);
+    await proxy.stopClean();
+  }
+});
+
 test('admin /healthz answers 200 ok', async (t) => {
   const proxy = await startProxy(t, {});
   await proxy.waitForAdmin();
