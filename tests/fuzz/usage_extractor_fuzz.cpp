@@ -6,7 +6,9 @@
 // - the result does not depend on where the body was split (default caps);
 // - for non-streamed answers the one-pass scan agrees with the document path (document_only);
 // - usage.hpp's normalization holds: counts >= 0, subsets inside their totals, 5m + 1h writes
-//   equal the writes, and an estimate never exceeds the request's own output cap.
+//   equal the writes, and an estimate never exceeds the request's own output cap. (Only for the
+//   result: reportedSoFar() is the provider's raw counts, absurd ones included; finish() is
+//   what judges them.)
 
 #include <array>
 #include <cstdint>
@@ -122,7 +124,6 @@ SPENDGATE_FUZZ_TARGET(usage_extractor) {
   for (const Outcome* o : {&whole, &pieces}) {
     const UsageResult& r = o->result;
     checkNormalized(r.usage);
-    if (o->so_far) checkNormalized(*o->so_far);
     if (r.status == UsageStatus::NotBillable) FUZZ_CHECK(r.usage.input_tokens == 0);
     if (r.status != UsageStatus::Reported && r.status != UsageStatus::Partial) {
       FUZZ_CHECK(!r.usage.reported);
