@@ -39,7 +39,8 @@ ReplayCharges LedgerReplayPlanner::charges(const LedgerEntry& entry) const {
   if (out.empty()) return out;
   out.reconciliation.reservation_id = entry.request_id;
   out.reconciliation.actual_cost = entry.cost_picousd;
-  out.reconciliation.actual_tokens = entry.input_tokens + entry.output_tokens;
+  // A ledger line is read back as written, any int64 included (a hand-edited or foreign file).
+  out.reconciliation.actual_tokens = saturatingAdd(entry.input_tokens, entry.output_tokens);
   out.reconciliation.settled_at = entry.ts;
   return out;
 }

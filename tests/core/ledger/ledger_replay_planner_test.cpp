@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdint>
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -81,6 +83,22 @@ TEST(LedgerReplayPlanner, ChargesTheCountersALiveRequestOfTheSamePeriodCharges) 
   EXPECT_EQ(charges.reconciliation.reservation_id, "req");
   EXPECT_TRUE(charges.spend_stats);
   EXPECT_FALSE(charges.empty());
+}
+
+// Found by fuzzing (tests/fuzz/ledger_line_parser_fuzz.cpp): a ledger line is read back with any
+// int64 token counts, and input + output overflowed (undefined behaviour) for a hand-edited line.
+TEST(LedgerReplayPlanner, HugeTokenCountsSaturateInsteadOfOverflowing) {
+  const Rules r = rules();
+  const auto now = utc(2026, 11, 23, 18);
+  LedgerEntry e = record(utc(2026, 11, 23, 9));
+  e.input_tokens = std::numeric_limits<std::int64_t>::max();
+  e.output_tokens = 1;
+  EXPECT_EQ(LedgerReplayPlanner(r, now).charges(e).reconciliation.actual_tokens,
+            std::numeric_limits<std::int64_t>::max());
+  e.input_tokens = std::numeric_limits<std::int64_t>::min();
+  e.output_tokens = -1;
+  EXPECT_EQ(LedgerReplayPlanner(r, now).charges(e).reconciliation.actual_tokens,
+            std::numeric_limits<std::int64_t>::min());
 }
 
 TEST(LedgerReplayPlanner, PastPeriodsDoNotCountTotalAlways) {
