@@ -290,9 +290,16 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_vi
   const std::int64_t seconds =
       daysFromCivil(*year, static_cast<unsigned>(*month), static_cast<unsigned>(*day)) * 86400 +
       *hour * 3600 + *minute * 60 + *second - offset_minutes * 60;
+  // system_clock may not reach every year 0000..9999 (libstdc++ counts nanoseconds: 1677..2262);
+  // converting a time beyond its range would overflow.
+  constexpr std::int64_t kMaxMillis = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                          std::chrono::system_clock::duration::max())
+                                          .count();
+  const std::int64_t total = seconds * 1000 + millis;
+  if (total > kMaxMillis || total < -kMaxMillis) return std::nullopt;
   return std::chrono::system_clock::time_point(
       std::chrono::duration_cast<std::chrono::system_clock::duration>(
-          std::chrono::milliseconds(seconds * 1000 + millis)));
+          std::chrono::milliseconds(total)));
 }
 
 std::string toJsonLine(const LedgerEntry& e) {

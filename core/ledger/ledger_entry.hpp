@@ -43,7 +43,8 @@ std::string formatRfc3339(std::chrono::system_clock::time_point time);
 /**
  * Reads an RFC 3339 time ("2026-11-23T05:17:50.123Z", any number of fraction digits, "Z" or a
  * "+hh:mm"/"-hh:mm" offset, 'T' or 't'), to the millisecond (finer digits are truncated).
- * @return nullopt when `text` is not one, or its fields are out of range
+ * @return nullopt when `text` is not one, or its fields are out of range, or the time is beyond
+ *         what system_clock can hold (years 1678..2261 are always in range)
  */
 std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_view text);
 

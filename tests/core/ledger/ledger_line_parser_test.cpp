@@ -147,6 +147,20 @@ TEST(Rfc3339, ParsesWhatFormatWritesAndOffsets) {
   }
 }
 
+// Found by fuzzing (tests/fuzz/ledger_line_parser_fuzz.cpp): four-digit years reach past what
+// system_clock holds (nanoseconds on libstdc++: 1677..2262), and the conversion overflowed
+// (undefined behaviour; in practice a wrapped, wrong time that replay then charged).
+TEST(Rfc3339, RefusesTimesSystemClockCannotHold) {
+  for (const char* beyond : {"3000-01-01T00:00:00Z", "9999-12-31T23:59:59.999Z",
+                             "1600-01-01T00:00:00Z", "0000-01-01T00:00:00+01:00"}) {
+    EXPECT_FALSE(parseRfc3339(beyond)) << beyond;
+    EXPECT_FALSE(parseLedgerLine(std::string(R"({"ts":")") + beyond + R"(","cost_usd":1})"))
+        << beyond;
+  }
+  EXPECT_EQ(parseRfc3339("2261-12-31T23:59:59.999Z"), utc(2261, 12, 31, 23, 59, 59, 999));
+  EXPECT_EQ(parseRfc3339("1678-01-01T00:00:00Z"), utc(1678, 1, 1));
+}
+
 TEST(ParseUsd, ExactDecimalsAsFormatUsdWritesThem) {
   EXPECT_EQ(parseUsd("0.0125"), 12'500'000'000);
   EXPECT_EQ(parseUsd("10"), 10 * kPicodollarsPerUsd);
