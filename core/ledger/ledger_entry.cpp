@@ -152,12 +152,19 @@ std::string padded(long value, std::size_t width) {
 
 /** The gmtime_r + to_string spelling, kept for times this file's fast path does not cover. */
 std::string formatRfc3339Slow(std::int64_t millis) {
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  // Rounded down: 1 ms before the epoch is 23:59:59.999 of the day before.
+  std::int64_t whole = millis / 1000;
+  std::int64_t fraction = millis % 1000;
+  if (fraction < 0) {
+    fraction += 1000;
+    --whole;
+  }
+  const std::time_t seconds = static_cast<std::time_t>(whole);
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   return padded(utc.tm_year + 1900, 4) + "-" + padded(utc.tm_mon + 1, 2) + "-" +
          padded(utc.tm_mday, 2) + "T" + padded(utc.tm_hour, 2) + ":" + padded(utc.tm_min, 2) + ":" +
-         padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(millis % 1000), 3) + "Z";
+         padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(fraction), 3) + "Z";
 }
 
 /** Milliseconds of 10000-01-01T00:00:00Z: the fast path covers [1970, 9999]. */

@@ -153,12 +153,16 @@ std::string padded(long value, std::size_t width) {
 std::string formatRfc3339(std::chrono::system_clock::time_point time) {
   const auto millis =
       std::chrono::duration_cast<std::chrono::milliseconds>(time.time_since_epoch()).count();
-  const std::time_t seconds = static_cast<std::time_t>(millis / 1000);
+  // Seconds rounded down: the original truncated toward zero, which wrote times before the epoch
+  // as "1970-01-01T00:00:00.-01Z" (fixed, see PreEpochTimesAreRfc3339).
+  const std::time_t seconds = static_cast<std::time_t>(
+      std::chrono::floor<std::chrono::seconds>(std::chrono::milliseconds(millis)).count());
   std::tm utc{};
   gmtime_r(&seconds, &utc);
   return padded(utc.tm_year + 1900, 4) + "-" + padded(utc.tm_mon + 1, 2) + "-" +
          padded(utc.tm_mday, 2) + "T" + padded(utc.tm_hour, 2) + ":" + padded(utc.tm_min, 2) + ":" +
-         padded(utc.tm_sec, 2) + "." + padded(static_cast<long>(millis % 1000), 3) + "Z";
+         padded(utc.tm_sec, 2) + "." + padded(static_cast<long>((millis % 1000 + 1000) % 1000), 3) +
+         "Z";
 }
 
 std::string formatUsd(std::int64_t amount) {
@@ -387,6 +391,18 @@ TEST(LedgerEntryTest, TimestampsMatchGmtimeIncludingLeapYears) {
     EXPECT_EQ(toJsonLine(e), reference::toJsonLine(e)) << m;
   }
   EXPECT_EQ(formatRfc3339(atMillis(951'782'400'000 + 3'723'004)), "2000-02-29T01:02:03.004Z");
+}
+
+// Found by fuzzing (tests/fuzz/ledger_line_parser_fuzz.cpp): a time before 1970 that is not a
+// whole second was written as "1970-01-01T00:00:00.-500Z", which parseRfc3339 (and so the ledger
+// replay) refuses.
+TEST(LedgerEntryTest, PreEpochTimesAreRfc3339) {
+  EXPECT_EQ(formatRfc3339(atMillis(-500)), "1969-12-31T23:59:59.500Z");
+  EXPECT_EQ(formatRfc3339(atMillis(-1)), "1969-12-31T23:59:59.999Z");
+  EXPECT_EQ(formatRfc3339(atMillis(-86'400'000)), "1969-12-31T00:00:00.000Z");
+  for (const std::int64_t m : {-1LL, -999LL, -1000LL, -1001LL, -9'183'110'399'999LL}) {
+    EXPECT_EQ(parseRfc3339(formatRfc3339(atMillis(m))), atMillis(m)) << m;
+  }
 }
 
 TEST(LedgerEntryTest, SubMillisecondTimesAreTruncated) {
