@@ -128,16 +128,13 @@ char* putDigits(char* p, unsigned value, int width) {
   return p + width;
 }
 
-// Fixed three decimals without printf: core does no I/O, not even through <cstdio>.
-std::string formatMillisSlow(std::int64_t micros) {
-  std::string fraction = std::to_string(micros % 1000);
-  return std::to_string(micros / 1000) + "." + std::string(3 - fraction.size(), '0') + fraction;
-}
-
 char* putMillis(char* p, std::string_view prefix, double ms) {
   p = put(p, prefix);
-  const auto micros = static_cast<std::int64_t>(ms < 0 ? 0 : ms * 1000.0 + 0.5);
-  if (micros < 0) return put(p, formatMillisSlow(micros));  // NaN or overflow: as it always was
+  // Negative and NaN read as 0, and beyond int64 microseconds as the largest: converting such a
+  // double to int64 is undefined (it wrote "-9223372036854775.-808", not JSON, on x86).
+  const double scaled = ms > 0 ? ms * 1000.0 + 0.5 : 0.0;
+  const auto micros = scaled < 9.2e18 ? static_cast<std::int64_t>(scaled)
+                                      : std::numeric_limits<std::int64_t>::max();
   p = std::to_chars(p, p + 24, micros / 1000).ptr;
   *p++ = '.';
   return putDigits(p, static_cast<unsigned>(micros % 1000), 3);

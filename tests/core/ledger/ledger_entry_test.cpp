@@ -4,6 +4,7 @@
 
 #include <boost/json/parse.hpp>
 #include <chrono>
+#include <cmath>
 #include <cstdint>
 #include <ctime>
 #include <limits>
@@ -346,6 +347,25 @@ TEST(LedgerEntryTest, MillisecondsHaveThreeDecimalsAsBefore) {
     e.latency_ms = ms;
     e.upstream_ms = ms / 3;
     EXPECT_EQ(toJsonLine(e), reference::toJsonLine(e)) << ms;
+  }
+}
+
+// Found by fuzzing (tests/fuzz/ledger_line_parser_fuzz.cpp): a duration beyond int64
+// microseconds, or NaN, was converted to int64 (undefined behaviour) and written as
+// "-9223372036854775.-808", which is not JSON, so the line was lost to the replay.
+TEST(LedgerEntryTest, OutOfRangeMillisecondsStillWriteJson) {
+  for (const double ms : {1e300, std::numeric_limits<double>::infinity(), 9.3e15,
+                          std::numeric_limits<double>::quiet_NaN()}) {
+    LedgerEntry e = sampleEntry();
+    e.latency_ms = ms;
+    e.upstream_ms = -ms;
+    const std::string line = toJsonLine(e);
+    boost::system::error_code ec;
+    const auto doc = boost::json::parse(line, ec);
+    ASSERT_FALSE(ec) << ms << ": " << line;
+    const double written = doc.at("latency_ms").to_number<double>();
+    EXPECT_EQ(written, std::isnan(ms) ? 0.0 : 9223372036854775.807) << ms;
+    EXPECT_EQ(doc.at("upstream_ms").to_number<double>(), 0.0) << ms;
   }
 }
 
