@@ -910,13 +910,8 @@ LoadResult loadConfigString(const std::string& yaml, const std::string& source_n
   Config config = defaultConfig();
   config.source = source_name;
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml);
-    if (documents.size() > 1) {
-      reader.error(documents[1].Mark(), "only one YAML document is allowed");
-    }
-    if (!documents.empty() && !documents[0].IsNull()) {
-      ConfigParser(reader, config).parse(documents[0]);
-    }
+    const YAML::Node document = reader.loadSingleDocument(yaml);
+    if (!document.IsNull()) ConfigParser(reader, config).parse(document);
   } catch (const YAML::ParserException& e) {
     reader.error(e.mark, "YAML syntax error: " + e.msg);
   } catch (const YAML::Exception& e) {

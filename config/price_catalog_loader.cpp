@@ -190,13 +190,11 @@ PriceCatalogResult parsePriceCatalog(const std::string& yaml, const std::string&
   YamlReader reader(source_name);
   core::PriceCatalog catalog;
   try {
-    const std::vector<YAML::Node> documents = YAML::LoadAll(yaml);
-    if (documents.size() > 1)
-      reader.error(documents[1].Mark(), "only one YAML document is allowed");
-    if (documents.empty() || documents[0].IsNull()) {
+    const YAML::Node document = reader.loadSingleDocument(yaml);
+    if (document.IsNull()) {
       reader.error(YAML::Mark(), "the price catalog is empty");
     } else {
-      catalog = CatalogParser(reader).parse(documents[0]);
+      catalog = CatalogParser(reader).parse(document);
     }
   } catch (const YAML::ParserException& e) {
     reader.error(e.mark, "YAML syntax error: " + e.msg);

@@ -1,9 +1,12 @@
 #include "config/yaml_reader.hpp"
 
+#include <yaml-cpp/eventhandler.h>
+
 #include <algorithm>
 #include <charconv>
 #include <cmath>
 #include <map>
+#include <sstream>
 
 namespace spendgate::config {
 
@@ -261,6 +264,69 @@ std::optional<std::vector<std::string>> YamlReader::strings(const YamlValue& val
   }
   if (!ok) return std::nullopt;
   return result;
+}
+
+namespace {
+
+/** Where each document's root node is, without building the nodes. */
+class DocumentRoots final : public YAML::EventHandler {
+public:
+  std::vector<YAML::Mark> roots;
+
+  void OnDocumentStart(const YAML::Mark&) override { root_pending_ = true; }
+  void OnDocumentEnd() override {}
+  void OnNull(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnAlias(const YAML::Mark& mark, YAML::anchor_t) override { node(mark); }
+  void OnScalar(const YAML::Mark& mark,
+                const std::string&,
+                YAML::anchor_t,
+                const std::string&) override {
+    node(mark);
+  }
+  void OnSequenceStart(const YAML::Mark& mark,
+                       const std::string&,
+                       YAML::anchor_t,
+                       YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnSequenceEnd() override {}
+  void OnMapStart(const YAML::Mark& mark,
+                  const std::string&,
+                  YAML::anchor_t,
+                  YAML::EmitterStyle::value) override {
+    node(mark);
+  }
+  void OnMapEnd() override {}
+
+private:
+  void node(const YAML::Mark& mark) {
+    if (root_pending_) roots.push_back(mark);
+    root_pending_ = false;
+  }
+  bool root_pending_ = false;
+};
+
+}  // namespace
+
+YAML::Node YamlReader::loadSingleDocument(const std::string& text) {
+  // Not YAML::LoadAll: on some malformed input (",}", a flow indicator where a document starts)
+  // yaml-cpp 0.7 returns empty documents forever without reading on, and LoadAll loops,
+  // allocating, until memory runs out. Two documents are all it takes to know.
+  std::istringstream stream(text);
+  YAML::Parser parser(stream);
+  DocumentRoots documents;
+  for (int i = 0; i < 2 && parser.HandleNextDocument(documents); ++i) {
+  }
+  if (documents.roots.size() > 1) {
+    const YAML::Mark& first = documents.roots[0];
+    const YAML::Mark& second = documents.roots[1];
+    if (second.pos == first.pos) {
+      error(second, "YAML syntax error: unexpected character");
+      return YAML::Node();
+    }
+    error(second, "only one YAML document is allowed");
+  }
+  return YAML::Load(text);
 }
 
 }  // namespace spendgate::config

@@ -62,6 +62,14 @@ public:
   /** @return the recorded errors, ordered by position. */
   std::vector<std::string> takeErrors();
 
+  /**
+   * Parses YAML text that must hold one document: records "only one YAML document is allowed" at
+   * a second one, and a syntax error where yaml-cpp cannot read on.
+   * @return the first document's root (null when the text has none).
+   * @throws YAML::Exception on syntax errors, as YAML::Load.
+   */
+  YAML::Node loadSingleDocument(const std::string& text);
+
   /** @return the child value `key` of a mapping at `parent`. */
   static YamlValue child(const YamlValue& parent, const YAML::Node& key, const YAML::Node& value);
 

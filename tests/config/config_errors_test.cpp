@@ -383,6 +383,18 @@ TEST(ConfigErrors, OnlyOneDocument) {
               ElementsAre("cfg.yaml:3:1: only one YAML document is allowed"));
 }
 
+// Found by fuzzing (tests/fuzz/config_loader_fuzz.cpp): with a flow indicator where a document
+// starts, yaml-cpp 0.7 returns empty documents forever without reading on, so YAML::LoadAll
+// looped, allocating, until memory ran out: `spendgate check` and `serve` hung on a typo.
+TEST(ConfigErrors, FlowIndicatorWhereADocumentStartsIsAnErrorNotAHang) {
+  EXPECT_THAT(errorsOf(",}\n"),
+              ElementsAre("cfg.yaml:1:1: YAML syntax error: unexpected character"));
+  EXPECT_THAT(errorsOf("# budgets\n  , limit_usd: 100 }\n"),
+              ElementsAre("cfg.yaml:2:3: YAML syntax error: unexpected character"));
+  EXPECT_THAT(errorsOf("server: {}\n---\n"),
+              ElementsAre(HasSubstr("only one YAML document is allowed")));
+}
+
 TEST(ConfigErrors, SourceNameIsTheFilePrefix) {
   const auto r = loadConfigString("servr: {}\n", "/etc/spendgate/spendgate.yaml");
   ASSERT_EQ(r.errors.size(), 1u);

@@ -322,6 +322,10 @@ TEST(PriceCatalogLoader, StructuralErrors) {
   ASSERT_EQ(syntax.size(), 1u);
   EXPECT_NE(syntax[0].find("YAML syntax error"), std::string::npos);
   EXPECT_TRUE(errorsOf("version: \"1\"\ndate: \"2026-01-01\"\nmodels: {}\n").empty());
+  // Found by fuzzing: yaml-cpp's LoadAll looped forever on this (see config_errors_test.cpp).
+  const auto stuck = errorsOf(",}\n");
+  ASSERT_FALSE(stuck.empty());
+  EXPECT_EQ(stuck[0], "prices.yaml:1:1: YAML syntax error: unexpected character");
 }
 
 }  // namespace
