@@ -19,6 +19,16 @@ std::string toLower(std::string text) {
   return text;
 }
 
+/** Letters, digits, '-', '.' and '_' (seen in internal names): what a DNS name can hold. */
+bool validHostName(std::string_view host) {
+  for (const char c : host) {
+    const bool ok =
+        (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.' || c == '_';
+    if (!ok) return false;
+  }
+  return !host.empty();
+}
+
 }  // namespace
 
 std::string UpstreamUrl::hostHeader() const {
@@ -50,6 +60,10 @@ std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string* 
   switch (url.host_type()) {
     case boost::urls::host_type::name:
       result.host = toLower(url.host_name());
+      // host_name() is percent-decoded: "%20" or "%0d%0a" would end up in DNS and in Host.
+      if (!validHostName(result.host)) {
+        return fail(why, "invalid host name '" + std::string(url.encoded_host()) + "'");
+      }
       break;
     case boost::urls::host_type::ipv4:
       result.host = url.host_ipv4_address().to_string();

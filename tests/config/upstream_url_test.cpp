@@ -40,6 +40,12 @@ TEST(ParseUpstreamUrl, RejectsWithReason) {
       {"https://example.com:0", "invalid port '0'"},
       {"https://example.com:70000", "invalid port '70000'"},
       {"https://example.com:", "empty port"},
+      // Found by fuzzing (tests/fuzz/config_values_fuzz.cpp): the host name was taken
+      // percent-decoded, so a space or CR LF reached DNS and the upstream's Host header.
+      {"http://87.0a%20b", "invalid host name '87.0a%20b'"},
+      {"https://api.example.com%0d%0aX-Evil:%201",
+       "invalid host name 'api.example.com%0d%0aX-Evil'"},
+      {"https://a%2fb", "invalid host name 'a%2fb'"},
   };
   for (const auto& [text, reason] : cases) {
     std::string why;
