@@ -121,10 +121,14 @@ void appendUpstreamRequestHead(std::string& out,
 void appendRelayedResponseHead(std::string& out,
                                const http::response_header<>& head,
                                const RelayedResponseHead& how) {
-  char status[16];
-  const auto end = std::to_chars(status, status + sizeof status, head.result_int()).ptr;
+  // Always three digits (RFC 9112 status-code): Beast reads "020" from an upstream as 20, which
+  // written back as "20" is a status line no client can parse.
+  const unsigned code = head.result_int() % 1000;  // Beast's parser gives 0..999
+  const char status[3] = {static_cast<char>('0' + code / 100),
+                          static_cast<char>('0' + code / 10 % 10),
+                          static_cast<char>('0' + code % 10)};
   out += "HTTP/1.1 ";
-  out.append(status, end);
+  out.append(status, sizeof status);
   out += ' ';
   const auto reason = head.reason();
   out.append(reason.empty() ? http::obsolete_reason(head.result()) : reason);

@@ -160,6 +160,21 @@ TEST(HeaderRewriteTest, ResponseKeepsTheUpstreamReasonOrUsesTheStandardOne) {
   EXPECT_TRUE(wire.starts_with("HTTP/1.1 429 Slow Down\r\n"));
 }
 
+// Found by fuzzing (tests/fuzz/header_rewrite_fuzz.cpp): Beast accepts an upstream's "020" as
+// status 20, which was relayed as "HTTP/1.1 20 OK", a status line the client cannot parse.
+TEST(HeaderRewriteTest, ResponseStatusIsAlwaysThreeDigits) {
+  http::response_parser<http::empty_body> upstream;
+  upstream.skip(true);
+  const std::string received = "HTTP/1.1 020 OK\r\nContent-Length: 0\r\n\r\n";
+  boost::system::error_code ec;
+  upstream.put(boost::asio::buffer(received.data(), received.size()), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  std::string wire;
+  appendRelayedResponseHead(wire, upstream.get().base(), {});
+  EXPECT_TRUE(wire.starts_with("HTTP/1.1 020 OK\r\n")) << wire;
+  EXPECT_EQ(parseHead<false>(wire).result_int(), 20u);
+}
+
 TEST(HeaderRewriteTest, ResponseDropsHopByHopAndUpstreamCopiesOfOwnHeaders) {
   http::response_header<> head;
   head.result(200);
