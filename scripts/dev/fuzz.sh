@@ -5,7 +5,8 @@
 # -DSPENDGATE_FUZZ=ON -DBUILD_TESTING=OFF; cmake --build build-fuzz --target fuzz_NAME).
 # The working corpus (build-fuzz/work/NAME) starts from the committed one (tests/fuzz/corpus/NAME);
 # crashes go to build-fuzz/artifacts/NAME/, the log to build-fuzz/logs/NAME.log.
-# `--merge` instead minimises build-fuzz/work/NAME back into tests/fuzz/corpus/NAME.
+# `--merge` instead minimises build-fuzz/work/NAME and copies its smallest inputs, up to
+# FUZZ_CORPUS_BUDGET bytes (24000), into tests/fuzz/corpus/NAME (seed-* and crash-* stay).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 name="$1"
@@ -15,12 +16,20 @@ committed="tests/fuzz/corpus/$name"
 work="build-fuzz/work/$name"
 mkdir -p "$work" "build-fuzz/artifacts/$name" build-fuzz/logs
 if [[ "${1:-}" == "--merge" ]]; then
+  # Minimise the working corpus, then commit its smallest inputs up to a byte budget (the replay
+  # test runs them all under GCC; the full corpus stays in build-fuzz/work).
+  budget="${FUZZ_CORPUS_BUDGET:-24000}"
   fresh="$(mktemp -d)"
-  nice -n 10 "$bin" -merge=1 -rss_limit_mb=2048 "$fresh" "$committed" "$work"
-  # Keep the hand-written seeds and regression inputs by name; the rest is the merged set.
+  nice -n 10 "$bin" -merge=1 -rss_limit_mb=2048 "$fresh" "$work" "$committed" 2>&1 | tail -n 1
   find "$committed" -type f ! -name 'seed-*' ! -name 'crash-*' -delete
-  cp -n "$fresh"/* "$committed"/ 2>/dev/null || true
+  used=0
+  while read -r size file; do
+    ((used + size > budget)) && break
+    cp "$file" "$committed/min-$(basename "$file")"
+    used=$((used + size))
+  done < <(find "$fresh" -type f -printf '%s %p\n' | sort -n)
   rm -rf "$fresh"
+  echo "$name: $(find "$committed" -type f | wc -l) files, $(du -sb "$committed" | cut -f1) bytes"
   exit 0
 fi
 seconds="${1:-300}"
