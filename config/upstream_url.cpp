@@ -80,6 +80,12 @@ std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string* 
     result.port = url.port_number();
   }
   std::string path(url.encoded_path());
+  // Boost.URL 1.81 ends the port at its last digit and reads the rest as a path that does not
+  // start with '/' ("https://host:443x"): it would be sent as the request target "x/v1/...".
+  if (!path.empty() && path.front() != '/') {
+    if (url.has_port()) return fail(why, "invalid port '" + std::string(url.port()) + path + "'");
+    return fail(why, "unexpected '" + path + "' after the host");
+  }
   while (!path.empty() && path.back() == '/') path.pop_back();
   result.path_prefix = std::move(path);
   return result;

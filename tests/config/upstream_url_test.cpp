@@ -46,6 +46,9 @@ TEST(ParseUpstreamUrl, RejectsWithReason) {
       {"https://api.example.com%0d%0aX-Evil:%201",
        "invalid host name 'api.example.com%0d%0aX-Evil'"},
       {"https://a%2fb", "invalid host name 'a%2fb'"},
+      // Also found by fuzzing: Boost.URL reads "443x" as port 443 and path "x".
+      {"https://example.com:443x", "invalid port '443x'"},
+      {"https://example.com:80v1/", "invalid port '80v1/'"},
   };
   for (const auto& [text, reason] : cases) {
     std::string why;
