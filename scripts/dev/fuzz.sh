@@ -6,7 +6,7 @@
 # The working corpus (build-fuzz/work/NAME) starts from the committed one (tests/fuzz/corpus/NAME);
 # crashes go to build-fuzz/artifacts/NAME/, the log to build-fuzz/logs/NAME.log.
 # `--merge` instead minimises build-fuzz/work/NAME and copies its smallest inputs, up to
-# FUZZ_CORPUS_BUDGET bytes (24000), into tests/fuzz/corpus/NAME (seed-* and crash-* stay).
+# FUZZ_CORPUS_BUDGET bytes (12000), into tests/fuzz/corpus/NAME (seed-* and crash-* stay).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 name="$1"
@@ -18,7 +18,7 @@ mkdir -p "$work" "build-fuzz/artifacts/$name" build-fuzz/logs
 if [[ "${1:-}" == "--merge" ]]; then
   # Minimise the working corpus, then commit its smallest inputs up to a byte budget (the replay
   # test runs them all under GCC; the full corpus stays in build-fuzz/work).
-  budget="${FUZZ_CORPUS_BUDGET:-24000}"
+  budget="${FUZZ_CORPUS_BUDGET:-12000}"
   fresh="$(mktemp -d)"
   nice -n 10 "$bin" -merge=1 -rss_limit_mb=2048 "$fresh" "$work" "$committed" 2>&1 | tail -n 1
   find "$committed" -type f ! -name 'seed-*' ! -name 'crash-*' -delete
