@@ -10,8 +10,6 @@
 
 #include "config/duration.hpp"
 #include "core/enforcement/emergency_stop.hpp"
-#include "core/http/http_date.hpp"
-#include "core/http/request_target.hpp"
 #include "core/json/plain_json.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/store/budget_listing.hpp"
@@ -20,6 +18,8 @@
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/await_callback.hpp"
 #include "proxy/enforcement/enforcer.hpp"
+#include "proxy/http/origin_form.hpp"
+#include "proxy/http/own_answer_date.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/prometheus_text.hpp"
 
@@ -44,12 +44,6 @@ http::response<http::string_body> jsonResponse(http::status status,
 
 http::response<http::string_body> errorResponse(http::status status, std::string_view message) {
   return jsonResponse(status, boost::json::value{{"error", message}});
-}
-
-/** The Date header value for now, formatted once per second per thread, not per answer. */
-std::string_view httpDateNow() {
-  thread_local core::HttpDateCache dates;
-  return dates.at(std::chrono::system_clock::now());
 }
 
 /** @return the methods `path` takes, as an Allow header value; "" for no such route. */
@@ -149,15 +143,7 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
     auto [ec, n] = co_await http::async_read(stream, buffer, request, use_nothrow_any);
     if (ec) break;
 
-    bool routable = true;
-    if (!core::isOriginForm(request.target())) {
-      // Absolute form (RFC 9112 §3.2.2): routed by its path and query, as nginx does.
-      if (auto origin = core::originFormOf(request.target())) {
-        request.target(*origin);
-      } else {
-        routable = false;
-      }
-    }
+    const bool routable = toOriginForm(request);
     // Not a conditional expression: GCC 12 miscompiles co_await in one (the answer lost fields).
     http::response<http::string_body> response;
     if (routable) {
@@ -166,7 +152,7 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
       response = errorResponse(http::status::bad_request, "malformed request target");
     }
     response.keep_alive(routable && request.keep_alive());
-    response.set(http::field::date, httpDateNow());  // as nginx
+    response.set(http::field::date, ownAnswerDate());  // as nginx
     response.prepare_payload();
     stream.expires_after(std::chrono::seconds(30));
     beast::error_code wec;

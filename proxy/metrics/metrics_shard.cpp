@@ -11,8 +11,13 @@ const double kOverheadBuckets[14] = {0.00001, 0.000025, 0.00005, 0.0001, 0.00025
                                      0.0025,  0.005,    0.01,    0.025,  0.05,    0.1,    0.25};
 
 namespace {
+
 constexpr char kSep = '\x1f';
-}
+
+/** "-" for a label with no value (a request with no provider or model), in every family. */
+std::string_view labelValue(std::string_view value) { return value.empty() ? "-" : value; }
+
+}  // namespace
 
 MetricsShard::MetricsShard()
     : upstream_seconds(kUpstreamBuckets), overhead_seconds(kOverheadBuckets) {}
@@ -22,6 +27,8 @@ void MetricsShard::request(std::string_view provider,
                            int status,
                            double upstream_seconds_value,
                            double overhead_seconds_value) {
+  provider = labelValue(provider);
+  model = labelValue(model);
   std::lock_guard lock(mutex_);
   LastRequest& last = last_request_;
   if (last.count != nullptr && requests.size() < kMaxSeries && last.status == status &&
@@ -71,6 +78,8 @@ void MetricsShard::spend(std::string_view provider,
                          std::string_view model,
                          std::int64_t picodollars,
                          const Tokens& counts) {
+  provider = labelValue(provider);
+  model = labelValue(model);
   static constexpr std::string_view kKinds[5] = {"input", "cached_input", "cache_write", "output",
                                                  "reasoning"};
   const std::int64_t values[5] = {counts.input, counts.cached_input, counts.cache_write,

@@ -26,6 +26,7 @@ public:
 
   MetricsShard();
 
+  /** An empty provider or model is counted under "-". */
   void request(std::string_view provider,
                std::string_view model,
                int status,

@@ -20,8 +20,6 @@
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
-#include "core/http/http_date.hpp"
-#include "core/http/request_target.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
@@ -31,6 +29,8 @@
 #include "core/stats/spend_stats.hpp"
 #include "core/usage/usage_extractor.hpp"
 #include "proxy/enforcement/enforcer.hpp"
+#include "proxy/http/origin_form.hpp"
+#include "proxy/http/own_answer_date.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
@@ -112,12 +112,6 @@ constexpr std::size_t kMaxHeldAnswer = 16 * 1024 * 1024;
 double millisSince(std::chrono::steady_clock::time_point from,
                    std::chrono::steady_clock::time_point to) {
   return std::chrono::duration<double, std::milli>(to - from).count();
-}
-
-/** The Date header value for now, formatted once per second per thread, not per answer. */
-std::string_view httpDateNow() {
-  thread_local core::HttpDateCache dates;
-  return dates.at(std::chrono::system_clock::now());
 }
 
 bool isQuietClose(const beast::error_code& ec) {
@@ -320,15 +314,7 @@ Awaitable<bool> ClientSession::serveOne() {
   if (!ec || ec == http::error::body_limit || ec == http::error::header_limit) {
     ex.record.method = std::string(request.method_string());
     ex.head = request.method() == http::verb::head;  // even the errors below go without a body
-    if (!core::isOriginForm(request.target())) {
-      // Absolute form (RFC 9112 §3.2.2), from clients set up to use a forward proxy: routed and
-      // forwarded by its path and query, as nginx does. Rare, so the common case pays one test.
-      if (auto origin = core::originFormOf(request.target())) {
-        request.target(*origin);
-      } else {
-        bad_target = true;
-      }
-    }
+    bad_target = !toOriginForm(request);
     ex.record.target = redactTarget(request.target());
     if (bad_target) {
       // Routed nowhere: the 400 below goes in OpenAI's format.
@@ -719,11 +705,7 @@ void ClientSession::settle(Exchange& ex) {
   entry.reasoning_tokens = result.usage.reasoning_tokens;
   entry.cost_picousd = ex.cost;
   ex.metric_model = entry.model;
-  // "-" for no model, as spendgate_requests_total writes it (finish()).
-  const auto label = [](const std::string& value) {
-    return value.empty() ? std::string_view("-") : std::string_view(value);
-  };
-  worker_.metrics().spend(label(entry.provider), label(entry.model), ex.cost,
+  worker_.metrics().spend(entry.provider, entry.model, ex.cost,
                           {entry.input_tokens, entry.cached_input_tokens, entry.cache_write_tokens,
                            entry.output_tokens, entry.reasoning_tokens});
   entry.usage_source = result.estimated ? "estimated" : "provider";
@@ -1105,7 +1087,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   const auto& kind = core::errorKind(error);
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
   // As nginx on its own answers; relayed answers keep the upstream's Date.
-  response.set(http::field::date, httpDateNow());
+  response.set(http::field::date, ownAnswerDate());
   response.set(http::field::content_type, "application/json");
   response.set("x-spendgate-request-id", ex.record.request_id);
   // The id under the name the caller's SDK reads into its error's requestID (openai:
@@ -1161,8 +1143,7 @@ void ClientSession::finish(Exchange& ex) {
   worker_.logger().access(ex.record);
   if (ex.record.status != 0) {
     const std::string& model = !ex.metric_model.empty() ? ex.metric_model : ex.info.requested_model;
-    worker_.metrics().request(ex.record.provider.empty() ? "-" : ex.record.provider,
-                              model.empty() ? "-" : model, ex.record.status,
+    worker_.metrics().request(ex.record.provider, model, ex.record.status,
                               ex.record.upstream_ms / 1000.0,
                               (ex.record.total_ms - ex.record.upstream_ms) / 1000.0);
   }
