@@ -205,7 +205,12 @@ Denial budgetDenial(const BudgetCharge& charge,
   std::string counters = usd(spent) + " spent";
   if (reserved > 0) counters += " and " + usd(reserved) + " reserved by requests in flight";
   counters += " of the " + usd(charge.limit) + " limit";
-  if (spent + reserved >= charge.limit) {
+  if (charge.unpriced) {
+    // Only refused when nothing is left (see kUnpricedAmount); there is no worst case to name.
+    d.message = budget + " is used up" + period + ": " + counters +
+                ". spendgate cannot price this endpoint, so it forwards it only while the budget "
+                "has something left.";
+  } else if (spent + reserved >= charge.limit) {
     d.message = budget + " is used up" + period + ": " + counters +
                 ", and this request could cost up to " + usd(charge.amount) + ".";
   } else {

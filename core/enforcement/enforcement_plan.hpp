@@ -26,7 +26,17 @@ struct BudgetCharge {
   Picodollars limit = 0;
   Picodollars amount = 0;  // the request's worst-case cost, reserved on hard budgets
   BudgetMode mode = BudgetMode::Hard;
+  /** A paid endpoint spendgate cannot price: `amount` is kUnpricedAmount, refused only when used
+   * up. */
+  bool unpriced = false;
 };
+
+/**
+ * What an unpriced paid request (images, audio...) reserves on a hard budget: the smallest amount
+ * there is, so that it passes while anything is left and is refused once spent plus reserved
+ * reaches the limit. Settled at 0.
+ */
+inline constexpr Picodollars kUnpricedAmount = 1;
 
 /** One rate-limit counter a request charges; a 0 limit is not checked. */
 struct RateCharge {

@@ -109,7 +109,7 @@ EnforcementPlan plan(const Rules& rules,
                      Picodollars worst_case_cost,
                      std::int64_t token_estimate,
                      std::chrono::system_clock::time_point now,
-                     bool billable,
+                     Spending spending,
                      OutputCap output_cap) {
   EnforcementPlan out;
   out.now = now;
@@ -142,7 +142,7 @@ EnforcementPlan plan(const Rules& rules,
   // A free request (count_tokens...) can never spend, so it neither reserves nor is refused by
   // a spent budget.
   for (const BudgetRule& rule :
-       billable ? std::span(rules.budgets) : std::span<const BudgetRule>()) {
+       spending != Spending::Free ? std::span(rules.budgets) : std::span<const BudgetRule>()) {
     if (!matches(rule.match, attributes)) continue;
     BudgetCharge charge;
     charge.subject = counterSubject(rule.scope, attributes);
@@ -152,7 +152,8 @@ EnforcementPlan plan(const Rules& rules,
     charge.scope = rule.scope;
     charge.period = rule.period;
     charge.limit = std::max<Picodollars>(0, rule.limit);
-    charge.amount = out.worst_case_cost;
+    charge.unpriced = spending == Spending::Unpriced;
+    charge.amount = charge.unpriced ? kUnpricedAmount : out.worst_case_cost;
     charge.mode = rule.mode;
     out.budgets.push_back(std::move(charge));
   }

@@ -12,6 +12,14 @@
 
 namespace spendgate::core {
 
+/** What a request can spend, as far as budgets are concerned. */
+enum class Spending {
+  Priced,    // its worst case is reserved on every hard budget that applies
+  Unpriced,  // billed by the provider, but spendgate cannot price it (images, audio, batches):
+             // reserves kUnpricedAmount, so a used-up hard budget refuses it
+  Free,      // costs nothing (count_tokens, model listings): charged to no budget
+};
+
 /**
  * Works out the counter operations for one request (SPEC §4, after the emergency stop and
  * identity checks, which the caller does first):
@@ -19,7 +27,7 @@ namespace spendgate::core {
  *    nothing else;
  *  - every rate limit whose match fits, with a nonzero limit, charged to its scope's subject;
  *  - every budget whose match fits, hard and soft, for the calendar period containing `now`
- *    (none when `billable` is false: an unmetered endpoint such as count_tokens);
+ *    (none for a Spending::Free request);
  *  - the global spend counter of the emergency stop's auto period, if configured.
  * @param worst_case_cost reserved on hard budgets (negative counts as 0)
  * @param token_estimate taken from tokens_per_minute now, corrected on settle (clamped to
@@ -31,7 +39,7 @@ EnforcementPlan plan(const Rules& rules,
                      Picodollars worst_case_cost,
                      std::int64_t token_estimate,
                      std::chrono::system_clock::time_point now,
-                     bool billable = true,
+                     Spending spending = Spending::Priced,
                      OutputCap output_cap = {});
 
 /** @return true when every clause of `match` fits the request. */

@@ -27,7 +27,8 @@ LeaseBook::LeaseBook(LeaseBookOptions options) : options_(options) {}
 
 bool LeaseBook::budgetReady(Budget& b, const BudgetCharge& charge, Wall wall, Steady now) {
   b.last_used = now;
-  if (charge.mode == BudgetMode::Hard) b.unit = charge.amount;
+  // Slices are sized by a typical request; an unpriced one's amount says nothing about that.
+  if (charge.mode == BudgetMode::Hard && !charge.unpriced) b.unit = charge.amount;
   if (!sameRule(b.meta, charge)) {
     // A reload changed the rule: the exact path applies it; the next flush resizes the slice.
     b.meta = charge;

@@ -24,6 +24,7 @@
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
 #include "core/metering/request_classifier.hpp"
+#include "core/metering/unpriced_endpoint.hpp"
 #include "core/metering/usage_chunk_filter.hpp"
 #include "core/pricing/pricer.hpp"
 #include "core/stats/spend_stats.hpp"
@@ -74,6 +75,7 @@ struct Exchange {
   core::Identity identity;
   CallerKey caller;
   core::RequestInfo info;
+  core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
   std::string decoded;     // the current piece, decoded, when the upstream compressed its answer
@@ -519,6 +521,12 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
       question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
                                   provider.config.deployments);
+  if (ex.info.kind == core::EndpointKind::Unmetered) {
+    ex.spending =
+        core::isUnpricedPaidEndpoint(provider.config.format, request.method_string(), path)
+            ? core::Spending::Unpriced
+            : core::Spending::Free;
+  }
 
   if (ex.identity.virtual_key && !provider.missing_key.empty()) {
     // Forwarded without credentials it would get the provider's own, misleading 401.
@@ -580,8 +588,7 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
       ex.info.max_output_tokens.value_or(0);
   core::EnforcementPlan plan =
-      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now,
-                 ex.info.kind != core::EndpointKind::Unmetered,
+      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now, ex.spending,
                  core::OutputCap{ex.info.output_cap_field, ex.info.max_output_tokens.has_value()});
   if (plan.denial) {
     denial = plan.denial;

@@ -1,8 +1,11 @@
 // Free token-counting endpoints (Anthropic count_tokens, Gemini :countTokens, OpenAI
 // /v1/responses/input_tokens) cost nothing: no per-request limit, budget or unknown-model rule may
-// refuse them, and they reserve nothing. Gemini embeddings are billed, input only.
+// refuse them, and they reserve nothing. Gemini embeddings are billed, input only. Paid endpoints
+// spendgate cannot price (images, audio, batches...) pass while their hard budgets have anything
+// left and are refused once one is used up.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import OpenAI from 'openai';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json } from './lib/fake_upstream.mjs';
 import { request } from './lib/http.mjs';
@@ -105,5 +108,69 @@ test('Gemini :embedContent is billed at the embedding input price, input only: w
   assert.equal(line.usage_source, 'estimated');
   assert.ok(line.cost_usd > 0, `billed: ${line.cost_usd}`);
   assert.equal(Number(r.headers['x-spendgate-cost-usd']), line.cost_usd);
+  await proxy.stopClean();
+});
+
+async function imageSetup(t, limitUsd) {
+  const up = await startUpstream({
+    handler: (req, res, rec) => {
+      if (rec.url.includes('/images/')) return json(res, 200, { created: 1, data: [{ url: 'https://example.invalid/cat.png' }] });
+      if (rec.url.includes('/messages/batches')) return json(res, 200, { id: 'msgbatch_1', type: 'message_batch', processing_status: 'in_progress' });
+      if (rec.url.endsWith('/models')) return json(res, 200, { object: 'list', data: [] });
+      if (rec.url.endsWith('/chat/completions')) {
+        // More output than the request's cap: the real cost lands above the budget's limit.
+        return json(res, 200, { id: 'c', object: 'chat.completion', model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'length' }], usage: { prompt_tokens: 10, completion_tokens: 1000, total_tokens: 1010 } });
+      }
+      return json(res, 200, { id: 'batch_1', object: 'batch', status: 'cancelling' });
+    },
+  });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }),
+    extra: { budgets: [{ name: 'org', scope: 'global', period: 'day', limit_usd: limitUsd, mode: 'hard' }] },
+  });
+  return { up, proxy };
+}
+
+test('openai SDK images.generate passes a hard budget with room left, reserves only until it settles, costs 0 ("unmetered")', async (t) => {
+  const { up, proxy } = await imageSetup(t, 1);
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+  const img = await client.images.generate({ model: 'gpt-image-1', prompt: 'a cat' });
+  assert.equal(img.data[0].url, 'https://example.invalid/cat.png');
+  assert.equal(up.requests.length, 1);
+  const [{ json: line, raw }] = await waitForLedger(ledgerPathOf(proxy), 1, { what: 'images ledger line' });
+  assert.equal(line.price_source, 'unmetered', raw);
+  assert.equal(line.cost_usd, 0, raw);
+  const b = await adminBudget(proxy.adminUrl, 'org');
+  assert.equal(b.reserved_usd, 0, 'the hold is released when the request settles');
+  assert.equal(b.spent_usd, 0);
+  await proxy.stopClean();
+});
+
+test('a used-up hard budget refuses unpriced paid endpoints (openai SDK images, Anthropic batches) but not listings or cancels', async (t) => {
+  const { up, proxy } = await imageSetup(t, 0.0001);
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 2 });
+  // Worst case ~$0.00002 fits; the answer's 1 000 output tokens cost $0.0006: the budget is used up.
+  await client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1, messages });
+  assert.ok((await adminBudget(proxy.adminUrl, 'org')).spent_usd > 0.0001);
+  up.requests.length = 0;
+  const err = await client.images.generate({ model: 'gpt-image-1', prompt: 'a cat' }).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `expected RateLimitError, got ${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(err.code, 'budget_exceeded');
+  assert.match(err.error.message, /^Budget "org" is used up for this day: \$0\.0006015 spent of the \$0\.0001 limit\. spendgate cannot price this endpoint/);
+
+  const batch = await request(`${proxy.url}/v1/messages/batches`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' },
+    body: JSON.stringify({ requests: [{ custom_id: 'a', params: { model: 'claude-sonnet-4-5', max_tokens: 10, messages } }] }),
+  });
+  assertDenied(batch, 'budget', { format: 'anthropic', what: 'anthropic batch' });
+
+  // Free: listing models, cancelling a batch.
+  const models = await request(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(models.status, 200, models.text);
+  const cancel = await request(`${proxy.url}/v1/batches/batch_1/cancel`, { method: 'POST', headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(cancel.status, 200, cancel.text);
+  assert.deepEqual(up.requests.map((r) => r.url), ['/v1/models', '/v1/batches/batch_1/cancel']);
   await proxy.stopClean();
 });

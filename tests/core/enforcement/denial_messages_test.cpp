@@ -89,6 +89,22 @@ TEST(DenialMessages, BudgetWithRoomLeftSaysTheWorstCaseDoesNotFitNotUsedUp) {
             "$0.0005. It resets at 2026-03-02T00:00:00Z.");
 }
 
+TEST(DenialMessages, UnpricedRequestOnAUsedUpBudgetSaysItCannotBePriced) {
+  BudgetCharge b;
+  b.name = "org";
+  b.period = Period::Day;
+  b.window = periodWindow(Period::Day, utc(2026, 3, 1, 18));
+  b.limit = kUsd;
+  b.amount = kUnpricedAmount;
+  b.unpriced = true;
+  const Denial d = budgetDenial(b, kUsd, 0, utc(2026, 3, 1, 18));
+  EXPECT_EQ(d.message,
+            "Budget \"org\" is used up for this day: $1 spent of the $1 limit. spendgate cannot "
+            "price this endpoint, so it forwards it only while the budget has something left. It "
+            "resets at 2026-03-02T00:00:00Z.");
+  EXPECT_FALSE(d.should_retry);
+}
+
 TEST(DenialMessages, TotalBudgetNeverResets) {
   BudgetCharge b;
   b.name = "lifetime";

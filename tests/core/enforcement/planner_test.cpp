@@ -160,11 +160,26 @@ TEST(Planner, UnbillableRequestsChargeNoBudgetButKeepRateLimits) {
   rate.scope = Scope::Key;
   rate.requests_per_minute = 5;
   rules.rate_limits = {rate};
-  const EnforcementPlan p = plan(rules, alice(), 0, 0, utc(2026, 1, 1), /*billable=*/false);
+  const EnforcementPlan p = plan(rules, alice(), 0, 0, utc(2026, 1, 1), Spending::Free);
   EXPECT_FALSE(p.denial);
   EXPECT_TRUE(p.budgets.empty());
   ASSERT_EQ(p.rate_limits.size(), 1u);
   EXPECT_EQ(plan(rules, alice(), 0, 0, utc(2026, 1, 1)).budgets.size(), 1u);
+}
+
+TEST(Planner, UnpricedPaidRequestsHoldTheSmallestAmountOnEveryBudget) {
+  Rules rules;
+  rules.budgets = {budget("g", Scope::Global), budget("k", Scope::Key)};
+  rules.request_limit.max_cost = 0;  // nothing to estimate, so no per-request limit refuses it
+  const EnforcementPlan p = plan(rules, alice(), 0, 0, utc(2026, 1, 1), Spending::Unpriced);
+  EXPECT_FALSE(p.denial);
+  ASSERT_EQ(p.budgets.size(), 2u);
+  for (const BudgetCharge& b : p.budgets) {
+    EXPECT_TRUE(b.unpriced);
+    EXPECT_EQ(b.amount, kUnpricedAmount);
+  }
+  EXPECT_EQ(p.worst_case_cost, 0);
+  EXPECT_FALSE(plan(rules, alice(), 0, 0, utc(2026, 1, 1)).budgets[0].unpriced);
 }
 
 TEST(Planner, KeysEscapeSeparatorsAndHashTags) {

@@ -130,6 +130,28 @@ TEST_P(CounterStoreContract, HardBudgetStopsAtTheLimitExactly) {
   EXPECT_EQ(counter("daily").reserved, 10 * kUsd);
 }
 
+// Images, audio...: nothing to reserve, but a used-up budget must not be bypassed through them.
+TEST_P(CounterStoreContract, UnpricedRequestPassesWhileAnythingIsLeftAndSettlesAtZero) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  const auto unpriced = [&](const std::string& id) {
+    return driver_->admit(plan(rules_, caller(), 0, 0, now(), Spending::Unpriced), id,
+                          now() + 10min);
+  };
+  EXPECT_TRUE(admit("a", 10 * kUsd - 1).allowed());
+  EXPECT_TRUE(unpriced("img1").allowed());  // one picodollar left
+  EXPECT_EQ(counter("daily").reserved, 10 * kUsd);
+  const AdmissionResult refused = unpriced("img2");
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::Budget);
+  EXPECT_NE(refused.denial->message.find("cannot price this endpoint"), std::string::npos)
+      << refused.denial->message;
+  settle("img1", 0);
+  settle("a", 10 * kUsd);
+  EXPECT_EQ(counter("daily").spent, 10 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 0);
+  EXPECT_FALSE(unpriced("img3").allowed());  // spent out: refused
+}
+
 TEST_P(CounterStoreContract, SoftBudgetIsCountedNotEnforced) {
   BudgetRule soft = hardBudget("soft", kUsd);
   soft.mode = BudgetMode::Soft;
@@ -271,7 +293,8 @@ TEST_P(CounterStoreContract, TokensBeyondTheWholeLimitNeverPass) {
 TEST_P(CounterStoreContract, TokensBeyondTheWholeLimitNameTheCallersOutputField) {
   rules_.rate_limits = {rateLimit("tpm", 0, 1000)};
   const auto refuse = [&](const std::string& id, OutputCap cap) {
-    return driver_->admit(plan(rules_, caller(), 0, 1001, now(), true, cap), id, now() + 10min);
+    return driver_->admit(plan(rules_, caller(), 0, 1001, now(), Spending::Priced, cap), id,
+                          now() + 10min);
   };
   const AdmissionResult capped = refuse("capped", OutputCap{"maxOutputTokens", true});
   ASSERT_TRUE(capped.denial);

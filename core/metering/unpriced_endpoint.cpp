@@ -1,0 +1,63 @@
+#include "core/metering/unpriced_endpoint.hpp"
+
+#include <array>
+
+#include "core/metering/request_classifier.hpp"
+
+namespace spendgate::core {
+
+namespace {
+
+bool endsWith(std::string_view s, std::string_view suffix) {
+  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
+}
+
+// OpenAI-shaped paths (also Azure's /openai/deployments/{d}/... and Gemini's /v1beta/openai/...).
+constexpr std::array<std::string_view, 9> kOpenAiPaid = {
+    "/images/generations",
+    "/images/edits",
+    "/images/variations",
+    "/audio/speech",
+    "/audio/transcriptions",
+    "/audio/translations",
+    "/batches",
+    "/fine_tuning/jobs",
+    "/videos",
+};
+
+// Gemini native methods (".../models/{model}:{method}") that bill per image, second or request.
+constexpr std::array<std::string_view, 4> kGeminiPaidMethods = {
+    "predict", "predictLongRunning", "batchGenerateContent", "asyncBatchEmbedContent"};
+
+bool geminiPaid(std::string_view path) {
+  // Cached contents are billed for storage by the hour from their creation.
+  if (endsWith(path, "/cachedContents")) return true;
+  const auto slash = path.rfind('/');
+  const std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  const auto colon = last.find(':');
+  if (colon == std::string_view::npos) return false;
+  const std::string_view method = last.substr(colon + 1);
+  for (const std::string_view paid : kGeminiPaidMethods) {
+    if (method == paid) return true;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool isUnpricedPaidEndpoint(ProviderFormat format, std::string_view method, std::string_view path) {
+  if (method != "POST") return false;
+  path = path.substr(0, path.find('?'));
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+
+  if (format == ProviderFormat::Anthropic) return endsWith(path, "/messages/batches");
+  if (format == ProviderFormat::Gemini && !isOpenAiCompatibleGeminiPath(format, path)) {
+    return geminiPaid(path);
+  }
+  for (const std::string_view paid : kOpenAiPaid) {
+    if (endsWith(path, paid)) return true;
+  }
+  return false;
+}
+
+}  // namespace spendgate::core

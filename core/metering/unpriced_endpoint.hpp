@@ -1,0 +1,20 @@
+#pragma once
+
+#include <string_view>
+
+#include "core/provider/provider_format.hpp"
+
+namespace spendgate::core {
+
+/**
+ * @return whether a request creates something the provider bills but spendgate cannot price:
+ *         image, audio and video generation, batches, fine-tuning jobs, Gemini's `:predict`
+ *         family and cached contents. Such a request reserves nothing, but a hard budget with
+ *         nothing left refuses it (a used-up budget must not be bypassed through an endpoint
+ *         spendgate does not meter). Only POST creates; listings, reads and cancels are free.
+ * @param method the request method as sent ("POST")
+ * @param path the request path; a query part is ignored
+ */
+bool isUnpricedPaidEndpoint(ProviderFormat format, std::string_view method, std::string_view path);
+
+}  // namespace spendgate::core
