@@ -230,6 +230,76 @@ TEST(PriceCatalogLoader, BuiltinPricesLegacyAliasAndPinnedNames) {
   EXPECT_EQ(entry(c, "o1-pro").tiers.at("batch").output, 300'000'000);
 }
 
+TEST(PriceCatalogLoader, BuiltinPricesModelsAddedIn2026_11_2) {
+  // Under the default unknown_model: reject, each of these names was refused with 400
+  // model_not_priced before catalog 2026.11.2.
+  auto built = buildPricer(PricingConfig{});
+  ASSERT_TRUE(built.pricer);
+  const core::Pricer& p = *built.pricer;
+  // name as the response reports it, catalog key, rule, micro-USD per 1M tokens (input, cached,
+  // 5-minute write, 1-hour write, output), max output tokens
+  struct Row {
+    const char* name;
+    const char* key;
+    const char* rule;
+    core::Picodollars input, cached, write5m, write1h, output;
+    std::int64_t max_output;
+  };
+  for (const Row& row : {
+           Row{"gpt-5.1", "gpt-5.1", "exact-response", 1'250'000, 125'000, 1'562'500, 2'500'000,
+               10'000'000, 128000},
+           Row{"gpt-5.1-2025-11-13", "gpt-5.1", "dated-response", 1'250'000, 125'000, 1'562'500,
+               2'500'000, 10'000'000, 128000},
+           Row{"gpt-5.4", "gpt-5.4", "exact-response", 2'500'000, 250'000, 3'125'000, 5'000'000,
+               15'000'000, 128000},
+           Row{"claude-opus-4-6", "claude-opus-4-6", "exact-response", 5'000'000, 500'000,
+               6'250'000, 10'000'000, 25'000'000, 128000},
+           Row{"claude-sonnet-4-6", "claude-sonnet-4-6", "exact-response", 3'000'000, 300'000,
+               3'750'000, 6'000'000, 15'000'000, 128000},
+           Row{"claude-opus-5", "claude-opus-5", "exact-response", 5'000'000, 500'000, 6'250'000,
+               10'000'000, 25'000'000, 128000},
+           Row{"claude-sonnet-5", "claude-sonnet-5", "exact-response", 2'000'000, 200'000,
+               2'500'000, 4'000'000, 10'000'000, 128000},
+           Row{"claude-opus-5-5", "claude-opus-5-5", "exact-response", 4'000'000, 200'000,
+               5'000'000, 8'000'000, 20'000'000, 128000},
+           Row{"claude-fable-5", "claude-fable-5", "exact-response", 10'000'000, 1'000'000,
+               12'500'000, 20'000'000, 50'000'000, 128000},
+           Row{"claude-fable-5-1", "claude-fable-5-1", "exact-response", 10'000'000, 250'000,
+               12'500'000, 20'000'000, 50'000'000, 128000},
+       }) {
+    const auto match = p.resolve(row.name, "");
+    ASSERT_TRUE(match) << row.name;
+    EXPECT_EQ(match->model, row.key) << row.name;
+    EXPECT_EQ(match->source, std::string("catalog:") + row.rule) << row.name;
+    const core::TokenRates& r = match->price->rates;
+    EXPECT_EQ(r.input, row.input) << row.name;
+    EXPECT_EQ(r.cachedInput(), row.cached) << row.name;
+    EXPECT_EQ(r.cacheWrite5m(), row.write5m) << row.name;
+    EXPECT_EQ(r.cacheWrite1h(), row.write1h) << row.name;
+    EXPECT_EQ(r.output, row.output) << row.name;
+    EXPECT_EQ(match->price->max_output_tokens, row.max_output) << row.name;
+    core::Usage u;
+    u.input_tokens = 10;
+    u.output_tokens = 10;
+    EXPECT_FALSE(p.cost(u, row.name).rejected) << row.name;
+  }
+  // gpt-5.4 above 272K prompt tokens: 2 x input (cached input too), 1.5 x output, whole request.
+  const ModelPrice& gpt54 = entry(builtinPriceCatalog(), "gpt-5.4");
+  ASSERT_TRUE(gpt54.long_context);
+  EXPECT_EQ(gpt54.long_context->above_input_tokens, 272000);
+  EXPECT_EQ(gpt54.long_context->rates.input, 5'000'000);
+  EXPECT_EQ(gpt54.long_context->rates.cachedInput(), 500'000);
+  EXPECT_EQ(gpt54.long_context->rates.output, 22'500'000);
+  core::Usage u;
+  u.model = "gpt-5.4";
+  u.input_tokens = 300'000;
+  u.output_tokens = 1'000;
+  // 300'000 x 5'000'000 + 1'000 x 22'500'000 = 1.5e12 + 2.25e10 picodollars
+  EXPECT_EQ(p.cost(u, "gpt-5.4").amount, 1'522'500'000'000);
+  // Not listed: no Google pricing page found for Gemini 3.x.
+  EXPECT_FALSE(p.resolve("gemini-3-pro-preview", ""));
+}
+
 TEST(PriceCatalogLoader, ConfigOverridesAndPolicy) {
   PricingConfig pricing;
   ModelPriceConfig ft;
