@@ -913,7 +913,7 @@ LoadResult loadConfigString(const std::string& yaml, const std::string& source_n
     const YAML::Node document = reader.loadSingleDocument(yaml);
     if (!document.IsNull()) ConfigParser(reader, config).parse(document);
   } catch (const YAML::ParserException& e) {
-    reader.error(e.mark, "YAML syntax error: " + e.msg);
+    reader.syntaxError(yaml, e.mark, e.msg);
   } catch (const YAML::Exception& e) {
     reader.error(e.mark, "YAML error: " + e.msg);
   }

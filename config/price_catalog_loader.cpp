@@ -197,7 +197,7 @@ PriceCatalogResult parsePriceCatalog(const std::string& yaml, const std::string&
       catalog = CatalogParser(reader).parse(document);
     }
   } catch (const YAML::ParserException& e) {
-    reader.error(e.mark, "YAML syntax error: " + e.msg);
+    reader.syntaxError(yaml, e.mark, e.msg);
   } catch (const YAML::Exception& e) {
     reader.error(e.mark, "YAML error: " + e.msg);
   }

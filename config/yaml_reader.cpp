@@ -76,6 +76,26 @@ void YamlReader::error(const YAML::Mark& at, std::string message) {
                          std::move(message)});
 }
 
+void YamlReader::syntaxError(const std::string& text,
+                             const YAML::Mark& at,
+                             const std::string& what) {
+  std::string message = "YAML syntax error: " + what;
+  // The first line up to the error whose indentation holds a tab: YAML indents with spaces only.
+  std::size_t start = 0;
+  for (int line = 0; start < text.size() && (at.line < 0 || line <= at.line); ++line) {
+    const std::size_t end = std::min(text.find('\n', start), text.size());
+    const std::size_t content = text.find_first_not_of(" \t", start);
+    const std::size_t tab = text.find('\t', start);
+    if (tab < end && tab < content) {
+      message += " (line " + std::to_string(line + 1) +
+                 " is indented with a tab; YAML indents with spaces only)";
+      break;
+    }
+    start = end + 1;
+  }
+  error(at, std::move(message));
+}
+
 std::string YamlReader::location(const YamlValue& at) const {
   std::string text =
       source_ + ":" + std::to_string(lineOf(at.mark)) + ":" + std::to_string(columnOf(at.mark));

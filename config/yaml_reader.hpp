@@ -54,6 +54,11 @@ public:
   explicit YamlReader(std::string source) : source_(std::move(source)) {}
 
   void error(const YAML::Mark& at, std::string message);
+  /**
+   * Records yaml-cpp's syntax error `what` at `at` in `text`, adding the likely cause where
+   * yaml-cpp names only the symptom (a tab in the indentation reads as "illegal map value").
+   */
+  void syntaxError(const std::string& text, const YAML::Mark& at, const std::string& what);
   /** @return "SOURCE:LINE:COL: path", the prefix error() gives a problem with `at`. */
   std::string location(const YamlValue& at) const;
   /** Records `message` prefixed with the value's path. */

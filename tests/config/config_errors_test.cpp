@@ -378,6 +378,16 @@ TEST(ConfigErrors, YamlSyntaxErrorPosition) {
                           "defined"));
 }
 
+// yaml-cpp names the symptom ("illegal map value"); the message names the tab.
+TEST(ConfigErrors, TabIndentationIsNamed) {
+  EXPECT_THAT(errorsOf("server:\n\tlisten: \"127.0.0.1:8080\"\n"),
+              ElementsAre("cfg.yaml:2:8: YAML syntax error: illegal map value (line 2 is "
+                          "indented with a tab; YAML indents with spaces only)"));
+  // A tab after the indentation is not the cause and is not blamed.
+  EXPECT_THAT(errorsOf("a:\tb: c\n"),
+              ElementsAre("cfg.yaml:1:5: YAML syntax error: illegal map value"));
+}
+
 TEST(ConfigErrors, OnlyOneDocument) {
   EXPECT_THAT(errorsOf("server: {}\n---\nadmin: {}\n"),
               ElementsAre("cfg.yaml:3:1: only one YAML document is allowed"));
