@@ -521,6 +521,8 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
       question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
   ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
                                   provider.config.deployments);
+  // Asked for a stream: so it is in the ledger even if no answer head ever comes (504, 502, 499).
+  ex.record.stream = ex.info.stream;
   if (ex.info.kind == core::EndpointKind::Unmetered) {
     ex.spending =
         core::isUnpricedPaidEndpoint(provider.config.format, request.method_string(), path)

@@ -130,6 +130,11 @@ test('upstream accepts but never answers -> 504 after about first_byte_timeout, 
     assert.equal(e.json.output_tokens, 0);
     assert.ok(e.json.cost_usd > 0, `${format}: 504 cost ${e.json.cost_usd}`);
   }
+  // A stream that never started is still a streamed request in the ledger.
+  const streamed = await postJson(`${proxy.url}${SAMPLE.openai.path}`, { ...SAMPLE.openai.body, stream: true }, SAMPLE.openai.headers, { timeout: 45_000, agent });
+  assertProxyError(streamed, 'openai', 504, 'stream never started');
+  const s = await waitForEntry(ledgerPathOf(proxy), streamed.headers['x-spendgate-request-id']);
+  assert.equal(s.json.stream, true, `stream flag of a 504 stream: ${s.raw ?? JSON.stringify(s.json)}`);
   // A free endpoint bills nothing, answered or not: no estimate.
   const models = await request(`${proxy.url}/v1/models`, { headers: { authorization: 'Bearer sk-test' }, agent, timeout: 45_000 });
   assert.equal(models.status, 504, models.text);
@@ -139,7 +144,7 @@ test('upstream accepts but never answers -> 504 after about first_byte_timeout, 
   assert.equal(m.json.usage_source, 'provider');
   assert.equal(m.json.input_tokens, 0);
   assert.equal(m.json.cost_usd, 0);
-  assert.equal(up.requests.length, FORMATS.length + 1, 'each request should have reached the upstream');
+  assert.equal(up.requests.length, FORMATS.length + 2, 'each request should have reached the upstream');
   await proxy.stopClean();
 });
 
