@@ -29,6 +29,7 @@ public:
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
   bool finished() const { return finished_; }
+  bool overCap() const { return over_cap_; }
 
 protected:
   /** @return room for the next slice: one byte past the cap, so overflow can be detected. */
@@ -43,6 +44,7 @@ protected:
     if (produced > room) {
       out.resize(before + room);
       produced_ += room;
+      over_cap_ = true;
       fail("decoded body exceeds " + std::to_string(max_output_) + " bytes");
       return;
     }
@@ -59,6 +61,7 @@ private:
   std::size_t max_output_;
   std::size_t produced_ = 0;
   std::string error_;
+  bool over_cap_ = false;
 };
 
 /** gzip (RFC 1952, several members allowed), zlib (RFC 1950) or raw deflate (RFC 1951). */
@@ -259,12 +262,16 @@ public:
         data = next;
       }
       // Whatever a failing layer produced still goes down the chain; the error is reported after.
-      if (stage.failed() && error_.empty()) error_ = stage.error();
+      if (stage.failed() && error_.empty()) {
+        error_ = stage.error();
+        too_large_ = stage.overCap();
+      }
     }
   }
 
   bool ok() const { return error_.empty(); }
   const std::string& error() const { return error_; }
+  bool tooLarge() const { return too_large_; }
   std::size_t decodedBytes() const { return decoded_; }
   bool finished() const {
     return !stages_.empty() &&
@@ -274,6 +281,7 @@ public:
 private:
   std::vector<std::unique_ptr<Stage>> stages_;  // in decoding order: last coding applied first
   std::string error_;
+  bool too_large_ = false;
   std::size_t decoded_ = 0;
   std::string scratch_[2];
 };
@@ -324,6 +332,7 @@ ContentDecoder::~ContentDecoder() = default;
 void ContentDecoder::feed(std::string_view encoded, std::string& out) { impl_->feed(encoded, out); }
 bool ContentDecoder::ok() const { return impl_->ok(); }
 std::string ContentDecoder::error() const { return impl_->error(); }
+bool ContentDecoder::tooLarge() const { return impl_->tooLarge(); }
 std::size_t ContentDecoder::decodedBytes() const { return impl_->decodedBytes(); }
 bool ContentDecoder::finished() const { return impl_->finished(); }
 

@@ -50,6 +50,8 @@ public:
   bool ok() const;
   /** @return why ok() is false; empty while it is true. */
   std::string error() const;
+  /** @return true when ok() turned false because a layer's output passed max_output. */
+  bool tooLarge() const;
   /** @return total bytes appended by feed() so far. */
   std::size_t decodedBytes() const;
   /**

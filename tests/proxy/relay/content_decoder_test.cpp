@@ -340,6 +340,7 @@ TEST(ContentDecoderTest, CorruptInputFailsWithAnError) {
     decoder->feed(c.encoded, out);
     EXPECT_FALSE(decoder->ok());
     EXPECT_FALSE(decoder->error().empty());
+    EXPECT_FALSE(decoder->tooLarge());
     EXPECT_EQ(decoder->decodedBytes(), out.size());
     // Nothing more after an error, even valid input.
     const std::size_t before = out.size();
@@ -439,6 +440,7 @@ TEST(ContentDecoderTest, ZipBombStopsAtTheCap) {
       decoder->feed(std::string_view(encoded).substr(pos, 1000), out);
     }
     EXPECT_FALSE(decoder->ok());
+    EXPECT_TRUE(decoder->tooLarge());
     EXPECT_NE(decoder->error().find("exceeds 1048576 bytes"), std::string::npos)
         << decoder->error();
     EXPECT_EQ(decoder->decodedBytes(), kCap);
@@ -451,11 +453,13 @@ TEST(ContentDecoderTest, OutputExactlyAtTheCapIsFine) {
   auto decoder = ContentDecoder::create("gzip", plain.size());
   EXPECT_EQ(decodeAll(*decoder, gzip(plain)), plain);
   EXPECT_TRUE(decoder->ok()) << decoder->error();
+  EXPECT_FALSE(decoder->tooLarge());
   EXPECT_TRUE(decoder->finished());
 
   auto over = ContentDecoder::create("br", plain.size() - 1);
   EXPECT_EQ(decodeAll(*over, brotli(plain)).size(), plain.size() - 1);
   EXPECT_FALSE(over->ok());
+  EXPECT_TRUE(over->tooLarge());
 }
 
 TEST(ContentDecoderTest, DefaultCapIs64MiB) {
