@@ -20,6 +20,8 @@ const ErrorKind& errorKind(ProxyError error) {
       {502, "api_error", "upstream_unavailable", "api_error", "UNAVAILABLE", ""},
       {504, "api_error", "upstream_timeout", "api_error", "DEADLINE_EXCEEDED", ""},
       {500, "api_error", "provider_key_missing", "api_error", "INTERNAL", ""},
+      {415, "invalid_request_error", "unsupported_content_encoding", "invalid_request_error",
+       "INVALID_ARGUMENT", ""},
       {503, "service_unavailable", "emergency_stop", "api_error", "UNAVAILABLE", "emergency_stop"},
       {401, "invalid_request_error", "invalid_api_key", "authentication_error", "UNAUTHENTICATED",
        "unknown_key"},

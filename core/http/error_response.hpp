@@ -17,6 +17,7 @@ enum class ProxyError {
   UpstreamUnavailable,  // refused, reset, TLS failure
   UpstreamTimeout,      // no answer within first_byte_timeout / request_timeout
   ProviderKeyMissing,   // a virtual-key call to a provider whose api_key_env is unset or empty
+  UnsupportedEncoding,  // a metered request's Content-Encoding the proxy cannot undo
   // Denials (SPEC §4): the request never reaches the provider.
   EmergencyStop,
   UnknownKey,

@@ -435,7 +435,35 @@ std::string_view defaultOutputCapField(EndpointKind kind) {
   }
 }
 
+/** The path without its query and trailing slashes. */
+std::string_view normalizedPath(std::string_view path) {
+  if (const auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
+/** The endpoint kind of a normalized path; a Gemini native path also names its model. */
+EndpointKind kindOf(ProviderFormat format, std::string_view path, std::string& path_model) {
+  switch (format) {
+    case ProviderFormat::Anthropic:
+      return endsWith(path, "/messages") ? EndpointKind::AnthropicMessages
+                                         : EndpointKind::Unmetered;
+    case ProviderFormat::Gemini:
+      return isOpenAiCompatibleGeminiPath(format, path) ? openAiKind(path)
+                                                        : geminiKind(path, path_model);
+    case ProviderFormat::OpenAI:
+    case ProviderFormat::Azure:
+      return openAiKind(path);
+  }
+  return EndpointKind::Unmetered;
+}
+
 }  // namespace
+
+EndpointKind endpointKind(ProviderFormat format, std::string_view path) {
+  std::string path_model;
+  return kindOf(format, normalizedPath(path), path_model);
+}
 
 RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view path,
@@ -446,25 +474,11 @@ RequestInfo classifyRequest(ProviderFormat format,
   RequestInfo info;
   info.format = format;
   info.request_body_bytes = static_cast<std::int64_t>(body.size());
-  if (const auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  path = normalizedPath(path);
 
   std::string path_model;
-  const bool openai_shaped_gemini = isOpenAiCompatibleGeminiPath(format, path);
-  switch (format) {
-    case ProviderFormat::Anthropic:
-      info.kind =
-          endsWith(path, "/messages") ? EndpointKind::AnthropicMessages : EndpointKind::Unmetered;
-      break;
-    case ProviderFormat::Gemini:
-      info.kind = openai_shaped_gemini ? openAiKind(path) : geminiKind(path, path_model);
-      break;
-    case ProviderFormat::OpenAI:
-    case ProviderFormat::Azure:
-      info.kind = openAiKind(path);
-      break;
-  }
-  info.gemini_compat = openai_shaped_gemini;
+  info.kind = kindOf(format, path, path_model);
+  info.gemini_compat = isOpenAiCompatibleGeminiPath(format, path);
   if (info.kind == EndpointKind::GeminiStreamGenerateContent) info.stream = true;
 
   // The request body: every field is optional, and a non-JSON body is not an error here.

@@ -29,6 +29,12 @@ RequestInfo classifyRequest(ProviderFormat format,
                             const DeploymentMap& deployments = {});
 
 /**
+ * @return the API `path` calls (a query part is ignored): the `kind` classifyRequest gives, read
+ *         from the path alone, so the proxy knows whether it must read a body before it does.
+ */
+EndpointKind endpointKind(ProviderFormat format, std::string_view path);
+
+/**
  * @return whether `path` (a query part is ignored) is Gemini's OpenAI-compatible API
  *         (`/v1beta/openai/...`): OpenAI-shaped requests and answers, called by OpenAI SDKs.
  */

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <utility>
+
 namespace spendgate::core {
 namespace {
 
@@ -18,6 +20,39 @@ TEST(RequestClassifier, OpenAiEndpoints) {
             EndpointKind::ChatCompletions);
   EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/models", "", "").kind,
             EndpointKind::Unmetered);
+}
+
+// endpointKind reads the kind from the path alone, the same as classifyRequest: the proxy uses it
+// to decide whether a request body must be read (decoded) at all.
+TEST(RequestClassifier, EndpointKindFromThePathAloneMatchesClassifyRequest) {
+  const std::pair<ProviderFormat, const char*> cases[] = {
+      {ProviderFormat::OpenAI, "/v1/chat/completions"},
+      {ProviderFormat::OpenAI, "/v1/chat/completions/?stream=true"},
+      {ProviderFormat::OpenAI, "/v1/completions"},
+      {ProviderFormat::OpenAI, "/v1/embeddings"},
+      {ProviderFormat::OpenAI, "/v1/responses"},
+      {ProviderFormat::OpenAI, "/v1/files"},
+      {ProviderFormat::OpenAI, "/v1/models"},
+      {ProviderFormat::Azure, "/openai/deployments/prod/chat/completions?api-version=1"},
+      {ProviderFormat::Anthropic, "/v1/messages"},
+      {ProviderFormat::Anthropic, "/v1/messages/count_tokens"},
+      {ProviderFormat::Gemini, "/v1beta/models/gemini-2.0-flash:generateContent"},
+      {ProviderFormat::Gemini, "/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse"},
+      {ProviderFormat::Gemini, "/v1beta/models/text-embedding-004:embedContent"},
+      {ProviderFormat::Gemini, "/v1beta/models/gemini-2.0-flash:countTokens"},
+      {ProviderFormat::Gemini, "/v1beta/openai/chat/completions"},
+      {ProviderFormat::Gemini, "/upload/v1beta/files"},
+  };
+  for (const auto& [format, path] : cases) {
+    EXPECT_EQ(endpointKind(format, path), classifyRequest(format, path, "", "{}").kind) << path;
+  }
+  EXPECT_EQ(endpointKind(ProviderFormat::OpenAI, "/v1/chat/completions"),
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(endpointKind(ProviderFormat::OpenAI, "/v1/files"), EndpointKind::Unmetered);
+  EXPECT_EQ(endpointKind(ProviderFormat::Anthropic, "/v1/messages/count_tokens"),
+            EndpointKind::Unmetered);
+  EXPECT_EQ(endpointKind(ProviderFormat::Gemini, "/v1beta/models/g:streamGenerateContent"),
+            EndpointKind::GeminiStreamGenerateContent);
 }
 
 TEST(RequestClassifier, MaxTokensInEveryDialect) {

@@ -73,5 +73,16 @@ TEST(ErrorResponseTest, MissingProviderKeyIsAServerErrorNotADenial) {
   EXPECT_EQ(errorKind(ProxyError::UnknownModel).denied_reason, "unknown_model");
 }
 
+TEST(ErrorResponseTest, UnsupportedEncodingIs415NotADenial) {
+  const auto& kind = errorKind(ProxyError::UnsupportedEncoding);
+  EXPECT_EQ(kind.status, 415);
+  EXPECT_EQ(kind.denied_reason, "");
+  EXPECT_EQ(kind.openai_type, "invalid_request_error");
+  EXPECT_EQ(kind.openai_code, "unsupported_content_encoding");
+  EXPECT_EQ(kind.anthropic_type, "invalid_request_error");
+  EXPECT_EQ(kind.gemini_status, "INVALID_ARGUMENT");
+  EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
+}
+
 }  // namespace
 }  // namespace spendgate::core
