@@ -39,6 +39,7 @@
 #include "proxy/relay/eager_write.hpp"
 #include "proxy/relay/header_rewrite.hpp"
 #include "proxy/relay/parse_buffered.hpp"
+#include "proxy/relay/request_decoding.hpp"
 #include "proxy/relay/request_id.hpp"
 #include "proxy/relay/wire_format.hpp"
 #include "proxy/server/worker.hpp"
@@ -415,6 +416,21 @@ Awaitable<bool> ClientSession::serveOne() {
   }
 
   Request forwarded = parser.release();
+  // A metered body is read, so a coded one is decoded first and forwarded decoded: the budget
+  // checks and the upstream's bill then see the same bytes. Free endpoints go untouched.
+  if (core::endpointKind(format, forwarded.target()) != core::EndpointKind::Unmetered) {
+    if (auto refused = decodeRequestContent(forwarded, server.max_body_bytes)) {
+      HeaderList headers;
+      // RFC 9110 §15.5.16: a 415 for a content coding names the codings that would do.
+      if (refused->error == ProxyError::UnsupportedEncoding) {
+        headers.emplace_back("accept-encoding", "gzip, deflate, br");
+      }
+      co_await sendError(ex, format, refused->error, std::move(refused->message), keep_alive,
+                         headers);
+      finish(ex);
+      co_return keep_alive;
+    }
+  }
   // SPEC §4 order: emergency stop, identity, per-request limit, rate limits, budgets.
   const auto stop = worker_.enforcer().emergencyStop();
   if (core::emergencyStopBlocks(stop, std::chrono::system_clock::now())) {
