@@ -1,0 +1,134 @@
+#!/usr/bin/env bash
+# Instructions per request, the measure of docs/performance.md ("Where it was, and what changed"):
+#   scripts/dev/callgrind.sh [BIN] [--keep DIR]
+# BIN (default build-release/proxy/spendgate; build it with
+# `scripts/build Release --dir build-release --no-tests --target spendgate`) runs under callgrind
+# with one worker and the bench's `spendgate-memory` rules (hard global budget, per-key rate limit,
+# memory store) in front of an nginx `return 200` with the bench's fixed chat completion. One
+# keep-alive connection sends 3000 sequential requests (the bench's body and bearer key); callgrind
+# dumps (and zeroes) its counters after request 1000 and after 3000, so the second dump holds the
+# instructions of requests 1001..3000 (all threads). Prints (Ir at 3000 − Ir at 1000) / 2000.
+# --keep DIR copies that dump to DIR/callgrind.out for callgrind_annotate (--inclusive=yes).
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+bin=build-release/proxy/spendgate
+keep=
+while (($#)); do
+  case "$1" in
+    --keep) keep="$2"; shift ;;
+    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) bin="$1" ;;
+  esac
+  shift
+done
+[[ -x "$bin" ]] || { echo "no binary at $bin" >&2; exit 1; }
+for t in valgrind callgrind_control nginx node; do
+  command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }
+done
+
+tmp="$(mktemp -d -t spendgate-cg.XXXXXX)"
+chmod 755 "$tmp" # nginx workers may run as another user
+pids=()
+cleanup() {
+  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+  rm -rf "$tmp"
+}
+trap cleanup EXIT
+free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
+wait_port() {
+  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done
+  echo "nothing listens on port $1" >&2
+  return 1
+}
+up="$(free_port)" port="$(free_port)" admin="$(free_port)"
+
+# The same answer as scripts/bench's `upstream`.
+completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30},"system_fingerprint":"fp_bench"}'
+mkdir -p "$tmp/up/tmp"
+cat >"$tmp/up/nginx.conf" <<EOF
+worker_processes 1;
+daemon off;
+pid $tmp/up/nginx.pid;
+error_log $tmp/up/error.log warn;
+events { worker_connections 1024; }
+http {
+  access_log off;
+  keepalive_timeout 75s;
+  keepalive_requests 1000000;
+  client_body_temp_path $tmp/up/tmp/body;
+  proxy_temp_path $tmp/up/tmp/proxy;
+  fastcgi_temp_path $tmp/up/tmp/fastcgi;
+  uwsgi_temp_path $tmp/up/tmp/uwsgi;
+  scgi_temp_path $tmp/up/tmp/scgi;
+  server {
+    listen 127.0.0.1:$up;
+    location / { default_type application/json; return 200 '$completion'; }
+  }
+}
+EOF
+nginx -p "$tmp/up" -c "$tmp/up/nginx.conf" -e "$tmp/up/error.log" >"$tmp/up/stdout.log" 2>&1 &
+pids+=($!)
+wait_port "$up"
+
+# scripts/bench's spendgate-memory config.
+cat >"$tmp/spendgate.yaml" <<EOF
+server: { listen: "127.0.0.1:$port", threads: 1 }
+admin: { listen: "127.0.0.1:$admin" }
+providers:
+  openai: { format: openai, base_url: "http://127.0.0.1:$up", routes: ["/v1/"] }
+ledger: { path: "$tmp/ledger.jsonl" }
+logging: { level: warn }
+budgets:
+  - { name: bench-global, scope: global, period: day, limit_usd: 1000000, mode: hard }
+rate_limits:
+  - { name: bench-per-key, scope: key, requests_per_minute: 10000000 }
+EOF
+valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$tmp/cg.out.%p" \
+  "$bin" serve -c "$tmp/spendgate.yaml" >"$tmp/spendgate.log" 2>&1 &
+vg=$!
+pids+=($vg)
+wait_port "$port"
+
+# Sequential keep-alive requests; after requests 1000 and 3000 the counters are dumped (and zeroed).
+node --input-type=module - "$port" "$vg" <<'EOF'
+import net from 'node:net';
+import { execFileSync } from 'node:child_process';
+const [port, pid] = process.argv.slice(2);
+const body = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}';
+const request = Buffer.from(
+  `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/json\r\n` +
+  `Authorization: Bearer sk-spendgate-bench\r\nContent-Length: ${body.length}\r\n\r\n${body}`);
+const socket = net.connect(Number(port), '127.0.0.1');
+let buf = Buffer.alloc(0), done = 0, waiting = null;
+socket.on('data', (d) => { buf = Buffer.concat([buf, d]); waiting?.(); });
+socket.on('error', (e) => { console.error(e.message); process.exit(1); });
+const answer = () => new Promise((resolve) => {
+  const check = () => {
+    const end = buf.indexOf('\r\n\r\n');
+    if (end < 0) return;
+    const head = buf.subarray(0, end).toString();
+    if (!head.startsWith('HTTP/1.1 200')) { console.error(head); process.exit(1); }
+    const length = Number(/\r\ncontent-length: *(\d+)/i.exec(head)?.[1]);
+    if (buf.length < end + 4 + length) return;
+    buf = buf.subarray(end + 4 + length);
+    waiting = null;
+    resolve();
+  };
+  waiting = check;
+  check();
+});
+await new Promise((r) => socket.once('connect', r));
+for (done = 1; done <= 3000; ++done) {
+  socket.write(request);
+  await answer();
+  if (done === 1000 || done === 3000) execFileSync('callgrind_control', ['-d', pid], { stdio: 'ignore' });
+}
+socket.end();
+EOF
+kill -TERM "$vg"
+wait "$vg" || true
+second="$(ls "$tmp"/cg.out.*.2)"
+[[ -n "$keep" ]] && mkdir -p "$keep" && cp "$second" "$keep/callgrind.out"
+ir="$(awk '/^summary:/ { print $2; exit }' "$second")"
+echo "$((ir / 2000)) instructions per request ($ir over requests 1001..3000, $bin)"
