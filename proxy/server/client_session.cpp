@@ -245,7 +245,7 @@ core::ProxyError toProxyError(core::DenialReason reason) {
 ClientSession::ClientSession(Socket socket, Worker& worker)
     : socket_(std::move(socket)), worker_(worker) {
   beast::error_code ignored;
-  socket_.non_blocking(true, ignored);  // for eagerWrite
+  socket_.non_blocking(true, ignored);  // for writeAtOnce
   worker_.add(this);
 }
 
@@ -853,7 +853,9 @@ Awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
   IoDeadline& io_deadline = ex.upstream->deadline();
   beast::error_code wec;
   if constexpr (std::is_same_v<Stream, Socket>) {
-    std::tie(wec, std::ignore) = co_await eagerWrite(upstream, wire, io_deadline, deadline);
+    EagerWrite w = writeAtOnce(upstream, wire, io_deadline);
+    if (!w.done) w = co_await writeRest(upstream, wire, w, io_deadline, deadline);
+    wec = w.ec;
   } else {
     io_deadline.arm(deadline);
     std::tie(wec, std::ignore) = co_await net::async_write(upstream, wire, use_nothrow);
@@ -952,10 +954,11 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   // may be silent for a long time after its header.
   if (!hold_whole && !parser.is_done() && ex.upstream->buffer().size() == 0) {
     appendHead();
-    auto [ec, n] = co_await eagerWrite(socket_, net::const_buffer(head.data(), head.size()),
-                                       deadline_, ex.deadline);
-    ex.record.bytes_out += n;
-    if (ec) {
+    const net::const_buffer wire(head.data(), head.size());
+    EagerWrite w = writeAtOnce(socket_, wire, deadline_);
+    if (!w.done) w = co_await writeRest(socket_, wire, w, deadline_, ex.deadline);
+    ex.record.bytes_out += w.written;
+    if (w.ec) {
       ex.client_gone = true;
       co_return false;
     }
@@ -1068,10 +1071,11 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       wire[count++] = net::buffer(piece);
     }
     if (count > 0) {
-      auto [wec, n] = co_await eagerWrite(
-          socket_, std::span<const net::const_buffer>(wire.data(), count), deadline_, ex.deadline);
-      ex.record.bytes_out += n;
-      if (wec) {
+      const std::span<const net::const_buffer> pieces(wire.data(), count);
+      EagerWrite w = writeAtOnce(socket_, pieces, deadline_);
+      if (!w.done) w = co_await writeRest(socket_, pieces, w, deadline_, ex.deadline);
+      ex.record.bytes_out += w.written;
+      if (w.ec) {
         ex.client_gone = true;
         co_return false;
       }

@@ -43,7 +43,7 @@ Awaitable<beast::error_code> UpstreamConnection::connect(
   socket.set_option(tcp::no_delay(true));
   if (!tls_) {
     beast::error_code ec;
-    socket.non_blocking(true, ec);  // requests are written with eagerWrite
+    socket.non_blocking(true, ec);  // requests are written with writeAtOnce
     co_return deadline_.finish(ec);
   }
 
