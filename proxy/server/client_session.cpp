@@ -16,6 +16,7 @@
 #include <charconv>
 #include <optional>
 #include <span>
+#include <tuple>
 
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
@@ -782,12 +783,34 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     ex.parser.emplace();
     ex.parser->body_limit(boost::none);
     if (ex.head) ex.parser->skip(true);
+    // The request, then the answer's head, awaited here rather than in a coroutine of their own
+    // (a frame and a resumption per request).
+    const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
+    IoDeadline& io_deadline = ex.upstream->deadline();
     if (ex.upstream->isTls()) {
-      ec = co_await sendAndReadHeader(ex.upstream->tls(), ex, head, request.body(),
-                                      first_byte_deadline);
+      io_deadline.arm(first_byte_deadline);
+      std::tie(ec, std::ignore) = co_await net::async_write(ex.upstream->tls(), wire, use_nothrow);
+      ec = io_deadline.finish(ec);
     } else {
-      ec = co_await sendAndReadHeader(ex.upstream->plain(), ex, head, request.body(),
-                                      first_byte_deadline);
+      EagerWrite w = writeAtOnce(ex.upstream->plain(), wire, io_deadline);
+      if (!w.done) {
+        w = co_await writeRest(ex.upstream->plain(), wire, w, io_deadline, first_byte_deadline);
+      }
+      ec = w.ec;
+    }
+    if (!ec) {
+      ex.awaiting_answer = true;
+      io_deadline.arm(first_byte_deadline);
+      auto& buffer = ex.upstream->buffer();
+      if (ex.upstream->isTls()) {
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(ex.upstream->tls(), buffer, *ex.parser, use_nothrow);
+      } else {
+        std::tie(ec, std::ignore) =
+            co_await http::async_read_header(ex.upstream->plain(), buffer, *ex.parser, use_nothrow);
+      }
+      ec = io_deadline.finish(ec);
+      if (!ec) ex.awaiting_answer = false;
     }
     if (!ec || ex.client_gone) break;
     if (!(reused && !ex.parser->got_some() && isStaleConnectionError(ec))) break;
@@ -841,34 +864,6 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
     ex.upstream->close();
   }
   co_return keep;
-}
-
-template <class Stream>
-Awaitable<beast::error_code> ClientSession::sendAndReadHeader(Stream& upstream,
-                                                              Exchange& ex,
-                                                              std::string_view head,
-                                                              std::string_view body,
-                                                              Clock::time_point deadline) {
-  const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(body)};
-  IoDeadline& io_deadline = ex.upstream->deadline();
-  beast::error_code wec;
-  if constexpr (std::is_same_v<Stream, Socket>) {
-    EagerWrite w = writeAtOnce(upstream, wire, io_deadline);
-    if (!w.done) w = co_await writeRest(upstream, wire, w, io_deadline, deadline);
-    wec = w.ec;
-  } else {
-    io_deadline.arm(deadline);
-    std::tie(wec, std::ignore) = co_await net::async_write(upstream, wire, use_nothrow);
-    wec = io_deadline.finish(wec);
-  }
-  if (wec) co_return wec;
-  ex.awaiting_answer = true;
-  io_deadline.arm(deadline);
-  auto [rec, read] =
-      co_await http::async_read_header(upstream, ex.upstream->buffer(), *ex.parser, use_nothrow);
-  rec = io_deadline.finish(rec);
-  if (!rec) ex.awaiting_answer = false;
-  co_return rec;
 }
 
 template <class Stream>

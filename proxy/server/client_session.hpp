@@ -83,12 +83,6 @@ private:
   /** Writes the ledger line for a forwarded request (settling its counters first), once. */
   void settle(Exchange& exchange);
   template <class Stream>
-  Awaitable<beast::error_code> sendAndReadHeader(Stream& upstream,
-                                                 Exchange& exchange,
-                                                 std::string_view head,
-                                                 std::string_view body,
-                                                 Clock::time_point deadline);
-  template <class Stream>
   Awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
 
   /** Extra response headers on an error (retry-after, x-ratelimit-*, x-should-retry, ...). */
