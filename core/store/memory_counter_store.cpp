@@ -16,22 +16,6 @@ namespace {
 constexpr std::int64_t kRetentionMs = kReservationRecordRetention.count();
 constexpr std::int64_t kMinuteMs = 60000;
 
-/** A rate limit's charge, computed before anything is written (all or nothing). */
-struct RateCheck {
-  std::int64_t requests_level = 0;
-  std::int64_t tokens_level = 0;
-  std::int64_t inflight = 0;
-};
-
-std::vector<RateLevels> levelsOf(const std::vector<RateCheck>& checks) {
-  std::vector<RateLevels> levels;
-  levels.reserve(checks.size());
-  for (const RateCheck& c : checks) {
-    levels.push_back({c.requests_level, c.tokens_level, c.inflight});
-  }
-  return levels;
-}
-
 /** Wait as a sortable number: "never" is longer than any wait. */
 std::int64_t waitRank(std::optional<std::int64_t> wait) {
   return wait ? *wait : std::numeric_limits<std::int64_t>::max();
@@ -87,18 +71,19 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
     return denied(emergencyStopDenial(emergency_stop_, plan.now));
   }
 
-  // Rate limits: drain to now and check, writing nothing yet.
-  std::vector<RateCheck> checks(plan.rate_limits.size());
+  // Rate limits: drain to now and check, writing nothing yet (all or nothing). The same levels
+  // go into the x-ratelimit-* headers.
+  std::vector<RateLevels> checks(plan.rate_limits.size());
   std::optional<std::size_t> worst;
   RateLimitKind worst_kind = RateLimitKind::Requests;
   std::optional<std::int64_t> worst_wait;
   for (std::size_t i = 0; i < plan.rate_limits.size(); ++i) {
     const RateCharge& c = plan.rate_limits[i];
-    RateCheck& check = checks[i];
+    RateLevels& check = checks[i];
     if (const RateState* state = findRateLocked(c.key, now_ms)) {
       const std::int64_t elapsed = now_ms - state->last_ms;
-      check.requests_level = gcra::drain(state->requests_level, elapsed, c.requests_per_minute);
-      check.tokens_level = gcra::drain(state->tokens_level, elapsed, c.tokens_per_minute);
+      check.requests = gcra::drain(state->requests_level, elapsed, c.requests_per_minute);
+      check.tokens = gcra::drain(state->tokens_level, elapsed, c.tokens_per_minute);
       check.inflight = state->inflight;
     }
     const auto consider = [&](RateLimitKind kind, std::optional<std::int64_t> wait) {
@@ -110,19 +95,17 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       }
     };
     if (c.requests_per_minute > 0) {
-      consider(RateLimitKind::Requests,
-               gcra::waitMs(check.requests_level, 1, c.requests_per_minute));
+      consider(RateLimitKind::Requests, gcra::waitMs(check.requests, 1, c.requests_per_minute));
     }
     if (c.tokens_per_minute > 0 && c.tokens > 0) {
-      consider(RateLimitKind::Tokens,
-               gcra::waitMs(check.tokens_level, c.tokens, c.tokens_per_minute));
+      consider(RateLimitKind::Tokens, gcra::waitMs(check.tokens, c.tokens, c.tokens_per_minute));
     }
     if (c.concurrent > 0 && check.inflight >= c.concurrent) {
       consider(RateLimitKind::Concurrent, kConcurrencyRetryMs);
     }
   }
   if (worst) {
-    const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, levelsOf(checks));
+    const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, checks);
     return denied(
         rateLimitDenial(plan.rate_limits[*worst], worst_kind, worst_wait, headers, plan.output_cap),
         headers);
@@ -143,45 +126,55 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
 
   // Everything passes: charge.
-  Reservation reservation;
+  Reservation& reservation = newReservationLocked(reservation_id);
+  reservation.state = ReservationState::Active;
   reservation.expires_ms = expires_ms;
+  reservation.forget_ms = 0;
   reservation.token_estimate = plan.token_estimate;
+  reservation.rates.resize(plan.rate_limits.size());
   for (std::size_t i = 0; i < plan.rate_limits.size(); ++i) {
     const RateCharge& c = plan.rate_limits[i];
-    RateCheck& check = checks[i];
-    if (c.requests_per_minute > 0) check.requests_level = gcra::add(check.requests_level, 1);
-    if (c.tokens_per_minute > 0) check.tokens_level = gcra::add(check.tokens_level, c.tokens);
+    RateLevels& check = checks[i];
+    if (c.requests_per_minute > 0) check.requests = gcra::add(check.requests, 1);
+    if (c.tokens_per_minute > 0) check.tokens = gcra::add(check.tokens, c.tokens);
     if (c.concurrent > 0) ++check.inflight;
     RateState& state = rates_[c.key];
-    state.requests_level = check.requests_level;
-    state.tokens_level = check.tokens_level;
+    state.requests_level = check.requests;
+    state.tokens_level = check.tokens;
     state.inflight = check.inflight;
     state.last_ms = std::max(state.last_ms, now_ms);
     state.requests_per_minute = c.requests_per_minute;
     state.tokens_per_minute = c.tokens_per_minute;
     state.keep_until_ms =
         std::max({state.keep_until_ms, now_ms + 2 * kMinuteMs, expires_ms + kRetentionMs});
-    reservation.rates.push_back({c.key, c.tokens_per_minute > 0, c.concurrent > 0});
+    HeldRate& held = reservation.rates[i];
+    held.key.assign(c.key);
+    held.tokens = c.tokens_per_minute > 0;
+    held.slot = c.concurrent > 0;
   }
-  for (const BudgetCharge& b : plan.budgets) {
+  reservation.budgets.resize(plan.budgets.size());
+  for (std::size_t i = 0; i < plan.budgets.size(); ++i) {
+    const BudgetCharge& b = plan.budgets[i];
     Counter* counter = chargedCounterLocked(b, now_ms);
     const Picodollars reserve = b.mode == BudgetMode::Hard ? b.amount : 0;
     counter->snapshot.reserved = saturatingAdd(counter->snapshot.reserved, reserve);
     counter->keep_until_ms =
         std::max(counter->keep_until_ms,
                  std::max(unixMillis(b.window.end), expires_ms + kRetentionMs) + kMinuteMs);
-    reservation.budgets.push_back({b.counter_key, reserve});
+    reservation.budgets[i].key.assign(b.counter_key);
+    reservation.budgets[i].reserved = reserve;
   }
+  reservation.spend_key.clear();
+  reservation.spend_keep_until_ms = 0;
   if (plan.spend) {
     reservation.spend_key = plan.spend->key;
     reservation.spend_keep_until_ms = unixMillis(plan.spend->window.end) + kRetentionMs;
   }
-  reservations_[reservation_id] = std::move(reservation);
-  expiries_.emplace(expires_ms, reservation_id);
+  addExpiryLocked(expires_ms, reservation_id);
 
   AdmissionResult result;
   result.status = AdmissionResult::Status::Allowed;
-  result.rate_limits = rateLimitHeaders(plan.rate_limits, levelsOf(checks));
+  result.rate_limits = rateLimitHeaders(plan.rate_limits, checks);
   return result;
 }
 
@@ -218,7 +211,7 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
     const auto [first, last] = expiries_.equal_range(reservation.expires_ms);
     for (auto e = first; e != last; ++e) {
       if (e->second == settlement.reservation_id) {
-        expiries_.erase(e);
+        spare_expiry_ = expiries_.extract(e);
         expiry_erased = true;
         break;
       }
@@ -261,12 +254,12 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
       auto [first, last] = expiries_.equal_range(reservation.expires_ms);
       for (auto entry = first; entry != last; ++entry) {
         if (entry->second == settlement.reservation_id) {
-          expiries_.erase(entry);
+          spare_expiry_ = expiries_.extract(entry);
           break;
         }
       }
     }
-    reservations_.erase(it);
+    spare_reservation_ = reservations_.extract(it);
   }
   return StoreResult<SettleResult>::success(std::move(result));
 }
@@ -361,6 +354,22 @@ void MemoryCounterStore::replaceEmergencyStop(const EmergencyStopState& expected
 std::size_t MemoryCounterStore::entryCountForTest() const {
   std::lock_guard lock(mutex_);
   return counters_.size() + rates_.size() + spend_.size() + reservations_.size();
+}
+
+MemoryCounterStore::Reservation& MemoryCounterStore::newReservationLocked(const std::string& id) {
+  if (spare_reservation_.empty()) return reservations_.try_emplace(id).first->second;
+  spare_reservation_.key() = id;
+  return reservations_.insert(std::move(spare_reservation_)).position->second;
+}
+
+void MemoryCounterStore::addExpiryLocked(std::int64_t expires_ms, const std::string& id) {
+  if (spare_expiry_.empty()) {
+    expiries_.emplace(expires_ms, id);
+    return;
+  }
+  spare_expiry_.key() = expires_ms;
+  spare_expiry_.mapped() = id;
+  expiries_.insert(std::move(spare_expiry_));
 }
 
 void MemoryCounterStore::sweepLocked(std::int64_t now_ms) {

@@ -116,6 +116,14 @@ private:
                               const std::string& reservation_id,
                               std::int64_t expires_ms);
   StoreResult<SettleResult> settleLocked(const Settlement& settlement);
+  /**
+   * An empty record under `id` (absent until now), in the node of the last record forgotten at
+   * its settlement when there is one: its strings and vectors keep their capacity, so the steady
+   * state allocates nothing for a reservation. Every field is the caller's to set.
+   */
+  Reservation& newReservationLocked(const std::string& id);
+  /** expiries_ gains (expires_ms, id), in the spare node when there is one. */
+  void addExpiryLocked(std::int64_t expires_ms, const std::string& id);
   void sweepLocked(std::int64_t now_ms);
   void expireLocked(Reservation& reservation, std::int64_t now_ms);
   Counter* findCounterLocked(const std::string& key, std::int64_t now_ms);
@@ -132,6 +140,10 @@ private:
   std::unordered_map<std::string, SpendCounter> spend_;
   std::unordered_map<std::string, Reservation> reservations_;
   std::multimap<std::int64_t, std::string> expiries_;  // active reservations by expires_ms
+  // The last nodes taken out at a settlement, reused by the next admission (see
+  // newReservationLocked): the record and the expiry entry cost no allocation then.
+  std::unordered_map<std::string, Reservation>::node_type spare_reservation_;
+  std::multimap<std::int64_t, std::string>::node_type spare_expiry_;
   EmergencyStopState emergency_stop_;
   std::int64_t next_prune_ms_ = 0;
   std::int64_t retention_ms_ = kReservationRecordRetention.count();
