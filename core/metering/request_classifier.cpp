@@ -228,7 +228,10 @@ public:
   static constexpr std::size_t max_key_size = boost::json::string::max_size();
   static constexpr std::size_t max_string_size = boost::json::string::max_size();
 
-  BodyFields fields;
+  /** Writes straight into the caller's `fields` (no copy of the value slots afterwards). */
+  explicit BodyHandler(BodyFields& fields) : fields(fields) {}
+
+  BodyFields& fields;
 
   bool on_document_begin(boost::system::error_code&) { return true; }
   bool on_document_end(boost::system::error_code&) { return true; }
@@ -370,18 +373,20 @@ private:
   JsonKeyAssembler key_;
 };
 
-/** @return the members that matter, or nothing (is_object false) if `body` is not valid JSON. */
-BodyFields scanBody(std::string_view body) {
+/**
+ * Reads the members that matter into `fields` (default-constructed), or leaves nothing there
+ * (is_object false) if `body` is not valid JSON.
+ */
+void scanBody(std::string_view body, BodyFields& fields) {
   boost::json::parse_options options;
   options.max_depth = 256;  // tool schemas nest deeply
   try {
-    boost::json::basic_parser<BodyHandler> parser(options);
+    boost::json::basic_parser<BodyHandler> parser(options, fields);
     boost::system::error_code ec;
     const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
-    if (ec || used != body.size()) return {};  // invalid, incomplete, or more than one value
-    return std::move(parser.handler().fields);
+    if (ec || used != body.size()) fields = BodyFields{};  // invalid, incomplete, or more than one
   } catch (...) {  // allocation failure: read as "not JSON", as the document parse did
-    return {};
+    fields = BodyFields{};
   }
 }
 
@@ -483,7 +488,7 @@ RequestInfo classifyRequest(ProviderFormat format,
 
   // The request body: every field is optional, and a non-JSON body is not an error here.
   BodyFields fields;
-  if (!body.empty()) fields = scanBody(body);
+  if (!body.empty()) scanBody(body, fields);
   info.body_is_json = fields.is_object;
 
   info.requested_model = std::move(fields.model);
