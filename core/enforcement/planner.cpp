@@ -3,8 +3,8 @@
 #include <algorithm>
 #include <array>
 #include <charconv>
-#include <span>
 
+#include "core/enforcement/counter_key_memo.hpp"
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/gcra.hpp"
 #include "core/enforcement/glob.hpp"
@@ -110,7 +110,8 @@ EnforcementPlan plan(const Rules& rules,
                      std::int64_t token_estimate,
                      std::chrono::system_clock::time_point now,
                      Spending spending,
-                     OutputCap output_cap) {
+                     OutputCap output_cap,
+                     CounterKeyMemo* keys) {
   EnforcementPlan out;
   out.now = now;
   out.worst_case_cost = std::max<Picodollars>(0, worst_case_cost);
@@ -122,14 +123,16 @@ EnforcementPlan plan(const Rules& rules,
     return out;
   }
 
-  for (const RateLimitRule& rule : rules.rate_limits) {
+  for (std::size_t i = 0; i < rules.rate_limits.size(); ++i) {
+    const RateLimitRule& rule = rules.rate_limits[i];
     if (rule.requests_per_minute == 0 && rule.tokens_per_minute == 0 && rule.concurrent == 0) {
       continue;
     }
     if (!matches(rule.match, attributes)) continue;
     RateCharge charge;
     charge.subject = counterSubject(rule.scope, attributes);
-    charge.key = rateLimitKey(rule.name, charge.subject);
+    charge.key = keys != nullptr ? keys->rateLimitKey(i, rule.name, charge.subject)
+                                 : rateLimitKey(rule.name, charge.subject);
     charge.name = rule.name;
     charge.scope = rule.scope;
     charge.requests_per_minute = clampRate(rule.requests_per_minute);
@@ -141,13 +144,15 @@ EnforcementPlan plan(const Rules& rules,
 
   // A free request (count_tokens...) can never spend, so it neither reserves nor is refused by
   // a spent budget.
-  for (const BudgetRule& rule :
-       spending != Spending::Free ? std::span(rules.budgets) : std::span<const BudgetRule>()) {
+  for (std::size_t i = 0; spending != Spending::Free && i < rules.budgets.size(); ++i) {
+    const BudgetRule& rule = rules.budgets[i];
     if (!matches(rule.match, attributes)) continue;
     BudgetCharge charge;
     charge.subject = counterSubject(rule.scope, attributes);
     charge.window = periodWindow(rule.period, now);
-    charge.counter_key = budgetCounterKey(rule.name, charge.subject, charge.window.start);
+    charge.counter_key =
+        keys != nullptr ? keys->budgetCounterKey(i, rule.name, charge.subject, charge.window.start)
+                        : budgetCounterKey(rule.name, charge.subject, charge.window.start);
     charge.name = rule.name;
     charge.scope = rule.scope;
     charge.period = rule.period;

@@ -12,6 +12,8 @@
 
 namespace spendgate::core {
 
+class CounterKeyMemo;
+
 /** What a request can spend, as far as budgets are concerned. */
 enum class Spending {
   Priced,    // its worst case is reserved on every hard budget that applies
@@ -33,6 +35,8 @@ enum class Spending {
  * @param token_estimate taken from tokens_per_minute now, corrected on settle (clamped to
  *        [0, gcra::kMaxUnits])
  * @param output_cap what a request_cost denial tells the caller to lower
+ * @param keys where the counter keys of the last plan are kept, to copy rather than rebuild
+ *        (nullptr: built every time)
  */
 EnforcementPlan plan(const Rules& rules,
                      const RequestAttributes& attributes,
@@ -40,7 +44,8 @@ EnforcementPlan plan(const Rules& rules,
                      std::int64_t token_estimate,
                      std::chrono::system_clock::time_point now,
                      Spending spending = Spending::Priced,
-                     OutputCap output_cap = {});
+                     OutputCap output_cap = {},
+                     CounterKeyMemo* keys = nullptr);
 
 /** @return true when every clause of `match` fits the request. */
 bool matches(const Match& match, const RequestAttributes& attributes);

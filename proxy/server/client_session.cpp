@@ -608,7 +608,8 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
       ex.info.max_output_tokens.value_or(0);
   core::EnforcementPlan plan =
       core::plan(runtime.rules, attributes, worst.amount, token_estimate, now, ex.spending,
-                 core::OutputCap{ex.info.output_cap_field, ex.info.max_output_tokens.has_value()});
+                 core::OutputCap{ex.info.output_cap_field, ex.info.max_output_tokens.has_value()},
+                 &worker_.counterKeys());
   if (plan.denial) {
     denial = plan.denial;
     return nullptr;

@@ -7,6 +7,7 @@
 #include <cstddef>
 #include <unordered_set>
 
+#include "core/enforcement/counter_key_memo.hpp"
 #include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
@@ -52,6 +53,8 @@ public:
   LedgerWriter& ledger() { return services_.ledger; }
   Enforcer& enforcer() { return services_.enforcer; }
   core::SpendRecorder& spend() { return services_.spend; }
+  /** The counter keys this thread's last requests were planned with. This thread only. */
+  core::CounterKeyMemo& counterKeys() { return counter_keys_; }
 
   void add(ClientSession* session);
   void remove(ClientSession* session);
@@ -80,6 +83,7 @@ private:
   Services services_;
   UpstreamPool pool_;
   MetricsShard metrics_;
+  core::CounterKeyMemo counter_keys_;
   std::unordered_set<ClientSession*> sessions_;
   bool draining_ = false;
   std::atomic<std::size_t> active_requests_{0};
