@@ -758,7 +758,8 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   }
   static constexpr std::string_view kIdentityHeaders[] = {
       "x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"};
-  std::string head;
+  std::string& head = upstream_head_;
+  head.clear();
   head.reserve(512);
   appendUpstreamRequestHead(head, request,
                             {.target_prefix = provider.config.upstream.path_prefix,
@@ -918,7 +919,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   const bool rate_limited = ex.rate_limits.requests || ex.rate_limits.tokens;
   relayed.own = rate_limited ? std::span(kOwnResponseHeaders)
                              : std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount);
-  std::string own_headers;
+  std::string& own_headers = own_headers_;
+  own_headers.clear();
   own_headers.reserve(256);
   appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record.request_id);
   forEachRateLimitHeader(ex.rate_limits,
@@ -935,7 +937,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   ex.record.stream = sse || ex.info.stream;
 
   std::array<char, kRelayBufferSize> buffer;
-  std::string head;   // the response head, sent with the first write
+  std::string& head = response_head_;  // sent with the first write
+  head.clear();
   head.reserve(512);  // a typical head in one allocation, not grown line by line
   bool head_sent = false;
   std::string chunk_size;  // the current chunk's size line

@@ -106,6 +106,11 @@ private:
   Socket socket_;
   IoDeadline deadline_;  // of the pending operation on socket_
   beast::flat_buffer buffer_;
+  // The heads written for each request, kept with their capacity for the connection's next one
+  // (one request at a time per connection): no allocation per head.
+  std::string upstream_head_;
+  std::string response_head_;
+  std::string own_headers_;
   Worker& worker_;
   bool waiting_for_request_ = true;
   bool draining_ = false;
