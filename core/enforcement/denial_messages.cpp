@@ -98,6 +98,12 @@ Denial unknownKeyDenial(UnknownKeyCause cause, ProviderFormat format) {
           "the API key has the shape of a spendgate virtual key but matches none in the config "
           "(revoked or mistyped?); it was not forwarded to the provider";
       break;
+    case UnknownKeyCause::Conflicting:
+      d.message =
+          "the request carries a spendgate virtual key and a different credential (in "
+          "Authorization, x-api-key, x-goog-api-key, api-key or a key= query parameter); it was "
+          "not forwarded to the provider: send the virtual key alone";
+      break;
   }
   return d;
 }

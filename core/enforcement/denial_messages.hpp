@@ -27,6 +27,7 @@ enum class UnknownKeyCause {
   Missing,         // no key at all, and passthrough is off
   NotVirtual,      // not one of our virtual keys, and passthrough is off
   UnknownVirtual,  // in our own virtual-key shape, but no configured virtual key has it
+  Conflicting,     // a virtual key beside a different credential in another auth place
 };
 
 /**

@@ -38,6 +38,9 @@ public:
                                   const Headers& headers,
                                   bool virtual_key_format = false) const;
 
+  /** @return whether the digest is one of the configured virtual keys'. */
+  bool isVirtualKey(std::string_view key_sha256) const { return by_hash_.contains(key_sha256); }
+
   /** @return the public name of a passthrough key: "fp_" and the digest's first 12 hex digits. */
   static std::string fingerprint(std::string_view key_sha256);
 

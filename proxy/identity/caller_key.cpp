@@ -12,23 +12,64 @@ namespace http = boost::beast::http;
 
 namespace {
 
-// Returns the value of the `key` query parameter and its [begin, end) span in the target.
-std::string_view queryKey(std::string_view target, std::size_t& begin, std::size_t& end) {
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// %XX sequences decoded (a malformed one stays as it is): the provider decodes the query, so
+// "%6Bey=sk%2Dsg-..." is the key parameter holding a virtual key all the same.
+std::string percentDecoded(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hexDigit(text[i + 1]) >= 0 &&
+        hexDigit(text[i + 2]) >= 0) {
+      out += static_cast<char>(hexDigit(text[i + 1]) * 16 + hexDigit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+bool isKeyParameterName(std::string_view name) {
+  if (name == "key") return true;
+  return name.find('%') != std::string_view::npos && percentDecoded(name) == "key";
+}
+
+// Calls visit(value, begin, end) for each `key` query parameter, [begin, end) its span in the
+// target, until visit returns false.
+template <class Visit>
+void forEachQueryKey(std::string_view target, Visit&& visit) {
   const auto question = target.find('?');
-  if (question == std::string_view::npos) return {};
+  if (question == std::string_view::npos) return;
   std::size_t pos = question + 1;
   while (pos < target.size()) {
     std::size_t amp = target.find('&', pos);
     if (amp == std::string_view::npos) amp = target.size();
     const std::string_view param = target.substr(pos, amp - pos);
-    if (param.starts_with("key=")) {
-      begin = pos;
-      end = amp;
-      return param.substr(4);
+    const auto eq = param.find('=');
+    if (eq != std::string_view::npos && isKeyParameterName(param.substr(0, eq))) {
+      if (!visit(param.substr(eq + 1), pos, amp)) return;
     }
     pos = amp + 1;
   }
-  return {};
+}
+
+// Returns the value of the first `key` query parameter and its [begin, end) span in the target.
+std::string_view queryKey(std::string_view target, std::size_t& begin, std::size_t& end) {
+  std::string_view found;
+  forEachQueryKey(target, [&](std::string_view value, std::size_t b, std::size_t e) {
+    found = value;
+    begin = b;
+    end = e;
+    return false;
+  });
+  return found;
 }
 
 bool isBlank(char c) { return c == ' ' || c == '\t'; }
@@ -63,7 +104,33 @@ std::string_view bearerToken(std::string_view authorization) {
   return authorization;
 }
 
-CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
+namespace {
+
+// The credentials of an Authorization value in any scheme ("Bearer", "Basic", "Token" ...), or
+// the whole value when it names no scheme: a virtual key must not ride out under another scheme.
+std::string_view authorizationCredential(std::string_view value) {
+  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
+  while (!value.empty() && isBlank(value.back())) value.remove_suffix(1);
+  std::size_t blank = 0;
+  while (blank < value.size() && !isBlank(value[blank])) ++blank;
+  if (blank == value.size()) return value;
+  value.remove_prefix(blank);
+  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
+  return value;
+}
+
+bool isKeyHeaderName(std::string_view name) {
+  return (name.size() == 9 && boost::beast::iequals(name, "x-api-key")) ||
+         (name.size() == 14 && boost::beast::iequals(name, "x-goog-api-key")) ||
+         (name.size() == 7 && boost::beast::iequals(name, "api-key"));
+}
+
+std::string decodedQueryValue(std::string_view value) {
+  if (value.find('%') == std::string_view::npos) return std::string(value);
+  return percentDecoded(value);
+}
+
+CallerKey firstCallerKey(const http::fields& headers, std::string_view target) {
   // One walk over the fields instead of four lookups in Beast's tree (each a case-insensitive
   // search). The first field of each name counts, as operator[] would return it.
   std::string_view authorization, x_api_key, x_goog_api_key, api_key;
@@ -96,9 +163,40 @@ CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
   if (!api_key.empty()) return {std::string(api_key), KeyLocation::AzureApiKey};
   std::size_t begin = 0, end = 0;
   if (auto value = queryKey(target, begin, end); !value.empty()) {
-    return {std::string(value), KeyLocation::QueryKey};
+    return {decodedQueryValue(value), KeyLocation::QueryKey};
   }
   return {};
+}
+
+}  // namespace
+
+CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
+  CallerKey key = firstCallerKey(headers, target);
+  // Every other place too, every field of each name: the caller decides on the whole set (a
+  // virtual key beside a different credential is refused, not half-forwarded).
+  auto note = [&key](std::string_view value) {
+    if (value.empty() || value == key.value) return;
+    for (const auto& other : key.other_credentials) {
+      if (other == value) return;
+    }
+    key.other_credentials.emplace_back(value);
+  };
+  for (const auto& field : headers) {
+    if (field.name() == http::field::authorization) {
+      note(authorizationCredential(field.value()));
+    } else if (field.name() == http::field::unknown && isKeyHeaderName(field.name_string())) {
+      note(field.value());
+    }
+  }
+  forEachQueryKey(target, [&note](std::string_view value, std::size_t, std::size_t) {
+    if (value.find('%') == std::string_view::npos) {
+      note(value);
+    } else {
+      note(percentDecoded(value));
+    }
+    return true;
+  });
+  return key;
 }
 
 std::string sha256Hex(std::string_view text) {

@@ -3,6 +3,7 @@
 #include <boost/beast/http/fields.hpp>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "core/provider/provider_format.hpp"
 
@@ -13,8 +14,11 @@ enum class KeyLocation { None, AuthorizationBearer, XApiKey, XGoogApiKey, AzureA
 
 /** The API key a request carries, found in any of the providers' usual places. */
 struct CallerKey {
-  std::string value;
+  std::string value;  // from the first place in the order findCallerKey reads them
   KeyLocation location = KeyLocation::None;
+  // Every other, different value in any auth place (every field of each name, every key=
+  // parameter, an Authorization credential under any scheme); empty for the usual one key.
+  std::vector<std::string> other_credentials;
 };
 
 /**
@@ -23,7 +27,11 @@ struct CallerKey {
  */
 std::string_view bearerToken(std::string_view authorization);
 
-/** @return the key from Authorization: Bearer, x-api-key, x-goog-api-key, api-key or ?key=. */
+/**
+ * @return the key from Authorization: Bearer, x-api-key, x-goog-api-key, api-key or ?key= (the
+ *         first of them that holds one; query values percent-decoded), and every different
+ *         credential the request also carries
+ */
 CallerKey findCallerKey(const boost::beast::http::fields& headers, std::string_view target);
 
 /** @return lower-case hex SHA-256 of the text. */

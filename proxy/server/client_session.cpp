@@ -2,6 +2,7 @@
 
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <array>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/write.hpp>
@@ -521,6 +522,21 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   const std::string key_hash = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
   const core::IdentityResolver::Headers claimed = claimedIdentity(request);
   const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller.value);
+  if (!ex.caller.other_credentials.empty()) {
+    // Which credential would count is a guess, and whichever did, the other would go upstream:
+    // a virtual key (ours by config or by shape) beside a different credential is refused.
+    const auto is_virtual = [&runtime](std::string_view key) {
+      return core::hasVirtualKeyFormat(key) || runtime.identity->isVirtualKey(sha256Hex(key));
+    };
+    if ((!key_hash.empty() && (virtual_key_format || runtime.identity->isVirtualKey(key_hash))) ||
+        std::any_of(ex.caller.other_credentials.begin(), ex.caller.other_credentials.end(),
+                    is_virtual)) {
+      return std::pair{
+          core::ProxyError::UnknownKey,
+          core::unknownKeyDenial(core::UnknownKeyCause::Conflicting, provider.config.format)
+              .message};
+    }
+  }
   auto identity = runtime.identity->resolve(key_hash, claimed, virtual_key_format);
   if (!identity) {
     const auto cause = ex.caller.value.empty() ? core::UnknownKeyCause::Missing

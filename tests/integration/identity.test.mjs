@@ -288,6 +288,55 @@ test('passthrough: true: a key in spendgate\'s own shape that no config lists (r
   assertNoSecret(revoked, { ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout });
 });
 
+test('a virtual key beside a different credential in another auth place → 401 unknown_key in the caller\'s format; nothing reaches the upstream', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true });
+  const alnum = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const shaped = `sk-sg-${[...randomBytes(32)].map((b) => alnum[b % 62]).join('')}`; // our shape, in no config
+  const GEM_PATH = '/v1beta/models/gemini-2.0-flash:generateContent';
+  const cases = [
+    // the auditor's three: the virtual key sits in a later place than another key
+    { what: 'openai Bearer sk-other + x-api-key VK', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: 'Bearer sk-other', 'x-api-key': VK } },
+    { what: 'anthropic x-api-key sk-ant-other + api-key VK', format: 'anthropic', path: '/v1/messages', body: MSG, headers: { 'x-api-key': 'sk-ant-other', 'api-key': VK, 'anthropic-version': '2023-06-01' } },
+    { what: 'gemini ?key=VK + x-goog-api-key AIzaOther', format: 'gemini', path: `${GEM_PATH}?key=${VK}`, body: GEM, headers: { 'x-goog-api-key': 'AIzaOther' } },
+    // the virtual key first, another key later: which one counts would be a guess
+    { what: 'openai Bearer VK + x-api-key sk-other', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer ${VK}`, 'x-api-key': 'sk-other' } },
+    // a key in our shape that no config lists, behind another key
+    { what: 'openai Bearer sk-other + api-key sk-sg-…', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: 'Bearer sk-other', 'api-key': shaped } },
+    // a second field of the same name; a later key= parameter, percent-encoded; another scheme
+    { what: 'anthropic two x-api-key fields', format: 'anthropic', path: '/v1/messages', body: MSG, headers: { 'x-api-key': ['sk-ant-other', VK], 'anthropic-version': '2023-06-01' } },
+    { what: 'gemini ?key=AIzaOther&%6Bey=VK', format: 'gemini', path: `${GEM_PATH}?key=AIzaOther&%6Bey=${encodeURIComponent(VK).replace(/-/g, '%2D')}`, body: GEM, headers: {} },
+    { what: 'openai Authorization: Token VK + x-api-key sk-other', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Token ${VK}`, 'x-api-key': 'sk-other' } },
+  ];
+  for (const c of cases) {
+    const res = await postJson(`${proxy.url}${c.path}`, c.body, c.headers);
+    assert.equal(res.status, 401, `${c.what}: ${res.text}`);
+    assert.equal(res.headers['x-spendgate-denied'], 'unknown_key', c.what);
+    assert.match(res.text, /virtual key and a different credential/, c.what);
+    const body = res.json();
+    if (c.format === 'openai') assert.deepEqual({ type: body.error.type, code: body.error.code }, { type: 'invalid_request_error', code: 'invalid_api_key' }, c.what);
+    if (c.format === 'anthropic') assert.deepEqual({ type: body.type, error: body.error.type }, { type: 'error', error: 'authentication_error' }, c.what);
+    if (c.format === 'gemini') assert.equal(body.error.status, 'UNAUTHENTICATED', c.what);
+    assert.equal(up.requests.length, 0, `${c.what}: nothing may reach the upstream`);
+  }
+
+  // The same virtual key in two places is one credential: forwarded with only the provider key.
+  const same = await postJson(`${proxy.url}/v1/messages`, MSG, { 'x-api-key': VK, 'api-key': VK, 'anthropic-version': '2023-06-01' });
+  assert.equal(same.status, 200, same.text);
+  assert.equal(up.requests.at(-1).headers['x-api-key'], REAL.anthropic);
+  assert.equal(up.requests.at(-1).headers['api-key'], undefined);
+  assertFields(await waitForEntry(ledger, same.headers['x-spendgate-request-id']), { key: 'team-a-key' }, 'same key twice');
+  // Two different keys neither of which is virtual: passthrough as before, both forwarded.
+  const two = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: 'Bearer sk-one', 'x-api-key': 'sk-two' });
+  assert.equal(two.status, 200, two.text);
+  assert.equal(up.requests.at(-1).headers.authorization, 'Bearer sk-one');
+  assert.equal(up.requests.at(-1).headers['x-api-key'], 'sk-two');
+  assertFields(await waitForEntry(ledger, two.headers['x-spendgate-request-id']), { key: keyFingerprint('sk-one') }, 'two passthrough keys');
+
+  await proxy.stopClean();
+  assertNoSecret(VK, { 'upstream traffic': everythingUpstreamSaw(up), ledger: ledgerText(ledger) });
+  assertNoSecret(shaped, { 'upstream traffic': everythingUpstreamSaw(up), ledger: ledgerText(ledger) });
+});
+
 test('spendgate key new --id ID prints a key and a matching key_sha256 line that works in the config', async (t) => {
   const r = runCli(['key', 'new', '--id', 'ci-bot']);
   assert.equal(r.code, 0, `spendgate key new failed (code ${r.code}):\n${r.stdout}${r.stderr}`);

@@ -187,6 +187,13 @@ TEST(DenialMessages, MissingKeySaysNoneWasSentAndWhereItGoes) {
   }
 }
 
+TEST(DenialMessages, ConflictingKeysSayTheVirtualKeyMustComeAlone) {
+  const Denial d = unknownKeyDenial(UnknownKeyCause::Conflicting, ProviderFormat::Anthropic);
+  EXPECT_EQ(d.reason, DenialReason::UnknownKey);
+  EXPECT_TRUE(contains(d.message, "virtual key and a different credential")) << d.message;
+  EXPECT_TRUE(contains(d.message, "not forwarded")) << d.message;
+}
+
 TEST(DenialMessages, Others) {
   EXPECT_EQ(unknownKeyDenial(UnknownKeyCause::NotVirtual).reason, DenialReason::UnknownKey);
   EXPECT_TRUE(contains(unknownModelDenial("gpt-9").message, "\"gpt-9\""));

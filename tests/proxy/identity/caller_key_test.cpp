@@ -49,6 +49,48 @@ TEST(CallerKeyTest, FindsTheKeyWhereEachProviderPutsIt) {
   EXPECT_EQ(findCallerKey(none, "/v1/x").location, KeyLocation::None);
 }
 
+TEST(CallerKeyTest, ListsEveryOtherCredentialInEveryPlace) {
+  http::fields same;
+  same.set(http::field::authorization, "Bearer sk-sg-v");
+  same.set("x-api-key", "sk-sg-v");
+  EXPECT_TRUE(findCallerKey(same, "/v1/x?key=sk-sg-v").other_credentials.empty());
+
+  http::fields mixed;
+  mixed.set(http::field::authorization, "Bearer sk-other");
+  mixed.set("x-api-key", "sk-sg-v");
+  const auto key = findCallerKey(mixed, "/v1/x");
+  EXPECT_EQ(key.value, "sk-other");
+  EXPECT_EQ(key.other_credentials, std::vector<std::string>{"sk-sg-v"});
+
+  // A second field of the same name, a later key= parameter (percent-encoded, name or value),
+  // and a credential under another Authorization scheme all count.
+  http::fields twice;
+  twice.insert("x-api-key", "sk-ant-a");
+  twice.insert("x-api-key", "sk-sg-v");
+  twice.insert(http::field::authorization, "Token sk-sg-t");
+  const auto all =
+      findCallerKey(twice, "/v1beta/m:generateContent?key=AIza&%6Bey=sk%2Dsg-q&key=sk-sg-r");
+  EXPECT_EQ(all.value, "sk-ant-a");
+  EXPECT_EQ(all.other_credentials,
+            (std::vector<std::string>{"sk-sg-v", "sk-sg-t", "AIza", "sk-sg-q", "sk-sg-r"}));
+
+  http::fields bare;
+  bare.set(http::field::authorization, "sk-sg-bare");
+  const auto none = findCallerKey(bare, "/v1/x");
+  EXPECT_EQ(none.location, KeyLocation::None);
+  EXPECT_EQ(none.other_credentials, std::vector<std::string>{"sk-sg-bare"});
+}
+
+TEST(CallerKeyTest, PercentEncodedQueryKeyIsReadAndRemoved) {
+  http::fields headers;
+  std::string target = "/v1beta/m:generateContent?%6Bey=sk%2Dsg-v&alt=sse";
+  const auto key = findCallerKey(headers, target);
+  EXPECT_EQ(key.value, "sk-sg-v");
+  EXPECT_EQ(key.location, KeyLocation::QueryKey);
+  injectProviderKey(headers, target, key, core::ProviderFormat::Gemini, "AIzaReal");
+  EXPECT_EQ(target, "/v1beta/m:generateContent?alt=sse");
+}
+
 TEST(CallerKeyTest, Sha256IsLowerHex) {
   EXPECT_EQ(sha256Hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
