@@ -39,6 +39,7 @@ struct ServerConfig {
 struct AdminConfig {
   ListenAddress listen{"127.0.0.1", 8081};
   std::string token_env = "SPENDGATE_ADMIN_TOKEN";  // "" only allowed on a loopback listen
+  std::string listen_at;  // "FILE:LINE:COL: admin.listen" of the value, "" when not in a file
 };
 
 struct ProviderConfig {

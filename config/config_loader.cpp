@@ -282,7 +282,10 @@ private:
   void parseAdmin(const YamlValue& value) {
     auto m = r_.map(value, {"listen", "token_env"});
     if (!m) return;
-    if (auto address = readListen(*m, admin_listen_mark_)) c_.admin.listen = *address;
+    if (auto address = readListen(*m, admin_listen_mark_)) {
+      c_.admin.listen = *address;
+      c_.admin.listen_at = r_.location(*m->find("listen"));
+    }
     if (auto* v = m->find("token_env")) token_env_mark_ = v->mark;
     readEnvName(*m, "token_env", c_.admin.token_env, true);
   }

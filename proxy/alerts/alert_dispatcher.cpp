@@ -85,7 +85,8 @@ std::shared_ptr<const Sinks> resolveSinks(const config::AlertsConfig& config, Lo
       s->url = c.url;
     }
     if (s->error.empty() && s->url.empty()) s->error = "no URL configured";
-    if (!s->error.empty()) {
+    // An unset url_env is already a Runtime warning, logged at start and reload (and by check).
+    if (!s->error.empty() && c.url_env.empty()) {
       logger.warn("alerts.sinks[" + std::to_string(i) + "] (" + std::string(sinkTypeName(c.type)) +
                   "): " + s->error + "; alerts to it will fail");
     }

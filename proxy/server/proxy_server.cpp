@@ -80,6 +80,8 @@ void ProxyServer::bind() {
   if (!config.admin.token_env.empty()) {
     if (const char* value = std::getenv(config.admin.token_env.c_str())) token = value;
   }
+  // Runtime::build already refuses this (so check does too); kept so no path ever opens an admin
+  // port off loopback without a token.
   if (token.empty() && !config::isLoopbackHost(config.admin.listen.host)) {
     throw std::runtime_error("admin.listen " + config.admin.listen.host +
                              " is not a loopback address: set the admin token in $" +

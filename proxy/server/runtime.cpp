@@ -7,6 +7,7 @@
 
 #include "config/config_loader.hpp"
 #include "config/enforcement_rules.hpp"
+#include "config/listen_address.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/pricing/pricer.hpp"
 
@@ -77,6 +78,26 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
     }
     for (const auto& route : provider.routes) runtime->routes.add(route, i);
     runtime->providers.push_back(std::move(live));
+  }
+  // serve reads the token here too (ProxyServer::bind): check must refuse what serve would.
+  const auto& admin = config.admin;
+  if (!config::isLoopbackHost(admin.listen.host) && !admin.token_env.empty()) {
+    const char* token = std::getenv(admin.token_env.c_str());
+    if (token == nullptr || *token == '\0') {
+      errors.push_back((admin.listen_at.empty() ? "admin.listen" : admin.listen_at) + ": " +
+                       admin.listen.toString() + " is not a loopback address and $" +
+                       admin.token_env + (token == nullptr ? " is not set" : " is empty") +
+                       ": set the admin token there or listen on 127.0.0.1");
+    }
+  }
+  for (std::size_t i = 0; i < config.alerts.sinks.size(); ++i) {
+    const auto& sink = config.alerts.sinks[i];
+    if (sink.url_env.empty()) continue;
+    const char* url = std::getenv(sink.url_env.c_str());
+    if (url != nullptr && *url != '\0') continue;
+    runtime->warnings.push_back("alerts.sinks[" + std::to_string(i) + "]: url_env " + sink.url_env +
+                                (url == nullptr ? " is not set" : " is empty") +
+                                "; alerts to it will fail");
   }
   auto pricer = config::buildPricer(config.pricing);
   for (auto& error : pricer.errors) errors.push_back(std::move(error));

@@ -74,6 +74,44 @@ identity:
   assert.doesNotMatch(set.stderr, /warning/, set.stderr);
 });
 
+test('check refuses what serve refuses: a non-loopback admin.listen without its token is an error at the listen value', (t) => {
+  const file = writeConfig(t, `server:
+  listen: "127.0.0.1:0"
+admin:
+  listen: "0.0.0.0:18781"
+`);
+  const r = runCli(['check', '-c', file], { env: { SPENDGATE_ADMIN_TOKEN: undefined } });
+  assert.equal(r.code, 1, `check passed a config serve refuses:\n${r.stdout}${r.stderr}`);
+  assert.doesNotMatch(r.stdout, /: ok$/m, r.stdout);
+  const d = diagnostics(r.stderr, file);
+  assert.equal(d.length, 1, r.stderr);
+  assert.deepEqual({ line: d[0].line, col: d[0].col }, { line: 4, col: 11 }, r.stderr);
+  assert.match(d[0].message, /admin\.listen: 0\.0\.0\.0:18781 is not a loopback address and \$SPENDGATE_ADMIN_TOKEN is not set/, r.stderr);
+
+  // serve says the same, at the same place, and exits 1
+  const serve = runCli(['serve', '-c', file], { env: { SPENDGATE_ADMIN_TOKEN: undefined } });
+  assert.equal(serve.code, 1, serve.stderr);
+  assert.deepEqual(diagnostics(serve.stderr, file).map((x) => x.message), [d[0].message], serve.stderr);
+
+  const set = runCli(['check', '-c', file], { env: { SPENDGATE_ADMIN_TOKEN: 'admin-secret' } });
+  assert.equal(set.code, 0, set.stderr);
+});
+
+test('check warns when an alert sink\'s url_env names an unset variable, and still exits 0', (t) => {
+  const file = writeConfig(t, `alerts:
+  sinks:
+    - { type: slack, url_env: SPENDGATE_CLI_TEST_HOOK }
+`);
+  const unset = runCli(['check', '-c', file], { env: { SPENDGATE_CLI_TEST_HOOK: undefined } });
+  assert.equal(unset.code, 0, unset.stderr);
+  assert.match(unset.stdout, /: ok$/m, unset.stdout);
+  assert.match(unset.stderr, /^.*spendgate\.yaml: warning: alerts\.sinks\[0\]: url_env SPENDGATE_CLI_TEST_HOOK is not set; alerts to it will fail$/m, unset.stderr);
+  assert.equal(diagnostics(unset.stderr, file).length, 0, 'a warning is not a FILE:LINE:COL error');
+  const set = runCli(['check', '-c', file], { env: { SPENDGATE_CLI_TEST_HOOK: 'http://127.0.0.1:9/hook' } });
+  assert.equal(set.code, 0, set.stderr);
+  assert.doesNotMatch(set.stderr, /warning/, set.stderr);
+});
+
 test('check on a minimal config (every key optional) exits 0', (t) => {
   const file = writeConfig(t, 'server:\n  listen: "127.0.0.1:0"\n');
   const r = runCli(['check', '-c', file]);

@@ -56,7 +56,8 @@ test('deploy/config holds example, minimal and compose configs', () => {
 for (const name of configs) {
   test(`spendgate check -c deploy/config/${name} exits 0`, () => {
     const file = path.join(CONFIG_DIR, name);
-    const r = runCli(['check', '-c', file]);
+    // In the environment it runs in: the container configs listen on 0.0.0.0 and need the token.
+    const r = runCli(['check', '-c', file], { env: { SPENDGATE_ADMIN_TOKEN: 'deploy-check-token' } });
     assert.equal(r.code, 0, `stdout: ${r.stdout}\nstderr: ${r.stderr}`);
   });
 }
@@ -120,6 +121,14 @@ test('container config (0.0.0.0 admin) refuses to start without $SPENDGATE_ADMIN
   assert.equal(r.signal, null, `spendgate started without an admin token (killed by the timeout)\n${r.stdout}\n${r.stderr}`);
   assert.notEqual(r.status, 0);
   assert.match(r.stderr + r.stdout, /SPENDGATE_ADMIN_TOKEN/);
+  // check refuses it the same way, at the admin.listen value
+  const c = spawnSync(binPath(), ['check', '-c', file], { cwd: dir, env, encoding: 'utf8', timeout: 15_000 });
+  assert.equal(c.status, 1, c.stdout + c.stderr);
+  assert.match(c.stderr, /^.*spendgate\.yaml:\d+:\d+: admin\.listen: 0\.0\.0\.0:\d+ is not a loopback address and \$SPENDGATE_ADMIN_TOKEN is not set/m, c.stderr);
+});
+
+test('the Dockerfile checks the configs with an admin token set (the container configs listen on 0.0.0.0)', () => {
+  assert.match(read('docker', 'Dockerfile'), /SPENDGATE_ADMIN_TOKEN=\S+ \/out\/usr\/local\/bin\/spendgate check -c/);
 });
 
 test('container config serves on 0.0.0.0 with the token set', async (t) => {

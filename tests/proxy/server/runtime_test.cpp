@@ -76,6 +76,50 @@ TEST(Runtime, NoVirtualKeysNoWarningForAnUnsetProviderKey) {
   EXPECT_TRUE(runtime->warnings.empty()) << runtime->warnings.front();
 }
 
+TEST(Runtime, NonLoopbackAdminWithoutItsTokenIsAnErrorAtTheListenValue) {
+  ::unsetenv("SPENDGATE_RT_TEST_ADMIN");
+  const std::string yaml =
+      "admin:\n"
+      "  listen: \"0.0.0.0:18781\"\n"
+      "  token_env: SPENDGATE_RT_TEST_ADMIN\n";
+  std::vector<std::string> errors;
+  EXPECT_FALSE(build(yaml, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_EQ(errors[0],
+            "cfg.yaml:2:11: admin.listen: 0.0.0.0:18781 is not a loopback address and "
+            "$SPENDGATE_RT_TEST_ADMIN is not set: set the admin token there or listen on "
+            "127.0.0.1");
+
+  ::setenv("SPENDGATE_RT_TEST_ADMIN", "", 1);
+  errors.clear();
+  EXPECT_FALSE(build(yaml, errors));
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_NE(errors[0].find("$SPENDGATE_RT_TEST_ADMIN is empty"), std::string::npos) << errors[0];
+
+  ::setenv("SPENDGATE_RT_TEST_ADMIN", "admin-secret", 1);
+  errors.clear();
+  EXPECT_TRUE(build(yaml, errors));
+  EXPECT_TRUE(errors.empty());
+  ::unsetenv("SPENDGATE_RT_TEST_ADMIN");
+}
+
+TEST(Runtime, AlertSinkUrlVariableUnsetWarns) {
+  ::unsetenv("SPENDGATE_RT_TEST_HOOK");
+  ::setenv("SPENDGATE_RT_TEST_HOOK_SET", "http://127.0.0.1:9/hook", 1);
+  std::vector<std::string> errors;
+  const auto runtime = build(
+      "alerts:\n"
+      "  sinks:\n"
+      "    - { type: webhook, url: \"http://127.0.0.1:9/a\" }\n"
+      "    - { type: slack, url_env: SPENDGATE_RT_TEST_HOOK }\n"
+      "    - { type: webhook, url_env: SPENDGATE_RT_TEST_HOOK_SET }\n",
+      errors);
+  ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
+  ASSERT_EQ(runtime->warnings.size(), 1u);
+  EXPECT_EQ(runtime->warnings[0],
+            "alerts.sinks[1]: url_env SPENDGATE_RT_TEST_HOOK is not set; alerts to it will fail");
+}
+
 TEST(Runtime, UnloadableCaFileIsReportedAtItsConfigValue) {
   // Readable (the loader checks that) but no certificate in it: only loading it tells.
   const std::string pem = ::testing::TempDir() + "runtime_test_bad.pem";
