@@ -38,7 +38,7 @@ Denial unknownKeyDenial(UnknownKeyCause cause, ProviderFormat format = ProviderF
 
 /**
  * 400: the model has no price and `unknown_model: reject`.
- * @param azure_deployment the deployment of an Azure `/openai/deployments/{name}/...` path, or "";
+ * @param azure_deployment an Azure request's deployment (RequestInfo::azure_deployment), or "";
  *        when the model is that name (no `deployments` entry maps it), the message names
  *        `providers.<provider>.deployments` as the place to say which model it runs
  * @param provider the provider's name in the config

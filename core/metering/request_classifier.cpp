@@ -503,6 +503,12 @@ RequestInfo classifyRequest(ProviderFormat format,
     } else if (info.requested_model.empty()) {
       info.requested_model = info.azure_deployment;
     }
+  } else if (format == ProviderFormat::Azure && !info.requested_model.empty()) {
+    // Azure's v1 API (/openai/v1/...) has no deployment in the path: the body's model names it.
+    info.azure_deployment = info.requested_model;
+    if (const auto it = deployments.find(info.azure_deployment); it != deployments.end()) {
+      info.requested_model = it->second;
+    }
   }
 
   if (fields.at(Field::Stream).asBool().value_or(false)) info.stream = true;

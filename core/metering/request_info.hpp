@@ -31,10 +31,13 @@ struct RequestInfo {
   EndpointKind kind = EndpointKind::Unmetered;
   /**
    * The model the client asked for: the body's `model`; for Gemini the path's `models/{model}`;
-   * for Azure deployment paths the mapped model (else the body's model, else the deployment).
+   * for Azure the deployment's mapped model (else the body's model, else the deployment).
    */
   std::string requested_model;
-  /** Azure `/openai/deployments/{deployment}/...` only. */
+  /**
+   * Azure only: the deployment, from a classic `/openai/deployments/{deployment}/...` path, else
+   * (the v1 API, `/openai/v1/...`) the body's `model`.
+   */
   std::string azure_deployment;
   /** The client asked for a stream (`stream: true`, or Gemini `:streamGenerateContent`). */
   bool stream = false;

@@ -139,6 +139,27 @@ TEST(RequestClassifier, AzurePaths) {
       classifyRequest(ProviderFormat::Azure, "/openai/v1/responses", "", R"({"model":"gpt-4.1"})");
   EXPECT_EQ(v1.kind, EndpointKind::Responses);
   EXPECT_EQ(v1.requested_model, "gpt-4.1");
+  EXPECT_EQ(v1.azure_deployment, "gpt-4.1");
+}
+
+// Azure's v1 API names the deployment in the body's model: mapped like the classic path's.
+TEST(RequestClassifier, AzureV1BodyModelIsMappedThroughDeployments) {
+  const DeploymentMap deployments{{"prod-gpt4o", "gpt-4o"}};
+  for (const auto* path : {"/openai/v1/chat/completions", "/openai/v1/responses"}) {
+    const auto v1 = classifyRequest(ProviderFormat::Azure, path, "",
+                                    R"({"model":"prod-gpt4o","input":"hi"})", deployments);
+    EXPECT_EQ(v1.requested_model, "gpt-4o") << path;
+    EXPECT_EQ(v1.azure_deployment, "prod-gpt4o") << path;
+  }
+  const auto unmapped = classifyRequest(ProviderFormat::Azure, "/openai/v1/chat/completions", "",
+                                        R"({"model":"other"})", deployments);
+  EXPECT_EQ(unmapped.requested_model, "other");
+  EXPECT_EQ(unmapped.azure_deployment, "other");
+  // Only Azure maps a body model: an OpenAI provider's "prod-gpt4o" is a model name.
+  const auto openai = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                                      R"({"model":"prod-gpt4o"})", deployments);
+  EXPECT_EQ(openai.requested_model, "prod-gpt4o");
+  EXPECT_EQ(openai.azure_deployment, "");
 }
 
 // The path may carry any byte from 0x80 up; the model it names must be UTF-8 (ledger, labels).

@@ -461,6 +461,58 @@ test('unknown_model: reject on an unmapped Azure deployment names providers.<nam
   await proxy.stopClean();
 });
 
+test('Azure v1 API (openai SDK, baseURL /openai/v1): the body model is a deployment, mapped through providers.<azure>.deployments for chat and responses', async (t) => {
+  const usage = chatUsage({ prompt: 1000, completion: 100 });
+  const up = await startUpstream({
+    handler: async (req, res, rec) => {
+      if (req.url.startsWith('/openai/v1/responses')) {
+        return json(res, 200, {
+          id: 'resp_1', object: 'response', created_at: 1741476542, status: 'completed', model: 'gpt-4o-2024-08-06',
+          output: [{ id: 'msg_1', type: 'message', status: 'completed', role: 'assistant', content: [{ type: 'output_text', text: 'Hi', annotations: [] }] }],
+          usage: { input_tokens: 1000, input_tokens_details: { cached_tokens: 0 }, output_tokens: 100, output_tokens_details: { reasoning_tokens: 0 }, total_tokens: 1100 },
+        });
+      }
+      return json(res, 200, chatCompletion({ model: 'gpt-4o-2024-08-06', usage }));
+    },
+  });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: {
+      ...(await providers({ openai: up.url })),
+      myazure: { format: 'azure', base_url: up.url, routes: ['/openai/'], api_key_env: '', deployments: { 'prod-gpt4o': 'gpt-4o' } },
+    },
+  });
+  const ledger = ledgerPathOf(proxy);
+  const client = new OpenAI({ apiKey: 'az-test', baseURL: `${proxy.url}/openai/v1`, maxRetries: 0 });
+  // 1000 × 2.50 + 100 × 10.00 = 3500 USD per 1M → 0.0035 USD (gpt-4o, the mapped model)
+  const terms = [[1000, '2.50'], [100, '10.00']];
+
+  const { data: chat, response: r1 } = await client.chat.completions
+    .create({ model: 'prod-gpt4o', max_tokens: 100, messages: [{ role: 'user', content: 'hi' }] }).withResponse();
+  assert.equal(chat.choices[0].message.role, 'assistant');
+  assert.equal(up.requests[0].url, '/openai/v1/chat/completions');
+  assert.equal(parseBody(up.requests[0]).model, 'prod-gpt4o', 'the body goes upstream unchanged');
+  const e1 = await waitForEntry(ledger, r1.headers.get('x-spendgate-request-id'));
+  assertLedgerShape(e1);
+  assertFields(e1, { provider: 'myazure', requested_model: 'gpt-4o', model: 'gpt-4o-2024-08-06', input_tokens: 1000, output_tokens: 100, price_source: 'catalog:exact-request' });
+  assertCost(e1, '0.0035', terms);
+
+  const { response: r2 } = await client.responses.create({ model: 'prod-gpt4o', input: 'hi', max_output_tokens: 100 }).withResponse();
+  assert.equal(up.requests[1].url, '/openai/v1/responses');
+  const e2 = await waitForEntry(ledger, r2.headers.get('x-spendgate-request-id'));
+  assertFields(e2, { provider: 'myazure', requested_model: 'gpt-4o', price_source: 'catalog:exact-request' });
+  assertCost(e2, '0.0035', terms);
+
+  // An unmapped deployment in the body is refused as the classic path's is, naming the map.
+  const err = await client.chat.completions.create({ model: 'my-dep', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] })
+    .then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.BadRequestError, String(err));
+  assert.equal(err.code, 'model_not_priced');
+  assert.match(err.message, /map it under providers\.myazure\.deployments \(my-dep: <model>\)/, err.message);
+  assert.equal(up.requests.length, 2);
+  await proxy.stopClean();
+});
+
 test('unknown_model: allow forwards with cost 0 (price_source unpriced), tokens still recorded', async (t) => {
   const { up, proxy, ledger } = await setup(t, pricedChatHandler(chatUsage({ prompt: 1000, completion: 500 })),
     { extra: { pricing: { unknown_model: 'allow' } } });
