@@ -146,6 +146,21 @@ TEST(Pricer, DatedSnapshotsExactFirstThenStripped) {
             "catalog:dated-request");
 }
 
+// docs/metering.md: Azure follows the same order; the answer's model does not beat an exact
+// request model. A deployment named gpt-4o-mini that runs gpt-4o-2024-08-06 costs gpt-4o-mini.
+TEST(Pricer, AzureDeploymentNamedLikeAModelIsPricedAsThatModel) {
+  const Pricer p = pricer();
+  const RequestInfo req = classifyRequest(
+      ProviderFormat::Azure, "/openai/deployments/gpt-4o-mini/chat/completions", "", "{}");
+  ASSERT_EQ(req.requested_model, "gpt-4o-mini");
+  const Cost cost = p.cost(usage("gpt-4o-2024-08-06", 1000, 100), req.requested_model);
+  EXPECT_EQ(cost.price_source, "catalog:exact-request");
+  EXPECT_EQ(cost.priced_model, "gpt-4o-mini");
+  // An unmapped deployment whose name is no model: the answer's model, date removed.
+  EXPECT_EQ(p.cost(usage("gpt-4o-2024-08-06", 1000, 100), "prod-chat").price_source,
+            "catalog:dated-response");
+}
+
 TEST(Pricer, GeminiNameSpellings) {
   const Pricer p = pricer();
   for (const char* name :
