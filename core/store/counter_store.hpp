@@ -47,12 +47,14 @@ public:
    *     checked); the first one in config order that refuses is reported;
    *  4. only if all pass: charges the rate limits, reserves the worst case on every hard budget
    *     and records the reservation under `reservation_id` until `expires_at`.
-   * A refusal changes nothing. A reservation that is not settled by `expires_at` stops counting
-   * (its reserved amount and concurrency slot are released; its token charge stays).
+   * A refusal changes nothing. A reservation that is not settled by `expires_at` is charged: the
+   * request may have been billed (its instance may have crashed), so on every hard budget its
+   * worst case moves from reserved to spent; its concurrency slot is released and its token
+   * charge stays. A late settle replaces that worst case with the real cost.
    * Admitting an id that is still active again answers Allowed without charging twice (a
    * transport retry is safe); an id already settled or expired answers StoreError.
    * @param plan from plan(); must not carry a denial (that one is answered as Denied)
-   * @param expires_at choose beyond the request timeout: a later settle only adds spent
+   * @param expires_at choose beyond the request timeout: a later settle only corrects spent
    */
   virtual void admit(const EnforcementPlan& plan,
                      const std::string& reservation_id,

@@ -98,7 +98,7 @@ struct BudgetSnapshot {
 
 enum class SettleOutcome {
   Settled,             // reservation replaced by the real cost
-  SettledAfterExpiry,  // it had expired (reservation already released): real cost added only
+  SettledAfterExpiry,  // it had expired (worst case charged as spent): real cost replaces it
   AlreadySettled,      // a retry: nothing changed
   UnknownReservation   // never admitted here, or forgotten after kReservationRecordRetention
 };

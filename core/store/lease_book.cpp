@@ -143,8 +143,10 @@ std::optional<SettleResult> LeaseBook::settle(const Settlement& settlement, Stea
   result.outcome = local.expired ? SettleOutcome::SettledAfterExpiry : SettleOutcome::Settled;
   for (const auto& [key, amount] : local.budgets) {
     Budget& b = budgets_[key];
+    // An expired one was charged its worst case (sweep): only a cost above that is added.
     if (!local.expired) b.inflight -= amount;
-    b.unflushed = saturatingAdd(b.unflushed, cost);
+    b.unflushed =
+        saturatingAdd(b.unflushed, local.expired ? std::max<Picodollars>(0, cost - amount) : cost);
     b.last_used = now;
     --b.refs;
     result.budgets.push_back(snapshot(b));
@@ -169,8 +171,13 @@ void LeaseBook::sweep(Wall wall) {
   for (auto it = locals_.begin(); it != locals_.end();) {
     Local& local = it->second;
     if (!local.expired && local.expires_at <= wall) {
-      // Never settled: its worst case stops counting, like a reservation in Redis.
-      for (const auto& [key, amount] : local.budgets) budgets_[key].inflight -= amount;
+      // Never settled, like a reservation in Redis that expires: it may have been billed, so
+      // its worst case is charged as spent (sent with the next flush).
+      for (const auto& [key, amount] : local.budgets) {
+        Budget& b = budgets_[key];
+        b.inflight -= amount;
+        b.unflushed = saturatingAdd(b.unflushed, amount);
+      }
       local.expired = true;
     }
     if (local.expired && local.expires_at + kExpiredRetention <= wall) {
@@ -189,6 +196,12 @@ std::optional<LeaseFlush> LeaseBook::beginFlush(Wall wall, Steady now, bool rele
   if (pending_) {
     // The last flush failed: the same one again (same seq), since it may have been applied.
     pending_->now = wall;
+    for (auto& entry : pending_->budgets) {
+      // Not part of what makes the flush idempotent: what we hold now, for a lapsed slice.
+      if (auto it = budgets_.find(entry.counter.counter_key); it != budgets_.end()) {
+        entry.held = std::max<Picodollars>(0, it->second.inflight) + it->second.unflushed;
+      }
+    }
     in_flight_ = true;
     sent_at_ = now;
     return pending_;
@@ -223,6 +236,7 @@ std::optional<LeaseFlush> LeaseBook::beginFlush(Wall wall, Steady now, bool rele
     b.lease = after - entry.release;
     b.sending = b.unflushed;
     b.unflushed = 0;
+    entry.held = std::max<Picodollars>(0, b.inflight);
     flush.budgets.push_back(std::move(entry));
   }
   for (auto it = rates_.begin(); it != rates_.end();) {

@@ -6,7 +6,7 @@ namespace {
 
 std::string str(std::int64_t value) { return std::to_string(value); }
 
-constexpr std::size_t kEntryArgs = 12;
+constexpr std::size_t kEntryArgs = 13;
 
 void pad(std::vector<std::string>& args, std::size_t first) {
   while (args.size() < first + kEntryArgs) args.emplace_back();
@@ -33,11 +33,11 @@ ScriptCall LeaseScript::call(const StoreKeys& keys,
     const BudgetCharge& m = b.counter;
     c.keys.push_back(keys.counter(m.counter_key));
     const std::size_t first = c.args.size();
-    c.args.insert(
-        c.args.end(),
-        {"b", str(m.limit), m.mode == BudgetMode::Hard ? "1" : "0", str(unixMillis(m.window.start)),
-         str(unixMillis(m.window.end)), m.name, std::string(scopeName(m.scope)), m.subject,
-         std::string(periodName(m.period)), str(b.spent_delta), str(b.release), str(b.unit)});
+    c.args.insert(c.args.end(),
+                  {"b", str(m.limit), m.mode == BudgetMode::Hard ? "1" : "0",
+                   str(unixMillis(m.window.start)), str(unixMillis(m.window.end)), m.name,
+                   std::string(scopeName(m.scope)), m.subject, std::string(periodName(m.period)),
+                   str(b.spent_delta), str(b.release), str(b.unit), str(b.held)});
     pad(c.args, first);
   }
   for (const auto& r : flush.rates) {

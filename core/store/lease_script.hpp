@@ -19,6 +19,11 @@ struct LeaseBudgetEntry {
   Picodollars spent_delta = 0;  // settled locally since the last flush
   Picodollars release = 0;      // unused slice handed back
   Picodollars unit = 0;         // > 0: wants a slice, sized for requests of this worst case
+  /**
+   * Local in-flight worst cases and spend not in this flush: what the instance holds beyond
+   * spent_delta. Lets lease.lua cut the charge of a slice that lapsed while we were alive.
+   */
+  Picodollars held = 0;
 };
 
 /** A rate-limit bucket: units of the last slice handed back, and whether a slice is wanted. */

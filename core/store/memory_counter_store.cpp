@@ -223,7 +223,10 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
   for (const HeldBudget& held : reservation.budgets) {
     Counter* counter = findCounterLocked(held.key, now_ms);
     if (!counter) continue;
-    if (!late) {
+    if (late) {
+      // Expiry charged the worst case as spent (expireLocked): the real cost replaces it.
+      counter->snapshot.spent = std::max<Picodollars>(0, counter->snapshot.spent - held.reserved);
+    } else {
       counter->snapshot.reserved =
           std::max<Picodollars>(0, counter->snapshot.reserved - held.reserved);
     }
@@ -398,8 +401,11 @@ void MemoryCounterStore::expireLocked(Reservation& reservation, std::int64_t now
   if (reservation.state != ReservationState::Active) return;
   for (const HeldBudget& held : reservation.budgets) {
     if (Counter* counter = findCounterLocked(held.key, now_ms)) {
+      // Not settled in time: the request may have been billed, so its worst case is charged
+      // as spent (a hard cap must hold), until a late settle brings the real cost.
       counter->snapshot.reserved =
           std::max<Picodollars>(0, counter->snapshot.reserved - held.reserved);
+      counter->snapshot.spent = saturatingAdd(counter->snapshot.spent, held.reserved);
     }
   }
   for (const HeldRate& held : reservation.rates) {

@@ -220,6 +220,49 @@ test('Redis with leased slices (the default), two instances, official openai SDK
   await b.stopClean();
 });
 
+test('Redis with leased slices, instance A killed with SIGKILL while requests it admitted locally are at the provider: its slice is charged as spent when the lease lapses, so the provider bills no more than the hard limit in total (docs/store.md "Crash")', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const MAX = 1000;
+  const W = worstCasePico(Buffer.byteLength(fixedBody(0, MAX)), MAX);
+  const limit = 300n * W + W / 2n; // slices (headroom / 32, about 9 worst cases) are granted
+  // Every answer costs exactly its worst case; `hold` keeps answers at the provider on demand.
+  let hold = Promise.resolve();
+  const up = await startMeteredUpstream(t, { gate: () => hold, usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
+  const extra = { store: redisStore(redis.url), budgets: [budget(limit)] };
+  const a = await instance(t, up, extra);
+  const b = await instance(t, up, extra);
+  for (let i = 0; i < 3; i++) assert.equal((await chat(a.url, fixedBody(i, MAX))).status, 200); // A takes a slice
+  await sleep(200); // flushed: Redis has A's spend
+
+  let release;
+  hold = new Promise((resolve) => { release = resolve; });
+  const before = up.requests.length;
+  const inFlight = Array.from({ length: 5 }, (_, i) => chat(a.url, fixedBody(100 + i, MAX)).catch((e) => e));
+  await up.waitForRequest(before + 5);
+  a.proc.kill('SIGKILL');
+  await a.exited;
+  release(); // the provider answers (and bills) the requests whose client died
+  await Promise.all(inFlight);
+  await sleep(6000); // lease ttl 5 s
+
+  const agent = keepAliveAgent(20);
+  t.after(() => agent.destroy());
+  const results = await runPool(400, 20, (i) => chat(b.url, fixedBody(1000 + i, MAX), { agent }));
+  assert.ok(results.some((r) => r.status === 429), `B was never refused: ${JSON.stringify(countBy(results))}`);
+  await b.stopClean();
+
+  const billed = BigInt(up.requests.length) * W;
+  assert.ok(billed <= limit, `the provider billed ${picoToUsd(billed)} > limit ${picoToUsd(limit)} (${up.requests.length} requests of ${picoToUsd(W)})`);
+  const ledger = ledgerSumPico([...readLedger(ledgerPathOf(a)), ...readLedger(ledgerPathOf(b))]);
+  const after = await redisBudget(redis, 'org-daily');
+  const lapsed = BigInt(after.hash.lapsed ?? '0');
+  t.diagnostic(`B admitted ${results.filter(isOk).length}; Redis: ${JSON.stringify(after.hash)}`);
+  assert.ok(after.spent + after.reserved <= limit, `Redis over the limit: ${JSON.stringify(after.hash)}`);
+  // What Redis charged without a ledger line is exactly the lapsed slice, shown as `lapsed`.
+  assert.equal(after.spent - lapsed, ledger, `Redis spent ${picoToUsd(after.spent)} - lapsed ${picoToUsd(lapsed)} != ledgers ${picoToUsd(ledger)}`);
+  assert.ok(lapsed >= 5n * W, `lapsed ${picoToUsd(lapsed)} < A's 5 requests in flight`);
+});
+
 test('Redis killed and restarted, fail_closed: 503 store_unavailable while down (nothing forwarded), /readyz 503, no crash; serves again after the restart', { skip: NO_REDIS }, async (t) => {
   const redis = await startRedis(t);
   const up = await startMeteredUpstream(t);

@@ -94,16 +94,30 @@ local function fields(key)
   return map
 end
 
--- Releases an active reservation: its reserved amounts and concurrency slots stop counting.
--- The record stays (state expired) for `retention` ms so that a late settle still adds spend.
-local function expire_reservation(rkey, retention)
+local ZERO = {0, 0}
+
+-- Ends an active reservation: its reserved amounts and concurrency slots stop counting. The
+-- record stays (state expired) for `retention` ms so that a late settle still adds spend.
+-- `charge` (it expired unsettled, e.g. its instance crashed): the request may have been billed, so
+-- its worst case moves from reserved to spent on every hard budget, and into `lapsed` (charged
+-- without a known cost), until a late settle replaces it with the real cost (record: chg = 1).
+-- Without `charge` (reconcile: the request was counted locally) it is only released.
+local function expire_reservation(rkey, retention, charge)
   local r = fields(rkey)
   if r.state ~= 'active' then return end
+  local charged = ZERO
   for j = 1, tonumber(r.nb or '0') do
     local ckey = r['b' .. j]
     if redis.call('EXISTS', ckey) == 1 then
-      local reserved = big_sub0(big(redis.call('HGET', ckey, 'reserved')), big(r['a' .. j]))
-      redis.call('HSET', ckey, 'reserved', big_str(reserved))
+      local amount = big(r['a' .. j])
+      local h = redis.call('HMGET', ckey, 'reserved', 'spent', 'lapsed')
+      local args = {'reserved', big_str(big_sub0(big(h[1]), amount))}
+      if charge and big_gt(amount, ZERO) then
+        args[3], args[4] = 'spent', big_str(big_add(big(h[2]), amount))
+        args[5], args[6] = 'lapsed', big_str(big_add(big(h[3]), amount))
+        charged = big_add(charged, amount)
+      end
+      redis.call('HSET', ckey, unpack(args))
     end
   end
   for i = 1, tonumber(r.nr or '0') do
@@ -113,8 +127,12 @@ local function expire_reservation(rkey, retention)
       redis.call('HSET', rk, 'inflight', int(math.max(0, inflight - 1)))
     end
   end
-  redis.call('HSET', rkey, 'state', 'expired')
+  redis.call('HSET', rkey, 'state', 'expired', 'chg', charge and '1' or '0')
   redis.call('PEXPIRE', rkey, int(retention))
+  if big_gt(charged, ZERO) then
+    redis.log(redis.LOG_WARNING, 'spendgate: reservation ' .. rkey .. ' expired unsettled; ' ..
+              big_str(charged) .. ' picodollars charged as spent (lapsed)')
+  end
 end
 
 -- Leased slices (lease.lua, docs/store.md "Leased slices"): a hard budget counter may hold
@@ -123,7 +141,10 @@ end
 -- unused part back) and per instance `L:<id>` (its lease) and `X:<id>` (its expiry in ms).
 local RECLAIM_MS = 2000
 
--- Releases the leases of counter `key` whose holder stopped renewing them (a crashed instance).
+-- Ends the leases of counter `key` whose holder stopped renewing them (it crashed, or Redis did
+-- not hear from it for the ttl). Its slice is CHARGED as spent, not released: the holder may have
+-- used all of it and its last spend never arrived. The charge is noted per holder (`C:<id>`) and
+-- in `lapsed`; a holder that comes back corrects it (lease.lua), a dead one never does.
 -- Works on Redis directly: flush() the cache first.
 local function expire_leases(key, now)
   local lexp = redis.call('HGET', key, 'lexp')
@@ -131,19 +152,27 @@ local function expire_leases(key, now)
   local flat = redis.call('HGETALL', key)
   local h = {}
   for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end
-  local leased, next_exp = big(h.leased), nil
+  local leased, spent, lapsed, next_exp = big(h.leased), big(h.spent), big(h.lapsed), nil
   for f, v in pairs(h) do
     if string.sub(f, 1, 2) == 'X:' then
       local holder, x = string.sub(f, 3), tonumber(v)
       if x <= now then
-        leased = big_sub0(leased, big(h['L:' .. holder]))
+        local slice = big(h['L:' .. holder])
+        leased = big_sub0(leased, slice)
+        spent, lapsed = big_add(spent, slice), big_add(lapsed, slice)
         redis.call('HDEL', key, 'L:' .. holder, 'X:' .. holder)
+        if big_gt(slice, ZERO) then
+          redis.call('HSET', key, 'C:' .. holder, big_str(big_add(big(h['C:' .. holder]), slice)))
+          redis.log(redis.LOG_WARNING, 'spendgate: lease of ' .. holder .. ' on ' .. key ..
+                    ' lapsed; ' .. big_str(slice) .. ' picodollars charged as spent (lapsed)')
+        end
       elseif not next_exp or x < next_exp then
         next_exp = x
       end
     end
   end
-  redis.call('HSET', key, 'leased', big_str(leased), 'lexp', next_exp and int(next_exp) or '')
+  redis.call('HSET', key, 'leased', big_str(leased), 'spent', big_str(spent), 'lapsed',
+             big_str(lapsed), 'lexp', next_exp and int(next_exp) or '')
 end
 
 -- What one script call has learned so far. A batch (run below) handles several requests one after
@@ -200,7 +229,8 @@ end
 -- expire_reservation works on Redis directly, so flush() runs before it.
 local BUDGET_LEVELS = {'spent', 'reserved'}
 local BUDGET_ROW = {'spent', 'reserved', 'name', 'scope', 'subject', 'period', 'start', 'end',
-                    'limit', 'mode', 'leased'}
+                    'limit', 'mode', 'leased', 'lapsed'}
+local BUDGET_SETTLE = {'spent', 'reserved', 'lapsed'}
 local BUDGET_ADMIT = {'spent', 'reserved', 'limit', 'mode'}
 local BUDGET_CHECK = {'spent', 'reserved', 'leased', 'lexp'}
 local RATE_LEVELS = {'rq', 'tk', 'last', 'inflight'}
@@ -270,7 +300,7 @@ local function sweep(exp_key, now, limit, retention)
   if #due > 0 then flush() end
   for _, rkey in ipairs(due) do
     redis.call('ZREM', exp_key, rkey)
-    expire_reservation(rkey, retention)
+    expire_reservation(rkey, retention, true)
   end
   if #due < limit then memo.clean_until = now end
 end

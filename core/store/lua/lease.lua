@@ -6,7 +6,10 @@
 --     slice shrinks by delta + release, and when `unit` > 0 (the instance wants a slice), no
 --     reclaim mark is set and headroom = limit - spent - reserved - leased >= factor x unit, the
 --     slice is topped up to headroom / divisor if its unused part is below half of that. The
---     lease record's expiry becomes now + ttl. Soft counters only add delta.
+--     lease record's expiry becomes now + ttl. Soft counters only add delta. If this instance's
+--     slice lapsed before (charged as spent, `C:<id>`, common.lua), the charge is cut down to
+--     what the instance still holds beyond its slice: `held` (its in-flight worst cases and
+--     spend not sent yet) - slice; the rest is given back (spent and lapsed shrink).
 --  'r' rate-limit bucket: the unused units of the last slice are refunded, then (want > 0, all
 --     limited dimensions with headroom >= factor x want) a new slice of headroom / divisor units
 --     is charged to the bucket, so every instance sees it.
@@ -16,10 +19,11 @@
 --
 -- KEYS: 1 the instance's sequence key, 2 budget index zset, then one key per entry.
 -- ARGV: 1 now ms ('' = Redis TIME), 2 instance id, 3 seq, 4 lease ttl ms, 5 number of entries,
---       6 factor, 7 divisor, then 12 per entry:
---       'b', limit, hard (1|0), start ms, end ms, name, scope, subject, period, delta, release, unit
---       'r', rpm, tpm, refund requests, refund tokens, want requests, want tokens, 5 x ''
---       's', keep-until ms, delta, 9 x ''
+--       6 factor, 7 divisor, then 13 per entry:
+--       'b', limit, hard (1|0), start ms, end ms, name, scope, subject, period, delta, release,
+--            unit, held
+--       'r', rpm, tpm, refund requests, refund tokens, want requests, want tokens, 6 x ''
+--       's', keep-until ms, delta, 10 x ''
 -- Reply: {'ok'|'replay', then per entry an array:
 --         'b': {exists 1|0, this instance's lease, spent, reserved, leased, reclaim 1|0}
 --         'r': {granted requests, granted tokens, rq level, tk level}
@@ -30,10 +34,10 @@ local now = clock(ARGV[1])
 local holder, seq, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local n, factor, divisor = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local seq_key, index_key = KEYS[1], KEYS[2]
-local E = 12
+local E = 13
 local replay = seq <= tonumber(redis.call('GET', seq_key) or '0')
 if not replay then redis.call('SET', seq_key, int(seq), 'PX', '86400000') end
-local LF, XF = 'L:' .. holder, 'X:' .. holder
+local LF, XF, CF = 'L:' .. holder, 'X:' .. holder, 'C:' .. holder
 
 local function big_mul(a, k)
   local lo = a[2] * k
@@ -47,11 +51,10 @@ local function big_div(a, k)
   return {hi, math.floor(rest / k)}
 end
 
-local ZERO = {0, 0}
-
 local function lease_budget(key, a)
   local hard = ARGV[a + 3] == '1'
   local delta, release, unit = big(ARGV[a + 10]), big(ARGV[a + 11]), big(ARGV[a + 12])
+  local held = big(ARGV[a + 13])
   expire_leases(key, now)
   if redis.call('EXISTS', key) == 0 then
     if replay or not big_gt(delta, ZERO) then return {'0', '0', '0', '0', '0', '0'} end
@@ -82,6 +85,25 @@ local function lease_budget(key, a)
       end
     end
     local args = {'spent', big_str(spent), 'leased', big_str(leased)}
+    local owed = big(h[CF])
+    if big_gt(owed, ZERO) then
+      -- Our slice lapsed and was charged (Redis did not hear from us for the ttl); we are alive,
+      -- so keep charged only what our slice does not cover: held - slice. Spend that arrives
+      -- later (delta, added above) was part of that charge, and is accounted for this way.
+      local keep_owed = big_sub0(held, mine)
+      if big_gt(owed, keep_owed) then
+        local refund = big_sub0(owed, keep_owed)
+        spent = big_sub0(spent, refund)
+        args[2] = big_str(spent)
+        args[#args + 1], args[#args + 2] = 'lapsed', big_str(big_sub0(big(h.lapsed), refund))
+        owed = keep_owed
+      end
+      if big_gt(owed, ZERO) then
+        args[#args + 1], args[#args + 2] = CF, big_str(owed)
+      else
+        redis.call('HDEL', key, CF)
+      end
+    end
     if big_gt(mine, ZERO) then
       local until_ms = now + ttl
       args[#args + 1], args[#args + 2] = LF, big_str(mine)

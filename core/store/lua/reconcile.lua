@@ -9,7 +9,8 @@
 -- admitted in) and to the global spend counter. Rate limits are not replayed: they are about the
 -- last minute, which the local store already limited. If the shared store had recorded an
 -- admission for this id (its reply was lost, so the request went to the local store), that
--- reservation is released and marked settled, so the request is not counted twice.
+-- reservation is released and marked settled, so the request is not counted twice; if it had
+-- expired and been charged its worst case (common.lua), that charge is taken back.
 --
 -- KEYS: 1 marker 'reconciled:<id>', 2 reservation expiry zset, 3 the id's reservation hash,
 --       4 budget index zset, then nb budget counter hashes, then the global spend counter when
@@ -38,7 +39,19 @@ if not redis.call('SET', marker, '1', 'NX', 'PX', int(marker_ttl)) then return {
 local state = redis.call('HGET', rsv_key, 'state')
 if state == 'active' then
   redis.call('ZREM', exp_key, rsv_key)
-  expire_reservation(rsv_key, retention)
+  expire_reservation(rsv_key, retention, false)
+elseif state == 'expired' then
+  -- It expired first and was charged its worst case (common.lua): the real cost added below
+  -- replaces that charge.
+  local r = fields(rsv_key)
+  for j = 1, tonumber(r.nb or '0') do
+    local ckey, amount = r['b' .. j], big(r['a' .. j])
+    if r.chg == '1' and big_gt(amount, ZERO) and redis.call('EXISTS', ckey) == 1 then
+      local h = redis.call('HMGET', ckey, 'spent', 'lapsed')
+      redis.call('HSET', ckey, 'spent', big_str(big_sub0(big(h[1]), amount)), 'lapsed',
+                 big_str(big_sub0(big(h[2]), amount)))
+    end
+  end
 end
 if state == 'active' or state == 'expired' then redis.call('HSET', rsv_key, 'state', 'settled') end
 

@@ -25,20 +25,27 @@ local function settle(KEYS, ARGV)
   if r.state == 'settled' then return {'already', ''} end
   if r.state == 'active' and tonumber(r.exp) <= now then
     flush()
-    expire_reservation(rsv_key, retention)  -- the sweep's limit may have left it behind
-    r.state = 'expired'
+    expire_reservation(rsv_key, retention, true)  -- the sweep's limit may have left it behind
+    r.state, r.chg = 'expired', '1'
   end
   local late = r.state == 'expired'
+  -- Expiry charged the worst case as spent (common.lua): the real cost replaces it now.
+  local charged = late and r.chg == '1'
   redis.call('ZREM', exp_key, rsv_key)
 
   local out = {late and 'late' or 'settled', ''}
   for j = 1, tonumber(r.nb) do
     local ckey = r['b' .. j]
-    local c = cached(ckey, BUDGET_ROW, BUDGET_LEVELS)
+    local c = cached(ckey, BUDGET_ROW, BUDGET_SETTLE)
     if c.exists then
-      local reserved = money(c.f.reserved)
-      if not late then reserved = big_sub0(reserved, big(r['a' .. j])) end
-      set_cached(c, 'spent', big_add(money(c.f.spent), actual))
+      local reserved, spent = money(c.f.reserved), money(c.f.spent)
+      local amount = big(r['a' .. j])
+      if not late then reserved = big_sub0(reserved, amount) end
+      if charged then
+        spent = big_sub0(spent, amount)
+        set_cached(c, 'lapsed', big_sub0(money(c.f.lapsed), amount))
+      end
+      set_cached(c, 'spent', big_add(spent, actual))
       set_cached(c, 'reserved', reserved)
       snapshot(out, ckey, c.f)
     end

@@ -94,22 +94,36 @@ TEST_P(CounterStoreContract, SettleIsIdempotent) {
   EXPECT_EQ(counter("daily").spent, 2 * kUsd);
 }
 
-TEST_P(CounterStoreContract, ExpiredReservationNoLongerCounts) {
+// Its instance may have crashed after the provider billed it: the hard cap must still hold.
+TEST_P(CounterStoreContract, ExpiredReservationIsChargedAsSpentUntilItsLateSettle) {
   rules_.budgets = {hardBudget("daily", 10 * kUsd)};
   ASSERT_TRUE(admit("crashed", 6 * kUsd, 0, 1min).allowed());
   EXPECT_FALSE(admit("r2", 6 * kUsd).allowed());
   clock_.advance(1min - 1ms);
   EXPECT_FALSE(admit("r3", 6 * kUsd).allowed());
-  clock_.advance(1ms);  // expires_at reached: the reservation stops counting
-  EXPECT_TRUE(admit("r4", 6 * kUsd).allowed());
-  EXPECT_EQ(counter("daily").reserved, 6 * kUsd);
-  // A late settle still records what was really spent, once.
+  clock_.advance(1ms);  // expires_at reached: the worst case moves from reserved to spent
+  EXPECT_FALSE(admit("r4", 6 * kUsd).allowed());
+  EXPECT_EQ(counter("daily").spent, 6 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 0);
+  EXPECT_TRUE(admit("r5", 4 * kUsd).allowed());  // 6 + 4 <= 10
+  // A late settle replaces the charged worst case with what was really spent, once.
   const SettleResult late = settle("crashed", kUsd);
   EXPECT_EQ(late.outcome, SettleOutcome::SettledAfterExpiry);
   EXPECT_EQ(counter("daily").spent, kUsd);
-  EXPECT_EQ(counter("daily").reserved, 6 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 4 * kUsd);
   EXPECT_EQ(settle("crashed", kUsd).outcome, SettleOutcome::AlreadySettled);
   EXPECT_EQ(counter("daily").spent, kUsd);
+  EXPECT_TRUE(admit("r6", 5 * kUsd).allowed());  // 1 + 4 + 5 <= 10
+}
+
+// A settle that finds its reservation past expiry (not swept yet) counts the real cost only.
+TEST_P(CounterStoreContract, SettleJustAfterExpiryCountsTheRealCostOnly) {
+  rules_.budgets = {hardBudget("daily", 10 * kUsd)};
+  ASSERT_TRUE(admit("slow", 6 * kUsd, 0, 1min).allowed());
+  clock_.advance(1min);
+  EXPECT_EQ(settle("slow", 2 * kUsd).outcome, SettleOutcome::SettledAfterExpiry);
+  EXPECT_EQ(counter("daily").spent, 2 * kUsd);
+  EXPECT_EQ(counter("daily").reserved, 0);
 }
 
 TEST_P(CounterStoreContract, HardBudgetStopsAtTheLimitExactly) {

@@ -112,8 +112,10 @@ TEST_F(LeaseBookTest, AFailedFlushIsSentAgainUnchangedAndNewSpendWaitsForTheNext
   flush(10 * kUsd);
   ASSERT_TRUE(admit(kUsd, "a"));
   book_.settle(Settlement{"a", kUsd, 0, clock_.now()}, clock_.steadyNow());
+  ASSERT_TRUE(admit(3 * kUsd, "held"));
   const auto first = book_.beginFlush(clock_.now(), clock_.steadyNow());
   ASSERT_TRUE(first);
+  EXPECT_EQ(first->budgets[0].held, 3 * kUsd);  // in flight, beyond the spend it sends
   EXPECT_FALSE(book_.beginFlush(clock_.now(), clock_.steadyNow()));  // one at a time
   book_.failFlush();
   ASSERT_TRUE(admit(kUsd, "b"));
@@ -123,6 +125,8 @@ TEST_F(LeaseBookTest, AFailedFlushIsSentAgainUnchangedAndNewSpendWaitsForTheNext
   ASSERT_TRUE(again);
   EXPECT_EQ(again->seq, first->seq);
   EXPECT_EQ(again->budgets[0].spent_delta, kUsd);
+  // What it holds now (for a slice that lapsed meanwhile): "held" and b's unsent spend.
+  EXPECT_EQ(again->budgets[0].held, 5 * kUsd);
   book_.endFlush(LeaseReply{false, {{true, 9 * kUsd, kUsd, 0, 9 * kUsd, false}}, {}, {}},
                  clock_.steadyNow());
   const auto next = book_.beginFlush(clock_.now(), clock_.steadyNow());
@@ -136,14 +140,20 @@ TEST_F(LeaseBookTest, AnUnsettledLocalAdmissionExpiresLikeAReservation) {
   EXPECT_FALSE(admit(kUsd, "x").has_value());
   flush(10 * kUsd);
   ASSERT_TRUE(book_.admit(planFor(4 * kUsd), "a", clock_.now() + 1s, clock_.steadyNow()));
-  EXPECT_EQ(book_.budget(budgetKey())->inflight, 4 * kUsd);
+  ASSERT_TRUE(book_.admit(planFor(kUsd), "b", clock_.now() + 1s, clock_.steadyNow()));
+  EXPECT_EQ(book_.budget(budgetKey())->inflight, 5 * kUsd);
   clock_.advance(2s);
-  book_.beginFlush(clock_.now(), clock_.steadyNow());
+  // Never settled: it may have been billed, so its worst case is charged as spent.
+  const auto f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f);
+  EXPECT_EQ(f->budgets[0].spent_delta, 5 * kUsd);
   EXPECT_EQ(book_.budget(budgetKey())->inflight, 0);
   const auto s = book_.settle(Settlement{"a", kUsd, 0, clock_.now()}, clock_.steadyNow());
   ASSERT_TRUE(s);
   EXPECT_EQ(s->outcome, SettleOutcome::SettledAfterExpiry);
-  EXPECT_EQ(book_.budget(budgetKey())->unflushed, kUsd);
+  EXPECT_EQ(book_.budget(budgetKey())->unflushed, 5 * kUsd);  // below the charge: nothing more
+  book_.settle(Settlement{"b", 3 * kUsd, 0, clock_.now()}, clock_.steadyNow());
+  EXPECT_EQ(book_.budget(budgetKey())->unflushed, 7 * kUsd);  // 2 USD above its worst case
   EXPECT_EQ(book_.budget(budgetKey())->inflight, 0);
 }
 

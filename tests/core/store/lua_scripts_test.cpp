@@ -6,6 +6,7 @@
 #include <atomic>
 #include <thread>
 
+#include "core/store/lease_script.hpp"
 #include "tests/core/store/store_test_support.hpp"
 
 namespace spendgate::core::testing {
@@ -135,6 +136,64 @@ TEST_F(LuaScriptsOnRedis, ManyConnectionsNeverOvershoot) {
   const BudgetSnapshot c = StoreDriver(*store_).counter("shared", "", now);
   EXPECT_EQ(c.spent + c.reserved, allowed.load() * worst);
   EXPECT_LT(limit - (c.spent + c.reserved), worst);
+}
+
+// A slice whose lease lapsed is charged as spent (its holder may have spent it all and crashed
+// before the flush); a holder that was only cut off comes back and cuts the charge down to
+// what it still holds, so spent ends exact.
+TEST_F(LuaScriptsOnRedis, ALapsedSliceIsChargedAndALiveHolderCorrectsIt) {
+  Rules rules;
+  rules.budgets = {hardBudget("daily", 100 * kUsd)};
+  const auto t0 = utc(2026, 3, 10, 12);
+  const BudgetCharge charge = plan(rules, caller(), kUsd, 0, t0).budgets.at(0);
+  const std::string counter = "{sg}:" + charge.counter_key;
+  LeaseSizing sizing;  // ttl 5 s
+  auto flush = [&](std::uint64_t seq, std::chrono::system_clock::time_point now, Picodollars delta,
+                   Picodollars held, Picodollars unit) {
+    LeaseFlush f;
+    f.seq = seq;
+    f.now = now;
+    f.budgets.push_back({charge, delta, 0, unit, held});
+    const ScriptCall call = LeaseScript::call(StoreKeys("{sg}:"), "h", f, sizing);
+    std::vector<std::string> command = {"EVAL", readLuaScript("lease.lua"),
+                                        std::to_string(call.keys.size())};
+    command.insert(command.end(), call.keys.begin(), call.keys.end());
+    command.insert(command.end(), call.args.begin(), call.args.end());
+    const auto reply = LeaseScript::parse(f, store_->run(command));
+    EXPECT_TRUE(reply.ok()) << reply.error;
+    return reply.ok() ? reply.value->budgets.at(0) : LeaseBudgetState{};
+  };
+  auto field = [&](const std::string& name) {
+    return store_->run({"HGET", counter, name}).toInt().value_or(0);
+  };
+  StoreDriver driver(*store_);
+  ASSERT_TRUE(driver.admit(plan(rules, caller(), kUsd, 0, t0), "first", t0 + 1min).allowed());
+  driver.settle("first", 0, 0, t0);
+  const Picodollars slice = flush(1, t0, 0, 0, kUsd).lease;
+  ASSERT_EQ(slice, 100 * kUsd / 32);
+
+  // No renewal for the ttl: the next admission finds the lease lapsed and charges it.
+  const auto t1 = t0 + 6s;
+  ASSERT_TRUE(driver.admit(plan(rules, caller(), kUsd, 0, t1), "next", t1 + 1min).allowed());
+  EXPECT_EQ(field("spent"), slice);
+  EXPECT_EQ(field("leased"), 0);
+  EXPECT_EQ(field("lapsed"), slice);
+  EXPECT_EQ(field("C:h"), slice);
+  EXPECT_FALSE(driver.admit(plan(rules, caller(), 97 * kUsd, 0, t1), "big", t1 + 1min).allowed());
+
+  // The holder was alive: it sends the 1 USD it spent meanwhile and holds 0.5 USD in flight.
+  const LeaseBudgetState back = flush(2, t1, kUsd, kUsd / 2, 0);
+  EXPECT_EQ(back.lease, 0);
+  EXPECT_EQ(back.spent, kUsd + kUsd / 2);
+  EXPECT_EQ(field("spent"), kUsd + kUsd / 2);
+  EXPECT_EQ(field("lapsed"), kUsd / 2);
+  EXPECT_EQ(field("C:h"), kUsd / 2);
+  // A replay changes nothing; the in-flight request then settles at 0.4 USD: exact.
+  EXPECT_EQ(flush(2, t1, kUsd, kUsd / 2, 0).spent, kUsd + kUsd / 2);
+  EXPECT_EQ(flush(3, t1, 2 * kUsd / 5, 0, 0).spent, kUsd + 2 * kUsd / 5);
+  EXPECT_EQ(field("lapsed"), 0);
+  EXPECT_EQ(store_->run({"HEXISTS", counter, "C:h"}).toInt(), 0);
+  EXPECT_EQ(field("reserved"), kUsd);  // "next"
 }
 
 TEST_F(LuaScriptsOnRedis, ScriptErrorsBecomeStoreErrors) {

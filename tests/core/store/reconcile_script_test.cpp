@@ -151,6 +151,25 @@ TEST_F(ReconcileOnRedis, ReleasesASharedReservationOfTheSameId) {
   EXPECT_EQ(driver_->counter("daily", "", now).spent, kUsd);
 }
 
+TEST_F(ReconcileOnRedis, AnExpiredSharedReservationIsChargedOnceNotTwice) {
+  // As above, but the lost admission expired first: expiry charged its worst case as spent
+  // (it may have been billed), and the real cost now replaces that charge.
+  const auto now = clock_.now();
+  ASSERT_TRUE(driver_->admit(planFor(4 * kUsd), "lost", now + 1min).allowed());
+  clock_.advance(1min);
+  ASSERT_TRUE(driver_->admit(planFor(kUsd), "sweeps", clock_.now() + 10min).allowed());
+  const std::string counter = keys_.counter(planFor(kUsd).budgets[0].counter_key);
+  EXPECT_EQ(driver_->counter("daily", "", clock_.now()).spent, 4 * kUsd);
+  EXPECT_EQ(store_->run({"HGET", counter, "lapsed"}).toInt(), 4 * kUsd);
+  const Reconciliation r = Reconciliation::of(planFor(4 * kUsd), Settlement{"lost", kUsd, 0, now});
+  ASSERT_TRUE(reconcile(r).ok());
+  const auto c = driver_->counter("daily", "", clock_.now());
+  EXPECT_EQ(c.reserved, kUsd);  // "sweeps"
+  EXPECT_EQ(c.spent, kUsd);
+  EXPECT_EQ(store_->run({"HGET", counter, "lapsed"}).toInt(), 0);
+  EXPECT_EQ(driver_->settle("lost", kUsd, 0, clock_.now()).outcome, SettleOutcome::AlreadySettled);
+}
+
 TEST_F(ReconcileOnRedis, APastPeriodIsChargedWhereItWasAdmitted) {
   const auto yesterday = clock_.now() - 24h;
   const Reconciliation r = Reconciliation::of(plan(rules_, caller(), kUsd, 0, yesterday),

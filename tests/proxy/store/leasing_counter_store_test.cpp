@@ -296,8 +296,11 @@ TEST_F(LeasingCounterStoreTest, AnotherInstancesIdleSliceIsReclaimedNotADenial) 
   EXPECT_EQ(over.status, Status::Denied);
 }
 
-/** A crashed holder's slice is released once its lease expires. */
-TEST_F(LeasingCounterStoreTest, ACrashedInstancesSliceExpiresAndIsReleased) {
+/**
+ * A crashed holder's slice is charged as spent once its lease expires: what it admitted and
+ * settled locally never reached Redis, and may have been billed (the hard cap must hold).
+ */
+TEST_F(LeasingCounterStoreTest, ACrashedInstancesSliceIsChargedAsSpentWhenItsLeaseExpires) {
   rules_.budgets = {hardBudget("daily", 100 * kUsd)};
   LeasingCounterStore::Options options;
   options.book.sizing.ttl = 1s;
@@ -308,14 +311,28 @@ TEST_F(LeasingCounterStoreTest, ACrashedInstancesSliceExpiresAndIsReleased) {
   BlockingStore& ba = blocking(a, 0);
   BlockingStore& bb = blocking(bstore, 1);
   const std::string plan_key = planFor(kUsd).budgets.at(0).counter_key;
+  const std::string key = "spendgate:" + plan_key;
   ASSERT_TRUE(takeSlice(ba, *a, plan_key));
-  a->abandon();  // crashed: no more flushes, nothing handed back
+  ASSERT_TRUE(flush(*a));
+  const Picodollars held = a->slice(plan_key)->lease;
+  ASSERT_GT(held, 2 * kUsd);
+  a->abandon();  // crashed right after spending 2 USD locally: nothing flushed, nothing handed back
+  for (const char* id : {"a1", "a2"}) {
+    ASSERT_TRUE(admit(ba, *a, kUsd, id).allowed());
+    settle(ba, *a, id, kUsd);
+  }
+  EXPECT_EQ(a->slice(plan_key)->unflushed, 2 * kUsd);
   const auto denied = admit(bb, *bstore, 99 * kUsd, "b1");
   EXPECT_EQ(denied.status, Status::Denied);
   EXPECT_TRUE(denied.reclaiming);
   std::this_thread::sleep_for(1200ms);
-  EXPECT_TRUE(admit(bb, *bstore, 99 * kUsd, "b2").allowed());
-  EXPECT_EQ(field("spendgate:" + plan_key, "leased"), 0);
+  // The slice no longer holds budget as a lease but as spent: 99 USD still does not fit.
+  EXPECT_EQ(admit(bb, *bstore, 99 * kUsd, "b2").status, Status::Denied);
+  EXPECT_EQ(field(key, "leased"), 0);
+  EXPECT_EQ(field(key, "spent"), held);
+  EXPECT_EQ(field(key, "lapsed"), held);
+  EXPECT_EQ(field(key, "C:" + a->instanceId()), held);
+  EXPECT_TRUE(admit(bb, *bstore, 100 * kUsd - held, "b3").allowed());
 }
 
 /** Redis killed and restarted empty: spend counted locally meanwhile arrives once. */
