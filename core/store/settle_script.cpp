@@ -19,6 +19,15 @@ ScriptCall SettleScript::call(const StoreKeys& keys,
   return c;
 }
 
+ScriptCall SettleScript::tombstone(const StoreKeys& keys,
+                                   const std::string& reservation_id,
+                                   std::chrono::system_clock::time_point now,
+                                   bool server_time) {
+  ScriptCall c = call(keys, Settlement{reservation_id, 0, 0, now}, server_time);
+  c.args.push_back("1");
+  return c;
+}
+
 StoreResult<SettleResult> SettleScript::parse(const StoreKeys& keys, const ScriptValue& reply) {
   using Result = StoreResult<SettleResult>;
   if (reply.type == ScriptValue::Type::Error) return Result::failure("settle.lua: " + reply.str);

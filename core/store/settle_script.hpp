@@ -14,6 +14,17 @@ public:
                          const Settlement& settlement,
                          bool server_time = false);
 
+  /**
+   * Releases reservation `reservation_id` (cost 0) whose admit got no reply (lost with its
+   * connection): an active reservation is released as by call(); if Redis has no record yet,
+   * it writes one in state settled (kept kReservationRecordRetention), so that the admit, if
+   * Redis runs it later, answers `reused` and reserves nothing. The reply parses as call()'s.
+   */
+  static ScriptCall tombstone(const StoreKeys& keys,
+                              const std::string& reservation_id,
+                              std::chrono::system_clock::time_point now,
+                              bool server_time = false);
+
   static StoreResult<SettleResult> parse(const StoreKeys& keys, const ScriptValue& reply);
 };
 

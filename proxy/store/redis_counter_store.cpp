@@ -40,6 +40,11 @@ struct RedisCounterStore::Slot {
   bool connected = false;
   Lane admits;
   Lane settles;
+  // Admits that ended without a reply (transport error, timeout after the write): Redis may
+  // have run them, or may still run them, with nobody to settle what they reserve. Released
+  // with tombstones (releaseUnanswered) once Redis answers again.
+  std::deque<std::string> unanswered;
+  bool releasing = false;  // a tombstone batch is in flight
 };
 
 namespace {
@@ -54,6 +59,11 @@ std::string transportError(const std::shared_ptr<RedisClient>& client,
   }
   return text;
 }
+
+/** Bound of Slot::unanswered (ids of about 40 bytes); past it the oldest expire on their own. */
+constexpr std::size_t kMaxUnanswered = 100000;
+/** Tombstones per call. */
+constexpr std::size_t kTombstoneBatch = 256;
 
 core::AdmissionResult admitError(std::string message) {
   core::AdmissionResult result;
@@ -155,6 +165,7 @@ void RedisCounterStore::onConnectionChange(Slot& slot, bool up) {
   if (up) {
     const std::size_t now_connected = connected_.fetch_add(1, std::memory_order_acq_rel) + 1;
     if (now_connected == total) logger_.info("redis store: connected to " + redacted_url_);
+    releaseUnanswered(slot);
     std::function<void()> listener;
     {
       std::lock_guard lock(listener_mutex_);
@@ -311,6 +322,11 @@ void RedisCounterStore::admit(const core::EnforcementPlan& plan,
     self->evalCoalesced(
         slot, slot.admits, std::move(call),
         [self, s, pending, shared_plan, id](error_code ec, RedisReply reply) {
+          if (ec) {
+            self->rememberUnanswered(*s, id);
+          } else {
+            self->releaseUnanswered(*s);  // Redis answers again
+          }
           if (pending->answered) {
             // Too late: the caller was told StoreError. If Redis did admit it, give
             // the reservation back now rather than holding it until it expires.
@@ -338,6 +354,50 @@ void RedisCounterStore::releaseLateAdmission(Slot& slot, const std::string& rese
                              " (it expires on its own): " + (ec ? ec.message() : reply.str));
         }
       });
+}
+
+void RedisCounterStore::rememberUnanswered(Slot& slot, const std::string& reservation_id) {
+  if (slot.unanswered.size() >= kMaxUnanswered) {
+    logger_.warn("redis store: too many admits without a reply; " + slot.unanswered.front() +
+                 " is not released and expires on its own");
+    slot.unanswered.pop_front();
+  }
+  slot.unanswered.push_back(reservation_id);
+}
+
+void RedisCounterStore::releaseUnanswered(Slot& slot) {
+  if (slot.releasing || slot.unanswered.empty() || !slot.client->connected()) return;
+  slot.releasing = true;
+  const std::size_t n = std::min(slot.unanswered.size(), kTombstoneBatch);
+  std::vector<std::string> ids(slot.unanswered.begin(), slot.unanswered.begin() + n);
+  slot.unanswered.erase(slot.unanswered.begin(), slot.unanswered.begin() + n);
+  std::vector<core::ScriptCall> calls;
+  calls.reserve(n);
+  const auto now = std::chrono::system_clock::now();
+  for (const auto& id : ids) {
+    calls.push_back(core::SettleScript::tombstone(keys_, id, now, options_.server_time));
+  }
+  Slot* s = &slot;
+  evalOn(slot, settle_script_, core::batchCall(std::move(calls)),
+         [self = shared_from_this(), s, ids = std::move(ids)](error_code ec, RedisReply reply) {
+           s->releasing = false;
+           if (ec) {
+             // Not through: they stay for the next time Redis answers (oldest first).
+             s->unanswered.insert(s->unanswered.begin(), ids.begin(), ids.end());
+             while (s->unanswered.size() > kMaxUnanswered) s->unanswered.pop_back();
+             return;
+           }
+           // An error reply would come back the same on a retry: log it and let them expire.
+           const bool whole = reply.isArray() && reply.elements.size() == ids.size();
+           for (std::size_t i = 0; i < ids.size(); ++i) {
+             const RedisReply& one = whole ? reply.elements[i] : reply;
+             if (!whole || one.isError()) {
+               self->logger_.warn("redis store: cannot release unanswered admit " + ids[i] +
+                                  " (it expires on its own): " + one.toString());
+             }
+           }
+           self->releaseUnanswered(*s);  // the rest, if more than one batch
+         });
 }
 
 void RedisCounterStore::settle(const core::Settlement& settlement, SettleCallback callback) {

@@ -45,6 +45,10 @@ core::ScriptValue toScriptValue(const RedisReply& reply);
  * AdmissionResult::StoreError / StoreResult::failure with the reason. Never hangs.
  * An admit that timed out but whose reply then arrives and says Allowed is released at once
  * (settled with cost 0), so a reservation the caller never learned about does not hold budget.
+ * An admit whose reply never arrives (the connection dropped after it was written, e.g. Redis
+ * paused longer than command_timeout) is remembered and released with a tombstone once Redis
+ * answers again (reconnect or the next admit reply): the reservation if Redis ran it, else a
+ * settled record so that the admit, if Redis runs it later, reserves nothing.
  *
  * up(): every loop's client is connected (handshake done). One worker without its connection
  * fails that worker's requests, so /readyz reports the instance as not ready.
@@ -160,6 +164,10 @@ private:
   /** Sends up to max_batch queued calls of `lane` as one call (the lane is then busy). */
   void sendLane(Slot& slot, Lane& lane);
   void releaseLateAdmission(Slot& slot, const std::string& reservation_id);
+  /** Notes an admit that got no reply (Redis may run it later); bounded. */
+  void rememberUnanswered(Slot& slot, const std::string& reservation_id);
+  /** Sends the noted ids as tombstones (SettleScript::tombstone) if connected; failures stay. */
+  void releaseUnanswered(Slot& slot);
   /** Sends `command`, whose reply is the stop's hash (HGETALL), and answers it parsed. */
   void emergencyStopCommand(std::vector<std::string> command, EmergencyStopCallback callback);
 

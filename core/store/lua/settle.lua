@@ -4,7 +4,7 @@
 --
 -- KEYS: 1 reservation expiry zset, 2 the reservation's hash.
 -- ARGV: 1 now ms ('' = Redis TIME), 2 actual cost (decimal picodollars), 3 actual tokens,
---       4 record retention ms, 5 sweep limit.
+--       4 record retention ms, 5 sweep limit, 6 tombstone ('1' | absent).
 -- Reply: {outcome, spend total or '', then 12 fields per budget counter (see snapshot)} with
 --        outcome 'settled' | 'late' (had expired) | 'already' | 'unknown'.
 -- Batch: ARGV[1] == '*' settles several reservations in one call, one after another, each exactly
@@ -21,7 +21,16 @@ local function settle(KEYS, ARGV)
   sweep(exp_key, now, tonumber(ARGV[5]), retention)
 
   local r = fields(rsv_key)
-  if not r.state then return {'unknown', ''} end
+  if not r.state then
+    -- Tombstone (the release of an admit whose reply was lost): the admit may still be on its
+    -- way (written to a connection Redis had not read yet). A settled record makes it answer
+    -- 'reused' and reserve nothing when it runs.
+    if ARGV[6] == '1' then
+      redis.call('HSET', rsv_key, 'state', 'settled', 'nr', '0', 'nb', '0', 'tomb', '1')
+      redis.call('PEXPIRE', rsv_key, int(retention))
+    end
+    return {'unknown', ''}
+  end
   if r.state == 'settled' then return {'already', ''} end
   if r.state == 'active' and tonumber(r.exp) <= now then
     flush()

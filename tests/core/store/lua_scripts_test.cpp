@@ -7,6 +7,8 @@
 #include <thread>
 
 #include "core/store/lease_script.hpp"
+#include "core/store/reconcile_script.hpp"
+#include "core/store/settle_script.hpp"
 #include "tests/core/store/store_test_support.hpp"
 
 namespace spendgate::core::testing {
@@ -44,6 +46,71 @@ protected:
   RedisTestServer* server_ = nullptr;
   std::shared_ptr<ScriptCounterStore> store_;
 };
+
+// The release of an admit whose reply was lost (RedisCounterStore): an active reservation is
+// released; with no record yet, a settled one is written so that the admit, arriving later,
+// reserves nothing; fail_open reconcile of the same id still adds its cost once.
+TEST_F(LuaScriptsOnRedis, TombstoneReleasesOrForestallsALostAdmit) {
+  StoreDriver driver(*store_);
+  Rules rules;
+  rules.budgets = {hardBudget("daily", 10 * kUsd)};
+  rules.rate_limits = {rateLimit("inflight", 0, 0, 1)};
+  const auto now = std::chrono::system_clock::now();
+  const StoreKeys keys("{sg}:");
+  const std::string settle = readLuaScript("settle.lua");
+  auto tombstone = [&](const std::string& id) {
+    const ScriptCall call = SettleScript::tombstone(keys, id, now);
+    std::vector<std::string> command = {"EVAL", settle, std::to_string(call.keys.size())};
+    command.insert(command.end(), call.keys.begin(), call.keys.end());
+    command.insert(command.end(), call.args.begin(), call.args.end());
+    return SettleScript::parse(keys, store_->run(command));
+  };
+
+  // Admitted first: the tombstone releases it like a settle of cost 0.
+  ASSERT_TRUE(driver.admit(plan(rules, caller(), 3 * kUsd, 0, now), "ran", now + 1min).allowed());
+  EXPECT_EQ(driver.counter("daily", "", now).reserved, 3 * kUsd);
+  const auto released = tombstone("ran");
+  ASSERT_TRUE(released.ok()) << released.error;
+  EXPECT_EQ(released.value->outcome, SettleOutcome::Settled);
+  EXPECT_EQ(driver.counter("daily", "", now).reserved, 0);
+  EXPECT_EQ(driver.counter("daily", "", now).spent, 0);
+
+  // Not run yet: a settled record, kept for the retention, and the admit then reserves nothing.
+  const auto early = tombstone("late");
+  ASSERT_TRUE(early.ok()) << early.error;
+  EXPECT_EQ(early.value->outcome, SettleOutcome::UnknownReservation);
+  EXPECT_EQ(store_->run({"HGET", keys.reservation("late"), "state"}).toText(), "settled");
+  EXPECT_GT(pttl(keys.reservation("late")).value_or(0), 0);
+  EXPECT_LE(pttl(keys.reservation("late")).value_or(0), kReservationRecordRetention.count());
+  AdmissionResult late;
+  store_->admit(plan(rules, caller(), 3 * kUsd, 0, now), "late", now + 1min,
+                [&](AdmissionResult r) { late = std::move(r); });
+  EXPECT_EQ(late.status, AdmissionResult::Status::StoreError);
+  EXPECT_NE(late.error.find("already settled"), std::string::npos) << late.error;  // 'reused'
+  EXPECT_EQ(driver.counter("daily", "", now).reserved, 0);
+  EXPECT_EQ(store_->run({"ZSCORE", keys.expiries(), keys.reservation("late")}).type,
+            ScriptValue::Type::Nil);
+  // The concurrency slot is free: nothing is in flight.
+  EXPECT_TRUE(driver.admit(plan(rules, caller(), kUsd, 0, now), "next", now + 1min).allowed());
+  EXPECT_EQ(driver.settle("next", kUsd, 0, now).outcome, SettleOutcome::Settled);
+
+  // A plain settle of an unknown id still writes nothing.
+  EXPECT_EQ(driver.settle("never", kUsd, 0, now).outcome, SettleOutcome::UnknownReservation);
+  EXPECT_EQ(store_->run({"EXISTS", keys.reservation("never")}).toInt(), 0);
+
+  // fail_open: the request went through the local store; its reconcile still adds the cost.
+  const EnforcementPlan p = plan(rules, caller(), 3 * kUsd, 0, now);
+  const Reconciliation r = Reconciliation::of(p, Settlement{"late", 2 * kUsd, 0, now});
+  const ScriptCall rc = ReconcileScript::call(keys, r, now);
+  std::vector<std::string> command = {"EVAL", readLuaScript("reconcile.lua"),
+                                      std::to_string(rc.keys.size())};
+  command.insert(command.end(), rc.keys.begin(), rc.keys.end());
+  command.insert(command.end(), rc.args.begin(), rc.args.end());
+  const auto added = ReconcileScript::parse(keys, store_->run(command));
+  ASSERT_TRUE(added.ok()) << added.error;
+  EXPECT_EQ(driver.counter("daily", "", now).spent, kUsd + 2 * kUsd);
+  EXPECT_EQ(driver.counter("daily", "", now).reserved, 0);
+}
 
 TEST_F(LuaScriptsOnRedis, ServerTimeMode) {
   store_->useServerTime(true);

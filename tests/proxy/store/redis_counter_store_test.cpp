@@ -7,6 +7,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <csignal>
 #include <map>
 #include <random>
 #include <thread>
@@ -667,6 +668,82 @@ TEST_F(RedisCounterStoreTest, SlowRedisTimesOutTheAdmitAndALateAllowIsReleased) 
   EXPECT_EQ(counter.spent, 0);
   EXPECT_TRUE(d.admit(planFor(kUsd), "next", now + 1min).allowed());  // the slot is free too
   EXPECT_TRUE(store->up());
+}
+
+// The audit's outage: Redis paused (SIGSTOP) longer than command_timeout while admits are
+// written to the connection. The client drops it, so the replies of the admits Redis runs when
+// it resumes are lost. The store remembers them and, once Redis answers again, releases them
+// with tombstones: nothing stays reserved until expiry (where it would be charged as spent).
+TEST_F(RedisCounterStoreTest, PausedRedisLostAdmitsAreReleasedOnceItAnswers) {
+  RedisCounterStore::Options options;
+  options.admit_timeout = 100ms;
+  options.command_timeout = 300ms;
+  options.connect_timeout = 300ms;
+  options.min_backoff = 20ms;
+  options.max_backoff = 100ms;
+  options.max_batch = 4;  // several calls on the wire
+  auto store = makeStore(2, options);
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  rules_.rate_limits = {rateLimit("inflight", 0, 0, 1000)};
+  BlockingStore& b = blocking(store);
+  const auto now = clock_.now();
+  StoreDriver d(b);
+  ASSERT_TRUE(d.admit(planFor(kUsd), "warm", now + 1min).allowed());
+  EXPECT_EQ(d.settle("warm", 0, 0, now).outcome, core::SettleOutcome::Settled);
+
+  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  constexpr int kAdmits = 40;
+  std::atomic<int> answered{0};
+  std::atomic<int> errors{0};
+  const auto plan = planFor(kUsd);
+  for (int i = 0; i < kAdmits; ++i) {
+    // Half on each loop (each has its own connection).
+    net::post((*loops_)[i % 2], [&, i] {
+      store->admit(plan, "lost-" + std::to_string(i), now + 10min, [&](AdmissionResult r) {
+        if (r.status == Status::StoreError) ++errors;
+        ++answered;
+      });
+    });
+  }
+  const bool all_answered = eventually([&] { return answered.load() == kAdmits; }, 2s);
+  // Past command_timeout: both connections are dropped with the admits unanswered.
+  std::this_thread::sleep_for(1200ms);
+  ASSERT_EQ(::kill(server_.pid(), SIGCONT), 0);
+  ASSERT_TRUE(all_answered);
+  EXPECT_EQ(errors.load(), kAdmits);  // fail_closed: every caller got StoreError (503)
+
+  auto c = raw();
+  const auto resumed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return store->up(); }, 5s));
+  // Lost admits that Redis ran when it resumed (their records list the budget): without the
+  // release they stay reserved until they expire.
+  auto ran = [&] {
+    int n = 0;
+    for (int i = 0; i < kAdmits; ++i) {
+      const auto nb = c->command({"HGET", "spendgate:rsv:lost-" + std::to_string(i), "nb"});
+      if (nb.toText() && *nb.toText() != "0") ++n;
+    }
+    return n;
+  };
+  const bool released = eventually([&] { return d.counter("daily", "", now).reserved == 0; }, 3s);
+  EXPECT_TRUE(released) << "still reserved: " << d.counter("daily", "", now).reserved
+                        << " picodollars; lost admits Redis ran: " << ran();
+  EXPECT_LT(std::chrono::steady_clock::now() - resumed, 1500ms);
+  // Every lost id has a settled record: an admit Redis has not run yet reserves nothing.
+  for (int i = 0; i < kAdmits; ++i) {
+    const std::string id = "lost-" + std::to_string(i);
+    EXPECT_EQ(c->command({"HGET", "spendgate:rsv:" + id, "state"}).toText(),
+              std::optional<std::string>("settled"))
+        << id;
+  }
+  // Nothing shows up later either, and nothing is left in flight.
+  std::this_thread::sleep_for(500ms);
+  const auto counter = d.counter("daily", "", now);
+  EXPECT_EQ(counter.reserved, 0);
+  EXPECT_EQ(counter.spent, 0);
+  EXPECT_EQ(c->command({"ZCARD", "spendgate:rsv:exp"}).toInt(), 0);
+  RecordProperty("lost_admits_run_by_redis", ran());
+  EXPECT_TRUE(d.admit(planFor(kUsd), "after", now + 1min).allowed());
 }
 
 }  // namespace
