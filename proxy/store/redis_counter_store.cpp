@@ -322,7 +322,9 @@ void RedisCounterStore::admit(const core::EnforcementPlan& plan,
     self->evalCoalesced(
         slot, slot.admits, std::move(call),
         [self, s, pending, shared_plan, id](error_code ec, RedisReply reply) {
-          if (ec) {
+          if (ec == net::error::not_connected || ec == net::error::no_buffer_space) {
+            // Never written to a connection: Redis cannot run it, nothing to release.
+          } else if (ec) {
             self->rememberUnanswered(*s, id);
           } else {
             self->releaseUnanswered(*s);  // Redis answers again
