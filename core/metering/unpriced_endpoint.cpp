@@ -8,10 +8,6 @@ namespace spendgate::core {
 
 namespace {
 
-bool endsWith(std::string_view s, std::string_view suffix) {
-  return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
-}
-
 // OpenAI-shaped paths (also Azure's /openai/deployments/{d}/... and Gemini's /v1beta/openai/...).
 constexpr std::array<std::string_view, 9> kOpenAiPaid = {
     "/images/generations",
@@ -31,7 +27,7 @@ constexpr std::array<std::string_view, 4> kGeminiPaidMethods = {
 
 bool geminiPaid(std::string_view path) {
   // Cached contents are billed for storage by the hour from their creation.
-  if (endsWith(path, "/cachedContents")) return true;
+  if (path.ends_with("/cachedContents")) return true;
   const auto slash = path.rfind('/');
   const std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
   const auto colon = last.find(':');
@@ -50,12 +46,12 @@ bool isUnpricedPaidEndpoint(ProviderFormat format, std::string_view method, std:
   path = path.substr(0, path.find('?'));
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
-  if (format == ProviderFormat::Anthropic) return endsWith(path, "/messages/batches");
+  if (format == ProviderFormat::Anthropic) return path.ends_with("/messages/batches");
   if (format == ProviderFormat::Gemini && !isOpenAiCompatibleGeminiPath(format, path)) {
     return geminiPaid(path);
   }
   for (const std::string_view paid : kOpenAiPaid) {
-    if (endsWith(path, paid)) return true;
+    if (path.ends_with(paid)) return true;
   }
   return false;
 }
