@@ -1,6 +1,6 @@
 // Spawns the real spendgate binary against a generated YAML config and stops it again.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import net from 'node:net';
@@ -46,15 +46,30 @@ export function runCli(args, { timeout = 30_000, env = {}, cwd } = {}) {
 }
 
 /** A TCP port on 127.0.0.1 that nothing listens on (bound once, then closed). */
+/**
+ * A loopback port nothing listens on. It is taken below the kernel's ephemeral range
+ * (net.ipv4.ip_local_port_range), so no `listen(0)` of a parallel test, nor the proxy under test,
+ * can be handed the same port between this check and its use (a port freed from the ephemeral
+ * range could be, and then a "dead" upstream answered or hung: a 504 instead of a 502).
+ */
 export async function closedPort() {
-  const srv = net.createServer();
-  await new Promise((resolve, reject) => {
-    srv.once('error', reject);
-    srv.listen(0, '127.0.0.1', resolve);
-  });
-  const { port } = srv.address();
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: keep the usual default
+  }
+  const first = 10000;
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = first + Math.floor(Math.random() * Math.max(1, low - first));
+    const refused = await new Promise((resolve) => {
+      const s = net.connect({ host: '127.0.0.1', port });
+      s.once('connect', () => { s.destroy(); resolve(false); });
+      s.once('error', (e) => resolve(e.code === 'ECONNREFUSED'));
+    });
+    if (refused) return port;
+  }
+  throw new Error('no closed loopback port found below the ephemeral range');
 }
 
 export const openaiProvider = (base_url, extra = {}) => ({ format: 'openai', base_url, routes: ['/v1/'], ...extra });
