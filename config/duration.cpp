@@ -2,7 +2,6 @@
 
 #include <charconv>
 #include <cstdint>
-#include <limits>
 
 namespace spendgate::config {
 
@@ -30,7 +29,7 @@ std::optional<Millis> parseDuration(std::string_view text) {
     int64_t count = 0;
     const auto [end, ec] = std::from_chars(text.data(), text.data() + digits, count);
     if (ec != std::errc() || end != text.data() + digits) return std::nullopt;
-    if (count > std::numeric_limits<int64_t>::max() / unit.millis) return std::nullopt;
+    if (count > kMaxDuration.count() / unit.millis) return std::nullopt;
     return Millis(count * unit.millis);
   }
   return std::nullopt;

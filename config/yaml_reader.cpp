@@ -265,7 +265,7 @@ std::optional<Millis> YamlReader::duration(const YamlValue& value) {
   auto result = parseDuration(*text);
   if (!result) {
     error(value, "invalid duration '" + *text +
-                     "'; use a whole number and a unit: 250ms, 30s, 5m, 1h, 7d");
+                     "'; use a whole number and a unit: 250ms, 30s, 5m, 1h, 7d (at most 36500d)");
   }
   return result;
 }

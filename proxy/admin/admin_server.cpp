@@ -302,7 +302,8 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
     if (value->is_string()) parsed = config::parseDuration(value->as_string());
     if (!parsed || parsed->count() <= 0) {
       co_return errorResponse(http::status::bad_request,
-                              "\"for\" must be a duration such as \"30m\" or \"2h\"");
+                              "\"for\" must be a duration such as \"30m\" or \"2h\", "
+                              "at most 36500d");
     }
     duration = *parsed;
   }

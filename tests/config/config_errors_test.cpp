@@ -113,10 +113,18 @@ TEST(ConfigErrors, BadDurations) {
   EXPECT_THAT(errorsOf("server:\n  idle_timeout: 75\n  request_timeout: 0s\nalerts: { cooldown: "
                        "-1h }\n"),
               ElementsAre("cfg.yaml:2:17: server.idle_timeout: invalid duration '75'; use a "
-                          "whole number and a unit: 250ms, 30s, 5m, 1h, 7d",
+                          "whole number and a unit: 250ms, 30s, 5m, 1h, 7d (at most 36500d)",
                           "cfg.yaml:3:20: server.request_timeout: must be longer than 0s",
                           "cfg.yaml:4:21: alerts.cooldown: invalid duration '-1h'; use a whole "
-                          "number and a unit: 250ms, 30s, 5m, 1h, 7d"));
+                          "number and a unit: 250ms, 30s, 5m, 1h, 7d (at most 36500d)"));
+  // Longer than 100 years: now + it would pass the clock's end (2262) and wrap into the past.
+  EXPECT_THAT(errorsOf("server: { request_timeout: 99999d }\n"
+                       "emergency_stop: { auto: { spend_usd: 1, hold: 36501d } }\n"),
+              ElementsAre("cfg.yaml:1:28: server.request_timeout: invalid duration '99999d'; use "
+                          "a whole number and a unit: 250ms, 30s, 5m, 1h, 7d (at most 36500d)",
+                          "cfg.yaml:2:47: emergency_stop.auto.hold: invalid duration '36501d'; "
+                          "use a whole number and a unit: 250ms, 30s, 5m, 1h, 7d (at most "
+                          "36500d)"));
 }
 
 TEST(ConfigErrors, BadListenAddresses) {

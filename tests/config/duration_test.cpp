@@ -30,7 +30,23 @@ TEST(ParseDuration, RejectsMalformedText) {
 TEST(ParseDuration, RejectsOverflow) {
   EXPECT_EQ(parseDuration("99999999999999999999ms"), std::nullopt);
   EXPECT_EQ(parseDuration("9223372036854775807d"), std::nullopt);
-  EXPECT_EQ(parseDuration("9223372036854775807ms"), Millis(9223372036854775807LL));
+  EXPECT_EQ(parseDuration("9223372036854775807ms"), std::nullopt);
+}
+
+// A duration is added to now (an emergency stop's until, a reservation's expiry): one past the
+// 64-bit nanosecond system_clock (year 2262) wrapped into the past, so `for: 99999d` gave a stop
+// "until 1716" that was off at once. At most 100 years is accepted.
+TEST(ParseDuration, AcceptsAtMostOneHundredYears) {
+  EXPECT_EQ(parseDuration("36500d"), kMaxDuration);
+  EXPECT_EQ(parseDuration("876000h"), kMaxDuration);
+  EXPECT_EQ(parseDuration("3153600000000ms"), kMaxDuration);
+  for (const char* too_long :
+       {"36501d", "99999d", "106751d", "2562047h", "10000000000s", "3153600000001ms"}) {
+    EXPECT_EQ(parseDuration(too_long), std::nullopt) << too_long;
+  }
+  // now + two maximal durations still fits the clock.
+  const auto now = std::chrono::system_clock::now();
+  EXPECT_GT(now + kMaxDuration + kMaxDuration, now);
 }
 
 TEST(FormatDuration, PicksTheLargestExactUnit) {

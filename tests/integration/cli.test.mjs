@@ -150,7 +150,8 @@ test('check: unknown top-level section and unknown provider key -> exit 1', (t) 
   assert.ok(d2.some((x) => x.line === line2 && /base_uri/.test(x.message)), `want ${file2}:${line2}:COL: ...base_uri..., got:\n${r2.stderr}`);
 });
 
-for (const bad of ['5 parsecs', '5x', 'soon', '-5s']) {
+// 99999d: longer than the 36500d maximum (now + it would pass the clock's end in 2262).
+for (const bad of ['5 parsecs', '5x', 'soon', '-5s', '99999d']) {
   test(`check: bad duration "${bad}" -> exit 1 and FILE:LINE:COL on that line`, (t) => {
     const text = GOOD.replace('  first_byte_timeout: 2s\n', `  first_byte_timeout: ${bad}\n`);
     const file = writeConfig(t, text);

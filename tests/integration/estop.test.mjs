@@ -131,6 +131,35 @@ test('estop CLI (one instance): on --for 2s refuses with retry-after, then ends 
   await proxy.stopClean();
 });
 
+test('estop on --for longer than 36500d is refused (CLI exit 1, API 400) and changes nothing; 36500d itself holds', async (t) => {
+  // now + 99999d passed the end of the 64-bit nanosecond clock (2262) and wrapped into the
+  // past: the stop was stored "until 1716", so `estop on --for 99999d` printed "off" and exit 0.
+  const up = await startMeteredUpstream(t);
+  const proxy = await startInstance(t, up);
+  await proxy.waitForAdmin();
+  let r = await estop(proxy.adminUrl, ['on', '--reason', 'forever', '--for', '99999d']);
+  assertCli(r, 1, 'estop on --for 99999d');
+  assert.match(r.stderr, /36500d/, `the refusal names the maximum: ${r.stderr}`);
+  for (const tooLong of ['36501d', '106751d', '2562047h', '10000000000s']) {
+    const res = await admin(proxy.adminUrl, 'POST', '/admin/emergency-stop', { body: { active: true, for: tooLong }, token: TOKEN });
+    assert.equal(res.status, 400, `for ${tooLong}: ${res.status} ${res.text}`);
+  }
+  const state = await getEstop(proxy.adminUrl, TOKEN);
+  assert.equal(state.active, false, `a refused stop changes nothing: ${JSON.stringify(state)}`);
+  assert.ok(Date.parse(state.since) > Date.parse('2026-01-01T00:00:00Z'), `since ${state.since}`);
+
+  const before = Date.now();
+  r = await estop(proxy.adminUrl, ['on', '--reason', 'a century', '--for', '36500d']);
+  assertCli(r, 0, 'estop on --for 36500d');
+  const on = await getEstop(proxy.adminUrl, TOKEN);
+  assert.equal(on.active, true, JSON.stringify(on));
+  const years = (Date.parse(on.until) - before) / (365 * 86_400_000);
+  assert.ok(years > 99.9 && years < 100.1, `until ${on.until} is 100 years away`);
+  assertDenied(await chat(proxy.url, chatBody()), 'emergency_stop', { what: 'during the 36500d stop' });
+  assert.equal(up.requests.length, 0);
+  await proxy.stopClean();
+});
+
 /** GET the stop around its end `until` (ms): either still the stop, or exactly the off state at `until`. */
 async function assertOnOrExpired(p, until, reason) {
   const sent = Date.now();
