@@ -86,8 +86,6 @@ std::optional<AdminClient::Reply> AdminClient::send(const std::string& method,
     net::io_context context;
     tcp::resolver resolver(context);
     beast::tcp_stream stream(context);
-    stream.expires_after(std::chrono::seconds(10));
-    stream.connect(resolver.resolve(host, port));
 
     http::request<http::string_body> request{http::string_to_verb(method), path, 11};
     request.set(http::field::host, host + ":" + port);
@@ -98,11 +96,39 @@ std::optional<AdminClient::Reply> AdminClient::send(const std::string& method,
       request.body() = body;
     }
     request.prepare_payload();
-    http::write(stream, request);
 
+    // Asynchronous operations, because a tcp_stream's deadline applies only to those: the
+    // blocking connect/write/read ignored it, so an address that accepted and never answered
+    // kept the command waiting for ever. One deadline covers connect, write and read.
     beast::flat_buffer buffer;
     http::response<http::string_body> response;
-    http::read(stream, buffer, response);
+    beast::error_code failure;
+    bool done = false;
+    const auto finish = [&](beast::error_code ec) {
+      failure = ec;
+      done = true;
+    };
+    resolver.async_resolve(
+        host, port, [&](beast::error_code resolve_ec, tcp::resolver::results_type found) {
+          if (resolve_ec) return finish(resolve_ec);
+          stream.expires_after(kAdminTimeout);
+          stream.async_connect(found, [&](beast::error_code connect_ec, const tcp::endpoint&) {
+            if (connect_ec) return finish(connect_ec);
+            http::async_write(stream, request, [&](beast::error_code write_ec, std::size_t) {
+              if (write_ec) return finish(write_ec);
+              http::async_read(stream, buffer, response,
+                               [&](beast::error_code read_ec, std::size_t) { finish(read_ec); });
+            });
+          });
+        });
+    // The resolver has no deadline of its own: bound the whole exchange as well.
+    context.run_for(kAdminTimeout + std::chrono::seconds(1));
+    if (!done || failure == beast::error::timeout) {
+      error_ = "cannot reach the admin API at " + base_url_ + ": no answer within " +
+               std::to_string(kAdminTimeout.count()) + " s";
+      return std::nullopt;
+    }
+    if (failure) throw boost::system::system_error(failure);
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     return Reply{static_cast<int>(response.result_int()), std::move(response.body())};

@@ -1,11 +1,15 @@
 #pragma once
 
 #include <boost/json/value.hpp>
+#include <chrono>
 #include <iosfwd>
 #include <optional>
 #include <string>
 
 namespace spendgate::proxy {
+
+/** How long the command line waits for the admin API: connect, send and the whole answer. */
+inline constexpr std::chrono::seconds kAdminTimeout{10};
 
 /** A blocking HTTP client for the admin API, for the command line only. */
 class AdminClient {
@@ -22,7 +26,8 @@ public:
   AdminClient(std::string base_url, std::string token);
 
   /**
-   * Sends one request with a 10 s timeout.
+   * Sends one request; gives up after kAdminTimeout (an address that accepts and never answers
+   * is an admin API that cannot be reached).
    * @return the reply, or nullopt when the admin API cannot be reached (error() says why)
    */
   std::optional<Reply> send(const std::string& method,

@@ -331,6 +331,26 @@ test('a malformed admin URL is a user error (exit 1), not an unreachable admin A
   assert.equal(r.code, 1, `SPENDGATE_ADMIN_URL=127.0.0.1:19181 spendgate budgets: exit ${r.code}\nstderr: ${r.stderr}`);
 });
 
+test('an admin address that accepts and never answers: every admin command gives up with exit 2 (no endless wait)', async (t) => {
+  const { createServer } = await import('node:net');
+  const { runCliAsync } = await import('./lib/enforcement.mjs');
+  const sockets = [];
+  const server = createServer((socket) => { sockets.push(socket); });
+  await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+  t.after(() => { for (const s of sockets) s.destroy(); server.close(); });
+  const url = `http://127.0.0.1:${server.address().port}`;
+  const commands = [['estop', 'on', '--reason', 'incident'], ['estop', 'status'], ['spend'], ['budgets']];
+  const results = await Promise.all(commands.map((args) =>
+    runCliAsync([...args, '--admin', url], { env: { SPENDGATE_ADMIN_TOKEN: 't' }, timeout: 30_000 })));
+  commands.forEach((args, i) => {
+    const r = results[i];
+    assert.equal(r.signal, null, `spendgate ${args.join(' ')} still waiting after 30 s (killed)`);
+    assert.equal(r.code, 2, `spendgate ${args.join(' ')}: exit ${r.code}\nstderr: ${r.stderr}`);
+    assert.match(r.stderr, /cannot reach the admin API .*no answer within 10 s/, r.stderr);
+    assert.ok(r.ms < 15_000, `spendgate ${args.join(' ')} took ${r.ms.toFixed(0)} ms`);
+  });
+});
+
 // ---- key new: output that is valid YAML and JSON for any id ----
 
 test('key new --id with YAML and JSON special characters prints a config line and JSON that read back', (t) => {
