@@ -181,7 +181,7 @@ void printEmergencyStop(const boost::json::value& state) {
   const auto& object = state.as_object();
   const bool active = object.at("active").as_bool();
   std::cout << "emergency stop: " << (active ? "ON" : "off");
-  if (auto* source = object.if_contains("source"); source && active) {
+  if (auto* source = object.if_contains("source"); source && source->is_string() && active) {
     std::cout << " (" << source->as_string().c_str() << ")";
   }
   std::cout << "\n";
@@ -234,8 +234,13 @@ int CommandLine::estop() {
   std::string raw;
   const int code = client.callJson(method, "/admin/emergency-stop", body, state, raw, std::cerr);
   if (code >= 0) return code;
-  if (!state.is_object()) {
-    std::cerr << "spendgate: unexpected admin API answer: " << raw << "\n";
+  // Anything but an object with a boolean `active` is not the admin API's answer (another
+  // service on that port, a proxy in between): exit 2, never an uncaught exception.
+  if (const auto* object = state.if_object();
+      !object || !object->contains("active") || !object->at("active").is_bool()) {
+    std::cerr << "spendgate: unexpected admin API answer (the emergency stop lacks a boolean "
+                 "active): "
+              << raw << "\n";
     return 2;
   }
   if (parsed->has("--json")) {

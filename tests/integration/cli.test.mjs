@@ -331,6 +331,28 @@ test('a malformed admin URL is a user error (exit 1), not an unreachable admin A
   assert.equal(r.code, 1, `SPENDGATE_ADMIN_URL=127.0.0.1:19181 spendgate budgets: exit ${r.code}\nstderr: ${r.stderr}`);
 });
 
+test('estop on an answer that is JSON but not the emergency stop: exit 2 with a message, never a crash', async (t) => {
+  // Another service on the admin port: `object.at("active")` threw and the CLI aborted (134).
+  const { createServer } = await import('node:http');
+  const { runCliAsync } = await import('./lib/enforcement.mjs');
+  for (const answer of ['{"foo":1}', '{"active":"yes"}', '{"period":"day","from":"a"}']) {
+    const server = createServer((req, res) => {
+      req.resume();
+      res.setHeader('content-type', 'application/json');
+      res.end(answer);
+    });
+    await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const url = `http://127.0.0.1:${server.address().port}`;
+    for (const args of [['estop', 'status'], ['estop', 'on'], ['estop', 'off']]) {
+      const r = await runCliAsync([...args, '--admin', url], { env: { SPENDGATE_ADMIN_TOKEN: 't' }, timeout: 10_000 });
+      assert.equal(r.signal, null, `spendgate ${args.join(' ')} on ${answer}: killed by ${r.signal}\nstderr: ${r.stderr}`);
+      assert.equal(r.code, 2, `spendgate ${args.join(' ')} on ${answer}: exit ${r.code}\nstderr: ${r.stderr}`);
+      assert.match(r.stderr, /unexpected admin API answer/, r.stderr);
+    }
+    await new Promise((resolve) => server.close(resolve));
+  }
+});
+
 test('an admin address that accepts and never answers: every admin command gives up with exit 2 (no endless wait)', async (t) => {
   const { createServer } = await import('node:net');
   const { runCliAsync } = await import('./lib/enforcement.mjs');
