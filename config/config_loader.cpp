@@ -505,6 +505,7 @@ private:
       if (!k) continue;
       VirtualKeyConfig key;
       readName(*k, ids, "virtual key id", key.id, "id");
+      if (auto reserved = reservedVirtualKeyId(key.id)) r_.error(*k->find("id"), *reserved);
       if (auto* v = k->find("key_sha256")) {
         if (auto hash = r_.string(*v)) {
           const std::string lower = toLower(*hash);
@@ -944,6 +945,21 @@ LoadResult loadConfigFile(const std::string& path) {
     return {std::nullopt, {path + ": cannot read: " + std::strerror(read_error)}};
   }
   return loadConfigString(text, path);
+}
+
+std::optional<std::string> reservedVirtualKeyId(std::string_view id) {
+  if (id == "anonymous") {
+    return "virtual key id 'anonymous' is reserved: it names the callers that send no key "
+           "(passthrough), whose spend would be counted as this key's; choose another id";
+  }
+  if (id.size() == 15 && id.starts_with("fp_") && std::all_of(id.begin() + 3, id.end(), [](char c) {
+        return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+      })) {
+    return "virtual key id '" + std::string(id) +
+           "' is reserved: fp_ and 12 hex digits name a passthrough key by its fingerprint; "
+           "choose another id";
+  }
+  return std::nullopt;
 }
 
 }  // namespace spendgate::config

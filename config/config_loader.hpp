@@ -2,6 +2,7 @@
 
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "config/config.hpp"
@@ -25,5 +26,13 @@ LoadResult loadConfigFile(const std::string& path);
  * Unknown keys, bad types and values, and cross-field conflicts are all reported together.
  */
 LoadResult loadConfigString(const std::string& yaml, const std::string& source_name);
+
+/**
+ * Virtual key ids that name other callers in the ledger, the budgets and the spend report, so a
+ * virtual key may not take them (it would share their counters): `anonymous` (a passthrough
+ * call that sent no key) and `fp_` + 12 lowercase hex digits (a passthrough key's fingerprint).
+ * @return why `id` is reserved, or nullopt when it is free
+ */
+std::optional<std::string> reservedVirtualKeyId(std::string_view id);
 
 }  // namespace spendgate::config

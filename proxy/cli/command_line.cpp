@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <iostream>
 
+#include "config/config_loader.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/pricing/price_catalog.hpp"
@@ -281,6 +282,9 @@ int CommandLine::keyNew() {
   }
   // The config loader's one rule for a virtual key id: not empty (and unique, in the file).
   if (parsed->value("--id") == "") return usage("key new: --id must not be empty");
+  if (auto id = parsed->value("--id")) {
+    if (auto reserved = config::reservedVirtualKeyId(*id)) return usage("key new: " + *reserved);
+  }
   unsigned char random[core::kVirtualKeyRandomLength];
   if (RAND_bytes(random, sizeof random) != 1) {
     std::cerr << "spendgate: cannot get random bytes for a key\n";

@@ -373,6 +373,30 @@ test('an admin address that accepts and never answers: every admin command gives
   });
 });
 
+test('a virtual key may not take an id that names other callers: anonymous (no key) or fp_ + 12 hex (a passthrough fingerprint)', (t) => {
+  // A keyless passthrough call is recorded as key "anonymous" and a passthrough key as
+  // "fp_<12 hex>": a virtual key with such an id shared their scope: key budget counter.
+  const hash = 'a'.repeat(64);
+  for (const id of ['anonymous', 'fp_0123456789ab']) {
+    const text = `${GOOD}identity:\n  virtual_keys:\n    - { id: ${id}, key_sha256: "${hash}" }\n`;
+    const file = writeConfig(t, text);
+    const lineNo = text.split('\n').findIndex((l) => l.includes(`id: ${id}`)) + 1;
+    const r = runCli(['check', '-c', file]);
+    assert.equal(r.code, 1, `id ${id} accepted: ${r.stdout}${r.stderr}`);
+    const d = diagnostics(r.stderr, file);
+    assert.ok(d.some((x) => x.line === lineNo && /reserved/.test(x.message)), `want ${file}:${lineNo}:COL: ... reserved, got:\n${r.stderr}`);
+    const k = runCli(['key', 'new', '--id', id]);
+    assert.equal(k.code, 1, `key new --id ${id}: exit ${k.code}: ${k.stdout}`);
+    assert.match(k.stderr, /reserved/, k.stderr);
+  }
+  // Other ids that merely look alike are fine.
+  for (const id of ['anonymous-team', 'fp_0123', 'FP_0123456789AB']) {
+    const file = writeConfig(t, `${GOOD}identity:\n  virtual_keys:\n    - { id: ${id}, key_sha256: "${hash}" }\n`);
+    const r = runCli(['check', '-c', file]);
+    assert.equal(r.code, 0, `id ${id} refused: ${r.stderr}`);
+  }
+});
+
 // ---- key new: output that is valid YAML and JSON for any id ----
 
 test('key new --id with YAML and JSON special characters prints a config line and JSON that read back', (t) => {
