@@ -179,6 +179,8 @@ ReloadOutcome ProxyServer::reload() {
   const std::pair<const char*, bool> restart_only[] = {
       {"server.listen", !sameListen(before.server.listen, proxy_endpoint_, after.server.listen)},
       {"admin.listen", !sameListen(before.admin.listen, admin_endpoint_, after.admin.listen)},
+      // The admin listener keeps the token it read at start-up (no value named here either).
+      {"admin.token_env", before.admin.token_env != after.admin.token_env},
       {"server.threads", before.server.threads != after.server.threads},
       {"store.kind", before.store.kind != after.store.kind},
       {"store.redis.url", after.store.kind == config::StoreConfig::Kind::Redis &&

@@ -628,6 +628,25 @@ test('POST /admin/reload applies what it can and names in "warnings" what change
   await proxy.stopClean();
 });
 
+test('POST /admin/reload that changes admin.token_env says in "warnings" that the token changes only on restart; the old token keeps working', async (t) => {
+  // The admin listener keeps the token it started with: a reload that names another variable
+  // was applied silently, so an operator rotating the token by reload believed it rotated.
+  const proxy = await startProxy(t, {
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN, SPENDGATE_OTHER_ADMIN_TOKEN: 'rotated-token' },
+  });
+  await proxy.waitForAdmin();
+  assert.match(proxy.configText, /token_env: SPENDGATE_ADMIN_TOKEN/);
+  writeFileSync(proxy.configPath, proxy.configText.replace(/token_env: SPENDGATE_ADMIN_TOKEN/, 'token_env: SPENDGATE_OTHER_ADMIN_TOKEN'));
+  const res = await admin(proxy, '/admin/reload', { method: 'POST' });
+  assert.equal(res.status, 200, `POST /admin/reload: ${res.status} ${res.text}`);
+  const { warnings } = res.json();
+  assert.ok(warnings.some((w) => w.startsWith('admin.token_env') && /restart/.test(w)), `warnings: ${JSON.stringify(warnings)}`);
+  assert.ok(!warnings.some((w) => w.includes('rotated-token')), 'no token value in the warnings');
+  assert.equal((await admin(proxy, '/admin/status')).status, 200, 'the token in use still works');
+  await proxy.stopClean();
+});
+
 test('POST /admin/reload and SIGHUP refuse what check refuses: a bad catalog file, a match on no provider', async (t) => {
   const proxy = await startProxy(t, {
     admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
