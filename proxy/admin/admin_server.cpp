@@ -53,7 +53,8 @@ std::string_view allowedMethods(std::string_view path) {
       {"/metrics", "GET, HEAD"},       {"/admin/status", "GET, HEAD"},
       {"/admin/budgets", "GET, HEAD"}, {"/admin/spend", "GET, HEAD"},
       {"/admin/alerts", "GET, HEAD"},  {"/admin/emergency-stop", "GET, HEAD, POST"},
-      {"/admin/reload", "POST"},
+      {"/admin/reload", "POST"},       {"/healthz", "GET, HEAD"},
+      {"/readyz", "GET, HEAD"},
   };
   for (const auto& [route, allow] : kRoutes) {
     if (route == path) return allow;
@@ -175,7 +176,17 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
 net::awaitable<AdminServer::Response> AdminServer::route(const Request& request) {
   const std::string_view target = request.target();
   const std::string_view path = target.substr(0, target.find('?'));
+  const auto notAllowed = [](std::string_view allow) {
+    // RFC 9110 §15.5.6: a 405 names the methods the route takes.
+    auto response = errorResponse(http::status::method_not_allowed, "use " + std::string(allow));
+    response.set(http::field::allow, allow);
+    return response;
+  };
   if (path == "/healthz") {
+    // No token here (liveness probes carry none), so its 405 comes before the token check.
+    if (const auto allow = allowedMethods(path); !allows(allow, request.method())) {
+      co_return notAllowed(allow);
+    }
     Response response{http::status::ok, 11};
     response.set(http::field::content_type, "text/plain");
     response.body() = "ok";
@@ -186,17 +197,14 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     response.set(http::field::www_authenticate, "Bearer");
     co_return response;
   }
+  if (const auto allow = allowedMethods(path); !allow.empty() && !allows(allow, request.method())) {
+    co_return notAllowed(allow);
+  }
   if (path == "/readyz") {
     const bool up = services_.enforcer.storeUp();
     Response response{up ? http::status::ok : http::status::service_unavailable, 11};
     response.set(http::field::content_type, "text/plain");
     response.body() = up ? "ok" : "store unavailable";
-    co_return response;
-  }
-  if (const auto allow = allowedMethods(path); !allow.empty() && !allows(allow, request.method())) {
-    // RFC 9110 §15.5.6: a 405 names the methods the route takes.
-    auto response = errorResponse(http::status::method_not_allowed, "use " + std::string(allow));
-    response.set(http::field::allow, allow);
     co_return response;
   }
   if (path == "/admin/emergency-stop") co_return co_await emergencyStop(request);

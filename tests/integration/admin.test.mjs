@@ -287,6 +287,24 @@ test('405 answers carry Allow (RFC 9110)', async (t) => {
   await proxy.stopClean();
 });
 
+test('/healthz and /readyz take GET and HEAD only: another method is a 405 with Allow, like every other route', async (t) => {
+  // They answered 200 "ok" to POST, PUT and DELETE.
+  const proxy = await plainProxy(t);
+  for (const method of ['POST', 'PUT', 'DELETE']) {
+    for (const [path, token] of [['/healthz', ''], ['/readyz', TOKEN]]) {
+      const res = await admin(proxy, path, { method, token });
+      assert.equal(res.status, 405, `${method} ${path}: ${res.status} ${res.text}`);
+      assert.equal(res.headers.allow, 'GET, HEAD', `${method} ${path} Allow: ${JSON.stringify(res.headers)}`);
+    }
+  }
+  for (const method of ['GET', 'HEAD']) {
+    assert.equal((await admin(proxy, '/healthz', { method, token: '' })).status, 200, `${method} /healthz without a token`);
+    assert.equal((await admin(proxy, '/readyz', { method })).status, 200, `${method} /readyz`);
+  }
+  assert.equal((await admin(proxy, '/readyz', { token: '' })).status, 401, '/readyz still wants the token');
+  await proxy.stopClean();
+});
+
 test('/admin/spend skips empty query parameters (?, &&, a trailing &) and names an unknown one', async (t) => {
   const proxy = await plainProxy(t);
   for (const path of ['/admin/spend?', '/admin/spend?by=model&', '/admin/spend?&period=day', '/admin/spend?by=model&&period=day']) {
