@@ -43,7 +43,7 @@ constexpr const char* kUsage =
     "  estop on [--reason TEXT] [--for DURATION] | off | status   [--admin URL] [--json]\n"
     "                      emergency stop through the admin API\n"
     "                      (token from $SPENDGATE_ADMIN_TOKEN)\n"
-    "  spend [--by model|provider|key|user|team|customer|agent] [--period day|week|month]\n"
+    "  spend [--by model|provider|key|user|team|customer|agent] [--period day|week|month|hour]\n"
     "        [--admin URL] [--json]\n"
     "                      spend of the current period by one dimension (admin API)\n"
     "  budgets [--admin URL] [--json]\n"

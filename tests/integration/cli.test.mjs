@@ -48,6 +48,16 @@ test('version prints a version line and exits 0', () => {
   assert.match(r.stdout, /^price catalog \d{4}\.\d+\.\d+ \(\d{4}-\d{2}-\d{2}, \d+ models\)$/m, r.stdout);
 });
 
+test('help names every --period that spend takes (hour included), as spend --help does', () => {
+  const help = runCli(['help']);
+  assert.equal(help.code, 0, help.stderr);
+  const spend = runCli(['spend', '--help']);
+  assert.equal(spend.code, 0, spend.stderr);
+  for (const text of [help.stdout, spend.stdout]) {
+    assert.match(text, /--period day\|week\|month\|hour\]/, text);
+  }
+});
+
 test('check on a valid config exits 0 without diagnostics', (t) => {
   const file = writeConfig(t, GOOD);
   const r = runCli(['check', '-c', file]);
