@@ -77,9 +77,12 @@ EmergencyStopState evaluateEmergencyStop(const EmergencyStopState& state,
   next.active = true;
   next.source = EmergencyStopSource::Auto;
   next.since = now;
-  next.reason = "global spend $" + formatUsd(spend_in_period) + " this " +
-                std::string(periodName(trigger.period)) + " reached the automatic stop at $" +
-                formatUsd(trigger.spend);
+  // "this day", "this month"; a `total` period is all time ("this total" is no English).
+  const std::string when = trigger.period == Period::Total
+                               ? "in total"
+                               : "this " + std::string(periodName(trigger.period));
+  next.reason = "global spend $" + formatUsd(spend_in_period) + " " + when +
+                " reached the automatic stop at $" + formatUsd(trigger.spend);
   // `until` is the hold and nothing more, so the admin API and retry-after tell the truth. A
   // period still over the threshold when it ends trips again at the next settle. A `total` period
   // never resets, so a hold could only let traffic through until that settle: it stays on.

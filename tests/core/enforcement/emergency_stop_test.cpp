@@ -102,6 +102,7 @@ TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsForTheHold) {
   EXPECT_EQ(*tripped.until, t0 + 1h);
   EXPECT_EQ(emergencyStopRetryAfter(tripped, t0 + 15min), std::chrono::milliseconds(45min));
   EXPECT_NE(tripped.reason.find("$500"), std::string::npos) << tripped.reason;
+  EXPECT_EQ(tripped.reason, "global spend $500 this day reached the automatic stop at $500");
 
   // Within the hold nothing changes, whatever the spend.
   EXPECT_EQ(evaluateEmergencyStop(tripped, rule, 600 * kUsd, t0 + 1h - 1ms), tripped);
@@ -155,6 +156,8 @@ TEST(EmergencyStop, HoldZeroAndTotalMeanUntilTurnedOff) {
       evaluateEmergencyStop({}, autoRule(1h, Period::Total), 500 * kUsd, t0);
   EXPECT_TRUE(total.active);
   EXPECT_FALSE(total.until);
+  // Not "this total": a total period is all time.
+  EXPECT_EQ(total.reason, "global spend $500 in total reached the automatic stop at $500");
 }
 
 TEST(EmergencyStop, ManualOffSuppressesAutoForThePeriod) {
