@@ -1,6 +1,8 @@
 #include "proxy/alerts/alert_dispatcher.hpp"
 
 #include <curl/curl.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <condition_variable>
@@ -8,6 +10,7 @@
 #include <deque>
 #include <list>
 #include <map>
+#include <set>
 #include <unordered_map>
 
 #include "core/ledger/ledger_entry.hpp"
@@ -153,6 +156,10 @@ struct AlertDispatcher::State : std::enable_shared_from_this<AlertDispatcher::St
   ClaimFunction claim;
   AlertDispatchOptions options;
   CURLM* multi = nullptr;
+  // Every socket libcurl has open for us (transfers and its connection cache), so that stopping
+  // can cut them: see the end of run(). Only touched on the sender thread (curl's callbacks run
+  // inside curl calls made there) and in the destructor, after that thread has ended.
+  std::set<curl_socket_t> sockets;
 
   mutable std::mutex mutex;
   mutable std::condition_variable idle;
@@ -241,6 +248,20 @@ size_t readPayload(char* buffer, size_t size, size_t count, void* user) {
 
 }  // namespace
 
+namespace {
+
+int rememberSocket(void* state, curl_socket_t socket, curlsocktype) {
+  static_cast<AlertDispatcher::State*>(state)->sockets.insert(socket);
+  return CURL_SOCKOPT_OK;
+}
+
+int forgetSocket(void* state, curl_socket_t socket) {
+  static_cast<AlertDispatcher::State*>(state)->sockets.erase(socket);
+  return ::close(socket);
+}
+
+}  // namespace
+
 void AlertDispatcher::State::start(AlertJob& job) {
   job.attempts += 1;
   job.response.clear();
@@ -255,6 +276,10 @@ void AlertDispatcher::State::start(AlertJob& job) {
   curl_easy_setopt(easy, CURLOPT_CONNECTTIMEOUT_MS, timeout);
   curl_easy_setopt(easy, CURLOPT_ERRORBUFFER, job.error);
   curl_easy_setopt(easy, CURLOPT_PRIVATE, &job);
+  curl_easy_setopt(easy, CURLOPT_SOCKOPTFUNCTION, rememberSocket);
+  curl_easy_setopt(easy, CURLOPT_SOCKOPTDATA, this);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETFUNCTION, forgetSocket);
+  curl_easy_setopt(easy, CURLOPT_CLOSESOCKETDATA, this);
   curl_easy_setopt(easy, CURLOPT_WRITEFUNCTION, keepResponse);
   curl_easy_setopt(easy, CURLOPT_WRITEDATA, &job.response);
   if (job.sink->type == SinkType::Email) {
@@ -479,7 +504,12 @@ void AlertDispatcher::State::run() {
     });
   }
 
-  // Stopped: abandon what is left.
+  // Stopped: abandon what is left. Ending a transfer (or, later, the connection cache) makes
+  // libcurl close its connection politely: for SMTP it sends QUIT and waits for the answer, up
+  // to the attempt's timeout, so a mail server that hung held stop() and spendgate's exit after
+  // SIGTERM for seconds. Shut every socket down first; the goodbyes then fail at once (curl
+  // still owns the descriptors and closes them).
+  for (const curl_socket_t socket : sockets) ::shutdown(socket, SHUT_RDWR);
   for (auto& job : jobs) {
     if (job->easy != nullptr) {
       curl_multi_remove_handle(multi, job->easy);

@@ -1,12 +1,18 @@
 #include "proxy/alerts/alert_dispatcher.hpp"
 
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <boost/json/parse.hpp>
 #include <boost/json/serialize.hpp>
 #include <cstdlib>
+#include <memory>
+#include <thread>
 
 #include "core/enforcement/period.hpp"
 #include "proxy/alerts/alert_messages.hpp"
@@ -306,6 +312,39 @@ TEST(AlertDispatcher, AHangingSinkBlocksNeitherTheCallerNorTheOtherSinks) {
     EXPECT_EQ(record.deliveries[2].status, "sent");
   }
   EXPECT_EQ(stuck.requests().size(), 12u);  // 4 alerts x 3 attempts
+}
+
+TEST(AlertDispatcher, StopDoesNotWaitForAMailServerThatHung) {
+  // A listening socket nobody accepts from or reads: the kernel completes the connection, and the
+  // "mail server" never sends its greeting nor reads a byte. Ending that transfer made libcurl
+  // send a QUIT it waited on for the rest of the attempt's timeout, so stopping the dispatcher
+  // (and spendgate's exit after SIGTERM) took seconds.
+  const int listener = ::socket(AF_INET, SOCK_STREAM, 0);
+  ASSERT_GE(listener, 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof address;
+  ASSERT_EQ(::bind(listener, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(listener, 8), 0);
+  ASSERT_EQ(::getsockname(listener, reinterpret_cast<sockaddr*>(&address), &length), 0);
+  const std::string url = "smtp://127.0.0.1:" + std::to_string(ntohs(address.sin_port));
+
+  auto dispatcher =
+      std::make_unique<AlertDispatcher>(alertsConfig({email(url)}), totalBudget(), logger(),
+                                        AlertDispatcher::ClaimFunction{}, fast(5s));
+  dispatcher->onSettled(settled(50), std::chrono::system_clock::now());
+  std::this_thread::sleep_for(1s);  // connected; curl waits for the greeting
+  const auto t0 = Clock::now();
+  dispatcher->stop();
+  const auto records = dispatcher->recent();
+  dispatcher.reset();
+  EXPECT_LT(Clock::now() - t0, 1s) << "stopping waited on the hung mail server";
+  ::close(listener);
+  ASSERT_EQ(records.size(), 1u);
+  ASSERT_EQ(records[0].deliveries.size(), 1u);
+  EXPECT_EQ(records[0].deliveries[0].attempts, 1);
+  EXPECT_EQ(records[0].deliveries[0].status, "dropped");
 }
 
 TEST(AlertDispatcher, ServerErrorsAreRetriedClientErrorsAreNot) {
