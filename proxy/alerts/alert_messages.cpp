@@ -175,7 +175,7 @@ std::string emailMessage(const core::Alert& alert,
   out += "MIME-Version: 1.0\r\n";
   out += "Content-Type: text/plain; charset=utf-8\r\n";
   out += "Content-Transfer-Encoding: 8bit\r\n";
-  out += "X-Spendgate-Alert-Id: " + headerValue(alert.id) + "\r\n";
+  out += "X-Spendgate-Alert-Id: " + encodedHeader(alert.id) + "\r\n";
   out += "\r\n";
   appendBody(out, alert.message);
   out += "\r\n";

@@ -83,5 +83,28 @@ TEST(AlertMessages, EmailDetailsArePlainDecimals) {
   EXPECT_THAT(mail, Not(HasSubstr("e-05")));
 }
 
+TEST(AlertMessages, EmailHeadersAreAsciiForANonAsciiAlertId) {
+  // A budget named "bü€" gives the id "budget:bü€::...": the Subject was RFC 2047-encoded, but
+  // X-Spendgate-Alert-Id carried the raw UTF-8 bytes, which a mail header may not (no SMTPUTF8).
+  core::Alert alert;
+  alert.id = "budget:b\xc3\xbc\xe2\x82\xac::1795478400:threshold:1";
+  alert.title = "Budget b\xc3\xbc\xe2\x82\xac reached its day limit";
+  const std::string mail =
+      emailMessage(alert, "a@example.com", {"b@example.com"}, std::chrono::system_clock::now());
+  const std::string head = mail.substr(0, mail.find("\r\n\r\n"));
+  for (char c : head) {
+    EXPECT_LT(static_cast<unsigned char>(c), 0x80) << "a non-ASCII byte in the headers:\n" << head;
+  }
+  // base64 of the id's UTF-8 bytes.
+  EXPECT_THAT(mail, HasSubstr("X-Spendgate-Alert-Id: =?UTF-8?B?YnVkZ2V0OmLDvOKCrDo6MTc5NTQ3ODQwMDp0"
+                              "aHJlc2hvbGQ6MQ==?=\r\n"));
+  // The body still names the id as it is.
+  EXPECT_THAT(mail.substr(head.size()), HasSubstr(alert.id));
+  // An ASCII id stays as it is.
+  alert.id = "budget:org-daily::1714521600:threshold:0.8";
+  EXPECT_THAT(emailMessage(alert, "a@example.com", {"b@example.com"}, {}),
+              HasSubstr("X-Spendgate-Alert-Id: budget:org-daily::1714521600:threshold:0.8\r\n"));
+}
+
 }  // namespace
 }  // namespace spendgate::proxy
