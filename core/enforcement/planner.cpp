@@ -104,6 +104,25 @@ std::string spendCounterKey(Period period, std::chrono::system_clock::time_point
   return out;
 }
 
+namespace {
+
+/** counterSubject() without a string of its own: a view of the attribute, or a literal. */
+std::string_view subjectOf(Scope scope, const RequestAttributes& attributes) {
+  const auto dimension = scopeDimension(scope);
+  if (!dimension) return {};
+  const std::string& value = attributeValue(attributes, *dimension);
+  return value.empty() ? kMissingSubject : std::string_view(value);
+}
+
+/** The element at `used` (made if the vector is shorter), then `used` moves on. */
+template <class T>
+T& nextSlot(std::vector<T>& list, std::size_t& used) {
+  if (used == list.size()) list.emplace_back();
+  return list[used++];
+}
+
+}  // namespace
+
 EnforcementPlan plan(const Rules& rules,
                      const RequestAttributes& attributes,
                      Picodollars worst_case_cost,
@@ -113,14 +132,35 @@ EnforcementPlan plan(const Rules& rules,
                      OutputCap output_cap,
                      CounterKeyMemo* keys) {
   EnforcementPlan out;
+  planInto(out, rules, attributes, worst_case_cost, token_estimate, now, spending, output_cap,
+           keys);
+  return out;
+}
+
+void planInto(EnforcementPlan& out,
+              const Rules& rules,
+              const RequestAttributes& attributes,
+              Picodollars worst_case_cost,
+              std::int64_t token_estimate,
+              std::chrono::system_clock::time_point now,
+              Spending spending,
+              OutputCap output_cap,
+              CounterKeyMemo* keys) {
   out.now = now;
   out.worst_case_cost = std::max<Picodollars>(0, worst_case_cost);
   out.token_estimate = gcra::clampUnits(token_estimate);
   out.output_cap = output_cap;
+  out.denial.reset();
+  out.spend.reset();
+  // Every element below is assigned in full: what a previous plan left in it is overwritten.
+  std::size_t rates = 0;
+  std::size_t budgets = 0;
 
   if (rules.request_limit.max_cost && out.worst_case_cost > *rules.request_limit.max_cost) {
     out.denial = requestCostDenial(out.worst_case_cost, *rules.request_limit.max_cost, output_cap);
-    return out;
+    out.rate_limits.clear();
+    out.budgets.clear();
+    return;
   }
 
   for (std::size_t i = 0; i < rules.rate_limits.size(); ++i) {
@@ -129,45 +169,50 @@ EnforcementPlan plan(const Rules& rules,
       continue;
     }
     if (!matches(rule.match, attributes)) continue;
-    RateCharge charge;
-    charge.subject = counterSubject(rule.scope, attributes);
-    charge.key = keys != nullptr ? keys->rateLimitKey(i, rule.name, charge.subject)
-                                 : rateLimitKey(rule.name, charge.subject);
-    charge.name = rule.name;
+    RateCharge& charge = nextSlot(out.rate_limits, rates);
+    charge.subject.assign(subjectOf(rule.scope, attributes));
+    if (keys != nullptr) {
+      charge.key.assign(keys->rateLimitKey(i, rule.name, charge.subject));
+    } else {
+      charge.key = rateLimitKey(rule.name, charge.subject);
+    }
+    charge.name.assign(rule.name);
     charge.scope = rule.scope;
     charge.requests_per_minute = clampRate(rule.requests_per_minute);
     charge.tokens_per_minute = clampRate(rule.tokens_per_minute);
     charge.concurrent = clampRate(rule.concurrent);
     charge.tokens = out.token_estimate;
-    out.rate_limits.push_back(std::move(charge));
   }
+  out.rate_limits.resize(rates);
 
   // A free request (count_tokens...) can never spend, so it neither reserves nor is refused by
   // a spent budget.
   for (std::size_t i = 0; spending != Spending::Free && i < rules.budgets.size(); ++i) {
     const BudgetRule& rule = rules.budgets[i];
     if (!matches(rule.match, attributes)) continue;
-    BudgetCharge charge;
-    charge.subject = counterSubject(rule.scope, attributes);
+    BudgetCharge& charge = nextSlot(out.budgets, budgets);
+    charge.subject.assign(subjectOf(rule.scope, attributes));
     charge.window = periodWindow(rule.period, now);
-    charge.counter_key =
-        keys != nullptr ? keys->budgetCounterKey(i, rule.name, charge.subject, charge.window.start)
-                        : budgetCounterKey(rule.name, charge.subject, charge.window.start);
-    charge.name = rule.name;
+    if (keys != nullptr) {
+      charge.counter_key.assign(
+          keys->budgetCounterKey(i, rule.name, charge.subject, charge.window.start));
+    } else {
+      charge.counter_key = budgetCounterKey(rule.name, charge.subject, charge.window.start);
+    }
+    charge.name.assign(rule.name);
     charge.scope = rule.scope;
     charge.period = rule.period;
     charge.limit = std::max<Picodollars>(0, rule.limit);
     charge.unpriced = spending == Spending::Unpriced;
     charge.amount = charge.unpriced ? kUnpricedAmount : out.worst_case_cost;
     charge.mode = rule.mode;
-    out.budgets.push_back(std::move(charge));
   }
+  out.budgets.resize(budgets);
 
   if (rules.emergency_stop.auto_stop) {
     const Period period = rules.emergency_stop.auto_stop->period;
     out.spend = SpendCharge{spendCounterKey(period, now), period, periodWindow(period, now)};
   }
-  return out;
 }
 
 }  // namespace spendgate::core

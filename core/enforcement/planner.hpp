@@ -47,6 +47,21 @@ EnforcementPlan plan(const Rules& rules,
                      OutputCap output_cap = {},
                      CounterKeyMemo* keys = nullptr);
 
+/**
+ * plan(), written into `out`: its vectors and strings keep their capacity, so a caller that plans
+ * request after request into the same object (one per worker thread) allocates nothing once the
+ * shapes repeat. Every field of `out` is overwritten; what it held before does not matter.
+ */
+void planInto(EnforcementPlan& out,
+              const Rules& rules,
+              const RequestAttributes& attributes,
+              Picodollars worst_case_cost,
+              std::int64_t token_estimate,
+              std::chrono::system_clock::time_point now,
+              Spending spending = Spending::Priced,
+              OutputCap output_cap = {},
+              CounterKeyMemo* keys = nullptr);
+
 /** @return true when every clause of `match` fits the request. */
 bool matches(const Match& match, const RequestAttributes& attributes);
 

@@ -622,8 +622,10 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   const std::int64_t token_estimate =
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
       ex.info.max_output_tokens.value_or(0);
-  core::EnforcementPlan plan =
-      core::plan(runtime.rules, attributes, worst.amount, token_estimate, now, ex.spending,
+  // Planned into the worker's plan, whose vectors and strings keep their capacity: used only
+  // until admitAtOnce returns, or moved into the pending admission.
+  core::EnforcementPlan& plan = worker_.plan();
+  core::planInto(plan, runtime.rules, attributes, worst.amount, token_estimate, now, ex.spending,
                  core::OutputCap{ex.info.output_cap_field, ex.info.max_output_tokens.has_value()},
                  &worker_.counterKeys());
   if (plan.denial) {

@@ -8,6 +8,7 @@
 #include <unordered_set>
 
 #include "core/enforcement/counter_key_memo.hpp"
+#include "core/enforcement/enforcement_plan.hpp"
 #include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
@@ -55,6 +56,11 @@ public:
   core::SpendRecorder& spend() { return services_.spend; }
   /** The counter keys this thread's last requests were planned with. This thread only. */
   core::CounterKeyMemo& counterKeys() { return counter_keys_; }
+  /**
+   * The plan this thread's last request was admitted with, kept for its capacity (planInto):
+   * filled and used within one call, never across a suspension. This thread only.
+   */
+  core::EnforcementPlan& plan() { return plan_; }
 
   void add(ClientSession* session);
   void remove(ClientSession* session);
@@ -84,6 +90,7 @@ private:
   UpstreamPool pool_;
   MetricsShard metrics_;
   core::CounterKeyMemo counter_keys_;
+  core::EnforcementPlan plan_;
   std::unordered_set<ClientSession*> sessions_;
   bool draining_ = false;
   std::atomic<std::size_t> active_requests_{0};

@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <tuple>
+
+#include "core/enforcement/counter_key_memo.hpp"
 #include "tests/core/manual_clock.hpp"
 
 namespace spendgate::core {
@@ -180,6 +183,98 @@ TEST(Planner, UnpricedPaidRequestsHoldTheSmallestAmountOnEveryBudget) {
   }
   EXPECT_EQ(p.worst_case_cost, 0);
   EXPECT_FALSE(plan(rules, alice(), 0, 0, utc(2026, 1, 1)).budgets[0].unpriced);
+}
+
+void expectSamePlan(const EnforcementPlan& a, const EnforcementPlan& b) {
+  EXPECT_EQ(a.now, b.now);
+  EXPECT_EQ(a.worst_case_cost, b.worst_case_cost);
+  EXPECT_EQ(a.token_estimate, b.token_estimate);
+  EXPECT_EQ(a.denial.has_value(), b.denial.has_value());
+  if (a.denial && b.denial) EXPECT_EQ(a.denial->message, b.denial->message);
+  EXPECT_EQ(a.output_cap.field, b.output_cap.field);
+  EXPECT_EQ(a.output_cap.set, b.output_cap.set);
+  ASSERT_EQ(a.rate_limits.size(), b.rate_limits.size());
+  for (std::size_t i = 0; i < a.rate_limits.size(); ++i) {
+    const RateCharge& x = a.rate_limits[i];
+    const RateCharge& y = b.rate_limits[i];
+    EXPECT_EQ(std::tie(x.key, x.name, x.scope, x.subject, x.requests_per_minute,
+                       x.tokens_per_minute, x.concurrent, x.tokens),
+              std::tie(y.key, y.name, y.scope, y.subject, y.requests_per_minute,
+                       y.tokens_per_minute, y.concurrent, y.tokens));
+  }
+  ASSERT_EQ(a.budgets.size(), b.budgets.size());
+  for (std::size_t i = 0; i < a.budgets.size(); ++i) {
+    const BudgetCharge& x = a.budgets[i];
+    const BudgetCharge& y = b.budgets[i];
+    EXPECT_EQ(std::tie(x.counter_key, x.name, x.scope, x.subject, x.period, x.window, x.limit,
+                       x.amount, x.mode, x.unpriced),
+              std::tie(y.counter_key, y.name, y.scope, y.subject, y.period, y.window, y.limit,
+                       y.amount, y.mode, y.unpriced));
+  }
+  EXPECT_EQ(a.spend.has_value(), b.spend.has_value());
+  if (a.spend && b.spend) {
+    EXPECT_EQ(std::tie(a.spend->key, a.spend->period, a.spend->window),
+              std::tie(b.spend->key, b.spend->period, b.spend->window));
+  }
+}
+
+TEST(Planner, PlanIntoAReusedPlanIsAFreshPlan) {
+  // One plan object filled again and again (as each worker does) must hold exactly what plan()
+  // returns each time, whatever the previous request left in it: more or fewer charges,
+  // other subjects, a denial, a spend counter.
+  Rules wide;
+  wide.budgets = {budget("g", Scope::Global), budget("k", Scope::Key), budget("u", Scope::User),
+                  budget("c", Scope::Customer)};
+  wide.budgets[3].mode = BudgetMode::Soft;
+  RateLimitRule per_key;
+  per_key.name = "per-key";
+  per_key.scope = Scope::Key;
+  per_key.requests_per_minute = 60;
+  per_key.concurrent = 3;
+  RateLimitRule per_user = per_key;
+  per_user.name = "per-user";
+  per_user.scope = Scope::User;
+  per_user.tokens_per_minute = 500;
+  wide.rate_limits = {per_key, per_user};
+  wide.emergency_stop.auto_stop = EmergencyStopRule::Auto{500 * kUsd, Period::Month, {}};
+  Rules narrow;
+  narrow.budgets = {budget("team-only", Scope::Team, {{Dimension::Team, "ads"}})};
+  narrow.rate_limits = {per_user};
+  Rules limited = narrow;
+  limited.request_limit.max_cost = kUsd;
+  RequestAttributes bob = alice();
+  bob.key = "other-key";
+  bob.user = "";
+  bob.team = "ads";
+
+  struct Case {
+    const Rules* rules;
+    RequestAttributes attributes;
+    Picodollars worst;
+    std::int64_t tokens;
+    Spending spending;
+    OutputCap cap;
+  };
+  const Case cases[] = {
+      {&wide, alice(), 2 * kUsd, 100, Spending::Priced, {}},
+      {&narrow, bob, kUsd / 2, 7, Spending::Priced, {"max_tokens", false}},
+      {&wide, bob, 3, 0, Spending::Unpriced, {}},
+      {&limited, alice(), 2 * kUsd, 5, Spending::Priced, {"max_tokens", true}},
+      {&wide, alice(), kUsd, 9, Spending::Free, {}},
+      {&narrow, alice(), 0, 0, Spending::Priced, {}},
+      {&wide, alice(), 2 * kUsd, 100, Spending::Priced, {}},
+  };
+  for (const bool memo : {false, true}) {
+    CounterKeyMemo keys;
+    EnforcementPlan reused;
+    for (const Case& c : cases) {
+      const auto now = utc(2026, 5, 6, 12, 30);
+      planInto(reused, *c.rules, c.attributes, c.worst, c.tokens, now, c.spending, c.cap,
+               memo ? &keys : nullptr);
+      expectSamePlan(reused,
+                     plan(*c.rules, c.attributes, c.worst, c.tokens, now, c.spending, c.cap));
+    }
+  }
 }
 
 TEST(Planner, KeysEscapeSeparatorsAndHashTags) {
