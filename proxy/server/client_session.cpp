@@ -729,7 +729,8 @@ void ClientSession::settle(Exchange& ex) {
                           "), cost estimated");
   }
 
-  core::LedgerEntry entry;
+  // The worker's entry, every field assigned below: its strings keep their capacity.
+  core::LedgerEntry& entry = worker_.ledgerEntry();
   entry.price_source = ex.price_source;
   entry.ts = ex.settled_at;
   entry.request_id = ex.record.request_id;
