@@ -45,7 +45,8 @@ bool isListed(std::string_view name, std::span<const std::string_view> names) {
  * The header names listed in Connection fields (views into `fields`). Most heads name one or two
  * ("keep-alive", "close"): they go in `few`, and only more than fit there allocate (`more`).
  */
-std::span<const std::string_view> namedByConnection(const http::fields& fields,
+template <class Fields>
+std::span<const std::string_view> namedByConnection(const Fields& fields,
                                                     std::array<std::string_view, 4>& few,
                                                     std::vector<std::string_view>& more) {
   std::size_t count = 0;
@@ -69,9 +70,9 @@ std::span<const std::string_view> namedByConnection(const http::fields& fields,
  * Appends every field that crosses the proxy: not hop-by-hop, not one `replaced` says the
  * proxy writes itself, and (for names Beast does not know) not one listed in `drop`.
  */
-template <class Replaced>
+template <class Fields, class Replaced>
 void appendCrossingFields(std::string& out,
-                          const http::fields& fields,
+                          const Fields& fields,
                           std::span<const std::string_view> drop,
                           Replaced&& replaced) {
   std::array<std::string_view, 4> few;
@@ -118,9 +119,14 @@ void appendUpstreamRequestHead(std::string& out,
   out += "\r\n";
 }
 
-void appendRelayedResponseHead(std::string& out,
-                               const http::response_header<>& head,
-                               const RelayedResponseHead& how) {
+namespace {
+
+/** appendRelayedResponseHead for any head with Beast's reading interface (status, fields). */
+template <class Head, class Fields>
+void appendRelayedHead(std::string& out,
+                       const Head& head,
+                       const Fields& fields,
+                       const RelayedResponseHead& how) {
   // Always three digits (RFC 9112 status-code): Beast reads "020" from an upstream as 20, which
   // written back as "20" is a status line no client can parse.
   const unsigned code = head.result_int() % 1000;  // Beast's parser gives 0..999
@@ -130,11 +136,11 @@ void appendRelayedResponseHead(std::string& out,
   out += "HTTP/1.1 ";
   out.append(status, sizeof status);
   out += ' ';
-  const auto reason = head.reason();
-  out.append(reason.empty() ? http::obsolete_reason(head.result()) : reason);
+  const std::string_view reason = head.reason();
+  out.append(reason.empty() ? std::string_view(http::obsolete_reason(head.result())) : reason);
   out += "\r\n";
   const bool own_length = how.framing != BodyFraming::AsUpstream || how.decoded;
-  appendCrossingFields(out, head, how.own, [&how, own_length](http::field id) {
+  appendCrossingFields(out, fields, how.own, [&how, own_length](http::field id) {
     return (id == http::field::content_length && own_length) ||
            (id == http::field::content_encoding && how.decoded);
   });
@@ -152,6 +158,20 @@ void appendRelayedResponseHead(std::string& out,
   if (!how.keep_alive) appendHeaderLine(out, "Connection", "close");
   out.append(how.extra);
   out += "\r\n";
+}
+
+}  // namespace
+
+void appendRelayedResponseHead(std::string& out,
+                               const http::response_header<>& head,
+                               const RelayedResponseHead& how) {
+  appendRelayedHead(out, head, head, how);
+}
+
+void appendRelayedResponseHead(std::string& out,
+                               const ResponseParser& head,
+                               const RelayedResponseHead& how) {
+  appendRelayedHead(out, head, head.fields(), how);
 }
 
 std::string redactTarget(std::string_view target) {

@@ -7,6 +7,8 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/relay/response_parser.hpp"
+
 namespace spendgate::proxy {
 
 // A relayed head is rewritten while it is written out, in one pass over the fields it came
@@ -63,6 +65,11 @@ struct RelayedResponseHead {
  */
 void appendRelayedResponseHead(std::string& out,
                                const boost::beast::http::response_header<>& head,
+                               const RelayedResponseHead& how);
+
+/** The same for a head read by ResponseParser (fields kept flat): the same bytes. */
+void appendRelayedResponseHead(std::string& out,
+                               const ResponseParser& head,
                                const RelayedResponseHead& how);
 
 /** @return the target with the values of credential-bearing query parameters (key=) masked. */

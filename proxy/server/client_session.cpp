@@ -43,6 +43,7 @@
 #include "proxy/relay/parse_buffered.hpp"
 #include "proxy/relay/request_decoding.hpp"
 #include "proxy/relay/request_id.hpp"
+#include "proxy/relay/response_parser.hpp"
 #include "proxy/relay/wire_format.hpp"
 #include "proxy/server/worker.hpp"
 #include "proxy/upstream/upstream_connection.hpp"
@@ -66,7 +67,7 @@ struct Exchange {
   std::chrono::steady_clock::time_point deadline;  // start + request_timeout
   std::chrono::steady_clock::time_point upstream_start;
   std::unique_ptr<UpstreamConnection> upstream;
-  std::optional<http::response_parser<http::buffer_body>> parser;
+  std::optional<ResponseParser> parser;  // fields kept in the session's response_fields_
   bool head = false;
   bool client_keep_alive = true;
   unsigned client_version = 11;
@@ -801,7 +802,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
       ec = co_await ex.upstream->connect(provider, first_byte_deadline);
       if (ec || ex.client_gone) break;
     }
-    ex.parser.emplace();
+    ex.parser.emplace(response_fields_);
     ex.parser->body_limit(boost::none);
     if (ex.head) ex.parser->skip(true);
     // The request, then the answer's head, awaited here rather than in a coroutine of their own
@@ -890,12 +891,11 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
 template <class Stream>
 Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   auto& parser = *ex.parser;
-  auto& response = parser.get();
-  const unsigned status = response.result_int();
+  const unsigned status = parser.result_int();
   bool has_length = parser.content_length().has_value();
   const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
   std::string_view content_type, content_encoding;
-  for (const auto& field : response) {
+  for (const auto& field : parser.fields()) {
     if (field.name() == http::field::content_type && content_type.empty()) {
       content_type = field.value();
     } else if (field.name() == http::field::content_encoding && content_encoding.empty()) {
@@ -965,7 +965,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   auto appendHead = [&] {
     relayed.keep_alive = keep_alive;
     relayed.extra = own_headers;
-    appendRelayedResponseHead(head, response, relayed);
+    appendRelayedResponseHead(head, parser, relayed);
   };
 
   // Send the header at once unless body bytes are already here to go out with it: a stream
@@ -984,7 +984,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   }
 
   for (;;) {
-    auto& body = response.body();
+    auto& body = parser.body();
     std::string_view piece;
     if (!parser.is_done()) {
       body.data = buffer.data();

@@ -13,6 +13,7 @@
 #include "core/http/error_response.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
+#include "proxy/relay/response_parser.hpp"
 #include "proxy/server/io_deadline.hpp"
 #include "proxy/server/runtime.hpp"
 
@@ -111,6 +112,8 @@ private:
   std::string upstream_head_;
   std::string response_head_;
   std::string own_headers_;
+  // The fields of the upstream's answer head (ResponseParser), kept the same way.
+  FlatFields response_fields_;
   Worker& worker_;
   bool waiting_for_request_ = true;
   bool draining_ = false;
