@@ -183,24 +183,34 @@ void MemoryCounterStore::settle(const Settlement& settlement, SettleCallback cal
 }
 
 StoreResult<SettleResult> MemoryCounterStore::settleNow(const Settlement& settlement) {
-  std::lock_guard lock(mutex_);
-  return settleLocked(settlement);
+  SettleResult result;
+  settleNow(settlement, result);
+  return StoreResult<SettleResult>::success(std::move(result));
 }
 
-StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& settlement) {
+void MemoryCounterStore::settleNow(const Settlement& settlement, SettleResult& result) {
+  std::lock_guard lock(mutex_);
+  settleLocked(settlement, result);
+}
+
+void MemoryCounterStore::settleLocked(const Settlement& settlement, SettleResult& result) {
   const std::int64_t now_ms = unixMillis(settlement.now);
   sweepLocked(now_ms);
-  SettleResult result;
+  result.outcome = SettleOutcome::UnknownReservation;
+  result.period_spend.reset();
+  std::size_t budgets = 0;  // result.budgets in use; the rest is cut off before returning
   const auto it = reservations_.find(settlement.reservation_id);
   if (it == reservations_.end() ||
       (it->second.state != ReservationState::Active && it->second.forget_ms <= now_ms)) {
     result.outcome = SettleOutcome::UnknownReservation;
-    return StoreResult<SettleResult>::success(std::move(result));
+    result.budgets.clear();
+    return;
   }
   Reservation& reservation = it->second;
   if (reservation.state == ReservationState::Settled) {
     result.outcome = SettleOutcome::AlreadySettled;
-    return StoreResult<SettleResult>::success(std::move(result));
+    result.budgets.clear();
+    return;
   }
   if (reservation.state == ReservationState::Active && reservation.expires_ms <= now_ms) {
     expireLocked(reservation, now_ms);  // the sweep's limit may have left it behind
@@ -231,8 +241,14 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
           std::max<Picodollars>(0, counter->snapshot.reserved - held.reserved);
     }
     counter->snapshot.spent = saturatingAdd(counter->snapshot.spent, actual);
-    result.budgets.push_back(counter->snapshot);
+    if (budgets == result.budgets.size()) {
+      result.budgets.push_back(counter->snapshot);
+    } else {
+      result.budgets[budgets] = counter->snapshot;  // assigned in place: strings keep capacity
+    }
+    ++budgets;
   }
+  result.budgets.resize(budgets);
   for (const HeldRate& held : reservation.rates) {
     RateState* state = findRateLocked(held.key, now_ms);
     if (!state) continue;
@@ -264,7 +280,6 @@ StoreResult<SettleResult> MemoryCounterStore::settleLocked(const Settlement& set
     }
     spare_reservation_ = reservations_.extract(it);
   }
-  return StoreResult<SettleResult>::success(std::move(result));
 }
 
 ReconcileResult MemoryCounterStore::addSettled(const Reconciliation& reconciliation) {

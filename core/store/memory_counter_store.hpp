@@ -59,6 +59,11 @@ public:
                            std::chrono::system_clock::time_point expires_at);
   /** settle() answering directly (always a success). */
   StoreResult<SettleResult> settleNow(const Settlement& settlement);
+  /**
+   * settleNow() written into `result`, every member overwritten: a caller that settles into the
+   * same SettleResult again and again keeps its budget snapshots' capacity (no allocation).
+   */
+  void settleNow(const Settlement& settlement, SettleResult& result);
 
   /**
    * Adds a request's real cost to its budget counters (hard and soft: spent += cost) and to the
@@ -115,7 +120,7 @@ private:
   AdmissionResult admitLocked(const EnforcementPlan& plan,
                               const std::string& reservation_id,
                               std::int64_t expires_ms);
-  StoreResult<SettleResult> settleLocked(const Settlement& settlement);
+  void settleLocked(const Settlement& settlement, SettleResult& result);
   /**
    * An empty record under `id` (absent until now), in the node of the last record forgotten at
    * its settlement when there is one: its strings and vectors keep their capacity, so the steady

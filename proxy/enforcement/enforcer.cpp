@@ -264,8 +264,11 @@ void Enforcer::settle(Admitter admitter,
   }
   auto store = currentStore();
   if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(store.get())) {
-    // The memory store answers at once: no callback, no copy of the settlement.
-    sharedSettled(store, settlement, runtime, memory->settleNow(settlement));
+    // The memory store answers at once: no callback, no copy of the settlement, and the answer
+    // goes into this thread's SettleResult, whose budget snapshots keep their capacity.
+    thread_local core::SettleResult result;
+    memory->settleNow(settlement, result);
+    settledAtOnce(settlement, runtime, result);
     return;
   }
   store->settle(settlement,
@@ -288,9 +291,15 @@ void Enforcer::sharedSettled(const core::CounterStorePtr& store,
     enqueue(std::move(replay));
     return;
   }
+  settledAtOnce(settlement, runtime, *result.value);
+}
+
+void Enforcer::settledAtOnce(const core::Settlement& settlement,
+                             const std::shared_ptr<const Runtime>& runtime,
+                             const core::SettleResult& result) {
   if (backlog_.load(std::memory_order_relaxed) > 0) kickReplay(false);
-  if (observer_.settled) observer_.settled(result.value->budgets, settlement.now);
-  afterSettle(runtime, result.value->period_spend, settlement.now);
+  if (observer_.settled) observer_.settled(result.budgets, settlement.now);
+  afterSettle(runtime, result.period_spend, settlement.now);
 }
 
 void Enforcer::changeEmergencyStop(

@@ -220,6 +220,10 @@ private:
                      const core::Settlement& settlement,
                      const std::shared_ptr<const Runtime>& runtime,
                      core::StoreResult<core::SettleResult> result);
+  /** The same once the store settled it (the memory store answers in the call). */
+  void settledAtOnce(const core::Settlement& settlement,
+                     const std::shared_ptr<const Runtime>& runtime,
+                     const core::SettleResult& result);
 
   void rememberLocalAdmission(const core::EnforcementPlan& plan,
                               const std::string& id,

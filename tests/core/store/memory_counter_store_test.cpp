@@ -173,6 +173,48 @@ TEST(MemoryCounterStore, WithoutRetentionASettledReservationIsForgottenAtOnce) {
   EXPECT_EQ(driver.counter("g", "", t0).spent, 5000 * (kUsd / 1000));
 }
 
+// Settling into one reused SettleResult (as the enforcer does per thread) must answer exactly
+// what a fresh settle answers, whatever the previous one left in it: more or fewer budgets, a
+// period spend or none, an unknown or repeated reservation.
+TEST(MemoryCounterStore, SettlingIntoAReusedResultAnswersAsAFreshOne) {
+  Rules rules;
+  rules.budgets = {hardBudget("g", 1000 * kUsd), hardBudget("per-user", 10 * kUsd, Scope::User),
+                   hardBudget("bob-only", 5 * kUsd, Scope::User)};
+  rules.budgets[2].match = {{Dimension::User, "bob"}};
+  rules.emergency_stop.auto_stop = EmergencyStopRule::Auto{500 * kUsd, Period::Month, {}};
+  Rules narrow;
+  narrow.budgets = {hardBudget("g", 1000 * kUsd)};
+  MemoryCounterStore fresh_store;  // keeps settled records: a second settle is AlreadySettled
+  MemoryCounterStore reused_store;
+  SettleResult reused;
+  const auto t0 = utc(2026, 1, 1, 10);
+  struct Step {
+    const Rules* rules;
+    std::string user;
+    std::string id;
+    bool admit;
+  };
+  const Step steps[] = {
+      {&rules, "bob", "a", true},   {&narrow, "alice", "b", true}, {&rules, "alice", "c", true},
+      {&rules, "bob", "a", false},  {&rules, "bob", "zzz", false}, {&narrow, "bob", "d", true},
+      {&rules, "carol", "e", true},
+  };
+  for (const Step& step : steps) {
+    const EnforcementPlan p = plan(*step.rules, caller(step.user), kUsd / 10, 0, t0);
+    if (step.admit) {
+      ASSERT_TRUE(fresh_store.admitNow(p, step.id, t0 + 10min).allowed());
+      ASSERT_TRUE(reused_store.admitNow(p, step.id, t0 + 10min).allowed());
+    }
+    const Settlement settlement{step.id, kUsd / 20, 7, t0 + 1s};
+    const StoreResult<SettleResult> expected = fresh_store.settleNow(settlement);
+    reused_store.settleNow(settlement, reused);
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(reused.outcome, expected.value->outcome) << step.id;
+    EXPECT_EQ(reused.budgets, expected.value->budgets) << step.id;
+    EXPECT_EQ(reused.period_spend, expected.value->period_spend) << step.id;
+  }
+}
+
 // The ledger replay adds settled costs without reservations: the counters must be exactly those
 // admit + settle leave (same keys, periods, metadata, spent), and a hard budget the replay filled
 // must refuse afterwards.
