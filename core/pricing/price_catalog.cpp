@@ -1,5 +1,6 @@
 #include "core/pricing/price_catalog.hpp"
 
+#include <atomic>
 #include <string>
 
 namespace spendgate::core {
@@ -52,7 +53,13 @@ PriceCatalog& PriceCatalog::operator=(PriceCatalog&& other) noexcept {
   return *this;
 }
 
+std::uint64_t PriceCatalog::nextGeneration() noexcept {
+  static std::atomic<std::uint64_t> last{0};
+  return last.fetch_add(1, std::memory_order_relaxed) + 1;
+}
+
 void PriceCatalog::rebuildIndex() noexcept {
+  generation_ = nextGeneration();
   index_.clear();
   try {
     index_.reserve(models_.size());
@@ -63,6 +70,7 @@ void PriceCatalog::rebuildIndex() noexcept {
 }
 
 void PriceCatalog::set(std::string model, ModelPrice price) {
+  generation_ = nextGeneration();
   const auto it = models_.insert_or_assign(std::move(model), std::move(price)).first;
   try {
     index_[it->first] = &*it;
@@ -72,6 +80,22 @@ void PriceCatalog::set(std::string model, ModelPrice price) {
 }
 
 const PriceCatalog::Entry* PriceCatalog::findExact(std::string_view model) const {
+  // Each thread remembers its last answer, with the generation of the catalog it came from.
+  struct Last {
+    std::uint64_t generation = 0;  // no catalog's
+    std::string model;
+    const Entry* entry = nullptr;
+  };
+  thread_local Last last;
+  if (last.generation == generation_ && last.model == model) return last.entry;
+  const Entry* entry = lookUp(model);
+  last.generation = generation_;
+  last.model.assign(model);
+  last.entry = entry;
+  return entry;
+}
+
+const PriceCatalog::Entry* PriceCatalog::lookUp(std::string_view model) const {
   // The index only holds models_'s keys, so the same size means it holds them all.
   if (index_.size() == models_.size()) {
     const auto it = index_.find(model);

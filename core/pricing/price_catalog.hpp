@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,13 +54,23 @@ private:
   };
 
   const Entry* findExact(std::string_view model) const;
+  const Entry* lookUp(std::string_view model) const;
   void rebuildIndex() noexcept;
+  /** A number no catalog had before: a catalog gets a new one whenever its entries change. */
+  static std::uint64_t nextGeneration() noexcept;
 
   std::string version_;
   std::string date_;
   std::map<std::string, ModelPrice, std::less<>> models_;
   /** models_ by name, for lookups in O(1) on the request path (keys view models_'s keys). */
   std::unordered_map<std::string_view, const Entry*, NameHash> index_;
+  /**
+   * Names this catalog with its current entries, for each thread's memo of its last look-up
+   * (findExact): a request looks the same model up several times (admission, worst case, cost).
+   * Never 0 and never reused, so a memo of another catalog, or of this one before a change
+   * (set, copy, move), never matches.
+   */
+  std::uint64_t generation_ = nextGeneration();
 };
 
 /**
