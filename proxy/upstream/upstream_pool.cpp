@@ -2,10 +2,16 @@
 
 namespace spendgate::proxy {
 
+UpstreamPool::Stack& UpstreamPool::stackFor(const std::string& pool_key) {
+  if (last_stack_ != nullptr && last_key_ == pool_key) return *last_stack_;
+  Stack& stack = idle_[pool_key];
+  last_key_ = pool_key;
+  last_stack_ = &stack;
+  return stack;
+}
+
 std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(const std::string& pool_key) {
-  auto found = idle_.find(pool_key);
-  if (found == idle_.end()) return nullptr;
-  auto& stack = found->second;
+  auto& stack = stackFor(pool_key);
   const auto now = std::chrono::steady_clock::now();
   while (!stack.empty()) {
     // Most recently used first: it is the least likely to have been closed by the upstream.
@@ -19,7 +25,7 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(const std::string& poo
 }
 
 void UpstreamPool::release(std::unique_ptr<UpstreamConnection> connection) {
-  auto& stack = idle_[connection->poolKey()];
+  auto& stack = stackFor(connection->poolKey());
   if (stack.size() >= kMaxIdlePerOrigin) {
     connection->close();
     return;
@@ -33,6 +39,7 @@ void UpstreamPool::clear() {
     for (auto& connection : stack) connection->close();
   }
   idle_.clear();
+  last_stack_ = nullptr;
 }
 
 }  // namespace spendgate::proxy

@@ -38,7 +38,17 @@ public:
   void clear();
 
 private:
-  std::unordered_map<std::string, std::vector<std::unique_ptr<UpstreamConnection>>> idle_;
+  using Stack = std::vector<std::unique_ptr<UpstreamConnection>>;
+
+  /** The idle connections of `pool_key` (an empty stack the first time). */
+  Stack& stackFor(const std::string& pool_key);
+
+  std::unordered_map<std::string, Stack> idle_;
+  // The stack looked up last and its key: a request's acquire and release, and the next
+  // request's, nearly always name the same origin, so a comparison replaces hashing the key.
+  // (The map's nodes never move; clear() forgets it.)
+  std::string last_key_;
+  Stack* last_stack_ = nullptr;
 };
 
 }  // namespace spendgate::proxy
