@@ -347,10 +347,13 @@ void MemoryCounterStore::emergencyStop(EmergencyStopCallback callback) {
 
 void MemoryCounterStore::setEmergencyStop(const EmergencyStopState& state,
                                           EmergencyStopCallback callback) {
+  bool changed = false;
   {
     std::lock_guard lock(mutex_);
+    changed = emergency_stop_ != state;
     emergency_stop_ = state;
   }
+  if (changed && emergency_stop_listener_) emergency_stop_listener_();
   callback(StoreResult<EmergencyStopState>::success(state));
 }
 
@@ -358,14 +361,17 @@ void MemoryCounterStore::replaceEmergencyStop(const EmergencyStopState& expected
                                               const EmergencyStopState& next,
                                               EmergencyStopCallback callback) {
   EmergencyStopState held;
+  bool changed = false;
   {
     std::lock_guard lock(mutex_);
     if (emergency_stop_.active == expected.active &&
         unixMillis(emergency_stop_.since) == unixMillis(expected.since)) {
+      changed = emergency_stop_ != next;
       emergency_stop_ = next;
     }
     held = emergency_stop_;
   }
+  if (changed && emergency_stop_listener_) emergency_stop_listener_();
   callback(StoreResult<EmergencyStopState>::success(std::move(held)));
 }
 

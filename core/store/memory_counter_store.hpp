@@ -1,6 +1,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -46,6 +47,16 @@ public:
                             const EmergencyStopState& next,
                             EmergencyStopCallback callback) override;
   bool up() const override { return true; }
+
+  /**
+   * Called (no lock held, on the caller's thread) after setEmergencyStop or replaceEmergencyStop
+   * changed the emergency stop, before their callback. The proxy keeps the state in a file with
+   * it (docs/enforcement.md, "Across restarts"); read the state back with emergencyStop(). Set
+   * before serving; not safe to change while other threads use the store.
+   */
+  void setEmergencyStopListener(std::function<void()> listener) {
+    emergency_stop_listener_ = std::move(listener);
+  }
   std::optional<AdmissionResult> admitAtOnce(
       const EnforcementPlan& plan,
       const std::string& reservation_id,
@@ -150,6 +161,7 @@ private:
   std::unordered_map<std::string, Reservation>::node_type spare_reservation_;
   std::multimap<std::int64_t, std::string>::node_type spare_expiry_;
   EmergencyStopState emergency_stop_;
+  std::function<void()> emergency_stop_listener_;
   std::int64_t next_prune_ms_ = 0;
   std::int64_t retention_ms_ = kReservationRecordRetention.count();
 };

@@ -29,6 +29,7 @@
 #include "proxy/server/runtime.hpp"
 #include "proxy/stats/redis_spend_recorder.hpp"
 #include "proxy/store/counter_store_factory.hpp"
+#include "proxy/store/emergency_stop_file.hpp"
 #include "proxy/store/leasing_counter_store.hpp"
 #include "proxy/store/redis_counter_store.hpp"
 
@@ -369,6 +370,23 @@ int CommandLine::serve() {
   logger.info(path.empty() ? "no config file: using built-in defaults"
                            : "configuration from " + path);
   for (const auto& warning : runtime->warnings) logger.warn(warning);
+  // Memory store: the emergency stop as the last process left it (docs/enforcement.md, "Across
+  // restarts"). A file that cannot be understood stops the start: starting with the stop off
+  // could be exactly the incident an operator turned it on for.
+  const bool memory_store = runtime->config.store.kind == config::StoreConfig::Kind::Memory;
+  const std::string estop_path = emergencyStopFilePath(runtime->config.ledger.path);
+  EmergencyStopFileLoad kept_stop;
+  if (memory_store) {
+    kept_stop = loadEmergencyStopFile(estop_path);
+    if (!kept_stop.error.empty()) {
+      std::cerr << kept_stop.error << "\n"
+                << "spendgate: not starting: the emergency stop kept there is unknown. Fix the "
+                   "file, or delete it to start with the stop off (docs/enforcement.md).\n";
+      logger.error(kept_stop.error);
+      logger.flush();
+      return 1;
+    }
+  }
   try {
     LedgerWriter ledger(runtime->config.ledger.path, logger);
     Enforcer enforcer(nullptr, runtime->config.store.redis.on_unavailable, logger);
@@ -398,10 +416,26 @@ int CommandLine::serve() {
     redis = redisStoreOf(store);
     auto leasing = std::dynamic_pointer_cast<LeasingCounterStore>(store);
     enforcer.setStore(store);
+    std::shared_ptr<EmergencyStopFile> stop_file;
     if (auto memory = std::dynamic_pointer_cast<core::MemoryCounterStore>(store)) {
+      const auto now = std::chrono::system_clock::now();
+      // The stop first, so the replay's automatic trigger sees it (and its suppression). A
+      // timed stop that ran out while no process was running comes back off.
+      if (kept_stop.state) {
+        const auto restored = core::expireEmergencyStop(*kept_stop.state, now);
+        memory->setEmergencyStop(restored, [](auto) {});
+        enforcer.restoreEmergencyStop(restored);
+        logger.info("emergency stop from " + estop_path + ": " +
+                    (restored.active
+                         ? "on (" + std::string(core::emergencyStopSourceName(restored.source)) +
+                               ", reason \"" + restored.reason + "\")"
+                         : std::string("off")));
+      }
+      stop_file = std::make_shared<EmergencyStopFile>(estop_path, *memory, logger, kept_stop.state);
+      memory->setEmergencyStopListener([stop_file] { stop_file->save(); });
+      stop_file->save();  // no-op unless the stop ran out while down
       // Memory store only: its counters died with the last process, the ledger did not. (Redis
       // keeps its counters; replaying into it would count everything twice.)
-      const auto now = std::chrono::system_clock::now();
       LedgerReplayer replayer(*memory, *spend, logger, [&alerts](const auto& budgets, auto at) {
         alerts.primeSettled(budgets, at);
       });

@@ -138,6 +138,11 @@ core::EmergencyStopState Enforcer::emergencyStop() const {
   return emergency_stop_;
 }
 
+void Enforcer::restoreEmergencyStop(const core::EmergencyStopState& state) {
+  std::lock_guard lock(mutex_);
+  emergency_stop_ = state;
+}
+
 void Enforcer::remember(const core::EmergencyStopState& state) {
   core::EmergencyStopState before;
   {

@@ -99,6 +99,12 @@ public:
   core::EmergencyStopState emergencyStop() const;
 
   /**
+   * Start-up: the stop as kept before a restart (memory store, docs/enforcement.md "Across
+   * restarts") becomes the one last seen, without telling the observer (it is no change).
+   */
+  void restoreEmergencyStop(const core::EmergencyStopState& state);
+
+  /**
    * Admits a request in one atomic store step. A store failure answers StoreError with
    * fail_closed, and is admitted by a local in-memory store with fail_open.
    */
