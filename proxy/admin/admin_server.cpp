@@ -95,6 +95,18 @@ boost::json::value emergencyStopJson(const core::EmergencyStopState& stored,
   return out;
 }
 
+/**
+ * Not in SPEC §5: `"warning"` when the memory store could not write the stop's file (it applies,
+ * but a restart would lose it; docs/enforcement.md, "Across restarts"). Absent otherwise.
+ */
+boost::json::value withWarning(boost::json::value state, const std::string& warning) {
+  if (!warning.empty()) {
+    state.as_object()["warning"] =
+        "not kept across restarts: " + warning + " (the stop applies in this process)";
+  }
+  return state;
+}
+
 }  // namespace
 
 AdminServer::AdminServer(net::io_context& context,
@@ -276,7 +288,9 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
     auto state = co_await awaitCallback<Result>(
         [&](std::function<void(Result)> done) { enforcer.store().emergencyStop(std::move(done)); });
     if (!state.ok()) co_return errorResponse(http::status::service_unavailable, state.error);
-    co_return jsonResponse(http::status::ok, emergencyStopJson(*state.value, started_wall_));
+    co_return jsonResponse(http::status::ok,
+                           withWarning(emergencyStopJson(*state.value, started_wall_),
+                                       enforcer.emergencyStopWarning()));
   }
   // route() let only GET, HEAD and POST through.
   boost::system::error_code ec;
@@ -332,7 +346,9 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
   if (!stored.ok()) co_return errorResponse(http::status::service_unavailable, stored.error);
   services_.logger.warn(std::string("emergency stop turned ") + (active ? "on" : "off") +
                         " through the admin API" + (active ? ": " + reason : ""));
-  co_return jsonResponse(http::status::ok, emergencyStopJson(*stored.value, started_wall_));
+  co_return jsonResponse(http::status::ok,
+                         withWarning(emergencyStopJson(*stored.value, started_wall_),
+                                     enforcer.emergencyStopWarning()));
 }
 
 }  // namespace spendgate::proxy

@@ -199,6 +199,9 @@ void printEmergencyStop(const boost::json::value& state) {
   } else if (active) {
     std::cout << "  until:  turned off by hand\n";
   }
+  if (auto* warning = object.if_contains("warning"); warning && warning->is_string()) {
+    std::cerr << "warning: " << warning->as_string().c_str() << "\n";
+  }
 }
 
 }  // namespace
@@ -419,8 +422,12 @@ int CommandLine::serve() {
     std::shared_ptr<EmergencyStopFile> stop_file;
     if (auto memory = std::dynamic_pointer_cast<core::MemoryCounterStore>(store)) {
       const auto now = std::chrono::system_clock::now();
+      // Every change of the stop goes to its file from here on; the file holds the loaded state.
+      stop_file = std::make_shared<EmergencyStopFile>(estop_path, *memory, logger, kept_stop.state);
+      memory->setEmergencyStopListener([stop_file] { stop_file->save(); });
+      enforcer.setEmergencyStopWarning([stop_file] { return stop_file->lastError(); });
       // The stop first, so the replay's automatic trigger sees it (and its suppression). A
-      // timed stop that ran out while no process was running comes back off.
+      // timed stop that ran out while no process was running comes back off (and is written).
       if (kept_stop.state) {
         const auto restored = core::expireEmergencyStop(*kept_stop.state, now);
         memory->setEmergencyStop(restored, [](auto) {});
@@ -431,9 +438,6 @@ int CommandLine::serve() {
                                ", reason \"" + restored.reason + "\")"
                          : std::string("off")));
       }
-      stop_file = std::make_shared<EmergencyStopFile>(estop_path, *memory, logger, kept_stop.state);
-      memory->setEmergencyStopListener([stop_file] { stop_file->save(); });
-      stop_file->save();  // no-op unless the stop ran out while down
       // Memory store only: its counters died with the last process, the ledger did not. (Redis
       // keeps its counters; replaying into it would count everything twice.)
       LedgerReplayer replayer(*memory, *spend, logger, [&alerts](const auto& budgets, auto at) {

@@ -105,6 +105,17 @@ public:
   void restoreEmergencyStop(const core::EmergencyStopState& state);
 
   /**
+   * Memory store: where the admin API learns that the stop could not be kept across restarts
+   * (the last write of its file failed; "" when it worked). Set before serving.
+   */
+  void setEmergencyStopWarning(std::function<std::string()> warning) {
+    emergency_stop_warning_ = std::move(warning);
+  }
+  std::string emergencyStopWarning() const {
+    return emergency_stop_warning_ ? emergency_stop_warning_() : std::string();
+  }
+
+  /**
    * Admits a request in one atomic store step. A store failure answers StoreError with
    * fail_closed, and is admitted by a local in-memory store with fail_open.
    */
@@ -256,6 +267,7 @@ private:
   Observer observer_;
   mutable std::mutex mutex_;
   core::EmergencyStopState emergency_stop_;
+  std::function<std::string()> emergency_stop_warning_;
 
   // Replay state (replay_mutex_). `backlog_` mirrors queue + in flight for a lock-free check.
   mutable std::mutex replay_mutex_;

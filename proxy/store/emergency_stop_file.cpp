@@ -202,9 +202,16 @@ void EmergencyStopFile::save() {
   if (auto error = writeEmergencyStopFile(path_, state); !error.empty()) {
     logger_.error("cannot keep the emergency stop across restarts (it applies in memory): " +
                   error);
+    last_error_ = std::move(error);
     return;
   }
   written_ = std::move(state);
+  last_error_.clear();
+}
+
+std::string EmergencyStopFile::lastError() const {
+  std::lock_guard lock(mutex_);
+  return last_error_;
 }
 
 }  // namespace spendgate::proxy

@@ -72,12 +72,16 @@ public:
 
   const std::string& path() const { return path_; }
 
+  /** @return "" after a successful write (or none yet), else the last write's "PATH: message". */
+  std::string lastError() const;
+
 private:
   std::string path_;
   core::MemoryCounterStore& store_;
   Logger& logger_;
-  std::mutex mutex_;
+  mutable std::mutex mutex_;
   std::optional<core::EmergencyStopState> written_;
+  std::string last_error_;
 };
 
 }  // namespace spendgate::proxy

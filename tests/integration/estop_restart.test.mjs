@@ -6,7 +6,7 @@
 // rebuilds the spend that tripped it. A file that cannot be understood stops `serve` (exit 1).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { sleep } from './lib/fake_upstream.mjs';
 import { raw } from './lib/yaml.mjs';
@@ -148,4 +148,32 @@ test('a corrupt stop file: serve refuses to start, naming the file; deleting it 
   assert.equal((await getEstop(second.adminUrl, TOKEN)).active, false);
   assert.equal((await chat(second.url, BODY)).status, 200);
   await second.stopClean();
+});
+
+test('a stop file that cannot be written: the stop applies, the log says so, and the admin answer warns', async (t) => {
+  const up = await startMeteredUpstream(t);
+  const proxy = await start(t, up);
+  const file = estopFileOf(ledgerPathOf(proxy));
+  mkdirSync(`${file}.tmp`);  // the temporary file cannot be created, even by root
+
+  const on = await setEstop(proxy.adminUrl, { active: true, reason: 'disk trouble' }, TOKEN);
+  assert.equal(on.active, true);
+  assert.ok(on.warning?.includes(`${file}.tmp: `), `the answer warns, naming the file: ${JSON.stringify(on)}`);
+  assert.ok((await getEstop(proxy.adminUrl, TOKEN)).warning, 'GET shows the warning too');
+  const cli = await estopCli(proxy.adminUrl, ['status']);
+  assert.match(cli.stderr, /warning: not kept across restarts/, `estop status: ${cli.stderr}`);
+  assertDenied(await chat(proxy.url, BODY), 'emergency_stop', { what: 'stop applies in memory' });
+  assert.equal(up.requests.length, 0);
+  assert.ok(existsSync(file) === false, 'nothing written');
+  const deadline = Date.now() + 5000;
+  while (!/cannot keep the emergency stop across restarts/.test(proxy.stderr + proxy.stdout)) {
+    assert.ok(Date.now() < deadline, `no error logged:\n${proxy.describe()}`);
+    await sleep(20);
+  }
+
+  rmdirSync(`${file}.tmp`);
+  const off = await setEstop(proxy.adminUrl, { active: false }, TOKEN);
+  assert.equal(off.warning, undefined, `written again: no warning: ${JSON.stringify(off)}`);
+  assert.equal(JSON.parse(readFileSync(file, 'utf8')).active, false);
+  await proxy.stopClean();
 });
