@@ -3,7 +3,8 @@
 // serves, so a stop an operator turned on stays on after a restart (crash, deploy), a stop
 // turned off stays off, a `--for` stop that ran out while no process was running comes back
 // off, and an automatic stop turned off by hand stays suppressed although the ledger replay
-// rebuilds the spend that tripped it. A file that cannot be understood stops `serve` (exit 1).
+// rebuilds the spend that tripped it. A file that cannot be understood stops `serve` (exit 1), one
+// that cannot be written is logged and shown in the admin answer. With Redis no file is written.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync, readFileSync, rmdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -11,8 +12,10 @@ import { startProxy, providers } from './lib/proxy.mjs';
 import { sleep } from './lib/fake_upstream.mjs';
 import { raw } from './lib/yaml.mjs';
 import { ledgerPathOf, waitForLedger } from './lib/ledger.mjs';
+import { startRedis, redisAvailable } from './lib/redis.mjs';
 import {
   startMeteredUpstream, chatBody, chat, assertDenied, getEstop, setEstop, runCliAsync, worstCasePico, picoToUsd,
+  admin, pollUntil,
 } from './lib/enforcement.mjs';
 
 const TOKEN = 'estop-restart-admin-token';
@@ -176,4 +179,30 @@ test('a stop file that cannot be written: the stop applies, the log says so, and
   assert.equal(off.warning, undefined, `written again: no warning: ${JSON.stringify(off)}`);
   assert.equal(JSON.parse(readFileSync(file, 'utf8')).active, false);
   await proxy.stopClean();
+});
+
+/** The Redis connection comes up after the listener: retry the admin call until it answers 200. */
+async function whenRedisUp(proxy, method, body) {
+  const { value } = await pollUntil(async () => {
+    const r = await admin(proxy.adminUrl, method, '/admin/emergency-stop', { token: TOKEN, body });
+    return r.status === 200 ? r : null;
+  }, { what: `${method} /admin/emergency-stop with Redis connected` });
+  return value;
+}
+
+test('with the Redis store no file is written: Redis keeps the stop', { skip: redisAvailable() ? false : 'redis-server not installed' }, async (t) => {
+  const up = await startMeteredUpstream(t);
+  const redis = await startRedis(t);
+  const extra = { store: { kind: 'redis', redis: { url: redis.url } } };
+  const first = await start(t, up, { extra });
+  const ledger = ledgerPathOf(first);
+  await whenRedisUp(first, 'POST', { active: true, reason: 'incident' });
+  await first.stopClean();
+  assert.equal(existsSync(estopFileOf(ledger)), false, 'no stop file with Redis');
+
+  const second = await start(t, up, { ledger, extra });
+  const state = (await whenRedisUp(second, 'GET')).json();
+  assert.equal(state.active, true, `Redis kept the stop: ${JSON.stringify(state)}`);
+  assert.equal(state.reason, 'incident');
+  await second.stopClean();
 });

@@ -114,6 +114,30 @@ TEST(MemoryCounterStore, CallbackRunsInlineWithoutTheLock) {
   EXPECT_TRUE(inner_ran);
 }
 
+TEST(MemoryCounterStore, EmergencyStopListenerHearsOnlyChangesWithoutTheLock) {
+  MemoryCounterStore store;
+  int calls = 0;
+  EmergencyStopState seen;
+  store.setEmergencyStopListener([&] {
+    ++calls;
+    // The store's lock is not held: reading the state back must not deadlock.
+    store.emergencyStop([&](auto state) { seen = *state.value; });
+  });
+  const auto now = utc(2026, 1, 1);
+  const auto on = manualStop(EmergencyStopState{}, "incident", 1h, now);
+  store.setEmergencyStop(on, [](auto) {});
+  EXPECT_EQ(calls, 1);
+  EXPECT_EQ(seen, on);
+  store.setEmergencyStop(on, [](auto) {});  // the same state: no change
+  EXPECT_EQ(calls, 1);
+  const auto off = expireEmergencyStop(on, now + 2h);
+  store.replaceEmergencyStop(EmergencyStopState{}, off, [](auto) {});  // not what is held
+  EXPECT_EQ(calls, 1);
+  store.replaceEmergencyStop(on, off, [](auto) {});
+  EXPECT_EQ(calls, 2);
+  EXPECT_EQ(seen, off);
+}
+
 TEST(MemoryCounterStore, ManyExpiriesAtOnceAreReleasedWithinAFewCalls) {
   MemoryCounterStore store;
   StoreDriver driver(store);
