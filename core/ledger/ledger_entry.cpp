@@ -307,6 +307,12 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_vi
 }
 
 std::string toJsonLine(const LedgerEntry& e) {
+  char cost_usd[kMaxUsdChars];
+  return toJsonLine(e, std::string_view(cost_usd, formatUsdTo(cost_usd, e.cost_picousd)));
+}
+
+std::string toJsonLine(const LedgerEntry& e, std::string_view cost_usd) {
+  if (cost_usd.size() > kMaxUsdChars) return toJsonLine(e);  // not formatUsd's: the bound fails
   const std::int64_t millis = unixMillisOf(e.ts);
   const bool fast_ts = fastRfc3339(millis);
   const std::string slow_ts = fast_ts ? std::string() : formatRfc3339Slow(millis);
@@ -355,7 +361,7 @@ std::string toJsonLine(const LedgerEntry& e) {
   p = putInt(p, R"(,"output_tokens":)", e.output_tokens);
   p = putInt(p, R"(,"reasoning_tokens":)", e.reasoning_tokens);
   p = put(p, R"(,"cost_usd":)");
-  p = formatUsdTo(p, e.cost_picousd);
+  p = put(p, cost_usd);
   p = putString(p, R"(,"price_source":")", e.price_source);
   p = putString(p, R"(,"usage_source":")", e.usage_source);
   p = putMillis(p, R"(,"latency_ms":)", e.latency_ms);

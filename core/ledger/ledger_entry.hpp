@@ -36,6 +36,11 @@ struct LedgerEntry {
 
 /** @return the entry as one JSON object followed by '\n'. */
 std::string toJsonLine(const LedgerEntry& entry);
+/**
+ * The same line, for a caller who has formatted the cost already (the proxy writes it in a
+ * header first): `cost_usd` must be formatUsd(entry.cost_picousd).
+ */
+std::string toJsonLine(const LedgerEntry& entry, std::string_view cost_usd);
 
 /** @return RFC 3339 UTC with milliseconds ("2026-11-23T05:17:50.123Z"). */
 std::string formatRfc3339(std::chrono::system_clock::time_point time);

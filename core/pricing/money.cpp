@@ -2,12 +2,17 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 namespace spendgate::core {
 
 namespace {
 constexpr double kMaxUsdPerMillion = 1e9;
+constexpr char kDigitPairs[] =
+    "00010203040506070809101112131415161718192021222324252627282930313233343536373839"
+    "40414243444546474849505152535455565758596061626364656667686970717273747576777879"
+    "8081828384858687888990919293949596979899";
 }  // namespace
 
 double toUsd(Picodollars amount) {
@@ -98,18 +103,17 @@ char* formatUsdTo(char* out, Picodollars amount) {
   out = std::to_chars(out, out + 20, magnitude / per).ptr;
   std::uint64_t frac = magnitude % per;
   if (frac == 0) return out;
-  // Twelve decimals, trailing zeros trimmed.
-  int digits = 12;
-  while (frac % 10 == 0) {
-    frac /= 10;
-    --digits;
-  }
+  // Twelve decimals written two at a time from the right, then trailing zeros trimmed (frac is
+  // not 0, so a digit other than 0 stops the trim before the point): six divisions instead of
+  // one per decimal and one per trailing zero, on every answer's header and ledger line.
   *out++ = '.';
-  for (int i = digits - 1; i >= 0; --i) {
-    out[i] = static_cast<char>('0' + frac % 10);
-    frac /= 10;
+  for (int i = 10; i >= 0; i -= 2) {
+    std::memcpy(out + i, kDigitPairs + 2 * (frac % 100), 2);
+    frac /= 100;
   }
-  return out + digits;
+  char* end = out + 12;
+  while (end[-1] == '0') --end;
+  return end;
 }
 
 std::string formatUsd(Picodollars amount) {

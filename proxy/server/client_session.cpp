@@ -28,6 +28,7 @@
 #include "core/metering/request_classifier.hpp"
 #include "core/metering/unpriced_endpoint.hpp"
 #include "core/metering/usage_chunk_filter.hpp"
+#include "core/pricing/money.hpp"
 #include "core/pricing/pricer.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/usage/usage_extractor.hpp"
@@ -94,6 +95,15 @@ struct Exchange {
   core::UsageResult result;
   core::Picodollars cost = 0;
   std::string price_source;
+  // `cost` as formatUsd spells it, formatted once for the cost header and the ledger line.
+  char cost_usd[core::kMaxUsdChars];
+  std::size_t cost_usd_size = 0;  // 0: not formatted yet
+
+  /** @return formatUsd(cost); only once the request is priced (price()). */
+  std::string_view costUsd() {
+    if (cost_usd_size == 0) cost_usd_size = core::formatUsdTo(cost_usd, cost) - cost_usd;
+    return {cost_usd, cost_usd_size};
+  }
 
   std::string metric_model;  // the model label for metrics: priced model once known
 
@@ -759,7 +769,7 @@ void ClientSession::settle(Exchange& ex) {
   const auto now = std::chrono::steady_clock::now();
   entry.latency_ms = millisSince(ex.start, now);
   entry.upstream_ms = ex.record.upstream_ms;
-  worker_.ledger().append(core::toJsonLine(entry));
+  worker_.ledger().append(core::toJsonLine(entry, ex.costUsd()));
   worker_.spend().record(core::settledRequestFrom(entry), entry.ts);
 }
 
@@ -1051,7 +1061,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
         // reads it and asks again sees its real cost counted); the ledger line follows it
         // (settle, once forward() returns), off the client's wait.
         settleCounters(ex);
-        appendHeaderLine(own_headers, "x-spendgate-cost-usd", core::formatUsd(ex.cost));
+        appendHeaderLine(own_headers, "x-spendgate-cost-usd", ex.costUsd());
         relayed.framing = BodyFraming::Length;
         relayed.content_length = ex.whole.size();
       } else if (!has_length) {

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <ctime>
 #include <limits>
+#include <random>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -337,6 +338,26 @@ TEST(LedgerEntryTest, CostDecimalsAreTrimmedAsBefore) {
     LedgerEntry e = sampleEntry();
     e.cost_picousd = cost;
     EXPECT_EQ(toJsonLine(e), reference::toJsonLine(e)) << cost;
+    // The proxy passes the cost it already formatted for its header.
+    EXPECT_EQ(toJsonLine(e, formatUsd(cost)), reference::toJsonLine(e)) << cost;
+  }
+}
+
+TEST(LedgerEntryTest, CostsWithEveryNumberOfDecimalsAreWrittenAsBefore) {
+  // Each count of trailing zeros, each decimal digit, whole dollars and the extremes.
+  std::vector<std::int64_t> costs = {0, std::numeric_limits<std::int64_t>::max(),
+                                     std::numeric_limits<std::int64_t>::min()};
+  for (std::int64_t scale = 1; scale <= 10'000'000'000'000; scale *= 10) {
+    for (const std::int64_t digit : {1, 5, 9, 10, 99, 123'456}) {
+      costs.push_back(digit * scale);
+      costs.push_back(-digit * scale);
+      costs.push_back(digit * scale + 7);
+    }
+  }
+  std::mt19937_64 random(7);
+  for (int i = 0; i < 10'000; ++i) costs.push_back(static_cast<std::int64_t>(random() >> (i % 64)));
+  for (const std::int64_t cost : costs) {
+    EXPECT_EQ(formatUsd(cost), reference::formatUsd(cost)) << cost;
   }
 }
 
