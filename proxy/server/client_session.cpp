@@ -530,7 +530,13 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   const Runtime& runtime = *ex.runtime;
 
   ex.caller = findCallerKey(request, request.target());
-  const std::string key_hash = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
+  // A connection's requests nearly always carry the same key: its digest is kept with it (the
+  // thread's digest cache costs a hash, a search and a 64-character copy per request).
+  if (ex.caller.value != caller_key_) {
+    caller_key_hash_ = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
+    caller_key_ = ex.caller.value;
+  }
+  const std::string& key_hash = caller_key_hash_;
   const core::IdentityResolver::Headers claimed = claimedIdentity(request);
   const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller.value);
   if (!ex.caller.other_credentials.empty()) {

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <memory>
 #include <optional>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -114,6 +115,9 @@ private:
   std::string own_headers_;
   // The fields of the upstream's answer head (ResponseParser), kept the same way.
   FlatFields response_fields_;
+  // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
+  std::string caller_key_;
+  std::string caller_key_hash_;
   Worker& worker_;
   bool waiting_for_request_ = true;
   bool draining_ = false;
