@@ -788,7 +788,18 @@ std::optional<Usage> UsageExtractor::reportedSoFar() const {
   return reported_;
 }
 
-UsageResult UsageExtractor::finish() {
+UsageResult UsageExtractor::finish(std::string_view rest) {
+  if (mode_ != Mode::Json || body_bytes_ != 0 || rest.size() > limits_.max_json_bytes) {
+    feed(rest);
+    return finish();
+  }
+  body_bytes_ = static_cast<std::int64_t>(rest.size());
+  return finishWith(&rest);
+}
+
+UsageResult UsageExtractor::finish() { return finishWith(nullptr); }
+
+UsageResult UsageExtractor::finishWith(const std::string_view* held) {
   if (mode_ == Mode::Skip) {
     UsageResult result;
     result.status = UsageStatus::NotBillable;
@@ -801,8 +812,9 @@ UsageResult UsageExtractor::finish() {
       detail_ = "response body over " + std::to_string(limits_.max_json_bytes) + " bytes";
       return estimateResult(UsageStatus::TooLarge, body_estimate);
     }
+    const std::string_view body = held ? *held : std::string_view(body_);
     const bool scan = isOpenAiShaped(request_.kind) && !limits_.document_only;
-    if (auto answer = scan ? scanOpenAiAnswer(body_) : std::nullopt) {
+    if (auto answer = scan ? scanOpenAiAnswer(body) : std::nullopt) {
       // What handleJsonDocument() would have done with the document.
       terminal_ = true;
       if (!answer->model.empty()) model_ = std::move(answer->model);  // setModel()
@@ -814,9 +826,9 @@ UsageResult UsageExtractor::finish() {
       }
       estimator_.addOutputBytes(answer->output_code_points);  // already in code points
     } else {
-      const boost::json::value* doc = json_.parse(body_);
+      const boost::json::value* doc = json_.parse(body);
       if (doc == nullptr) {
-        detail_ = body_.empty() ? "empty response body" : "response body is not valid JSON";
+        detail_ = body.empty() ? "empty response body" : "response body is not valid JSON";
         return estimateResult(UsageStatus::Malformed, body_estimate);
       }
       handleJsonDocument(*doc);

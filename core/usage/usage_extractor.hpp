@@ -57,6 +57,12 @@ public:
 
   /** Ends the body and computes the result. Call once. */
   UsageResult finish();
+  /**
+   * feed(rest) then finish(), for a caller that holds the body itself: a JSON body (nothing of it
+   * fed before) is read in place instead of being copied into the extractor. `rest` is only read
+   * during the call.
+   */
+  UsageResult finish(std::string_view rest);
 
   /** @return true when the body is read as a stream (SSE or JSON array). */
   bool isStream() const { return mode_ == Mode::Sse || mode_ == Mode::JsonArray; }
@@ -93,6 +99,8 @@ private:
   void handleJsonDocument(const boost::json::value& doc);
   void noteError(std::string_view what);
   void setModel(std::string_view model);
+  /** finish(), reading a JSON body from `held` (the caller's) instead of body_ when given. */
+  UsageResult finishWith(const std::string_view* held);
   UsageResult estimateResult(UsageStatus status, std::int64_t output_tokens) const;
   /** @return an output estimate no larger than the request's own output cap, when it set one. */
   std::int64_t capOutputEstimate(std::int64_t tokens) const;

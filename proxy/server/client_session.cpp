@@ -83,10 +83,11 @@ struct Exchange {
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
-  std::string decoded;     // the current piece, decoded, when the upstream compressed its answer
-  std::string filtered;    // the filter's output for the current piece
-  std::string whole;       // a non-streamed metered answer, held until its cost is known
-  bool forwarded = false;  // reached the point of calling the upstream: gets a ledger line
+  std::string decoded;   // the current piece, decoded, when the upstream compressed its answer
+  std::string filtered;  // the filter's output for the current piece
+  std::string whole;     // a non-streamed metered answer, held until its cost is known
+  bool usage_in_whole = false;    // `usage` has not been fed `whole`: finish(whole) reads it there
+  bool forwarded = false;         // reached the point of calling the upstream: gets a ledger line
   bool awaiting_answer = false;   // the whole request went upstream, no answer head came back yet
   bool priced = false;            // usage read and cost known (result, cost, price_source)
   bool counters_settled = false;  // the reservation and rate limits are settled
@@ -703,7 +704,7 @@ void ClientSession::price(Exchange& ex) {
 
   core::UsageResult& result = ex.result;
   if (ex.usage) {
-    result = ex.usage->finish();
+    result = ex.usage_in_whole ? ex.usage->finish(ex.whole) : ex.usage->finish();
   } else if ((ex.client_gone || ex.awaiting_answer) &&
              ex.info.kind != core::EndpointKind::Unmetered) {
     // Gone before the answer started, or the upstream took the request and then timed out or
@@ -944,6 +945,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   // A non-streamed, billable answer waits until complete so its cost can go in a header.
   bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
                     ex.info.kind != core::EndpointKind::Unmetered;
+  // A held answer is metered from ex.whole once complete (or cut short): one copy of it, not two.
+  ex.usage_in_whole = hold_whole;
 
   if (!bodiless && !has_length && !hold_whole) {
     // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
@@ -1051,7 +1054,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       }
       piece = ex.decoded;
     }
-    if (!piece.empty()) ex.usage->feed(piece);  // metering sees exactly what the upstream sent
+    // Metering sees exactly what the upstream sent (a held answer: in ex.whole, below).
+    if (!piece.empty() && !ex.usage_in_whole) ex.usage->feed(piece);
     if (filtering) {
       ex.filtered.clear();
       ex.usage_filter->feed(piece, ex.filtered);
@@ -1078,6 +1082,10 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
           relayed.framing = BodyFraming::UntilClose;
           keep_alive = false;
         }
+      }
+      if (!done) {
+        ex.usage->feed(ex.whole);  // relayed as it comes from here on: fed piece by piece
+        ex.usage_in_whole = false;
       }
       hold_whole = false;
       piece = ex.whole;

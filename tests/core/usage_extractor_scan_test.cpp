@@ -131,6 +131,53 @@ TEST(UsageExtractorScan, CompletionsEmbeddingsAndGeminiCompatMatchTheDocumentPat
   for (const auto& body : bodies()) expectSame(compat, body);
 }
 
+TEST(UsageExtractorScan, FinishWithTheHeldBodyIsFeedThenFinish) {
+  // The relay holds a non-streamed answer and passes it to finish(rest) instead of feeding it.
+  for (const EndpointKind kind : {EndpointKind::ChatCompletions, EndpointKind::Embeddings,
+                                  EndpointKind::Responses, EndpointKind::AnthropicMessages}) {
+    RequestInfo info;
+    info.kind = kind;
+    info.request_body_bytes = 120;
+    info.max_output_tokens = 5;
+    for (const bool document_only : {false, true}) {
+      UsageExtractor::Limits limits;
+      limits.document_only = document_only;
+      for (const auto& body : bodies()) {
+        const UsageResult want = run(info, body, document_only);
+        for (const std::size_t fed : {std::size_t{0}, body.size() / 2}) {
+          UsageExtractor extractor(info, 200, "application/json", limits);
+          extractor.feed(std::string_view(body).substr(0, fed));
+          const UsageResult got = extractor.finish(std::string_view(body).substr(fed));
+          EXPECT_EQ(got.usage, want.usage) << body;
+          EXPECT_EQ(got.status, want.status) << body;
+          EXPECT_EQ(got.estimated, want.estimated) << body;
+          EXPECT_EQ(got.upstream_error, want.upstream_error) << body;
+          EXPECT_EQ(got.detail, want.detail) << body;
+        }
+      }
+    }
+  }
+  // Other modes are fed as before.
+  RequestInfo chat;
+  chat.kind = EndpointKind::ChatCompletions;
+  const std::string sse =
+      "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":4}}\n\n"
+      "data: [DONE]\n\n";
+  UsageExtractor fed(chat, 200, "text/event-stream");
+  fed.feed(sse);
+  UsageExtractor held(chat, 200, "text/event-stream");
+  const UsageResult want = fed.finish();
+  const UsageResult got = held.finish(sse);
+  EXPECT_EQ(got.usage, want.usage);
+  EXPECT_EQ(got.status, want.status);
+  EXPECT_EQ(got.usage.input_tokens, 3);
+  // Over the JSON limit: too large, as when fed.
+  UsageExtractor::Limits small;
+  small.max_json_bytes = 4;
+  UsageExtractor large(chat, 200, "application/json", small);
+  EXPECT_EQ(large.finish(R"({"usage":{}})").status, UsageStatus::TooLarge);
+}
+
 TEST(UsageExtractorScan, DepthLimitIsTheSame) {
   for (const int depth : {10, 62, 63, 64, 65, 70}) {
     std::string body = R"({"usage":{"prompt_tokens":1},"x":)";
