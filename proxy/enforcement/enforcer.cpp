@@ -141,6 +141,7 @@ core::EmergencyStopState Enforcer::emergencyStop() const {
 void Enforcer::restoreEmergencyStop(const core::EmergencyStopState& state) {
   std::lock_guard lock(mutex_);
   emergency_stop_ = state;
+  emergency_stop_active_.store(state.active, std::memory_order_release);
 }
 
 void Enforcer::remember(const core::EmergencyStopState& state) {
@@ -149,6 +150,7 @@ void Enforcer::remember(const core::EmergencyStopState& state) {
     std::lock_guard lock(mutex_);
     before = emergency_stop_;
     emergency_stop_ = state;
+    emergency_stop_active_.store(state.active, std::memory_order_release);
   }
   const bool changed = before.active != state.active || before.since != state.since;
   if (changed && observer_.stop_changed) {

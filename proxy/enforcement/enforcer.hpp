@@ -97,6 +97,13 @@ public:
 
   /** @return the emergency stop as last seen (refresh() and every change here update it). */
   core::EmergencyStopState emergencyStop() const;
+  /**
+   * @return whether the stop as last seen is on, without the lock and the copy: a request asks
+   * for emergencyStop() only when it is (an inactive stop refuses nothing).
+   */
+  bool emergencyStopActive() const {
+    return emergency_stop_active_.load(std::memory_order_acquire);
+  }
 
   /**
    * Start-up: the stop as kept before a restart (memory store, docs/enforcement.md "Across
@@ -267,6 +274,7 @@ private:
   Observer observer_;
   mutable std::mutex mutex_;
   core::EmergencyStopState emergency_stop_;
+  std::atomic<bool> emergency_stop_active_{false};  // emergency_stop_.active, set with it
   std::function<std::string()> emergency_stop_warning_;
 
   // Replay state (replay_mutex_). `backlog_` mirrors queue + in flight for a lock-free check.

@@ -446,12 +446,15 @@ Awaitable<bool> ClientSession::serveOne() {
     }
   }
   // SPEC §4 order: emergency stop, identity, per-request limit, rate limits, budgets.
-  const auto stop = worker_.enforcer().emergencyStop();
-  if (core::emergencyStopBlocks(stop, std::chrono::system_clock::now())) {
-    co_await sendDenial(ex, core::emergencyStopDenial(stop, std::chrono::system_clock::now()),
-                        keep_alive);
-    finish(ex);
-    co_return keep_alive;
+  // The stop's state is copied (under the enforcer's lock) only when it is on.
+  if (worker_.enforcer().emergencyStopActive()) {
+    const auto stop = worker_.enforcer().emergencyStop();
+    if (core::emergencyStopBlocks(stop, std::chrono::system_clock::now())) {
+      co_await sendDenial(ex, core::emergencyStopDenial(stop, std::chrono::system_clock::now()),
+                          keep_alive);
+      finish(ex);
+      co_return keep_alive;
+    }
   }
   if (auto denial = admit(ex, forwarded)) {
     co_await sendError(ex, format, denial->first, std::move(denial->second), keep_alive);

@@ -110,6 +110,7 @@ TEST_F(EnforcerEmergencyStopTest, RefreshStoresAStopThatRanOutAsOff) {
   ASSERT_FALSE(off.active);
   EXPECT_EQ(stored(), off) << "the store holds the off state";
   EXPECT_EQ(enforcer_.emergencyStop(), off);
+  EXPECT_FALSE(enforcer_.emergencyStopActive());
   EXPECT_EQ(stored().reason, "");
   EXPECT_EQ(stored().since, start + 2s);
   // Never seen on here: no on -> off change reaches the observer (so no alert).
@@ -155,6 +156,7 @@ TEST_F(EnforcerEmergencyStopTest, RefreshDoesNotOverwriteANewerStopThisInstanceS
   storeBehindItsBack(old_stop);
   enforcer_.refresh();
   EXPECT_EQ(enforcer_.emergencyStop(), fresh);
+  EXPECT_TRUE(enforcer_.emergencyStopActive());
   EXPECT_EQ(stored(), old_stop) << "no expiry written over what this instance set";
 }
 
@@ -174,6 +176,28 @@ TEST(EnforcerEmergencyStopRace, AStopAnotherInstanceSetsWhileTheExpiryIsReadSurv
   store->emergencyStop([&](auto result) { held = *result.value; });
   EXPECT_EQ(held, fresh) << "the new stop was overwritten by the old one's expiry";
   EXPECT_EQ(enforcer.emergencyStop(), fresh) << "and this instance follows the store";
+  EXPECT_TRUE(enforcer.emergencyStopActive());
+}
+
+TEST_F(EnforcerEmergencyStopTest, ActiveFlagFollowsEveryChangeOfTheState) {
+  // Requests read the flag first and copy the state only when it says on.
+  EXPECT_FALSE(enforcer_.emergencyStopActive());
+  const auto now = std::chrono::system_clock::now();
+  const EmergencyStopState on = core::manualStop({}, "restored", std::nullopt, now);
+  enforcer_.restoreEmergencyStop(on);
+  EXPECT_TRUE(enforcer_.emergencyStopActive());
+  enforcer_.restoreEmergencyStop(EmergencyStopState{});
+  EXPECT_FALSE(enforcer_.emergencyStopActive());
+  bool done = false;
+  enforcer_.changeEmergencyStop([&](const EmergencyStopState&) { return on; },
+                                [&](auto result) { done = result.ok(); });
+  ASSERT_TRUE(done);
+  EXPECT_TRUE(enforcer_.emergencyStopActive());
+  done = false;
+  enforcer_.changeEmergencyStop([&](const EmergencyStopState&) { return EmergencyStopState{}; },
+                                [&](auto result) { done = result.ok(); });
+  ASSERT_TRUE(done);
+  EXPECT_FALSE(enforcer_.emergencyStopActive());
 }
 
 }  // namespace
