@@ -58,13 +58,11 @@ EndpointKind openAiKind(std::string_view path) {
 
 // Gemini native: ".../models/{model}:{method}" (also tunedModels/{model}).
 EndpointKind geminiKind(std::string_view path, std::string& model) {
-  const auto slash = path.rfind('/');
-  const std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  const auto colon = last.find(':');
-  if (colon == std::string_view::npos) return EndpointKind::Unmetered;
-  const std::string_view method = last.substr(colon + 1);
+  const GeminiCall call = splitGeminiCall(path);
+  const std::string_view method = call.method;
+  if (call.model.empty() && method.empty()) return EndpointKind::Unmetered;  // no colon
   // The path may hold any byte from 0x80 up; a model name must be UTF-8 (ledger, JSON, labels).
-  model = validUtf8(last.substr(0, colon));
+  model = validUtf8(call.model);
   if (method == "generateContent") return EndpointKind::GeminiGenerateContent;
   if (method == "streamGenerateContent") return EndpointKind::GeminiStreamGenerateContent;
   // Billed at the embedding input price; the answer reports no usage, so it is estimated.
@@ -391,6 +389,14 @@ void scanBody(std::string_view body, BodyFields& fields) {
 }
 
 }  // namespace
+
+GeminiCall splitGeminiCall(std::string_view path) {
+  const auto slash = path.rfind('/');
+  const std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
+  const auto colon = last.find(':');
+  if (colon == std::string_view::npos) return {};
+  return {last.substr(0, colon), last.substr(colon + 1)};
+}
 
 bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path) {
   path = path.substr(0, path.find('?'));

@@ -40,4 +40,13 @@ EndpointKind endpointKind(ProviderFormat format, std::string_view path);
  */
 bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path);
 
+/** A native Gemini call's last path segment, `models/{model}:{method}`, split at the colon. */
+struct GeminiCall {
+  std::string_view model;   // before the colon, as it stands in the path
+  std::string_view method;  // after it; empty when the segment has no colon
+};
+
+/** @return the model and method named by `path`'s last segment (no query part expected). */
+GeminiCall splitGeminiCall(std::string_view path);
+
 }  // namespace spendgate::core

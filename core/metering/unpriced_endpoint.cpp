@@ -28,11 +28,7 @@ constexpr std::array<std::string_view, 4> kGeminiPaidMethods = {
 bool geminiPaid(std::string_view path) {
   // Cached contents are billed for storage by the hour from their creation.
   if (path.ends_with("/cachedContents")) return true;
-  const auto slash = path.rfind('/');
-  const std::string_view last = slash == std::string_view::npos ? path : path.substr(slash + 1);
-  const auto colon = last.find(':');
-  if (colon == std::string_view::npos) return false;
-  const std::string_view method = last.substr(colon + 1);
+  const std::string_view method = splitGeminiCall(path).method;
   for (const std::string_view paid : kGeminiPaidMethods) {
     if (method == paid) return true;
   }
