@@ -25,6 +25,30 @@ bool mentionsEmptyChoices(std::string_view data) {
   return false;
 }
 
+constexpr std::string_view kTrailingNullUsage = ",\"usage\":null";
+constexpr std::string_view kLeadingNullUsage = "\"usage\":null,";
+constexpr std::size_t kNullUsageSize = kTrailingNullUsage.size();  // both forms are this long
+static_assert(kLeadingNullUsage.size() == kNullUsageSize);
+
+// Where the chunk's `"usage":null` member starts in an event's raw bytes, looking only at its
+// `data:` lines: an `id:`, `event:` or comment line may hold the same bytes and is relayed as is.
+std::size_t nullUsageInDataLine(std::string_view raw) {
+  constexpr std::string_view kData = "data:";
+  std::size_t line = 0;
+  while (line < raw.size()) {
+    std::size_t end = raw.find_first_of("\r\n", line);
+    if (end == std::string_view::npos) end = raw.size();
+    const std::string_view text = raw.substr(line, end - line);
+    if (text.substr(0, kData.size()) == kData) {
+      for (const std::string_view form : {kTrailingNullUsage, kLeadingNullUsage}) {
+        if (const auto at = text.find(form); at != std::string_view::npos) return line + at;
+      }
+    }
+    line = end + 1;
+  }
+  return std::string_view::npos;
+}
+
 }  // namespace
 
 UsageChunkFilter::UsageChunkFilter(std::size_t max_event_bytes) : parser_(max_event_bytes) {}
@@ -67,13 +91,10 @@ void UsageChunkFilter::emitUpTo(std::uint64_t to) {
 void UsageChunkFilter::stripNullUsage(const SseEvent& event) {
   scratch_.clear();
   for (std::uint64_t at = event.raw_begin; at < event.raw_end; ++at) scratch_.push_back(byteAt(at));
-  constexpr std::string_view kTrailing = ",\"usage\":null";
-  constexpr std::string_view kLeading = "\"usage\":null,";
-  std::size_t cut = scratch_.find(kTrailing);
-  if (cut == std::string::npos) cut = scratch_.find(kLeading);
+  const std::size_t cut = nullUsageInDataLine(scratch_);
   if (cut == std::string::npos) return;
   emitUpTo(event.raw_begin + cut);
-  emitted_ += kTrailing.size();  // both forms have the same length
+  emitted_ += kNullUsageSize;
 }
 
 void UsageChunkFilter::onEvent(const SseEvent& event) {

@@ -20,8 +20,8 @@ namespace spendgate::core {
  * non-null `usage` (Azure's first chunk also has `choices: []`, but no usage, and is kept). The
  * event's field lines and its terminating blank line go; comments before it stay. With
  * include_usage on, OpenAI also adds `"usage":null` to every other chunk; that member (compact
- * form `,"usage":null` or `"usage":null,`) is cut from the kept events too. It can only be the
- * chunk's own member: inside JSON strings a quote is always escaped.
+ * form `,"usage":null` or `"usage":null,`) is cut from the kept events' `data:` lines too. It
+ * can only be a member there: inside JSON strings a quote is always escaped.
  *
  * Only the bytes of the event still being received are held back; every complete event is
  * released in the same feed() call. No allocation in the steady state (buffers keep their

@@ -76,6 +76,23 @@ TEST(UsageChunkFilter, KeepsAzureFirstChunkAndComments) {
   EXPECT_EQ(out, ": keep-alive\n\n" + upstream.substr(0, usage_at) + upstream.substr(usage_end));
 }
 
+TEST(UsageChunkFilter, NullUsageIsCutOnlyFromDataLines) {
+  // The same bytes in a comment or an `id:` line are not the chunk's member: relayed untouched.
+  const std::string upstream =
+      ": note ,\"usage\":null\r\n"
+      "id: a,\"usage\":null\r\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}],\"usage\":null}\r\n\r\n"
+      "data: {\"usage\":null,\"choices\":[]}\n\n";
+  const std::string expected =
+      ": note ,\"usage\":null\r\n"
+      "id: a,\"usage\":null\r\n"
+      "data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\r\n\r\n"
+      "data: {\"choices\":[]}\n\n";
+  for (std::size_t cut = 0; cut <= upstream.size(); ++cut) {
+    ASSERT_EQ(filterWithCuts(upstream, {cut}), expected) << "cut " << cut;
+  }
+}
+
 TEST(UsageChunkFilter, UnterminatedTailIsForwardedAtFinish) {
   UsageChunkFilter filter;
   std::string out;
