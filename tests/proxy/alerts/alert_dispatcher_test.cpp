@@ -18,6 +18,7 @@
 #include "proxy/alerts/alert_messages.hpp"
 #include "proxy/logging/logger.hpp"
 #include "tests/proxy/alerts/alert_test_servers.hpp"
+#include "tests/proxy/test_files.hpp"
 
 namespace spendgate::proxy {
 namespace {
@@ -34,10 +35,7 @@ core::Picodollars usd(double amount) {
                                         0.5);
 }
 
-Logger& logger() {
-  static Logger instance(config::LoggingConfig{config::LoggingConfig::Format::Text, "off"});
-  return instance;
-}
+Logger& logger() { return test_support::quietLogger(); }
 
 config::AlertSinkConfig webhook(const std::string& url,
                                 config::AlertLevel min = config::AlertLevel::Info) {

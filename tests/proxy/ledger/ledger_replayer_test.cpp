@@ -11,6 +11,7 @@
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/logging/logger.hpp"
+#include "tests/proxy/test_files.hpp"
 
 namespace spendgate::proxy {
 namespace {
@@ -21,9 +22,7 @@ constexpr core::Picodollars kUsd = core::kPicodollarsPerUsd;
 class LedgerReplayerTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() /
-            ("ledger_replay_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".jsonl");
+    path_ = test_support::perTestTempPath("ledger_replay_test", ".jsonl");
     std::filesystem::remove(path_);
     core::BudgetRule day;
     day.name = "org-daily";
@@ -36,10 +35,7 @@ protected:
   }
   void TearDown() override { std::filesystem::remove(path_); }
 
-  static Logger& logger() {
-    static Logger instance(config::LoggingConfig{config::LoggingConfig::Format::Text, "off"});
-    return instance;
-  }
+  static Logger& logger() { return test_support::quietLogger(); }
 
   core::LedgerEntry entry(std::chrono::system_clock::time_point ts,
                           core::Picodollars cost,

@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "proxy/logging/logger.hpp"
+#include "tests/proxy/test_files.hpp"
 
 namespace spendgate::proxy {
 namespace {
@@ -15,24 +16,14 @@ namespace {
 class LedgerWriterTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    path_ = std::filesystem::temp_directory_path() /
-            ("ledger_test_" + std::to_string(::getpid()) + "_" +
-             ::testing::UnitTest::GetInstance()->current_test_info()->name() + ".jsonl");
+    path_ = test_support::perTestTempPath("ledger_test", ".jsonl");
     std::filesystem::remove(path_);
   }
   void TearDown() override { std::filesystem::remove(path_); }
 
-  std::string contents() const {
-    std::ifstream in(path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  std::string contents() const { return test_support::readWholeFile(path_); }
 
-  static Logger& logger() {
-    static Logger instance(config::LoggingConfig{config::LoggingConfig::Format::Text, "off"});
-    return instance;
-  }
+  static Logger& logger() { return test_support::quietLogger(); }
 
   std::filesystem::path path_;
 };

@@ -10,6 +10,7 @@
 #include "core/enforcement/period.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/logging/logger.hpp"
+#include "tests/proxy/test_files.hpp"
 
 namespace spendgate::proxy {
 namespace {
@@ -90,26 +91,16 @@ TEST(EmergencyStopFileFormat, RefusesWhatItDidNotWrite) {
 class EmergencyStopFileTest : public ::testing::Test {
 protected:
   void SetUp() override {
-    dir_ = std::filesystem::temp_directory_path() /
-           ("estop_file_test_" + std::to_string(::getpid()) + "_" +
-            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    dir_ = test_support::perTestTempPath("estop_file_test");
     std::filesystem::remove_all(dir_);
     std::filesystem::create_directories(dir_);
     path_ = (dir_ / "ledger.jsonl.estop.json").string();
   }
   void TearDown() override { std::filesystem::remove_all(dir_); }
 
-  std::string contents() const {
-    std::ifstream in(path_);
-    std::stringstream text;
-    text << in.rdbuf();
-    return text.str();
-  }
+  std::string contents() const { return test_support::readWholeFile(path_); }
 
-  static Logger& logger() {
-    static Logger instance(config::LoggingConfig{config::LoggingConfig::Format::Text, "off"});
-    return instance;
-  }
+  static Logger& logger() { return test_support::quietLogger(); }
 
   std::filesystem::path dir_;
   std::string path_;
