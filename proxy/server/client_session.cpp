@@ -1057,8 +1057,9 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       }
       piece = ex.decoded;
     }
-    // Metering sees exactly what the upstream sent (a held answer: in ex.whole, below).
-    if (!piece.empty() && !ex.usage_in_whole) ex.usage->feed(piece);
+    // Metering sees exactly what the upstream sent (a held answer: in ex.whole, below), after
+    // the piece has gone out: parsing an event's JSON must not delay the event.
+    const std::string_view metered = ex.usage_in_whole ? std::string_view() : piece;
     if (filtering) {
       ex.filtered.clear();
       ex.usage_filter->feed(piece, ex.filtered);
@@ -1120,11 +1121,14 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       EagerWrite w = writeAtOnce(socket_, pieces, deadline_);
       if (!w.done) w = co_await writeRest(socket_, pieces, w, deadline_, ex.deadline);
       ex.record.bytes_out += w.written;
+      if (!metered.empty()) ex.usage->feed(metered);  // a client gone still gets it metered
       if (w.ec) {
         ex.client_gone = true;
         co_return false;
       }
       head_sent = true;
+    } else if (!metered.empty()) {
+      ex.usage->feed(metered);
     }
     if (!ex.whole.empty()) ex.whole = std::string();
     if (done) break;
