@@ -71,11 +71,26 @@ std::string redisSpendKey(const std::string& prefix,
 }
 
 void SpendBatch::add(const SettledRequest& request, system_clock::time_point now) {
-  for (Period period : kRedisSpendPeriods) {
-    const PeriodWindow window = periodWindow(period, now);
-    for (Dimension dimension : kSpendDimensions) {
-      auto& values = hashes_[Hash{period, window.start, window.end, dimension}];
-      values[dimensionValue(request, dimension)].add(request);
+  for (std::size_t p = 0; p < kRedisSpendPeriods.size(); ++p) {
+    CurrentWindow& current = current_[p];
+    if (!current.known || now < current.window.start || now >= current.window.end) {
+      current = CurrentWindow{};  // a new window: its hashes and last values are new too
+      current.known = true;
+      current.window = periodWindow(kRedisSpendPeriods[p], now);
+    }
+    for (std::size_t d = 0; d < kSpendDimensions.size(); ++d) {
+      LastValue& last = current.last[d];
+      const std::string& value = dimensionValue(request, kSpendDimensions[d]);
+      if (last.totals == nullptr || last.value != value) {
+        Values*& values = current.values[d];
+        if (values == nullptr) {
+          values = &hashes_[Hash{kRedisSpendPeriods[p], current.window.start, current.window.end,
+                                 kSpendDimensions[d]}];
+        }
+        last.totals = &(*values)[value];
+        last.value = value;
+      }
+      last.totals->add(request);
     }
   }
   ++requests_;
@@ -84,6 +99,7 @@ void SpendBatch::add(const SettledRequest& request, system_clock::time_point now
 void SpendBatch::clear() {
   hashes_.clear();
   requests_ = 0;
+  current_ = {};
 }
 
 std::vector<std::vector<std::string>> SpendBatch::commands(const std::string& prefix) const {

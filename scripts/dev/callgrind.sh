@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request, the measure of docs/performance.md ("Where it was, and what changed"):
-#   scripts/dev/callgrind.sh [BIN] [--keep DIR]
+#   scripts/dev/callgrind.sh [BIN] [--keep DIR] [--redis]
 # BIN (default build-release/proxy/spendgate; build it with
 # `scripts/build Release --dir build-release --no-tests --target spendgate`) runs under callgrind
 # with one worker and the bench's `spendgate-memory` rules (hard global budget, per-key rate limit,
@@ -9,20 +9,23 @@
 # dumps (and zeroes) its counters after request 1000 and after 3000, so the second dump holds the
 # instructions of requests 1001..3000 (all threads). Prints (Ir at 3000 − Ir at 1000) / 2000.
 # --keep DIR copies that dump to DIR/callgrind.out for callgrind_annotate (--inclusive=yes).
+# --redis: the bench's `spendgate-redis` rules instead (the same on its own redis-server).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bin=build-release/proxy/spendgate
 keep=
+redis=
 while (($#)); do
   case "$1" in
     --keep) keep="$2"; shift ;;
-    -h | --help) sed -n '2,11p' "$0"; exit 0 ;;
+    --redis) redis=1 ;;
+    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
     *) bin="$1" ;;
   esac
   shift
 done
 [[ -x "$bin" ]] || { echo "no binary at $bin" >&2; exit 1; }
-for t in valgrind callgrind_control nginx node; do
+for t in valgrind callgrind_control nginx node ${redis:+redis-server}; do
   command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }
 done
 
@@ -71,7 +74,17 @@ nginx -p "$tmp/up" -c "$tmp/up/nginx.conf" -e "$tmp/up/error.log" >"$tmp/up/stdo
 pids+=($!)
 wait_port "$up"
 
-# scripts/bench's spendgate-memory config.
+store=
+if [[ -n "$redis" ]]; then
+  rport="$(free_port)"
+  redis-server --port "$rport" --bind 127.0.0.1 --save "" --appendonly no --dir "$tmp" \
+    >"$tmp/redis.log" 2>&1 &
+  pids+=($!)
+  wait_port "$rport"
+  store="store: { kind: redis, redis: { url: \"redis://127.0.0.1:$rport/0\" } }"
+fi
+
+# scripts/bench's spendgate-memory config (spendgate-redis with --redis).
 cat >"$tmp/spendgate.yaml" <<EOF
 server: { listen: "127.0.0.1:$port", threads: 1 }
 admin: { listen: "127.0.0.1:$admin" }
@@ -83,6 +96,7 @@ budgets:
   - { name: bench-global, scope: global, period: day, limit_usd: 1000000, mode: hard }
 rate_limits:
   - { name: bench-per-key, scope: key, requests_per_minute: 10000000 }
+$store
 EOF
 valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$tmp/cg.out.%p" \
   "$bin" serve -c "$tmp/spendgate.yaml" >"$tmp/spendgate.log" 2>&1 &

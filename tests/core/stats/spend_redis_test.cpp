@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <array>
 #include <map>
+#include <random>
 
 #include "tests/core/manual_clock.hpp"
 
@@ -97,6 +99,41 @@ TEST(SpendRedis, BatchMergesRequestsIntoOneIncrementPerField) {
   batch.clear();
   EXPECT_TRUE(batch.empty());
   EXPECT_TRUE(batch.commands().empty());
+}
+
+TEST(SpendRedis, BatchSumsEqualOneRecordPerRequestAcrossValueAndWindowChanges) {
+  // The batch remembers the current windows and the last value per dimension: runs of equal
+  // values, values changing, hours and days rolling over, a clock stepping back, a clear() and
+  // a move must all give what recording each request on its own gives.
+  std::mt19937 random(7);
+  const std::array<std::string, 3> models = {"gpt-4o", "gpt-4o-mini", "o3"};
+  const std::array<std::string, 2> keys = {"k1", "k2"};
+  auto now = utc(2026, 3, 4, 22, 50);
+  FakeRedis batched;
+  FakeRedis one_by_one;
+  SpendBatch batch;
+  for (int i = 0; i < 3000; ++i) {
+    if (random() % 4 == 0) now += std::chrono::minutes(random() % 7);
+    if (random() % 200 == 0) now -= std::chrono::hours(1);
+    SettledRequest r =
+        req(models[random() % 3 == 0 ? random() % 3 : 0], static_cast<Picodollars>(random() % 1000),
+            keys[random() % 5 == 0 ? 1 : 0]);
+    if (random() % 3 == 0) r.team = "team-" + std::to_string(random() % 2);
+    batch.add(r, now);
+    one_by_one.apply(redisSpendRecordCommands(r, now, "p:"));
+    if (random() % 500 == 0) {
+      batched.apply(batch.commands("p:"));
+      batch.clear();
+    } else if (random() % 500 == 0) {
+      SpendBatch moved;
+      std::swap(moved, batch);  // what the recorder's flush does
+      batched.apply(moved.commands("p:"));
+    }
+  }
+  batched.apply(batch.commands("p:"));
+  EXPECT_GT(one_by_one.hashes.size(), 2u * 7u * 2u);  // crossed day and several hours
+  EXPECT_EQ(batched.hashes, one_by_one.hashes);
+  EXPECT_EQ(batched.expire_at, one_by_one.expire_at);
 }
 
 TEST(SpendRedis, RoundTripDayAndWeekAndMonth) {
