@@ -670,6 +670,9 @@ void UsageExtractor::handleAnthropicEvent(std::string_view type, const boost::js
     if (const auto* usage = objectMember(&event, "usage")) {
       anthropic_.merge(*usage, counts_);
       anthropic_seen_ = true;
+      // The delta that sets stop_reason is the message's last (an earlier one has null): its
+      // counts are final even if the stream is cut before message_stop.
+      if (!stringMember(objectMember(&event, "delta"), "stop_reason").empty()) terminal_ = true;
     }
   } else if (type == "message_stop") {
     terminal_ = true;

@@ -94,6 +94,17 @@ TEST(UsageExtractorAnthropic, InterruptedStreamIsPartial) {
   EXPECT_EQ(r2.usage.output_tokens, 40);
 }
 
+TEST(UsageExtractorAnthropic, CutAfterTheFinalMessageDeltaIsReported) {
+  // The message_delta with a stop_reason carries the final cumulative counts: a stream cut
+  // before message_stop is billed exactly that, like an OpenAI stream cut after its usage chunk.
+  std::string body = readFixture("anthropic_stream.sse");
+  body.resize(body.find("event: message_stop"));
+  const UsageResult r = extract(messages(true), kSse, body);
+  EXPECT_EQ(r.status, UsageStatus::Reported);
+  EXPECT_FALSE(r.estimated);
+  expectFinalStreamUsage(r.usage);
+}
+
 TEST(UsageExtractorAnthropic, PartialTopUpIsCappedButReportedCountsStand) {
   const auto cappedAt = [](int max_tokens) {
     return classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "",
