@@ -72,7 +72,7 @@ EmergencyStopState evaluateEmergencyStop(const EmergencyStopState& state,
   }
   if (next.active || !rule.auto_stop || next.auto_suppressed_until) return next;
   const auto& trigger = *rule.auto_stop;
-  if (spend_in_period < trigger.spend) return next;
+  if (spend_in_period <= trigger.spend) return next;  // SPEC §2: trips when spend passes it
 
   next.active = true;
   next.source = EmergencyStopSource::Auto;
@@ -82,7 +82,7 @@ EmergencyStopState evaluateEmergencyStop(const EmergencyStopState& state,
                                ? "in total"
                                : "this " + std::string(periodName(trigger.period));
   next.reason = "global spend $" + formatUsd(spend_in_period) + " " + when +
-                " reached the automatic stop at $" + formatUsd(trigger.spend);
+                " passed the automatic stop at $" + formatUsd(trigger.spend);
   // `until` is the hold and nothing more, so the admin API and retry-after tell the truth. A
   // period still over the threshold when it ends trips again at the next settle. A `total` period
   // never resets, so a hold could only let traffic through until that settle: it stays on.

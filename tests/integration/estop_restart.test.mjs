@@ -108,13 +108,13 @@ test('restart: a --for stop still running comes back with its until; one that ra
 
 test('restart: an automatic stop turned off by hand stays suppressed although the replay rebuilds the spend', async (t) => {
   const up = await startMeteredUpstream(t, { usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
-  const extra = { emergency_stop: { auto: { spend_usd: raw(picoToUsd(W)), period: 'day', hold: '1h' } } };
+  const extra = { emergency_stop: { auto: { spend_usd: raw(picoToUsd(W - 1n)), period: 'day', hold: '1h' } } };  // 1 request passes it
   const first = await start(t, up, { extra });
   const ledger = ledgerPathOf(first);
   assert.equal((await chat(first.url, BODY)).status, 200);
   await waitForLedger(ledger, 1, { settleMs: 0 });
   const tripped = await getEstop(first.adminUrl, TOKEN);
-  assert.equal(tripped.active, true, `spend at the threshold trips the stop: ${JSON.stringify(tripped)}`);
+  assert.equal(tripped.active, true, `spend past the threshold trips the stop: ${JSON.stringify(tripped)}`);
   assert.equal(tripped.source, 'auto');
   await setEstop(first.adminUrl, { active: false }, TOKEN);
   assert.equal((await chat(first.url, BODY)).status, 200, 'suppressed for the rest of the day');

@@ -125,7 +125,7 @@ test('restart: spend already past emergency_stop.auto.spend_usd trips the stop a
   const up = await startMeteredUpstream(t, { usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
   const extra = {
     budgets: [{ name: 'watch', scope: 'global', period: 'day', limit_usd: raw(picoToUsd(5n * W)), mode: 'soft', alert_at: [0.5, 1.0] }],
-    emergency_stop: { auto: { spend_usd: raw(picoToUsd(3n * W)), period: 'day', hold: '1h' } },
+    emergency_stop: { auto: { spend_usd: raw(picoToUsd(3n * W - 1n)), period: 'day', hold: '1h' } },  // 3 requests pass it
   };
   const thresholds = async (proxy) => (await getJson(`${proxy.adminUrl}/admin/alerts`))
     .filter((a) => a.kind === 'budget_threshold').map((a) => a.id.replace(/^.*:threshold:/, ''));

@@ -81,7 +81,7 @@ TEST(EmergencyStop, ExpiryReadsLikeTurnedOffAtUntil) {
   // Without an end, or when off, there is nothing to expire; an auto stop keeps its source.
   const EmergencyStopState open_ended = manualStop({}, "open", std::nullopt, t0);
   EXPECT_EQ(expireEmergencyStop(open_ended, t0 + 1000h), open_ended);
-  const EmergencyStopState tripped = evaluateEmergencyStop({}, autoRule(1h), 500 * kUsd, t0);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, autoRule(1h), 501 * kUsd, t0);
   const EmergencyStopState auto_expired = expireEmergencyStop(tripped, t0 + 1h);
   EXPECT_FALSE(auto_expired.active);
   EXPECT_EQ(auto_expired.source, EmergencyStopSource::Auto);
@@ -89,11 +89,14 @@ TEST(EmergencyStop, ExpiryReadsLikeTurnedOffAtUntil) {
   EXPECT_EQ(auto_expired.since, t0 + 1h);
 }
 
-TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsForTheHold) {
+TEST(EmergencyStop, AutoTripsWhenSpendPassesTheThresholdAndHoldsForTheHold) {
   const EmergencyStopRule rule = autoRule(1h);
   const auto t0 = utc(2026, 1, 1, 15);
+  // SPEC §2: it trips when global spend passes spend_usd; reaching it exactly is not passing.
   EXPECT_FALSE(evaluateEmergencyStop({}, rule, 500 * kUsd - 1, t0).active);
-  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  EXPECT_FALSE(evaluateEmergencyStop({}, rule, 500 * kUsd, t0).active);
+  EXPECT_TRUE(evaluateEmergencyStop({}, rule, 500 * kUsd + 1, t0).active);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 501 * kUsd, t0);
   EXPECT_TRUE(tripped.active);
   EXPECT_EQ(tripped.source, EmergencyStopSource::Auto);
   EXPECT_EQ(tripped.since, t0);
@@ -101,8 +104,8 @@ TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsForTheHold) {
   ASSERT_TRUE(tripped.until);
   EXPECT_EQ(*tripped.until, t0 + 1h);
   EXPECT_EQ(emergencyStopRetryAfter(tripped, t0 + 15min), std::chrono::milliseconds(45min));
-  EXPECT_NE(tripped.reason.find("$500"), std::string::npos) << tripped.reason;
-  EXPECT_EQ(tripped.reason, "global spend $500 this day reached the automatic stop at $500");
+  EXPECT_NE(tripped.reason.find("$501"), std::string::npos) << tripped.reason;
+  EXPECT_EQ(tripped.reason, "global spend $501 this day passed the automatic stop at $500");
 
   // Within the hold nothing changes, whatever the spend.
   EXPECT_EQ(evaluateEmergencyStop(tripped, rule, 600 * kUsd, t0 + 1h - 1ms), tripped);
@@ -113,7 +116,7 @@ TEST(EmergencyStop, AutoTripsAtThresholdAndHoldsForTheHold) {
 TEST(EmergencyStop, AutoTripsAgainAfterTheHoldWhileThePeriodIsStillOver) {
   const EmergencyStopRule rule = autoRule(1h);
   const auto t0 = utc(2026, 1, 1, 15);
-  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 501 * kUsd, t0);
   // The first settle after the hold, same day, spend still over: a new trip, fresh since/until.
   const auto t1 = t0 + 1h + 20s;
   const EmergencyStopState again = evaluateEmergencyStop(tripped, rule, 520 * kUsd, t1);
@@ -147,23 +150,23 @@ TEST(EmergencyStop, AutoClearsAfterTheHoldInANewPeriodBelowTheThreshold) {
 
 TEST(EmergencyStop, HoldZeroAndTotalMeanUntilTurnedOff) {
   const auto t0 = utc(2026, 1, 1, 15);
-  const EmergencyStopState zero = evaluateEmergencyStop({}, autoRule(0ms), 500 * kUsd, t0);
+  const EmergencyStopState zero = evaluateEmergencyStop({}, autoRule(0ms), 501 * kUsd, t0);
   EXPECT_TRUE(zero.active);
   EXPECT_FALSE(zero.until);
   EXPECT_EQ(emergencyStopRetryAfter(zero, t0), std::nullopt);
   EXPECT_EQ(evaluateEmergencyStop(zero, autoRule(0ms), 0, utc(2026, 3, 1)), zero);
   const EmergencyStopState total =
-      evaluateEmergencyStop({}, autoRule(1h, Period::Total), 500 * kUsd, t0);
+      evaluateEmergencyStop({}, autoRule(1h, Period::Total), 501 * kUsd, t0);
   EXPECT_TRUE(total.active);
   EXPECT_FALSE(total.until);
   // Not "this total": a total period is all time.
-  EXPECT_EQ(total.reason, "global spend $500 in total reached the automatic stop at $500");
+  EXPECT_EQ(total.reason, "global spend $501 in total passed the automatic stop at $500");
 }
 
 TEST(EmergencyStop, ManualOffSuppressesAutoForThePeriod) {
   const EmergencyStopRule rule = autoRule(1h);
   const auto t0 = utc(2026, 1, 1, 15);
-  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 501 * kUsd, t0);
   const EmergencyStopState off = manualResume(tripped, rule, t0 + 10min);
   EXPECT_FALSE(off.active);
   ASSERT_TRUE(off.auto_suppressed_until);
@@ -172,7 +175,7 @@ TEST(EmergencyStop, ManualOffSuppressesAutoForThePeriod) {
   EXPECT_FALSE(evaluateEmergencyStop(off, rule, 900 * kUsd, t0 + 5h).active);
   // Tomorrow the trigger works again.
   const EmergencyStopState tomorrow =
-      evaluateEmergencyStop(off, rule, 500 * kUsd, utc(2026, 1, 2, 8));
+      evaluateEmergencyStop(off, rule, 501 * kUsd, utc(2026, 1, 2, 8));
   EXPECT_TRUE(tomorrow.active);
   EXPECT_FALSE(tomorrow.auto_suppressed_until);
 }
@@ -182,13 +185,13 @@ TEST(EmergencyStop, ManualOffOfAManualStopDoesNotSuppress) {
   const auto t0 = utc(2026, 1, 1, 15);
   const EmergencyStopState off = manualResume(manualStop({}, "x", {}, t0), rule, t0 + 1min);
   EXPECT_FALSE(off.auto_suppressed_until);
-  EXPECT_TRUE(evaluateEmergencyStop(off, rule, 500 * kUsd, t0 + 2min).active);
+  EXPECT_TRUE(evaluateEmergencyStop(off, rule, 501 * kUsd, t0 + 2min).active);
 }
 
 TEST(EmergencyStop, ManualOnOverridesAuto) {
   const EmergencyStopRule rule = autoRule(1h);
   const auto t0 = utc(2026, 1, 1, 15);
-  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 500 * kUsd, t0);
+  const EmergencyStopState tripped = evaluateEmergencyStop({}, rule, 501 * kUsd, t0);
   const EmergencyStopState manual = manualStop(tripped, "keep it off", std::nullopt, t0 + 1min);
   EXPECT_EQ(manual.source, EmergencyStopSource::Manual);
   EXPECT_FALSE(manual.until);
