@@ -189,6 +189,20 @@ constexpr std::string_view kOwnResponseHeaders[] = {
     "x-ratelimit-remaining-requests", "x-ratelimit-reset-requests", "x-ratelimit-limit-tokens",
     "x-ratelimit-remaining-tokens",   "x-ratelimit-reset-tokens"};
 constexpr std::size_t kSpendgateHeaderCount = 2;
+// What a relayed answer loses of the upstream's headers when spendgate sets only the tokens
+// family (the requests-only case is the first five of kOwnResponseHeaders): the upstream's own
+// family that spendgate does not set stays, so a client still sees the provider's limit there.
+constexpr std::string_view kOwnHeadersWithTokens[] = {
+    "x-spendgate-request-id", "x-spendgate-cost-usd", "x-ratelimit-limit-tokens",
+    "x-ratelimit-remaining-tokens", "x-ratelimit-reset-tokens"};
+
+/** The header names of ours that replace the upstream's in a relayed answer. */
+std::span<const std::string_view> ownResponseHeaders(const core::RateLimitHeaders& limits) {
+  if (limits.requests && limits.tokens) return kOwnResponseHeaders;
+  if (limits.requests) return std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount + 3);
+  if (limits.tokens) return kOwnHeadersWithTokens;
+  return std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount);
+}
 
 /** Calls emit(name, value) for each x-ratelimit-* header that `limits` has. */
 template <class Emit>
@@ -957,9 +971,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   }
   // The proxy's own headers go straight into the head, after the upstream's (minus any copies
   // of them the upstream sent), instead of through Beast's field container.
-  const bool rate_limited = ex.rate_limits.requests || ex.rate_limits.tokens;
-  relayed.own = rate_limited ? std::span(kOwnResponseHeaders)
-                             : std::span(kOwnResponseHeaders).first(kSpendgateHeaderCount);
+  relayed.own = ownResponseHeaders(ex.rate_limits);
   std::string& own_headers = own_headers_;
   own_headers.clear();
   own_headers.reserve(256);
@@ -968,8 +980,9 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
                          [&own_headers](std::string_view name, std::string_view value) {
                            appendHeaderLine(own_headers, name, value);
                          });
-  if (!hold_whole && !sse && !ex.info.stream) {
-    // Not billable (error answer, unmetered endpoint): known to cost nothing up front.
+  if (!hold_whole && !sse && (!ex.info.stream || !success)) {
+    // Not billable (error answer, also to a stream request, or an unmetered endpoint): known to
+    // cost nothing up front.
     appendHeaderLine(own_headers, "x-spendgate-cost-usd", "0");
   }
   bool keep_alive = ex.client_keep_alive && relayed.framing != BodyFraming::UntilClose &&
@@ -1177,6 +1190,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   if (error == ProxyError::ProviderKeyMissing) response.set("x-should-retry", "false");
   if (!kind.denied_reason.empty()) {
     response.set("x-spendgate-denied", kind.denied_reason);
+    response.set("x-spendgate-cost-usd", "0");  // SPEC §4: a denied request costs nothing
     worker_.metrics().denied(kind.denied_reason);
   }
   for (const auto& [name, value] : headers) response.set(name, value);

@@ -430,6 +430,36 @@ test('rate limit concurrent: 2 -> a third request while two are in flight is ref
   await proxy.stopClean();
 });
 
+test('x-ratelimit-*: spendgate replaces only the family its rules set; the provider\'s other family reaches the client', async (t) => {
+  const provider = {
+    'x-ratelimit-limit-requests': '5000', 'x-ratelimit-remaining-requests': '4999', 'x-ratelimit-reset-requests': '12ms',
+    'x-ratelimit-limit-tokens': '160000', 'x-ratelimit-remaining-tokens': '159976', 'x-ratelimit-reset-tokens': '9ms',
+  };
+  const family = (r, f) => [`limit-${f}`, `remaining-${f}`, `reset-${f}`].map((n) => r.headers[`x-ratelimit-${n}`]);
+  const cases = [
+    { rule: { requests_per_minute: 100 }, ours: ['requests'], theirs: ['tokens'] },
+    { rule: { tokens_per_minute: 90000 }, ours: ['tokens'], theirs: ['requests'] },
+    { rule: { concurrent: 4 }, ours: ['requests'], theirs: ['tokens'] },
+    { rule: { requests_per_minute: 100, tokens_per_minute: 90000 }, ours: ['requests', 'tokens'], theirs: [] },
+  ];
+  for (const c of cases) {
+    const what = JSON.stringify(c.rule);
+    const { proxy } = await setup(t, { rate_limits: [{ name: 'rl', scope: 'key', ...c.rule }] }, { upstream: { headers: provider } });
+    const r = await chat(proxy.url, chatBody());
+    assert.equal(r.status, 200, `${what}: ${r.text}`);
+    for (const f of c.theirs) {
+      assert.deepEqual(family(r, f), family({ headers: provider }, f), `${what}: the provider's ${f} headers are relayed`);
+    }
+    for (const f of c.ours) {
+      const [limit] = family(r, f);
+      assert.notEqual(limit, provider[`x-ratelimit-limit-${f}`], `${what}: spendgate's ${f} headers replace the provider's`);
+      // One value (Node joins repeated headers with ", "): the provider's copy is dropped.
+      assert.match(limit ?? '', /^\d+$/, `${what}: x-ratelimit-limit-${f}`);
+    }
+    await proxy.stopClean();
+  }
+});
+
 test('requests_per_minute: 10 with concurrent: 3 (two rules) -> x-ratelimit-*-requests report the per-minute rate, never the slots, even on the slots\' 429', async (t) => {
   let g = gate();
   const { up, proxy } = await setup(t, {

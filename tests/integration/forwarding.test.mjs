@@ -77,6 +77,21 @@ test('upstream error answers (4xx/5xx) are relayed unchanged, not replaced by pr
   assert.equal(r2.text, anthErr);
   assert.equal(r2.headers['x-should-retry'], 'true');
   assert.ok(r2.headers['x-spendgate-request-id']);
+  // SPEC §3: a non-streamed answer carries its cost. An error costs nothing, also when the
+  // request asked for a stream and the upstream answered with a JSON error instead.
+  assert.equal(r1.headers['x-spendgate-cost-usd'], '0');
+  assert.equal(r2.headers['x-spendgate-cost-usd'], '0');
+  for (const [path, headers, model] of [
+    ['/v1/chat/completions', { authorization: 'Bearer sk-test' }, 'gpt-4o-mini'],
+    ['/v1/messages', { 'x-api-key': 'sk-ant-test', 'anthropic-version': '2023-06-01' }, 'claude-3-5-haiku-20241022'],
+  ]) {
+    const r = await request(`${proxy.url}${path}`, {
+      method: 'POST', headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ model, max_tokens: 5, stream: true, messages: [{ role: 'user', content: 'hi' }] }),
+    });
+    assert.ok(r.status === 429 || r.status === 529, `${path}: ${r.status}`);
+    assert.equal(r.headers['x-spendgate-cost-usd'], '0', `${path} stream:true answered with a JSON error`);
+  }
   await proxy.stopClean();
 });
 

@@ -52,7 +52,7 @@ export function chatBody({ maxTokens = 16, field = 'max_tokens', content = 'hi',
  *   gate: a Promise to await before answering (for concurrency tests)
  * Returns the startUpstream handle plus `answered` (count of answers sent).
  */
-export async function startMeteredUpstream(t, { usage, delayMs = 0, gate } = {}) {
+export async function startMeteredUpstream(t, { usage, delayMs = 0, gate, headers = {} } = {}) {
   let answered = 0;
   const up = await startUpstream({
     handler: async (req, res, rec) => {
@@ -62,7 +62,7 @@ export async function startMeteredUpstream(t, { usage, delayMs = 0, gate } = {})
       if (gate) await (typeof gate === 'function' ? gate() : gate);
       const u = usage ? usage(rec, body) : { prompt: 19, completion: 10 };
       answered++;
-      json(res, 200, chatCompletion({ usage: chatUsage(u) }), { 'x-request-id': `req_${rec.connId}_${answered}` });
+      json(res, 200, chatCompletion({ usage: chatUsage(u) }), { 'x-request-id': `req_${rec.connId}_${answered}`, ...headers });
     },
   });
   if (t) t.after(() => up.close());
@@ -117,7 +117,8 @@ export function assertDenied(res, reason, { format = 'openai', what = '' } = {})
   assert.equal(res.headers['x-spendgate-denied'], reason, `x-spendgate-denied ${ctx}`);
   assert.ok(res.headers['x-spendgate-request-id'], `x-spendgate-request-id missing ${ctx}`);
   assert.match(res.headers['content-type'] ?? '', /application\/json/, `content-type ${ctx}`);
-  assert.equal(res.headers['x-spendgate-cost-usd'], undefined, `a denial must not carry a cost header ${ctx}`);
+  // SPEC §3: the cost header on every non-streamed answer; §4: a denied request costs nothing.
+  assert.equal(res.headers['x-spendgate-cost-usd'], '0', `a denial's cost header ${ctx}`);
   let body;
   assert.doesNotThrow(() => { body = JSON.parse(res.text); }, `body not JSON ${ctx}`);
   if (format === 'openai') {
