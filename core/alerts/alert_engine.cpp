@@ -290,7 +290,7 @@ void AlertEngine::spendRate(const BudgetSnapshot& s,
   r.last_window_start = s.window.start;
   r.last_spent = s.spent;
   if (delta < 0) delta = 0;
-  if (from > now) from = now;
+  if (from > now || settings_.every_charge_observed) from = now;
   r.last_seen = std::max(r.last_seen, now);
 
   // Spread the delta evenly over (from, now]: with several instances the counter also moved by

@@ -29,6 +29,12 @@ struct AlertSettings {
   Picodollars spend_rate_min = 5 * kPicodollarsPerUsd;
   /** ... and at least this much history before the last hour was observed (baseline). */
   std::chrono::milliseconds spend_rate_min_baseline{3600000};
+  /**
+   * Spend-rate: every charge to a counter is a settle this engine sees (one instance, memory
+   * store), so a counter's growth happened at the settle that shows it and is not spread back
+   * over the time since the counter was last seen (which is for spend by other instances).
+   */
+  bool every_charge_observed = false;
 };
 
 /**

@@ -395,11 +395,17 @@ int CommandLine::serve() {
     Enforcer enforcer(nullptr, runtime->config.store.redis.on_unavailable, logger);
     // Alerts go out once across instances: the first to claim an alert's id in Redis sends it.
     std::shared_ptr<RedisCounterStore> redis;
-    AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger,
-                           [&redis](const std::string& id, AlertDispatcher::ClaimCallback done) {
-                             if (!redis) return done(true);
-                             redis->claimOnce("alert:" + id, kAlertClaimTtl, std::move(done));
-                           });
+    AlertDispatchOptions alert_options;
+    // With the memory store this process makes every charge, so spend is never spread back.
+    alert_options.engine.every_charge_observed =
+        runtime->config.store.kind == config::StoreConfig::Kind::Memory;
+    AlertDispatcher alerts(
+        runtime->config.alerts, runtime->rules, logger,
+        [&redis](const std::string& id, AlertDispatcher::ClaimCallback done) {
+          if (!redis) return done(true);
+          redis->claimOnce("alert:" + id, kAlertClaimTtl, std::move(done));
+        },
+        alert_options);
     enforcer.setObserver(
         {[&alerts](const auto& budgets, auto now) { alerts.onSettled(budgets, now); },
          [&alerts](const auto& before, const auto& after, auto now) {

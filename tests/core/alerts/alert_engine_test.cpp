@@ -386,6 +386,44 @@ TEST_F(AlertEngineTest, SpendRateSpreadsSpendSeenAfterAGapOverTheGap) {
   EXPECT_EQ(feed(engine, clock, r, spent, usd(12), 5min, 10min).size(), 1u);
 }
 
+TEST_F(AlertEngineTest, SpendRateWithEveryChargeObservedCountsSpendWhenItIsSeen) {
+  // One instance on the memory store sees every charge: after a quiet gap, a burst is a burst,
+  // not spend spread back over the gap. (The audit's case: a baseline of cents, 3 h 10 min of
+  // nothing, then $5.21 within seconds.)
+  const auto r = rule("org", Period::Total, 1e6, {});
+  AlertSettings local;
+  local.every_charge_observed = true;
+  AlertEngine engine({r}, local);
+  AlertEngine shared({r});  // the default: spend may be other instances', so it is spread
+  Picodollars spent = 0;
+  for (auto* e : {&engine, &shared})
+    e->onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now());
+  for (int i = 0; i < 12 * 5; ++i) {  // 5 h of $0.01 every 5 minutes
+    clock.advance(5min);
+    spent += usd(0.01);
+    for (auto* e : {&engine, &shared}) {
+      ASSERT_TRUE(e->onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now()).empty());
+    }
+  }
+  clock.advance(3h + 10min);
+  std::vector<Alert> local_alerts;
+  std::vector<Alert> shared_alerts;
+  for (int i = 0; i < 4; ++i) {
+    clock.advance(1s);
+    spent += usd(1.302);
+    for (auto& a : engine.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now())) {
+      local_alerts.push_back(a);
+    }
+    for (auto& a : shared.onBudgetSettled({snap(r, "", spent, clock.now())}, clock.now())) {
+      shared_alerts.push_back(a);
+    }
+  }
+  ASSERT_EQ(local_alerts.size(), 1u);
+  EXPECT_EQ(local_alerts[0].kind, AlertKind::SpendRate);
+  EXPECT_NEAR(local_alerts[0].details.at("last_hour_usd").as_double(), 4 * 1.302, 1e-9);
+  EXPECT_TRUE(shared_alerts.empty());  // spread back over the gap: under the $5 floor
+}
+
 TEST_F(AlertEngineTest, TheOrderOfTheSettledBudgetsDoesNotMatter) {
   // The engine remembers what each position of the list resolved to; a list whose order (or
   // content) changes between calls must give the same alerts as a steady one.
