@@ -130,7 +130,8 @@ std::string decodedQueryValue(std::string_view value) {
   return percentDecoded(value);
 }
 
-CallerKey firstCallerKey(const http::fields& headers, std::string_view target) {
+template <class Fields>
+CallerKey firstCallerKey(const Fields& headers, std::string_view target) {
   // One walk over the fields instead of four lookups in Beast's tree (each a case-insensitive
   // search). The first field of each name counts, as operator[] would return it.
   std::string_view authorization, x_api_key, x_goog_api_key, api_key;
@@ -168,9 +169,8 @@ CallerKey firstCallerKey(const http::fields& headers, std::string_view target) {
   return {};
 }
 
-}  // namespace
-
-CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
+template <class Fields>
+CallerKey findCallerKeyIn(const Fields& headers, std::string_view target) {
   CallerKey key = firstCallerKey(headers, target);
   // Every other place too, every field of each name: the caller decides on the whole set (a
   // virtual key beside a different credential is refused, not half-forwarded).
@@ -199,26 +199,11 @@ CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
   return key;
 }
 
-std::string sha256Hex(std::string_view text) {
-  // Callers send the same few keys over and over; OpenSSL 3 makes each digest costly (provider
-  // lookup), so each thread remembers the last keys it hashed.
-  struct Hash {
-    using is_transparent = void;  // looked up by string_view: no copy of the key to find it
-    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
-  };
-  thread_local std::unordered_map<std::string, std::string, Hash, std::equal_to<>> cache;
-  if (auto found = cache.find(text); found != cache.end()) return found->second;
-  if (cache.size() >= 4096) cache.clear();
-  std::string hex = computeSha256Hex(text);
-  cache.emplace(std::string(text), hex);
-  return hex;
-}
-
-void injectProviderKey(http::fields& headers,
-                       std::string& target,
-                       const CallerKey&,
-                       core::ProviderFormat format,
-                       std::string_view provider_key) {
+template <class Fields>
+void injectProviderKeyIn(Fields& headers,
+                         std::string& target,
+                         core::ProviderFormat format,
+                         std::string_view provider_key) {
   // Every place a key can ride goes, not just the one the virtual key was found in: a second
   // copy elsewhere must not leave the proxy either.
   headers.erase(http::field::authorization);
@@ -251,6 +236,47 @@ void injectProviderKey(http::fields& headers,
       headers.set("api-key", provider_key);
       break;
   }
+}
+
+}  // namespace
+
+CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
+  return findCallerKeyIn(headers, target);
+}
+
+CallerKey findCallerKey(const FlatFields& headers, std::string_view target) {
+  return findCallerKeyIn(headers, target);
+}
+
+std::string sha256Hex(std::string_view text) {
+  // Callers send the same few keys over and over; OpenSSL 3 makes each digest costly (provider
+  // lookup), so each thread remembers the last keys it hashed.
+  struct Hash {
+    using is_transparent = void;  // looked up by string_view: no copy of the key to find it
+    std::size_t operator()(std::string_view s) const { return std::hash<std::string_view>{}(s); }
+  };
+  thread_local std::unordered_map<std::string, std::string, Hash, std::equal_to<>> cache;
+  if (auto found = cache.find(text); found != cache.end()) return found->second;
+  if (cache.size() >= 4096) cache.clear();
+  std::string hex = computeSha256Hex(text);
+  cache.emplace(std::string(text), hex);
+  return hex;
+}
+
+void injectProviderKey(http::fields& headers,
+                       std::string& target,
+                       const CallerKey&,
+                       core::ProviderFormat format,
+                       std::string_view provider_key) {
+  injectProviderKeyIn(headers, target, format, provider_key);
+}
+
+void injectProviderKey(FlatFields& headers,
+                       std::string& target,
+                       const CallerKey&,
+                       core::ProviderFormat format,
+                       std::string_view provider_key) {
+  injectProviderKeyIn(headers, target, format, provider_key);
 }
 
 }  // namespace spendgate::proxy

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "core/provider/provider_format.hpp"
+#include "proxy/relay/flat_fields.hpp"
 
 namespace spendgate::proxy {
 
@@ -33,6 +34,8 @@ std::string_view bearerToken(std::string_view authorization);
  *         credential the request also carries
  */
 CallerKey findCallerKey(const boost::beast::http::fields& headers, std::string_view target);
+/** The same for a request read by RequestParser. */
+CallerKey findCallerKey(const FlatFields& headers, std::string_view target);
 
 /** @return lower-case hex SHA-256 of the text. */
 std::string sha256Hex(std::string_view text);
@@ -43,6 +46,12 @@ std::string sha256Hex(std::string_view text);
  * @param target the request target; rewritten when the key was in the query
  */
 void injectProviderKey(boost::beast::http::fields& headers,
+                       std::string& target,
+                       const CallerKey& caller,
+                       core::ProviderFormat format,
+                       std::string_view provider_key);
+/** The same for a request read by RequestParser. */
+void injectProviderKey(FlatFields& headers,
                        std::string& target,
                        const CallerKey& caller,
                        core::ProviderFormat format,

@@ -96,15 +96,20 @@ void appendContentLength(std::string& out, std::size_t length) {
 
 }  // namespace
 
-void appendUpstreamRequestHead(std::string& out,
-                               const http::request_header<>& head,
-                               const UpstreamRequestHead& how) {
+namespace {
+
+/** appendUpstreamRequestHead for any head with Beast's reading interface (method, fields). */
+template <class Head, class Fields>
+void appendRequestHead(std::string& out,
+                       const Head& head,
+                       const Fields& fields,
+                       const UpstreamRequestHead& how) {
   out.append(head.method_string());
   out += ' ';
   out.append(how.target_prefix);
   out.append(how.target);
   out += " HTTP/1.1\r\n";
-  appendCrossingFields(out, head, how.drop, [](http::field id) {
+  appendCrossingFields(out, fields, how.drop, [](http::field id) {
     return id == http::field::expect || id == http::field::host ||
            id == http::field::accept_encoding || id == http::field::content_length;
   });
@@ -117,6 +122,20 @@ void appendUpstreamRequestHead(std::string& out,
     appendContentLength(out, how.body_size);
   }
   out += "\r\n";
+}
+
+}  // namespace
+
+void appendUpstreamRequestHead(std::string& out,
+                               const http::request_header<>& head,
+                               const UpstreamRequestHead& how) {
+  appendRequestHead(out, head, head, how);
+}
+
+void appendUpstreamRequestHead(std::string& out,
+                               const RequestParser& head,
+                               const UpstreamRequestHead& how) {
+  appendRequestHead(out, head, head.fields(), how);
 }
 
 namespace {

@@ -7,6 +7,7 @@
 #include <string>
 #include <string_view>
 
+#include "proxy/relay/request_parser.hpp"
 #include "proxy/relay/response_parser.hpp"
 
 namespace spendgate::proxy {
@@ -37,6 +38,14 @@ struct UpstreamRequestHead {
  */
 void appendUpstreamRequestHead(std::string& out,
                                const boost::beast::http::request_header<>& head,
+                               const UpstreamRequestHead& how);
+
+/**
+ * The same for a request read by RequestParser (fields kept flat): the same bytes, except that
+ * a repeated name stays where it came (see FlatFields).
+ */
+void appendUpstreamRequestHead(std::string& out,
+                               const RequestParser& head,
                                const UpstreamRequestHead& how);
 
 /** How the body after a relayed response head is delimited. */

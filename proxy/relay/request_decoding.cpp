@@ -8,16 +8,21 @@ namespace spendgate::proxy {
 
 namespace http = boost::beast::http;
 
-std::optional<RequestDecodingError> decodeRequestContent(http::request<http::string_body>& request,
-                                                         std::size_t max_body_bytes) {
+namespace {
+
+/** decodeRequestContent for either kind of fields (Beast's, FlatFields) and the body. */
+template <class Fields>
+std::optional<RequestDecodingError> decodeContent(Fields& fields,
+                                                  std::string& body,
+                                                  std::size_t max_body_bytes) {
   // Several Content-Encoding fields are one list (RFC 9110 §5.3), in the order they came.
   std::string codings;
-  const auto [first, last] = request.equal_range(http::field::content_encoding);
-  for (auto it = first; it != last; ++it) {
+  for (const auto& field : fields) {
+    if (field.name() != http::field::content_encoding) continue;
     if (!codings.empty()) codings += ", ";
-    codings.append(it->value());
+    codings.append(field.value());
   }
-  if (codings.empty() || request.body().empty()) return std::nullopt;
+  if (codings.empty() || body.empty()) return std::nullopt;
   auto decoder = ContentDecoder::create(codings, max_body_bytes);
   if (!decoder) return std::nullopt;  // identity only
   if (!decoder->ok()) {
@@ -29,7 +34,7 @@ std::optional<RequestDecodingError> decodeRequestContent(http::request<http::str
   }
 
   std::string plain;
-  decoder->feed(request.body(), plain);
+  decoder->feed(body, plain);
   if (decoder->tooLarge()) {
     return RequestDecodingError{core::ProxyError::BodyTooLarge,
                                 "request body is larger than " + std::to_string(max_body_bytes) +
@@ -42,14 +47,26 @@ std::optional<RequestDecodingError> decodeRequestContent(http::request<http::str
         "request body does not decode as its Content-Encoding (" + codings + "): " + why};
   }
 
-  request.body() = std::move(plain);
+  body = std::move(plain);
   // The coding is undone, and digests of the coded bytes no longer describe the body.
-  request.erase(http::field::content_encoding);
-  request.erase(http::field::content_md5);
-  request.erase(http::field::digest);
-  request.erase("Content-Digest");
-  request.erase("Repr-Digest");
+  fields.erase(http::field::content_encoding);
+  fields.erase(http::field::content_md5);
+  fields.erase(http::field::digest);
+  fields.erase("Content-Digest");
+  fields.erase("Repr-Digest");
   return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<RequestDecodingError> decodeRequestContent(http::request<http::string_body>& request,
+                                                         std::size_t max_body_bytes) {
+  return decodeContent(request.base(), request.body(), max_body_bytes);
+}
+
+std::optional<RequestDecodingError> decodeRequestContent(RequestParser& request,
+                                                         std::size_t max_body_bytes) {
+  return decodeContent(request.fields(), request.body(), max_body_bytes);
 }
 
 }  // namespace spendgate::proxy

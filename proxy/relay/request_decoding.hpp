@@ -7,6 +7,7 @@
 #include <string>
 
 #include "core/http/error_response.hpp"
+#include "proxy/relay/request_parser.hpp"
 
 namespace spendgate::proxy {
 
@@ -34,5 +35,8 @@ struct RequestDecodingError {
 std::optional<RequestDecodingError> decodeRequestContent(
     boost::beast::http::request<boost::beast::http::string_body>& request,
     std::size_t max_body_bytes);
+/** The same for a request read by RequestParser. */
+std::optional<RequestDecodingError> decodeRequestContent(RequestParser& request,
+                                                         std::size_t max_body_bytes);
 
 }  // namespace spendgate::proxy

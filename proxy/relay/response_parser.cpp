@@ -3,57 +3,10 @@
 #include <algorithm>
 #include <boost/beast/http/error.hpp>
 #include <cstring>
-#include <limits>
-#include <stdexcept>
 
 namespace spendgate::proxy {
 
 namespace http = boost::beast::http;
-
-namespace {
-
-/** Without leading and trailing SP / HTAB, as Beast's detail::trim (basic_fields stores that). */
-std::string_view trimmed(std::string_view value) {
-  const auto blank = [](char c) { return c == ' ' || c == '\t'; };
-  while (!value.empty() && blank(value.front())) value.remove_prefix(1);
-  while (!value.empty() && blank(value.back())) value.remove_suffix(1);
-  return value;
-}
-
-/** What a basic_fields element can hold (its offsets are 16 bits, two more bytes each). */
-constexpr std::size_t kMaxElementPart = std::numeric_limits<std::uint16_t>::max();
-
-}  // namespace
-
-void FlatFields::clear() {
-  text_size_ = 0;
-  entries_.clear();
-}
-
-void FlatFields::grow(std::size_t more) {
-  const std::size_t capacity = std::max({text_capacity_ * 2, text_size_ + more, std::size_t{512}});
-  auto text = std::make_unique_for_overwrite<char[]>(capacity);
-  if (text_size_ > 0) std::memcpy(text.get(), text_.get(), text_size_);
-  text_ = std::move(text);
-  text_capacity_ = capacity;
-}
-
-void FlatFields::add(http::field name, std::string_view name_string, std::string_view value) {
-  // The same refusals as basic_fields::new_element, so an absurd field fails the same way.
-  if (name_string.size() + 2 > kMaxElementPart) throw std::length_error{"field name too large"};
-  if (value.size() + 2 > kMaxElementPart) throw std::length_error{"field value too large"};
-  value = trimmed(value);
-  const std::size_t at = text_size_;
-  const std::size_t size = name_string.size() + value.size();
-  if (size > 0) {
-    if (text_capacity_ - at < size) grow(size);
-    char* p = text_.get() + at;
-    std::memcpy(p, name_string.data(), name_string.size());
-    std::memcpy(p + name_string.size(), value.data(), value.size());
-    text_size_ = at + size;
-  }
-  entries_.push_back(Entry{name, at, name_string.size(), at + name_string.size(), value.size()});
-}
 
 ResponseParser::ResponseParser(FlatFields& fields) : fields_(fields) { fields_.clear(); }
 

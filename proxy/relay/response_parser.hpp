@@ -7,91 +7,12 @@
 #include <boost/beast/http/status.hpp>
 #include <cstddef>
 #include <cstdint>
-#include <memory>
 #include <string>
 #include <string_view>
-#include <vector>
+
+#include "proxy/relay/flat_fields.hpp"
 
 namespace spendgate::proxy {
-
-/**
- * The fields of a parsed response head, in the order received, kept in one flat buffer: what the
- * relay needs of Beast's basic_fields (walking them in order), without what it costs per field
- * (an allocation, and an insert into a red-black tree and a list). Names and values are appended
- * to one string and an entry to one vector, which keep their capacity when cleared: a head parsed
- * into the same FlatFields as the one before allocates nothing.
- */
-class FlatFields {
-public:
-  /** One field, read as Beast's basic_fields::value_type is. */
-  class Field {
-  public:
-    Field(boost::beast::http::field name, std::string_view name_string, std::string_view value)
-        : name_(name), name_string_(name_string), value_(value) {}
-    boost::beast::http::field name() const { return name_; }
-    std::string_view name_string() const { return name_string_; }
-    std::string_view value() const { return value_; }
-
-  private:
-    boost::beast::http::field name_;
-    std::string_view name_string_;
-    std::string_view value_;
-  };
-
-private:
-  struct Entry {
-    boost::beast::http::field name;
-    std::size_t name_at;
-    std::size_t name_size;
-    std::size_t value_at;
-    std::size_t value_size;
-  };
-
-public:
-  class const_iterator {
-  public:
-    const_iterator(const FlatFields& fields, std::size_t index) : fields_(&fields), index_(index) {}
-    Field operator*() const { return fields_->at(index_); }
-    const_iterator& operator++() {
-      ++index_;
-      return *this;
-    }
-    bool operator==(const const_iterator& other) const { return index_ == other.index_; }
-
-  private:
-    const FlatFields* fields_;
-    std::size_t index_;
-  };
-
-  /** Forgets every field; the storage keeps its capacity. */
-  void clear();
-  /**
-   * Appends a field as basic_fields::insert stores it: the value without leading and trailing
-   * blanks, and std::length_error for a name or value Beast's element could not hold.
-   */
-  void add(boost::beast::http::field name, std::string_view name_string, std::string_view value);
-
-  std::size_t size() const { return entries_.size(); }
-  Field at(std::size_t index) const {
-    const Entry& e = entries_[index];
-    const char* text = text_.get();
-    return Field(e.name, std::string_view(text + e.name_at, e.name_size),
-                 std::string_view(text + e.value_at, e.value_size));
-  }
-  const_iterator begin() const { return {*this, 0}; }
-  const_iterator end() const { return {*this, entries_.size()}; }
-
-private:
-  /** Makes room for `more` bytes of text after the first text_size_. */
-  void grow(std::size_t more);
-
-  // Names and values back to back; a plain buffer rather than a std::string, whose resize
-  // would fill what is about to be copied over.
-  std::unique_ptr<char[]> text_;
-  std::size_t text_size_ = 0;
-  std::size_t text_capacity_ = 0;
-  std::vector<Entry> entries_;
-};
 
 /**
  * Reads an upstream's response: Beast's basic_parser does all the parsing (the status line,

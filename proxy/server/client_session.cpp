@@ -9,8 +9,9 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/buffer_body.hpp>
 #include <boost/beast/http/error.hpp>
-#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/message.hpp>
 #include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
 #include <boost/beast/http/write.hpp>
 #include <boost/beast/ssl.hpp>
 #include <cerrno>
@@ -44,6 +45,7 @@
 #include "proxy/relay/parse_buffered.hpp"
 #include "proxy/relay/request_decoding.hpp"
 #include "proxy/relay/request_id.hpp"
+#include "proxy/relay/request_parser.hpp"
 #include "proxy/relay/response_parser.hpp"
 #include "proxy/relay/wire_format.hpp"
 #include "proxy/server/worker.hpp"
@@ -224,7 +226,8 @@ void forEachRateLimitHeader(const core::RateLimitHeaders& limits, Emit&& emit) {
 
 /** The x-spendgate-{user,team,customer,agent} headers (the first of each, as operator[] gives),
  * read in one walk over the fields instead of four case-insensitive searches of Beast's tree. */
-core::IdentityResolver::Headers claimedIdentity(const http::fields& fields) {
+template <class Fields>
+core::IdentityResolver::Headers claimedIdentity(const Fields& fields) {
   core::IdentityResolver::Headers claimed;
   bool seen[4] = {};
   constexpr std::string_view kPrefix = "x-spendgate-";
@@ -318,7 +321,7 @@ Awaitable<bool> ClientSession::serveOne() {
   RuntimePtr runtime = worker_.runtime();
   const auto& server = runtime->config.server;
 
-  http::request_parser<http::string_body> parser;
+  Request parser(request_fields_);
   parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser.body_limit(server.max_body_bytes);
 
@@ -338,7 +341,7 @@ Awaitable<bool> ClientSession::serveOne() {
   ex.record.request_id = newRequestId();
   ex.record.bytes_in = header_bytes;
 
-  auto& request = parser.get();
+  auto& request = parser;
   bool bad_target = false;
   // Beast parses the request line before the fields, so even a header over the limit has a
   // target to choose the error format by.
@@ -384,12 +387,12 @@ Awaitable<bool> ClientSession::serveOne() {
 
   worker_.requestStarted();
   ex.counted = true;
-  ex.client_keep_alive = request.keep_alive();
+  ex.client_keep_alive = request.keepAlive();
   ex.client_version = request.version();
 
   if (!parser.is_done()) {
     // curl and others wait for "100 Continue" before sending a large body.
-    if (beast::iequals(request[http::field::expect], "100-continue")) {
+    if (beast::iequals(request.fields()[http::field::expect], "100-continue")) {
       deadline_.arm(Clock::now() + kErrorWriteTimeout);
       auto [wec, n] = co_await net::async_write(socket_, net::buffer(k100Continue), use_nothrow);
       if (deadline_.finish(wec)) {
@@ -443,7 +446,7 @@ Awaitable<bool> ClientSession::serveOne() {
     co_return keep_alive;
   }
 
-  Request forwarded = parser.release();
+  Request& forwarded = parser;
   // A metered body is read, so a coded one is decoded first and forwarded decoded: the budget
   // checks and the upstream's bill then see the same bytes. Free endpoints go untouched.
   if (core::endpointKind(format, forwarded.target()) != core::EndpointKind::Unmetered) {
@@ -488,7 +491,7 @@ Awaitable<bool> ClientSession::serveOne() {
   // starts watching for that once the request has lasted a while (watchIfSlow).
   in_flight_ = exchange;
   seen_by_sweep_ = false;
-  const bool keep = co_await forward(ex, std::move(forwarded));
+  const bool keep = co_await forward(ex, forwarded);
   settle(ex);
   ex.finished = true;
   in_flight_.reset();
@@ -547,7 +550,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   const ProviderRuntime& provider = *ex.provider;
   const Runtime& runtime = *ex.runtime;
 
-  ex.caller = findCallerKey(request, request.target());
+  ex.caller = findCallerKey(request.fields(), request.target());
   // A connection's requests nearly always carry the same key: its digest is kept with it (the
   // thread's digest cache costs a hash, a search and a 64-character copy per request).
   if (ex.caller.value != caller_key_) {
@@ -555,7 +558,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
     caller_key_ = ex.caller.value;
   }
   const std::string& key_hash = caller_key_hash_;
-  const core::IdentityResolver::Headers claimed = claimedIdentity(request);
+  const core::IdentityResolver::Headers claimed = claimedIdentity(request.fields());
   const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller.value);
   if (!ex.caller.other_credentials.empty()) {
     // Which credential would count is a guess, and whichever did, the other would go upstream:
@@ -797,7 +800,7 @@ void ClientSession::settle(Exchange& ex) {
   worker_.spend().record(core::settledRequestFrom(entry), entry.ts);
 }
 
-Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
+Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   const ProviderRuntime& provider = *ex.provider;
   const auto& server = ex.runtime->config.server;
   const auto format = provider.config.format;
@@ -807,7 +810,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request request) {
   if (ex.identity.virtual_key) {
     // The virtual key stays here; the provider's own key goes in its own header.
     target_with_key = target;
-    injectProviderKey(request, target_with_key, ex.caller, format, provider.api_key);
+    injectProviderKey(request.fields(), target_with_key, ex.caller, format, provider.api_key);
     target = target_with_key;
   }
   static constexpr std::string_view kIdentityHeaders[] = {

@@ -1,8 +1,6 @@
 #pragma once
 
 #include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/http/message.hpp>
-#include <boost/beast/http/string_body.hpp>
 #include <chrono>
 #include <memory>
 #include <optional>
@@ -14,6 +12,7 @@
 #include "core/http/error_response.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
+#include "proxy/relay/request_parser.hpp"
 #include "proxy/relay/response_parser.hpp"
 #include "proxy/server/io_deadline.hpp"
 #include "proxy/server/runtime.hpp"
@@ -52,7 +51,8 @@ public:
   void sweep(std::chrono::steady_clock::time_point now);
 
 private:
-  using Request = boost::beast::http::request<boost::beast::http::string_body>;
+  // A client request as read (the request line, fields in the session's request_fields_, body).
+  using Request = RequestParser;
   using Clock = std::chrono::steady_clock;
 
   Awaitable<void> run();
@@ -77,7 +77,7 @@ private:
   Awaitable<std::optional<core::Denial>> admitLater(Exchange& exchange,
                                                     const PendingAdmission& pending);
   Awaitable<void> sendDenial(Exchange& exchange, const core::Denial& denial, bool keep_alive);
-  Awaitable<bool> forward(Exchange& exchange, Request request);
+  Awaitable<bool> forward(Exchange& exchange, Request& request);
   /** Reads the answer's usage and prices it, once (needed before a held answer is sent). */
   void price(Exchange& exchange);
   /** Prices the request and settles its reservation and rate limits, once. */
@@ -113,7 +113,9 @@ private:
   std::string upstream_head_;
   std::string response_head_;
   std::string own_headers_;
-  // The fields of the upstream's answer head (ResponseParser), kept the same way.
+  // The fields of the client's request head (RequestParser) and of the upstream's answer head
+  // (ResponseParser), kept the same way.
+  FlatFields request_fields_;
   FlatFields response_fields_;
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;
