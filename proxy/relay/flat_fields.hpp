@@ -83,6 +83,8 @@ public:
   void set(std::string_view name, std::string_view value);
 
   std::size_t size() const { return entries_.size(); }
+  /** The bytes of every name and value together (an erased field's too): at most that. */
+  std::size_t textSize() const { return text_size_; }
   Field at(std::size_t index) const {
     const Entry& e = entries_[index];
     const char* text = text_.get();

@@ -1,15 +1,15 @@
 #include "proxy/relay/header_rewrite.hpp"
 
+#include <algorithm>
 #include <array>
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/rfc7230.hpp>
 #include <boost/beast/http/status.hpp>
 #include <charconv>
+#include <cstring>
 #include <span>
 #include <vector>
-
-#include "proxy/relay/wire_format.hpp"
 
 namespace spendgate::proxy {
 
@@ -66,15 +66,67 @@ std::span<const std::string_view> namedByConnection(const Fields& fields,
   return std::span<const std::string_view>(few.data(), count);
 }
 
+// A head is written with one resize of `out` to the most it can take and a cursor, then cut to
+// what it took: a resize per line fills and checks capacity a dozen times per head.
+
+char* put(char* p, std::string_view text) {
+  std::memcpy(p, text.data(), text.size());
+  return p + text.size();
+}
+
+/** Writes "name: value\r\n" (as appendHeaderLine appends it). */
+char* putLine(char* p, std::string_view name, std::string_view value) {
+  p = put(p, name);
+  *p++ = ':';
+  *p++ = ' ';
+  p = put(p, value);
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
+
+/** The longest a "Content-Length: n\r\n" line can be. */
+constexpr std::size_t kMaxContentLengthLine = 14 + 2 + 20 + 2;
+
+char* putContentLength(char* p, std::size_t length) {
+  p = put(p, "Content-Length: ");
+  p = std::to_chars(p, p + 20, length).ptr;
+  *p++ = '\r';
+  *p++ = '\n';
+  return p;
+}
+
+/** The most the fields' lines can take ("name: value\r\n" each). */
+std::size_t linesBound(const FlatFields& fields) { return fields.textSize() + 4 * fields.size(); }
+
+template <class Fields>
+std::size_t linesBound(const Fields& fields) {
+  std::size_t bound = 0;
+  for (const auto& field : fields) bound += field.name_string().size() + field.value().size() + 4;
+  return bound;
+}
+
+/** Makes `out` `bound` bytes longer. @return where the head starts */
+char* makeRoom(std::string& out, std::size_t bound) {
+  const std::size_t at = out.size();
+  out.resize(at + bound);
+  return out.data() + at;
+}
+
+/** Cuts `out` to end at `end` (written by the cursor from makeRoom). */
+void cutAt(std::string& out, const char* end) {
+  out.resize(static_cast<std::size_t>(end - out.data()));
+}
+
 /**
- * Appends every field that crosses the proxy: not hop-by-hop, not one `replaced` says the
+ * Writes every field that crosses the proxy: not hop-by-hop, not one `replaced` says the
  * proxy writes itself, and (for names Beast does not know) not one listed in `drop`.
  */
 template <class Fields, class Replaced>
-void appendCrossingFields(std::string& out,
-                          const Fields& fields,
-                          std::span<const std::string_view> drop,
-                          Replaced&& replaced) {
+char* putCrossingFields(char* p,
+                        const Fields& fields,
+                        std::span<const std::string_view> drop,
+                        Replaced&& replaced) {
   std::array<std::string_view, 4> few;
   std::vector<std::string_view> more;
   const std::span<const std::string_view> named = namedByConnection(fields, few, more);
@@ -84,14 +136,9 @@ void appendCrossingFields(std::string& out,
     const std::string_view name = field.name_string();
     if (id == http::field::unknown && isListed(name, drop)) continue;
     if (!named.empty() && isListed(name, named)) continue;
-    appendHeaderLine(out, name, field.value());
+    p = putLine(p, name, field.value());
   }
-}
-
-void appendContentLength(std::string& out, std::size_t length) {
-  char digits[24];
-  const auto end = std::to_chars(digits, digits + sizeof digits, length).ptr;
-  appendHeaderLine(out, "Content-Length", std::string_view(digits, end - digits));
+  return p;
 }
 
 }  // namespace
@@ -104,24 +151,34 @@ void appendRequestHead(std::string& out,
                        const Head& head,
                        const Fields& fields,
                        const UpstreamRequestHead& how) {
-  out.append(head.method_string());
-  out += ' ';
-  out.append(how.target_prefix);
-  out.append(how.target);
-  out += " HTTP/1.1\r\n";
-  appendCrossingFields(out, fields, how.drop, [](http::field id) {
+  const std::string_view method_string = head.method_string();
+  constexpr std::string_view kVersion = " HTTP/1.1\r\n";
+  constexpr std::string_view kAcceptEncoding = "Accept-Encoding: identity\r\n";
+  const std::size_t bound = method_string.size() + 1 + how.target_prefix.size() +
+                            how.target.size() + kVersion.size() + linesBound(fields) +
+                            (6 + how.host.size() + 2) + kAcceptEncoding.size() +
+                            kMaxContentLengthLine + 2;
+  char* p = makeRoom(out, bound);
+  p = put(p, method_string);
+  *p++ = ' ';
+  p = put(p, how.target_prefix);
+  p = put(p, how.target);
+  p = put(p, kVersion);
+  p = putCrossingFields(p, fields, how.drop, [](http::field id) {
     return id == http::field::expect || id == http::field::host ||
            id == http::field::accept_encoding || id == http::field::content_length;
   });
-  appendHeaderLine(out, "Host", how.host);
-  appendHeaderLine(out, "Accept-Encoding", "identity");
+  p = putLine(p, "Host", how.host);
+  p = put(p, kAcceptEncoding);
   // As prepare_payload(): methods that carry a body say so even when it is empty.
   const http::verb method = head.method();
   if (how.body_size > 0 || method == http::verb::post || method == http::verb::put ||
       method == http::verb::options) {
-    appendContentLength(out, how.body_size);
+    p = putContentLength(p, how.body_size);
   }
-  out += "\r\n";
+  *p++ = '\r';
+  *p++ = '\n';
+  cutAt(out, p);
 }
 
 }  // namespace
@@ -152,31 +209,42 @@ void appendRelayedHead(std::string& out,
   const char status[3] = {static_cast<char>('0' + code / 100),
                           static_cast<char>('0' + code / 10 % 10),
                           static_cast<char>('0' + code % 10)};
-  out += "HTTP/1.1 ";
-  out.append(status, sizeof status);
-  out += ' ';
-  const std::string_view reason = head.reason();
-  out.append(reason.empty() ? std::string_view(http::obsolete_reason(head.result())) : reason);
-  out += "\r\n";
+  const std::string_view given = head.reason();
+  const std::string_view reason =
+      given.empty() ? std::string_view(http::obsolete_reason(head.result())) : given;
+  constexpr std::string_view kChunked = "Transfer-Encoding: chunked\r\n";
+  constexpr std::string_view kClose = "Connection: close\r\n";
+  const std::size_t bound = 9 + sizeof status + 1 + reason.size() + 2 + linesBound(fields) +
+                            std::max(kMaxContentLengthLine, kChunked.size()) + kClose.size() +
+                            how.extra.size() + 2;
+  char* p = makeRoom(out, bound);
+  p = put(p, "HTTP/1.1 ");
+  p = put(p, std::string_view(status, sizeof status));
+  *p++ = ' ';
+  p = put(p, reason);
+  *p++ = '\r';
+  *p++ = '\n';
   const bool own_length = how.framing != BodyFraming::AsUpstream || how.decoded;
-  appendCrossingFields(out, fields, how.own, [&how, own_length](http::field id) {
+  p = putCrossingFields(p, fields, how.own, [&how, own_length](http::field id) {
     return (id == http::field::content_length && own_length) ||
            (id == http::field::content_encoding && how.decoded);
   });
   switch (how.framing) {
     case BodyFraming::Length:
-      appendContentLength(out, how.content_length);
+      p = putContentLength(p, how.content_length);
       break;
     case BodyFraming::Chunked:
-      appendHeaderLine(out, "Transfer-Encoding", "chunked");
+      p = put(p, kChunked);
       break;
     case BodyFraming::AsUpstream:
     case BodyFraming::UntilClose:
       break;
   }
-  if (!how.keep_alive) appendHeaderLine(out, "Connection", "close");
-  out.append(how.extra);
-  out += "\r\n";
+  if (!how.keep_alive) p = put(p, kClose);
+  p = put(p, how.extra);
+  *p++ = '\r';
+  *p++ = '\n';
+  cutAt(out, p);
 }
 
 }  // namespace

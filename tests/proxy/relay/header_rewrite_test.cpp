@@ -5,6 +5,7 @@
 #include <boost/beast/http/empty_body.hpp>
 #include <boost/beast/http/field.hpp>
 #include <boost/beast/http/parser.hpp>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -232,6 +233,35 @@ TEST(HeaderRewriteTest, ResponseFramingIsTheProxys) {
   wire.clear();
   appendRelayedResponseHead(wire, head, {.keep_alive = false});
   EXPECT_EQ(parseHead<false>(wire)[http::field::connection], "close");
+}
+
+// A head is written into room made for the most it can take, then cut: the longest lines the
+// proxy writes itself must fit, after whatever the buffer already held.
+TEST(HeaderRewriteTest, TheLongestLinesTheProxyWritesFitTheRoomMadeForThem) {
+  http::request_header<> request;
+  request.method(http::verb::post);
+  request.target("/v1/x");
+  std::string wire = "held";
+  appendUpstreamRequestHead(wire, request, {.target = "/v1/x", .host = "h", .body_size = SIZE_MAX});
+  EXPECT_EQ(wire,
+            "heldPOST /v1/x HTTP/1.1\r\nHost: h\r\nAccept-Encoding: identity\r\n"
+            "Content-Length: 18446744073709551615\r\n\r\n");
+
+  http::response_header<> response;
+  response.result(http::status::ok);
+  for (const BodyFraming framing : {BodyFraming::Length, BodyFraming::Chunked}) {
+    std::string head = "held";
+    appendRelayedResponseHead(head, response,
+                              {.framing = framing,
+                               .content_length = SIZE_MAX,
+                               .keep_alive = false,
+                               .extra = "x-spendgate-request-id: r\r\n"});
+    const std::string framing_line = framing == BodyFraming::Length
+                                         ? "Content-Length: 18446744073709551615\r\n"
+                                         : "Transfer-Encoding: chunked\r\n";
+    EXPECT_EQ(head, "heldHTTP/1.1 200 OK\r\n" + framing_line +
+                        "Connection: close\r\nx-spendgate-request-id: r\r\n\r\n");
+  }
 }
 
 TEST(HeaderRewriteTest, DroppedNamesAreUnknownToBeast) {
