@@ -307,6 +307,18 @@ ReconcileResult MemoryCounterStore::addSettled(const Reconciliation& reconciliat
   return result;
 }
 
+std::unordered_set<std::string> MemoryCounterStore::budgetCounterKeys(
+    std::chrono::system_clock::time_point now) const {
+  const std::int64_t now_ms = unixMillis(now);
+  std::unordered_set<std::string> keys;
+  std::lock_guard lock(mutex_);
+  keys.reserve(counters_.size());
+  for (const auto& [key, counter] : counters_) {
+    if (counter.keep_until_ms > now_ms) keys.insert(key);
+  }
+  return keys;
+}
+
 void MemoryCounterStore::budgets(std::chrono::system_clock::time_point now,
                                  BudgetsCallback callback) {
   std::vector<BudgetSnapshot> list;

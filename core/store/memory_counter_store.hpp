@@ -6,6 +6,7 @@
 #include <mutex>
 #include <string>
 #include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "core/store/counter_store.hpp"
@@ -85,6 +86,13 @@ public:
    * request once (the ledger replay at start-up, docs/ledger.md). Always answers Added.
    */
   ReconcileResult addSettled(const Reconciliation& reconciliation);
+
+  /**
+   * @return the keys of the budget counters held at `now` (a hot reload takes them before it
+   * seeds the counters the new rules bring from the ledger, docs/ledger.md "Reload").
+   */
+  std::unordered_set<std::string> budgetCounterKeys(
+      std::chrono::system_clock::time_point now) const;
 
   /** @return counters, rate states and reservation records held (memory reclamation tests). */
   std::size_t entryCountForTest() const;

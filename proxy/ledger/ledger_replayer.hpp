@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <string_view>
+#include <unordered_set>
 #include <vector>
 
 #include "core/enforcement/rules.hpp"
@@ -44,6 +46,13 @@ public:
     std::chrono::milliseconds took{0};
   };
 
+  struct SeedResult {
+    std::uint64_t records = 0;   // records that seeded at least one counter
+    std::uint64_t counters = 0;  // counters seeded
+    core::Picodollars cost = 0;  // the cost of `records`
+    std::chrono::milliseconds took{0};
+  };
+
   LedgerReplayer(core::MemoryCounterStore& store,
                  core::SpendRecorder& spend,
                  Logger& logger,
@@ -54,7 +63,29 @@ public:
                 const core::Rules& rules,
                 std::chrono::system_clock::time_point now);
 
+  /**
+   * Hot reload (docs/ledger.md, "Reload"): adds to the budget counters `rules` brings that are
+   * not in `existing` (the store's counters, taken just after `reloaded_at`) the cost of every
+   * record of a request admitted before `reloaded_at` (core::ReloadSeedPlanner). Nothing else:
+   * the spend counter, the statistics and the alerts were never reset. Flush the ledger writer
+   * first. Logs one info line (and one warning for malformed lines).
+   */
+  SeedResult seed(const std::string& path,
+                  const core::Rules& rules,
+                  std::chrono::system_clock::time_point reloaded_at,
+                  const std::unordered_set<std::string>& existing,
+                  std::chrono::system_clock::time_point now);
+
 private:
+  /**
+   * Calls `apply` with each line of `path` (a missing file has none); `what` ends the warning
+   * when it cannot be read.
+   */
+  void readLines(const std::string& path,
+                 const std::function<void(std::string_view)>& apply,
+                 std::string_view what);
+  void warnMalformed(const std::string& path, std::uint64_t count, std::uint64_t first) const;
+
   core::MemoryCounterStore& store_;
   core::SpendRecorder& spend_;
   Logger& logger_;

@@ -2,15 +2,21 @@
 
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
+
+namespace spendgate::core {
+class MemoryCounterStore;
+}
 
 namespace spendgate::proxy {
 
@@ -40,7 +46,9 @@ public:
 
   /**
    * Re-reads the config file and swaps in the new rules for requests that start from now on;
-   * requests in flight finish under the rules they started with, counters are kept.
+   * requests in flight finish under the rules they started with, counters are kept. With the
+   * memory store, the budget counters the new rules bring are seeded from the ledger (the
+   * records of requests admitted before the reload), as a restart would (docs/ledger.md).
    * Call on the main event loop. @return the errors that made it refuse (old config stays), or
    * the warnings of an applied one: settings that keep their start-up value until a restart
    */
@@ -60,6 +68,11 @@ private:
   void waitForReloadSignal();
   void pollEmergencyStop();
   void pollDrain();
+  /** Memory store: the budget counters a reload brings get their period's spend from the ledger. */
+  void seedNewBudgets(core::MemoryCounterStore& memory,
+                      const core::Rules& rules,
+                      std::chrono::system_clock::time_point reloaded_at,
+                      const std::unordered_set<std::string>& existing);
 
   RuntimePtr runtime_;
   RuntimePtr started_with_;  // listen, threads, store, ledger: what is bound until a restart

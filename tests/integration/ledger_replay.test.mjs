@@ -5,14 +5,14 @@
 // max_tokens, so every answer costs exactly its worst case.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
 import { startProxy, providers } from './lib/proxy.mjs';
-import { raw } from './lib/yaml.mjs';
+import { raw, toYaml } from './lib/yaml.mjs';
 import { startRedis, redisAvailable } from './lib/redis.mjs';
 import { request } from './lib/http.mjs';
 import { ledgerPathOf, waitForLedger, sha256hex, keyFingerprint } from './lib/ledger.mjs';
 import {
-  startMeteredUpstream, chatBody, chat, worstCasePico, assertDenied, ledgerSumPico, picoToUsd,
+  startMeteredUpstream, chatBody, chat, worstCasePico, assertDenied, ledgerSumPico, picoToUsd, usdToPico,
 } from './lib/enforcement.mjs';
 
 const KEYS = { 'team-a': 'sk-virtual-a-0001', 'team-b': 'sk-virtual-b-0002' };
@@ -160,6 +160,59 @@ test('restart: spend already past emergency_stop.auto.spend_usd trips the stop a
   }
   assert.deepEqual(after, ['1'], 'the replayed 50 % crossing is not alerted again');
   await second.stopClean();
+});
+
+test('reload: a budget added or renamed counts the day\'s spend from the ledger, as a restart does', async (t) => {
+  const up = await startMeteredUpstream(t, { usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
+  const orgDaily = { name: 'org-daily', scope: 'global', period: 'day', limit_usd: 100, mode: 'hard' };
+  // budgets is the config's last section: a reload rewrites it.
+  const proxy = await start(t, up, { budgets: [orgDaily] });
+  const ledger = ledgerPathOf(proxy);
+  const reloadWith = async (budgets) => {
+    const text = proxy.configText.slice(0, proxy.configText.indexOf('budgets:')) + toYaml({ budgets });
+    writeFileSync(proxy.configPath, text);
+    const r = await request(`${proxy.adminUrl}/admin/reload`, { method: 'POST' });
+    assert.equal(r.status, 200, `POST /admin/reload: ${r.text}`);
+    assert.deepEqual(r.json(), { reloaded: true, errors: [], warnings: [] });
+  };
+  const spentOf = (list, name) => {
+    const b = list.find((x) => x.name === name);
+    return b && picoToUsd(usdToPico(String(b.spent_usd)));
+  };
+
+  for (let i = 0; i < 3; i++) assert.equal((await chat(proxy.url, BODY)).status, 200, `request ${i + 1}`);
+  // Lines are appended just after each answer: let them reach the writer before the reload.
+  await waitForLedger(ledger, 3, { settleMs: 0 });
+  const spent = picoToUsd(3n * W);
+
+  // An incident: a hard cap below what the day has already spent.
+  const dayCap = { name: 'day-cap', scope: 'global', period: 'day', limit_usd: raw(picoToUsd(5n * W / 2n)), mode: 'hard' };
+  await reloadWith([orgDaily, dayCap]);
+  const seeded = await waitForLog(proxy, /reload: seeded (\d+) budget counters from (\d+) ledger records \(([0-9.]+) USD\) in \d+ ms/);
+  assert.deepEqual(seeded.slice(1), ['1', '3', spent]);
+  let list = await budgetsOf(proxy);
+  assert.equal(spentOf(list, 'day-cap'), spent, `day-cap holds the day's spend: ${JSON.stringify(list)}`);
+  assert.equal(spentOf(list, 'org-daily'), spent, 'org-daily was charged live: not counted twice');
+  const upstreamBefore = up.requests.length;
+  let refused = await chat(proxy.url, BODY);
+  assertDenied(refused, 'budget', { what: 'after the reload that added day-cap' });
+  assert.match(refused.json().error.message, /day-cap/, refused.text);
+  assert.equal(up.requests.length, upstreamBefore, 'a refused request never reaches the upstream');
+
+  // A rename is a new counter: it counts the day too.
+  await reloadWith([orgDaily, { ...dayCap, name: 'day-cap-renamed' }]);
+  list = await budgetsOf(proxy);
+  assert.equal(spentOf(list, 'day-cap-renamed'), spent, JSON.stringify(list));
+  refused = await chat(proxy.url, BODY);
+  assertDenied(refused, 'budget', { what: 'after the rename' });
+  assert.match(refused.json().error.message, /day-cap-renamed/, refused.text);
+  const afterReloads = await budgetsOf(proxy);
+  await proxy.stopClean();
+
+  // A restart on the same config and ledger agrees.
+  const restarted = await startProxy(t, { configText: readFileSync(proxy.configPath, 'utf8'), env: { OPENAI_API_KEY: 'sk-upstream-replay-test' } });
+  assert.deepEqual(await budgetsOf(restarted), afterReloads, 'GET /admin/budgets after the reloads and after a restart');
+  await restarted.stopClean();
 });
 
 test('with the Redis store nothing is replayed: Redis keeps the counters, a replay would count twice', { skip: redisAvailable() ? false : 'redis-server not installed' }, async (t) => {

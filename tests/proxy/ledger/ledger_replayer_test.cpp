@@ -8,6 +8,7 @@
 
 #include "core/enforcement/planner.hpp"
 #include "core/ledger/ledger_entry.hpp"
+#include "core/ledger/ledger_replay_planner.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/logging/logger.hpp"
@@ -120,6 +121,87 @@ TEST_F(LedgerReplayerTest, AMissingFileIsAnEmptyLedger) {
   EXPECT_EQ(result.lines, 0u);
   EXPECT_EQ(result.records, 0u);
   EXPECT_EQ(store.entryCountForTest(), 0u);
+}
+
+// A reload adds `day-cap` and renames `per-key` to `per-key-v2` at T (docs/ledger.md, "Reload").
+TEST_F(LedgerReplayerTest, ReloadSeedsOnlyTheNewCountersWithRequestsAdmittedBeforeTheReload) {
+  core::Rules next = rules_;
+  next.budgets[1].name = "per-key-v2";
+  core::BudgetRule day_cap = rules_.budgets[0];
+  day_cap.name = "day-cap";
+  day_cap.limit = 20 * kUsd;
+  next.budgets.push_back(day_cap);
+  const auto reloaded_at = now_ - 10min;
+
+  const auto record = [&](std::chrono::system_clock::time_point ts, core::Picodollars cost,
+                          std::string key, double upstream_ms) {
+    core::LedgerEntry e = entry(ts, cost, std::move(key));
+    e.upstream_ms = upstream_ms;
+    return e;
+  };
+  const core::LedgerEntry a = record(reloaded_at - 1h, 1 * kUsd, "even", 900);
+  const core::LedgerEntry b = record(reloaded_at - 20min, 2 * kUsd, "odd", 900);
+  // Admitted before the reload, settled 2 s after it: in flight across it.
+  const core::LedgerEntry c = record(reloaded_at + 2s, 4 * kUsd, "even", 5000);
+  // Admitted after the reload (its upstream call began 1 s after it): charged live by its plan.
+  const core::LedgerEntry d = record(reloaded_at + 3s, 8 * kUsd, "even", 2000);
+  const core::LedgerEntry yesterday = record(now_ - 30h, 16 * kUsd, "even", 900);
+  {
+    std::ofstream out(path_);
+    for (const auto* e : {&yesterday, &a, &b, &c, &d}) out << core::toJsonLine(*e);
+  }
+
+  // What the live requests did: a and b settled under the old rules before the reload; c
+  // settled under them after it; d was admitted under the new rules.
+  core::MemoryCounterStore store(0ms);
+  const core::LedgerReplayPlanner old_plans(rules_, now_);
+  const core::LedgerReplayPlanner new_plans(next, now_);
+  store.addSettled(old_plans.charges(a).reconciliation);
+  store.addSettled(old_plans.charges(b).reconciliation);
+  const auto existing = store.budgetCounterKeys(reloaded_at);
+  store.addSettled(old_plans.charges(c).reconciliation);
+  store.addSettled(new_plans.charges(d).reconciliation);
+
+  core::SpendStats stats;
+  LedgerReplayer replayer(store, stats, logger());
+  const LedgerReplayer::SeedResult result =
+      replayer.seed(path_.string(), next, reloaded_at, existing, now_);
+
+  EXPECT_EQ(result.records, 3u);   // a, b, c
+  EXPECT_EQ(result.counters, 3u);  // day-cap, per-key-v2 even and odd
+  EXPECT_EQ(result.cost, 7 * kUsd);
+  // New counters: the whole day (a + b + c seeded, d live), each request once.
+  EXPECT_EQ(spent(store, "day-cap", ""), 15 * kUsd);
+  EXPECT_EQ(spent(store, "per-key-v2", "even"), 13 * kUsd);
+  EXPECT_EQ(spent(store, "per-key-v2", "odd"), 2 * kUsd);
+  // Counters that existed were charged live and are not counted twice.
+  EXPECT_EQ(spent(store, "org-daily", ""), 15 * kUsd);
+  EXPECT_EQ(spent(store, "per-key", "even"), 5 * kUsd);
+  EXPECT_EQ(spent(store, "per-key", "odd"), 2 * kUsd);
+  // The automatic stop's spend and the statistics were never reset: not replayed.
+  core::Picodollars period_spend = -1;
+  store.spend(core::spendCounterKey(core::Period::Day, now_),
+              [&](auto total) { period_spend = *total.value; });
+  EXPECT_EQ(period_spend, 15 * kUsd);
+  EXPECT_EQ(stats.report(core::Dimension::Key, core::Period::Day, now_).total.requests, 0);
+}
+
+TEST_F(LedgerReplayerTest, ReloadSeedsNothingWhenEveryCounterExisted) {
+  {
+    std::ofstream out(path_);
+    out << core::toJsonLine(entry(now_ - 1h, 1 * kUsd, "even"));
+  }
+  core::MemoryCounterStore store(0ms);
+  store.addSettled(core::LedgerReplayPlanner(rules_, now_)
+                       .charges(entry(now_ - 1h, 1 * kUsd, "even"))
+                       .reconciliation);
+  core::SpendStats stats;
+  LedgerReplayer replayer(store, stats, logger());
+  const auto result =
+      replayer.seed(path_.string(), rules_, now_, store.budgetCounterKeys(now_), now_);
+  EXPECT_EQ(result.records, 0u);
+  EXPECT_EQ(spent(store, "org-daily", ""), 1 * kUsd);
+  EXPECT_EQ(spent(store, "per-key", "even"), 1 * kUsd);
 }
 
 }  // namespace
