@@ -318,8 +318,9 @@ Awaitable<void> ClientSession::run() {
 
 Awaitable<bool> ClientSession::serveOne() {
   if (draining_ || worker_.draining()) co_return false;
-  RuntimePtr runtime = worker_.runtime();
-  const auto& server = runtime->config.server;
+  // For reading the request (limits, timeouts); the exchange takes the rules once the head came.
+  RuntimePtr reading_runtime = worker_.runtime();
+  const auto& server = reading_runtime->config.server;
 
   Request parser(request_fields_);
   parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
@@ -335,9 +336,12 @@ Awaitable<bool> ClientSession::serveOne() {
 
   auto exchange = std::make_shared<Exchange>();
   Exchange& ex = *exchange;
-  ex.runtime = runtime;
+  // The rules in force when the head came, not when the connection began to wait for it: a
+  // kept-alive connection may have waited across a reload. The read limits above stay; the
+  // request's deadline is the new rules' (its reservation expires by them).
+  ex.runtime = worker_.runtime();
   ex.start = std::chrono::steady_clock::now();
-  ex.deadline = ex.start + server.request_timeout;
+  ex.deadline = ex.start + ex.runtime->config.server.request_timeout;
   ex.record.request_id = newRequestId();
   ex.record.bytes_in = header_bytes;
 
@@ -352,8 +356,8 @@ Awaitable<bool> ClientSession::serveOne() {
     ex.record.target = redactTarget(request.target());
     if (bad_target) {
       // Routed nowhere: the 400 below goes in OpenAI's format.
-    } else if (auto index = runtime->routes.match(request.target())) {
-      ex.provider = &runtime->providers[*index];
+    } else if (auto index = ex.runtime->routes.match(request.target())) {
+      ex.provider = &ex.runtime->providers[*index];
       ex.record.provider = ex.provider->config.name;
     }
   }

@@ -12,7 +12,7 @@ import { startRedis, redisAvailable } from './lib/redis.mjs';
 import { request } from './lib/http.mjs';
 import { ledgerPathOf, waitForLedger, sha256hex, keyFingerprint } from './lib/ledger.mjs';
 import {
-  startMeteredUpstream, chatBody, chat, worstCasePico, assertDenied, ledgerSumPico, picoToUsd, usdToPico,
+  startMeteredUpstream, chatBody, chat, worstCasePico, assertDenied, ledgerSumPico, picoToUsd, usdToPico, keepAliveAgent,
 } from './lib/enforcement.mjs';
 
 const KEYS = { 'team-a': 'sk-virtual-a-0001', 'team-b': 'sk-virtual-b-0002' };
@@ -213,6 +213,28 @@ test('reload: a budget added or renamed counts the day\'s spend from the ledger,
   const restarted = await startProxy(t, { configText: readFileSync(proxy.configPath, 'utf8'), env: { OPENAI_API_KEY: 'sk-upstream-replay-test' } });
   assert.deepEqual(await budgetsOf(restarted), afterReloads, 'GET /admin/budgets after the reloads and after a restart');
   await restarted.stopClean();
+});
+
+test('reload: the next request on a connection kept alive across the reload is under the new rules', async (t) => {
+  const up = await startMeteredUpstream(t, { usage: (rec, body) => ({ prompt: rec.body.length, completion: body.max_tokens }) });
+  const orgDaily = { name: 'org-daily', scope: 'global', period: 'day', limit_usd: 100, mode: 'hard' };
+  const proxy = await start(t, up, { budgets: [orgDaily] });
+  const agent = keepAliveAgent(1);
+  t.after(() => agent.destroy());
+  const first = await chat(proxy.url, BODY, { agent });
+  assert.equal(first.status, 200, first.text);
+  await waitForLedger(ledgerPathOf(proxy), 1, { settleMs: 0 });
+
+  const dayCap = { name: 'day-cap', scope: 'global', period: 'day', limit_usd: raw(picoToUsd(W / 2n)), mode: 'hard' };
+  writeFileSync(proxy.configPath, proxy.configText.slice(0, proxy.configText.indexOf('budgets:')) + toYaml({ budgets: [orgDaily, dayCap] }));
+  const r = await request(`${proxy.adminUrl}/admin/reload`, { method: 'POST' });
+  assert.equal(r.status, 200, r.text);
+
+  const second = await chat(proxy.url, BODY, { agent });
+  assert.equal(second.socket, first.socket, 'the same connection, kept alive across the reload');
+  assertDenied(second, 'budget', { what: 'on the kept-alive connection after the reload' });
+  assert.match(second.json().error.message, /day-cap/, second.text);
+  await proxy.stopClean();
 });
 
 test('with the Redis store nothing is replayed: Redis keeps the counters, a replay would count twice', { skip: redisAvailable() ? false : 'redis-server not installed' }, async (t) => {
