@@ -7,6 +7,7 @@
 #include <boost/json/object.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/string.hpp>
+#include <charconv>
 #include <cmath>
 #include <cstdint>
 #include <limits>
@@ -135,6 +136,39 @@ struct Scalar {
   }
 };
 
+/** Gemini's integer members in generationConfig, which proto3 JSON also takes as strings. */
+bool isGeminiCount(Field field) {
+  return field >= Field::GcMaxOutputTokens && field <= Field::GcSnakeCandidateCountSnake;
+}
+
+/**
+ * The number a proto3 JSON string holds, as protobuf's own parser reads one (absl::SimpleAtoi,
+ * else SimpleAtod): surrounding ASCII blanks and a '+' allowed, "8.0" and "8e0" too. Whether it is
+ * a whole number that fits is CountValue::integer's call. nullopt when it is no number.
+ */
+std::optional<json_fields::CountValue> protoJsonNumber(std::string_view text) {
+  constexpr std::string_view kBlanks = " \t\n\v\f\r";
+  const auto first = text.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return std::nullopt;
+  text = text.substr(first, text.find_last_not_of(kBlanks) - first + 1);
+  if (text.front() == '+') {
+    text.remove_prefix(1);
+    if (text.empty() || text.front() == '+' || text.front() == '-') return std::nullopt;
+  }
+  json_fields::CountValue value;
+  const char* const end = text.data() + text.size();
+  if (auto [p, ec] = std::from_chars(text.data(), end, value.i); ec == std::errc{} && p == end) {
+    value.kind = json_fields::CountValue::Kind::Int64;
+    return value;
+  }
+  const auto [p, ec] = std::from_chars(text.data(), end, value.d);
+  if (p != end || (ec != std::errc{} && ec != std::errc::result_out_of_range)) return std::nullopt;
+  // Out of double's range: a number, but none that fits (integer() then says nullopt).
+  if (ec == std::errc::result_out_of_range) value.d = std::numeric_limits<double>::infinity();
+  value.kind = json_fields::CountValue::Kind::Double;
+  return value;
+}
+
 struct BodyFields {
   bool is_object = false;
   std::string model;
@@ -226,8 +260,12 @@ public:
   static constexpr std::size_t max_key_size = boost::json::string::max_size();
   static constexpr std::size_t max_string_size = boost::json::string::max_size();
 
-  /** Writes straight into the caller's `fields` (no copy of the value slots afterwards). */
-  explicit BodyHandler(BodyFields& fields) : fields(fields) {}
+  /**
+   * Writes straight into the caller's `fields` (no copy of the value slots afterwards).
+   * @param proto_json Gemini: its counts may be strings that spell a number ("8"), as the proto3
+   *        JSON mapping its REST API reads allows; OpenAI and Anthropic refuse such a string.
+   */
+  BodyHandler(BodyFields& fields, bool proto_json) : fields(fields), proto_json_(proto_json) {}
 
   BodyFields& fields;
 
@@ -288,7 +326,15 @@ public:
   bool on_string(boost::json::string_view s, std::size_t, boost::system::error_code&) {
     if (std::string* text = pendingText()) {
       text->append(s.data(), s.size());
-      fields.at(pending_).kind = Scalar::Kind::String;
+      Scalar& value = fields.at(pending_);
+      value.kind = Scalar::Kind::String;
+      if (isGeminiCount(pending_)) {
+        if (const auto number = proto_json_ ? protoJsonNumber(*text) : std::nullopt) {
+          value.kind = Scalar::Kind::Number;
+          value.number = *number;
+        }
+        text->clear();
+      }
     } else {
       valueOther();
     }
@@ -342,8 +388,10 @@ private:
   }
 
   std::string* pendingText() {
+    if (pending_ == Field::None) return nullptr;  // most strings: one test
     if (pending_ == Field::Model) return &fields.model;
     if (pending_ == Field::ServiceTier) return &fields.service_tier;
+    if (isGeminiCount(pending_)) return &count_text_;
     return nullptr;
   }
 
@@ -365,21 +413,23 @@ private:
     if (pending_ != Field::None) fields.at(pending_).kind = Scalar::Kind::Other;
   }
 
+  bool proto_json_;
   std::size_t depth_ = 0;
   Field pending_ = Field::None;  // the member whose value comes next
   Field parent_ = Field::None;   // the object at depth 2, if it is one whose members matter
+  std::string count_text_;       // a Gemini count's string value, while it arrives in parts
   JsonKeyAssembler key_;
 };
 
 /**
  * Reads the members that matter into `fields` (default-constructed), or leaves nothing there
- * (is_object false) if `body` is not valid JSON.
+ * (is_object false) if `body` is not valid JSON. `proto_json`: see BodyHandler.
  */
-void scanBody(std::string_view body, BodyFields& fields) {
+void scanBody(std::string_view body, bool proto_json, BodyFields& fields) {
   boost::json::parse_options options;
   options.max_depth = 256;  // tool schemas nest deeply
   try {
-    boost::json::basic_parser<BodyHandler> parser(options, fields);
+    boost::json::basic_parser<BodyHandler> parser(options, fields, proto_json);
     boost::system::error_code ec;
     const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
     if (ec || used != body.size()) fields = BodyFields{};  // invalid, incomplete, or more than one
@@ -494,7 +544,8 @@ RequestInfo classifyRequest(ProviderFormat format,
 
   // The request body: every field is optional, and a non-JSON body is not an error here.
   BodyFields fields;
-  if (!body.empty()) scanBody(body, fields);
+  // Gemini reads proto3 JSON, where a count may be a string ("8"); OpenAI and Anthropic refuse one.
+  if (!body.empty()) scanBody(body, format == ProviderFormat::Gemini, fields);
   info.body_is_json = fields.is_object;
 
   info.requested_model = std::move(fields.model);

@@ -8,7 +8,9 @@
 #include <boost/json/parse.hpp>
 #include <boost/json/parse_options.hpp>
 #include <boost/json/value.hpp>
+#include <cerrno>
 #include <cstdint>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -19,6 +21,48 @@
 namespace spendgate::core::testing {
 
 /** The body-derived fields as the document-based classifier computed them. */
+/**
+ * A proto3 JSON count written as a string, read the plain way (strtoll, else strtod): blanks
+ * around it, one sign, digits with an optional fraction and exponent. The classifier's own reading
+ * is held to this.
+ */
+inline std::optional<std::int64_t> referenceStringCount(std::string_view s) {
+  constexpr std::string_view kBlanks = " \t\n\v\f\r";
+  const auto first = s.find_first_not_of(kBlanks);
+  if (first == std::string_view::npos) return std::nullopt;
+  const std::string text(s.substr(first, s.find_last_not_of(kBlanks) - first + 1));
+  std::size_t i = text[0] == '+' || text[0] == '-' ? 1 : 0;
+  const auto digits = [&] {
+    const std::size_t start = i;
+    while (i < text.size() && text[i] >= '0' && text[i] <= '9') ++i;
+    return i - start;
+  };
+  std::size_t mantissa = digits();
+  bool whole = true;
+  if (i < text.size() && text[i] == '.') {
+    ++i;
+    mantissa += digits();
+    whole = false;
+  }
+  if (mantissa == 0) return std::nullopt;
+  if (i < text.size() && (text[i] == 'e' || text[i] == 'E')) {
+    ++i;
+    if (i < text.size() && (text[i] == '+' || text[i] == '-')) ++i;
+    if (digits() == 0) return std::nullopt;
+    whole = false;
+  }
+  if (i != text.size()) return std::nullopt;
+  if (whole) {
+    errno = 0;
+    const long long n = std::strtoll(text.c_str(), nullptr, 10);
+    if (errno == 0) return static_cast<std::int64_t>(n);
+  }
+  json_fields::CountValue value;
+  value.kind = json_fields::CountValue::Kind::Double;
+  value.d = std::strtod(text.c_str(), nullptr);
+  return value.integer();
+}
+
 struct BodyView {
   bool body_is_json = false;
   std::string model;
@@ -29,7 +73,8 @@ struct BodyView {
   std::int64_t choices = 1;
 };
 
-inline BodyView referenceBody(std::string_view body) {
+/** @param proto_json a Gemini route: generationConfig's counts may be strings (proto3 JSON). */
+inline BodyView referenceBody(std::string_view body, bool proto_json = false) {
   boost::json::value doc;
   if (!body.empty()) {
     boost::json::parse_options options;
@@ -54,12 +99,20 @@ inline BodyView referenceBody(std::string_view body) {
   // Gemini takes either spelling of the object and of its members; camelCase is read first.
   const auto* generation = json_fields::objectMember(root, "generationConfig");
   const auto* generation_snake = json_fields::objectMember(root, "generation_config");
+  const auto integer = [&](const boost::json::object* object, const char* key) {
+    const bool gemini_count = object != root && object != nullptr;
+    const boost::json::value* v = json_fields::member(object, key);
+    if (proto_json && gemini_count && v != nullptr && v->is_string()) {
+      return referenceStringCount(std::string_view(v->as_string()));
+    }
+    return json_fields::integerMember(object, key);
+  };
   for (const auto& [object, key] :
        {std::pair{root, "max_completion_tokens"}, std::pair{root, "max_tokens"},
         std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"},
         std::pair{generation, "max_output_tokens"}, std::pair{generation_snake, "maxOutputTokens"},
         std::pair{generation_snake, "max_output_tokens"}}) {
-    if (const auto v = json_fields::integerMember(object, key); v && *v >= 0) {
+    if (const auto v = integer(object, key); v && *v >= 0) {
       e.max_output_tokens = *v;
       break;
     }
@@ -69,7 +122,7 @@ inline BodyView referenceBody(std::string_view body) {
        {std::pair{root, "n"}, std::pair{generation, "candidateCount"},
         std::pair{generation, "candidate_count"}, std::pair{generation_snake, "candidateCount"},
         std::pair{generation_snake, "candidate_count"}}) {
-    choices = json_fields::integerMember(object, key);
+    choices = integer(object, key);
     if (choices) break;
   }
   if (const auto best_of = json_fields::integerMember(root, "best_of"); best_of && *best_of > 1) {

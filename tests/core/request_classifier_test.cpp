@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <optional>
+#include <string>
 #include <utility>
 
 namespace spendgate::core {
@@ -93,7 +95,7 @@ TEST(RequestClassifier, GeminiSnakeCaseGenerationConfig) {
                 .max_output_tokens,
             5);
   // A spelling that is not an integer reads as absent; the next one counts.
-  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":"5"},"generation_config":)"
+  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":"five"},"generation_config":)"
                  R"({"max_output_tokens":6}})")
                 .max_output_tokens,
             6);
@@ -101,6 +103,79 @@ TEST(RequestClassifier, GeminiSnakeCaseGenerationConfig) {
   EXPECT_EQ(
       info(R"({"contents":[{"generation_config":{"max_output_tokens":5}}]})").max_output_tokens,
       std::nullopt);
+}
+
+// Gemini reads proto3 JSON, where an int32 may be sent as a string: "8" candidates are 8.
+TEST(RequestClassifier, GeminiCountsSentAsStringsCount) {
+  const char* path = "/v1beta/models/gemini-2.5-pro:generateContent";
+  auto info = [&](const std::string& body) {
+    return classifyRequest(ProviderFormat::Gemini, path, "", body);
+  };
+  const auto both = info(R"({"generationConfig":{"candidateCount":"8","maxOutputTokens":"100"}})");
+  EXPECT_EQ(both.choices, 8);
+  EXPECT_EQ(both.max_output_tokens, 100);
+  EXPECT_EQ(both.output_cap_field, "generationConfig.maxOutputTokens");
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"8","maxOutputTokens":8000}})").choices,
+            8);
+  EXPECT_EQ(info(R"({"generation_config":{"candidate_count":"3"}})").choices, 3);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidate_count":"4"}})").choices, 4);
+  EXPECT_EQ(info(R"({"generation_config":{"candidateCount":"5"}})").choices, 5);
+  EXPECT_EQ(info(R"({"generation_config":{"max_output_tokens":"700"}})").max_output_tokens, 700);
+  EXPECT_EQ(info(R"({"generation_config":{"maxOutputTokens":"600"}})").max_output_tokens, 600);
+  EXPECT_EQ(info(R"({"generationConfig":{"max_output_tokens":"500"}})").max_output_tokens, 500);
+  // As protobuf's JSON parser reads them: blanks, a '+', escapes, a whole number in any notation.
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":" +6 "}})").choices, 6);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"\u0037"}})").choices, 7);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"8.0"}})").choices, 8);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"8e0"}})").choices, 8);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"0008"}})").choices, 8);
+  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":"1e2"}})").max_output_tokens, 100);
+  // A long string arrives in parts.
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":")" + std::string(70000, ' ') + R"(8"}})")
+                .choices,
+            8);
+  // Strings that are no whole number read as absent, as before.
+  for (const char* count : {R"("")", R"(" ")", R"("8x")", R"("2.5")", R"("++8")", R"("-")",
+                            R"("0x8")", R"("nan")", R"("1e999")", R"("99999999999999999999")"}) {
+    const std::string body = std::string(R"({"generationConfig":{"candidateCount":)") + count +
+                             R"(,"maxOutputTokens":)" + count + "}}";
+    EXPECT_EQ(info(body).choices, 1) << count;
+    EXPECT_EQ(info(body).max_output_tokens, std::nullopt) << count;
+  }
+  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":"-1"}})").max_output_tokens,
+            std::nullopt);
+  // A later duplicate replaces a numeric string.
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"8","candidateCount":"x"}})").choices, 1);
+  EXPECT_EQ(info(R"({"generationConfig":{"candidateCount":"x","candidateCount":"8"}})").choices, 8);
+}
+
+// OpenAI's and Anthropic's APIs refuse a count sent as a string: there it stays absent.
+TEST(RequestClassifier, OtherApisCountsSentAsStringsDoNot) {
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                            R"({"n":"8","max_completion_tokens":"100"})")
+                .choices,
+            1);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                            R"({"n":"8","max_completion_tokens":"100"})")
+                .max_output_tokens,
+            std::nullopt);
+  EXPECT_EQ(
+      classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "", R"({"max_tokens":"100"})")
+          .max_output_tokens,
+      std::nullopt);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Gemini, "/v1beta/models/g:generateContent", "",
+                            R"({"n":"8","max_tokens":"100"})")
+                .max_output_tokens,
+            std::nullopt);
+  // Not even in a generationConfig sent to them (which the classifier reads whatever the API).
+  const char* gemini_shaped =
+      R"({"generationConfig":{"candidateCount":"8","maxOutputTokens":"5"}})";
+  EXPECT_EQ(
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", gemini_shaped).choices,
+      1);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "", gemini_shaped)
+                .max_output_tokens,
+            std::nullopt);
 }
 
 TEST(RequestClassifier, StreamAndIncludeUsage) {
