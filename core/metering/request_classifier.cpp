@@ -15,6 +15,7 @@
 #include <span>
 #include <utility>
 
+#include "core/http/canonical_path.hpp"
 #include "core/text/utf8.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/json_key_assembler.hpp"
@@ -496,9 +497,8 @@ std::string_view defaultOutputCapField(EndpointKind kind) {
   }
 }
 
-/** The path without its query and trailing slashes. */
-std::string_view normalizedPath(std::string_view path) {
-  if (const auto q = path.find('?'); q != std::string_view::npos) path = path.substr(0, q);
+/** A canonical path (CanonicalPath::view) without its trailing slashes. */
+std::string_view withoutTrailingSlashes(std::string_view path) {
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
   return path;
 }
@@ -522,8 +522,12 @@ EndpointKind kindOf(ProviderFormat format, std::string_view path, std::string& p
 }  // namespace
 
 EndpointKind endpointKind(ProviderFormat format, std::string_view path) {
+  return endpointKind(format, CanonicalPath(path));
+}
+
+EndpointKind endpointKind(ProviderFormat format, const CanonicalPath& path) {
   std::string path_model;
-  return kindOf(format, normalizedPath(path), path_model);
+  return kindOf(format, withoutTrailingSlashes(path.view()), path_model);
 }
 
 RequestInfo classifyRequest(ProviderFormat format,
@@ -531,11 +535,20 @@ RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view query,
                             std::string_view body,
                             const DeploymentMap& deployments) {
+  // Read as the most lenient upstream reads it ("%3A" is ':'), so no spelling escapes metering.
+  return classifyRequest(format, CanonicalPath(path), query, body, deployments);
+}
+
+RequestInfo classifyRequest(ProviderFormat format,
+                            const CanonicalPath& canonical,
+                            std::string_view query,
+                            std::string_view body,
+                            const DeploymentMap& deployments) {
   (void)query;  // alt=sse only changes the framing, which the response content-type reveals
   RequestInfo info;
   info.format = format;
   info.request_body_bytes = static_cast<std::int64_t>(body.size());
-  path = normalizedPath(path);
+  const std::string_view path = withoutTrailingSlashes(canonical.view());
 
   std::string path_model;
   info.kind = kindOf(format, path, path_model);

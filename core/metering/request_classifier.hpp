@@ -4,6 +4,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/http/canonical_path.hpp"
 #include "core/metering/request_info.hpp"
 #include "core/provider/provider_format.hpp"
 
@@ -17,7 +18,9 @@ using DeploymentMap = std::map<std::string, std::string>;
  * not JSON leaves the body-derived fields at their defaults (body_is_json = false).
  *
  * @param format the provider's wire format.
- * @param path the request path without the query (a query part is tolerated and ignored).
+ * @param path the request path without the query (a query part is tolerated and ignored). It is
+ *        read in its canonical form (CanonicalPath: percent-decoded, dot segments resolved), as
+ *        the most lenient upstream reads it; an invalid one is read as sent (the proxy refuses it).
  * @param query the query string without '?' (may be empty).
  * @param body the request body as sent by the client (identity encoding).
  * @param deployments Azure deployment -> model map.
@@ -28,11 +31,20 @@ RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view body,
                             const DeploymentMap& deployments = {});
 
+/** The same for a path already read canonical (the proxy reads each request's path once). */
+RequestInfo classifyRequest(ProviderFormat format,
+                            const CanonicalPath& path,
+                            std::string_view query,
+                            std::string_view body,
+                            const DeploymentMap& deployments = {});
+
 /**
- * @return the API `path` calls (a query part is ignored): the `kind` classifyRequest gives, read
- *         from the path alone, so the proxy knows whether it must read a body before it does.
+ * @return the API `path` calls (a query part is ignored; read canonical, as classifyRequest reads
+ *         it): the `kind` classifyRequest gives, read from the path alone, so the proxy knows
+ *         whether it must read a body before it does.
  */
 EndpointKind endpointKind(ProviderFormat format, std::string_view path);
+EndpointKind endpointKind(ProviderFormat format, const CanonicalPath& path);
 
 /**
  * @return whether `path` (a query part is ignored) is Gemini's OpenAI-compatible API

@@ -38,8 +38,15 @@ bool geminiPaid(std::string_view path) {
 }  // namespace
 
 bool isUnpricedPaidEndpoint(ProviderFormat format, std::string_view method, std::string_view path) {
+  // Read as classifyRequest reads it: percent-decoded, dot segments resolved.
+  return isUnpricedPaidEndpoint(format, method, CanonicalPath(path));
+}
+
+bool isUnpricedPaidEndpoint(ProviderFormat format,
+                            std::string_view method,
+                            const CanonicalPath& canonical) {
   if (method != "POST") return false;
-  path = path.substr(0, path.find('?'));
+  std::string_view path = canonical.view();
   while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
 
   if (format == ProviderFormat::Anthropic) return path.ends_with("/messages/batches");

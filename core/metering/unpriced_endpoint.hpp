@@ -2,6 +2,7 @@
 
 #include <string_view>
 
+#include "core/http/canonical_path.hpp"
 #include "core/provider/provider_format.hpp"
 
 namespace spendgate::core {
@@ -13,8 +14,13 @@ namespace spendgate::core {
  *         nothing left refuses it (a used-up budget must not be bypassed through an endpoint
  *         spendgate does not meter). Only POST creates; listings, reads and cancels are free.
  * @param method the request method as sent ("POST")
- * @param path the request path; a query part is ignored
+ * @param path the request path; a query part is ignored; read canonical, as classifyRequest does
  */
 bool isUnpricedPaidEndpoint(ProviderFormat format, std::string_view method, std::string_view path);
+
+/** The same for a path already read canonical. */
+bool isUnpricedPaidEndpoint(ProviderFormat format,
+                            std::string_view method,
+                            const CanonicalPath& path);
 
 }  // namespace spendgate::core

@@ -23,6 +23,7 @@
 #include "core/enforcement/denial_messages.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
+#include "core/http/canonical_path.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
@@ -271,6 +272,18 @@ core::ProxyError toProxyError(core::DenialReason reason) {
   return ProxyError::Budget;
 }
 
+/** Why `path` cannot be metered under `ex`'s route ("" when it can): see serveOne. */
+std::string pathProblem(const Runtime& runtime,
+                        const Exchange& ex,
+                        const core::CanonicalPath& path) {
+  if (!path.valid()) return std::string(path.problem());
+  if (!path.rewritten()) return {};
+  const auto index = runtime.routes.match(path.view());
+  if (index && &runtime.providers[*index] == ex.provider) return {};
+  return "percent-decoded, with its dot segments resolved, it is under another provider route or "
+         "none";
+}
+
 }  // namespace
 
 ClientSession::ClientSession(Socket socket, Worker& worker)
@@ -451,9 +464,20 @@ Awaitable<bool> ClientSession::serveOne() {
   }
 
   Request& forwarded = parser;
+  // Metering reads the path percent-decoded with its dot segments resolved, as the most lenient
+  // upstream would (core/http/canonical_path.hpp); it is forwarded as sent. A path no reading
+  // agrees on, or whose reading routes elsewhere (a gateway behind both routes would serve it as
+  // the other provider's call), is refused rather than metered by the wrong rules.
+  const core::CanonicalPath path(forwarded.target());
+  if (auto problem = pathProblem(*ex.runtime, ex, path); !problem.empty()) {
+    co_await sendError(ex, format, ProxyError::BadRequest, "ambiguous request path: " + problem,
+                       keep_alive);
+    finish(ex);
+    co_return keep_alive;
+  }
   // A metered body is read, so a coded one is decoded first and forwarded decoded: the budget
   // checks and the upstream's bill then see the same bytes. Free endpoints go untouched.
-  if (core::endpointKind(format, forwarded.target()) != core::EndpointKind::Unmetered) {
+  if (core::endpointKind(format, path) != core::EndpointKind::Unmetered) {
     if (auto refused = decodeRequestContent(forwarded, server.max_body_bytes)) {
       HeaderList headers;
       // RFC 9110 §15.5.16: a 415 for a content coding names the codings that would do.
@@ -477,7 +501,7 @@ Awaitable<bool> ClientSession::serveOne() {
       co_return keep_alive;
     }
   }
-  if (auto denial = admit(ex, forwarded)) {
+  if (auto denial = admit(ex, forwarded, path)) {
     co_await sendError(ex, format, denial->first, std::move(denial->second), keep_alive);
     finish(ex);
     co_return keep_alive;
@@ -549,8 +573,8 @@ void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange
       });
 }
 
-std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exchange& ex,
-                                                                             Request& request) {
+std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
+    Exchange& ex, Request& request, const core::CanonicalPath& path) {
   const ProviderRuntime& provider = *ex.provider;
   const Runtime& runtime = *ex.runtime;
 
@@ -589,11 +613,10 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(Exc
   }
   ex.identity = std::move(*identity);
 
+  // The path as sent ends where the query starts (CanonicalPath cut it there).
   const std::string_view target = request.target();
-  const auto question = target.find('?');
-  const std::string_view path = target.substr(0, question);
   const std::string_view query =
-      question == std::string_view::npos ? std::string_view{} : target.substr(question + 1);
+      target.size() > path.raw().size() ? target.substr(path.raw().size() + 1) : std::string_view{};
   ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
                                   provider.config.deployments);
   // Asked for a stream: so it is in the ledger even if no answer head ever comes (504, 502, 499).
@@ -1179,7 +1202,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
                                          const HeaderList& headers) {
   // Gemini's OpenAI-compatible endpoints are called by OpenAI SDKs: they get OpenAI's shape.
   if (format == ProviderFormat::Gemini &&
-      core::isOpenAiCompatibleGeminiPath(format, ex.record.target)) {
+      core::isOpenAiCompatibleGeminiPath(format, core::CanonicalPath(ex.record.target).view())) {
     format = ProviderFormat::OpenAI;
   }
   const auto& kind = core::errorKind(error);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/enforcement/denial.hpp"
+#include "core/http/canonical_path.hpp"
 #include "core/http/error_response.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
@@ -63,7 +64,8 @@ private:
    * @return the error to answer with instead of forwarding, if any
    */
   std::optional<std::pair<core::ProxyError, std::string>> admit(Exchange& exchange,
-                                                                Request& request);
+                                                                Request& request,
+                                                                const core::CanonicalPath& path);
   /** A plan the store answers asynchronously (Redis without a leased slice). */
   struct PendingAdmission;
   /**

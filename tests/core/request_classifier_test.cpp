@@ -178,6 +178,83 @@ TEST(RequestClassifier, OtherApisCountsSentAsStringsDoNot) {
             std::nullopt);
 }
 
+// Upstreams, and gateways in front of them, decode the path: it is classified as they read it.
+TEST(RequestClassifier, EncodedPathsAreClassifiedAsTheyDecode) {
+  const auto gemini = [](const char* path) {
+    return classifyRequest(ProviderFormat::Gemini, path, "", "{}");
+  };
+  auto info = gemini("/v1beta/models/gemini-2.5-flash%3AgenerateContent");
+  EXPECT_EQ(info.kind, EndpointKind::GeminiGenerateContent);
+  EXPECT_EQ(info.requested_model, "gemini-2.5-flash");
+  info = gemini("/v1beta/models/gemini-2.5-flash%3astreamGenerateContent?alt=sse");
+  EXPECT_EQ(info.kind, EndpointKind::GeminiStreamGenerateContent);
+  EXPECT_TRUE(info.stream);
+  EXPECT_EQ(info.requested_model, "gemini-2.5-flash");
+  EXPECT_EQ(gemini("/v1beta/models%2Fgemini-2.5-pro%3AgenerateContent").requested_model,
+            "gemini-2.5-pro");
+  EXPECT_EQ(gemini("/v1beta/models/gemini-2.5-%70ro:generateContent").requested_model,
+            "gemini-2.5-pro");
+  EXPECT_EQ(gemini("/v1beta/models/text-embedding-004%3AembedContent").kind,
+            EndpointKind::Embeddings);
+  EXPECT_EQ(gemini("/v1beta/openai/chat%2Fcompletions").kind, EndpointKind::ChatCompletions);
+  EXPECT_TRUE(gemini("/v1beta/openai/chat%2Fcompletions").gemini_compat);
+  EXPECT_EQ(gemini("/v1beta/models/g%253AgenerateContent").kind,
+            EndpointKind::GeminiGenerateContent);
+
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat%2Fcompletions", "", "{}").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat%2fcompletions/", "", "{}").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/%72esponses", "", "{}").kind,
+            EndpointKind::Responses);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messag%65s", "", "{}").kind,
+            EndpointKind::AnthropicMessages);
+  const auto azure =
+      classifyRequest(ProviderFormat::Azure, "/openai/deployments%2Fprod%2Fchat%2Fcompletions", "",
+                      "{}", {{"prod", "gpt-4o"}});
+  EXPECT_EQ(azure.kind, EndpointKind::ChatCompletions);
+  EXPECT_EQ(azure.azure_deployment, "prod");
+  EXPECT_EQ(azure.requested_model, "gpt-4o");
+
+  EXPECT_EQ(endpointKind(ProviderFormat::Gemini, "/v1beta/models/g%3AgenerateContent?alt=sse"),
+            EndpointKind::GeminiGenerateContent);
+  EXPECT_EQ(endpointKind(ProviderFormat::OpenAI, "/v1/chat%2Fcompletions?x=1"),
+            EndpointKind::ChatCompletions);
+
+  // A path no reading agrees on is classified as sent: the proxy refuses it before it gets here.
+  EXPECT_EQ(
+      classifyRequest(ProviderFormat::Gemini, "/v1beta/models/g:generateContent%zz", "", "{}").kind,
+      EndpointKind::Unmetered);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions%00", "", "{}").kind,
+            EndpointKind::Unmetered);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/../v1/chat/completions", "", "{}").kind,
+            EndpointKind::ChatCompletions);
+}
+
+TEST(RequestClassifier, DotSegmentsAndRepeatedSlashesAreResolved) {
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions/x/..", "", "{}").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions/.", "", "{}").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat//completions", "", "{}").kind,
+            EndpointKind::ChatCompletions);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions%2F..%2F..%2Fresponses",
+                            "", "{}")
+                .kind,
+            EndpointKind::Responses);
+  EXPECT_EQ(
+      classifyRequest(ProviderFormat::Anthropic, "/v1/messages/count_tokens/..", "", "{}").kind,
+      EndpointKind::AnthropicMessages);
+  const auto gemini = classifyRequest(
+      ProviderFormat::Gemini, "/v1beta/models/x/../gemini-2.5-flash:generateContent", "", "{}");
+  EXPECT_EQ(gemini.kind, EndpointKind::GeminiGenerateContent);
+  EXPECT_EQ(gemini.requested_model, "gemini-2.5-flash");
+  EXPECT_EQ(endpointKind(ProviderFormat::Gemini,
+                         "/v1beta/models/g:countTokens/..%2F.%2Fg%3Agenerate"
+                         "Content"),
+            EndpointKind::GeminiGenerateContent);
+}
+
 TEST(RequestClassifier, StreamAndIncludeUsage) {
   const auto plain = classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
                                      R"({"model":"gpt-4o","stream":true})");

@@ -19,6 +19,17 @@ TEST(UnpricedEndpoint, OpenAiImageAudioVideoBatchAndFineTuningCreation) {
       isUnpricedPaidEndpoint(ProviderFormat::Gemini, "POST", "/v1beta/openai/images/generations"));
 }
 
+// Read as classifyRequest reads the path: percent-decoded, dot segments resolved.
+TEST(UnpricedEndpoint, EncodedPathsAreReadDecoded) {
+  EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::Gemini, "POST",
+                                     "/v1beta/models/imagen-4.0-generate-001%3Apredict"));
+  EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::Gemini, "POST", "/v1beta/cachedContent%73"));
+  EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "POST", "/v1/images%2Fgenerations"));
+  EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "POST", "/v1/batches/x/.."));
+  EXPECT_TRUE(
+      isUnpricedPaidEndpoint(ProviderFormat::Anthropic, "POST", "/v1/messages%2Fbatches?x=1"));
+}
+
 TEST(UnpricedEndpoint, ReadsListingsCancelsAndFreeEndpointsAreNot) {
   EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "GET", "/v1/batches"));
   EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "GET", "/v1/fine_tuning/jobs"));
