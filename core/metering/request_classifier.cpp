@@ -557,8 +557,10 @@ RequestInfo classifyRequest(ProviderFormat format,
 
   // The request body: every field is optional, and a non-JSON body is not an error here.
   BodyFields fields;
-  // Gemini reads proto3 JSON, where a count may be a string ("8"); OpenAI and Anthropic refuse one.
-  if (!body.empty()) scanBody(body, format == ProviderFormat::Gemini, fields);
+  // Gemini reads proto3 JSON, where a count may be a string ("8"); OpenAI and Anthropic refuse one,
+  // and Gemini's OpenAI-compatible API reads OpenAI's shape.
+  const bool proto_json = format == ProviderFormat::Gemini && !info.gemini_compat;
+  if (!body.empty()) scanBody(body, proto_json, fields);
   info.body_is_json = fields.is_object;
 
   info.requested_model = std::move(fields.model);

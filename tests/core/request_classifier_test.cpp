@@ -167,6 +167,11 @@ TEST(RequestClassifier, OtherApisCountsSentAsStringsDoNot) {
                             R"({"n":"8","max_tokens":"100"})")
                 .max_output_tokens,
             std::nullopt);
+  // Gemini's OpenAI-compatible API reads OpenAI's shape, not proto3 JSON.
+  EXPECT_EQ(classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/chat/completions", "",
+                            R"({"generationConfig":{"candidateCount":"8","maxOutputTokens":"5"}})")
+                .max_output_tokens,
+            std::nullopt);
   // Not even in a generationConfig sent to them (which the classifier reads whatever the API).
   const char* gemini_shaped =
       R"({"generationConfig":{"candidateCount":"8","maxOutputTokens":"5"}})";
