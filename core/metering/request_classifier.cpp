@@ -587,9 +587,21 @@ RequestInfo classifyRequest(ProviderFormat format,
   info.include_usage_requested = fields.at(Field::IncludeUsage).asBool().value_or(false);
   info.service_tier = std::move(fields.service_tier);
 
-  for (const Field field : {Field::MaxCompletionTokens, Field::MaxTokens, Field::MaxOutputTokens,
-                            Field::GcMaxOutputTokens, Field::GcMaxOutputTokensSnake,
-                            Field::GcSnakeMaxOutputTokens, Field::GcSnakeMaxOutputTokensSnake}) {
+  // Only the fields the called API reads bound the request: a field another API would read (a
+  // generationConfig on an OpenAI route, `max_tokens` or `n` on a native Gemini one) is ignored
+  // or refused upstream, so it must not lower the bound here.
+  const bool native_gemini = format == ProviderFormat::Gemini && !info.gemini_compat;
+  static constexpr Field kTopLevelCaps[] = {Field::MaxCompletionTokens, Field::MaxTokens,
+                                            Field::MaxOutputTokens};
+  static constexpr Field kGeminiCaps[] = {Field::GcMaxOutputTokens, Field::GcMaxOutputTokensSnake,
+                                          Field::GcSnakeMaxOutputTokens,
+                                          Field::GcSnakeMaxOutputTokensSnake};
+  static constexpr Field kTopLevelChoices[] = {Field::N};
+  static constexpr Field kGeminiChoices[] = {Field::GcCandidateCount, Field::GcCandidateCountSnake,
+                                             Field::GcSnakeCandidateCount,
+                                             Field::GcSnakeCandidateCountSnake};
+  for (const Field field : native_gemini ? std::span<const Field>(kGeminiCaps)
+                                         : std::span<const Field>(kTopLevelCaps)) {
     if (const auto v = fields.at(field).asInteger(); v && *v >= 0) {
       info.max_output_tokens = *v;
       info.output_cap_field = outputCapName(field);
@@ -598,8 +610,8 @@ RequestInfo classifyRequest(ProviderFormat format,
   }
   if (info.output_cap_field.empty()) info.output_cap_field = defaultOutputCapField(info.kind);
   std::optional<std::int64_t> choices;
-  for (const Field field : {Field::N, Field::GcCandidateCount, Field::GcCandidateCountSnake,
-                            Field::GcSnakeCandidateCount, Field::GcSnakeCandidateCountSnake}) {
+  for (const Field field : native_gemini ? std::span<const Field>(kGeminiChoices)
+                                         : std::span<const Field>(kTopLevelChoices)) {
     choices = fields.at(field).asInteger();
     if (choices) break;
   }

@@ -15,6 +15,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "core/usage/json_fields.hpp"
 
@@ -73,7 +74,10 @@ struct BodyView {
   std::int64_t choices = 1;
 };
 
-/** @param proto_json a Gemini route: generationConfig's counts may be strings (proto3 JSON). */
+/**
+ * @param proto_json a native Gemini route: only generationConfig bounds the request, and its
+ *        counts may be strings (proto3 JSON); elsewhere only the root's fields do.
+ */
 inline BodyView referenceBody(std::string_view body, bool proto_json = false) {
   boost::json::value doc;
   if (!body.empty()) {
@@ -107,21 +111,30 @@ inline BodyView referenceBody(std::string_view body, bool proto_json = false) {
     }
     return json_fields::integerMember(object, key);
   };
-  for (const auto& [object, key] :
-       {std::pair{root, "max_completion_tokens"}, std::pair{root, "max_tokens"},
-        std::pair{root, "max_output_tokens"}, std::pair{generation, "maxOutputTokens"},
-        std::pair{generation, "max_output_tokens"}, std::pair{generation_snake, "maxOutputTokens"},
-        std::pair{generation_snake, "max_output_tokens"}}) {
+  // Only the called API's own fields: generationConfig on a native Gemini route, else the root's.
+  using Member = std::pair<const boost::json::object*, const char*>;
+  const std::vector<Member> caps =
+      proto_json
+          ? std::vector<Member>{{generation, "maxOutputTokens"},
+                                {generation, "max_output_tokens"},
+                                {generation_snake, "maxOutputTokens"},
+                                {generation_snake, "max_output_tokens"}}
+          : std::vector<Member>{
+                {root, "max_completion_tokens"}, {root, "max_tokens"}, {root, "max_output_tokens"}};
+  for (const auto& [object, key] : caps) {
     if (const auto v = integer(object, key); v && *v >= 0) {
       e.max_output_tokens = *v;
       break;
     }
   }
+  const std::vector<Member> counts =
+      proto_json ? std::vector<Member>{{generation, "candidateCount"},
+                                       {generation, "candidate_count"},
+                                       {generation_snake, "candidateCount"},
+                                       {generation_snake, "candidate_count"}}
+                 : std::vector<Member>{{root, "n"}};
   std::optional<std::int64_t> choices;
-  for (const auto& [object, key] :
-       {std::pair{root, "n"}, std::pair{generation, "candidateCount"},
-        std::pair{generation, "candidate_count"}, std::pair{generation_snake, "candidateCount"},
-        std::pair{generation_snake, "candidate_count"}}) {
+  for (const auto& [object, key] : counts) {
     choices = integer(object, key);
     if (choices) break;
   }

@@ -371,6 +371,32 @@ TEST(RequestClassifier, BestOfBoundsTheChoices) {
 }
 
 // What a request_cost denial tells the caller to lower: the field it set, else its endpoint's.
+TEST(RequestClassifier, OnlyTheCalledApisFieldsBoundTheRequest) {
+  // A field another API reads is ignored (or refused) upstream: it must not lower the bound.
+  const char* gemini_shaped = R"({"generationConfig":{"maxOutputTokens":1,"candidateCount":1}})";
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", gemini_shaped)
+                .max_output_tokens,
+            std::nullopt);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "", gemini_shaped)
+                .max_output_tokens,
+            std::nullopt);
+  EXPECT_EQ(
+      classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/chat/completions", "", gemini_shaped)
+          .max_output_tokens,
+      std::nullopt);
+  // On a native Gemini call `max_tokens` and `n` are no Gemini fields: generationConfig decides.
+  const RequestInfo native =
+      classifyRequest(ProviderFormat::Gemini, "/v1beta/models/gemini-2.5-pro:generateContent", "",
+                      R"({"max_tokens":1,"n":1,"generationConfig":{"candidateCount":8,)"
+                      R"("maxOutputTokens":8000}})");
+  EXPECT_EQ(native.max_output_tokens, 8000);
+  EXPECT_EQ(native.choices, 8);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Gemini, "/v1beta/models/g:generateContent", "",
+                            R"({"max_tokens":1,"n":1})")
+                .max_output_tokens,
+            std::nullopt);
+}
+
 TEST(RequestClassifier, OutputCapFieldFollowsTheCallersApi) {
   auto field = [](ProviderFormat f, const char* path, const char* body) {
     return std::string(classifyRequest(f, path, "", body).output_cap_field);
