@@ -58,7 +58,13 @@ int hexValue(char c) {
 }  // namespace
 
 CanonicalPath::CanonicalPath(std::string_view path) : raw_(path.substr(0, path.find('?'))) {
-  if (mayNeedWork(raw_)) canonicalize();
+  // A request target has no fragment (RFC 9112 §3.2); a server that takes '#' as one reads the
+  // path before it, another reads it as a name: no reading agrees, so it is refused.
+  if (raw_.find('#') != std::string_view::npos) {
+    fail("a '#' in the path");
+  } else if (mayNeedWork(raw_)) {
+    canonicalize();
+  }
 }
 
 void CanonicalPath::canonicalize() {

@@ -13,9 +13,9 @@ namespace spendgate::core {
  * (RFC 3986 §5.2.4), in that order, as nginx does. A path with no `%`, no `//` and no `/.` is kept
  * as it is, without a copy.
  *
- * Invalid (valid() false, view() then the raw path): a `%` that starts no escape, an escape that
- * decodes to NUL, `?` or `#`, and a `..` that climbs above the root. No API path has them, and
- * each upstream reads them its own way, so the proxy refuses them.
+ * Invalid (valid() false, view() then the raw path): a `#` in the path, a `%` that starts no
+ * escape, an escape that decodes to NUL, `?` or `#`, and a `..` that climbs above the root. No API
+ * path has them, and each upstream reads them its own way, so the proxy refuses them.
  */
 class CanonicalPath {
 public:

@@ -90,6 +90,8 @@ test('a path that decodes badly or under another provider route is refused with 
   for (const path of ['/v1beta/models/gemini-2.5-flash%3zgenerateContent',
     '/v1beta/models/gemini-2.5-flash%00:generateContent',
     '/v1beta/../../v1beta/models/gemini-2.5-flash:generateContent',
+    // A fragment in a request target: one server drops it, another reads it as part of a name.
+    '/v1beta/models/gemini-2.5-flash:generateContent#x',
     // Routed to Gemini as sent; to OpenAI once decoded.
     '/v1beta/..%2Fv1/chat/completions']) {
     const res = await postRawPath(proxy, path, GEMINI_BODY, gemini);

@@ -72,6 +72,7 @@ TEST(CanonicalPath, PathsNoReadingAgreesOnAreInvalid) {
   for (const char* path :
        {"/v1/chat%2gcompletions", "/v1/chat%zzcompletions", "/v1/chat%", "/v1/chat%2", "/v1/100%25",
         "/v1/a%00b", "/v1/chat%3Fx/completions", "/v1/chat%23/completions", "/..",
+        "/v1/chat/completions#x", "/v1beta/models/g:generateContent#", "/v1/#/chat/completions",
         "/v1/../../v1beta/models/g:predict", "/v1/%2E%2E/%2e%2e/x", "/v1/x%252"}) {
     const CanonicalPath p(path);
     EXPECT_FALSE(p.valid()) << path;
