@@ -17,6 +17,7 @@
 #include "config/env_name.hpp"
 #include "config/yaml_reader.hpp"
 #include "core/enforcement/glob.hpp"
+#include "core/http/url_port.hpp"
 
 namespace spendgate::config {
 
@@ -70,6 +71,10 @@ std::optional<std::string> badUrlReason(std::string_view text,
   }
   if (!parsed->has_authority() || parsed->encoded_host().empty()) {
     return "'" + std::string(text) + "' has no host";
+  }
+  if (parsed->has_port() && !core::urlPort(parsed->port())) {
+    return "'" + std::string(text) + "' has an invalid port '" + std::string(parsed->port()) +
+           "' (1-65535)";
   }
   return std::nullopt;
 }

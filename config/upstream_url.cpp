@@ -3,6 +3,8 @@
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
 
+#include "core/http/url_port.hpp"
+
 namespace spendgate::config {
 
 namespace {
@@ -76,8 +78,9 @@ std::optional<UpstreamUrl> parseUpstreamUrl(std::string_view text, std::string* 
   }
   if (url.has_port()) {
     if (url.port().empty()) return fail(why, "empty port");
-    if (url.port_number() == 0) return fail(why, "invalid port '" + std::string(url.port()) + "'");
-    result.port = url.port_number();
+    const auto port = core::urlPort(url.port());
+    if (!port) return fail(why, "invalid port '" + std::string(url.port()) + "' (1-65535)");
+    result.port = *port;
   }
   std::string path(url.encoded_path());
   // Boost.URL 1.81 ends the port at its last digit and reads the rest as a path that does not

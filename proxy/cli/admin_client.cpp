@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <ostream>
 
+#include "core/http/url_port.hpp"
 #include "proxy/net.hpp"
 
 namespace spendgate::proxy {
@@ -20,7 +21,8 @@ AdminClient::AdminClient(std::string base_url, std::string token)
 
 bool AdminClient::validUrl() const {
   auto url = boost::urls::parse_uri(base_url_);
-  return url && url->scheme() == "http" && !url->host().empty();
+  return url && url->scheme() == "http" && !url->host().empty() &&
+         (!url->has_port() || core::urlPort(url->port()));
 }
 
 std::string AdminClient::urlError() const {

@@ -4,6 +4,8 @@
 #include <boost/url/url_view.hpp>
 #include <charconv>
 
+#include "core/http/url_port.hpp"
+
 namespace spendgate::proxy {
 
 namespace {
@@ -38,8 +40,9 @@ std::optional<RedisUrl> RedisUrl::parse(std::string_view text, std::string* erro
     out.host = url.host_address();
     if (out.host.empty()) return fail(error, "missing host");
     if (url.has_port()) {
-      if (url.port_number() == 0) return fail(error, "invalid port");
-      out.port = url.port_number();
+      const auto port = core::urlPort(url.port());
+      if (!port) return fail(error, "invalid port '" + std::string(url.port()) + "' (1-65535)");
+      out.port = *port;
     }
     std::string_view path = url.encoded_path();
     if (!path.empty() && path != "/") {

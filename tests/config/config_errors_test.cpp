@@ -310,6 +310,7 @@ TEST(ConfigErrors, AlertSinks) {
     - { type: pager }
     - { url_env: "https://hooks.slack.com/services/T/B/c" }
     - { type: slack, url_env: "xoxb-123456", min_level: loud }
+    - { type: webhook, url: "http://127.0.0.1:99999/hook" }
 )"),
       ElementsAre("cfg.yaml:3:7: alerts.sinks[0]: set exactly one of url and url_env",
                   "cfg.yaml:4:65: alerts.sinks[1].url_env: set exactly one of url and url_env",
@@ -327,7 +328,9 @@ TEST(ConfigErrors, AlertSinks) {
                   "secret; *_env keys name an environment variable that holds it (e.g. "
                   "OPENAI_API_KEY), never the secret itself",
                   "cfg.yaml:9:57: alerts.sinks[6].min_level: unknown value 'loud'; expected one "
-                  "of: info, warning, critical, exceeded"));
+                  "of: info, warning, critical, exceeded",
+                  "cfg.yaml:10:29: alerts.sinks[7].url: 'http://127.0.0.1:99999/hook' has an "
+                  "invalid port '99999' (1-65535)"));
 }
 
 TEST(ConfigErrors, PricingErrors) {

@@ -37,8 +37,11 @@ TEST(ParseUpstreamUrl, RejectsWithReason) {
       {"https://user:pw@example.com", "credentials in the URL are not allowed; use api_key_env"},
       {"https://example.com/?a=1", "a query string is not allowed"},
       {"https://example.com/#x", "a fragment is not allowed"},
-      {"https://example.com:0", "invalid port '0'"},
-      {"https://example.com:70000", "invalid port '70000'"},
+      {"https://example.com:0", "invalid port '0' (1-65535)"},
+      {"https://example.com:70000", "invalid port '70000' (1-65535)"},
+      // Boost.URL keeps a port's low 16 bits: 84337 would have been port 18801.
+      {"http://127.0.0.1:84337", "invalid port '84337' (1-65535)"},
+      {"http://127.0.0.1:100000", "invalid port '100000' (1-65535)"},
       {"https://example.com:", "empty port"},
       // Found by fuzzing (tests/fuzz/config_values_fuzz.cpp): the host name was taken
       // percent-decoded, so a space or CR LF reached DNS and the upstream's Host header.

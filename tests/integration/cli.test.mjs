@@ -329,7 +329,8 @@ test('every command rejects unknown options and missing values (exit 1) before c
 test('a malformed admin URL is a user error (exit 1), not an unreachable admin API (exit 2), for every admin command', async () => {
   const { runCliAsync } = await import('./lib/enforcement.mjs');
   const commands = [['estop', 'on'], ['estop', 'off'], ['estop', 'status'], ['spend'], ['budgets']];
-  for (const url of ['127.0.0.1:19181', 'https://127.0.0.1:19181', 'http://']) {
+  // A port above 65535 is no port (Boost.URL would keep its low 16 bits: 84347 is 18811).
+  for (const url of ['127.0.0.1:19181', 'https://127.0.0.1:19181', 'http://', 'http://127.0.0.1:84347']) {
     for (const args of commands) {
       const r = await runCliAsync([...args, '--admin', url], { env: { SPENDGATE_ADMIN_TOKEN: 't' }, timeout: 5_000 });
       assert.equal(r.code, 1, `spendgate ${args.join(' ')} --admin ${url}: exit ${r.code}\nstderr: ${r.stderr}`);

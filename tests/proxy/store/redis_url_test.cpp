@@ -68,6 +68,9 @@ TEST(RedisUrlTest, RejectsWhatItCannotServe) {
   EXPECT_FALSE(RedisUrl::parse("redis://host/abc", &error));
   EXPECT_FALSE(RedisUrl::parse("redis://host/-1", &error));
   EXPECT_FALSE(RedisUrl::parse("redis://host:0/0", &error));
+  // Boost.URL keeps a port's low 16 bits: 71915 would have been 6379.
+  EXPECT_FALSE(RedisUrl::parse("redis://127.0.0.1:71915/0", &error));
+  EXPECT_NE(error.find("invalid port '71915'"), std::string::npos) << error;
   EXPECT_FALSE(RedisUrl::parse("redis:///0", &error));
   EXPECT_FALSE(RedisUrl::parse("unix://host/tmp/r.sock", &error));
   EXPECT_FALSE(RedisUrl::parse("not a url", &error));
