@@ -89,7 +89,12 @@ std::optional<AdminClient::Reply> AdminClient::send(const std::string& method,
     tcp::resolver resolver(context);
     beast::tcp_stream stream(context);
 
-    http::request<http::string_body> request{http::string_to_verb(method), path, 11};
+    // A path in the URL is a prefix (an admin API behind a gateway at /spendgate/, say): kept,
+    // not dropped, so the request never reaches whatever answers at the gateway's root.
+    std::string target(url->encoded_path());
+    while (!target.empty() && target.back() == '/') target.pop_back();
+    target += path;
+    http::request<http::string_body> request{http::string_to_verb(method), target, 11};
     request.set(http::field::host, host + ":" + port);
     request.set(http::field::user_agent, "spendgate-cli");
     if (!token_.empty()) request.set(http::field::authorization, "Bearer " + token_);

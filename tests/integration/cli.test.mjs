@@ -283,7 +283,7 @@ async function fakeAdmin(t) {
   const server = createServer((req, res) => {
     requests.push(`${req.method} ${req.url}`);
     res.setHeader('content-type', 'application/json');
-    res.end(req.url.startsWith('/admin/emergency-stop')
+    res.end(req.url.includes('/admin/emergency-stop')
       ? '{"active":true,"reason":"","since":"2026-01-01T00:00:00Z","until":null,"source":"manual"}'
       : '[]');
   });
@@ -324,6 +324,19 @@ test('every command rejects unknown options and missing values (exit 1) before c
   const r = await runCliAsync(['estop', 'on', '--reason=typo', '--for', '1h'], { env });
   assert.equal(r.code, 0, r.stderr);
   assert.deepEqual(admin.requests, ['POST /admin/emergency-stop']);
+});
+
+test('a path in the admin URL is kept as a prefix of every admin route, not dropped', async (t) => {
+  const { runCliAsync } = await import('./lib/enforcement.mjs');
+  const admin = await fakeAdmin(t);
+  for (const prefix of ['/gw', '/gw/', '/a/b/']) {
+    const r = await runCliAsync(['estop', 'status', '--admin', `${admin.url}${prefix}`], { env: { SPENDGATE_ADMIN_TOKEN: 't' }, timeout: 5_000 });
+    assert.equal(r.code, 0, `--admin ${admin.url}${prefix}: exit ${r.code}\nstderr: ${r.stderr}`);
+  }
+  const r = await runCliAsync(['budgets', '--admin', `${admin.url}/gw/`], { env: { SPENDGATE_ADMIN_TOKEN: 't' }, timeout: 5_000 });
+  assert.equal(r.code, 0, r.stderr);
+  assert.deepEqual(admin.requests, ['GET /gw/admin/emergency-stop', 'GET /gw/admin/emergency-stop',
+    'GET /a/b/admin/emergency-stop', 'GET /gw/admin/budgets']);
 });
 
 test('a malformed admin URL is a user error (exit 1), not an unreachable admin API (exit 2), for every admin command', async () => {
