@@ -1222,6 +1222,13 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
     response.set("x-spendgate-denied", kind.denied_reason);
     response.set("x-spendgate-cost-usd", "0");  // SPEC §4: a denied request costs nothing
     worker_.metrics().denied(kind.denied_reason);
+  } else if (ex.forwarded) {
+    // SPEC §3: a non-streamed answer carries its cost: what the ledger charges this request (an
+    // estimate when the upstream may have read the prompt before it failed, else 0).
+    price(ex);
+    response.set("x-spendgate-cost-usd", ex.costUsd());
+  } else {
+    response.set("x-spendgate-cost-usd", "0");  // never reached the upstream
   }
   for (const auto& [name, value] : headers) response.set(name, value);
   response.body() = core::errorBody(format, kind, message);

@@ -52,6 +52,7 @@ test('upstream down (closed port) -> 502 in each provider format', async (t) => 
     assert.equal(e.json.status, 502);
     assert.equal(e.json.input_tokens, 0, `${format}: closed port billed input`);
     assert.equal(e.json.cost_usd, 0, `${format}: closed port cost`);
+    assert.equal(res.headers['x-spendgate-cost-usd'], '0', `${format}: closed port cost header`);
   }
   // still serving afterwards
   const again = await send(proxy, 'openai');
@@ -129,6 +130,8 @@ test('upstream accepts but never answers -> 504 after about first_byte_timeout, 
     assert.ok(e.json.input_tokens > 0, `${format}: 504 input_tokens ${e.json.input_tokens}`);
     assert.equal(e.json.output_tokens, 0);
     assert.ok(e.json.cost_usd > 0, `${format}: 504 cost ${e.json.cost_usd}`);
+    // The client is told what the ledger charges it.
+    assert.equal(Number(res.headers['x-spendgate-cost-usd']), e.json.cost_usd, `${format}: 504 cost header`);
   }
   // A stream that never started is still a streamed request in the ledger.
   const streamed = await postJson(`${proxy.url}${SAMPLE.openai.path}`, { ...SAMPLE.openai.body, stream: true }, SAMPLE.openai.headers, { timeout: 45_000, agent });

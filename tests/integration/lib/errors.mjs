@@ -26,6 +26,8 @@ export function assertProxyError(res, format, status, what = '') {
   assert.equal(res.status, status, `status ${ctx}`);
   const rid = res.headers['x-spendgate-request-id'];
   assert.ok(typeof rid === 'string' && rid.length > 0, `x-spendgate-request-id missing on error ${ctx}`);
+  // SPEC §3: every non-streamed answer carries its cost (the proxy's own errors too).
+  assert.match(res.headers['x-spendgate-cost-usd'] ?? '', /^\d+(\.\d+)?$/, `x-spendgate-cost-usd ${ctx}`);
   assert.match(res.headers['content-type'] ?? '', /application\/json/, `content-type ${ctx}`);
   let body;
   assert.doesNotThrow(() => { body = JSON.parse(text); }, `error body is not JSON: ${ctx}`);
