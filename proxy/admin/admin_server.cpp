@@ -311,6 +311,16 @@ net::awaitable<AdminServer::Response> AdminServer::emergencyStop(const Request& 
     }
   }
   const bool active = object.at("active").as_bool();
+  // Turning off takes nothing else, as `spendgate estop off` takes no --reason or --for: a value
+  // that would be dropped is refused instead.
+  for (const char* key : {"reason", "for"}) {
+    if (!active && object.contains(key)) {
+      co_return errorResponse(
+          http::status::bad_request,
+          "\"" + std::string(key) +
+              "\" only applies when turning the stop on: send {\"active\":false}");
+    }
+  }
   std::string reason = "turned on through the admin API";
   if (auto* value = object.if_contains("reason")) {
     if (!value->is_string()) {

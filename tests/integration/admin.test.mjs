@@ -176,6 +176,9 @@ test('POST /admin/emergency-stop refuses an unknown key or a non-string reason w
     [{ active: false, Active: true }, '"Active"'],
     [{ active: true, reason: 42 }, '"reason"'],
     [{ active: true, reason: null }, '"reason"'],
+    // Turning off takes nothing else: a reason or duration would be dropped silently.
+    [{ active: false, reason: 'z', for: '1h' }, '"reason"'],
+    [{ active: false, for: '1h' }, '"for"'],
   ]) {
     const res = await post(body);
     assert.equal(res.status, 400, `${JSON.stringify(body)}: ${res.status} ${res.text}`);
