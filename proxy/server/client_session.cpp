@@ -1159,19 +1159,19 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     } else if (!piece.empty()) {
       wire[count++] = net::buffer(piece);
     }
+    bool client_failed = false;
     if (count > 0) {
       const std::span<const net::const_buffer> pieces(wire.data(), count);
       EagerWrite w = writeAtOnce(socket_, pieces, deadline_);
       if (!w.done) w = co_await writeRest(socket_, pieces, w, deadline_, ex.deadline);
       ex.record.bytes_out += w.written;
-      if (!metered.empty()) ex.usage->feed(metered);  // a client gone still gets it metered
-      if (w.ec) {
-        ex.client_gone = true;
-        co_return false;
-      }
+      client_failed = static_cast<bool>(w.ec);
       head_sent = true;
-    } else if (!metered.empty()) {
-      ex.usage->feed(metered);
+    }
+    if (!metered.empty()) ex.usage->feed(metered);  // also when the client has gone
+    if (client_failed) {
+      ex.client_gone = true;
+      co_return false;
     }
     if (!ex.whole.empty()) ex.whole = std::string();
     if (done) break;
