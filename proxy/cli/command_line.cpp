@@ -351,6 +351,23 @@ int CommandLine::version() {
   return 0;
 }
 
+namespace {
+
+/**
+ * Why serve stops, said once: on the log (stderr, in the configured format) when it shows errors,
+ * else plainly on stderr, so that `logging.level: off` still says why the process exits 1.
+ */
+void reportFatal(Logger& logger, const std::string& message) {
+  if (logger.showsErrors()) {
+    logger.error(message);
+    logger.flush();
+  } else {
+    std::cerr << "spendgate: " << message << "\n";
+  }
+}
+
+}  // namespace
+
 int CommandLine::serve() {
   const auto parsed = options(1, {kConfig, kHelp});
   if (!parsed) return 1;
@@ -382,11 +399,10 @@ int CommandLine::serve() {
   if (memory_store) {
     kept_stop = loadEmergencyStopFile(estop_path);
     if (!kept_stop.error.empty()) {
-      std::cerr << kept_stop.error << "\n"
-                << "spendgate: not starting: the emergency stop kept there is unknown. Fix the "
-                   "file, or delete it to start with the stop off (docs/enforcement.md).\n";
-      logger.error(kept_stop.error);
-      logger.flush();
+      reportFatal(logger, kept_stop.error);
+      reportFatal(logger,
+                  "not starting: the emergency stop kept there is unknown. Fix the file, or "
+                  "delete it to start with the stop off (docs/enforcement.md).");
       return 1;
     }
   }
@@ -471,9 +487,7 @@ int CommandLine::serve() {
     alerts.stop();
     ledger.flush();
   } catch (const std::exception& e) {
-    logger.error(e.what());
-    logger.flush();
-    std::cerr << "spendgate: " << e.what() << "\n";
+    reportFatal(logger, e.what());
     return 1;
   }
   return 0;

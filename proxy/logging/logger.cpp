@@ -87,6 +87,8 @@ void Logger::access(const RequestRecord& r) {
   }
 }
 
+bool Logger::showsErrors() const { return logger_->should_log(spdlog::level::err); }
+
 void Logger::flush() { logger_->flush(); }
 
 }  // namespace spendgate::proxy

@@ -34,7 +34,13 @@ public:
   /** Changes format and level (hot reload). */
   void reconfigure(const config::LoggingConfig& config);
 
-  /** Blocks until queued lines are written (shutdown, tests). */
+  /** Whether error() writes anything at the configured level ("off" writes nothing). */
+  bool showsErrors() const;
+
+  /**
+   * Asks the background thread to flush what is queued before it; it does not wait. Every queued
+   * line is written when the Logger is destroyed (the pool's thread drains its queue first).
+   */
   void flush();
 
 private:

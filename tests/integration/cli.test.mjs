@@ -447,3 +447,24 @@ test('key new --id with YAML and JSON special characters prints a config line an
   const empty = runCli(['key', 'new', '--id', '']);
   assert.equal(empty.code, 1, `an empty id: ${empty.stdout}`);
 });
+
+// ---- why serve stops is said once ----
+
+test('serve on a port that is taken: exit 1 and the reason said once, on the log or (logging off) plainly', async (t) => {
+  const net = await import('node:net');
+  const busy = net.createServer();
+  await new Promise((resolve) => busy.listen(0, '127.0.0.1', resolve));
+  t.after(() => busy.close());
+  const port = busy.address().port;
+  for (const level of ['info', 'off']) {
+    const text = GOOD.replace('  listen: "127.0.0.1:0"\n  threads: 1', `  listen: "127.0.0.1:${port}"\n  threads: 1`) +
+      `logging: { level: ${level} }\n`;
+    const file = writeConfig(t, text);
+    const r = runCli(['serve', '-c', file], { timeout: 20_000 });
+    assert.equal(r.code, 1, r.stderr);
+    const said = r.stderr.split('\n').filter((l) => l.includes(`cannot listen on 127.0.0.1:${port}`));
+    assert.equal(said.length, 1, `level ${level}: ${r.stderr}`);
+    if (level === 'off') assert.match(said[0], /^spendgate: cannot listen/);
+    else assert.match(said[0], / error cannot listen/);
+  }
+});
