@@ -58,7 +58,7 @@ struct Denial {
   /** `retry-after-ms`; nullopt when waiting will not help or the end is unknown. */
   std::optional<std::chrono::milliseconds> retry_after;
   bool should_retry = false;     // `x-should-retry`
-  RateLimitHeaders rate_limits;  // `x-ratelimit-*`, rate-limit denials only
+  RateLimitHeaders rate_limits;  // `x-ratelimit-*`: rate-limit and budget denials
 
   /** @return `retry-after` in whole seconds, rounded up and at least 1; nullopt without one. */
   std::optional<std::int64_t> retryAfterSeconds() const;

@@ -129,17 +129,21 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
         rateLimitDenial(plan.rate_limits[*index - 1], kind, wait_ms, headers, plan.output_cap),
         headers);
   }
-  if (tag == "budget" && (items.size() == 4 || items.size() == 5)) {
+  if (tag == "budget" && items.size() >= 5) {
     const auto index = items[1].toInt();
     const auto spent = items[2].toInt();
     const auto reserved = items[3].toInt();
+    std::vector<RateLevels> levels;
     if (!index || *index < 1 || static_cast<std::size_t>(*index) > plan.budgets.size() || !spent ||
-        !reserved) {
+        !reserved || !readLevels(items, 5, nr, levels)) {
       return storeError("malformed budget reply");
     }
-    AdmissionResult denied =
-        deniedWith(budgetDenial(plan.budgets[*index - 1], *spent, *reserved, plan.now));
-    denied.reclaiming = items.size() == 5 && items[4].toText() == "reclaim";
+    // A caller under a rate limit is told its levels on a budget refusal too (SPEC §3).
+    Denial denial = budgetDenial(plan.budgets[*index - 1], *spent, *reserved, plan.now);
+    denial.rate_limits = rateLimitHeaders(plan.rate_limits, levels);
+    RateLimitHeaders headers = denial.rate_limits;
+    AdmissionResult denied = deniedWith(std::move(denial), std::move(headers));
+    denied.reclaiming = items[4].toText() == "reclaim";
     return denied;
   }
   return storeError("unexpected reply tag");

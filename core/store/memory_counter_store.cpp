@@ -121,7 +121,11 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       reserved = counter->snapshot.reserved;
     }
     if (saturatingAdd(saturatingAdd(spent, reserved), b.amount) > b.limit) {
-      return denied(budgetDenial(b, spent, reserved, plan.now));
+      // A caller under a rate limit is told its levels on a budget refusal too (SPEC §3).
+      Denial denial = budgetDenial(b, spent, reserved, plan.now);
+      denial.rate_limits = rateLimitHeaders(plan.rate_limits, checks);
+      RateLimitHeaders headers = denial.rate_limits;
+      return denied(std::move(denial), std::move(headers));
     }
   }
 

@@ -508,6 +508,25 @@ test('x-ratelimit-* headers for requests and tokens on allowed answers where a r
   await proxy.stopClean();
 });
 
+test('a budget 429 to a caller under a rate limit carries its x-ratelimit-* (SPEC §3), the levels without the refused request', async (t) => {
+  const body = chatBody({ maxTokens: 100 });
+  const worst = worstCasePico(Buffer.byteLength(body), 100);
+  const { proxy } = await setup(t, {
+    budgets: [budget(worst + worst / 2n)],
+    rate_limits: [{ name: 'per-key', scope: 'key', requests_per_minute: 10, tokens_per_minute: 10000 }],
+  });
+  const first = await chat(proxy.url, body);
+  assert.equal(first.status, 200, first.text);
+  assertRateHeaders(first, 'requests', { limit: 10, remaining: 9 }, 'allowed');
+  // The answer settles below its worst case, but a second worst case does not fit beside it.
+  const refused = await chat(proxy.url, chatBody({ maxTokens: 400 }));
+  assertDenied(refused, 'budget', { what: 'over the budget' });
+  assertBudgetHeaders(refused, { what: 'over the budget' });
+  assertRateHeaders(refused, 'requests', { limit: 10, remaining: 9 }, 'budget 429');
+  assertRateHeaders(refused, 'tokens', { limit: 10000 }, 'budget 429');
+  await proxy.stopClean();
+});
+
 // ---------------------------------------------------------------------------------------------
 // Order: emergency stop, identity, per-request limit, rate limits, budgets
 // ---------------------------------------------------------------------------------------------

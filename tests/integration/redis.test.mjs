@@ -263,6 +263,32 @@ test('Redis with leased slices, instance A killed with SIGKILL while requests it
   assert.ok(lapsed >= 5n * W, `lapsed ${picoToUsd(lapsed)} < A's 5 requests in flight`);
 });
 
+test('Redis, with and without leased slices: a budget 429 to a caller under a rate limit carries its x-ratelimit-* (SPEC §3)', { skip: NO_REDIS }, async (t) => {
+  for (const leases of [true, false]) {
+    const redis = await startRedis(t);
+    const body = chatBody({ maxTokens: 100 });
+    const W = worstCasePico(Buffer.byteLength(body), 100);
+    const up = await startMeteredUpstream(t);
+    const p = await instance(t, up, {
+      store: { kind: 'redis', redis: { url: redis.url, on_unavailable: 'fail_closed', leases } },
+      budgets: [budget(W + W / 2n)],
+      rate_limits: [{ name: 'per-key', scope: 'key', requests_per_minute: 10, tokens_per_minute: 10000 }],
+    });
+    const first = await chat(p.url, body);
+    assert.equal(first.status, 200, first.text);
+    const refused = await chat(p.url, chatBody({ maxTokens: 400 }));
+    const what = `leases ${leases}`;
+    assertDenied(refused, 'budget', { what });
+    assertBudgetHeaders(refused, { what });
+    assert.equal(refused.headers['x-ratelimit-limit-requests'], '10', `${what}: ${JSON.stringify(refused.headers)}`);
+    assert.match(refused.headers['x-ratelimit-remaining-requests'] ?? '', /^\d+$/, what);
+    assert.ok(Number(refused.headers['x-ratelimit-remaining-requests']) <= 9, what);
+    assert.equal(refused.headers['x-ratelimit-limit-tokens'], '10000', what);
+    assert.match(refused.headers['x-ratelimit-reset-tokens'] ?? '', /^\d+(\.\d+)?m?s$/, what);
+    await p.stopClean();
+  }
+});
+
 test('Redis killed and restarted, fail_closed: 503 store_unavailable while down (nothing forwarded), /readyz 503, no crash; serves again after the restart', { skip: NO_REDIS }, async (t) => {
   const redis = await startRedis(t);
   const up = await startMeteredUpstream(t);

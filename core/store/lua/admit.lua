@@ -15,7 +15,8 @@
 --      | {'reused'} (this id was settled or expired)
 --      | {'estop', field, value, ...} (the emergency-stop hash)
 --      | {'rate', index, 'requests'|'tokens'|'concurrent', wait ms (-1 never), rq1, tk1, in1, ...}
---      | {'budget', index, spent, reserved[, 'reclaim' when only leased slices stand in the way]}
+--      | {'budget', index, spent, reserved, 'reclaim' when only leased slices stand in the way
+--         else '', rq1, tk1, in1, ...} (the levels without this request, for x-ratelimit-*)
 -- Batch: ARGV[1] == '*' admits several requests in one call, one after another, each exactly as
 -- its own call would (see run below); the reply is the array of their replies.
 --#include common.lua
@@ -79,8 +80,8 @@ local function admit(KEYS, ARGV)
     -- 1000: core::kConcurrencyRetryMs (a slot frees up when another request ends)
     if r.conc > 0 and r.inflight >= r.conc then consider('concurrent', 1000) end
   end
-  if worst then
-    local out = {'rate', worst, worst_kind, worst_wait}
+  -- Appends the levels read above (nothing charged) to a refusal.
+  local function with_levels(out)
     for i = 1, nr do
       out[#out + 1] = rates[i].rq
       out[#out + 1] = rates[i].tk
@@ -88,6 +89,7 @@ local function admit(KEYS, ARGV)
     end
     return out
   end
+  if worst then return with_levels({'rate', worst, worst_kind, worst_wait}) end
 
   -- 3. Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
   local budgets = {}
@@ -113,9 +115,9 @@ local function admit(KEYS, ARGV)
           -- Only slices leased to instances stand in the way: ask their holders to give back
           -- what they do not use; the caller retries shortly (docs/store.md).
           redis.call('HSET', b.key, 'reclaim', int(now + RECLAIM_MS))
-          return {'budget', j, big_str(spent), big_str(reserved), 'reclaim'}
+          return with_levels({'budget', j, big_str(spent), big_str(reserved), 'reclaim'})
         end
-        return {'budget', j, big_str(spent), big_str(reserved)}
+        return with_levels({'budget', j, big_str(spent), big_str(reserved), ''})
       end
     end
   end

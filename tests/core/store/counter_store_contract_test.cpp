@@ -216,6 +216,29 @@ TEST_P(CounterStoreContract, RateLimitRefusalChargesNothing) {
   EXPECT_EQ(counter("daily").reserved, kUsd);
 }
 
+// SPEC §3: x-ratelimit-* wherever a rate limit applies, a budget refusal included; it reports
+// the levels without the refused request (nothing was charged).
+TEST_P(CounterStoreContract, BudgetRefusalCarriesTheRateLevels) {
+  rules_.budgets = {hardBudget("daily", 3 * kUsd)};
+  rules_.rate_limits = {rateLimit("rpm", 10, 1000)};
+  ASSERT_TRUE(admit("a", 2 * kUsd, 100).allowed());
+  const AdmissionResult refused = admit("b", 2 * kUsd, 100);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->reason, DenialReason::Budget);
+  ASSERT_TRUE(refused.rate_limits.requests);
+  EXPECT_EQ(refused.rate_limits.requests->limit, 10u);
+  EXPECT_EQ(refused.rate_limits.requests->remaining, 9u);
+  ASSERT_TRUE(refused.rate_limits.tokens);
+  EXPECT_EQ(refused.rate_limits.tokens->limit, 1000u);
+  EXPECT_EQ(refused.rate_limits.tokens->remaining, 900u);
+  EXPECT_EQ(refused.denial->rate_limits, refused.rate_limits);
+  // Nothing charged: the next request that fits still sees 9 remaining before its own.
+  const AdmissionResult next = admit("c", kUsd, 100);
+  ASSERT_TRUE(next.allowed());
+  ASSERT_TRUE(next.rate_limits.requests);
+  EXPECT_EQ(next.rate_limits.requests->remaining, 8u);
+}
+
 TEST_P(CounterStoreContract, GcraBurstThenExactRetryAfter) {
   rules_.rate_limits = {rateLimit("per-key", 60, 0, 0, Scope::Key)};
   for (int i = 0; i < 60; ++i) {
