@@ -35,6 +35,7 @@
 #include "core/stats/spend_stats.hpp"
 #include "core/usage/usage_extractor.hpp"
 #include "proxy/enforcement/enforcer.hpp"
+#include "proxy/http/api_hint.hpp"
 #include "proxy/http/origin_form.hpp"
 #include "proxy/http/own_answer_date.hpp"
 #include "proxy/identity/caller_key.hpp"
@@ -66,6 +67,8 @@ struct Exchange {
 
   RuntimePtr runtime;
   const ProviderRuntime* provider = nullptr;
+  const ProviderRuntime* path_provider = nullptr;  // where the path alone routes it
+  core::ApiHint api_hint = core::ApiHint::None;    // read only when it can change the route
   RequestRecord record;
   std::chrono::steady_clock::time_point start;
   std::chrono::steady_clock::time_point deadline;  // start + request_timeout
@@ -278,8 +281,14 @@ std::string pathProblem(const Runtime& runtime,
                         const core::CanonicalPath& path) {
   if (!path.valid()) return std::string(path.problem());
   if (!path.rewritten()) return {};
-  const auto index = runtime.routes.match(path.view());
-  if (index && &runtime.providers[*index] == ex.provider) return {};
+  // Both readings must agree on the route by the path alone too: a hint must not make a path
+  // that decodes under another provider's route acceptable.
+  const auto index = runtime.routes.match(path.view(), ex.api_hint);
+  const auto by_path = runtime.routes.match(path.view());
+  if (index && &runtime.providers[*index] == ex.provider && by_path &&
+      &runtime.providers[*by_path] == ex.path_provider) {
+    return {};
+  }
   return "percent-decoded, with its dot segments resolved, it is under another provider route or "
          "none";
 }
@@ -370,6 +379,11 @@ Awaitable<bool> ClientSession::serveOne() {
     if (bad_target) {
       // Routed nowhere: the 400 below goes in OpenAI's format.
     } else if (auto index = ex.runtime->routes.match(request.target())) {
+      ex.path_provider = &ex.runtime->providers[*index];
+      if (ex.runtime->routes.hintMatters(*index)) {
+        ex.api_hint = apiHintOf(request.fields());
+        index = ex.runtime->routes.match(request.target(), ex.api_hint);
+      }
       ex.provider = &ex.runtime->providers[*index];
       ex.record.provider = ex.provider->config.name;
     }

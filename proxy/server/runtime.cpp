@@ -76,7 +76,7 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
         }
       }
     }
-    for (const auto& route : provider.routes) runtime->routes.add(route, i);
+    for (const auto& route : provider.routes) runtime->routes.add(route, i, provider.format);
     runtime->providers.push_back(std::move(live));
   }
   // serve reads the token here too (ProxyServer::bind): check must refuse what serve would.

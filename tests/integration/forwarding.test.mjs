@@ -458,3 +458,62 @@ test('client sending "Expect: 100-continue" (like curl for big bodies) gets a co
   t.diagnostic(`proxy sent 100 Continue: ${got100}`);
   await proxy.stopClean();
 });
+
+// Anthropic's and Gemini's APIs share "/v1/" with OpenAI's. With the SPEC's default routes the
+// Anthropic SDK's models.list() (GET /v1/models) and Gemini's v1 methods would go to the OpenAI
+// upstream, with the caller's Anthropic or Gemini key: a request that names its API by header
+// (anthropic-version, x-goog-api-key) goes to the one provider of that format instead.
+test('a request that names its API by header goes to that provider on a shared path, not to the OpenAI upstream with its key', async (t) => {
+  const { default: Anthropic } = await import('@anthropic-ai/sdk');
+  const { default: OpenAI } = await import('openai');
+  const { ledgerPathOf, waitForLedger } = await import('./lib/ledger.mjs');
+  const seen = { openai: [], anthropic: [], gemini: [] };
+  const start = async (name, handler) => {
+    const up = await startUpstream({ handler: (req, res, rec) => { seen[name].push(rec); return handler(req, res, rec); } });
+    t.after(() => up.close());
+    return up;
+  };
+  const openai = await start('openai', (req, res) => json(res, 200, { object: 'list', data: [{ id: 'gpt-4o-mini', object: 'model', created: 1, owned_by: 'openai' }] }));
+  const anthropic = await start('anthropic', (req, res) => json(res, 200, { data: [{ type: 'model', id: 'claude-sonnet-4-5', display_name: 'Claude Sonnet 4.5', created_at: '2025-09-29T00:00:00Z' }], has_more: false, first_id: 'claude-sonnet-4-5', last_id: 'claude-sonnet-4-5' }));
+  const gemini = await start('gemini', (req, res) => json(res, 200, {
+    candidates: [{ content: { role: 'model', parts: [{ text: 'hi' }] }, finishReason: 'STOP' }],
+    usageMetadata: { promptTokenCount: 7, candidatesTokenCount: 3, totalTokenCount: 10 },
+    modelVersion: 'gemini-2.5-flash',
+  }));
+  const proxy = await startProxy(t, { providers: await providers({ openai: openai.url, anthropic: anthropic.url, gemini: gemini.url }) });
+
+  const claude = new Anthropic({ apiKey: 'sk-ant-caller-key', baseURL: proxy.url, maxRetries: 0 });
+  const models = await claude.models.list();
+  assert.equal(models.data[0].id, 'claude-sonnet-4-5');
+  assert.equal(seen.anthropic.length, 1, 'the Anthropic SDK\'s models.list() reaches the Anthropic upstream');
+  assert.equal(seen.anthropic[0].url, '/v1/models');
+  const auth = seen.anthropic[0].headers;  // SDK 1.x sends its key as a bearer token
+  assert.ok(auth['x-api-key'] === 'sk-ant-caller-key' || auth.authorization === 'Bearer sk-ant-caller-key', JSON.stringify(auth));
+
+  const gpt = new OpenAI({ apiKey: 'sk-openai-caller-key', baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+  const list = await gpt.models.list();
+  assert.equal(list.data[0].id, 'gpt-4o-mini');
+  assert.equal(seen.openai.length, 1, 'the OpenAI SDK\'s models.list() still reaches the OpenAI upstream');
+
+  const path = '/v1/models/gemini-2.5-flash:generateContent';
+  const r = await request(`${proxy.url}${path}`, {
+    method: 'POST',
+    headers: { 'x-goog-api-key': 'AIza-caller-key', 'content-type': 'application/json' },
+    body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }),
+  });
+  assert.equal(r.status, 200, r.text);
+  assert.equal(seen.gemini.length, 1, 'a Gemini v1 call with x-goog-api-key reaches the Gemini upstream');
+  assert.equal(seen.gemini[0].url, path);
+  assert.equal(seen.gemini[0].headers['x-goog-api-key'], 'AIza-caller-key');
+  for (const rec of seen.openai) {
+    const headers = JSON.stringify(rec.headers);
+    assert.doesNotMatch(headers, /sk-ant-caller-key|AIza-caller-key/, 'no Anthropic or Gemini key at the OpenAI upstream');
+  }
+  const lines = (await waitForLedger(ledgerPathOf(proxy), 3)).map((l) => l.json);
+  const geminiLine = lines.find((l) => l.provider === 'gemini');
+  assert.ok(geminiLine, JSON.stringify(lines));
+  assert.equal(geminiLine.model, 'gemini-2.5-flash');
+  assert.equal(geminiLine.input_tokens, 7);
+  assert.equal(geminiLine.output_tokens, 3);
+  await proxy.stopClean();
+});
