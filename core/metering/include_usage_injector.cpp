@@ -6,6 +6,8 @@
 #include <cstddef>
 #include <vector>
 
+#include "core/metering/request_body_json.hpp"
+
 namespace spendgate::core {
 
 namespace {
@@ -111,10 +113,14 @@ const MemberSpan* lastMember(const std::vector<MemberSpan>& members, std::string
 
 }  // namespace
 
-std::optional<std::string> injectIncludeUsage(std::string_view body) {
+std::optional<std::string> injectIncludeUsage(std::string_view request_body) {
+  // Read as the classifier reads it. A BOM stays in front: the upstream then gets the body as the
+  // client sent it but for the added member, and accepts or refuses it as it would without us.
+  const std::string_view body = withoutUtf8Bom(request_body);
+  const std::string_view bom = request_body.substr(0, request_body.size() - body.size());
   try {
     boost::json::parse_options options;
-    options.max_depth = 256;
+    options.max_depth = kRequestBodyMaxDepth;
     boost::system::error_code ec;
     const boost::json::value doc = boost::json::parse(body, ec, {}, options);
     const auto* root = ec ? nullptr : doc.if_object();
@@ -136,7 +142,8 @@ std::optional<std::string> injectIncludeUsage(std::string_view body) {
     const auto top = scanner.members(open, close);
     const MemberSpan* so = lastMember(top, "stream_options");
     std::string out;
-    out.reserve(body.size() + 48);
+    out.reserve(request_body.size() + 48);
+    out.append(bom);
     if (so == nullptr) {
       // Append as the last member: `stream` exists, so the object is not empty.
       out.append(body.substr(0, close));

@@ -12,6 +12,9 @@ namespace spendgate::core {
  * as the client sent it (a textual splice, not a re-serialization), including other
  * stream_options keys such as include_obfuscation.
  *
+ * The body is read as classifyRequest reads it (request_body_json.hpp): a leading UTF-8 BOM is
+ * skipped, and kept in front of the result.
+ *
  * Call it only when RequestInfo::needs_usage_injection is set (Chat or legacy Completions, never
  * /v1/responses), and filter the response with UsageChunkFilter.
  *

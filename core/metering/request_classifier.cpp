@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "core/http/canonical_path.hpp"
+#include "core/metering/request_body_json.hpp"
 #include "core/text/utf8.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/json_key_assembler.hpp"
@@ -86,9 +87,9 @@ std::string_view azureDeployment(std::string_view path) {
 // the output caps, n, best_of, generationConfig.{maxOutputTokens,candidateCount} in either
 // spelling), and request bodies can be large (conversations, tool schemas). A SAX handler over
 // Boost.JSON's basic_parser picks them out with the same rules the document view had: the body must
-// be exactly one valid JSON value (same options: max depth 256, strict JSON, UTF-8 checked) or
-// nothing counts; the root must be an object; of duplicate keys the last one wins; a member of the
-// wrong type reads as absent.
+// be exactly one valid JSON value (same options: max depth kRequestBodyMaxDepth, strict JSON, UTF-8
+// checked; a leading BOM skipped) or nothing counts; the root must be an object; of duplicate keys
+// the last one wins; a member of the wrong type reads as absent.
 
 enum class Field : std::uint8_t {
   None,
@@ -428,7 +429,8 @@ private:
  */
 void scanBody(std::string_view body, bool proto_json, BodyFields& fields) {
   boost::json::parse_options options;
-  options.max_depth = 256;  // tool schemas nest deeply
+  options.max_depth = kRequestBodyMaxDepth;  // tool schemas nest deeply
+  body = withoutUtf8Bom(body);
   try {
     boost::json::basic_parser<BodyHandler> parser(options, fields, proto_json);
     boost::system::error_code ec;

@@ -376,7 +376,7 @@ private:
         const auto colons = positions(s, ':');
         const std::size_t at = colons.empty() ? 0 : pick(colons) + 1;
         const int here = depthAt(s, at);
-        const int limit = chance(50) ? 64 : 256;
+        const int limit = chance(50) ? 64 : static_cast<int>(kRequestBodyMaxDepth);
         const int depth = std::max(0, limit - here + static_cast<int>(below(4)) - 1);
         std::string inner = pick(interestingValues());
         // the nested value replaces nothing: it is inserted before the existing one as a member

@@ -17,6 +17,7 @@
 #include <utility>
 #include <vector>
 
+#include "core/metering/request_body_json.hpp"
 #include "core/usage/json_fields.hpp"
 
 namespace spendgate::core::testing {
@@ -80,9 +81,10 @@ struct BodyView {
  */
 inline BodyView referenceBody(std::string_view body, bool proto_json = false) {
   boost::json::value doc;
+  if (body.starts_with("\xEF\xBB\xBF")) body.remove_prefix(3);  // a UTF-8 BOM is skipped
   if (!body.empty()) {
     boost::json::parse_options options;
-    options.max_depth = 256;
+    options.max_depth = kRequestBodyMaxDepth;
     boost::system::error_code ec;
     try {
       doc = boost::json::parse(body, ec, {}, options);

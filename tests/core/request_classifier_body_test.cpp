@@ -125,12 +125,17 @@ TEST(RequestClassifierBody, SameAnswersAsTheDocumentView) {
       R"({"max_completion_tokens_and_then_some_more_characters":5,"model_name":"x"})",
       "{\"" + std::string(100, 'k') + "\":1,\"model\":\"m\"}",
       "{\"model\":\"" + std::string(100000, 'x') + "\",\"stream\":true}",
+      // A UTF-8 BOM is skipped, once, at the start only.
+      "\xEF\xBB\xBF{\"model\":\"m\",\"stream\":true}",
+      "\xEF\xBB\xBF\xEF\xBB\xBF{\"model\":\"m\"}",
+      "{\"model\":\"m\"}\xEF\xBB\xBF",
+      "\xEF\xBB\xBF",
   };
   for (const auto& body : bodies) expectSame(body);
 }
 
 TEST(RequestClassifierBody, DepthLimitIsTheSame) {
-  for (const int depth : {1, 2, 100, 254, 255, 256, 257, 300}) {
+  for (const int depth : {1, 2, 100, 256, 257, 300, 1022, 1023, 1024, 1025, 1100}) {
     std::string body = R"({"model":"m","x":)";
     for (int i = 1; i < depth; ++i) body += "[";
     for (int i = 1; i < depth; ++i) body += "]";
