@@ -1,5 +1,7 @@
 #include "core/enforcement/denial_messages.hpp"
 
+#include "core/metering/request_body_json.hpp"
+
 namespace spendgate::core {
 
 namespace {
@@ -125,6 +127,32 @@ Denial unknownModelDenial(std::string_view model,
                  std::string(provider) + ".deployments (" + std::string(azure_deployment) +
                  ": <model>).";
   }
+  return d;
+}
+
+Denial modelProblemDenial(ModelProblem problem, bool model_from_body) {
+  Denial d;
+  d.reason = DenialReason::UnknownModel;
+  constexpr std::string_view kRejected =
+      "and unpriced requests are rejected (pricing.unknown_model: reject)";
+  if (problem == ModelProblem::UnreadableBody) {
+    d.message =
+        "The request body is not JSON spendgate can read, so the model it names and its "
+        "cost cannot be bounded, " +
+        std::string(kRejected) +
+        ". spendgate reads one JSON object (a leading UTF-8 BOM is skipped), nested at "
+        "most " +
+        std::to_string(kRequestBodyMaxDepth) +
+        " levels deep, in valid UTF-8 and without unpaired UTF-16 surrogate escapes "
+        "such as \\udead. Send such a body, or set pricing.unknown_model to allow or "
+        "to a price.";
+    return d;
+  }
+  d.message = std::string("The request names no model (") +
+              (model_from_body ? "the body's \"model\" is missing, not a string or empty"
+                               : "its path has none") +
+              "), so its cost cannot be bounded, " + std::string(kRejected) +
+              ": name the model, or set pricing.unknown_model to allow or to a price.";
   return d;
 }
 

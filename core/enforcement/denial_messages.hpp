@@ -9,6 +9,7 @@
 #include "core/enforcement/denial.hpp"
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/enforcement_plan.hpp"
+#include "core/metering/request_info.hpp"
 #include "core/pricing/money.hpp"
 #include "core/provider/provider_format.hpp"
 
@@ -46,6 +47,14 @@ Denial unknownKeyDenial(UnknownKeyCause cause, ProviderFormat format = ProviderF
 Denial unknownModelDenial(std::string_view model,
                           std::string_view azure_deployment = {},
                           std::string_view provider = {});
+
+/**
+ * 400 unknown_model under `unknown_model: reject`, for a metered request whose model cannot be
+ * told (`problem` is not ModelProblem::None): without a price nothing bounds its cost. The message
+ * says why: an unreadable body (what spendgate reads) or no model named.
+ * @param model_from_body RequestInfo::model_from_body: whether the body or the path names it
+ */
+Denial modelProblemDenial(ModelProblem problem, bool model_from_body = true);
 
 /**
  * 400: the worst-case cost is above `request_limits.max_cost_usd`; names both in USD and what to

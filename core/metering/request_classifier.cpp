@@ -566,11 +566,15 @@ RequestInfo classifyRequest(ProviderFormat format,
   info.body_is_json = fields.is_object;
 
   info.requested_model = std::move(fields.model);
+  const std::string_view deployment = azureDeployment(path);
+  const bool native_gemini = format == ProviderFormat::Gemini && !info.gemini_compat;
+  info.model_from_body =
+      info.kind != EndpointKind::Unmetered && !native_gemini && deployment.empty();
   if (!path_model.empty()) {
     // Gemini names the model in the path ("models/gemini-2.5-flash" -> "gemini-2.5-flash").
     info.requested_model = path_model;
   }
-  if (const auto deployment = azureDeployment(path); !deployment.empty()) {
+  if (!deployment.empty()) {
     info.azure_deployment = validUtf8(deployment);
     if (const auto it = deployments.find(info.azure_deployment); it != deployments.end()) {
       info.requested_model = it->second;
@@ -592,7 +596,6 @@ RequestInfo classifyRequest(ProviderFormat format,
   // Only the fields the called API reads bound the request: a field another API would read (a
   // generationConfig on an OpenAI route, `max_tokens` or `n` on a native Gemini one) is ignored
   // or refused upstream, so it must not lower the bound here.
-  const bool native_gemini = format == ProviderFormat::Gemini && !info.gemini_compat;
   static constexpr Field kTopLevelCaps[] = {Field::MaxCompletionTokens, Field::MaxTokens,
                                             Field::MaxOutputTokens};
   static constexpr Field kGeminiCaps[] = {Field::GcMaxOutputTokens, Field::GcMaxOutputTokensSnake,
@@ -623,6 +626,15 @@ RequestInfo classifyRequest(ProviderFormat format,
   }
   // The APIs cap n at 128; a larger value is refused upstream, so it never needs a bigger bound.
   if (choices && *choices > 1) info.choices = std::min<std::int64_t>(*choices, 128);
+
+  // Without a model the price is unknown, so is the worst case: nothing bounds the request.
+  if (info.kind != EndpointKind::Unmetered) {
+    if (info.model_from_body && !info.body_is_json) {
+      info.model_problem = ModelProblem::UnreadableBody;
+    } else if (info.requested_model.empty()) {
+      info.model_problem = ModelProblem::NoModel;
+    }
+  }
 
   info.needs_usage_injection =
       (info.kind == EndpointKind::ChatCompletions || info.kind == EndpointKind::Completions) &&

@@ -16,7 +16,8 @@ using DeploymentMap = std::map<std::string, std::string>;
 /**
  * Reads what metering needs from a request before it is forwarded. Never throws; a body that is
  * not JSON it can read (request_body_json.hpp: a leading BOM is skipped, kRequestBodyMaxDepth
- * levels at most) leaves the body-derived fields at their defaults (body_is_json = false).
+ * levels at most) leaves the body-derived fields at their defaults (body_is_json = false), and a
+ * metered request whose model that leaves unknown says so in model_problem.
  *
  * @param format the provider's wire format.
  * @param path the request path without the query (a query part is tolerated and ignored). It is

@@ -25,6 +25,21 @@ enum class EndpointKind {
 /** @return a stable lower-case name ("chat_completions", ...). */
 std::string_view endpointKindName(EndpointKind kind);
 
+/**
+ * Why a metered request's model, and so its price and worst case, cannot be told before it is
+ * forwarded. Under `unknown_model: reject` such a request is refused (SPEC §4, unknown_model).
+ */
+enum class ModelProblem {
+  None,
+  /** The model is named in the body, and the body is not a JSON object spendgate can read (see
+   * request_body_json.hpp: a BOM is skipped; deeper than kRequestBodyMaxDepth, an unpaired UTF-16
+   * surrogate escape or invalid UTF-8 make it unreadable). */
+  UnreadableBody,
+  /** The request names no model: `model` missing, not a string or empty (a native Gemini or
+   * Azure deployment path naming none, too). */
+  NoModel,
+};
+
 /** What metering needs to know about a request, read once from its path, query and body. */
 struct RequestInfo {
   ProviderFormat format = ProviderFormat::OpenAI;
@@ -68,6 +83,14 @@ struct RequestInfo {
   std::int64_t request_body_bytes = 0;
   /** The body parsed as a JSON object. */
   bool body_is_json = false;
+  /**
+   * The model that prices the request is the body's `model` (OpenAI-shaped APIs, Azure v1,
+   * Gemini's OpenAI-compatible API, Anthropic Messages), not one named by the path (native
+   * Gemini `models/{model}:...`, Azure `/openai/deployments/{deployment}/...`). Metered only.
+   */
+  bool model_from_body = false;
+  /** Set for a metered request only. */
+  ModelProblem model_problem = ModelProblem::None;
 };
 
 }  // namespace spendgate::core

@@ -648,13 +648,21 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
   }
 
   const auto& pricer = *runtime.pricer;
-  if (ex.info.kind != core::EndpointKind::Unmetered && !ex.info.requested_model.empty() &&
-      pricer.unknownModelPolicy().kind == core::UnknownModelPolicy::Kind::Reject &&
-      !pricer.hasPrice("", ex.info.requested_model)) {
-    return std::pair{core::ProxyError::UnknownModel,
-                     core::unknownModelDenial(ex.info.requested_model, ex.info.azure_deployment,
-                                              provider.config.name)
-                         .message};
+  if (ex.info.kind != core::EndpointKind::Unmetered &&
+      pricer.unknownModelPolicy().kind == core::UnknownModelPolicy::Kind::Reject) {
+    // A model spendgate cannot tell (unreadable body, none named) has no price either: forwarded,
+    // nothing would bound it (no reservation, no per-request limit).
+    if (ex.info.model_problem != core::ModelProblem::None) {
+      return std::pair{
+          core::ProxyError::UnknownModel,
+          core::modelProblemDenial(ex.info.model_problem, ex.info.model_from_body).message};
+    }
+    if (!pricer.hasPrice("", ex.info.requested_model)) {
+      return std::pair{core::ProxyError::UnknownModel,
+                       core::unknownModelDenial(ex.info.requested_model, ex.info.azure_deployment,
+                                                provider.config.name)
+                           .message};
+    }
   }
 
   if (ex.info.needs_usage_injection) {

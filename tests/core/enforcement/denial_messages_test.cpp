@@ -216,5 +216,24 @@ TEST(DenialMessages, UnknownModelFromAnAzureDeploymentNamesTheDeploymentsMap) {
   EXPECT_FALSE(contains(mapped, "deployments")) << mapped;
 }
 
+TEST(DenialMessages, AModelThatCannotBeToldSaysWhy) {
+  const auto unreadable = modelProblemDenial(ModelProblem::UnreadableBody);
+  EXPECT_EQ(unreadable.reason, DenialReason::UnknownModel);
+  EXPECT_TRUE(contains(unreadable.message, "not JSON spendgate can read")) << unreadable.message;
+  EXPECT_TRUE(contains(unreadable.message, "cannot be bounded")) << unreadable.message;
+  EXPECT_TRUE(contains(unreadable.message, "1024 levels")) << unreadable.message;
+  EXPECT_TRUE(contains(unreadable.message, "BOM")) << unreadable.message;
+  EXPECT_TRUE(contains(unreadable.message, "\\udead")) << unreadable.message;
+  EXPECT_TRUE(contains(unreadable.message, "pricing.unknown_model")) << unreadable.message;
+
+  const auto none = modelProblemDenial(ModelProblem::NoModel);
+  EXPECT_EQ(none.reason, DenialReason::UnknownModel);
+  EXPECT_TRUE(contains(none.message, "names no model")) << none.message;
+  EXPECT_TRUE(contains(none.message, "\"model\" is missing, not a string or empty"))
+      << none.message;
+  EXPECT_TRUE(
+      contains(modelProblemDenial(ModelProblem::NoModel, false).message, "its path has none"));
+}
+
 }  // namespace
 }  // namespace spendgate::core

@@ -20,6 +20,7 @@ export const DENIALS = {
   rate_limit: { status: 429, type: 'rate_limit_exceeded', code: 'rate_limit_exceeded', anthropic: 'rate_limit_error', gemini: 'RESOURCE_EXHAUSTED' },
   budget: { status: 429, type: 'insufficient_quota', code: 'budget_exceeded', anthropic: 'rate_limit_error', gemini: 'RESOURCE_EXHAUSTED' },
   store_unavailable: { status: 503, type: 'service_unavailable', code: 'store_unavailable', anthropic: 'api_error', gemini: 'UNAVAILABLE' },
+  unknown_model: { status: 400, type: 'invalid_request_error', code: 'model_not_priced', anthropic: 'invalid_request_error', gemini: 'INVALID_ARGUMENT' },
 };
 
 /**
