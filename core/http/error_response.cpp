@@ -22,6 +22,8 @@ const ErrorKind& errorKind(ProxyError error) {
       {500, "api_error", "provider_key_missing", "api_error", "INTERNAL", ""},
       {415, "invalid_request_error", "unsupported_content_encoding", "invalid_request_error",
        "INVALID_ARGUMENT", ""},
+      {501, "invalid_request_error", "unsupported_transfer_coding", "invalid_request_error",
+       "UNIMPLEMENTED", ""},
       {503, "service_unavailable", "emergency_stop", "api_error", "UNAVAILABLE", "emergency_stop"},
       {401, "invalid_request_error", "invalid_api_key", "authentication_error", "UNAUTHENTICATED",
        "unknown_key"},

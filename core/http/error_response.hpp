@@ -18,6 +18,7 @@ enum class ProxyError {
   UpstreamTimeout,      // no answer within first_byte_timeout / request_timeout
   ProviderKeyMissing,   // a virtual-key call to a provider whose api_key_env is unset or empty
   UnsupportedEncoding,  // a metered request's Content-Encoding the proxy cannot undo
+  UnsupportedTransferCoding,  // a request's Transfer-Encoding other than chunked alone (501)
   // Denials (SPEC §4): the request never reaches the provider.
   EmergencyStop,
   UnknownKey,

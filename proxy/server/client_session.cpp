@@ -24,6 +24,7 @@
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
 #include "core/http/canonical_path.hpp"
+#include "core/http/transfer_coding.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
 #include "core/metering/include_usage_injector.hpp"
@@ -33,6 +34,7 @@
 #include "core/pricing/money.hpp"
 #include "core/pricing/pricer.hpp"
 #include "core/stats/spend_stats.hpp"
+#include "core/text/utf8.hpp"
 #include "core/usage/usage_extractor.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/http/api_hint.hpp"
@@ -275,6 +277,21 @@ core::ProxyError toProxyError(core::DenialReason reason) {
   return ProxyError::Budget;
 }
 
+/** Every Transfer-Encoding field's value, joined with ","; nullopt when there is none. */
+std::optional<std::string> transferEncoding(const FlatFields& fields) {
+  std::optional<std::string> joined;
+  for (const auto& field : fields) {
+    if (field.name() != http::field::transfer_encoding) continue;
+    if (joined) {
+      *joined += ',';
+    } else {
+      joined.emplace();
+    }
+    *joined += field.value();
+  }
+  return joined;
+}
+
 /** Why `path` cannot be metered under `ex`'s route ("" when it can): see serveOne. */
 std::string pathProblem(const Runtime& runtime,
                         const Exchange& ex,
@@ -412,6 +429,19 @@ Awaitable<bool> ClientSession::serveOne() {
   if (bad_target) {
     co_await sendError(ex, format, ProxyError::BadRequest,
                        "malformed request target: neither a path nor an absolute URI", false);
+    finish(ex);
+    co_return false;
+  }
+  // Beast frames the body by a final "chunked" and drops the codings before it: "gzip, chunked"
+  // would go upstream still gzipped and unlabelled, and be metered as gzip bytes. RFC 9112 §6.1:
+  // 501, and the connection closes (where the body ends is not known).
+  if (const auto codings = transferEncoding(request.fields());
+      codings && !core::isChunkedAlone(*codings)) {
+    co_await sendError(ex, format, ProxyError::UnsupportedTransferCoding,
+                       "Transfer-Encoding \"" + core::validUtf8(*codings) +
+                           "\" is not supported: spendgate reads only \"chunked\" alone (send "
+                           "a compressed body with Content-Encoding instead)",
+                       false);
     finish(ex);
     co_return false;
   }

@@ -471,3 +471,49 @@ test('request id is present on every proxy-generated error', async (t) => {
   assert.ok(![...seen].includes(undefined));
   await proxy.stopClean();
 });
+
+// Beast frames a request body by a final "chunked" and drops the codings before it: "gzip, chunked"
+// went upstream still gzipped and unlabelled. RFC 9112 §6.1: 501 (nginx answers so too).
+test('a request Transfer-Encoding other than chunked alone -> 501 in the caller\'s format, never forwarded, connection closed', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res, rec) => json(res, 200, { len: rec.body.length }));
+  const head = (format, codings, path = SAMPLE[format].path, more = []) => [
+    `POST ${path} HTTP/1.1`,
+    `Host: 127.0.0.1:${proxy.port}`,
+    'Content-Type: application/json',
+    ...Object.entries(SAMPLE[format].headers).map(([k, v]) => `${k}: ${v}`),
+    ...codings.map((v) => `Transfer-Encoding: ${v}`),
+    ...more,
+    '', '',
+  ].join('\r\n');
+  const body = JSON.stringify(SAMPLE.openai.body);
+  const chunked = (text) => `${Buffer.byteLength(text).toString(16)}\r\n${text}\r\n0\r\n\r\n`;
+  const cases = [
+    ['openai', ['gzip, chunked'], chunked('\x1f\x8b not really gzip')],
+    ['anthropic', ['gzip, chunked'], chunked('\x1f\x8b')],
+    ['gemini', ['gzip, chunked'], chunked('\x1f\x8b')],
+    ['openai', ['gzip', 'chunked'], chunked(body)], // two fields read as one list
+    ['openai', ['chunked, gzip'], chunked(body)],
+    ['openai', ['chunked, chunked'], chunked(body)],
+    ['openai', ['identity'], body],
+    ['openai', ['deflate, chunked'], chunked('x'), '/v1/models'], // free endpoints too
+  ];
+  for (const [format, codings, payload, path] of cases) {
+    const what = `${format} Transfer-Encoding: ${codings.join(' / ')}`;
+    const r = await rawExchange(proxy.port, head(format, codings, path) + payload, { waitForClose: true, closeTimeout: 5_000 });
+    assert.ok(r.response.status, `${what}: no answer; raw: ${r.raw.toString().slice(0, 300)}`);
+    const err = assertProxyError(r.response, format, 501, what);
+    assert.match(err.error.message, /Transfer-Encoding/, what);
+    assert.equal(r.response.headers['x-spendgate-denied'], undefined, `${what}: not a denial`);
+    assert.equal(r.closed, true, `${what}: connection closed after the 501`);
+  }
+  assert.equal(up.requests.length, 0, 'never forwarded');
+
+  // chunked alone, in any case, with blanks or empty list elements, is read as before.
+  for (const codings of [['chunked'], ['Chunked'], [' , chunked']]) {
+    const r = await rawExchange(proxy.port, head('openai', codings, undefined, ['Connection: close']) + chunked(body), { waitForClose: true });
+    assert.equal(r.response.status, 200, `${codings}: ${r.raw.toString().slice(0, 300)}`);
+  }
+  assert.equal(up.requests.length, 3);
+  assert.equal(up.requests[0].body.toString(), body);
+  await proxy.stopClean();
+});

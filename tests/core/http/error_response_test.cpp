@@ -84,5 +84,18 @@ TEST(ErrorResponseTest, UnsupportedEncodingIs415NotADenial) {
   EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
 }
 
+TEST(ErrorResponseTest, UnsupportedTransferCodingIs501NotADenial) {
+  const auto& kind = errorKind(ProxyError::UnsupportedTransferCoding);
+  EXPECT_EQ(kind.status, 501);
+  EXPECT_EQ(kind.openai_type, "invalid_request_error");
+  EXPECT_EQ(kind.openai_code, "unsupported_transfer_coding");
+  EXPECT_EQ(kind.anthropic_type, "invalid_request_error");
+  EXPECT_EQ(kind.gemini_status, "UNIMPLEMENTED");
+  EXPECT_EQ(kind.denied_reason, "");
+  // The entries after it did not shift.
+  EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
+  EXPECT_EQ(errorKind(ProxyError::UnknownModel).openai_code, "model_not_priced");
+}
+
 }  // namespace
 }  // namespace spendgate::core
