@@ -73,8 +73,11 @@ local function lease_budget(key, a)
     local kept = big_sub0(mine, big_add(delta, release))
     leased = big_sub0(leased, big_sub0(mine, kept))
     mine = kept
+    -- The limit is this instance's current rule, as in admit.lua: a reload may have lowered it
+    -- below what the hash says (and below what was spent: then no slice at all).
+    local limit = big(ARGV[a + 2])
     if hard and not reclaim and big_gt(unit, ZERO) then
-      local headroom = big_sub0(big(h.limit), big_add(big_add(spent, reserved), leased))
+      local headroom = big_sub0(limit, big_add(big_add(spent, reserved), leased))
       if not big_gt(big_mul(unit, factor), headroom) then
         local slice = big_div(headroom, divisor)
         if big_gt(slice, big_mul(mine, 2)) then
@@ -84,7 +87,9 @@ local function lease_budget(key, a)
         end
       end
     end
-    local args = {'spent', big_str(spent), 'leased', big_str(leased)}
+    -- limit and mode follow the current config, as admit.lua writes them.
+    local args = {'spent', big_str(spent), 'leased', big_str(leased), 'limit', ARGV[a + 2],
+                  'mode', hard and 'hard' or 'soft'}
     local owed = big(h[CF])
     if big_gt(owed, ZERO) then
       -- Our slice lapsed and was charged (Redis did not hear from us for the ttl); we are alive,

@@ -271,6 +271,41 @@ TEST_F(LeasingCounterStoreTest, NearTheCapExactlyFloorLimitOverWorstPass) {
   EXPECT_EQ(a->stats().local_admissions + c->stats().local_admissions, 0u);
 }
 
+/**
+ * A reload that lowers a hard limit below what the period already spent (the incident case):
+ * every later request is refused, and no slice is leased against the old limit (audit 9a F1:
+ * lease.lua sized slices by the limit stored when the counter was made).
+ */
+TEST_F(LeasingCounterStoreTest, ALimitLoweredBelowTheSpendRefusesEveryLaterRequest) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  auto a = makeInstance(0);
+  BlockingStore& b = blocking(a, 0);
+  const std::string counter = planFor(kUsd).budgets.at(0).counter_key;
+  for (int i = 0; i < 12; ++i) {
+    const std::string id = "before" + std::to_string(i);
+    ASSERT_TRUE(admit(b, *a, kUsd, id).allowed()) << i;
+    settle(b, *a, id, 5 * kUsd);
+    ASSERT_TRUE(flush(*a));
+  }
+  ASSERT_TRUE(a->slice(counter) && a->slice(counter)->lease > 0);
+
+  rules_.budgets = {hardBudget("daily", 30 * kUsd)};  // 60 spent: over the new limit
+  int allowed = 0;
+  for (int i = 0; i < 30; ++i) {
+    const std::string id = "after" + std::to_string(i);
+    if (admit(b, *a, kUsd, id).allowed()) {
+      ++allowed;
+      settle(b, *a, id, 5 * kUsd);
+    }
+    ASSERT_TRUE(flush(*a));
+  }
+  EXPECT_EQ(allowed, 0);
+  const std::string key = "spendgate:" + counter;
+  EXPECT_EQ(field(key, "spent"), 60 * kUsd);
+  EXPECT_EQ(field(key, "leased"), 0);
+  EXPECT_EQ(field(key, "limit"), 30 * kUsd);
+}
+
 /** B's request fits only without A's unused slice: A gives it back, B is admitted. */
 TEST_F(LeasingCounterStoreTest, AnotherInstancesIdleSliceIsReclaimedNotADenial) {
   rules_.budgets = {hardBudget("daily", 100 * kUsd)};
