@@ -250,6 +250,7 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     state.emergency_stop_blocks =
         core::emergencyStopBlocks(state.emergency_stop, std::chrono::system_clock::now());
     state.store_up = services_.enforcer.storeUp() && budgets.ok();
+    state.fail_open_admissions = services_.enforcer.reconcileStats().local_admissions;
     Response response{http::status::ok, 11};
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     MetricsShard merged;

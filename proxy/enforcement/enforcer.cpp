@@ -195,6 +195,7 @@ Enforcer::Admission Enforcer::admitted(const core::EnforcementPlan& plan,
   if (admission.result.status == core::AdmissionResult::Status::StoreError) {
     if (on_unavailable_ == config::RedisConfig::OnUnavailable::FailOpen) {
       // fail_open: keep serving, with this instance's own counters as the limit meanwhile.
+      noteFailOpen(admission.result.error);
       admission.result = local_->admitNow(plan, id, expires_at);
       admission.admitter = Admitter::Local;
       if (admission.result.allowed()) rememberLocalAdmission(plan, id, expires_at);
@@ -360,6 +361,21 @@ void Enforcer::refresh() {
                                   remember(*held.value);
                                 });
   });
+}
+
+void Enforcer::noteFailOpen(const std::string& error) {
+  // Said at most every kFailOpenLogEvery: a store that is slow rather than down (an admit past its
+  // timeout) shows nowhere else, and an outage must not write a line per request.
+  const auto now = std::chrono::steady_clock::now().time_since_epoch();
+  const auto now_ms = std::chrono::duration_cast<std::chrono::milliseconds>(now).count();
+  auto last = last_fail_open_log_ms_.load(std::memory_order_relaxed);
+  if (last != 0 && now_ms - last < kFailOpenLogEvery.count()) return;
+  if (!last_fail_open_log_ms_.compare_exchange_strong(last, now_ms, std::memory_order_relaxed)) {
+    return;
+  }
+  logger_.warn("counter store did not answer (" + error +
+               "): admitting on this instance's own counters (fail_open), reconciled when it "
+               "answers again");
 }
 
 // ---- Reconciliation ---------------------------------------------------------------------------

@@ -285,6 +285,10 @@ private:
   bool replaying_ = false;
   std::chrono::steady_clock::time_point next_attempt_{};
   ReconcileStats stats_;
+  /** fail_open admissions are logged once per this while they go on. */
+  static constexpr std::chrono::milliseconds kFailOpenLogEvery{10000};
+  std::atomic<std::int64_t> last_fail_open_log_ms_{0};  // steady clock; 0: never logged
+  void noteFailOpen(const std::string& error);
   std::atomic<std::size_t> backlog_{0};
   /** Lets a store's availability listener outlive this Enforcer harmlessly. */
   std::shared_ptr<Enforcer*> self_;

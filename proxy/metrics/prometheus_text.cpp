@@ -118,6 +118,13 @@ std::string renderPrometheus(const MetricsShard& m, const ScrapeState& state) {
       std::string("spendgate_emergency_stop ") + (state.emergency_stop_blocks ? "1" : "0") + "\n";
   header(out, "spendgate_store_up", "gauge", "1 when the counter store answers.");
   out += std::string("spendgate_store_up ") + (state.store_up ? "1" : "0") + "\n";
+  // Extension: a slow store (an admit past its timeout) is not "down", yet fail_open then serves
+  // on local counters; this counts those requests, so a blip shows (docs/store.md).
+  header(out, "spendgate_fail_open_admissions_total", "counter",
+         "Requests admitted on this instance's own counters because the store did not answer "
+         "(fail_open).");
+  out +=
+      "spendgate_fail_open_admissions_total " + std::to_string(state.fail_open_admissions) + "\n";
 
   header(out, "spendgate_upstream_seconds", "histogram",
          "Time spent waiting on the provider, per request.");

@@ -1,5 +1,6 @@
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -15,6 +16,8 @@ struct ScrapeState {
   core::EmergencyStopState emergency_stop;
   bool emergency_stop_blocks = false;
   bool store_up = true;
+  /** Requests admitted on this instance's own counters because the store did not answer. */
+  std::uint64_t fail_open_admissions = 0;
 };
 
 /** @return the Prometheus text exposition (format 0.0.4) of SPEC §7's metrics. */

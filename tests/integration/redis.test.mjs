@@ -348,6 +348,11 @@ test('Redis killed and restarted, fail_open: keeps serving while down, /readyz 5
   assert.deepEqual(countBy(during), { 200: 10 }, 'fail_open serves while Redis is down');
   assert.equal(await readyz(p), 503, '/readyz while Redis is down');
   assert.ok(p.alive());
+  // Served on local counters: counted, and said once on the log (not once per request).
+  const metrics = (await request(`${p.adminUrl}/metrics`)).text;
+  assert.match(metrics, /^spendgate_fail_open_admissions_total 10$/m, metrics);
+  const said = p.stderr.split('\n').filter((l) => l.includes("admitting on this instance's own counters (fail_open)"));
+  assert.equal(said.length, 1, p.stderr.slice(-3000));
 
   await redis.restart(); // empty: no persistence
   const until = Date.now() + 15_000;
