@@ -385,6 +385,7 @@ void RedisClient::onHandshakeReply(boost::system::error_code ec,
   }
   if (!last || state_ != State::Connecting) return;
   state_ = State::Connected;
+  ever_connected_ = true;
   backoff_ = options_.min_backoff;
   connect_timer_.cancel();
   last_error_.clear();
@@ -435,6 +436,10 @@ void RedisClient::onContextClosed() {
 }
 
 void RedisClient::scheduleReconnect() {
+  if (!ever_connected_ && !told_never_up_) {
+    told_never_up_ = true;
+    notifyListeners(false);
+  }
   // Equal jitter: somewhere in [backoff/2, backoff], so many proxies don't reconnect in lockstep.
   const auto half = backoff_.count() / 2;
   std::uniform_int_distribution<std::chrono::milliseconds::rep> spread(0, half);

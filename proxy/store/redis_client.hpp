@@ -104,7 +104,8 @@ public:
                Callback cb);
 
   /**
-   * Adds a listener for connection up/down transitions (after the handshake / on loss).
+   * Adds a listener for connection up/down transitions (after the handshake / on loss), and one
+   * `false` when the first attempt fails before any connection was ever up.
    * Calls are posted to the io_context thread.
    */
   void onConnectionChange(std::function<void(bool up)> listener);
@@ -174,6 +175,10 @@ private:
   net::steady_timer reconnect_timer_;
   net::steady_timer command_timer_;
   bool command_timer_armed_ = false;
+  // Listeners hear `false` once when the first attempts fail before any connection came up
+  // (nothing else tells a proxy that starts against a wrong port or password).
+  bool ever_connected_ = false;
+  bool told_never_up_ = false;
   /** Lets a cancelled command-timer wait recognise that it has been superseded. */
   std::uint64_t command_timer_generation_ = 0;
   /** Bumped per connection attempt so stale timer and resolver completions are ignored. */

@@ -159,6 +159,14 @@ void RedisCounterStore::stop() {
 }
 
 void RedisCounterStore::onConnectionChange(Slot& slot, bool up) {
+  if (!up && !slot.connected) {
+    // Never up yet: the first attempt failed (wrong port, password, host). Said once per store.
+    if (!never_up_logged_.exchange(true, std::memory_order_relaxed)) {
+      logger_.warn("redis store: cannot connect to " + redacted_url_ + ": " +
+                   slot.client->lastError() + " (retrying)");
+    }
+    return;
+  }
   if (slot.connected == up) return;
   slot.connected = up;
   const std::size_t total = slots_.size();

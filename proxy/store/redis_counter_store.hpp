@@ -183,6 +183,7 @@ private:
   LuaScript lease_script_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<std::size_t> connected_{0};
+  std::atomic<bool> never_up_logged_{false};
   std::mutex listener_mutex_;
   std::function<void()> listener_;
 };

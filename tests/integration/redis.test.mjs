@@ -426,6 +426,11 @@ test('Redis not running when the proxy starts, fail_closed: the proxy starts, re
   assertDenied(await chat(p.url, chatBody()), 'store_unavailable', { what: 'Redis never started' });
   assert.equal(await readyz(p), 503);
   assert.equal(up.requests.length, 0);
+  // The start says why, once (not only in per-request lines).
+  const cannot = () => p.stderr.split('\n').filter((l) => / warn(ing)? redis store: cannot connect to redis:\/\/127\.0\.0\.1:\d+\/0: .+ \(retrying\)/.test(l));
+  for (const until = Date.now() + 5000; cannot().length === 0 && Date.now() < until;) await sleep(50);
+  await sleep(1500);  // more failed attempts: still one line
+  assert.equal(cannot().length, 1, p.stderr.slice(-3000));
   const redis = await startRedis(t, { port });
   let back = null;
   const until = Date.now() + 15_000;
