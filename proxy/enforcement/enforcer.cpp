@@ -318,16 +318,51 @@ void Enforcer::changeEmergencyStop(
   store->emergencyStop([this, store, change = std::move(change), done = std::move(done)](
                            core::StoreResult<core::EmergencyStopState> current) mutable {
     if (!current.ok()) {
-      done(std::move(current));
+      // The store is down, which is when the stop matters most (with fail_open, traffic goes
+      // on): apply it here now, from what this instance last saw, and store it when it can.
+      const auto next = change(emergencyStop());
+      keepUnstored(next, current.error);
+      done(core::StoreResult<core::EmergencyStopState>::success(next));
       return;
     }
     const auto next = change(*current.value);
-    store->setEmergencyStop(
-        next, [this, done = std::move(done)](core::StoreResult<core::EmergencyStopState> stored) {
-          if (stored.ok()) remember(*stored.value);
-          done(std::move(stored));
-        });
+    store->setEmergencyStop(next, [this, next, done = std::move(done)](
+                                      core::StoreResult<core::EmergencyStopState> stored) {
+      if (!stored.ok()) {
+        keepUnstored(next, stored.error);
+        done(core::StoreResult<core::EmergencyStopState>::success(next));
+        return;
+      }
+      {
+        std::lock_guard lock(mutex_);
+        unstored_stop_.reset();
+      }
+      remember(*stored.value);
+      done(std::move(stored));
+    });
   });
+}
+
+void Enforcer::keepUnstored(const core::EmergencyStopState& state, const std::string& error) {
+  {
+    std::lock_guard lock(mutex_);
+    unstored_stop_ = state;
+  }
+  logger_.warn("cannot store the emergency stop (" + error + "): turned " +
+               (state.active ? "on" : "off") +
+               " on this instance only until the store answers, then stored there");
+  remember(state);
+}
+
+std::string Enforcer::emergencyStopWarning() const {
+  {
+    std::lock_guard lock(mutex_);
+    if (unstored_stop_) {
+      return "the counter store did not answer: this change applies on this instance only until "
+             "it is stored there (tried every poll)";
+    }
+  }
+  return emergency_stop_warning_ ? emergency_stop_warning_() : std::string();
 }
 
 void Enforcer::refresh() {
@@ -335,6 +370,34 @@ void Enforcer::refresh() {
   store->emergencyStop([this, store](core::StoreResult<core::EmergencyStopState> state) {
     if (!state.ok()) return;
     const auto& stored = *state.value;
+    std::optional<core::EmergencyStopState> unstored;
+    {
+      std::lock_guard lock(mutex_);
+      unstored = unstored_stop_;
+    }
+    if (unstored) {
+      if (stored.since > unstored->since) {
+        // Another instance changed the stop after this one could not store its change: the
+        // later change wins, as between two stored ones.
+        {
+          std::lock_guard lock(mutex_);
+          if (unstored_stop_ == unstored) unstored_stop_.reset();
+        }
+        remember(stored);
+        return;
+      }
+      store->setEmergencyStop(
+          *unstored, [this, unstored](core::StoreResult<core::EmergencyStopState> written) {
+            if (!written.ok()) return;  // the next poll tries again
+            {
+              std::lock_guard lock(mutex_);
+              if (unstored_stop_ == unstored) unstored_stop_.reset();
+            }
+            logger_.info("emergency stop changed while the store was down is stored now");
+            remember(*written.value);
+          });
+      return;
+    }
     const auto now = std::chrono::system_clock::now();
     const auto expired = core::expireEmergencyStop(stored, now);
     if (expired == stored) {

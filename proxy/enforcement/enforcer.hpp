@@ -118,9 +118,7 @@ public:
   void setEmergencyStopWarning(std::function<std::string()> warning) {
     emergency_stop_warning_ = std::move(warning);
   }
-  std::string emergencyStopWarning() const {
-    return emergency_stop_warning_ ? emergency_stop_warning_() : std::string();
-  }
+  std::string emergencyStopWarning() const;
 
   /**
    * Admits a request in one atomic store step. A store failure answers StoreError with
@@ -160,7 +158,12 @@ public:
   void checkAutoStop(const std::shared_ptr<const Runtime>& runtime,
                      std::chrono::system_clock::time_point now);
 
-  /** Turns the emergency stop on or off (admin API); answers the stored state. */
+  /**
+   * Turns the emergency stop on or off (admin API); answers the stored state. When the store
+   * does not answer, the change applies on this instance at once, is answered as the new state,
+   * and is written to the store by the next poll that reaches it (unless another instance
+   * changed the stop later); emergencyStopWarning() says so meanwhile.
+   */
   void changeEmergencyStop(
       std::function<core::EmergencyStopState(const core::EmergencyStopState&)> change,
       std::function<void(core::StoreResult<core::EmergencyStopState>)> done);
@@ -276,6 +279,9 @@ private:
   core::EmergencyStopState emergency_stop_;
   std::atomic<bool> emergency_stop_active_{false};  // emergency_stop_.active, set with it
   std::function<std::string()> emergency_stop_warning_;
+  // A change the store did not take (it was down): in force here, written by refresh() (mutex_).
+  std::optional<core::EmergencyStopState> unstored_stop_;
+  void keepUnstored(const core::EmergencyStopState& state, const std::string& error);
 
   // Replay state (replay_mutex_). `backlog_` mirrors queue + in flight for a lock-free check.
   mutable std::mutex replay_mutex_;

@@ -403,3 +403,35 @@ async function pollUntilTrue(fn, what, timeout = 2000) {
     await sleep(50);
   }
 }
+
+test('estop on while Redis is down (fail_open): in force on that instance at once (200 with a warning), stored in Redis when it is back, then B refuses too', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  const a = await startInstance(t, up, { store: redisStore(redis, 'fail_open') });
+  const b = await startInstance(t, up, { store: redisStore(redis, 'fail_open') });
+  await a.waitForAdmin();
+  await b.waitForAdmin();
+  await pollStatus(a.url, (s) => s === 200, { what: 'A serves' });
+  await pollStatus(b.url, (s) => s === 200, { what: 'B serves' });
+
+  await redis.kill();
+  assert.equal((await chat(a.url, chatBody())).status, 200, 'fail_open serves while Redis is down');
+  const r = await estop(a.adminUrl, ['on', '--reason', 'incident during the outage']);
+  assertCli(r, 0, 'estop on at A while Redis is down');
+  assert.match(r.stderr, /warning: .*this instance only/, r.stderr);
+  assertDenied(await chat(a.url, chatBody()), 'emergency_stop', { what: 'A at once, Redis down' });
+  const shown = await setEstop(a.adminUrl, { active: true, reason: 'incident during the outage' }, TOKEN);
+  assert.match(shown.warning ?? '', /this instance only/, JSON.stringify(shown));
+
+  await redis.restart();  // empty: the stop is written by A's next poll
+  const { res } = await pollStatus(b.url, (s) => s !== 200, { timeout: 5000, what: 'B refuses once A stored the stop' });
+  assertDenied(res, 'emergency_stop', { what: 'B after Redis is back' });
+  assert.ok((await redis.keys('*estop*')).length > 0, `the stop is in Redis; ${await redisDiag(redis)}`);
+  const stateB = await getEstop(b.adminUrl, TOKEN);
+  assert.equal(stateB.active, true, JSON.stringify(stateB));
+  assert.equal(stateB.reason, 'incident during the outage');
+  const stateA = await getEstop(a.adminUrl, TOKEN);
+  assert.equal(stateA.warning, undefined, `stored: no warning any more ${JSON.stringify(stateA)}`);
+  assertCli(await estop(a.adminUrl, ['off']), 0, 'estop off at A');
+  await pollStatus(b.url, (s) => s === 200, { what: 'B serves after off' });
+});
