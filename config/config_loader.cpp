@@ -15,6 +15,7 @@
 #include <thread>
 
 #include "config/env_name.hpp"
+#include "config/redis_url.hpp"
 #include "config/yaml_reader.hpp"
 #include "core/enforcement/glob.hpp"
 #include "core/http/url_port.hpp"
@@ -679,8 +680,13 @@ private:
     if (!r) return;
     if (auto* v = r->find("url")) {
       if (auto url = r_.string(*v)) {
-        if (auto reason = badUrlReason(*url, {"redis", "rediss"})) {
-          r_.error(*v, *reason);
+        // Read as the store reads it, so check refuses what serve could not use (rediss://, a
+        // db that is not a number...); the reason never repeats the URL, which may hold a
+        // password.
+        std::string reason;
+        if (!RedisUrl::parse(*url, &reason)) {
+          r_.error(*v, "not a Redis URL spendgate can use: " + reason +
+                           " (redis://[user:password@]host[:port][/db] or unix:///path)");
         } else {
           c_.store.redis.url = std::move(*url);
         }

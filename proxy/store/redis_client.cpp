@@ -68,7 +68,7 @@ RedisClient::RedisClient(net::io_context& context, Options options)
       command_timer_(context),
       backoff_(options_.min_backoff),
       jitter_(std::random_device{}()) {
-  url_ = RedisUrl::parse(options_.url, &url_error_);
+  url_ = config::RedisUrl::parse(options_.url, &url_error_);
   if (options_.min_backoff.count() < 1) options_.min_backoff = std::chrono::milliseconds(1);
   if (options_.max_backoff < options_.min_backoff) options_.max_backoff = options_.min_backoff;
 }

@@ -14,10 +14,10 @@
 #include <string>
 #include <vector>
 
+#include "config/redis_url.hpp"
 #include "proxy/net.hpp"
 #include "proxy/store/lua_script.hpp"
 #include "proxy/store/redis_reply.hpp"
-#include "proxy/store/redis_url.hpp"
 
 // hiredis stays out of this header: only the .cpp files see it.
 struct redisAsyncContext;
@@ -161,7 +161,7 @@ private:
 
   net::io_context& context_;
   Options options_;
-  std::optional<RedisUrl> url_;
+  std::optional<config::RedisUrl> url_;
   std::string url_error_;
 
   State state_ = State::Stopped;

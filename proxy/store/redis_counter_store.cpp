@@ -6,6 +6,7 @@
 #include <deque>
 #include <stdexcept>
 
+#include "config/redis_url.hpp"
 #include "core/store/admit_script.hpp"
 #include "core/store/budgets_script.hpp"
 #include "core/store/lua_sources.hpp"
@@ -14,7 +15,6 @@
 #include "proxy/logging/logger.hpp"
 #include "proxy/store/redis_client.hpp"
 #include "proxy/store/redis_reply.hpp"
-#include "proxy/store/redis_url.hpp"
 
 namespace spendgate::proxy {
 
@@ -102,7 +102,7 @@ RedisCounterStore::RedisCounterStore(const config::RedisConfig& config,
       url_(config.url),
       redacted_url_([&] {
         std::string error;
-        const auto parsed = RedisUrl::parse(config.url, &error);
+        const auto parsed = config::RedisUrl::parse(config.url, &error);
         return parsed ? parsed->redacted() : "(invalid url: " + error + ")";
       }()),
       logger_(logger),

@@ -172,7 +172,7 @@ logging: { format: json, level: debug }
 ledger: { path: /var/lib/spendgate/ledger.jsonl }
 store:
   kind: redis
-  redis: { url: "rediss://cache.internal:6380/2", on_unavailable: fail_open, leases: false }
+  redis: { url: "redis://cache.internal:6380/2", on_unavailable: fail_open, leases: false }
 )");
   ASSERT_THAT(r.errors, ElementsAre());
   const Config& c = *r.config;
@@ -190,7 +190,7 @@ store:
   EXPECT_EQ(c.logging.level, "debug");
   EXPECT_EQ(c.ledger.path, "/var/lib/spendgate/ledger.jsonl");
   EXPECT_EQ(c.store.kind, StoreConfig::Kind::Redis);
-  EXPECT_EQ(c.store.redis.url, "rediss://cache.internal:6380/2");
+  EXPECT_EQ(c.store.redis.url, "redis://cache.internal:6380/2");
   EXPECT_EQ(c.store.redis.on_unavailable, RedisConfig::OnUnavailable::FailOpen);
   EXPECT_FALSE(c.store.redis.leases);
 }

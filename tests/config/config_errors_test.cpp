@@ -353,10 +353,32 @@ TEST(ConfigErrors, PricingErrors) {
                           "one of: reject, allow"));
 }
 
+// check refuses what the store could not use, and never repeats the URL: it may hold a password.
 TEST(ConfigErrors, RedisUrl) {
-  EXPECT_THAT(errorsOf("store: { redis: { url: \"http://127.0.0.1:6379\" } }\n"),
-              ElementsAre("cfg.yaml:1:24: store.redis.url: 'http://127.0.0.1:6379' must start "
-                          "with one of redis://, rediss://"));
+  const std::string usage = " (redis://[user:password@]host[:port][/db] or unix:///path)";
+  const auto error = [](const std::string& url) {
+    return errorsOf("store: { redis: { url: \"" + url + "\" } }\n");
+  };
+  EXPECT_THAT(error("http://127.0.0.1:6379"),
+              ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
+                          "scheme must be redis:// or unix://" +
+                          usage));
+  EXPECT_THAT(error("rediss://cache.internal:6380/2"),
+              ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
+                          "rediss:// (TLS) is not supported" +
+                          usage));
+  EXPECT_THAT(error("redis://127.0.0.1:6379/abc"),
+              ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
+                          "path must be /<db number>" +
+                          usage));
+  const auto secret = error("redis://admin:Sup3rSecret@127.0.0.1:99999/0");
+  EXPECT_THAT(secret,
+              ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
+                          "invalid port '99999' (1-65535)" +
+                          usage));
+  EXPECT_THAT(error("redis://u:pa@ss@127.0.0.1/0"), ::testing::SizeIs(1));
+  EXPECT_THAT(error("redis://127.0.0.1:6379/2"), ElementsAre());
+  EXPECT_THAT(error("unix:///run/redis.sock?db=3"), ElementsAre());
 }
 
 TEST(ConfigErrors, SeveralErrorsAreReportedTogetherInFileOrder) {

@@ -468,3 +468,15 @@ test('serve on a port that is taken: exit 1 and the reason said once, on the log
     else assert.match(said[0], / error cannot listen/);
   }
 });
+
+test('check refuses a Redis URL serve could not use (rediss://, a bad port) with FILE:LINE:COL, and never repeats its password', (t) => {
+  for (const url of ['rediss://cache.internal:6380/2', 'redis://admin:Sup3rSecretPw@127.0.0.1:99999/0', 'redis://127.0.0.1:6379/abc']) {
+    const file = writeConfig(t, `${GOOD}store: { kind: redis, redis: { url: "${url}" } }\n`);
+    const r = runCli(['check', '-c', file]);
+    assert.equal(r.code, 1, `${url}: ${r.stderr}`);
+    const d = diagnostics(r.stderr, file);
+    assert.equal(d.length, 1, r.stderr);
+    assert.match(d[0].message, /^store\.redis\.url: not a Redis URL spendgate can use: /, r.stderr);
+    assert.doesNotMatch(r.stderr + r.stdout, /Sup3rSecretPw/, 'the password is never repeated');
+  }
+});

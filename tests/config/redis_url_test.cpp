@@ -1,8 +1,8 @@
-#include "proxy/store/redis_url.hpp"
+#include "config/redis_url.hpp"
 
 #include <gtest/gtest.h>
 
-namespace spendgate::proxy {
+namespace spendgate::config {
 namespace {
 
 TEST(RedisUrlTest, HostPortDb) {
@@ -80,4 +80,4 @@ TEST(RedisUrlTest, RejectsWhatItCannotServe) {
 }
 
 }  // namespace
-}  // namespace spendgate::proxy
+}  // namespace spendgate::config

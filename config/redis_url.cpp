@@ -1,4 +1,4 @@
-#include "proxy/store/redis_url.hpp"
+#include "config/redis_url.hpp"
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
@@ -6,7 +6,7 @@
 
 #include "core/http/url_port.hpp"
 
-namespace spendgate::proxy {
+namespace spendgate::config {
 
 namespace {
 
@@ -80,4 +80,4 @@ std::string RedisUrl::redacted() const {
   return out + ":" + std::to_string(port) + "/" + std::to_string(db);
 }
 
-}  // namespace spendgate::proxy
+}  // namespace spendgate::config

@@ -5,7 +5,7 @@
 #include <string>
 #include <string_view>
 
-namespace spendgate::proxy {
+namespace spendgate::config {
 
 /**
  * Where and how to reach Redis, parsed from a URL:
@@ -38,4 +38,4 @@ struct RedisUrl {
   std::string redacted() const;
 };
 
-}  // namespace spendgate::proxy
+}  // namespace spendgate::config
