@@ -11,6 +11,8 @@
 #include <span>
 #include <vector>
 
+#include "proxy/identity/query_key.hpp"
+
 namespace spendgate::proxy {
 
 namespace http = boost::beast::http;
@@ -275,9 +277,8 @@ std::string redactTarget(std::string_view target) {
     first = false;
     const auto eq = param.find('=');
     const std::string_view name = param.substr(0, eq);
-    if (eq != std::string_view::npos &&
-        (boost::beast::iequals(name, "key") || boost::beast::iequals(name, "api-key") ||
-         boost::beast::iequals(name, "api_key"))) {
+    // Names compared decoded, as identity reads them: "?%6Bey=" is the key too.
+    if (eq != std::string_view::npos && isCredentialParameterName(name)) {
       out.append(name).append("=REDACTED");
     } else {
       out.append(param);

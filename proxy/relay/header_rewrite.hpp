@@ -81,7 +81,10 @@ void appendRelayedResponseHead(std::string& out,
                                const ResponseParser& head,
                                const RelayedResponseHead& how);
 
-/** @return the target with the values of credential-bearing query parameters (key=) masked. */
+/**
+ * @return the target with the values of credential-bearing query parameters masked: key= (every
+ *         name identity reads as the key, percent-decoded the same way), api-key=, api_key=
+ */
 std::string redactTarget(std::string_view target);
 
 }  // namespace spendgate::proxy

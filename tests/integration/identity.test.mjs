@@ -172,6 +172,30 @@ test('passthrough key: forwarded as-is, ledger key is fp_ + 12 hex of sha256, th
   }
 });
 
+test('a key sent as a percent-encoded key= parameter (?%6Bey=, k%65y=) is read as the key and masked in the access log', async (t) => {
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: true });
+  const passthrough = `AIza${randomBytes(16).toString('hex')}`;
+  const path = '/v1beta/models/gemini-2.0-flash:generateContent';
+  // a virtual key: replaced by the provider key, every copy stripped
+  const v = await postJson(`${proxy.url}${path}?%6Bey=${VK}&alt=json`, GEM, {});
+  assert.equal(v.status, 200, v.text);
+  assert.equal(up.requests.at(-1).headers['x-goog-api-key'], REAL.gemini);
+  assert.equal(up.requests.at(-1).url, `${path}?alt=json`);
+  assertFields(await waitForEntry(ledger, v.headers['x-spendgate-request-id']), { key: 'team-a-key' }, 'virtual key in ?%6Bey=');
+  // a passthrough key: forwarded as sent, identified by its fingerprint
+  const p = await postJson(`${proxy.url}${path}?k%65y=${passthrough}`, GEM, {});
+  assert.equal(p.status, 200, p.text);
+  assert.equal(up.requests.at(-1).url, `${path}?k%65y=${passthrough}`);
+  assertFields(await waitForEntry(ledger, p.headers['x-spendgate-request-id']), { key: keyFingerprint(passthrough) }, 'passthrough key in ?k%65y=');
+  await proxy.stopClean();
+  // the access log names the requests, with the values masked
+  assert.match(proxy.stderr, /generateContent\?%6Bey=REDACTED&alt=json/, proxy.stderr.slice(-2000));
+  assert.match(proxy.stderr, /generateContent\?k%65y=REDACTED/, proxy.stderr.slice(-2000));
+  const hay = { ledger: ledgerText(ledger), 'proxy stderr': proxy.stderr, 'proxy stdout': proxy.stdout };
+  assertNoSecret(VK, hay);
+  assertNoSecret(passthrough, hay);
+});
+
 test('trust_headers: true: X-Spendgate-* fill attribution (a virtual key\'s own values win) and are not forwarded', async (t) => {
   const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: true, trust_headers: true });
   const claim = { 'x-spendgate-user': 'bob', 'x-spendgate-team': 'b', 'x-spendgate-customer': 'acme', 'x-spendgate-agent': 'summarizer' };

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include "proxy/identity/caller_key.hpp"
+#include "proxy/identity/query_key.hpp"
 #include "proxy/relay/wire_format.hpp"
 
 // The tests name only the members of a head's description that matter to them; the rest
@@ -281,6 +283,25 @@ TEST(HeaderRewriteTest, RedactsKeyQueryParameters) {
   EXPECT_EQ(redactTarget("/x?alt=sse&KEY=s&api-key=t"), "/x?alt=sse&KEY=REDACTED&api-key=REDACTED");
   EXPECT_EQ(redactTarget("/v1/chat/completions"), "/v1/chat/completions");
   EXPECT_EQ(redactTarget("/x?monkey=1"), "/x?monkey=1");
+}
+
+// Identity decodes parameter names ("%6Bey" is "key"), so the log must compare them decoded too.
+TEST(RedactTarget, MasksPercentEncodedKeyNames) {
+  EXPECT_EQ(redactTarget("/v1beta/m:generateContent?%6Bey=AIzaSECRET&alt=sse"),
+            "/v1beta/m:generateContent?%6Bey=REDACTED&alt=sse");
+  EXPECT_EQ(redactTarget("/x?%6b%65%79=s&k%65y=t"), "/x?%6b%65%79=REDACTED&k%65y=REDACTED");
+  EXPECT_EQ(redactTarget("/x?api%2Dkey=s&api%5Fkey=t"), "/x?api%2Dkey=REDACTED&api%5Fkey=REDACTED");
+  EXPECT_EQ(redactTarget("/x?%6Beys=1&%6Be=2"), "/x?%6Beys=1&%6Be=2");
+}
+
+// Every name identity would read as the key is masked: the two share one decoding.
+TEST(RedactTarget, MasksEveryNameIdentityReadsAsTheKey) {
+  for (std::string_view name : {"key", "%6Bey", "%6bey", "k%65y", "%6B%65%79", "ke%79"}) {
+    ASSERT_TRUE(isKeyParameterName(name)) << name;
+    const std::string target = "/x?" + std::string(name) + "=SECRET";
+    EXPECT_EQ(findCallerKey(boost::beast::http::fields{}, target).value, "SECRET") << name;
+    EXPECT_EQ(redactTarget(target).find("SECRET"), std::string::npos) << name;
+  }
 }
 
 }  // namespace
