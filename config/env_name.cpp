@@ -41,14 +41,18 @@ std::optional<std::string> checkEnvName(std::string_view name) {
            "...' looks like a secret; *_env keys name an environment variable that holds it "
            "(e.g. OPENAI_API_KEY), never the secret itself";
   }
+  // The value may be a credential (a Slack webhook URL is one): the message names the problem,
+  // never the value, since it reaches check's stderr, the log and the reload answer.
   if (name.find("://") != std::string_view::npos) {
-    return "'" + std::string(name) +
-           "' looks like a URL; *_env keys name an environment variable that holds it";
+    return "the value looks like a URL; *_env keys name an environment variable that holds it "
+           "(e.g. SLACK_WEBHOOK_URL), never the URL itself";
   }
   if (!isValidEnvName(name)) {
-    return "'" + std::string(name) +
-           "' is not an environment variable name (letters, digits and '_', not starting with a "
-           "digit)";
+    std::size_t bad = 0;
+    while (bad < name.size() && isValidEnvName(name.substr(0, bad + 1))) ++bad;
+    return "the value is not an environment variable name (letters, digits and '_', not starting "
+           "with a digit): character " +
+           std::to_string(bad + 1) + " of " + std::to_string(name.size()) + " is not allowed";
   }
   return std::nullopt;
 }

@@ -333,6 +333,29 @@ TEST(ConfigErrors, AlertSinks) {
                   "invalid port '99999' (1-65535)"));
 }
 
+// An *_env value that is not a variable name may be the secret itself (a webhook URL, a token):
+// the error keeps its place and never repeats the value.
+TEST(ConfigErrors, EnvValuesThatAreNotNamesAreNotRepeated) {
+  const auto errors = errorsOf(R"(admin: { token_env: "admin token SECRET1" }
+providers:
+  openai: { format: openai, base_url: "https://api.openai.com", routes: ["/v1/"], api_key_env: "https://SECRET2@example.com/" }
+alerts:
+  sinks:
+    - { type: slack, url_env: "https://hooks.slack.com/services/T0/B0/SECRET3" }
+)");
+  EXPECT_THAT(
+      errors,
+      ElementsAre(
+          "cfg.yaml:1:21: admin.token_env: the value is not an environment variable name "
+          "(letters, digits and '_', not starting with a digit): character 6 of 19 is not allowed",
+          "cfg.yaml:3:96: providers.openai.api_key_env: the value looks like a URL; *_env keys "
+          "name "
+          "an environment variable that holds it (e.g. SLACK_WEBHOOK_URL), never the URL itself",
+          "cfg.yaml:6:31: alerts.sinks[0].url_env: the value looks like a URL; *_env keys name an "
+          "environment variable that holds it (e.g. SLACK_WEBHOOK_URL), never the URL itself"));
+  for (const auto& e : errors) EXPECT_EQ(e.find("SECRET"), std::string::npos) << e;
+}
+
 TEST(ConfigErrors, PricingErrors) {
   EXPECT_THAT(errorsOf(R"(pricing:
   unknown_model: price

@@ -17,8 +17,9 @@ TEST(EnvName, InvalidNames) {
     EXPECT_FALSE(isValidEnvName(name)) << name;
   }
   EXPECT_EQ(checkEnvName("MY-VAR"),
-            "'MY-VAR' is not an environment variable name (letters, digits and '_', not starting "
-            "with a digit)");
+            "the value is not an environment variable name (letters, digits and '_', not starting "
+            "with a digit): character 3 of 6 is not allowed");
+  EXPECT_NE(checkEnvName("1ABC").value().find("character 1 of 4"), std::string::npos);
   EXPECT_EQ(checkEnvName(""), "must name an environment variable");
 }
 
@@ -36,10 +37,23 @@ TEST(EnvName, SecretsAreFlaggedWithoutRepeatingThem) {
               std::string::npos);
 }
 
-TEST(EnvName, UrlsAreFlagged) {
-  EXPECT_EQ(checkEnvName("https://hooks.slack.com/services/T0/B0/x"),
-            "'https://hooks.slack.com/services/T0/B0/x' looks like a URL; *_env keys name an "
-            "environment variable that holds it");
+// A URL held in url_env is usually the webhook itself, a credential: the message must not repeat
+// any of it (it reaches check's stderr, the log and the POST /admin/reload answer).
+TEST(EnvName, UrlsAreFlaggedWithoutRepeatingThem) {
+  const auto message = checkEnvName("https://hooks.slack.com/services/T0/B0/SECRETTOKEN");
+  ASSERT_TRUE(message.has_value());
+  EXPECT_EQ(*message,
+            "the value looks like a URL; *_env keys name an environment variable that holds it "
+            "(e.g. SLACK_WEBHOOK_URL), never the URL itself");
+}
+
+TEST(EnvName, InvalidNamesAreNotRepeated) {
+  for (const char* value : {"my secret value", "SECRET-TOKEN", "$SECRETTOKEN", "9SECRET"}) {
+    const auto message = checkEnvName(value);
+    ASSERT_TRUE(message.has_value()) << value;
+    EXPECT_EQ(message->find("SECRET"), std::string::npos) << *message;
+    EXPECT_EQ(message->find("secret value"), std::string::npos) << *message;
+  }
 }
 
 }  // namespace

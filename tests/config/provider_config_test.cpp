@@ -150,9 +150,9 @@ TEST(Providers, ApiKeyEnvMustNameAVariable) {
                           "looks like a secret; *_env keys name an environment variable that "
                           "holds it (e.g. OPENAI_API_KEY), never the secret itself"));
   EXPECT_THAT(errorsOf("providers:\n  openai: { api_key_env: OPENAI-KEY }\n"),
-              ElementsAre("cfg.yaml:2:26: providers.openai.api_key_env: 'OPENAI-KEY' is not an "
+              ElementsAre("cfg.yaml:2:26: providers.openai.api_key_env: the value is not an "
                           "environment variable name (letters, digits and '_', not starting with "
-                          "a digit)"));
+                          "a digit): character 7 of 10 is not allowed"));
 }
 
 TEST(Providers, DeploymentsOnlyForAzure) {

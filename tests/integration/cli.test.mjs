@@ -122,6 +122,28 @@ test('check warns when an alert sink\'s url_env names an unset variable, and sti
   assert.doesNotMatch(set.stderr, /warning/, set.stderr);
 });
 
+test('an *_env value that is a URL or not a variable name is refused without repeating it (check and serve)', (t) => {
+  const secret = 'T0CLI/B0CLI/SECRETTOKENcli';
+  const file = writeConfig(t, `server:
+  listen: "127.0.0.1:0"
+admin:
+  listen: "127.0.0.1:0"
+  token_env: "admin-${secret}"
+alerts:
+  sinks:
+    - { type: slack, url_env: "https://hooks.slack.com/services/${secret}" }
+`);
+  for (const cmd of ['check', 'serve']) {
+    const r = runCli([cmd, '-c', file]);
+    assert.equal(r.code, 1, `${cmd}: ${r.stdout}${r.stderr}`);
+    const d = diagnostics(r.stderr, file);
+    assert.deepEqual(d.map((x) => [x.line, x.col]), [[5, 14], [8, 31]], r.stderr);
+    assert.match(d[0].message, /admin\.token_env: the value is not an environment variable name/, r.stderr);
+    assert.match(d[1].message, /alerts\.sinks\[0\]\.url_env: the value looks like a URL/, r.stderr);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('SECRETTOKEN'), `${cmd} repeats the secret:\n${r.stderr}`);
+  }
+});
+
 test('check on a minimal config (every key optional) exits 0', (t) => {
   const file = writeConfig(t, 'server:\n  listen: "127.0.0.1:0"\n');
   const r = runCli(['check', '-c', file]);
