@@ -2,6 +2,7 @@
 
 #include <boost/url/parse.hpp>
 #include <boost/url/url_view.hpp>
+#include <cctype>
 #include <charconv>
 
 #include "core/http/url_port.hpp"
@@ -30,7 +31,9 @@ std::optional<RedisUrl> RedisUrl::parse(std::string_view text, std::string* erro
   const boost::urls::url_view& url = *parsed;
 
   RedisUrl out;
-  const auto scheme = url.scheme();
+  // Schemes are case-insensitive (RFC 3986 §3.1), as the config reads them: REDIS:// is redis://.
+  std::string scheme(url.scheme());
+  for (char& c : scheme) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (url.has_userinfo()) {
     out.user = url.user();
     if (url.has_password()) out.password = std::string(url.password());
@@ -57,7 +60,9 @@ std::optional<RedisUrl> RedisUrl::parse(std::string_view text, std::string* erro
       return fail(error, "unix:// needs an absolute socket path");
     }
   } else if (scheme == "rediss") {
-    return fail(error, "rediss:// (TLS) is not supported");
+    return fail(error,
+                "rediss:// (TLS) is not supported; use redis:// to a Redis on a trusted network, "
+                "or a local TLS tunnel (stunnel, ghostunnel) to a remote one");
   } else {
     return fail(error, "scheme must be redis:// or unix://");
   }

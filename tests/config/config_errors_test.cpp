@@ -388,7 +388,9 @@ TEST(ConfigErrors, RedisUrl) {
                           usage));
   EXPECT_THAT(error("rediss://cache.internal:6380/2"),
               ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
-                          "rediss:// (TLS) is not supported" +
+                          "rediss:// (TLS) is not supported; use redis:// to a Redis on a "
+                          "trusted network, or a local TLS tunnel (stunnel, ghostunnel) to a "
+                          "remote one" +
                           usage));
   EXPECT_THAT(error("redis://127.0.0.1:6379/abc"),
               ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
@@ -402,6 +404,21 @@ TEST(ConfigErrors, RedisUrl) {
   EXPECT_THAT(error("redis://u:pa@ss@127.0.0.1/0"), ::testing::SizeIs(1));
   EXPECT_THAT(error("redis://127.0.0.1:6379/2"), ElementsAre());
   EXPECT_THAT(error("unix:///run/redis.sock?db=3"), ElementsAre());
+}
+
+// serve has no TLS to Redis: a rediss:// URL would leave the store down for good (every request
+// 503), so check and serve refuse it; the message does not repeat the URL (it may hold a password).
+TEST(ConfigErrors, RedisTlsUrlIsRefused) {
+  for (const char* url : {"rediss://:SECRET@cache.internal:6380/2", "REDISS://cache:6379"}) {
+    const auto errors =
+        errorsOf("store:\n  kind: redis\n  redis: { url: \"" + std::string(url) + "\" }\n");
+    ASSERT_THAT(errors, ::testing::SizeIs(1)) << url;
+    EXPECT_THAT(errors[0], ::testing::StartsWith("cfg.yaml:3:17: store.redis.url: not a Redis URL "
+                                                 "spendgate can use: rediss:// (TLS) is not "
+                                                 "supported; use redis://"))
+        << url;
+    EXPECT_THAT(errors[0], ::testing::Not(::testing::HasSubstr("SECRET")));
+  }
 }
 
 TEST(ConfigErrors, SeveralErrorsAreReportedTogetherInFileOrder) {

@@ -60,6 +60,15 @@ TEST(RedisUrlTest, UnixSocket) {
   EXPECT_EQ(with_auth->db, 3);
 }
 
+// The config accepts any case of the scheme, so the store must too (else it stays down for good).
+TEST(RedisUrlTest, SchemeIsCaseInsensitive) {
+  auto url = RedisUrl::parse("REDIS://cache:6380/2");
+  ASSERT_TRUE(url);
+  EXPECT_EQ(url->host, "cache");
+  EXPECT_EQ(url->port, 6380);
+  EXPECT_EQ(url->db, 2);
+}
+
 TEST(RedisUrlTest, RejectsWhatItCannotServe) {
   std::string error;
   EXPECT_FALSE(RedisUrl::parse("rediss://host:6380/0", &error));

@@ -144,6 +144,27 @@ alerts:
   }
 });
 
+test('store.redis.url rediss:// (TLS, not supported) is refused by check and serve at the url value, without repeating it', (t) => {
+  const file = writeConfig(t, `server:
+  listen: "127.0.0.1:0"
+admin:
+  listen: "127.0.0.1:0"
+store:
+  kind: redis
+  redis:
+    url: "rediss://:SECRETPASSWORD@127.0.0.1:9/0"
+`);
+  for (const cmd of ['check', 'serve']) {
+    const r = runCli([cmd, '-c', file]);
+    assert.equal(r.code, 1, `${cmd} accepted rediss://:\n${r.stdout}${r.stderr}`);
+    const d = diagnostics(r.stderr, file);
+    assert.equal(d.length, 1, r.stderr);
+    assert.deepEqual([d[0].line, d[0].col], [8, 10], r.stderr);
+    assert.match(d[0].message, /^store\.redis\.url: not a Redis URL spendgate can use: rediss:\/\/ \(TLS\) is not supported; /, r.stderr);
+    assert.ok(!`${r.stdout}${r.stderr}`.includes('SECRETPASSWORD'), r.stderr);
+  }
+});
+
 test('check on a minimal config (every key optional) exits 0', (t) => {
   const file = writeConfig(t, 'server:\n  listen: "127.0.0.1:0"\n');
   const r = runCli(['check', '-c', file]);
