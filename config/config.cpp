@@ -6,20 +6,24 @@ namespace {
 
 struct FormatDefaults {
   std::string_view base_url;
-  std::string_view route;
+  std::vector<std::string_view> routes;
   std::string_view api_key_env;
 };
 
 FormatDefaults defaultsFor(core::ProviderFormat format) {
   switch (format) {
     case core::ProviderFormat::OpenAI:
-      return {"https://api.openai.com", "/v1/", "OPENAI_API_KEY"};
+      return {"https://api.openai.com", {"/v1/"}, "OPENAI_API_KEY"};
     case core::ProviderFormat::Anthropic:
-      return {"https://api.anthropic.com", "/v1/messages", "ANTHROPIC_API_KEY"};
+      return {"https://api.anthropic.com", {"/v1/messages"}, "ANTHROPIC_API_KEY"};
     case core::ProviderFormat::Gemini:
-      return {"https://generativelanguage.googleapis.com", "/v1beta/", "GEMINI_API_KEY"};
+      // google-genai uploads files (files.upload) to /upload/v1beta/files: without that route a
+      // Gemini client could not just change its base URL.
+      return {"https://generativelanguage.googleapis.com",
+              {"/v1beta/", "/upload/v1beta/"},
+              "GEMINI_API_KEY"};
     case core::ProviderFormat::Azure:
-      return {"", "/openai/", "AZURE_OPENAI_API_KEY"};
+      return {"", {"/openai/"}, "AZURE_OPENAI_API_KEY"};
   }
   return {};
 }
@@ -33,7 +37,7 @@ ProviderConfig defaultProvider(std::string name, core::ProviderFormat format) {
   provider.format = format;
   provider.base_url = std::string(defaults.base_url);
   if (auto upstream = parseUpstreamUrl(provider.base_url)) provider.upstream = *upstream;
-  provider.routes = {std::string(defaults.route)};
+  provider.routes.assign(defaults.routes.begin(), defaults.routes.end());
   provider.api_key_env = std::string(defaults.api_key_env);
   return provider;
 }

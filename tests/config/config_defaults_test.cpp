@@ -14,7 +14,10 @@ using ::testing::ElementsAre;
 using testing::fixturePath;
 using testing::load;
 
-void expectBuiltInProviders(const std::vector<ProviderConfig>& providers) {
+// The SPEC's example lists gemini's routes as ["/v1beta/"]; the built-in default adds uploads.
+void expectBuiltInProviders(const std::vector<ProviderConfig>& providers,
+                            std::vector<std::string> gemini_routes = {"/v1beta/",
+                                                                      "/upload/v1beta/"}) {
   ASSERT_EQ(providers.size(), 3u);
   EXPECT_EQ(providers[0].name, "openai");
   EXPECT_EQ(providers[0].format, ProviderFormat::OpenAI);
@@ -32,7 +35,8 @@ void expectBuiltInProviders(const std::vector<ProviderConfig>& providers) {
   EXPECT_EQ(providers[2].format, ProviderFormat::Gemini);
   EXPECT_EQ(providers[2].upstream,
             (UpstreamUrl{true, "generativelanguage.googleapis.com", 443, ""}));
-  EXPECT_THAT(providers[2].routes, ElementsAre("/v1beta/"));
+  // google-genai's files.upload posts to /upload/v1beta/files
+  EXPECT_EQ(providers[2].routes, gemini_routes);
   EXPECT_EQ(providers[2].api_key_env, "GEMINI_API_KEY");
 }
 
@@ -99,7 +103,7 @@ TEST(LoadConfig, SpecExampleLoadsWithEveryValue) {
   EXPECT_EQ(c.server.threads, 1);
   EXPECT_EQ(c.server.request_timeout, Millis(600000));
   EXPECT_EQ(c.admin.token_env, "SPENDGATE_ADMIN_TOKEN");
-  expectBuiltInProviders(c.providers);
+  expectBuiltInProviders(c.providers, {"/v1beta/"});
 
   ASSERT_EQ(c.identity.virtual_keys.size(), 1u);
   const VirtualKeyConfig& key = c.identity.virtual_keys[0];

@@ -25,6 +25,12 @@ TEST(Providers, KeyReplacesTheBuiltInSet) {
   EXPECT_EQ(p.api_key_env, "ANTHROPIC_API_KEY");
 }
 
+TEST(Providers, GeminiDefaultRoutesIncludeUploads) {
+  auto r = load("providers:\n  gemini: {}\n");
+  ASSERT_THAT(r.errors, ElementsAre());
+  EXPECT_THAT(r.config->providers.at(0).routes, ElementsAre("/v1beta/", "/upload/v1beta/"));
+}
+
 TEST(Providers, KeepYamlOrder) {
   auto r = load("providers:\n  gemini: {}\n  openai: {}\n  anthropic: {}\n");
   ASSERT_THAT(r.errors, ElementsAre());

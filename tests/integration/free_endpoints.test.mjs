@@ -6,10 +6,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
+import { randomBytes } from 'node:crypto';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json } from './lib/fake_upstream.mjs';
 import { request } from './lib/http.mjs';
-import { ledgerPathOf, waitForLedger } from './lib/ledger.mjs';
+import { ledgerPathOf, waitForLedger, waitForEntry, sha256hex } from './lib/ledger.mjs';
 import { assertDenied, adminBudget } from './lib/enforcement.mjs';
 
 async function setup(t, extra) {
@@ -173,4 +174,84 @@ test('a used-up hard budget refuses unpriced paid endpoints (openai SDK images, 
   assert.equal(cancel.status, 200, cancel.text);
   assert.deepEqual(up.requests.map((r) => r.url), ['/v1/models', '/v1/batches/batch_1/cancel']);
   await proxy.stopClean();
+});
+
+test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provider with default routes, unmetered, body and headers intact, the virtual key replaced', async (t) => {
+  const up = await startUpstream({
+    handler: (req, res, rec) => {
+      if (rec.url.startsWith('/upload/v1beta/files') && rec.headers['x-goog-upload-command'] === 'start') {
+        res.setHeader('x-goog-upload-url', `${up.url}/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable`);
+        res.setHeader('x-goog-upload-status', 'active');
+        return json(res, 200, {});
+      }
+      return json(res, 200, { file: { name: 'files/abc123', mimeType: 'application/pdf', sizeBytes: String(rec.body.length) } });
+    },
+  });
+  t.after(() => up.close());
+  const real = `AIzaReal${randomBytes(6).toString('hex')}`;
+  const vk = `sg-vk-${randomBytes(16).toString('hex')}`;
+  // Providers named by format with no routes: the routes are the built-in defaults.
+  const proxy = await startProxy(t, {
+    providers: {
+      openai: { format: 'openai', base_url: up.url },
+      anthropic: { format: 'anthropic', base_url: up.url },
+      gemini: { format: 'gemini', base_url: up.url, api_key_env: 'SG_IT_GEMINI_KEY' },
+    },
+    extra: {
+      identity: { virtual_keys: [{ id: 'uploader', key_sha256: sha256hex(vk) }], passthrough: true },
+      request_limits: { max_cost_usd: 0.000001 },
+    },
+    env: { SG_IT_GEMINI_KEY: real },
+  });
+  const ledger = ledgerPathOf(proxy);
+  const file = randomBytes(4096);
+  // The resumable protocol google-genai's files.upload speaks: start (JSON metadata), then the bytes.
+  const start = await request(`${proxy.url}/upload/v1beta/files?uploadType=resumable`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json', 'x-goog-api-key': vk, 'x-goog-upload-protocol': 'resumable',
+      'x-goog-upload-command': 'start', 'x-goog-upload-header-content-length': String(file.length),
+      'x-goog-upload-header-content-type': 'application/pdf',
+    },
+    body: JSON.stringify({ file: { display_name: 'report.pdf' } }),
+  });
+  assert.equal(start.status, 200, start.text);
+  assert.equal(start.headers['x-goog-upload-url'], `${up.url}/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable`);
+  assert.equal(start.headers['x-spendgate-cost-usd'], '0');
+  let got = up.requests.at(-1);
+  assert.equal(got.method, 'POST');
+  assert.equal(got.url, '/upload/v1beta/files?uploadType=resumable');
+  assert.equal(got.headers['x-goog-api-key'], real, 'the virtual key is replaced by the provider key');
+  assert.equal(got.headers['x-goog-upload-command'], 'start');
+  assert.equal(got.headers['x-goog-upload-header-content-length'], String(file.length));
+  assert.equal(got.headers['x-goog-upload-header-content-type'], 'application/pdf');
+  assert.deepEqual(JSON.parse(got.body.toString()), { file: { display_name: 'report.pdf' } });
+  const e1 = await waitForEntry(ledger, start.headers['x-spendgate-request-id']);
+  assert.equal(e1.json.provider, 'gemini', e1.raw);
+  assert.equal(e1.json.price_source, 'unmetered', e1.raw);
+  assert.equal(e1.json.cost_usd, 0, e1.raw);
+  assert.equal(e1.json.key, 'uploader', e1.raw);
+
+  // The bytes, with a passthrough key this time: forwarded as sent.
+  const bytes = await request(`${proxy.url}/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/pdf', 'x-goog-api-key': 'AIzaPassthroughKey', 'x-goog-upload-command': 'upload, finalize',
+      'x-goog-upload-offset': '0',
+    },
+    body: file,
+  });
+  assert.equal(bytes.status, 200, bytes.text);
+  assert.equal(JSON.parse(bytes.text).file.sizeBytes, String(file.length));
+  got = up.requests.at(-1);
+  assert.equal(got.url, '/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable');
+  assert.equal(got.headers['x-goog-api-key'], 'AIzaPassthroughKey');
+  assert.equal(got.headers['x-goog-upload-command'], 'upload, finalize');
+  assert.equal(got.headers['content-type'], 'application/pdf');
+  assert.ok(got.body.equals(file), 'the file bytes reach the upstream unchanged');
+  const e2 = await waitForEntry(ledger, bytes.headers['x-spendgate-request-id']);
+  assert.equal(e2.json.price_source, 'unmetered', e2.raw);
+  assert.equal(up.requests.length, 2);
+  await proxy.stopClean();
+  assert.ok(!proxy.stderr.includes(vk) && !proxy.stderr.includes(real), 'no key in the log');
 });
