@@ -625,16 +625,20 @@ private:
     if (auto e = r_.enumeration(v, values, name)) out = *e;
   }
 
-  /** A price in USD per 1M tokens, >= 0. */
+  /**
+   * A price in USD per 1M tokens under the catalog file's rule (at most 6 decimals, no exponent):
+   * a finer one would be rounded to whole picodollars per token without a word.
+   */
   bool readPrice(const YamlMap& m, std::string_view key, double& out, bool required) {
     auto* v = m.find(key);
     if (v == nullptr) {
       if (required) r_.error(m.self(), std::string(key) + " is required");
       return !required;
     }
-    auto n = r_.number(*v);
-    if (!n) return false;
-    out = *n;
+    auto picodollars = r_.usdPerMillion(*v);
+    if (!picodollars) return false;
+    // Exact: a whole number of micro-USD per 1M tokens divided once, correctly rounded.
+    out = static_cast<double>(*picodollars) / 1e6;
     return true;
   }
 

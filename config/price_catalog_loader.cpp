@@ -16,8 +16,6 @@ using core::Picodollars;
 
 constexpr std::int64_t kMaxOutputTokensLimit = 100'000'000;
 constexpr std::int64_t kMaxThresholdTokens = 1'000'000'000;
-constexpr std::string_view kPriceHint =
-    "a price in USD per 1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50";
 
 /** Reads one catalog document into a PriceCatalog; problems go to the reader. */
 class CatalogParser {
@@ -72,17 +70,7 @@ private:
     return true;
   }
 
-  std::optional<Picodollars> price(const YamlValue& value) {
-    if (!value.node.IsScalar() || value.node.Scalar().empty()) {
-      r_.error(value, "expected " + std::string(kPriceHint));
-      return std::nullopt;
-    }
-    const auto parsed = core::parseUsdPerMillion(value.node.Scalar());
-    if (!parsed) {
-      r_.error(value, "'" + value.node.Scalar() + "' is not " + std::string(kPriceHint));
-    }
-    return parsed;
-  }
+  std::optional<Picodollars> price(const YamlValue& value) { return r_.usdPerMillion(value); }
 
   // Reads the rate keys of `m` into `rates`; `required` says whether input/output must be there.
   bool rates(const YamlMap& m, core::TokenRates& rates, bool required) {

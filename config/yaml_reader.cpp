@@ -259,6 +259,18 @@ std::optional<double> YamlReader::number(const YamlValue& value) {
   return result;
 }
 
+std::optional<core::Picodollars> YamlReader::usdPerMillion(const YamlValue& value) {
+  static constexpr std::string_view kPriceHint =
+      "a price in USD per 1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50";
+  if (!value.node.IsScalar() || value.node.Scalar().empty()) {
+    error(value, "expected " + std::string(kPriceHint));
+    return std::nullopt;
+  }
+  const auto parsed = core::parseUsdPerMillion(value.node.Scalar());
+  if (!parsed) error(value, "'" + value.node.Scalar() + "' is not " + std::string(kPriceHint));
+  return parsed;
+}
+
 std::optional<Millis> YamlReader::duration(const YamlValue& value) {
   const auto text = scalar(value, "a duration");
   if (!text) return std::nullopt;

@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "config/duration.hpp"
+#include "core/pricing/money.hpp"
 
 namespace spendgate::config {
 
@@ -94,6 +95,12 @@ public:
   /** A finite number that is not negative (money, prices, ratios). */
   std::optional<double> number(const YamlValue& value);
   std::optional<Millis> duration(const YamlValue& value);
+  /**
+   * A price in USD per 1M tokens, the one rule of the catalog file and pricing.models: a plain
+   * decimal with at most 6 decimals (no sign, no exponent), so it is exact in picodollars.
+   * @return picodollars per token
+   */
+  std::optional<core::Picodollars> usdPerMillion(const YamlValue& value);
   /** A list of strings. */
   std::optional<std::vector<std::string>> strings(const YamlValue& value);
 

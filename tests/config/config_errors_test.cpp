@@ -366,7 +366,8 @@ TEST(ConfigErrors, PricingErrors) {
               ElementsAre("cfg.yaml:2:18: pricing.unknown_model: price needs prices: "
                           "unknown_model: {price: {input: 1.0, output: 2.0}}",
                           "cfg.yaml:4:9: pricing.models.m1: output is required",
-                          "cfg.yaml:5:18: pricing.models.m2.input: must not be negative, got -1",
+                          "cfg.yaml:5:18: pricing.models.m2.input: '-1' is not a price in USD per "
+                          "1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50",
                           "cfg.yaml:5:52: pricing.models.m2.max_output_tokens: must be at least "
                           "1, got 0"));
   EXPECT_THAT(errorsOf("pricing: { unknown_model: { price: { input: 1 } } }\n"),
@@ -374,6 +375,30 @@ TEST(ConfigErrors, PricingErrors) {
   EXPECT_THAT(errorsOf("pricing: { unknown_model: deny }\n"),
               ElementsAre("cfg.yaml:1:27: pricing.unknown_model: unknown value 'deny'; expected "
                           "one of: reject, allow"));
+}
+
+// pricing.models follows the catalog file's rule: a finer price would be rounded silently.
+TEST(ConfigErrors, ModelPricesFollowTheCatalogRule) {
+  EXPECT_THAT(
+      errorsOf(R"(pricing:
+  unknown_model: { price: { input: 1e-6, output: 2 } }
+  models:
+    m7: { input: 0.0000004, output: 1.5e-6, cached_input: 0.1234567 }
+    ok: { input: 0.000001, output: "2.50", cache_write_5m: 3 }
+)"),
+      ElementsAre("cfg.yaml:2:36: pricing.unknown_model.price.input: '1e-6' is not a price in USD "
+                  "per 1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50",
+                  "cfg.yaml:4:18: pricing.models.m7.input: '0.0000004' is not a price in USD per "
+                  "1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50",
+                  "cfg.yaml:4:37: pricing.models.m7.output: '1.5e-6' is not a price in USD per "
+                  "1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50",
+                  "cfg.yaml:4:59: pricing.models.m7.cached_input: '0.1234567' is not a price in "
+                  "USD per 1M tokens: a plain decimal with at most 6 decimals, e.g. 2.50"));
+  const auto r =
+      testing::load("pricing:\n  models:\n    ok: { input: 0.000001, output: \"2.50\" }\n");
+  ASSERT_THAT(r.errors, ElementsAre());
+  EXPECT_EQ(r.config->pricing.models.at("ok").input, 0.000001);
+  EXPECT_EQ(r.config->pricing.models.at("ok").output, 2.5);
 }
 
 // check refuses what the store could not use, and never repeats the URL: it may hold a password.
