@@ -314,10 +314,10 @@ TEST(ConfigErrors, AlertSinks) {
 )"),
       ElementsAre("cfg.yaml:3:7: alerts.sinks[0]: set exactly one of url and url_env",
                   "cfg.yaml:4:65: alerts.sinks[1].url_env: set exactly one of url and url_env",
-                  "cfg.yaml:5:29: alerts.sinks[2].url: 'ftp://x' must start with one of "
+                  "cfg.yaml:5:29: alerts.sinks[2].url: the URL must start with one of "
                   "http://, https://",
                   "cfg.yaml:5:46: alerts.sinks[2].from: only applies to email sinks, not webhook",
-                  "cfg.yaml:6:32: alerts.sinks[3].smtp_url: 'http://x' must start with one of "
+                  "cfg.yaml:6:32: alerts.sinks[3].smtp_url: the URL must start with one of "
                   "smtp://, smtps://",
                   "cfg.yaml:6:50: alerts.sinks[3].from: 'nobody' is not an email address",
                   "cfg.yaml:6:62: alerts.sinks[3].to: must list at least one address",
@@ -329,8 +329,8 @@ TEST(ConfigErrors, AlertSinks) {
                   "OPENAI_API_KEY), never the secret itself",
                   "cfg.yaml:9:57: alerts.sinks[6].min_level: unknown value 'loud'; expected one "
                   "of: info, warning, critical, exceeded",
-                  "cfg.yaml:10:29: alerts.sinks[7].url: 'http://127.0.0.1:99999/hook' has an "
-                  "invalid port '99999' (1-65535)"));
+                  "cfg.yaml:10:29: alerts.sinks[7].url: the URL has an invalid port '99999' "
+                  "(1-65535)"));
 }
 
 // An *_env value that is not a variable name may be the secret itself (a webhook URL, a token):
@@ -429,6 +429,21 @@ TEST(ConfigErrors, RedisUrl) {
   EXPECT_THAT(error("redis://u:pa@ss@127.0.0.1/0"), ::testing::SizeIs(1));
   EXPECT_THAT(error("redis://127.0.0.1:6379/2"), ElementsAre());
   EXPECT_THAT(error("unix:///run/redis.sock?db=3"), ElementsAre());
+  // A URL may hold a password or a webhook's token: no message repeats it.
+  const auto errors = errorsOf(R"(store: { redis: { url: "redis://:SECRET1@cache:99999/0" } }
+alerts:
+  sinks:
+    - { type: slack, url: "ftp://hooks.slack.com/services/T/B/SECRET2" }
+    - { type: email, smtp_url: "smtp://user:SECRET3@", from: a@b.c, to: [x@y.z] }
+)");
+  EXPECT_THAT(errors,
+              ElementsAre("cfg.yaml:1:24: store.redis.url: not a Redis URL spendgate can use: "
+                          "invalid port '99999' (1-65535)" +
+                              usage,
+                          "cfg.yaml:4:27: alerts.sinks[0].url: the URL must start with one of "
+                          "http://, https://",
+                          "cfg.yaml:5:32: alerts.sinks[1].smtp_url: the URL has no host"));
+  for (const auto& e : errors) EXPECT_EQ(e.find("SECRET"), std::string::npos) << e;
 }
 
 // serve has no TLS to Redis: a rediss:// URL would leave the store down for good (every request

@@ -148,6 +148,10 @@ TEST(Providers, BaseUrlErrors) {
   EXPECT_THAT(errorsOf("providers:\n  openai: { base_url: \"https://h/?x=1\" }\n"),
               ElementsAre("cfg.yaml:2:23: providers.openai.base_url: invalid base_url "
                           "'https://h/?x=1': a query string is not allowed"));
+  // User and password in a base_url are refused without being repeated.
+  EXPECT_THAT(errorsOf("providers:\n  openai: { base_url: \"https://u:SECRET@api.openai.com\" }\n"),
+              ElementsAre("cfg.yaml:2:23: providers.openai.base_url: invalid base_url: credentials "
+                          "in the URL are not allowed; use api_key_env"));
 }
 
 TEST(Providers, ApiKeyEnvMustNameAVariable) {
