@@ -306,13 +306,45 @@ std::optional<std::chrono::system_clock::time_point> parseRfc3339(std::string_vi
           std::chrono::milliseconds(total)));
 }
 
+LedgerLine lineOf(const LedgerEntry& entry) {
+  return LedgerLine{.ts = entry.ts,
+                    .request_id = entry.request_id,
+                    .provider = entry.provider,
+                    .model = entry.model,
+                    .requested_model = entry.requested_model,
+                    .key = entry.key,
+                    .user = entry.user,
+                    .team = entry.team,
+                    .customer = entry.customer,
+                    .agent = entry.agent,
+                    .status = entry.status,
+                    .stream = entry.stream,
+                    .input_tokens = entry.input_tokens,
+                    .cached_input_tokens = entry.cached_input_tokens,
+                    .cache_write_tokens = entry.cache_write_tokens,
+                    .output_tokens = entry.output_tokens,
+                    .reasoning_tokens = entry.reasoning_tokens,
+                    .cost_picousd = entry.cost_picousd,
+                    .price_source = entry.price_source,
+                    .usage_source = entry.usage_source,
+                    .latency_ms = entry.latency_ms,
+                    .upstream_ms = entry.upstream_ms};
+}
+
 std::string toJsonLine(const LedgerEntry& e) {
   char cost_usd[kMaxUsdChars];
-  return toJsonLine(e, std::string_view(cost_usd, formatUsdTo(cost_usd, e.cost_picousd)));
+  return toJsonLine(lineOf(e), std::string_view(cost_usd, formatUsdTo(cost_usd, e.cost_picousd)));
 }
 
 std::string toJsonLine(const LedgerEntry& e, std::string_view cost_usd) {
-  if (cost_usd.size() > kMaxUsdChars) return toJsonLine(e);  // not formatUsd's: the bound fails
+  return toJsonLine(lineOf(e), cost_usd);
+}
+
+std::string toJsonLine(const LedgerLine& e, std::string_view cost_usd) {
+  if (cost_usd.size() > kMaxUsdChars) {  // not formatUsd's: the bound fails
+    char own[kMaxUsdChars];
+    return toJsonLine(e, std::string_view(own, formatUsdTo(own, e.cost_picousd)));
+  }
   const std::int64_t millis = unixMillisOf(e.ts);
   const bool fast_ts = fastRfc3339(millis);
   const std::string slow_ts = fast_ts ? std::string() : formatRfc3339Slow(millis);

@@ -34,6 +34,39 @@ struct LedgerEntry {
   double upstream_ms = 0;
 };
 
+/**
+ * A ledger entry's fields as views, for a writer that holds the strings elsewhere (the proxy: in
+ * the request's own state) and should not copy them into a LedgerEntry first. toJsonLine writes
+ * the same line from it as from the entry it views (lineOf).
+ */
+struct LedgerLine {
+  std::chrono::system_clock::time_point ts;
+  std::string_view request_id;
+  std::string_view provider;
+  std::string_view model;
+  std::string_view requested_model;
+  std::string_view key;
+  std::string_view user;
+  std::string_view team;
+  std::string_view customer;
+  std::string_view agent;
+  int status = 0;
+  bool stream = false;
+  std::int64_t input_tokens = 0;
+  std::int64_t cached_input_tokens = 0;
+  std::int64_t cache_write_tokens = 0;
+  std::int64_t output_tokens = 0;
+  std::int64_t reasoning_tokens = 0;
+  std::int64_t cost_picousd = 0;
+  std::string_view price_source;
+  std::string_view usage_source;
+  double latency_ms = 0;
+  double upstream_ms = 0;
+};
+
+/** @return views of `entry`'s fields (valid while it is unchanged). */
+LedgerLine lineOf(const LedgerEntry& entry);
+
 /** @return the entry as one JSON object followed by '\n'. */
 std::string toJsonLine(const LedgerEntry& entry);
 /**
@@ -41,6 +74,8 @@ std::string toJsonLine(const LedgerEntry& entry);
  * header first): `cost_usd` must be formatUsd(entry.cost_picousd).
  */
 std::string toJsonLine(const LedgerEntry& entry, std::string_view cost_usd);
+/** The same line from views of its fields; `cost_usd` as above. */
+std::string toJsonLine(const LedgerLine& line, std::string_view cost_usd);
 
 /** @return RFC 3339 UTC with milliseconds ("2026-11-23T05:17:50.123Z"). */
 std::string formatRfc3339(std::chrono::system_clock::time_point time);

@@ -18,19 +18,21 @@ std::int64_t saturatingAddCount(std::int64_t a, std::int64_t b) { return saturat
 }  // namespace
 
 SettledRequest settledRequestFrom(const LedgerEntry& entry) {
-  SettledRequest request;
-  request.provider = entry.provider;
-  request.model = entry.model;
-  request.key = entry.key;
-  request.user = entry.user;
-  request.team = entry.team;
-  request.customer = entry.customer;
-  request.agent = entry.agent;
-  request.cost = std::max<Picodollars>(entry.cost_picousd, 0);
-  request.input_tokens = entry.input_tokens;
-  request.cached_input_tokens = entry.cached_input_tokens;
-  request.output_tokens = entry.output_tokens;
-  return request;
+  return settledRequestFrom(lineOf(entry));
+}
+
+SettledRequest settledRequestFrom(const LedgerLine& line) {
+  return SettledRequest{.provider = std::string(line.provider),
+                        .model = std::string(line.model),
+                        .key = std::string(line.key),
+                        .user = std::string(line.user),
+                        .team = std::string(line.team),
+                        .customer = std::string(line.customer),
+                        .agent = std::string(line.agent),
+                        .cost = std::max<Picodollars>(line.cost_picousd, 0),
+                        .input_tokens = line.input_tokens,
+                        .cached_input_tokens = line.cached_input_tokens,
+                        .output_tokens = line.output_tokens};
 }
 
 const std::string& dimensionValue(const SettledRequest& request, Dimension dimension) {

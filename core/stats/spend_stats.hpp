@@ -19,6 +19,7 @@
 namespace spendgate::core {
 
 struct LedgerEntry;
+struct LedgerLine;
 
 /** One settled (forwarded) request, as the spend reports count it. Filled from the ledger entry. */
 struct SettledRequest {
@@ -37,6 +38,8 @@ struct SettledRequest {
 
 /** @return the request as the reports count it (the ledger line's dimensions, cost, tokens). */
 SettledRequest settledRequestFrom(const LedgerEntry& entry);
+/** The same from the views of a ledger line (the proxy's, written from the request's state). */
+SettledRequest settledRequestFrom(const LedgerLine& line);
 
 /** @return the request's value of `dimension` ("" when it has none). */
 const std::string& dimensionValue(const SettledRequest& request, Dimension dimension);

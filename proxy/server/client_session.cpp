@@ -114,7 +114,9 @@ struct Exchange {
     return {cost_usd, cost_usd_size};
   }
 
-  std::string metric_model;  // the model label for metrics: priced model once known
+  // The model label for metrics: the priced model once known (a view of `result.usage.model` or
+  // `info.requested_model`, which do not change once the request is priced).
+  std::string_view metric_model;
 
   // Enforcement.
   Enforcer::Admitter admitter = Enforcer::Admitter::None;
@@ -846,37 +848,36 @@ void ClientSession::settle(Exchange& ex) {
                           "), cost estimated");
   }
 
-  // The worker's entry, every field assigned below: its strings keep their capacity.
-  core::LedgerEntry& entry = worker_.ledgerEntry();
-  entry.price_source = ex.price_source;
-  entry.ts = ex.settled_at;
-  entry.request_id = ex.record.request_id;
-  entry.provider = ex.provider->config.name;
-  entry.model = result.usage.model.empty() ? ex.info.requested_model : result.usage.model;
-  entry.requested_model = ex.info.requested_model;
-  entry.key = ex.identity.key;
-  entry.user = ex.identity.user;
-  entry.team = ex.identity.team;
-  entry.customer = ex.identity.customer;
-  entry.agent = ex.identity.agent;
-  entry.status = ex.record.status;
-  entry.stream = ex.record.stream;
-  entry.input_tokens = result.usage.input_tokens;
-  entry.cached_input_tokens = result.usage.cached_input_tokens;
-  entry.cache_write_tokens = result.usage.cache_write_tokens;
-  entry.output_tokens = result.usage.output_tokens;
-  entry.reasoning_tokens = result.usage.reasoning_tokens;
-  entry.cost_picousd = ex.cost;
-  ex.metric_model = entry.model;
-  worker_.metrics().spend(entry.provider, entry.model, ex.cost,
-                          {entry.input_tokens, entry.cached_input_tokens, entry.cache_write_tokens,
-                           entry.output_tokens, entry.reasoning_tokens});
-  entry.usage_source = result.estimated ? "estimated" : "provider";
-  const auto now = std::chrono::steady_clock::now();
-  entry.latency_ms = millisSince(ex.start, now);
-  entry.upstream_ms = ex.record.upstream_ms;
-  worker_.ledger().append(core::toJsonLine(entry, ex.costUsd()));
-  worker_.spend().record(core::settledRequestFrom(entry), entry.ts);
+  // The line is written from views of the exchange's own strings: nothing is copied for it.
+  core::LedgerLine line{
+      .ts = ex.settled_at,
+      .request_id = ex.record.request_id,
+      .provider = ex.provider->config.name,
+      .model = result.usage.model.empty() ? ex.info.requested_model : result.usage.model,
+      .requested_model = ex.info.requested_model,
+      .key = ex.identity.key,
+      .user = ex.identity.user,
+      .team = ex.identity.team,
+      .customer = ex.identity.customer,
+      .agent = ex.identity.agent,
+      .status = ex.record.status,
+      .stream = ex.record.stream,
+      .input_tokens = result.usage.input_tokens,
+      .cached_input_tokens = result.usage.cached_input_tokens,
+      .cache_write_tokens = result.usage.cache_write_tokens,
+      .output_tokens = result.usage.output_tokens,
+      .reasoning_tokens = result.usage.reasoning_tokens,
+      .cost_picousd = ex.cost,
+      .price_source = ex.price_source,
+      .usage_source = result.estimated ? "estimated" : "provider",
+      .upstream_ms = ex.record.upstream_ms};
+  ex.metric_model = line.model;
+  worker_.metrics().spend(line.provider, line.model, ex.cost,
+                          {line.input_tokens, line.cached_input_tokens, line.cache_write_tokens,
+                           line.output_tokens, line.reasoning_tokens});
+  line.latency_ms = millisSince(ex.start, std::chrono::steady_clock::now());
+  worker_.ledger().append(core::toJsonLine(line, ex.costUsd()));
+  worker_.spend().record(core::settledRequestFrom(line), line.ts);
 }
 
 Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
@@ -1323,7 +1324,8 @@ void ClientSession::finish(Exchange& ex) {
   ex.record.total_ms = millisSince(ex.start, now);
   worker_.logger().access(ex.record);
   if (ex.record.status != 0) {
-    const std::string& model = !ex.metric_model.empty() ? ex.metric_model : ex.info.requested_model;
+    const std::string_view model =
+        !ex.metric_model.empty() ? ex.metric_model : std::string_view(ex.info.requested_model);
     worker_.metrics().request(ex.record.provider, model, ex.record.status,
                               ex.record.upstream_ms / 1000.0,
                               (ex.record.total_ms - ex.record.upstream_ms) / 1000.0);

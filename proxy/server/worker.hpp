@@ -9,7 +9,6 @@
 
 #include "core/enforcement/counter_key_memo.hpp"
 #include "core/enforcement/enforcement_plan.hpp"
-#include "core/ledger/ledger_entry.hpp"
 #include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/runtime.hpp"
@@ -62,8 +61,6 @@ public:
    * filled and used within one call, never across a suspension. This thread only.
    */
   core::EnforcementPlan& plan() { return plan_; }
-  /** The ledger entry of this thread's last settled request, kept for its capacity. */
-  core::LedgerEntry& ledgerEntry() { return ledger_entry_; }
 
   void add(ClientSession* session);
   void remove(ClientSession* session);
@@ -94,7 +91,6 @@ private:
   MetricsShard metrics_;
   core::CounterKeyMemo counter_keys_;
   core::EnforcementPlan plan_;
-  core::LedgerEntry ledger_entry_;
   std::unordered_set<ClientSession*> sessions_;
   bool draining_ = false;
   std::atomic<std::size_t> active_requests_{0};

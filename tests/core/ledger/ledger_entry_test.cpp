@@ -303,6 +303,39 @@ TEST(LedgerEntryTest, NonAsciiUtf8RoundTrips) {
   EXPECT_EQ(boost::json::parse(line).at("user").as_string(), e.user);
 }
 
+TEST(LedgerEntryTest, ALineOfViewsIsWrittenAsItsEntry) {
+  // The proxy writes its line from views of the request's own strings (LedgerLine): the views end
+  // where their strings end, with more text right after them, never at a terminating NUL.
+  const LedgerEntry e = sampleEntry();
+  const std::string text = e.request_id + e.provider + e.model + e.requested_model + e.key +
+                           e.user + e.team + e.customer + e.agent + e.price_source +
+                           e.usage_source + "\"tail\\";
+  std::string_view rest = text;
+  const auto take = [&rest](const std::string& field) {
+    const std::string_view view = rest.substr(0, field.size());
+    rest.remove_prefix(field.size());
+    return view;
+  };
+  LedgerLine line = lineOf(e);
+  line.request_id = take(e.request_id);
+  line.provider = take(e.provider);
+  line.model = take(e.model);
+  line.requested_model = take(e.requested_model);
+  line.key = take(e.key);
+  line.user = take(e.user);
+  line.team = take(e.team);
+  line.customer = take(e.customer);
+  line.agent = take(e.agent);
+  line.price_source = take(e.price_source);
+  line.usage_source = take(e.usage_source);
+  const std::string expected = reference::toJsonLine(e);
+  EXPECT_EQ(toJsonLine(line, reference::formatUsd(e.cost_picousd)), expected);
+  EXPECT_EQ(toJsonLine(e), expected);
+  EXPECT_EQ(toJsonLine(e, reference::formatUsd(e.cost_picousd)), expected);
+  // A cost that cannot be formatUsd's (too long) is formatted again, as for an entry.
+  EXPECT_EQ(toJsonLine(line, std::string(200, '9')), expected);
+}
+
 TEST(LedgerEntryTest, LargeAndNegativeNumbersAreWrittenAsBefore) {
   constexpr auto kMax = std::numeric_limits<std::int64_t>::max();
   constexpr auto kMin = std::numeric_limits<std::int64_t>::min();

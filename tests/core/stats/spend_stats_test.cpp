@@ -235,6 +235,37 @@ TEST(SpendStats, FromLedgerEntry) {
   EXPECT_EQ(r.output_tokens, 200);
 }
 
+TEST(SpendStats, FromLedgerLineAsFromItsEntry) {
+  // The proxy counts a request from views of its ledger line (not NUL-terminated: each ends
+  // where the next begins); the request must own copies of exactly those values.
+  const std::string text = "openaigpt-4o-minikey-1alicesearchacmecrawler";
+  const std::string_view all = text;
+  LedgerLine line;
+  line.provider = all.substr(0, 6);
+  line.model = all.substr(6, 11);
+  line.key = all.substr(17, 5);
+  line.user = all.substr(22, 5);
+  line.team = all.substr(27, 6);
+  line.customer = all.substr(33, 4);
+  line.agent = all.substr(37, 7);
+  line.cost_picousd = -5;  // counted as 0, like an entry's
+  line.input_tokens = 7;
+  line.cached_input_tokens = 3;
+  line.output_tokens = 2;
+  const SettledRequest r = settledRequestFrom(line);
+  EXPECT_EQ(r.provider, "openai");
+  EXPECT_EQ(r.model, "gpt-4o-mini");
+  EXPECT_EQ(r.key, "key-1");
+  EXPECT_EQ(r.user, "alice");
+  EXPECT_EQ(r.team, "search");
+  EXPECT_EQ(r.customer, "acme");
+  EXPECT_EQ(r.agent, "crawler");
+  EXPECT_EQ(r.cost, 0);
+  EXPECT_EQ(r.input_tokens, 7);
+  EXPECT_EQ(r.cached_input_tokens, 3);
+  EXPECT_EQ(r.output_tokens, 2);
+}
+
 // Runs of requests with the same dimension values are summed once (SpendStats::Run): a report in
 // the middle of a run, after it ends, and across a rollover must see every request exactly once.
 TEST(SpendStats, RunsOfIdenticalRequestsAreCountedOnceEach) {
