@@ -65,8 +65,44 @@ const char* cleanRunEnd(const char* s, const char* end) {
   return s;
 }
 
+/**
+ * Bytes past the end of what toJsonLine writes that its buffer always has: putEscaped's first
+ * scan reads whole 16-byte blocks of the copy it has just written (never writes past it).
+ */
+constexpr std::size_t kScanSlack = 16;
+
 char* putEscaped(char* p, std::string_view value) {
   static constexpr char kHex[] = "0123456789abcdef";
+#if defined(__SSE2__)
+  {
+    // Most values need no escaping: copy the value first, then look for a byte that needs it in
+    // the copy, sixteen bytes at a time. The last block may reach past the copy into the buffer
+    // (kScanSlack): those bytes are masked off. No such byte: done. Else the bytes before the
+    // first one stay written and the loop below goes on from there.
+    const std::size_t n = value.size();
+    std::memcpy(p, value.data(), n);
+    const __m128i quote = _mm_set1_epi8('"');
+    const __m128i backslash = _mm_set1_epi8('\\');
+    const __m128i high_bits = _mm_set1_epi8(static_cast<char>(0xE0));
+    const __m128i zero = _mm_setzero_si128();
+    std::size_t clean = n;
+    for (std::size_t i = 0; i < n; i += 16) {
+      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+      const __m128i hits =
+          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                       _mm_cmpeq_epi8(_mm_and_si128(v, high_bits), zero));
+      unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+      if (n - i < 16) mask &= (1u << (n - i)) - 1;
+      if (mask != 0) {
+        clean = i + static_cast<std::size_t>(__builtin_ctz(mask));
+        break;
+      }
+    }
+    if (clean == n) return p + n;
+    p += clean;
+    value.remove_prefix(clean);
+  }
+#endif
   const char* s = value.data();
   const char* const end = s + value.size();
   while (s != end) {
@@ -360,7 +396,7 @@ std::string toJsonLine(const LedgerLine& e, std::string_view cost_usd) {
   // outsized line (a huge model name from a request body) gets a buffer of its own instead, so
   // the scratch stays small.
   constexpr std::size_t kMaxScratch = 64 * 1024;
-  const std::size_t bound = kFixed + kEscapeFactor * strings;
+  const std::size_t bound = kFixed + kEscapeFactor * strings + kScanSlack;
   thread_local std::string scratch;
   std::string outsized;
   char* begin = nullptr;

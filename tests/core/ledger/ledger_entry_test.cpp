@@ -295,6 +295,42 @@ TEST(LedgerEntryTest, RandomStringsAreEscapedAsBefore) {
   }
 }
 
+TEST(LedgerEntryTest, CleanValuesAfterALineFullOfEscapesAreWrittenAsBefore) {
+  // A value is copied first and then checked for bytes to escape in whole 16-byte blocks of the
+  // line's buffer, which is reused from line to line: the bytes after a copy are the previous
+  // line's (here quotes, backslashes and control bytes) and must not count.
+  LedgerEntry dirty = sampleEntry();
+  const std::string escapes = std::string(300, '"') + std::string(300, '\\') +
+                              std::string(300, '\x01') + std::string(300, '\n');
+  for (std::string* field :
+       {&dirty.request_id, &dirty.provider, &dirty.model, &dirty.requested_model, &dirty.key,
+        &dirty.user, &dirty.team, &dirty.customer, &dirty.agent, &dirty.price_source,
+        &dirty.usage_source}) {
+    *field = escapes;
+  }
+  for (std::size_t length = 0; length <= 40; ++length) {
+    ASSERT_EQ(toJsonLine(dirty), reference::toJsonLine(dirty));
+    LedgerEntry clean = sampleEntry();
+    const std::string value(length, 'v');
+    for (std::string* field :
+         {&clean.request_id, &clean.provider, &clean.model, &clean.requested_model, &clean.key,
+          &clean.user, &clean.team, &clean.customer, &clean.agent, &clean.price_source,
+          &clean.usage_source}) {
+      *field = value;
+    }
+    ASSERT_EQ(toJsonLine(clean), reference::toJsonLine(clean)) << length;
+    // One byte to escape at each position of the value, the rest clean.
+    for (std::size_t at = 0; at < length; ++at) {
+      std::string one = value;
+      one[at] = at % 2 == 0 ? '"' : '\x1f';
+      clean.user = one;
+      clean.agent = one;
+      ASSERT_EQ(toJsonLine(clean), reference::toJsonLine(clean)) << length << " " << at;
+      ASSERT_EQ(toJsonLine(dirty), reference::toJsonLine(dirty));
+    }
+  }
+}
+
 TEST(LedgerEntryTest, NonAsciiUtf8RoundTrips) {
   LedgerEntry e = sampleEntry();
   e.user = "Zo\xc3\xab \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x98\x80";
