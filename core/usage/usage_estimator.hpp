@@ -33,6 +33,12 @@ public:
   std::int64_t outputTokens() const { return tokensFor(output_chars_); }
   std::int64_t outputChars() const { return output_chars_; }
 
+  /**
+   * @return the bytes of `utf8` that are not UTF-8 continuation bytes (10xxxxxx): its code
+   *         points when it is valid UTF-8, and what addOutputText counts in any case
+   */
+  static std::int64_t codePoints(std::string_view utf8);
+
   /** @return ceil(chars / kCharsPerToken). */
   static std::int64_t tokensFor(std::int64_t chars) {
     return chars <= 0 ? 0 : (chars + kCharsPerToken - 1) / kCharsPerToken;

@@ -451,9 +451,8 @@ private:
   void takeString(boost::json::string_view s) {
     switch (pending_) {
       case Slot::Text:
-        for (const char c : s) {
-          if ((static_cast<unsigned char>(c) & 0xC0) != 0x80) ++answer.output_code_points;
-        }
+        answer.output_code_points +=
+            UsageEstimator::codePoints(std::string_view(s.data(), s.size()));
         break;
       case Slot::Model:
         answer.model.append(s.data(), s.size());

@@ -45,6 +45,16 @@ const std::vector<std::string>& bodies() {
       // Without usage: estimated from the texts (code points).
       R"({"model":"gpt-4o","choices":[{"message":{"content":"héllo wörld \u00e9\u4e2d","reasoning_content":"think","reasoning":"more","refusal":"no"}}]})",
       R"({"choices":[{"text":"legacy completion text"},{"text":"second choice"}]})",
+      // Texts counted eight bytes at a time: lengths around the blocks, multibyte at the edges.
+      R"({"choices":[{"message":{"content":"Hello! How can I help you today? \u00e9"}}]})",
+      "{\"choices\":[{\"message\":{\"content\":\"1234567\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80"
+      "abcdefg\xc3\xa9\"}}]}",
+      "{\"choices\":[{\"text\":\"\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad"
+      "\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad\xe4\xb8\xad\"}]}",
+      // Usage out of range: the estimate from the texts is what counts.
+      "{\"choices\":[{\"message\":{\"content\":\"\xc3\xa9t\xc3\xa9 \xc3\xa9t\xc3\xa9 "
+      "\xc3\xa9t\xc3\xa9 "
+      "\xc3\xa9t\xc3\xa9\"}}],\"usage\":{\"prompt_tokens\":-1,\"completion_tokens\":2}}",
       R"({"choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{\"city\":\"Paris\"}"}},{"function":{"arguments":"{}"}},7,"x",{"function":"nope"}]}}]})",
       R"({"choices":[{"message":{"function_call":{"name":"f","arguments":"{\"a\":1}"}}}]})",
       R"({"choices":[{"message":{"content":[{"type":"text","text":"parts are not counted"}]}}]})",
