@@ -210,7 +210,7 @@ constexpr std::size_t kRfc3339Chars = 24;
  * Writes the RFC 3339 form of `millis` (since the epoch, 0 <= millis < kYear10000Millis).
  * The civil date is Howard Hinnant's civil_from_days.
  */
-char* putRfc3339(char* p, std::int64_t millis) {
+char* putRfc3339Computed(char* p, std::int64_t millis) {
   const auto total_seconds = static_cast<std::uint64_t>(millis / 1000);
   const auto days = static_cast<std::uint64_t>(total_seconds / 86400);
   const auto second_of_day = static_cast<unsigned>(total_seconds % 86400);
@@ -236,6 +236,33 @@ char* putRfc3339(char* p, std::int64_t millis) {
   p = putDigits(p, second_of_day / 60 % 60, 2);
   *p++ = ':';
   p = putDigits(p, second_of_day % 60, 2);
+  *p++ = '.';
+  p = putDigits(p, static_cast<unsigned>(millis % 1000), 3);
+  *p++ = 'Z';
+  return p;
+}
+
+/** "YYYY-MM-DDThh:mm:ss", the part of the text that is the same for a whole second. */
+constexpr std::size_t kRfc3339SecondChars = 19;
+
+/**
+ * putRfc3339Computed, the date and time of day copied from this thread's last second when
+ * `millis` falls in the same one (a ledger line is written for every request: mostly the same
+ * second as the one before).
+ */
+char* putRfc3339(char* p, std::int64_t millis) {
+  struct LastSecond {
+    std::int64_t second = -1;
+    char text[kRfc3339Chars];
+  };
+  thread_local LastSecond last;
+  const std::int64_t second = millis / 1000;
+  if (second != last.second) {
+    putRfc3339Computed(last.text, second * 1000);
+    last.second = second;
+  }
+  std::memcpy(p, last.text, kRfc3339SecondChars);
+  p += kRfc3339SecondChars;
   *p++ = '.';
   p = putDigits(p, static_cast<unsigned>(millis % 1000), 3);
   *p++ = 'Z';

@@ -503,6 +503,43 @@ TEST(LedgerEntryTest, TimestampsMatchGmtimeIncludingLeapYears) {
   EXPECT_EQ(formatRfc3339(atMillis(951'782'400'000 + 3'723'004)), "2000-02-29T01:02:03.004Z");
 }
 
+TEST(LedgerEntryTest, TimesInTheSameSecondAsTheLastOneAreWrittenAsBefore) {
+  // The date and time of day are kept for the thread's last second and copied for a time in the
+  // same one: times in the same, the next, an earlier and a far second, in any order, and the
+  // slow path between them, must each be written as computed afresh.
+  const std::int64_t base = 1'795'411'070'000;  // 2026-11-23T05:17:50
+  const std::int64_t kDay = 86'400'000;
+  for (const std::int64_t m : {base,
+                               base + 1,
+                               base + 999,
+                               base + 1000,
+                               base + 999,
+                               base,
+                               base - 1,
+                               base - 1000,
+                               base + 123,
+                               base + kDay + 123,
+                               base + 123,
+                               std::int64_t{0},
+                               std::int64_t{999},
+                               std::int64_t{1000},
+                               std::int64_t{-500},
+                               std::int64_t{500},
+                               base + 5,
+                               base + 5,
+                               base + 59'999,
+                               base + 60'000,
+                               base + 3'600'000,
+                               base + 3'599'999,
+                               base - kDay,
+                               base}) {
+    EXPECT_EQ(formatRfc3339(atMillis(m)), reference::formatRfc3339(atMillis(m))) << m;
+    LedgerEntry e = sampleEntry();
+    e.ts = atMillis(m);
+    EXPECT_EQ(toJsonLine(e), reference::toJsonLine(e)) << m;
+  }
+}
+
 // Found by fuzzing (tests/fuzz/ledger_line_parser_fuzz.cpp): a time before 1970 that is not a
 // whole second was written as "1970-01-01T00:00:00.-500Z", which parseRfc3339 (and so the ledger
 // replay) refuses.
