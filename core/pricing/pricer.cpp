@@ -6,8 +6,29 @@ namespace spendgate::core {
 
 namespace {
 
-std::string_view originName(PriceOrigin origin) {
-  return origin == PriceOrigin::Config ? "config" : "catalog";
+/** The rules find() prices by, in the order it tries them. */
+enum class Rule : std::uint8_t {
+  ExactResponse,
+  ExactRequest,
+  DatedResponse,
+  DatedRequest,
+  VersionedResponse,
+  VersionedRequest,
+};
+
+/**
+ * PriceMatch::source for an origin and a rule, "<origin>:<rule>": static text, so a request's
+ * price source is a view of one of these instead of a string built (and allocated) each time.
+ */
+std::string_view sourceOf(PriceOrigin origin, Rule rule) {
+  static constexpr std::string_view kCatalog[] = {
+      "catalog:exact-response", "catalog:exact-request",      "catalog:dated-response",
+      "catalog:dated-request",  "catalog:versioned-response", "catalog:versioned-request"};
+  static constexpr std::string_view kConfig[] = {
+      "config:exact-response", "config:exact-request",      "config:dated-response",
+      "config:dated-request",  "config:versioned-response", "config:versioned-request"};
+  const auto index = static_cast<std::size_t>(rule);
+  return origin == PriceOrigin::Config ? kConfig[index] : kCatalog[index];
 }
 
 // Picks the rates for a request: service tier variant, else long context, else base.
@@ -55,34 +76,26 @@ Pricer::Pricer(PriceCatalog catalog, UnknownModelPolicy policy)
 
 std::optional<Pricer::Found> Pricer::find(std::string_view response_model,
                                           std::string_view request_model) const {
-  const auto hit = [](const std::pair<const std::string*, const ModelPrice*>& found,
-                      std::string_view rule) {
-    return Found{found.first, found.second, rule};
+  const auto hit = [](const std::pair<const std::string*, const ModelPrice*>& found, Rule rule) {
+    return Found{found.first, found.second, sourceOf(found.second->origin, rule)};
   };
   // A snapshot may have its own price (gpt-4o-2024-05-13), so exact names come first.
-  if (const auto found = catalog_.find(response_model)) return hit(*found, "exact-response");
-  if (const auto found = catalog_.find(request_model)) return hit(*found, "exact-request");
+  if (const auto found = catalog_.find(response_model)) return hit(*found, Rule::ExactResponse);
+  if (const auto found = catalog_.find(request_model)) return hit(*found, Rule::ExactRequest);
   if (const auto base = stripDateSuffix(response_model)) {
-    if (const auto found = catalog_.find(*base)) return hit(*found, "dated-response");
+    if (const auto found = catalog_.find(*base)) return hit(*found, Rule::DatedResponse);
   }
   if (const auto base = stripDateSuffix(request_model)) {
-    if (const auto found = catalog_.find(*base)) return hit(*found, "dated-request");
+    if (const auto found = catalog_.find(*base)) return hit(*found, Rule::DatedRequest);
   }
   // Gemini pinned versions (gemini-2.0-flash-001) are the stable model's price.
   if (const auto base = stripGeminiVersionSuffix(response_model)) {
-    if (const auto found = catalog_.find(*base)) return hit(*found, "versioned-response");
+    if (const auto found = catalog_.find(*base)) return hit(*found, Rule::VersionedResponse);
   }
   if (const auto base = stripGeminiVersionSuffix(request_model)) {
-    if (const auto found = catalog_.find(*base)) return hit(*found, "versioned-request");
+    if (const auto found = catalog_.find(*base)) return hit(*found, Rule::VersionedRequest);
   }
   return std::nullopt;
-}
-
-void Pricer::setSource(std::string& out, const Found& found) {
-  const std::string_view origin = originName(found.price->origin);
-  out.clear();
-  out.reserve(origin.size() + 1 + found.rule.size());
-  out.append(origin).append(":").append(found.rule);
 }
 
 std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
@@ -92,7 +105,7 @@ std::optional<PriceMatch> Pricer::resolve(std::string_view response_model,
   PriceMatch match;
   match.price = found->price;
   match.model = *found->model;
-  setSource(match.source, *found);
+  match.source = found->source;
   return match;
 }
 
@@ -103,7 +116,7 @@ Cost Pricer::cost(const Usage& usage, std::string_view request_model) const {
         selectRates(*found->price, usage.service_tier, usage.input_tokens, cost.rate_variant);
     cost.amount = costAtRates(usage, rates, found->price->web_search_per_call);
     cost.priced = true;
-    setSource(cost.price_source, *found);
+    cost.price_source = found->source;
     cost.priced_model = *found->model;
     return cost;
   }
@@ -140,7 +153,7 @@ WorstCase Pricer::worstCase(const RequestInfo& request) const {
   if (const auto found = find({}, request.requested_model)) {
     price = found->price;
     model_max_output = price->max_output_tokens;
-    setSource(worst.price_source, *found);
+    worst.price_source = found->source;
   } else if (policy_.kind == UnknownModelPolicy::Kind::Price) {
     unknown_rates = policy_.rates;
     model_max_output = policy_.max_output_tokens;

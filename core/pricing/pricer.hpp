@@ -31,8 +31,11 @@ struct Cost {
   bool priced = false;
   /** Unknown model under unknown_model: reject. */
   bool rejected = false;
-  /** How it was priced: PriceMatch::source, "policy:price", or "unpriced". */
-  std::string price_source;
+  /**
+   * How it was priced: PriceMatch::source, "policy:price", or "unpriced". Static text (a view of
+   * a literal): it outlives the Cost and the Pricer.
+   */
+  std::string_view price_source;
   /** The catalog key used ("" when unpriced). */
   std::string priced_model;
   /** "" for base rates, "long-context", or "tier:<name>". */
@@ -48,7 +51,7 @@ struct WorstCase {
   bool priced = false;
   std::int64_t input_tokens_bound = 0;
   std::int64_t output_tokens_bound = 0;
-  std::string price_source;
+  std::string_view price_source;  // as Cost::price_source, or "unmetered"; static text
 
   double usd() const { return toUsd(amount); }
 };
@@ -109,11 +112,9 @@ private:
   struct Found {
     const std::string* model;
     const ModelPrice* price;
-    std::string_view rule;  // exact-*, dated-* or versioned-* (response or request)
+    std::string_view source;  // PriceMatch::source: "<origin>:<rule>", static text
   };
   std::optional<Found> find(std::string_view response_model, std::string_view request_model) const;
-  /** Sets `out` to PriceMatch::source of `found`. */
-  static void setSource(std::string& out, const Found& found);
 
   PriceCatalog catalog_;
   UnknownModelPolicy policy_;

@@ -103,7 +103,7 @@ struct Exchange {
   std::chrono::system_clock::time_point settled_at;
   core::UsageResult result;
   core::Picodollars cost = 0;
-  std::string price_source;
+  std::string_view price_source;  // static text (Cost::price_source, "unmetered" or "none")
   // `cost` as formatUsd spells it, formatted once for the cost header and the ledger line.
   char cost_usd[core::kMaxUsdChars];
   std::size_t cost_usd_size = 0;  // 0: not formatted yet
@@ -814,12 +814,14 @@ void ClientSession::price(Exchange& ex) {
     result.estimated = true;
     result.usage.input_tokens = core::UsageEstimator(ex.info.request_body_bytes).inputTokens();
   }
-  // What the ledger says when nothing is priced: a free endpoint, or an answer that bills nothing.
-  ex.price_source = ex.info.kind == core::EndpointKind::Unmetered ? "unmetered" : "none";
   if (result.status != core::UsageStatus::NotBillable) {
-    core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
+    const core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
     ex.cost = cost.amount;
-    ex.price_source = std::move(cost.price_source);
+    ex.price_source = cost.price_source;
+  } else {
+    // What the ledger says when nothing is priced: a free endpoint, or an answer that bills
+    // nothing.
+    ex.price_source = ex.info.kind == core::EndpointKind::Unmetered ? "unmetered" : "none";
   }
 }
 

@@ -248,6 +248,46 @@ TEST(Pricer, ServiceTierVariantFromTheResponse) {
   EXPECT_EQ(p.cost(u, "gpt-5").amount, 1'800'000'000);
 }
 
+TEST(Pricer, EverySourceNamesItsOriginAndRule) {
+  // The price source is one of twelve static texts, "<origin>:<rule>": each origin and rule must
+  // name its own, the same in cost(), resolve() and worstCase().
+  for (const PriceOrigin origin : {PriceOrigin::Catalog, PriceOrigin::Config}) {
+    PriceCatalog catalog = testCatalog();
+    for (const char* name : {"gpt-4o", "gemini/gemini-2.5-flash"}) {
+      ModelPrice price = *catalog.find(name)->second;
+      price.origin = origin;
+      catalog.set(name, price);
+    }
+    const Pricer p(catalog, UnknownModelPolicy{});
+    const std::string prefix = origin == PriceOrigin::Config ? "config:" : "catalog:";
+    const struct {
+      const char* response;
+      const char* request;
+      const char* rule;
+    } cases[] = {
+        {"gpt-4o", "", "exact-response"},
+        {"", "gpt-4o", "exact-request"},
+        {"gpt-4o-2031-01-01", "", "dated-response"},
+        {"", "gpt-4o-2031-01-01", "dated-request"},
+        {"gemini-2.5-flash-001", "", "versioned-response"},
+        {"", "gemini-2.5-flash-001", "versioned-request"},
+    };
+    for (const auto& c : cases) {
+      const std::string want = prefix + c.rule;
+      EXPECT_EQ(p.cost(usage(c.response, 10, 10), c.request).price_source, want) << want;
+      const auto match = p.resolve(c.response, c.request);
+      ASSERT_TRUE(match) << want;
+      EXPECT_EQ(match->source, want);
+      if (*c.response == '\0') {
+        RequestInfo info;
+        info.kind = EndpointKind::ChatCompletions;
+        info.requested_model = c.request;
+        EXPECT_EQ(p.worstCase(info).price_source, want);
+      }
+    }
+  }
+}
+
 TEST(Pricer, ConfigOverrideIsReportedAsConfig) {
   PriceCatalog catalog = testCatalog();
   ModelPrice mine;
