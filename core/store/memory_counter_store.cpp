@@ -73,14 +73,17 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
 
   // Rate limits: drain to now and check, writing nothing yet (all or nothing). The same levels
   // go into the x-ratelimit-* headers.
-  std::vector<RateLevels> checks(plan.rate_limits.size());
+  std::vector<RateLevels>& checks = checks_;
+  checks.assign(plan.rate_limits.size(), RateLevels{});
+  checked_rates_.assign(plan.rate_limits.size(), nullptr);
   std::optional<std::size_t> worst;
   RateLimitKind worst_kind = RateLimitKind::Requests;
   std::optional<std::int64_t> worst_wait;
   for (std::size_t i = 0; i < plan.rate_limits.size(); ++i) {
     const RateCharge& c = plan.rate_limits[i];
     RateLevels& check = checks[i];
-    if (const RateState* state = findRateLocked(c.key, now_ms)) {
+    if (RateState* state = findRateLocked(c.key, now_ms)) {
+      checked_rates_[i] = state;
       const std::int64_t elapsed = now_ms - state->last_ms;
       check.requests = gcra::drain(state->requests_level, elapsed, c.requests_per_minute);
       check.tokens = gcra::drain(state->tokens_level, elapsed, c.tokens_per_minute);
@@ -112,11 +115,14 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
 
   // Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
-  for (const BudgetCharge& b : plan.budgets) {
+  checked_counters_.assign(plan.budgets.size(), nullptr);
+  for (std::size_t i = 0; i < plan.budgets.size(); ++i) {
+    const BudgetCharge& b = plan.budgets[i];
     if (b.mode != BudgetMode::Hard) continue;
     Picodollars spent = 0;
     Picodollars reserved = 0;
-    if (const Counter* counter = findCounterLocked(b.counter_key, now_ms)) {
+    if (Counter* counter = findCounterLocked(b.counter_key, now_ms)) {
+      checked_counters_[i] = counter;
       spent = counter->snapshot.spent;
       reserved = counter->snapshot.reserved;
     }
@@ -142,7 +148,8 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
     if (c.requests_per_minute > 0) check.requests = gcra::add(check.requests, 1);
     if (c.tokens_per_minute > 0) check.tokens = gcra::add(check.tokens, c.tokens);
     if (c.concurrent > 0) ++check.inflight;
-    RateState& state = rates_[c.key];
+    // The state the check read (map nodes do not move), else a new one.
+    RateState& state = checked_rates_[i] != nullptr ? *checked_rates_[i] : rates_[c.key];
     state.requests_level = check.requests;
     state.tokens_level = check.tokens;
     state.inflight = check.inflight;
@@ -159,7 +166,7 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   reservation.budgets.resize(plan.budgets.size());
   for (std::size_t i = 0; i < plan.budgets.size(); ++i) {
     const BudgetCharge& b = plan.budgets[i];
-    Counter* counter = chargedCounterLocked(b, now_ms);
+    Counter* counter = chargedCounterLocked(b, now_ms, checked_counters_[i]);
     const Picodollars reserve = b.mode == BudgetMode::Hard ? b.amount : 0;
     counter->snapshot.reserved = saturatingAdd(counter->snapshot.reserved, reserve);
     counter->keep_until_ms =
@@ -467,8 +474,9 @@ MemoryCounterStore::Counter* MemoryCounterStore::findCounterLocked(const std::st
 }
 
 MemoryCounterStore::Counter* MemoryCounterStore::chargedCounterLocked(const BudgetCharge& b,
-                                                                      std::int64_t now_ms) {
-  Counter* counter = findCounterLocked(b.counter_key, now_ms);
+                                                                      std::int64_t now_ms,
+                                                                      Counter* found) {
+  Counter* counter = found != nullptr ? found : findCounterLocked(b.counter_key, now_ms);
   if (!counter) {
     counter = &counters_[b.counter_key];
     counter->snapshot.counter_key = b.counter_key;

@@ -9,6 +9,7 @@
 #include <unordered_set>
 #include <vector>
 
+#include "core/enforcement/rate_limit_headers.hpp"
 #include "core/store/counter_store.hpp"
 #include "core/store/reconcile_script.hpp"
 
@@ -151,8 +152,13 @@ private:
   void sweepLocked(std::int64_t now_ms);
   void expireLocked(Reservation& reservation, std::int64_t now_ms);
   Counter* findCounterLocked(const std::string& key, std::int64_t now_ms);
-  /** The counter `b` charges, made if it is new; its limit and mode set from `b`. */
-  Counter* chargedCounterLocked(const BudgetCharge& b, std::int64_t now_ms);
+  /**
+   * The counter `b` charges, made if it is new; its limit and mode set from `b`. `found`: the
+   * live counter under b.counter_key when the caller has just looked it up (not looked up again).
+   */
+  Counter* chargedCounterLocked(const BudgetCharge& b,
+                                std::int64_t now_ms,
+                                Counter* found = nullptr);
   /** The live global spend counter under `key`, made (at zero) if it is new or forgotten. */
   SpendCounter& spendCounterLocked(const std::string& key, std::int64_t now_ms);
   RateState* findRateLocked(const std::string& key, std::int64_t now_ms);
@@ -168,6 +174,12 @@ private:
   // newReservationLocked): the record and the expiry entry cost no allocation then.
   std::unordered_map<std::string, Reservation>::node_type spare_reservation_;
   std::multimap<std::int64_t, std::string>::node_type spare_expiry_;
+  // admitLocked's scratch, used under the lock and kept for its capacity: the drained levels of
+  // each rate limit, and the live state and counter each rate limit and hard budget was read
+  // from (null: none), so charging does not look them up again.
+  std::vector<RateLevels> checks_;
+  std::vector<RateState*> checked_rates_;
+  std::vector<Counter*> checked_counters_;
   EmergencyStopState emergency_stop_;
   std::function<void()> emergency_stop_listener_;
   std::int64_t next_prune_ms_ = 0;

@@ -197,6 +197,54 @@ TEST(MemoryCounterStore, WithoutRetentionASettledReservationIsForgottenAtOnce) {
   EXPECT_EQ(driver.counter("g", "", t0).spent, 5000 * (kUsd / 1000));
 }
 
+// Admission charges the rate states and budget counters its checks read without looking them up
+// again: live ones, ones this admission makes, ones past their keep time (forgotten by the check,
+// then made anew), a soft budget (not checked) beside hard ones, and two callers whose per-user
+// states and counters differ while the per-key ones are shared.
+TEST(MemoryCounterStore, AdmissionChargesWhatItsChecksRead) {
+  MemoryCounterStore store(0ms);
+  StoreDriver driver(store);
+  Rules rules;
+  BudgetRule soft = hardBudget("soft", kUsd, Scope::User);
+  soft.mode = BudgetMode::Soft;
+  rules.budgets = {hardBudget("day", 100 * kUsd), soft,
+                   hardBudget("minute", 10 * kUsd, Scope::User, Period::Minute)};
+  rules.rate_limits = {rateLimit("per-key", 100, 0, 0, Scope::Key),
+                       rateLimit("per-user", 10, 0, 0, Scope::User)};
+  const auto t0 = utc(2026, 1, 1, 10);
+  const auto admit = [&](const std::string& user, const std::string& id,
+                         std::chrono::system_clock::time_point now) {
+    const AdmissionResult r = driver.admit(plan(rules, caller(user), kUsd, 0, now), id, now + 1min);
+    EXPECT_TRUE(r.allowed()) << id;
+    return r.rate_limits.requests ? r.rate_limits.requests->remaining : 9999u;
+  };
+  EXPECT_EQ(admit("alice", "a1", t0), 9u);  // the fewest remaining: alice's per-user limit
+  EXPECT_EQ(admit("alice", "a2", t0), 8u);
+  EXPECT_EQ(admit("bob", "b1", t0), 9u);
+  EXPECT_EQ(driver.counter("day", "", t0).reserved, 3 * kUsd);
+  EXPECT_EQ(driver.counter("minute", "alice", t0).reserved, 2 * kUsd);
+  EXPECT_EQ(driver.counter("minute", "bob", t0).reserved, kUsd);
+  EXPECT_EQ(driver.counter("soft", "alice", t0).reserved, 0);
+  for (const char* id : {"a1", "a2", "b1"}) driver.settle(id, kUsd / 2, 0, t0);
+  EXPECT_EQ(admit("alice", "a3", t0), 7u);
+  EXPECT_EQ(driver.counter("day", "", t0).spent, 3 * kUsd / 2);
+  EXPECT_EQ(driver.counter("day", "", t0).reserved, kUsd);
+  EXPECT_EQ(driver.counter("minute", "alice", t0).reserved, kUsd);
+  EXPECT_EQ(driver.counter("soft", "alice", t0).spent, kUsd);
+  driver.settle("a3", kUsd / 2, 0, t0);
+  // Past every rate state's keep time and into another minute: states and the minute counters
+  // are made anew; the day counter goes on.
+  const auto t1 = t0 + 10min;
+  EXPECT_EQ(admit("bob", "b2", t1), 9u);
+  EXPECT_EQ(admit("bob", "b3", t1), 8u);
+  EXPECT_EQ(admit("alice", "a4", t1), 9u);
+  EXPECT_EQ(driver.counter("day", "", t1).spent, 2 * kUsd);
+  EXPECT_EQ(driver.counter("day", "", t1).reserved, 3 * kUsd);
+  EXPECT_EQ(driver.counter("minute", "bob", t1).reserved, 2 * kUsd);
+  EXPECT_EQ(driver.counter("minute", "bob", t1).spent, 0);
+  EXPECT_EQ(driver.counter("minute", "alice", t1).reserved, kUsd);
+}
+
 // Settling into one reused SettleResult (as the enforcer does per thread) must answer exactly
 // what a fresh settle answers, whatever the previous one left in it: more or fewer budgets, a
 // period spend or none, an unknown or repeated reservation.
