@@ -649,15 +649,23 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
               .message};
     }
   }
-  auto identity = runtime.identity->resolve(key_hash, claimed, virtual_key_format);
-  if (!identity) {
-    const auto cause = ex.caller.value.empty() ? core::UnknownKeyCause::Missing
-                       : virtual_key_format    ? core::UnknownKeyCause::UnknownVirtual
-                                               : core::UnknownKeyCause::NotVirtual;
-    return std::pair{core::ProxyError::UnknownKey,
-                     core::unknownKeyDenial(cause, provider.config.format).message};
+  // A connection's requests nearly always resolve from the same inputs: the last identity is
+  // kept with it (IdentityMemo).
+  const core::Identity* identity =
+      identity_memo_.find(runtime.identity, key_hash, claimed, virtual_key_format);
+  if (identity == nullptr) {
+    auto resolved = runtime.identity->resolve(key_hash, claimed, virtual_key_format);
+    if (!resolved) {
+      const auto cause = ex.caller.value.empty() ? core::UnknownKeyCause::Missing
+                         : virtual_key_format    ? core::UnknownKeyCause::UnknownVirtual
+                                                 : core::UnknownKeyCause::NotVirtual;
+      return std::pair{core::ProxyError::UnknownKey,
+                       core::unknownKeyDenial(cause, provider.config.format).message};
+    }
+    identity = &identity_memo_.remember(runtime.identity, key_hash, claimed, virtual_key_format,
+                                        std::move(*resolved));
   }
-  ex.identity = std::move(*identity);
+  ex.identity = *identity;
 
   // The path as sent ends where the query starts (CanonicalPath cut it there).
   const std::string_view target = request.target();

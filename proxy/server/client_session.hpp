@@ -11,6 +11,7 @@
 #include "core/enforcement/denial.hpp"
 #include "core/http/canonical_path.hpp"
 #include "core/http/error_response.hpp"
+#include "proxy/identity/identity_memo.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
 #include "proxy/relay/request_parser.hpp"
@@ -122,6 +123,9 @@ private:
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;
   std::string caller_key_hash_;
+  // The last request's identity and what it was resolved from: an idle connection keeps it (a
+  // few short strings) and a reference to the resolver it came from until its next request.
+  IdentityMemo identity_memo_;
   Worker& worker_;
   bool waiting_for_request_ = true;
   bool draining_ = false;

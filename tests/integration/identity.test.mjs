@@ -4,7 +4,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import { readFileSync, writeFileSync } from 'node:fs';
 import OpenAI from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startProxy, providers, runCli } from './lib/proxy.mjs';
@@ -14,6 +15,7 @@ import {
   ledgerPathOf, waitForEntry, waitForLedger, readLedger, ledgerText, assertFields, assertLedgerShape, assertCost, sha256hex, keyFingerprint,
 } from './lib/ledger.mjs';
 import { chatUsage, chatCompletion } from './lib/openai_stream.mjs';
+import { admin } from './lib/enforcement.mjs';
 
 const REAL = {
   openai: `sk-real-openai-${randomBytes(6).toString('hex')}`,
@@ -215,6 +217,50 @@ test('trust_headers: true: X-Spendgate-* fill attribution (a virtual key\'s own 
   for (const r of up.requests) {
     for (const h of Object.keys(r.headers)) assert.ok(!h.startsWith('x-spendgate-'), `upstream got ${h}`);
   }
+  await proxy.stopClean();
+});
+
+test('one keep-alive connection: each request is attributed by its own key and headers, and a key revoked by a reload is refused on it', async (t) => {
+  // The session keeps its last identity and what it came from (key, headers, the resolver of the
+  // config): whatever changes between two requests of a connection must show in the second.
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: VIRTUAL_KEYS, passthrough: false, trust_headers: true });
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  let connections = 0;
+  const connect = agent.createConnection.bind(agent);
+  agent.createConnection = (...args) => {
+    connections += 1;
+    return connect(...args);
+  };
+  const send = (headers) => postJson(`${proxy.url}/v1/chat/completions`, CHAT, headers, { agent });
+  const alice = { key: 'team-a-key', user: 'alice', team: 'a', customer: '', agent: '' };
+  const carol = { key: 'full-key', user: 'carol', team: 'search', customer: 'globex', agent: 'crawler' };
+  const steps = [
+    [{ authorization: `Bearer ${VK}` }, alice],
+    [{ authorization: `Bearer ${VK}` }, alice],
+    [{ authorization: `Bearer ${VK}`, 'x-spendgate-customer': 'acme' }, { ...alice, customer: 'acme' }],
+    [{ authorization: `Bearer ${VK}`, 'x-spendgate-agent': 'bot' }, { ...alice, agent: 'bot' }],
+    [{ authorization: `Bearer ${VK}`, 'x-spendgate-agent': 'bot', 'x-spendgate-user': 'mallory' }, { ...alice, agent: 'bot' }],
+    [{ authorization: `Bearer ${VK2}`, 'x-spendgate-agent': 'bot' }, carol],
+    [{ authorization: `Bearer ${VK}` }, alice],
+  ];
+  for (const [headers, want] of steps) {
+    const r = await send(headers);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(connections, 1, 'every request on the same connection');
+    assertFields(await waitForEntry(ledger, r.headers['x-spendgate-request-id']), want, JSON.stringify(headers));
+  }
+  // A reload that no longer lists VK: refused on the same connection; VK2 still passes there.
+  writeFileSync(proxy.configPath, proxy.configText.replace(sha256hex(VK), sha256hex('sg-vk-another-key')));
+  const reloaded = await admin(proxy.adminUrl, 'POST', '/admin/reload');
+  assert.equal(reloaded.status, 200, reloaded.text);
+  const refused = await send({ authorization: `Bearer ${VK}` });
+  assert.equal(refused.status, 401, refused.text);
+  assert.equal(connections, 1, 'still the same connection');
+  const passed = await send({ authorization: `Bearer ${VK2}` });
+  assert.equal(passed.status, 200, passed.text);
+  assertFields(await waitForEntry(ledger, passed.headers['x-spendgate-request-id']), carol, 'after the reload');
+  assert.equal(up.requests.length, steps.length + 1, 'the refused request never reached the upstream');
   await proxy.stopClean();
 });
 
