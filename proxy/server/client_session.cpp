@@ -742,9 +742,19 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   const Runtime& runtime = *ex.runtime;
   const auto now = std::chrono::system_clock::now();
   const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
-  const core::RequestAttributes attributes{
-      ex.provider->config.name, ex.info.requested_model, ex.identity.key,  ex.identity.user,
-      ex.identity.team,         ex.identity.customer,    ex.identity.agent};
+  // The connection's attributes, kept with their strings: a connection's requests nearly always
+  // carry the same ones, and a string equal to the last request's is not copied again.
+  core::RequestAttributes& attributes = attributes_;
+  const auto set = [](std::string& to, const std::string& from) {
+    if (to != from) to = from;
+  };
+  set(attributes.provider, ex.provider->config.name);
+  set(attributes.model, ex.info.requested_model);
+  set(attributes.key, ex.identity.key);
+  set(attributes.user, ex.identity.user);
+  set(attributes.team, ex.identity.team);
+  set(attributes.customer, ex.identity.customer);
+  set(attributes.agent, ex.identity.agent);
   // Tokens per minute are charged an estimate now and corrected when the answer is settled.
   const std::int64_t token_estimate =
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +

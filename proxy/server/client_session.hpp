@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/enforcement/denial.hpp"
+#include "core/enforcement/request_attributes.hpp"
 #include "core/http/canonical_path.hpp"
 #include "core/http/error_response.hpp"
 #include "proxy/identity/identity_memo.hpp"
@@ -126,6 +127,9 @@ private:
   // The last request's identity and what it was resolved from: an idle connection keeps it (a
   // few short strings) and a reference to the resolver it came from until its next request.
   IdentityMemo identity_memo_;
+  // The last request's enforcement attributes (enforceAtOnce), each assigned only when it
+  // differs from the request before's.
+  core::RequestAttributes attributes_;
   Worker& worker_;
   bool waiting_for_request_ = true;
   bool draining_ = false;

@@ -313,6 +313,42 @@ test('rate limit requests_per_minute: 3 per key -> the 4th gets 429 rate_limit (
   await proxy.stopClean();
 });
 
+test('one keep-alive connection: each request is rate limited by its own key and user, whatever the request before it on the connection carried', async (t) => {
+  // The session keeps its last request's attributes and copies only what changed: a change of key
+  // or user between two requests of one connection must reach the rate limits.
+  const { up, proxy } = await setup(t, {
+    identity: { passthrough: true, trust_headers: true },
+    rate_limits: [
+      { name: 'per-user', scope: 'user', requests_per_minute: 1 },
+      { name: 'per-key', scope: 'key', requests_per_minute: 2 },
+    ],
+  });
+  const agent = keepAliveAgent(1);
+  t.after(() => agent.destroy());
+  let connections = 0;
+  const connect = agent.createConnection.bind(agent);
+  agent.createConnection = (...args) => {
+    connections += 1;
+    return connect(...args);
+  };
+  const steps = [
+    ['sk-a', 'alice', 200],
+    ['sk-a', 'bob', 200], // bob's first: would be refused as alice's second
+    ['sk-a', 'carol', 429], // the key's third
+    ['sk-b', 'carol', 200], // another key; the refusal above charged carol nothing
+    ['sk-b', 'alice', 429], // alice's second
+    ['sk-b', 'dave', 200],
+  ];
+  for (const [key, user, status] of steps) {
+    const r = await chat(proxy.url, chatBody(), { key, agent, headers: { 'x-spendgate-user': user } });
+    assert.equal(r.status, status, `${key} ${user}: ${r.text}`);
+    if (status === 429) assertRateDenial(r, `${key} ${user}`);
+  }
+  assert.equal(connections, 1, 'every request on the same connection');
+  assert.equal(up.requests.length, 4);
+  await proxy.stopClean();
+});
+
 test('rate limit requests_per_minute: 60 -> after the burst a request is refused, still refused halfway through retry-after-ms, and passes once retry-after-ms has passed', async (t) => {
   const { up, proxy } = await setup(t, { rate_limits: [{ name: 'global-rpm', scope: 'global', requests_per_minute: 60 }] });
   const agent = keepAliveAgent(10);
