@@ -163,6 +163,13 @@ void AlertEngine::thresholds(const BudgetSnapshot& s,
                              TimePoint now,
                              std::vector<Alert>& out) {
   if (s.limit <= 0 || rule.alert_at.empty()) return;
+  // fractionOf grows with the fraction (the limit is positive): spend below the smallest
+  // threshold's amount crosses none, which one amount says instead of one per threshold.
+  double lowest = 0;
+  for (double fraction : rule.alert_at) {
+    if (fraction > 0 && (lowest == 0 || fraction < lowest)) lowest = fraction;
+  }
+  if (lowest == 0 || s.spent < fractionOf(s.limit, lowest)) return;
   // Only the highest threshold crossed is sent; the lower ones it passed count as fired, so a
   // jump from 40 % to 96 % gives one critical alert, not three.
   double highest = -1;

@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <boost/json/serialize.hpp>
+#include <cmath>
+#include <utility>
 
 #include "core/enforcement/period.hpp"
 #include "tests/core/manual_clock.hpp"
@@ -209,6 +211,29 @@ TEST_F(AlertEngineTest, ThresholdAmountIsExactToThePicodollar) {
   AlertEngine engine({r});
   EXPECT_TRUE(thresholdsOf(engine, {snap(r, "", usd(400) - 1, clock.now())}, clock.now()).empty());
   EXPECT_EQ(thresholdsOf(engine, {snap(r, "", usd(400), clock.now())}, clock.now()).size(), 1u);
+}
+
+TEST_F(AlertEngineTest, EveryThresholdFiresAtItsExactAmountInAnyOrderOfAlertAt) {
+  // Spend below the smallest threshold's amount is not checked against the others: one
+  // picodollar below each amount fires nothing new, the amount itself fires that threshold,
+  // whatever the order of alert_at (and an odd limit, so the amounts are rounded).
+  for (const std::vector<double>& alert_at :
+       {std::vector<double>{0.5, 0.8, 0.95, 1.0}, std::vector<double>{1.0, 0.8, 0.5, 0.95},
+        std::vector<double>{0.95, 0.5, 1.0, 0.8}}) {
+    const auto r = rule("b", Period::Day, 333.333333, alert_at, Scope::Global, BudgetMode::Soft);
+    AlertEngine engine({r});
+    const std::pair<double, const char*> thresholds[] = {
+        {0.5, "0.5"}, {0.8, "0.8"}, {0.95, "0.95"}, {1.0, "1"}};
+    for (const auto& [fraction, text] : thresholds) {
+      const auto amount = static_cast<Picodollars>(
+          std::llround(static_cast<double>(static_cast<long double>(r.limit) * fraction)));
+      EXPECT_TRUE(thresholdsOf(engine, {snap(r, "", amount - 1, clock.now())}, clock.now()).empty())
+          << fraction;
+      const auto fired = thresholdsOf(engine, {snap(r, "", amount, clock.now())}, clock.now());
+      ASSERT_EQ(fired.size(), 1u) << fraction;
+      EXPECT_THAT(fired[0].id, ::testing::EndsWith(std::string(":threshold:") + text));
+    }
+  }
 }
 
 TEST_F(AlertEngineTest, EachSubjectHasItsOwnThresholds) {
