@@ -83,6 +83,11 @@ public:
   static constexpr std::size_t max_key_size = boost::json::string::max_size();
   static constexpr std::size_t max_string_size = boost::json::string::max_size();
 
+  // User-provided, so that value-initializing the handler (basic_parser's `h_()`) does not zero
+  // the whole object, frames included, before the members are initialized: only frames_[0] is,
+  // every deeper frame is written by open() before it is read.
+  OpenAiAnswerScan() { frames_[0] = Frame{Ctx::Ignore, 0}; }
+
   OpenAiAnswer answer;
   bool root_is_object = false;
 
@@ -227,9 +232,9 @@ private:
     ToolCalls,
     Function,
   };
-  struct Frame {
-    Ctx ctx = Ctx::Ignore;
-    std::uint32_t seen = 0;
+  struct Frame {  // trivial: frames_ is not filled up front
+    Ctx ctx;
+    std::uint32_t seen;  // one bit per KeyId seen in this container
   };
   struct Resolved {
     KeyId id;
@@ -468,7 +473,7 @@ private:
   // JsonScratch's depth limit (64) plus the root: deeper documents fail there as well.
   static constexpr std::size_t kMaxFrames = 66;
 
-  std::array<Frame, kMaxFrames> frames_{};
+  std::array<Frame, kMaxFrames> frames_;  // [0] set by the constructor, [1, depth_] by open()
   std::size_t depth_ = 0;
   Slot pending_ = Slot::None;
   JsonKeyAssembler key_;
