@@ -82,6 +82,15 @@ public:
    */
   virtual void settle(const Settlement& settlement, SettleCallback callback) = 0;
 
+  /**
+   * settle() answered at once into `result` (every member overwritten), when this store can
+   * answer without waiting (the memory store); false means "call settle()", and then nothing was
+   * settled. Lets a caller skip the callback, its copy of the settlement and a type test.
+   */
+  virtual bool settleAtOnce(const Settlement& /*settlement*/, SettleResult& /*result*/) {
+    return false;
+  }
+
   /** @return every budget counter whose period contains `now`, sorted by name then subject. */
   virtual void budgets(std::chrono::system_clock::time_point now, BudgetsCallback callback) = 0;
 

@@ -77,6 +77,11 @@ public:
    * same SettleResult again and again keeps its budget snapshots' capacity (no allocation).
    */
   void settleNow(const Settlement& settlement, SettleResult& result);
+  /** settleNow(settlement, result): the memory store always answers at once. */
+  bool settleAtOnce(const Settlement& settlement, SettleResult& result) override {
+    settleNow(settlement, result);
+    return true;
+  }
 
   /**
    * Adds a request's real cost to its budget counters (hard and soft: spent += cost) and to the

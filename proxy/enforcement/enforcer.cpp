@@ -271,11 +271,10 @@ void Enforcer::settle(Admitter admitter,
     return;
   }
   auto store = currentStore();
-  if (auto* memory = dynamic_cast<core::MemoryCounterStore*>(store.get())) {
-    // The memory store answers at once: no callback, no copy of the settlement, and the answer
-    // goes into this thread's SettleResult, whose budget snapshots keep their capacity.
-    thread_local core::SettleResult result;
-    memory->settleNow(settlement, result);
+  // The memory store answers at once: no callback, no copy of the settlement, and the answer
+  // goes into this thread's SettleResult, whose budget snapshots keep their capacity.
+  thread_local core::SettleResult result;
+  if (store->settleAtOnce(settlement, result)) {
     settledAtOnce(settlement, runtime, result);
     return;
   }

@@ -245,6 +245,31 @@ TEST(MemoryCounterStore, AdmissionChargesWhatItsChecksRead) {
   EXPECT_EQ(driver.counter("minute", "alice", t1).reserved, kUsd);
 }
 
+// The enforcer settles through CounterStore::settleAtOnce: the memory store answers there, as its
+// settleNow does, for a reservation, a repeated settle and an unknown one.
+TEST(MemoryCounterStore, SettleAtOnceThroughTheInterfaceIsSettleNow) {
+  Rules rules;
+  rules.budgets = {hardBudget("g", 1000 * kUsd), hardBudget("per-user", 10 * kUsd, Scope::User)};
+  MemoryCounterStore expected_store;
+  MemoryCounterStore store;
+  CounterStore& through = store;
+  const auto t0 = utc(2026, 1, 1, 10);
+  const EnforcementPlan p = plan(rules, caller("bob"), kUsd / 10, 0, t0);
+  ASSERT_TRUE(expected_store.admitNow(p, "a", t0 + 10min).allowed());
+  ASSERT_TRUE(through.admitAtOnce(p, "a", t0 + 10min)->allowed());
+  for (const char* id : {"a", "a", "zzz"}) {
+    const Settlement settlement{id, kUsd / 20, 7, t0 + 1s};
+    const StoreResult<SettleResult> expected = expected_store.settleNow(settlement);
+    SettleResult got;
+    ASSERT_TRUE(through.settleAtOnce(settlement, got));
+    ASSERT_TRUE(expected.ok());
+    EXPECT_EQ(got.outcome, expected.value->outcome) << id;
+    EXPECT_EQ(got.budgets, expected.value->budgets) << id;
+    EXPECT_EQ(got.period_spend, expected.value->period_spend) << id;
+  }
+  EXPECT_EQ(StoreDriver(store).counter("g", "", t0 + 1s).spent, kUsd / 20);
+}
+
 // Settling into one reused SettleResult (as the enforcer does per thread) must answer exactly
 // what a fresh settle answers, whatever the previous one left in it: more or fewer budgets, a
 // period spend or none, an unknown or repeated reservation.
