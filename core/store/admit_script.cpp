@@ -108,7 +108,9 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
     const auto state = parseEmergencyStop(
         ScriptValue::fromArray(std::vector<ScriptValue>(items.begin() + 1, items.end())));
     if (!state.ok()) return storeError(state.error);
-    return deniedWith(emergencyStopDenial(*state.value, plan.now));
+    AdmissionResult denied = deniedWith(emergencyStopDenial(*state.value, plan.now));
+    denied.emergency_stop = *state.value;
+    return denied;
   }
   if (tag == "rate" && items.size() >= 4) {
     const auto index = items[1].toInt();

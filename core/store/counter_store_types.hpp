@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/enforcement/denial.hpp"
+#include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/period.hpp"
 #include "core/enforcement/rules.hpp"
 #include "core/enforcement/scope.hpp"
@@ -53,6 +54,11 @@ struct AdmissionResult {
    * holders were asked to give the unused part back, so a retry shortly may pass.
    */
   bool reclaiming = false;
+  /**
+   * Refused by the emergency stop: the stop as the store holds it, so the caller's view (metrics,
+   * /admin/status) agrees with the refusal at once instead of at its next poll.
+   */
+  std::optional<EmergencyStopState> emergency_stop;
 
   bool allowed() const { return status == Status::Allowed; }
 };

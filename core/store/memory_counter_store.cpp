@@ -68,7 +68,9 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
 
   if (emergencyStopBlocks(emergency_stop_, plan.now)) {
-    return denied(emergencyStopDenial(emergency_stop_, plan.now));
+    AdmissionResult result = denied(emergencyStopDenial(emergency_stop_, plan.now));
+    result.emergency_stop = emergency_stop_;
+    return result;
   }
 
   // Rate limits: drain to now and check, writing nothing yet (all or nothing). The same levels

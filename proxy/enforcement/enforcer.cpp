@@ -203,6 +203,15 @@ Enforcer::Admission Enforcer::admitted(const core::EnforcementPlan& plan,
   } else if (backlog_.load(std::memory_order_relaxed) > 0) {
     kickReplay(false);  // the shared store answers again: bring it up to date
   }
+  // Refused by a stop this instance has not polled yet (set on another one): show it now.
+  if (admission.result.emergency_stop && *admission.result.emergency_stop != emergencyStop()) {
+    bool unstored;
+    {
+      std::lock_guard lock(mutex_);
+      unstored = unstored_stop_.has_value();
+    }
+    if (!unstored) remember(*admission.result.emergency_stop);
+  }
   if (!admission.result.allowed()) admission.admitter = Admitter::None;
   return admission;
 }

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/enforcement/emergency_stop.hpp"
+#include "core/enforcement/planner.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/logging/logger.hpp"
@@ -198,6 +199,31 @@ TEST_F(EnforcerEmergencyStopTest, ActiveFlagFollowsEveryChangeOfTheState) {
                                 [&](auto result) { done = result.ok(); });
   ASSERT_TRUE(done);
   EXPECT_FALSE(enforcer_.emergencyStopActive());
+}
+
+// Another instance set the stop; this one's poll has not run yet. A request the store refuses
+// for it shows it at once (metrics, /admin/status), not up to a poll later.
+TEST_F(EnforcerEmergencyStopTest, ARefusalByAStopNotYetPolledShowsItAtOnce) {
+  const auto now = std::chrono::system_clock::now();
+  const EmergencyStopState on = core::manualStop({}, "set elsewhere", std::nullopt, now);
+  storeBehindItsBack(on);
+  EXPECT_FALSE(enforcer_.emergencyStopActive());
+  core::Rules rules;
+  core::BudgetRule budget;
+  budget.name = "daily";
+  budget.limit = 100 * core::kPicodollarsPerUsd;
+  budget.mode = core::BudgetMode::Hard;
+  rules.budgets = {budget};
+  const core::EnforcementPlan plan =
+      core::plan(rules, core::RequestAttributes{}, core::kPicodollarsPerUsd, 0, now);
+  const auto admission = enforcer_.admitAtOnce(plan, "r1", now + 10min);
+  ASSERT_TRUE(admission.has_value());
+  ASSERT_TRUE(admission->result.denial);
+  EXPECT_EQ(admission->result.denial->reason, core::DenialReason::EmergencyStop);
+  EXPECT_TRUE(enforcer_.emergencyStopActive());
+  EXPECT_EQ(enforcer_.emergencyStop(), on);
+  ASSERT_EQ(changes_.size(), 1u);
+  EXPECT_EQ(changes_[0].second, on);
 }
 
 }  // namespace
