@@ -19,14 +19,6 @@ AdmissionResult storeError(std::string message) {
   return result;
 }
 
-AdmissionResult deniedWith(Denial denial, RateLimitHeaders headers = {}) {
-  AdmissionResult result;
-  result.status = AdmissionResult::Status::Denied;
-  result.rate_limits = std::move(headers);
-  result.denial = std::move(denial);
-  return result;
-}
-
 /** Reads the (rq, tk, inflight) level triples from `first` on; false when malformed. */
 bool readLevels(const std::vector<ScriptValue>& items,
                 std::size_t first,
@@ -108,7 +100,7 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
     const auto state = parseEmergencyStop(
         ScriptValue::fromArray(std::vector<ScriptValue>(items.begin() + 1, items.end())));
     if (!state.ok()) return storeError(state.error);
-    AdmissionResult denied = deniedWith(emergencyStopDenial(*state.value, plan.now));
+    AdmissionResult denied = AdmissionResult::refused(emergencyStopDenial(*state.value, plan.now));
     denied.emergency_stop = *state.value;
     return denied;
   }
@@ -127,7 +119,7 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
     const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, levels);
     const std::optional<std::int64_t> wait_ms =
         *wait < 0 ? std::nullopt : std::optional<std::int64_t>(*wait);
-    return deniedWith(
+    return AdmissionResult::refused(
         rateLimitDenial(plan.rate_limits[*index - 1], kind, wait_ms, headers, plan.output_cap),
         headers);
   }
@@ -140,11 +132,9 @@ AdmissionResult AdmitScript::parse(const EnforcementPlan& plan, const ScriptValu
         !reserved || !readLevels(items, 5, nr, levels)) {
       return storeError("malformed budget reply");
     }
-    // A caller under a rate limit is told its levels on a budget refusal too (SPEC §3).
-    Denial denial = budgetDenial(plan.budgets[*index - 1], *spent, *reserved, plan.now);
-    denial.rate_limits = rateLimitHeaders(plan.rate_limits, levels);
-    RateLimitHeaders headers = denial.rate_limits;
-    AdmissionResult denied = deniedWith(std::move(denial), std::move(headers));
+    AdmissionResult denied = AdmissionResult::refused(
+        budgetDenial(plan.budgets[*index - 1], *spent, *reserved, plan.now),
+        rateLimitHeaders(plan.rate_limits, levels));
     denied.reclaiming = items[4].toText() == "reclaim";
     return denied;
   }

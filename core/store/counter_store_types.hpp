@@ -61,6 +61,20 @@ struct AdmissionResult {
   std::optional<EmergencyStopState> emergency_stop;
 
   bool allowed() const { return status == Status::Allowed; }
+
+  /**
+   * A refusal for `denial`, with the x-ratelimit-* data of the caller's rate limits (their levels
+   * without this request: it charged nothing), in the result and in the denial the answer is made
+   * from: SPEC §3 wants them wherever a rate limit applies, whatever refused the request.
+   */
+  static AdmissionResult refused(Denial denial, RateLimitHeaders headers = {}) {
+    AdmissionResult result;
+    result.status = Status::Denied;
+    denial.rate_limits = headers;
+    result.rate_limits = std::move(headers);
+    result.denial = std::move(denial);
+    return result;
+  }
 };
 
 /** One request's real cost, for CounterStore::settle. */

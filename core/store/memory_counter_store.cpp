@@ -21,14 +21,6 @@ std::int64_t waitRank(std::optional<std::int64_t> wait) {
   return wait ? *wait : std::numeric_limits<std::int64_t>::max();
 }
 
-AdmissionResult denied(Denial denial, RateLimitHeaders headers = {}) {
-  AdmissionResult result;
-  result.status = AdmissionResult::Status::Denied;
-  result.rate_limits = std::move(headers);
-  result.denial = std::move(denial);
-  return result;
-}
-
 }  // namespace
 
 void MemoryCounterStore::admit(const EnforcementPlan& plan,
@@ -48,7 +40,7 @@ AdmissionResult MemoryCounterStore::admitNow(const EnforcementPlan& plan,
 AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
                                                 const std::string& reservation_id,
                                                 std::int64_t expires_ms) {
-  if (plan.denial) return denied(*plan.denial);
+  if (plan.denial) return AdmissionResult::refused(*plan.denial);
   const std::int64_t now_ms = unixMillis(plan.now);
   sweepLocked(now_ms);
 
@@ -68,7 +60,8 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
 
   if (emergencyStopBlocks(emergency_stop_, plan.now)) {
-    AdmissionResult result = denied(emergencyStopDenial(emergency_stop_, plan.now));
+    AdmissionResult result =
+        AdmissionResult::refused(emergencyStopDenial(emergency_stop_, plan.now));
     result.emergency_stop = emergency_stop_;
     return result;
   }
@@ -111,7 +104,7 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
   if (worst) {
     const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, checks);
-    return denied(
+    return AdmissionResult::refused(
         rateLimitDenial(plan.rate_limits[*worst], worst_kind, worst_wait, headers, plan.output_cap),
         headers);
   }
@@ -129,11 +122,8 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       reserved = counter->snapshot.reserved;
     }
     if (saturatingAdd(saturatingAdd(spent, reserved), b.amount) > b.limit) {
-      // A caller under a rate limit is told its levels on a budget refusal too (SPEC §3).
-      Denial denial = budgetDenial(b, spent, reserved, plan.now);
-      denial.rate_limits = rateLimitHeaders(plan.rate_limits, checks);
-      RateLimitHeaders headers = denial.rate_limits;
-      return denied(std::move(denial), std::move(headers));
+      return AdmissionResult::refused(budgetDenial(b, spent, reserved, plan.now),
+                                      rateLimitHeaders(plan.rate_limits, checks));
     }
   }
 
