@@ -8,24 +8,14 @@
 
 #include "core/metering/request_body_json.hpp"
 #include "core/metering/request_classifier.hpp"
+#include "tests/core/request_body_samples.hpp"
 
 namespace spendgate::core {
 namespace {
 
-const std::string kBom = "\xEF\xBB\xBF";
-
-RequestInfo chat(const std::string& body) {
-  return classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", body);
-}
-
-/** `{"model":"gpt-4o","x":` + `depth - 1` nested arrays + `}`: `depth` levels in all. */
-std::string nestedBody(std::size_t depth, std::string_view head = R"({"model":"gpt-4o","x":)") {
-  std::string body(head);
-  body.append(depth - 1, '[');
-  body.append(depth - 1, ']');
-  body += "}";
-  return body;
-}
+using testing::chat;
+using testing::kBom;
+using testing::nestedBody;
 
 TEST(RequestClassifierModel, UnreadableBodies) {
   for (const std::string body : {
