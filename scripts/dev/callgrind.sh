@@ -8,7 +8,8 @@
 # keep-alive connection sends 3000 sequential requests (the bench's body and bearer key); callgrind
 # dumps (and zeroes) its counters after request 1000 and after 3000, so the second dump holds the
 # instructions of requests 1001..3000 (all threads). Prints (Ir at 3000 − Ir at 1000) / 2000.
-# --keep DIR copies that dump to DIR/callgrind.out for callgrind_annotate (--inclusive=yes).
+# --keep DIR copies that dump to DIR/callgrind.out: callgrind_annotate --inclusive=yes for inclusive
+# costs, scripts/dev/callgrind_self.py for self costs per request (names uncompressed, one file).
 # --redis: the bench's `spendgate-redis` rules instead (the same on its own redis-server).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -19,7 +20,7 @@ while (($#)); do
   case "$1" in
     --keep) keep="$2"; shift ;;
     --redis) redis=1 ;;
-    -h | --help) sed -n '2,12p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
     *) bin="$1" ;;
   esac
   shift
@@ -98,7 +99,7 @@ rate_limits:
   - { name: bench-per-key, scope: key, requests_per_minute: 10000000 }
 $store
 EOF
-valgrind --tool=callgrind --dump-instr=no --callgrind-out-file="$tmp/cg.out.%p" \
+valgrind --tool=callgrind --dump-instr=no --compress-strings=no --callgrind-out-file="$tmp/cg.out.%p" \
   "$bin" serve -c "$tmp/spendgate.yaml" >"$tmp/spendgate.log" 2>&1 &
 vg=$!
 pids+=($vg)
