@@ -47,6 +47,7 @@
 #include "proxy/relay/eager_write.hpp"
 #include "proxy/relay/header_rewrite.hpp"
 #include "proxy/relay/parse_buffered.hpp"
+#include "proxy/relay/proxied_url.hpp"
 #include "proxy/relay/request_decoding.hpp"
 #include "proxy/relay/request_id.hpp"
 #include "proxy/relay/request_parser.hpp"
@@ -121,11 +122,16 @@ struct Exchange {
   // Enforcement.
   Enforcer::Admitter admitter = Enforcer::Admitter::None;
   core::RateLimitHeaders rate_limits;
+
+  // How the client reached the proxy ("http://host:port"), for URLs in the answer that must
+  // point back at it (proxied_url.hpp); set for gemini calls only, "" otherwise.
+  std::string client_origin;
 };
 
 namespace {
 
 constexpr std::size_t kRelayBufferSize = 8192;
+constexpr std::string_view kUploadUrlHeader = "x-goog-upload-url";
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 // After refusing a request whose body is still arriving, read and drop this much of it so
 // the client sees our answer instead of a reset.
@@ -913,6 +919,17 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     injectProviderKey(request.fields(), target_with_key, ex.caller, format, provider.api_key);
     target = target_with_key;
   }
+  if (format == ProviderFormat::Gemini) {
+    std::string_view forwarded_proto;
+    for (const auto& field : request.fields()) {
+      if (field.name() == http::field::unknown &&
+          beast::iequals(field.name_string(), "x-forwarded-proto")) {
+        forwarded_proto = field.value();
+        break;
+      }
+    }
+    ex.client_origin = clientOrigin(request.fields()[http::field::host], forwarded_proto);
+  }
   static constexpr std::string_view kIdentityHeaders[] = {
       "x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"};
   std::string& head = upstream_head_;
@@ -1032,11 +1049,15 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   bool has_length = parser.content_length().has_value();
   const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
   std::string_view content_type, content_encoding;
+  std::optional<std::string> upload_url;  // Gemini's upload session, pointed back at the proxy
   for (const auto& field : parser.fields()) {
     if (field.name() == http::field::content_type && content_type.empty()) {
       content_type = field.value();
     } else if (field.name() == http::field::content_encoding && content_encoding.empty()) {
       content_encoding = field.value();
+    } else if (!ex.client_origin.empty() && !upload_url && field.name() == http::field::unknown &&
+               beast::iequals(field.name_string(), kUploadUrlHeader)) {
+      upload_url = proxiedUrl(field.value(), ex.provider->config.upstream, ex.client_origin);
     }
   }
   const bool sse = content_type.starts_with("text/event-stream");
@@ -1078,6 +1099,13 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   std::string& own_headers = own_headers_;
   own_headers.clear();
   own_headers.reserve(256);
+  std::vector<std::string_view> own_with_upload_url;
+  if (upload_url) {
+    own_with_upload_url.assign(relayed.own.begin(), relayed.own.end());
+    own_with_upload_url.push_back(kUploadUrlHeader);
+    relayed.own = own_with_upload_url;
+    appendHeaderLine(own_headers, kUploadUrlHeader, *upload_url);
+  }
   appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record.request_id);
   forEachRateLimitHeader(ex.rate_limits,
                          [&own_headers](std::string_view name, std::string_view value) {

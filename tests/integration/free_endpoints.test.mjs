@@ -176,7 +176,7 @@ test('a used-up hard budget refuses unpriced paid endpoints (openai SDK images, 
   await proxy.stopClean();
 });
 
-test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provider with default routes, unmetered, body and headers intact, the virtual key replaced', async (t) => {
+test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provider with default routes, unmetered, body and headers intact, the virtual key replaced, the upload session URL pointed back at the proxy', async (t) => {
   const up = await startUpstream({
     handler: (req, res, rec) => {
       if (rec.url.startsWith('/upload/v1beta/files') && rec.headers['x-goog-upload-command'] === 'start') {
@@ -216,7 +216,11 @@ test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provi
     body: JSON.stringify({ file: { display_name: 'report.pdf' } }),
   });
   assert.equal(start.status, 200, start.text);
-  assert.equal(start.headers['x-goog-upload-url'], `${up.url}/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable`);
+  // The session URL the provider handed out, pointed back at the proxy: the SDK sends the file
+  // (and its key) there, so the bytes come through the proxy and the virtual key never leaves.
+  const session = start.headers['x-goog-upload-url'];
+  assert.equal(session, `${proxy.url}/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable`);
+  assert.equal(start.headers['x-goog-upload-status'], 'active');
   assert.equal(start.headers['x-spendgate-cost-usd'], '0');
   let got = up.requests.at(-1);
   assert.equal(got.method, 'POST');
@@ -232,11 +236,11 @@ test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provi
   assert.equal(e1.json.cost_usd, 0, e1.raw);
   assert.equal(e1.json.key, 'uploader', e1.raw);
 
-  // The bytes, with a passthrough key this time: forwarded as sent.
-  const bytes = await request(`${proxy.url}/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable`, {
+  // The bytes, to the session URL as the SDK sends them, with the same virtual key.
+  const bytes = await request(session, {
     method: 'POST',
     headers: {
-      'content-type': 'application/pdf', 'x-goog-api-key': 'AIzaPassthroughKey', 'x-goog-upload-command': 'upload, finalize',
+      'content-type': 'application/pdf', 'x-goog-api-key': vk, 'x-goog-upload-command': 'upload, finalize',
       'x-goog-upload-offset': '0',
     },
     body: file,
@@ -245,7 +249,7 @@ test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provi
   assert.equal(JSON.parse(bytes.text).file.sizeBytes, String(file.length));
   got = up.requests.at(-1);
   assert.equal(got.url, '/upload/v1beta/files?upload_id=UP1&upload_protocol=resumable');
-  assert.equal(got.headers['x-goog-api-key'], 'AIzaPassthroughKey');
+  assert.equal(got.headers['x-goog-api-key'], real, 'the virtual key is replaced on the bytes too');
   assert.equal(got.headers['x-goog-upload-command'], 'upload, finalize');
   assert.equal(got.headers['content-type'], 'application/pdf');
   assert.ok(got.body.equals(file), 'the file bytes reach the upstream unchanged');

@@ -1,0 +1,65 @@
+#include "proxy/relay/proxied_url.hpp"
+
+#include <boost/beast/core/string.hpp>
+#include <boost/url/parse.hpp>
+#include <boost/url/url_view.hpp>
+
+namespace spendgate::proxy {
+
+namespace urls = boost::urls;
+
+std::optional<std::string> proxiedUrl(std::string_view url,
+                                      const config::UpstreamUrl& upstream,
+                                      std::string_view client_origin) {
+  if (client_origin.empty()) return std::nullopt;
+  const auto parsed = urls::parse_absolute_uri(url);
+  if (!parsed) return std::nullopt;
+  const urls::url_view& u = *parsed;
+  const urls::scheme scheme = u.scheme_id();
+  if (scheme != (upstream.tls ? urls::scheme::https : urls::scheme::http)) return std::nullopt;
+  if (u.has_userinfo()) return std::nullopt;
+  // Hosts compare as names do (any case); an IPv6 literal without its brackets, as UpstreamUrl
+  // keeps it.
+  const std::string_view host = u.encoded_host_address();
+  if (!boost::beast::iequals(host, upstream.host)) return std::nullopt;
+  const std::uint16_t default_port = upstream.tls ? 443 : 80;
+  const std::uint16_t port = u.has_port() && !u.port().empty() ? u.port_number() : default_port;
+  if ((u.has_port() && !u.port().empty() && u.port_number() == 0) || port != upstream.port) {
+    return std::nullopt;
+  }
+  // The proxy forwards its path P to prefix + P, so the session path minus the prefix is the
+  // path to call on the proxy.
+  std::string_view path = u.encoded_path();
+  const std::string_view prefix = upstream.path_prefix;
+  if (!path.starts_with(prefix)) return std::nullopt;
+  path.remove_prefix(prefix.size());
+  if (!path.empty() && path.front() != '/') return std::nullopt;  // "/gemini2" under "/gemini"
+  std::string out(client_origin);
+  out += path.empty() ? std::string_view("/") : path;
+  if (u.has_query()) {
+    out += '?';
+    out += u.encoded_query();
+  }
+  return out;
+}
+
+std::string clientOrigin(std::string_view host, std::string_view forwarded_proto) {
+  // A Host that is not a plain authority (blanks, a path, userinfo) would make a URL that points
+  // elsewhere: none at all is better.
+  if (host.empty()) return {};
+  for (const char c : host) {
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '.' || c == '-' || c == ':' || c == '[' || c == ']' || c == '_';
+    if (!ok) return {};
+  }
+  // Behind several proxies the first one names the client's scheme: "https, http".
+  std::string_view proto = forwarded_proto.substr(0, forwarded_proto.find(','));
+  while (!proto.empty() && (proto.front() == ' ' || proto.front() == '\t')) proto.remove_prefix(1);
+  while (!proto.empty() && (proto.back() == ' ' || proto.back() == '\t')) proto.remove_suffix(1);
+  const bool https = boost::beast::iequals(proto, "https");
+  std::string origin(https ? "https://" : "http://");
+  origin += host;
+  return origin;
+}
+
+}  // namespace spendgate::proxy
