@@ -161,6 +161,9 @@ bool isStaleConnectionError(const beast::error_code& ec) {
          ec == ssl::error::stream_truncated;
 }
 
+/** 1xx other than 101: an interim answer, before the final one (RFC 9110 §15.2). */
+bool isInterimStatus(unsigned status) { return status / 100 == 1 && status != 101; }
+
 std::string describe(const beast::error_code& ec) {
   if (ec == beast::error::timeout) return "timeout";
   return ec.message();
@@ -947,6 +950,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
       std::min(ex.upstream_start + server.first_byte_timeout, ex.deadline);
 
   beast::error_code ec;
+  bool got_interim = false;
   for (int attempt = 0; attempt < 2; ++attempt) {
     ex.awaiting_answer = false;
     ex.upstream = worker_.pool().acquire(provider.pool_key);
@@ -976,20 +980,30 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     }
     if (!ec) {
       ex.awaiting_answer = true;
-      io_deadline.arm(first_byte_deadline);
       auto& buffer = ex.upstream->buffer();
-      if (ex.upstream->isTls()) {
-        std::tie(ec, std::ignore) =
-            co_await http::async_read_header(ex.upstream->tls(), buffer, *ex.parser, use_nothrow);
-      } else {
-        std::tie(ec, std::ignore) =
-            co_await http::async_read_header(ex.upstream->plain(), buffer, *ex.parser, use_nothrow);
+      // Interim answers (103 Early Hints, an unsolicited 100 Continue) come before the final
+      // one, on the same first-byte deadline: each is read and dropped, as nginx does. 101
+      // counts as final (the proxy never asks to switch protocols).
+      while (true) {
+        io_deadline.arm(first_byte_deadline);
+        if (ex.upstream->isTls()) {
+          std::tie(ec, std::ignore) =
+              co_await http::async_read_header(ex.upstream->tls(), buffer, *ex.parser, use_nothrow);
+        } else {
+          std::tie(ec, std::ignore) = co_await http::async_read_header(ex.upstream->plain(), buffer,
+                                                                       *ex.parser, use_nothrow);
+        }
+        ec = io_deadline.finish(ec);
+        if (ec || !isInterimStatus(ex.parser->result_int())) break;
+        got_interim = true;  // the upstream has the request: never sent again
+        ex.parser.emplace(response_fields_);
+        ex.parser->body_limit(boost::none);
+        if (ex.head) ex.parser->skip(true);
       }
-      ec = io_deadline.finish(ec);
       if (!ec) ex.awaiting_answer = false;
     }
     if (!ec || ex.client_gone) break;
-    if (!(reused && !ex.parser->got_some() && isStaleConnectionError(ec))) break;
+    if (!(reused && !ex.parser->got_some() && !got_interim && isStaleConnectionError(ec))) break;
     ex.upstream->close();  // stale keep-alive connection: try once more on a new one
   }
 
@@ -1083,6 +1097,9 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     }
   }
   const bool filtering = ex.usage_filter && sse && success && !opaque_body;
+  // The filter takes the usage chunk we asked for out of the body: the upstream's Content-Length
+  // (an SSE answer may come with one) no longer holds, so the body goes re-chunked.
+  if (filtering) has_length = false;
   // A non-streamed, billable answer waits until complete so its cost can go in a header.
   bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
                     ex.info.kind != core::EndpointKind::Unmetered;

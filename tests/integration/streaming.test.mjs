@@ -7,6 +7,9 @@ import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, startSse, sseFrame, writeAsync, sleep } from './lib/fake_upstream.mjs';
 import { request, withTimeout } from './lib/http.mjs';
 import { anthropicEvents, geminiChunks, openaiChatChunks } from './lib/fixtures.mjs';
+import { openaiChatStreamFrames, chatUsage, chatCompletion } from './lib/openai_stream.mjs';
+import { ledgerPathOf, waitForEntry } from './lib/ledger.mjs';
+import OpenAI from 'openai';
 
 async function setup(t, handler, proxyOpts = {}) {
   const up = await startUpstream({ handler });
@@ -256,5 +259,67 @@ test('gemini streamGenerateContent without alt=sse (JSON array, chunked) is rela
   assert.equal(result.body.toString(), part1 + part2);
   assert.ok(marks.clientGot1 !== undefined && marks.clientGot1 < marks.upstreamWritingRest,
     'first array element was held back until the upstream wrote the rest');
+  await proxy.stopClean();
+});
+
+test('an SSE answer the upstream sends with a Content-Length, shortened by the usage-chunk filter, goes to the client re-chunked and whole', async (t) => {
+  // A valid HTTP/1.1 stream (what buffering gateways and recorded replays send): the usage
+  // chunk spendgate asked for comes out, so the upstream's length would promise more bytes than
+  // follow and a client reading to the end would hang.
+  const { proxy } = await setup(t, (req, res) => {
+    const frames = openaiChatStreamFrames({ includeUsage: true, usage: chatUsage({ prompt: 12, completion: 5 }) });
+    const body = frames.join('');
+    res.writeHead(200, { 'content-type': 'text/event-stream', 'content-length': Buffer.byteLength(body) });
+    res.end(body);
+  });
+  const body = { model: 'gpt-4o-mini', stream: true, max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] };
+  const result = await withTimeout(
+    streamRequest(`${proxy.url}/v1/chat/completions`, {
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+      body: JSON.stringify(body),
+    }),
+    10_000, 'the whole stream');
+  assert.equal(result.status, 200);
+  assert.equal(result.headers['content-length'], undefined, 'no stale length');
+  assert.equal(result.headers['transfer-encoding'], 'chunked');
+  const expected = openaiChatStreamFrames({ includeUsage: false }).join('');
+  assert.equal(result.body.toString('utf8'), expected, 'the stream as without include_usage: no usage chunk, no "usage":null');
+  const entry = await waitForEntry(ledgerPathOf(proxy), result.headers['x-spendgate-request-id']);
+  assert.equal(entry.json.input_tokens, 12, entry.raw);
+  assert.equal(entry.json.output_tokens, 5, entry.raw);
+  assert.equal(entry.json.usage_source, 'provider', entry.raw);
+  await proxy.stopClean();
+});
+
+test('interim answers (103 Early Hints, an unsolicited 100 Continue) are dropped and the final answer relayed and metered', async (t) => {
+  const { up, proxy } = await setup(t, (req, res) => {
+    res.writeEarlyHints({ link: '</style.css>; rel=preload; as=style' });
+    res.writeContinue();
+    const completion = chatCompletion({ usage: chatUsage({ prompt: 10, completion: 7 }) });
+    res.writeHead(200, { 'content-type': 'application/json' });
+    res.end(JSON.stringify(completion));
+  });
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0, timeout: 10_000 });
+  const { data, response } = await client.chat.completions
+    .create({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] })
+    .withResponse();
+  assert.equal(response.status, 200);
+  assert.equal(data.usage.completion_tokens, 7);
+  assert.ok(Number(response.headers.get('x-spendgate-cost-usd')) > 0, 'priced');
+  const entry = await waitForEntry(ledgerPathOf(proxy), response.headers.get('x-spendgate-request-id'));
+  assert.equal(entry.json.status, 200, entry.raw);
+  assert.equal(entry.json.input_tokens, 10, entry.raw);
+  assert.equal(entry.json.output_tokens, 7, entry.raw);
+  // Raw: the client sees one answer, the final one, and the connection stays usable.
+  const raw = await withTimeout(
+    request(`${proxy.url}/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+      body: JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }),
+    }),
+    10_000, 'the final answer');
+  assert.equal(raw.status, 200);
+  assert.equal(raw.json().usage.prompt_tokens, 10);
+  assert.equal(up.requests.length, 2, 'each request reached the upstream once');
   await proxy.stopClean();
 });
