@@ -77,7 +77,9 @@ struct ModelPriceConfig {
   double output = 0;
   std::optional<double> cache_write_5m;
   std::optional<double> cache_write_1h;
-  uint64_t max_output_tokens = 0;  // 0 = not set
+  std::optional<double> input_audio;   // unset: audio input at the input rate
+  std::optional<double> output_audio;  // unset: audio output at the output rate
+  uint64_t max_output_tokens = 0;      // 0 = not set
 };
 
 struct PricingConfig {

@@ -646,7 +646,7 @@ private:
 
   std::optional<ModelPriceConfig> parseModelPrice(const YamlValue& value) {
     auto m = r_.map(value, {"input", "cached_input", "output", "cache_write_5m", "cache_write_1h",
-                            "max_output_tokens"});
+                            "input_audio", "output_audio", "max_output_tokens"});
     if (!m) return std::nullopt;
     ModelPriceConfig price;
     bool ok = readPrice(*m, "input", price.input, true);
@@ -654,7 +654,9 @@ private:
     price.cached_input = price.input;
     ok = readPrice(*m, "cached_input", price.cached_input, false) && ok;
     for (auto [key, slot] : {std::pair{"cache_write_5m", &price.cache_write_5m},
-                             std::pair{"cache_write_1h", &price.cache_write_1h}}) {
+                             std::pair{"cache_write_1h", &price.cache_write_1h},
+                             std::pair{"input_audio", &price.input_audio},
+                             std::pair{"output_audio", &price.output_audio}}) {
       double amount = 0;
       if (m->find(key) == nullptr) continue;
       if (readPrice(*m, key, amount, true)) {

@@ -90,7 +90,9 @@ private:
     }
     for (auto [key, slot] : {std::pair{"cached_input", &rates.cached_input},
                              std::pair{"cache_write_5m", &rates.cache_write_5m},
-                             std::pair{"cache_write_1h", &rates.cache_write_1h}}) {
+                             std::pair{"cache_write_1h", &rates.cache_write_1h},
+                             std::pair{"input_audio", &rates.input_audio},
+                             std::pair{"output_audio", &rates.output_audio}}) {
       if (const auto* v = m.find(key)) {
         if (auto p = price(*v)) {
           *slot = *p;
@@ -104,7 +106,8 @@ private:
 
   std::optional<core::ModelPrice> parseModel(const YamlValue& value) {
     auto m = r_.map(value, {"input", "cached_input", "cache_write_5m", "cache_write_1h", "output",
-                            "max_output_tokens", "web_search_per_1k", "long_context", "tiers"});
+                            "input_audio", "output_audio", "max_output_tokens", "web_search_per_1k",
+                            "long_context", "tiers"});
     if (!m) return std::nullopt;
     core::ModelPrice model;
     bool ok = rates(*m, model.rates, true);
@@ -125,7 +128,7 @@ private:
     }
     if (const auto* v = m->find("long_context")) {
       auto lc = r_.map(*v, {"above_input_tokens", "input", "cached_input", "cache_write_5m",
-                            "cache_write_1h", "output"});
+                            "cache_write_1h", "output", "input_audio", "output_audio"});
       if (!lc) return std::nullopt;
       core::LongContextRates long_context;
       ok = rates(*lc, long_context.rates, true) && ok;
@@ -145,8 +148,9 @@ private:
       auto tiers = r_.freeMap(*v);
       if (!tiers) return std::nullopt;
       for (const YamlMap::Entry& entry : tiers->entries()) {
-        auto tier = r_.map(entry.value,
-                           {"input", "cached_input", "cache_write_5m", "cache_write_1h", "output"});
+        auto tier =
+            r_.map(entry.value, {"input", "cached_input", "cache_write_5m", "cache_write_1h",
+                                 "output", "input_audio", "output_audio"});
         if (!tier) {
           ok = false;
           continue;
@@ -231,7 +235,9 @@ std::optional<core::ModelPrice> modelPriceFromConfig(const ModelPriceConfig& con
   price.rates.cached_input = *cached;
   price.rates.output = *output;
   for (auto [from, to] : {std::pair{&config.cache_write_5m, &price.rates.cache_write_5m},
-                          std::pair{&config.cache_write_1h, &price.rates.cache_write_1h}}) {
+                          std::pair{&config.cache_write_1h, &price.rates.cache_write_1h},
+                          std::pair{&config.input_audio, &price.rates.input_audio},
+                          std::pair{&config.output_audio, &price.rates.output_audio}}) {
     if (!*from) continue;
     const auto rate = core::ratePerTokenFromUsdPerMillion(**from);
     if (!rate) return std::nullopt;

@@ -12,7 +12,9 @@ namespace spendgate::core {
 /**
  * Per-token rates in picodollars (= micro-USD per 1M tokens: 2.50 USD/1M is 2'500'000).
  * Unset optional rates derive from `input`: cached input = input (never under-charge), cache
- * writes = Anthropic's multipliers, 1.25 x input for 5 minutes and 2 x input for 1 hour.
+ * writes = Anthropic's multipliers, 1.25 x input for 5 minutes and 2 x input for 1 hour. Audio
+ * tokens have their own rates where a model sets them (OpenAI's audio models, Gemini's audio
+ * input), else the text rates.
  */
 struct TokenRates {
   Picodollars input = 0;
@@ -20,8 +22,12 @@ struct TokenRates {
   std::optional<Picodollars> cache_write_5m;
   std::optional<Picodollars> cache_write_1h;
   Picodollars output = 0;
+  std::optional<Picodollars> input_audio;
+  std::optional<Picodollars> output_audio;
 
   Picodollars cachedInput() const { return cached_input.value_or(input); }
+  Picodollars inputAudio() const { return input_audio.value_or(input); }
+  Picodollars outputAudio() const { return output_audio.value_or(output); }
   Picodollars cacheWrite5m() const { return cache_write_5m.value_or(input * 5 / 4); }
   Picodollars cacheWrite1h() const { return cache_write_1h.value_or(input * 2); }
 

@@ -59,13 +59,19 @@ Picodollars costAtRates(const Usage& usage,
   const std::int64_t writes = std::max<std::int64_t>(usage.cache_write_tokens, 0);
   const std::int64_t writes_1h = std::clamp<std::int64_t>(usage.cache_write_1h_tokens, 0, writes);
   const std::int64_t writes_5m = writes - writes_1h;
+  // Audio input is counted apart from the plain text input (OpenAI: prompt - cached - audio),
+  // never below nothing when the counts overlap oddly.
   const std::int64_t uncached = std::max<std::int64_t>(usage.input_tokens - cached - writes, 0);
-  Picodollars total = saturatingMul(uncached, rates.input);
+  const std::int64_t audio_in = std::clamp<std::int64_t>(usage.audio_input_tokens, 0, uncached);
+  const std::int64_t output = std::max<std::int64_t>(usage.output_tokens, 0);
+  const std::int64_t audio_out = std::clamp<std::int64_t>(usage.audio_output_tokens, 0, output);
+  Picodollars total = saturatingMul(uncached - audio_in, rates.input);
+  total = saturatingAdd(total, saturatingMul(audio_in, rates.inputAudio()));
   total = saturatingAdd(total, saturatingMul(cached, rates.cachedInput()));
   total = saturatingAdd(total, saturatingMul(writes_5m, rates.cacheWrite5m()));
   total = saturatingAdd(total, saturatingMul(writes_1h, rates.cacheWrite1h()));
-  total = saturatingAdd(
-      total, saturatingMul(std::max<std::int64_t>(usage.output_tokens, 0), rates.output));
+  total = saturatingAdd(total, saturatingMul(output - audio_out, rates.output));
+  total = saturatingAdd(total, saturatingMul(audio_out, rates.outputAudio()));
   total = saturatingAdd(total, saturatingMul(std::max<std::int64_t>(usage.web_search_requests, 0),
                                              web_search_per_call));
   return total;
@@ -177,12 +183,14 @@ WorstCase Pricer::worstCase(const RequestInfo& request) const {
   const TokenRates& rates = price != nullptr ? selectRates(*price, request.service_tier,
                                                            worst.input_tokens_bound, variant)
                                              : unknown_rates;
-  // Any prompt token may turn out to be a cache write; only explicit write rates count, so that
-  // providers without cache writes are not bounded at Anthropic's multipliers.
+  // Any prompt token may turn out to be a cache write, and any token audio; only explicit rates
+  // count, so that providers without cache writes are not bounded at Anthropic's multipliers.
   const Picodollars input_rate =
-      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0)});
+      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0),
+                rates.input_audio.value_or(0)});
+  const Picodollars output_rate = std::max(rates.output, rates.output_audio.value_or(0));
   worst.amount = saturatingAdd(saturatingMul(worst.input_tokens_bound, input_rate),
-                               saturatingMul(output_bound, rates.output));
+                               saturatingMul(output_bound, output_rate));
   return worst;
 }
 

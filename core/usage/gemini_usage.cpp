@@ -2,6 +2,25 @@
 
 namespace spendgate::core {
 
+namespace {
+
+/** The tokenCount of the AUDIO entries of a `*TokensDetails` list ([{modality, tokenCount}]). */
+std::int64_t audioTokens(const boost::json::object& meta,
+                         std::string_view list,
+                         json_fields::CountReader& counts) {
+  const boost::json::array* details = json_fields::arrayMember(&meta, list);
+  if (details == nullptr) return 0;
+  std::int64_t total = 0;
+  for (const boost::json::value& entry : *details) {
+    const boost::json::object* o = json_fields::asObject(&entry);
+    if (o == nullptr || json_fields::stringMember(o, "modality") != "AUDIO") continue;
+    total += counts.readOr0(o, "tokenCount");
+  }
+  return total;
+}
+
+}  // namespace
+
 void parseGeminiUsage(const boost::json::object& meta,
                       json_fields::CountReader& counts,
                       Usage& out) {
@@ -18,8 +37,13 @@ void parseGeminiUsage(const boost::json::object& meta,
   out.cache_write_1h_tokens = 0;
   out.output_tokens = candidates + thoughts;
   out.reasoning_tokens = thoughts;
+  out.audio_input_tokens = audioTokens(meta, "promptTokensDetails", counts);
+  out.audio_output_tokens = audioTokens(meta, "candidatesTokensDetails", counts);
   out.reported = true;
-  if (cached > prompt) counts.flagAbsurd();
+  if (cached > prompt || out.audio_input_tokens > out.input_tokens ||
+      out.audio_output_tokens > candidates) {
+    counts.flagAbsurd();
+  }
 }
 
 }  // namespace spendgate::core

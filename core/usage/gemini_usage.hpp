@@ -13,7 +13,9 @@ namespace spendgate::core {
  * `promptTokenCount` already includes `cachedContentTokenCount`; `thoughtsTokenCount` is NOT part
  * of `candidatesTokenCount` and is billed as output, so output = candidates + thoughts and
  * reasoning = thoughts. `toolUsePromptTokenCount` (tool results fed back as prompt) counts as
- * input. In a stream every chunk carries the running totals: call this for each and keep the last.
+ * input. The AUDIO entries of `promptTokensDetails` / `candidatesTokensDetails` are the audio
+ * input / output. In a stream every chunk carries the running totals: call this for each and keep
+ * the last.
  */
 void parseGeminiUsage(const boost::json::object& usage_metadata,
                       json_fields::CountReader& counts,

@@ -30,6 +30,10 @@ void parseOpenAiUsage(const boost::json::object& usage,
       CountValue::of(member(objectMember(&usage, "completion_tokens_details"), "reasoning_tokens"));
   fields.output_reasoning =
       CountValue::of(member(objectMember(&usage, "output_tokens_details"), "reasoning_tokens"));
+  fields.prompt_audio =
+      CountValue::of(member(objectMember(&usage, "prompt_tokens_details"), "audio_tokens"));
+  fields.completion_audio =
+      CountValue::of(member(objectMember(&usage, "completion_tokens_details"), "audio_tokens"));
   parseOpenAiUsage(fields, gemini_compat, counts, out);
 }
 
@@ -48,6 +52,9 @@ void parseOpenAiUsage(const OpenAiUsageFields& usage,
       counts.readOr0(responses_naming ? usage.input_cached : usage.prompt_cached);
   std::int64_t reasoning =
       counts.readOr0(responses_naming ? usage.output_reasoning : usage.completion_reasoning);
+  // Audio counts exist in the Chat naming only (the Responses API reports none).
+  const std::int64_t audio_in = responses_naming ? 0 : counts.readOr0(usage.prompt_audio);
+  const std::int64_t audio_out = responses_naming ? 0 : counts.readOr0(usage.completion_audio);
 
   std::int64_t output = completion;
   if (gemini_compat && total && *total - prompt > completion) {
@@ -62,8 +69,12 @@ void parseOpenAiUsage(const OpenAiUsageFields& usage,
   out.cache_write_1h_tokens = 0;
   out.output_tokens = output;
   out.reasoning_tokens = reasoning;
+  out.audio_input_tokens = audio_in;
+  out.audio_output_tokens = audio_out;
   out.reported = true;
-  if (cached > prompt || reasoning > output) counts.flagAbsurd();
+  if (cached > prompt || reasoning > output || audio_in > prompt || audio_out > output) {
+    counts.flagAbsurd();
+  }
 }
 
 }  // namespace spendgate::core

@@ -12,7 +12,8 @@ namespace spendgate::core {
  *
  * Understands both namings: Chat/legacy Completions/Embeddings (`prompt_tokens`,
  * `completion_tokens`, `prompt_tokens_details.cached_tokens`,
- * `completion_tokens_details.reasoning_tokens`) and the Responses API (`input_tokens`,
+ * `completion_tokens_details.reasoning_tokens`, and the `audio_tokens` of both details) and the
+ * Responses API (`input_tokens`,
  * `output_tokens`, `input_tokens_details`, `output_tokens_details`). Cached and reasoning tokens
  * are already subsets there, so they are copied, not added.
  *
@@ -39,6 +40,8 @@ struct OpenAiUsageFields {
   json_fields::CountValue input_cached;          // input_tokens_details.cached_tokens
   json_fields::CountValue completion_reasoning;  // completion_tokens_details.reasoning_tokens
   json_fields::CountValue output_reasoning;      // output_tokens_details.reasoning_tokens
+  json_fields::CountValue prompt_audio;          // prompt_tokens_details.audio_tokens
+  json_fields::CountValue completion_audio;      // completion_tokens_details.audio_tokens
 };
 
 /** parseOpenAiUsage() for a `usage` object read without a document (same rules). */

@@ -16,6 +16,9 @@ namespace spendgate::core {
  *   by TTL into cache_write_5m_tokens + cache_write_1h_tokens.
  * - output_tokens = every generated token, reasoning/thinking included (Gemini thoughts are added).
  * - reasoning_tokens ⊆ output_tokens.
+ * - audio_input_tokens ⊆ input_tokens, audio_output_tokens ⊆ output_tokens: audio, billed at the
+ *   model's audio rates where it has them (OpenAI `*_tokens_details.audio_tokens`, Gemini's AUDIO
+ *   modality).
  * Never add a subset to its total again.
  */
 struct Usage {
@@ -26,6 +29,8 @@ struct Usage {
   std::int64_t cache_write_1h_tokens = 0;
   std::int64_t output_tokens = 0;
   std::int64_t reasoning_tokens = 0;
+  std::int64_t audio_input_tokens = 0;
+  std::int64_t audio_output_tokens = 0;
   /** Server-side web searches billed per call (Anthropic server_tool_use). */
   std::int64_t web_search_requests = 0;
   /** The model the response names (a dated snapshot, Gemini modelVersion); "" if none seen. */

@@ -193,6 +193,7 @@ private:
     OutputDetails,
     CachedTokens,
     ReasoningTokens,
+    AudioTokens,
     Text,
     Message,
     Delta,
@@ -227,6 +228,8 @@ private:
     InputCached,
     CompletionReasoning,
     OutputReasoning,
+    PromptAudio,
+    CompletionAudio,
     Text,  // counted as generated output
     Message,
     ToolCalls,
@@ -293,14 +296,21 @@ private:
         }
         break;
       case Ctx::PromptDetails:
-        if (keyIs(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::PromptCached};
+        if (n == 13 && keyIs(key, "cached_tokens")) {
+          return {KeyId::CachedTokens, Slot::PromptCached};
+        }
+        if (n == 12 && keyIs(key, "audio_tokens")) return {KeyId::AudioTokens, Slot::PromptAudio};
         break;
       case Ctx::InputDetails:
         if (keyIs(key, "cached_tokens")) return {KeyId::CachedTokens, Slot::InputCached};
         break;
       case Ctx::CompletionDetails:
-        if (keyIs(key, "reasoning_tokens"))
+        if (n == 16 && keyIs(key, "reasoning_tokens")) {
           return {KeyId::ReasoningTokens, Slot::CompletionReasoning};
+        }
+        if (n == 12 && keyIs(key, "audio_tokens")) {
+          return {KeyId::AudioTokens, Slot::CompletionAudio};
+        }
         break;
       case Ctx::OutputDetails:
         if (keyIs(key, "reasoning_tokens")) return {KeyId::ReasoningTokens, Slot::OutputReasoning};
@@ -436,6 +446,10 @@ private:
         return &answer.usage.completion_reasoning;
       case Slot::OutputReasoning:
         return &answer.usage.output_reasoning;
+      case Slot::PromptAudio:
+        return &answer.usage.prompt_audio;
+      case Slot::CompletionAudio:
+        return &answer.usage.completion_audio;
       default:
         return nullptr;
     }

@@ -231,6 +231,20 @@ pricing:
   EXPECT_EQ(p.cache_write_5m, 3.75);
   EXPECT_EQ(p.cache_write_1h, 6.0);
   EXPECT_EQ(p.max_output_tokens, 0u);
+  EXPECT_EQ(p.input_audio, std::nullopt);  // audio at the text rates
+  EXPECT_EQ(p.output_audio, std::nullopt);
+}
+
+TEST(LoadConfig, ModelPriceAudioRates) {
+  auto r = load(R"(
+pricing:
+  models:
+    my-voice: { input: 2.50, output: 10, input_audio: 40, output_audio: 80.5 }
+)");
+  ASSERT_THAT(r.errors, ElementsAre());
+  const ModelPriceConfig& p = r.config->pricing.models.at("my-voice");
+  EXPECT_EQ(p.input_audio, 40.0);
+  EXPECT_EQ(p.output_audio, 80.5);
 }
 
 TEST(LoadConfig, BudgetDefaultsAndAlertAtSorted) {

@@ -90,6 +90,66 @@ TEST(PriceCatalogLoader, ShippedCatalogHasEveryModelOfTheReference) {
   }
 }
 
+TEST(PriceCatalogLoader, ShippedCatalogHasTheReferencesAudioRates) {
+  // provider-usage.md §7.1 and §7.3 (LiteLLM input/output_cost_per_audio_token).
+  const core::PriceCatalog& c = builtinPriceCatalog();
+  const ModelPrice& openai = entry(c, "gpt-4o-audio-preview");
+  EXPECT_EQ(openai.rates.inputAudio(), 40'000'000);
+  EXPECT_EQ(openai.rates.outputAudio(), 80'000'000);
+  EXPECT_EQ(entry(c, "gemini-2.5-flash").rates.inputAudio(), 1'000'000);
+  EXPECT_EQ(entry(c, "gemini-2.5-flash").rates.outputAudio(), 2'500'000);  // the output rate
+  EXPECT_EQ(entry(c, "gemini-2.0-flash").rates.inputAudio(), 700'000);
+  // A model without audio rates bills audio as text.
+  EXPECT_EQ(entry(c, "gpt-4o").rates.inputAudio(), 2'500'000);
+  EXPECT_EQ(entry(c, "gpt-4o").rates.outputAudio(), 10'000'000);
+}
+
+TEST(PriceCatalogLoader, AudioRatesInACatalogFileAndInConfigOverrides) {
+  const auto parsed = parsePriceCatalog(R"(version: "t"
+date: "2026-01-01"
+models:
+  voice:
+    input: 1.00
+    output: 2.00
+    input_audio: 10.50
+    output_audio: 20.25
+    long_context: { above_input_tokens: 1000, input: 2.00, output: 4.00, input_audio: 21.00 }
+    tiers:
+      flex: { input: 0.50, output: 1.00, output_audio: 10.125 }
+)",
+                                        "t.yaml");
+  ASSERT_TRUE(parsed.catalog) << parsed.errors.front();
+  const ModelPrice& voice = entry(*parsed.catalog, "voice");
+  EXPECT_EQ(voice.rates.inputAudio(), 10'500'000);
+  EXPECT_EQ(voice.rates.outputAudio(), 20'250'000);
+  ASSERT_TRUE(voice.long_context);
+  EXPECT_EQ(voice.long_context->rates.inputAudio(), 21'000'000);
+  EXPECT_EQ(voice.long_context->rates.outputAudio(), 4'000'000);
+  EXPECT_EQ(voice.tiers.at("flex").outputAudio(), 10'125'000);
+  EXPECT_FALSE(parsePriceCatalog("version: t\ndate: \"2026-01-01\"\nmodels:\n  m: {input: 1, "
+                                 "output: 1, input_audio: -1}\n",
+                                 "t.yaml")
+                   .catalog);
+
+  PricingConfig pricing;
+  ModelPriceConfig voice_config;
+  voice_config.input = 2.5;
+  voice_config.cached_input = 2.5;
+  voice_config.output = 10;
+  voice_config.input_audio = 40;
+  voice_config.output_audio = 80;
+  pricing.models["my-voice"] = voice_config;
+  auto built = buildPricer(pricing);
+  ASSERT_TRUE(built.pricer) << built.errors.front();
+  core::Usage u;
+  u.model = "my-voice";
+  u.input_tokens = 1000;
+  u.audio_input_tokens = 800;
+  u.output_tokens = 500;
+  u.audio_output_tokens = 400;
+  EXPECT_EQ(built.pricer->cost(u, "").amount, 65'500'000'000);  // 0.0655 USD, as the reference
+}
+
 TEST(PriceCatalogLoader, ShippedCatalogAnthropicWritesTiersAndLongContext) {
   const core::PriceCatalog& c = builtinPriceCatalog();
   for (const char* name :

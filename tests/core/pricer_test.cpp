@@ -362,6 +362,53 @@ TEST(Pricer, WorstCase) {
   EXPECT_EQ(pricer(UnknownModelPolicy::Kind::Price).worstCase(req).amount, 258'000'000'000);
 }
 
+TEST(Pricer, AudioTokensAtTheAudioRates) {
+  // provider-usage.md §7.1 / §7.4: gpt-4o-audio-preview, text 2.50 / 10.00, audio 40.00 / 80.00.
+  PriceCatalog catalog("test-audio", "2026-01-01");
+  ModelPrice audio;
+  audio.rates.input = 2'500'000;
+  audio.rates.output = 10'000'000;
+  audio.rates.input_audio = 40'000'000;
+  audio.rates.output_audio = 80'000'000;
+  audio.max_output_tokens = 16384;
+  catalog.set("gpt-4o-audio-preview", audio);
+  ModelPrice text;
+  text.rates.input = 2'500'000;
+  text.rates.output = 10'000'000;
+  catalog.set("gpt-4o", text);
+  const Pricer p(catalog, UnknownModelPolicy{});
+
+  Usage u = usage("gpt-4o-audio-preview", 1000, 500);
+  u.audio_input_tokens = 800;
+  u.audio_output_tokens = 400;
+  // (1000 - 800) x 2.5e6 + 800 x 40e6 + (500 - 400) x 10e6 + 400 x 80e6
+  //   = 500e6 + 32'000e6 + 1'000e6 + 32'000e6 = 65'500'000'000 = 0.0655 USD
+  EXPECT_EQ(p.cost(u, "").amount, 65'500'000'000);
+
+  // Cached tokens at the cache-read rate, audio only on the uncached rest (never below 0).
+  u.cached_input_tokens = 100;
+  // (1000 - 100 - 800) x 2.5e6 + 100 x 2.5e6 + 800 x 40e6 + output as above
+  EXPECT_EQ(p.cost(u, "").amount, 250'000'000 + 250'000'000 + 32'000'000'000 + 33'000'000'000);
+  u.cached_input_tokens = 900;  // overlaps the audio count: 100 uncached tokens left, all audio
+  EXPECT_EQ(p.cost(u, "").amount, 100LL * 40'000'000 + 900LL * 2'500'000 + 33'000'000'000);
+
+  // A model without audio rates bills audio at its text rates.
+  Usage t = usage("gpt-4o", 1000, 500);
+  t.audio_input_tokens = 800;
+  t.audio_output_tokens = 400;
+  EXPECT_EQ(p.cost(t, "").amount, 1000LL * 2'500'000 + 500LL * 10'000'000);
+
+  // The worst case bounds every token at the dearest rate of its side.
+  RequestInfo req;
+  req.kind = EndpointKind::ChatCompletions;
+  req.requested_model = "gpt-4o-audio-preview";
+  req.request_body_bytes = 1000;
+  req.max_output_tokens = 100;
+  EXPECT_EQ(p.worstCase(req).amount, 1000LL * 40'000'000 + 100LL * 80'000'000);
+  req.requested_model = "gpt-4o";
+  EXPECT_EQ(p.worstCase(req).amount, 1000LL * 2'500'000 + 100LL * 10'000'000);
+}
+
 TEST(Pricer, UnmeteredWorstCaseIsZeroWhateverThePolicy) {
   // count_tokens names a priced model and asks for no output cap: still free.
   RequestInfo req = classifyRequest(ProviderFormat::Anthropic, "/v1/messages/count_tokens", "",

@@ -106,6 +106,23 @@ TEST(UsageExtractorGemini, ErrorWrappedInAnArray) {
   EXPECT_EQ(r.status, UsageStatus::NotBillable);
 }
 
+TEST(UsageExtractorGemini, AudioModalityEntriesAreTheAudioCounts) {
+  const RequestInfo info = classifyRequest(
+      ProviderFormat::Gemini, "/v1beta/models/gemini-2.5-flash:generateContent", "", kGeminiBody);
+  const UsageResult r = extract(info, kJson, R"({"candidates":[{"finishReason":"STOP"}],
+      "usageMetadata":{"promptTokenCount":1200,"candidatesTokenCount":40,"totalTokenCount":1240,
+      "promptTokensDetails":[{"modality":"TEXT","tokenCount":200},{"modality":"AUDIO","tokenCount":1000}],
+      "candidatesTokensDetails":[{"modality":"TEXT","tokenCount":40}]}})");
+  EXPECT_EQ(r.status, UsageStatus::Reported);
+  EXPECT_EQ(r.usage.input_tokens, 1200);
+  EXPECT_EQ(r.usage.audio_input_tokens, 1000);
+  EXPECT_EQ(r.usage.audio_output_tokens, 0);
+  // More audio than prompt is garbage, as a cache read above the prompt is.
+  const UsageResult bad = extract(info, kJson, R"({"usageMetadata":{"promptTokenCount":10,
+      "candidatesTokenCount":1,"promptTokensDetails":[{"modality":"AUDIO","tokenCount":11}]}})");
+  EXPECT_NE(bad.status, UsageStatus::Reported);
+}
+
 TEST(UsageExtractorGemini, ToolUsePromptTokensCountAsInput) {
   const RequestInfo info = classifyRequest(
       ProviderFormat::Gemini, "/v1beta/models/gemini-2.5-flash:generateContent", "", kGeminiBody);

@@ -103,6 +103,40 @@ TEST(UsageExtractorOpenAi, NonStreamedChatWithCachedAndReasoningTokens) {
   EXPECT_EQ(r.usage.model, "gpt-5-2025-08-07");
 }
 
+TEST(UsageExtractorOpenAi, AudioTokensAreSubsetsOfTheirTotals) {
+  const RequestInfo info =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                      R"({"model":"gpt-4o-audio-preview","modalities":["text","audio"]})");
+  const std::string body =
+      R"({"id":"chatcmpl-1","object":"chat.completion","model":"gpt-4o-audio-preview-2025-06-03",)"
+      R"("choices":[{"index":0,"message":{"role":"assistant","content":null,"audio":{"id":"a",)"
+      R"("data":"UklGRg==","transcript":"Hi there"}},"finish_reason":"stop"}],)"
+      R"("usage":{"prompt_tokens":1000,"completion_tokens":500,"total_tokens":1500,)"
+      R"("prompt_tokens_details":{"cached_tokens":100,"audio_tokens":800},)"
+      R"("completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":400}}})";
+  const UsageResult r = extractWithCuts(info, kJson, body, {1, 250});
+  EXPECT_EQ(r.status, UsageStatus::Reported);
+  EXPECT_EQ(r.usage.input_tokens, 1000);
+  EXPECT_EQ(r.usage.cached_input_tokens, 100);
+  EXPECT_EQ(r.usage.audio_input_tokens, 800);
+  EXPECT_EQ(r.usage.output_tokens, 500);
+  EXPECT_EQ(r.usage.audio_output_tokens, 400);
+
+  // The same counts in the usage chunk of a stream.
+  const std::string stream =
+      R"(data: {"id":"c","object":"chat.completion.chunk","choices":[{"index":0,)"
+      R"("delta":{"audio":{"transcript":"Hi"}}}]})"
+      "\n\n"
+      R"(data: {"id":"c","object":"chat.completion.chunk","choices":[],"usage":)"
+      R"({"prompt_tokens":1000,"completion_tokens":500,"prompt_tokens_details":)"
+      R"({"audio_tokens":800},"completion_tokens_details":{"audio_tokens":400}}})"
+      "\n\ndata: [DONE]\n\n";
+  const UsageResult s = extract(chatStream(), kSse, stream);
+  EXPECT_EQ(s.status, UsageStatus::Reported);
+  EXPECT_EQ(s.usage.audio_input_tokens, 800);
+  EXPECT_EQ(s.usage.audio_output_tokens, 400);
+}
+
 TEST(UsageExtractorOpenAi, ErrorInsideA200Stream) {
   const std::string body =
       "data: {\"id\":\"c1\",\"model\":\"gpt-4o\",\"choices\":[{\"index\":0,\"delta\":{\"content\":"

@@ -104,6 +104,12 @@ const std::vector<std::string>& bodies() {
       R"({"usage":{"input_tokens":7,"output_tokens":3,"input_tokens_details":{"cached_tokens":2},"output_tokens_details":{"reasoning_tokens":1},"prompt_tokens":"garbage"}})",
       R"({"usage":{"input_tokens":null,"prompt_tokens":9,"completion_tokens":2}})",
       R"({"usage":{"output_tokens":"x","prompt_tokens":9}})",
+      // Audio counts (gpt-4o-audio-preview), absurd ones, duplicates, in the Responses naming.
+      R"({"usage":{"prompt_tokens":1000,"completion_tokens":500,"prompt_tokens_details":{"cached_tokens":0,"audio_tokens":800},"completion_tokens_details":{"reasoning_tokens":0,"audio_tokens":400}}})",
+      R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"prompt_tokens_details":{"audio_tokens":11},"completion_tokens_details":{"audio_tokens":6}}})",
+      R"({"usage":{"prompt_tokens":10,"prompt_tokens_details":{"audio_tokens":1,"audio_tokens":2}}})",
+      R"({"usage":{"prompt_tokens":10,"prompt_tokens_details":{"audio_tokens":"x"},"completion_tokens_details":{"audio_tokens":null}}})",
+      R"({"usage":{"input_tokens":10,"output_tokens":5,"input_tokens_details":{"audio_tokens":3},"prompt_tokens_details":{"audio_tokens":4}}})",
       // Gemini compat: output = total - prompt.
       R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":40}})",
       R"({"usage":{"prompt_tokens":10,"completion_tokens":5,"total_tokens":"x"}})",

@@ -334,6 +334,66 @@ test('gemini generateContent (raw HTTP): cached subset of prompt, thoughts bille
   await proxy.stopClean();
 });
 
+test('audio tokens at the audio rates: openai SDK gpt-4o-audio-preview (plain and streamed) and gemini AUDIO input', async (t) => {
+  const audioUsage = {
+    prompt_tokens: 1000, completion_tokens: 500, total_tokens: 1500,
+    prompt_tokens_details: { cached_tokens: 0, audio_tokens: 800 },
+    completion_tokens_details: { reasoning_tokens: 0, audio_tokens: 400 },
+  };
+  const { proxy, ledger } = await setup(t, async (req, res, rec) => {
+    const body = parseBody(rec);
+    if (rec.url.includes('generateContent')) {
+      return json(res, 200, {
+        candidates: [{ content: { parts: [{ text: 'Heard you.' }], role: 'model' }, finishReason: 'STOP', index: 0 }],
+        usageMetadata: {
+          promptTokenCount: 1200, candidatesTokenCount: 40, totalTokenCount: 1240,
+          promptTokensDetails: [{ modality: 'TEXT', tokenCount: 200 }, { modality: 'AUDIO', tokenCount: 1000 }],
+        },
+        modelVersion: 'gemini-2.5-flash',
+      });
+    }
+    if (body.stream) {
+      startSse(res);
+      const frames = openaiChatStreamFrames({ includeUsage: true, usage: audioUsage, model: 'gpt-4o-audio-preview-2025-06-03' });
+      for (const f of frames) await writeAsync(res, f);
+      return res.end();
+    }
+    const completion = chatCompletion({ model: 'gpt-4o-audio-preview-2025-06-03', usage: audioUsage });
+    completion.choices[0].message.audio = { id: 'audio_1', data: 'UklGRg==', expires_at: 1741570000, transcript: 'Hello!' };
+    return json(res, 200, completion);
+  });
+  const client = openaiClient(proxy);
+  const request = {
+    model: 'gpt-4o-audio-preview', modalities: ['text', 'audio'], audio: { voice: 'alloy', format: 'wav' },
+    max_tokens: 600, messages: [{ role: 'user', content: [{ type: 'input_audio', input_audio: { data: 'UklGRg==', format: 'wav' } }] }],
+  };
+  // provider-usage.md §7.4: (1000 - 800) × 2.50 + 800 × 40.00 + (500 - 400) × 10.00 + 400 × 80.00
+  //   = 500 + 32000 + 1000 + 32000 = 65500 USD per 1M → 0.0655 USD
+  const terms = [[200, '2.50'], [800, '40.00'], [100, '10.00'], [400, '80.00']];
+  const { data, response } = await client.chat.completions.create(request).withResponse();
+  assert.equal(data.usage.prompt_tokens_details.audio_tokens, 800);
+  assertCostHeader(response.headers.get('x-spendgate-cost-usd'), '0.0655');
+  const e = await waitForEntry(ledger, rid(response));
+  assertFields(e, { requested_model: 'gpt-4o-audio-preview', input_tokens: 1000, output_tokens: 500, usage_source: 'provider' });
+  assertCost(e, '0.0655', terms);
+
+  // Streamed, the usage chunk spendgate asked for carries the same counts.
+  const { data: stream, response: streamed } = await client.chat.completions.create({ ...request, stream: true }).withResponse();
+  for await (const chunk of stream) assert.equal(chunk.usage ?? undefined, undefined, 'the client did not ask for usage');
+  const es = await waitForEntry(ledger, rid(streamed));
+  assertFields(es, { stream: true, input_tokens: 1000, output_tokens: 500, usage_source: 'provider' });
+  assertCost(es, '0.0655', terms);
+
+  // Gemini: (1200 - 1000) × 0.30 + 1000 × 1.00 (AUDIO input) + 40 × 2.50 = 60 + 1000 + 100 = 1160 → 0.00116 USD
+  const g = await postJson(`${proxy.url}/v1beta/models/gemini-2.5-flash:generateContent`,
+    { contents: [{ role: 'user', parts: [{ inlineData: { mimeType: 'audio/wav', data: 'UklGRg==' } }] }] }, { 'x-goog-api-key': 'gm-test' });
+  assert.equal(g.status, 200, g.text);
+  assertCostHeader(g.headers['x-spendgate-cost-usd'], '0.00116');
+  const eg = await waitForEntry(ledger, g.headers['x-spendgate-request-id']);
+  assertCost(eg, '0.00116', [[200, '0.30'], [1000, '1.00'], [40, '2.50']]);
+  await proxy.stopClean();
+});
+
 test('gemini streamGenerateContent?alt=sse (CRLF framing): running totals, the last one wins', async (t) => {
   const chunks = [
     { candidates: [{ content: { parts: [{ text: 'Let' }], role: 'model' }, index: 0 }], usageMetadata: { promptTokenCount: 500, totalTokenCount: 500 }, modelVersion: 'gemini-2.5-pro', responseId: 'r1' },
