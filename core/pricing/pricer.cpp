@@ -183,11 +183,13 @@ WorstCase Pricer::worstCase(const RequestInfo& request) const {
   const TokenRates& rates = price != nullptr ? selectRates(*price, request.service_tier,
                                                            worst.input_tokens_bound, variant)
                                              : unknown_rates;
-  // Any prompt token may turn out to be a cache write, and any token audio; only explicit rates
-  // count, so that providers without cache writes are not bounded at Anthropic's multipliers.
+  // Any prompt token may turn out to be a cache write; only explicit write rates count, so that
+  // providers without cache writes are not bounded at Anthropic's multipliers. Audio input needs
+  // no rate of its own here: an audio token takes hundreds of body bytes (base64 of at least
+  // ~100 ms of sound), so the text rate on one token per byte already bounds it many times over.
+  // Any output token may be audio, though: max_tokens counts them too.
   const Picodollars input_rate =
-      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0),
-                rates.input_audio.value_or(0)});
+      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0)});
   const Picodollars output_rate = std::max(rates.output, rates.output_audio.value_or(0));
   worst.amount = saturatingAdd(saturatingMul(worst.input_tokens_bound, input_rate),
                                saturatingMul(output_bound, output_rate));

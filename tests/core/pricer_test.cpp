@@ -398,13 +398,15 @@ TEST(Pricer, AudioTokensAtTheAudioRates) {
   t.audio_output_tokens = 400;
   EXPECT_EQ(p.cost(t, "").amount, 1000LL * 2'500'000 + 500LL * 10'000'000);
 
-  // The worst case bounds every token at the dearest rate of its side.
+  // The worst case bounds every output token at the audio rate (any of them may be audio); the
+  // input bound (one token per body byte) at the text rate already covers audio input, whose
+  // tokens take hundreds of bytes each.
   RequestInfo req;
   req.kind = EndpointKind::ChatCompletions;
   req.requested_model = "gpt-4o-audio-preview";
   req.request_body_bytes = 1000;
   req.max_output_tokens = 100;
-  EXPECT_EQ(p.worstCase(req).amount, 1000LL * 40'000'000 + 100LL * 80'000'000);
+  EXPECT_EQ(p.worstCase(req).amount, 1000LL * 2'500'000 + 100LL * 80'000'000);
   req.requested_model = "gpt-4o";
   EXPECT_EQ(p.worstCase(req).amount, 1000LL * 2'500'000 + 100LL * 10'000'000);
 }
