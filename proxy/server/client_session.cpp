@@ -62,6 +62,9 @@ namespace http = beast::http;
 using core::ProviderFormat;
 using core::ProxyError;
 
+/** The identity of a request not (yet) admitted: no key, no attribution. */
+const core::Identity kNoIdentity{};
+
 /** Everything about one request while it is being served. */
 struct Exchange {
   // User-provided on purpose: make_shared value-initialises, which for an implicit constructor
@@ -86,7 +89,10 @@ struct Exchange {
   bool counted = false;      // included in the worker's in-flight count
 
   // Metering.
-  core::Identity identity;
+  // Who it is charged to: the session's remembered identity (IdentityMemo), which stays as it is
+  // until the connection's next request is admitted, after this one is settled. Not a copy: five
+  // strings assigned per request.
+  const core::Identity* identity = &kNoIdentity;
   CallerKey caller;
   core::RequestInfo info;
   core::Spending spending = core::Spending::Priced;
@@ -674,7 +680,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
     identity = &identity_memo_.remember(runtime.identity, key_hash, claimed, virtual_key_format,
                                         std::move(*resolved));
   }
-  ex.identity = *identity;
+  ex.identity = identity;
 
   // The path as sent ends where the query starts (CanonicalPath cut it there).
   const std::string_view target = request.target();
@@ -691,7 +697,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
             : core::Spending::Free;
   }
 
-  if (ex.identity.virtual_key && !provider.missing_key.empty()) {
+  if (ex.identity->virtual_key && !provider.missing_key.empty()) {
     // Forwarded without credentials it would get the provider's own, misleading 401.
     return std::pair{core::ProxyError::ProviderKeyMissing, provider.missing_key};
   }
@@ -759,11 +765,11 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   };
   set(attributes.provider, ex.provider->config.name);
   set(attributes.model, ex.info.requested_model);
-  set(attributes.key, ex.identity.key);
-  set(attributes.user, ex.identity.user);
-  set(attributes.team, ex.identity.team);
-  set(attributes.customer, ex.identity.customer);
-  set(attributes.agent, ex.identity.agent);
+  set(attributes.key, ex.identity->key);
+  set(attributes.user, ex.identity->user);
+  set(attributes.team, ex.identity->team);
+  set(attributes.customer, ex.identity->customer);
+  set(attributes.agent, ex.identity->agent);
   // Tokens per minute are charged an estimate now and corrected when the answer is settled.
   const std::int64_t token_estimate =
       core::UsageEstimator(ex.info.request_body_bytes).inputTokens() +
@@ -884,11 +890,11 @@ void ClientSession::settle(Exchange& ex) {
       .provider = ex.provider->config.name,
       .model = result.usage.model.empty() ? ex.info.requested_model : result.usage.model,
       .requested_model = ex.info.requested_model,
-      .key = ex.identity.key,
-      .user = ex.identity.user,
-      .team = ex.identity.team,
-      .customer = ex.identity.customer,
-      .agent = ex.identity.agent,
+      .key = ex.identity->key,
+      .user = ex.identity->user,
+      .team = ex.identity->team,
+      .customer = ex.identity->customer,
+      .agent = ex.identity->agent,
       .status = ex.record.status,
       .stream = ex.record.stream,
       .input_tokens = result.usage.input_tokens,
@@ -916,7 +922,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
 
   std::string_view target = request.target();
   std::string target_with_key;
-  if (ex.identity.virtual_key) {
+  if (ex.identity->virtual_key) {
     // The virtual key stays here; the provider's own key goes in its own header.
     target_with_key = target;
     injectProviderKey(request.fields(), target_with_key, ex.caller, format, provider.api_key);
