@@ -7,7 +7,21 @@ namespace spendgate::proxy {
 
 namespace http = boost::beast::http;
 
-RequestParser::RequestParser(FlatFields& fields) : fields_(fields) { fields_.clear(); }
+RequestParser::RequestParser(FlatFields& fields)
+    : fields_(fields), target_(own_target_), body_(own_body_) {
+  fields_.clear();
+}
+
+RequestParser::RequestParser(FlatFields& fields, std::string& target, std::string& body)
+    : fields_(fields), target_(target), body_(body) {
+  fields_.clear();
+  target_.clear();
+  body_.clear();
+}
+
+RequestParser::~RequestParser() {
+  if (body_.capacity() > kKeptBodyCapacity) std::string().swap(body_);
+}
 
 std::string_view RequestParser::method_string() const {
   if (method_ != http::verb::unknown) {

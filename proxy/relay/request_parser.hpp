@@ -3,6 +3,7 @@
 #include <boost/beast/core/string.hpp>
 #include <boost/beast/http/basic_parser.hpp>
 #include <boost/beast/http/verb.hpp>
+#include <cstddef>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -24,6 +25,20 @@ class RequestParser : public boost::beast::http::basic_parser<true> {
 public:
   /** Parses into `fields`, which it clears; `fields` must outlive the parser. */
   explicit RequestParser(FlatFields& fields);
+  /**
+   * The same, with the target and the body in strings the caller keeps (per connection, like
+   * `fields`), which it clears: their capacity carries over to the next request, so a request no
+   * larger than the one before allocates nothing for them. A body whose capacity is over
+   * kKeptBodyCapacity is let go when the parser ends, so an idle connection keeps no large one.
+   */
+  RequestParser(FlatFields& fields, std::string& target, std::string& body);
+  ~RequestParser();
+
+  RequestParser(const RequestParser&) = delete;
+  RequestParser& operator=(const RequestParser&) = delete;
+
+  /** The most body capacity kept for the next request (see above). */
+  static constexpr std::size_t kKeptBodyCapacity = 16 * 1024;
 
   boost::beast::http::verb method() const { return method_; }
   /** The method as received: Beast's spelling of a known one, else the text (as header's). */
@@ -72,11 +87,12 @@ private:
 
   FlatFields& fields_;
   boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
-  std::string method_string_;  // only for a method Beast does not know
-  std::string target_;
+  std::string method_string_;          // only for a method Beast does not know
+  std::string own_target_, own_body_;  // unless the caller keeps them
+  std::string& target_;
   unsigned version_ = 11;
   bool used_ = false;
-  std::string body_;
+  std::string& body_;
 };
 
 }  // namespace spendgate::proxy

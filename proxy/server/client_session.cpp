@@ -378,7 +378,7 @@ Awaitable<bool> ClientSession::serveOne() {
   RuntimePtr reading_runtime = worker_.runtime();
   const auto& server = reading_runtime->config.server;
 
-  Request parser(request_fields_);
+  Request parser(request_fields_, request_target_, request_body_);
   parser.header_limit(static_cast<std::uint32_t>(server.max_header_bytes));
   parser.body_limit(server.max_body_bytes);
 

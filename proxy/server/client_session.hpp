@@ -54,7 +54,8 @@ public:
   void sweep(std::chrono::steady_clock::time_point now);
 
 private:
-  // A client request as read (the request line, fields in the session's request_fields_, body).
+  // A client request as read (the request line, fields in the session's request_fields_, body):
+  // its target and body in request_target_ and request_body_.
   using Request = RequestParser;
   using Clock = std::chrono::steady_clock;
 
@@ -118,8 +119,11 @@ private:
   std::string response_head_;
   std::string own_headers_;
   // The fields of the client's request head (RequestParser) and of the upstream's answer head
-  // (ResponseParser), kept the same way.
+  // (ResponseParser), kept the same way, and the request's target and body (a body only up to
+  // RequestParser::kKeptBodyCapacity).
   FlatFields request_fields_;
+  std::string request_target_;
+  std::string request_body_;
   FlatFields response_fields_;
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;

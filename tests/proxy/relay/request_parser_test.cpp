@@ -199,11 +199,17 @@ struct Both {
   FieldList beast_fields, flat_fields;
 };
 
+/** The target and body strings a connection keeps for its parsers (none: the parser's own). */
+struct Kept {
+  std::string target, body;
+};
+
 Both parseBoth(FlatFields& flat_fields,
                std::string_view wire,
                std::size_t piece,
                std::uint32_t header_limit = 8192,
-               std::uint64_t body_limit = 1 << 20) {
+               std::uint64_t body_limit = 1 << 20,
+               Kept* kept = nullptr) {
   Both both;
   http::request_parser<http::string_body> beast;
   beast.header_limit(header_limit);
@@ -211,7 +217,13 @@ Both parseBoth(FlatFields& flat_fields,
   both.beast = drive(
       beast, beast.get(), beast.get(), [&beast] { return beast.get().keep_alive(); }, wire, piece,
       both.beast_heads, both.beast_fields);
-  RequestParser flat(flat_fields);
+  std::optional<RequestParser> kept_flat, own_flat;
+  if (kept) {
+    kept_flat.emplace(flat_fields, kept->target, kept->body);
+  } else {
+    own_flat.emplace(flat_fields);
+  }
+  RequestParser& flat = kept ? *kept_flat : *own_flat;
   flat.header_limit(header_limit);
   flat.body_limit(body_limit);
   both.flat = drive(
@@ -304,6 +316,41 @@ TEST(RequestParserTest, ReadsAndRewritesWhatBeastsRequestParserDoes) {
       }
     }
   }
+}
+
+TEST(RequestParserTest, TargetAndBodyKeptByTheConnectionAreReadAsTheParsersOwn) {
+  // Every request after every other, in kept strings that still hold the one before's.
+  FlatFields fields;
+  Kept kept;
+  for (const std::string& before : requests()) {
+    for (const std::string& wire : requests()) {
+      (void)parseBoth(fields, before, before.size(), 8192, 1 << 20, &kept);
+      const Both both = parseBoth(fields, wire, 7, 8192, 1 << 20, &kept);
+      EXPECT_EQ(both.flat, both.beast) << before << "\nthen\n" << wire;
+    }
+  }
+  for (const std::string& wire : requests()) {  // header and body limits
+    EXPECT_EQ(parseBoth(fields, wire, 5, 40, 1 << 20, &kept).flat,
+              parseBoth(fields, wire, 5, 40).flat);
+    EXPECT_EQ(parseBoth(fields, wire, 5, 8192, 8, &kept).flat,
+              parseBoth(fields, wire, 5, 8192, 8).flat);
+  }
+}
+
+TEST(RequestParserTest, AConnectionKeepsNoLargeBody) {
+  FlatFields fields;
+  Kept kept;
+  const std::string large(RequestParser::kKeptBodyCapacity + 1, 'x');
+  const std::string wire =
+      "POST /v1/chat/completions HTTP/1.1\r\nContent-Length: " + std::to_string(large.size()) +
+      "\r\n\r\n" + large;
+  const Both both = parseBoth(fields, wire, wire.size(), 8192, 1 << 20, &kept);
+  EXPECT_EQ(both.flat, both.beast);
+  EXPECT_EQ(both.flat.body, large);
+  EXPECT_LE(kept.body.capacity(), RequestParser::kKeptBodyCapacity);  // let go with the parser
+  const Both small = parseBoth(fields, requests()[0], 7, 8192, 1 << 20, &kept);
+  EXPECT_EQ(small.flat, small.beast);
+  EXPECT_EQ(kept.body, small.flat.body);  // a small one stays for the next request
 }
 
 TEST(RequestParserTest, LimitsAnswerAsBeastsDo) {
