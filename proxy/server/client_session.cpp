@@ -100,9 +100,10 @@ struct Exchange {
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
   std::string decoded;   // the current piece, decoded, when the upstream compressed its answer
   std::string filtered;  // the filter's output for the current piece
-  std::string whole;     // a non-streamed metered answer, held until its cost is known
-  bool usage_in_whole = false;    // `usage` has not been fed `whole`: finish(whole) reads it there
-  bool forwarded = false;         // reached the point of calling the upstream: gets a ledger line
+  // A non-streamed metered answer is held until its cost is known in the session's
+  // held_answer_ (relayResponse).
+  bool usage_in_whole = false;  // `usage` has not been fed the held answer: finish() reads it there
+  bool forwarded = false;       // reached the point of calling the upstream: gets a ledger line
   bool awaiting_answer = false;   // the whole request went upstream, no answer head came back yet
   bool priced = false;            // usage read and cost known (result, cost, price_source)
   bool counters_settled = false;  // the reservation and rate limits are settled
@@ -147,6 +148,8 @@ constexpr std::chrono::seconds kErrorWriteTimeout{10};
 // A non-streamed metered answer is held until it is complete so its cost can go in a header;
 // a larger one is relayed as it comes, without the header.
 constexpr std::size_t kMaxHeldAnswer = 16 * 1024 * 1024;
+// The most of a held answer's buffer a connection keeps for its next answer.
+constexpr std::size_t kKeptHeldAnswer = 16 * 1024;
 
 double millisSince(std::chrono::steady_clock::time_point from,
                    std::chrono::steady_clock::time_point to) {
@@ -838,7 +841,7 @@ void ClientSession::price(Exchange& ex) {
 
   core::UsageResult& result = ex.result;
   if (ex.usage) {
-    result = ex.usage_in_whole ? ex.usage->finish(ex.whole) : ex.usage->finish();
+    result = ex.usage_in_whole ? ex.usage->finish(held_answer_) : ex.usage->finish();
   } else if ((ex.client_gone || ex.awaiting_answer) &&
              ex.info.kind != core::EndpointKind::Unmetered) {
     // Gone before the answer started, or the upstream took the request and then timed out or
@@ -1109,8 +1112,12 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   // A non-streamed, billable answer waits until complete so its cost can go in a header.
   bool hold_whole = success && !bodiless && !sse && !ex.info.stream &&
                     ex.info.kind != core::EndpointKind::Unmetered;
-  // A held answer is metered from ex.whole once complete (or cut short): one copy of it, not two.
+  // A held answer is metered from `whole` once complete (or cut short): one copy of it, not two.
   ex.usage_in_whole = hold_whole;
+  // Held in the connection's buffer, kept with its capacity from the answer before: no
+  // allocation for an answer no larger than that one. price() reads it there.
+  std::string& whole = held_answer_;
+  whole.clear();  // an answer before that did not go out completely may have left some
 
   if (!bodiless && !has_length && !hold_whole) {
     // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
@@ -1234,8 +1241,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       piece = ex.filtered;
     }
     if (hold_whole) {
-      ex.whole.append(piece);
-      if (!done && ex.whole.size() <= kMaxHeldAnswer) continue;
+      whole.append(piece);
+      if (!done && whole.size() <= kMaxHeldAnswer) continue;
       if (done) {
         ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
         // The cost and the counters are settled before the answer goes out (a caller who
@@ -1244,7 +1251,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
         settleCounters(ex);
         appendHeaderLine(own_headers, "x-spendgate-cost-usd", ex.costUsd());
         relayed.framing = BodyFraming::Length;
-        relayed.content_length = ex.whole.size();
+        relayed.content_length = whole.size();
       } else if (!has_length) {
         // Too large to hold: relay the rest as it comes, without the cost header.
         if (ex.client_version >= 11) {
@@ -1255,11 +1262,11 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
         }
       }
       if (!done) {
-        ex.usage->feed(ex.whole);  // relayed as it comes from here on: fed piece by piece
+        ex.usage->feed(whole);  // relayed as it comes from here on: fed piece by piece
         ex.usage_in_whole = false;
       }
       hold_whole = false;
-      piece = ex.whole;
+      piece = whole;
     }
 
     // One gather write: head (first time), then the piece, framed when chunked.
@@ -1297,7 +1304,11 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       ex.client_gone = true;
       co_return false;
     }
-    if (!ex.whole.empty()) ex.whole = std::string();
+    if (!whole.empty()) {
+      // Sent. The connection keeps the buffer for its next answer, unless it grew large.
+      whole.clear();
+      if (whole.capacity() > kKeptHeldAnswer) whole = std::string();
+    }
     if (done) break;
   }
   co_return keep_alive;

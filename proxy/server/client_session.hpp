@@ -124,6 +124,9 @@ private:
   FlatFields request_fields_;
   std::string request_target_;
   std::string request_body_;
+  // A held (non-streamed, metered) answer while it is held (relayResponse) and until it is
+  // priced; kept with its capacity up to kKeptHeldAnswer for the next (client_session.cpp).
+  std::string held_answer_;
   FlatFields response_fields_;
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;

@@ -224,6 +224,37 @@ test('sequential requests on one client connection reuse one upstream connection
   await proxy.stopClean();
 });
 
+test('one keep-alive connection: request bodies and held answers larger and smaller than the one before are relayed exactly', async (t) => {
+  // The connection keeps its last request's target and body and its last held answer's buffer
+  // (up to 16 KiB each) for the next: nothing of one may show in another.
+  const answerSizes = [5000, 10, 40_000, 100, 20_000, 0];
+  const promptSizes = [30_000, 5, 20_000, 3, 100, 17_000];
+  const answerFor = (n) => ({ ...OPENAI_CHAT_COMPLETION,
+    choices: [{ index: 0, message: { role: 'assistant', content: 'a'.repeat(n) }, finish_reason: 'stop' }] });
+  let served = 0;
+  const { up, proxy } = await setup(t, (req, res) => json(res, 200, answerFor(answerSizes[served++])));
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+  t.after(() => agent.destroy());
+  const sockets = new Set();
+  for (let i = 0; i < answerSizes.length; i++) {
+    const body = JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'p'.repeat(promptSizes[i]) }] });
+    const path = i % 2 ? '/v1/chat/completions' : `/v1/chat/completions?request=${'q'.repeat(40 * (i + 1))}`;
+    const res = await request(`${proxy.url}${path}`, {
+      method: 'POST', agent,
+      headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' }, body,
+    });
+    assert.equal(res.status, 200, res.text);
+    assert.equal(res.text, JSON.stringify(answerFor(answerSizes[i])), `answer ${i}`);
+    assert.equal(Number(res.headers['content-length']), res.body.length, `answer ${i}: content-length`);
+    assert.ok(res.headers['x-spendgate-cost-usd'], `answer ${i} was held for its cost`);
+    assert.equal(up.requests[i].body.toString(), body, `request body ${i}`);
+    assert.equal(up.requests[i].url, path, `request target ${i}`);
+    sockets.add(res.socket);
+  }
+  assert.equal(sockets.size, 1, 'every request on the same connection');
+  await proxy.stopClean();
+});
+
 test('separate sequential client connections also reuse the idle upstream connection', async (t) => {
   const { up, proxy } = await setup(t, (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION));
   for (let i = 0; i < 4; i++) {
