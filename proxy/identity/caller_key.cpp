@@ -98,13 +98,17 @@ bool isKeyHeaderName(std::string_view name) {
          (name.size() == 7 && boost::beast::iequals(name, "api-key"));
 }
 
-std::string decodedQueryValue(std::string_view value) {
-  if (value.find('%') == std::string_view::npos) return std::string(value);
-  return percentDecoded(value);
+void assignQueryValue(std::string& to, std::string_view value) {
+  if (value.find('%') == std::string_view::npos) {
+    to.assign(value);
+  } else {
+    to = percentDecoded(value);
+  }
 }
 
+// Sets key.value and key.location; the strings are assigned, so they keep their capacity.
 template <class Fields>
-CallerKey firstCallerKey(const Fields& headers, std::string_view target) {
+void firstCallerKey(const Fields& headers, std::string_view target, CallerKey& key) {
   // One walk over the fields instead of four lookups in Beast's tree (each a case-insensitive
   // search). The first field of each name counts, as operator[] would return it.
   std::string_view authorization, x_api_key, x_goog_api_key, api_key;
@@ -129,22 +133,29 @@ CallerKey firstCallerKey(const Fields& headers, std::string_view target) {
       have_api_key = true;
     }
   }
+  const auto found = [&key](std::string_view value, KeyLocation location) {
+    key.value.assign(value);
+    key.location = location;
+  };
   if (auto token = bearerToken(authorization); !token.empty()) {
-    return {std::string(token), KeyLocation::AuthorizationBearer};
+    return found(token, KeyLocation::AuthorizationBearer);
   }
-  if (!x_api_key.empty()) return {std::string(x_api_key), KeyLocation::XApiKey};
-  if (!x_goog_api_key.empty()) return {std::string(x_goog_api_key), KeyLocation::XGoogApiKey};
-  if (!api_key.empty()) return {std::string(api_key), KeyLocation::AzureApiKey};
+  if (!x_api_key.empty()) return found(x_api_key, KeyLocation::XApiKey);
+  if (!x_goog_api_key.empty()) return found(x_goog_api_key, KeyLocation::XGoogApiKey);
+  if (!api_key.empty()) return found(api_key, KeyLocation::AzureApiKey);
   std::size_t begin = 0, end = 0;
   if (auto value = queryKey(target, begin, end); !value.empty()) {
-    return {decodedQueryValue(value), KeyLocation::QueryKey};
+    assignQueryValue(key.value, value);
+    key.location = KeyLocation::QueryKey;
+    return;
   }
-  return {};
+  found({}, KeyLocation::None);
 }
 
 template <class Fields>
-CallerKey findCallerKeyIn(const Fields& headers, std::string_view target) {
-  CallerKey key = firstCallerKey(headers, target);
+void findCallerKeyIn(const Fields& headers, std::string_view target, CallerKey& key) {
+  firstCallerKey(headers, target, key);
+  key.other_credentials.clear();
   // Every other place too, every field of each name: the caller decides on the whole set (a
   // virtual key beside a different credential is refused, not half-forwarded).
   auto note = [&key](std::string_view value) {
@@ -169,7 +180,6 @@ CallerKey findCallerKeyIn(const Fields& headers, std::string_view target) {
     }
     return true;
   });
-  return key;
 }
 
 template <class Fields>
@@ -214,11 +224,19 @@ void injectProviderKeyIn(Fields& headers,
 }  // namespace
 
 CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
-  return findCallerKeyIn(headers, target);
+  CallerKey key;
+  findCallerKeyIn(headers, target, key);
+  return key;
 }
 
 CallerKey findCallerKey(const FlatFields& headers, std::string_view target) {
-  return findCallerKeyIn(headers, target);
+  CallerKey key;
+  findCallerKeyIn(headers, target, key);
+  return key;
+}
+
+void findCallerKey(const FlatFields& headers, std::string_view target, CallerKey& into) {
+  findCallerKeyIn(headers, target, into);
 }
 
 std::string sha256Hex(std::string_view text) {

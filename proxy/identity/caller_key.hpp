@@ -36,6 +36,11 @@ std::string_view bearerToken(std::string_view authorization);
 CallerKey findCallerKey(const boost::beast::http::fields& headers, std::string_view target);
 /** The same for a request read by RequestParser. */
 CallerKey findCallerKey(const FlatFields& headers, std::string_view target);
+/**
+ * The same, into `into` (every member overwritten): a caller that keeps one CallerKey for its
+ * requests (a connection) reuses its strings' capacity instead of allocating a key per request.
+ */
+void findCallerKey(const FlatFields& headers, std::string_view target, CallerKey& into);
 
 /** @return lower-case hex SHA-256 of the text. */
 std::string sha256Hex(std::string_view text);

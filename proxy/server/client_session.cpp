@@ -64,6 +64,8 @@ using core::ProxyError;
 
 /** The identity of a request not (yet) admitted: no key, no attribution. */
 const core::Identity kNoIdentity{};
+/** The caller's key of a request not (yet) admitted: none. */
+const CallerKey kNoCaller{};
 
 /** Everything about one request while it is being served. */
 struct Exchange {
@@ -93,7 +95,9 @@ struct Exchange {
   // until the connection's next request is admitted, after this one is settled. Not a copy: five
   // strings assigned per request.
   const core::Identity* identity = &kNoIdentity;
-  CallerKey caller;
+  // The caller's key: the session's (caller_), which stays as it is until the connection's next
+  // request is admitted. Not a copy: the key string allocated per request.
+  const CallerKey* caller = &kNoCaller;
   core::RequestInfo info;
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
@@ -642,24 +646,25 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
   const ProviderRuntime& provider = *ex.provider;
   const Runtime& runtime = *ex.runtime;
 
-  ex.caller = findCallerKey(request.fields(), request.target());
+  findCallerKey(request.fields(), request.target(), caller_);
+  ex.caller = &caller_;
   // A connection's requests nearly always carry the same key: its digest is kept with it (the
   // thread's digest cache costs a hash, a search and a 64-character copy per request).
-  if (ex.caller.value != caller_key_) {
-    caller_key_hash_ = ex.caller.value.empty() ? "" : sha256Hex(ex.caller.value);
-    caller_key_ = ex.caller.value;
+  if (ex.caller->value != caller_key_) {
+    caller_key_hash_ = ex.caller->value.empty() ? "" : sha256Hex(ex.caller->value);
+    caller_key_ = ex.caller->value;
   }
   const std::string& key_hash = caller_key_hash_;
   const core::IdentityResolver::Headers claimed = claimedIdentity(request.fields());
-  const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller.value);
-  if (!ex.caller.other_credentials.empty()) {
+  const bool virtual_key_format = core::hasVirtualKeyFormat(ex.caller->value);
+  if (!ex.caller->other_credentials.empty()) {
     // Which credential would count is a guess, and whichever did, the other would go upstream:
     // a virtual key (ours by config or by shape) beside a different credential is refused.
     const auto is_virtual = [&runtime](std::string_view key) {
       return core::hasVirtualKeyFormat(key) || runtime.identity->isVirtualKey(sha256Hex(key));
     };
     if ((!key_hash.empty() && (virtual_key_format || runtime.identity->isVirtualKey(key_hash))) ||
-        std::any_of(ex.caller.other_credentials.begin(), ex.caller.other_credentials.end(),
+        std::any_of(ex.caller->other_credentials.begin(), ex.caller->other_credentials.end(),
                     is_virtual)) {
       return std::pair{
           core::ProxyError::UnknownKey,
@@ -674,9 +679,9 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
   if (identity == nullptr) {
     auto resolved = runtime.identity->resolve(key_hash, claimed, virtual_key_format);
     if (!resolved) {
-      const auto cause = ex.caller.value.empty() ? core::UnknownKeyCause::Missing
-                         : virtual_key_format    ? core::UnknownKeyCause::UnknownVirtual
-                                                 : core::UnknownKeyCause::NotVirtual;
+      const auto cause = ex.caller->value.empty() ? core::UnknownKeyCause::Missing
+                         : virtual_key_format     ? core::UnknownKeyCause::UnknownVirtual
+                                                  : core::UnknownKeyCause::NotVirtual;
       return std::pair{core::ProxyError::UnknownKey,
                        core::unknownKeyDenial(cause, provider.config.format).message};
     }
@@ -928,7 +933,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   if (ex.identity->virtual_key) {
     // The virtual key stays here; the provider's own key goes in its own header.
     target_with_key = target;
-    injectProviderKey(request.fields(), target_with_key, ex.caller, format, provider.api_key);
+    injectProviderKey(request.fields(), target_with_key, *ex.caller, format, provider.api_key);
     target = target_with_key;
   }
   if (format == ProviderFormat::Gemini) {

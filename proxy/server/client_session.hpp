@@ -12,6 +12,7 @@
 #include "core/enforcement/request_attributes.hpp"
 #include "core/http/canonical_path.hpp"
 #include "core/http/error_response.hpp"
+#include "proxy/identity/caller_key.hpp"
 #include "proxy/identity/identity_memo.hpp"
 #include "proxy/logging/request_record.hpp"
 #include "proxy/net.hpp"
@@ -128,6 +129,8 @@ private:
   // priced; kept with its capacity up to kKeptHeldAnswer for the next (client_session.cpp).
   std::string held_answer_;
   FlatFields response_fields_;
+  // The key of the request being admitted or served (findCallerKey, its strings reused).
+  CallerKey caller_;
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;
   std::string caller_key_hash_;

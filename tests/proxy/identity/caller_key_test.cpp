@@ -3,6 +3,9 @@
 #include <gtest/gtest.h>
 
 #include <boost/beast/http/field.hpp>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace spendgate::proxy {
 namespace {
@@ -79,6 +82,50 @@ TEST(CallerKeyTest, ListsEveryOtherCredentialInEveryPlace) {
   const auto none = findCallerKey(bare, "/v1/x");
   EXPECT_EQ(none.location, KeyLocation::None);
   EXPECT_EQ(none.other_credentials, std::vector<std::string>{"sk-sg-bare"});
+}
+
+TEST(CallerKeyTest, AKeptCallerKeyIsOverwrittenAsANewOneIsFilled) {
+  // Requests of one connection, each read into the same CallerKey: every one as read alone,
+  // whatever the one before left in it (a longer key, other credentials, a query key).
+  using Fields = std::vector<std::pair<std::string, std::string>>;
+  const std::vector<std::pair<Fields, std::string>> requests = {
+      {{{"Authorization", "Bearer sk-a-rather-long-key-of-sixty-four-characters-0123456789abcdef"}},
+       "/v1/x"},
+      {{{"Authorization", "Bearer sk-b"}}, "/v1/x"},
+      {{{"x-api-key", "sk-ant-a"}, {"X-Api-Key", "sk-sg-v"}, {"Authorization", "Token sk-sg-t"}},
+       "/v1beta/m:generateContent?key=AIza&%6Bey=sk%2Dsg-q&key=sk-sg-r"},
+      {{}, "/v1/x"},
+      {{}, "/v1beta/m:generateContent?alt=sse&%6Bey=sk%2Dsg-v"},
+      {{{"x-goog-api-key", "AIza"}}, "/v1beta/x?key=AIza"},
+      {{{"api-key", "az"}, {"Authorization", "sk-sg-bare"}}, "/openai/x"},
+      {{{"Authorization", "Basic sk-sg-v"}}, "/v1/x"},
+      {{{"Authorization", "Bearer sk-b"}, {"x-api-key", "sk-b"}}, "/v1/x?key=sk-b"},
+  };
+  const auto read = [](const Fields& list) {
+    FlatFields fields;
+    for (const auto& [name, value] : list) {
+      fields.add(http::string_to_field(name), name, value);
+    }
+    return fields;
+  };
+  CallerKey kept;
+  for (int round = 0; round < 2; ++round) {
+    for (std::size_t i = 0; i < requests.size(); ++i) {
+      // Each request after every other: the kept key holds the one before's.
+      for (std::size_t j = 0; j < requests.size(); ++j) {
+        const FlatFields before = read(requests[j].first);
+        findCallerKey(before, requests[j].second, kept);
+        const FlatFields fields = read(requests[i].first);
+        findCallerKey(fields, requests[i].second, kept);
+        const CallerKey alone = findCallerKey(fields, requests[i].second);
+        EXPECT_EQ(kept.value, alone.value) << i << " after " << j;
+        EXPECT_EQ(kept.location, alone.location) << i << " after " << j;
+        EXPECT_EQ(kept.other_credentials, alone.other_credentials) << i << " after " << j;
+      }
+    }
+  }
+  EXPECT_EQ(findCallerKey(read(requests[2].first), requests[2].second).other_credentials,
+            (std::vector<std::string>{"sk-sg-v", "sk-sg-t", "AIza", "sk-sg-q", "sk-sg-r"}));
 }
 
 TEST(CallerKeyTest, PercentEncodedQueryKeyIsReadAndRemoved) {
