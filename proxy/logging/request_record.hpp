@@ -18,6 +18,23 @@ struct RequestRecord {
   double total_ms = 0;
   bool stream = false;
   std::string error;  // why the proxy failed the request, empty on success
+
+  /** Back to a new record's values, the strings keeping their capacity (reused per connection). */
+  void clear() {
+    request_id.clear();
+    method.clear();
+    target.clear();
+    provider.clear();
+    status = 0;
+    bytes_in = 0;
+    bytes_out = 0;
+    upstream_ms = 0;
+    total_ms = 0;
+    stream = false;
+    error.clear();
+  }
+
+  friend bool operator==(const RequestRecord&, const RequestRecord&) = default;
 };
 
 }  // namespace spendgate::proxy

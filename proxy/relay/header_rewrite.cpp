@@ -264,9 +264,18 @@ void appendRelayedResponseHead(std::string& out,
 }
 
 std::string redactTarget(std::string_view target) {
+  std::string out;
+  redactTarget(target, out);
+  return out;
+}
+
+void redactTarget(std::string_view target, std::string& out) {
   const auto query_start = target.find('?');
-  if (query_start == std::string_view::npos) return std::string(target);
-  std::string out(target.substr(0, query_start + 1));
+  if (query_start == std::string_view::npos) {
+    out.assign(target);
+    return;
+  }
+  out.assign(target.substr(0, query_start + 1));
   std::string_view query = target.substr(query_start + 1);
   bool first = true;
   while (!query.empty()) {
@@ -284,7 +293,6 @@ std::string redactTarget(std::string_view target) {
       out.append(param);
     }
   }
-  return out;
 }
 
 }  // namespace spendgate::proxy

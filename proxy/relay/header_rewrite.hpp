@@ -86,5 +86,7 @@ void appendRelayedResponseHead(std::string& out,
  *         name identity reads as the key, percent-decoded the same way), api-key=, api_key=
  */
 std::string redactTarget(std::string_view target);
+/** The same into `out` (its text replaced, its capacity kept). */
+void redactTarget(std::string_view target, std::string& out);
 
 }  // namespace spendgate::proxy

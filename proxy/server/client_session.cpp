@@ -77,7 +77,9 @@ struct Exchange {
   const ProviderRuntime* provider = nullptr;
   const ProviderRuntime* path_provider = nullptr;  // where the path alone routes it
   core::ApiHint api_hint = core::ApiHint::None;    // read only when it can change the route
-  RequestRecord record;
+  // What the access log says of it: the session's record_, reset for each request (its strings
+  // keep their capacity; the request id and target were an allocation each).
+  RequestRecord* record = nullptr;
   std::chrono::steady_clock::time_point start;
   std::chrono::steady_clock::time_point deadline;  // start + request_timeout
   std::chrono::steady_clock::time_point upstream_start;
@@ -405,18 +407,20 @@ Awaitable<bool> ClientSession::serveOne() {
   ex.runtime = worker_.runtime();
   ex.start = std::chrono::steady_clock::now();
   ex.deadline = ex.start + ex.runtime->config.server.request_timeout;
-  ex.record.request_id = newRequestId();
-  ex.record.bytes_in = header_bytes;
+  record_.clear();
+  ex.record = &record_;
+  newRequestId(ex.record->request_id);
+  ex.record->bytes_in = header_bytes;
 
   auto& request = parser;
   bool bad_target = false;
   // Beast parses the request line before the fields, so even a header over the limit has a
   // target to choose the error format by.
   if (!ec || ec == http::error::body_limit || ec == http::error::header_limit) {
-    ex.record.method = std::string(request.method_string());
+    ex.record->method.assign(request.method_string());
     ex.head = request.method() == http::verb::head;  // even the errors below go without a body
     bad_target = !toOriginForm(request);
-    ex.record.target = redactTarget(request.target());
+    redactTarget(request.target(), ex.record->target);
     if (bad_target) {
       // Routed nowhere: the 400 below goes in OpenAI's format.
     } else if (auto index = ex.runtime->routes.match(request.target())) {
@@ -426,7 +430,7 @@ Awaitable<bool> ClientSession::serveOne() {
         index = ex.runtime->routes.match(request.target(), ex.api_hint);
       }
       ex.provider = &ex.runtime->providers[*index];
-      ex.record.provider = ex.provider->config.name;
+      ex.record->provider = ex.provider->config.name;
     }
   }
   const ProviderFormat format = ex.provider ? ex.provider->config.format : ProviderFormat::OpenAI;
@@ -481,7 +485,7 @@ Awaitable<bool> ClientSession::serveOne() {
       deadline_.arm(Clock::now() + kErrorWriteTimeout);
       auto [wec, n] = co_await net::async_write(socket_, net::buffer(k100Continue), use_nothrow);
       if (deadline_.finish(wec)) {
-        ex.record.status = 499;
+        ex.record->status = 499;
         finish(ex);
         co_return false;
       }
@@ -498,7 +502,7 @@ Awaitable<bool> ClientSession::serveOne() {
       body_bytes += more;
       if (!bec && !parser.is_done()) bec = http::error::need_more;
     }
-    ex.record.bytes_in += body_bytes;
+    ex.record->bytes_in += body_bytes;
     if (bec) {
       if (bec == http::error::body_limit) {
         co_await sendError(
@@ -511,8 +515,8 @@ Awaitable<bool> ClientSession::serveOne() {
                                std::to_string(server.idle_timeout.count()) + " ms",
                            false);
       } else if (isQuietClose(bec) || bec == http::error::partial_message) {
-        ex.record.status = 499;
-        ex.record.error = "client closed the connection mid-body: " + describe(bec);
+        ex.record->status = 499;
+        ex.record->error = "client closed the connection mid-body: " + describe(bec);
       } else {
         co_await sendError(ex, format, ProxyError::BadRequest,
                            "malformed request body: " + bec.message(), false);
@@ -697,7 +701,7 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
   ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
                                   provider.config.deployments);
   // Asked for a stream: so it is in the ledger even if no answer head ever comes (504, 502, 499).
-  ex.record.stream = ex.info.stream;
+  ex.record->stream = ex.info.stream;
   if (ex.info.kind == core::EndpointKind::Unmetered) {
     ex.spending =
         core::isUnpricedPaidEndpoint(provider.config.format, request.method_string(), path)
@@ -800,7 +804,7 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
 
   // A reservation outlives the request, so a crashed instance's holds expire on their own.
   const auto expires_at = now + runtime.config.server.request_timeout + std::chrono::seconds(60);
-  if (auto admission = worker_.enforcer().admitAtOnce(plan, ex.record.request_id, expires_at)) {
+  if (auto admission = worker_.enforcer().admitAtOnce(plan, ex.record->request_id, expires_at)) {
     denial = applyAdmission(ex, *admission, worker_.logger());
     return nullptr;
   }
@@ -810,7 +814,7 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
 Awaitable<std::optional<core::Denial>> ClientSession::admitLater(Exchange& ex,
                                                                  const PendingAdmission& pending) {
   const auto admission = co_await worker_.enforcer().admitWaiting(
-      pending.plan, ex.record.request_id, pending.expires_at);
+      pending.plan, ex.record->request_id, pending.expires_at);
   co_return applyAdmission(ex, admission, worker_.logger());
 }
 
@@ -873,7 +877,7 @@ void ClientSession::settleCounters(Exchange& ex) {
   ex.settled_at = std::chrono::system_clock::now();
   worker_.enforcer().settle(
       ex.admitter,
-      core::Settlement{ex.record.request_id, ex.cost,
+      core::Settlement{ex.record->request_id, ex.cost,
                        ex.result.usage.input_tokens + ex.result.usage.output_tokens, ex.settled_at},
       ex.runtime);
 }
@@ -886,7 +890,7 @@ void ClientSession::settle(Exchange& ex) {
   const core::UsageResult& result = ex.result;
   if (result.status == core::UsageStatus::Malformed || result.status == core::UsageStatus::Absurd ||
       result.status == core::UsageStatus::TooLarge) {
-    worker_.logger().warn(ex.record.request_id + ": usage " +
+    worker_.logger().warn(ex.record->request_id + ": usage " +
                           std::string(core::usageStatusName(result.status)) + " (" + result.detail +
                           "), cost estimated");
   }
@@ -894,7 +898,7 @@ void ClientSession::settle(Exchange& ex) {
   // The line is written from views of the exchange's own strings: nothing is copied for it.
   core::LedgerLine line{
       .ts = ex.settled_at,
-      .request_id = ex.record.request_id,
+      .request_id = ex.record->request_id,
       .provider = ex.provider->config.name,
       .model = result.usage.model.empty() ? ex.info.requested_model : result.usage.model,
       .requested_model = ex.info.requested_model,
@@ -903,8 +907,8 @@ void ClientSession::settle(Exchange& ex) {
       .team = ex.identity->team,
       .customer = ex.identity->customer,
       .agent = ex.identity->agent,
-      .status = ex.record.status,
-      .stream = ex.record.stream,
+      .status = ex.record->status,
+      .stream = ex.record->stream,
       .input_tokens = result.usage.input_tokens,
       .cached_input_tokens = result.usage.cached_input_tokens,
       .cache_write_tokens = result.usage.cache_write_tokens,
@@ -913,7 +917,7 @@ void ClientSession::settle(Exchange& ex) {
       .cost_picousd = ex.cost,
       .price_source = ex.price_source,
       .usage_source = result.estimated ? "estimated" : "provider",
-      .upstream_ms = ex.record.upstream_ms};
+      .upstream_ms = ex.record->upstream_ms};
   ex.metric_model = line.model;
   worker_.metrics().spend(line.provider, line.model, ex.cost,
                           {line.input_tokens, line.cached_input_tokens, line.cache_write_tokens,
@@ -1022,13 +1026,13 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   }
 
   if (ex.client_gone) {
-    ex.record.status = 499;
-    ex.record.error = "client closed the connection before the answer";
-    ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    ex.record->status = 499;
+    ex.record->error = "client closed the connection before the answer";
+    ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
     co_return false;
   }
   if (ec) {
-    ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
     if (ex.upstream) ex.upstream->close();
     const bool keep_alive = ex.client_keep_alive && !draining_;
     if (ec == beast::error::timeout) {
@@ -1055,11 +1059,11 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   }
   // A held answer was timed when its last byte came from the upstream, before it was sent on.
   if (!ex.priced) {
-    ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
   }
   if (ex.client_gone) {
-    ex.record.status = 499;
-    ex.record.error = "client closed the connection mid-answer";
+    ex.record->status = 499;
+    ex.record->error = "client closed the connection mid-answer";
   }
   // Keep the upstream connection only after a complete, reusable exchange.
   if (ex.parser->is_done() && ex.parser->keep_alive() && ex.upstream->isOpen() && !ex.client_gone) {
@@ -1141,7 +1145,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     relayed.own = own_with_upload_url;
     appendHeaderLine(own_headers, kUploadUrlHeader, *upload_url);
   }
-  appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record.request_id);
+  appendHeaderLine(own_headers, "x-spendgate-request-id", ex.record->request_id);
   forEachRateLimitHeader(ex.rate_limits,
                          [&own_headers](std::string_view name, std::string_view value) {
                            appendHeaderLine(own_headers, name, value);
@@ -1153,8 +1157,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   }
   bool keep_alive = ex.client_keep_alive && relayed.framing != BodyFraming::UntilClose &&
                     !draining_ && !worker_.draining();
-  ex.record.status = static_cast<int>(status);
-  ex.record.stream = sse || ex.info.stream;
+  ex.record->status = static_cast<int>(status);
+  ex.record->stream = sse || ex.info.stream;
 
   std::array<char, kRelayBufferSize> buffer;
   std::string& head = response_head_;  // sent with the first write
@@ -1176,7 +1180,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
     const net::const_buffer wire(head.data(), head.size());
     EagerWrite w = writeAtOnce(socket_, wire, deadline_);
     if (!w.done) w = co_await writeRest(socket_, wire, w, deadline_, ex.deadline);
-    ex.record.bytes_out += w.written;
+    ex.record->bytes_out += w.written;
     if (w.ec) {
       ex.client_gone = true;
       co_return false;
@@ -1215,7 +1219,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
             "upstream " + name + " failed mid-answer: " + describe(ec));
       }
       if (ec) {
-        if (!ex.client_gone) ex.record.error = "upstream failed mid-answer: " + describe(ec);
+        if (!ex.client_gone) ex.record->error = "upstream failed mid-answer: " + describe(ec);
         co_return false;  // the client sees a truncated body, never a made-up end
       }
       piece = std::string_view(buffer.data(), buffer.size() - body.size);
@@ -1231,7 +1235,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
               ex, ProxyError::UpstreamUnavailable,
               "upstream " + ex.provider->config.name + ": " + message);
         }
-        ex.record.error = std::move(message);
+        ex.record->error = std::move(message);
         co_return false;
       }
       piece = ex.decoded;
@@ -1249,7 +1253,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       whole.append(piece);
       if (!done && whole.size() <= kMaxHeldAnswer) continue;
       if (done) {
-        ex.record.upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+        ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
         // The cost and the counters are settled before the answer goes out (a caller who
         // reads it and asks again sees its real cost counted); the ledger line follows it
         // (settle, once forward() returns), off the client's wait.
@@ -1300,7 +1304,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       const std::span<const net::const_buffer> pieces(wire.data(), count);
       EagerWrite w = writeAtOnce(socket_, pieces, deadline_);
       if (!w.done) w = co_await writeRest(socket_, pieces, w, deadline_, ex.deadline);
-      ex.record.bytes_out += w.written;
+      ex.record->bytes_out += w.written;
       client_failed = static_cast<bool>(w.ec);
       head_sent = true;
     }
@@ -1342,7 +1346,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
                                          const HeaderList& headers) {
   // Gemini's OpenAI-compatible endpoints are called by OpenAI SDKs: they get OpenAI's shape.
   if (format == ProviderFormat::Gemini &&
-      core::isOpenAiCompatibleGeminiPath(format, core::CanonicalPath(ex.record.target).view())) {
+      core::isOpenAiCompatibleGeminiPath(format, core::CanonicalPath(ex.record->target).view())) {
     format = ProviderFormat::OpenAI;
   }
   const auto& kind = core::errorKind(error);
@@ -1350,11 +1354,11 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   // As nginx on its own answers; relayed answers keep the upstream's Date.
   response.set(http::field::date, ownAnswerDate());
   response.set(http::field::content_type, "application/json");
-  response.set("x-spendgate-request-id", ex.record.request_id);
+  response.set("x-spendgate-request-id", ex.record->request_id);
   // The id under the name the caller's SDK reads into its error's requestID (openai:
   // x-request-id, @anthropic-ai/sdk: request-id). Only here: forwarded answers keep the provider's.
   response.set(format == ProviderFormat::Anthropic ? "request-id" : "x-request-id",
-               ex.record.request_id);
+               ex.record->request_id);
   // A 500 the openai SDK would retry twice, though no retry sets the missing environment
   // variable. The other errors a retry cannot fix are 4xx, which SDKs do not retry anyway.
   if (error == ProxyError::ProviderKeyMissing) response.set("x-should-retry", "false");
@@ -1374,8 +1378,8 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   response.body() = core::errorBody(format, kind, message);
   response.keep_alive(keep_alive);
   response.prepare_payload();
-  ex.record.status = kind.status;
-  ex.record.error = std::move(message);
+  ex.record->status = kind.status;
+  ex.record->error = std::move(message);
 
   deadline_.arm(Clock::now() + kErrorWriteTimeout);
   beast::error_code ec;
@@ -1389,7 +1393,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
     std::tie(ec, n) = co_await http::async_write(socket_, response, use_nothrow);
   }
   ec = deadline_.finish(ec);
-  ex.record.bytes_out += n;
+  ex.record->bytes_out += n;
   if (ec || keep_alive) co_return;
 
   // Lingering close: let the client finish sending so it reads this answer, not a reset.
@@ -1408,14 +1412,14 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
 
 void ClientSession::finish(Exchange& ex) {
   const auto now = std::chrono::steady_clock::now();
-  ex.record.total_ms = millisSince(ex.start, now);
-  worker_.logger().access(ex.record);
-  if (ex.record.status != 0) {
+  ex.record->total_ms = millisSince(ex.start, now);
+  worker_.logger().access(*ex.record);
+  if (ex.record->status != 0) {
     const std::string_view model =
         !ex.metric_model.empty() ? ex.metric_model : std::string_view(ex.info.requested_model);
-    worker_.metrics().request(ex.record.provider, model, ex.record.status,
-                              ex.record.upstream_ms / 1000.0,
-                              (ex.record.total_ms - ex.record.upstream_ms) / 1000.0);
+    worker_.metrics().request(ex.record->provider, model, ex.record->status,
+                              ex.record->upstream_ms / 1000.0,
+                              (ex.record->total_ms - ex.record->upstream_ms) / 1000.0);
   }
   if (ex.counted) worker_.requestFinished();
 }

@@ -131,6 +131,8 @@ private:
   FlatFields response_fields_;
   // The key of the request being admitted or served (findCallerKey, its strings reused).
   CallerKey caller_;
+  // The access-log record of the request being served (Exchange::record), its strings reused.
+  RequestRecord record_;
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;
   std::string caller_key_hash_;

@@ -285,6 +285,30 @@ TEST(HeaderRewriteTest, RedactsKeyQueryParameters) {
   EXPECT_EQ(redactTarget("/x?monkey=1"), "/x?monkey=1");
 }
 
+// The session redacts each request's target into the string it kept from the one before.
+TEST(RedactTarget, IntoAKeptStringAsIntoANewOne) {
+  const std::vector<std::string> targets = {
+      "/v1beta/models/g:generateContent?key=AIzaSECRET&alt=sse",
+      "/x?alt=sse&KEY=s&api-key=t",
+      "/v1/chat/completions",
+      "/x?monkey=1",
+      "/x?%6b%65%79=s&k%65y=t",
+      "/",
+      "",
+      "/x?",
+      "/x?&&key=&=1&key",
+      "/a-rather-long-path/that/is/longer/than/any/of/the/others?key=s&alt=sse&more=1&more=2",
+  };
+  std::string kept;
+  for (const auto& before : targets) {
+    for (const auto& target : targets) {
+      redactTarget(before, kept);
+      redactTarget(target, kept);
+      EXPECT_EQ(kept, redactTarget(target)) << target << " after " << before;
+    }
+  }
+}
+
 // Identity decodes parameter names ("%6Bey" is "key"), so the log must compare them decoded too.
 TEST(RedactTarget, MasksPercentEncodedKeyNames) {
   EXPECT_EQ(redactTarget("/v1beta/m:generateContent?%6Bey=AIzaSECRET&alt=sse"),
