@@ -875,11 +875,15 @@ void ClientSession::settleCounters(Exchange& ex) {
   ex.counters_settled = true;
   price(ex);
   ex.settled_at = std::chrono::system_clock::now();
-  worker_.enforcer().settle(
-      ex.admitter,
-      core::Settlement{ex.record->request_id, ex.cost,
-                       ex.result.usage.input_tokens + ex.result.usage.output_tokens, ex.settled_at},
-      ex.runtime);
+  // The connection's settlement, every member assigned: the reservation id is copied into the
+  // capacity the last one left (a new Settlement allocated and freed a copy of it).
+  // (The binding names every member: one added to Settlement fails to compile here.)
+  auto& [reservation_id, actual_cost, actual_tokens, settled_at] = settlement_;
+  reservation_id = ex.record->request_id;
+  actual_cost = ex.cost;
+  actual_tokens = ex.result.usage.input_tokens + ex.result.usage.output_tokens;
+  settled_at = ex.settled_at;
+  worker_.enforcer().settle(ex.admitter, settlement_, ex.runtime);
 }
 
 void ClientSession::settle(Exchange& ex) {

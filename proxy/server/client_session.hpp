@@ -12,6 +12,7 @@
 #include "core/enforcement/request_attributes.hpp"
 #include "core/http/canonical_path.hpp"
 #include "core/http/error_response.hpp"
+#include "core/store/counter_store_types.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/identity/identity_memo.hpp"
 #include "proxy/logging/request_record.hpp"
@@ -133,6 +134,8 @@ private:
   CallerKey caller_;
   // The access-log record of the request being served (Exchange::record), its strings reused.
   RequestRecord record_;
+  // What settleCounters hands the enforcer, its reservation id's string reused.
+  core::Settlement settlement_;
   // The caller's key of the connection's last request and its SHA-256 digest (hex; "" for none).
   std::string caller_key_;
   std::string caller_key_hash_;
