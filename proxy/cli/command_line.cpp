@@ -37,6 +37,9 @@ namespace spendgate::proxy {
 
 namespace {
 
+/** How long a stopping `serve` waits for costs that still have to reach Redis (fail_open). */
+constexpr std::chrono::milliseconds kShutdownReplayWait{2000};
+
 constexpr const char* kUsage =
     "usage: spendgate <command> [options]\n"
     "  serve [-c FILE]     run the proxy (default config: ./spendgate.yaml, else built-in)\n"
@@ -468,13 +471,17 @@ int CommandLine::serve() {
       replayer.replay(runtime->config.ledger.path, runtime->rules, now);
       enforcer.checkAutoStop(runtime, now);
     }
-    server.onDrained([&redis, &leasing] {
-      // With leases: hand the slices back and send the local spend first, then stop the clients.
-      if (leasing) {
-        leasing->stop();
-      } else if (redis) {
-        redis->stop();
-      }
+    server.onDrained([&enforcer, &server, &redis, &leasing] {
+      // Costs still waiting for Redis (fail_open's local requests, failed settles) go first,
+      // then, with leases, the slices are handed back with the local spend; then the clients stop.
+      enforcer.finishReplays(*server.eventLoops().front(), kShutdownReplayWait,
+                             [&redis, &leasing](Enforcer::Unsent) {
+                               if (leasing) {
+                                 leasing->stop();
+                               } else if (redis) {
+                                 redis->stop();
+                               }
+                             });
     });
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());

@@ -1,9 +1,13 @@
 #include "proxy/enforcement/enforcer.hpp"
 
 #include <algorithm>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <utility>
 
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
+#include "core/pricing/money.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/await_callback.hpp"
 #include "proxy/logging/logger.hpp"
@@ -64,6 +68,13 @@ public:
 
 ReconcilingStore* reconcilingOf(const core::CounterStorePtr& store) {
   return dynamic_cast<ReconcilingStore*>(store.get());
+}
+
+/** The real cost a replay brings to the shared store. */
+core::Picodollars costOf(const core::Reconciliation& reconciliation,
+                         const core::Settlement& settlement,
+                         bool settle) {
+  return settle ? settlement.actual_cost : reconciliation.actual_cost;
 }
 
 /** Counts as the store being unreachable (retry later) rather than refusing the replay. */
@@ -377,6 +388,9 @@ void Enforcer::refresh() {
   const auto store = currentStore();
   store->emergencyStop([this, store](core::StoreResult<core::EmergencyStopState> state) {
     if (!state.ok()) return;
+    // The store answers: what waits for it goes now, whether or not requests come (a backlog
+    // queued after the last trigger would otherwise wait for the next request).
+    if (backlog_.load(std::memory_order_acquire) > 0) kickReplay(false);
     const auto& stored = *state.value;
     std::optional<core::EmergencyStopState> unstored;
     {
@@ -529,6 +543,11 @@ void Enforcer::kickReplay(bool force) {
     }
     replaying_ = true;
     in_flight_ = n;
+    in_flight_cost_ = 0;
+    for (const auto& item : round->items) {
+      in_flight_cost_ +=
+          costOf(item.reconciliation, item.settlement, item.kind == Replay::Kind::Settle);
+    }
     round->remaining = n;
   }
   // Every item's callback may run inline (memory store) or later on an event loop.
@@ -636,10 +655,15 @@ void Enforcer::endRound(const std::shared_ptr<Round>& round) {
     // Failed items go to the back: the others need not wait behind one the store refuses.
     for (auto& item : round->retry) replays_.push_back(std::move(item));
     in_flight_ = 0;
+    in_flight_cost_ = 0;
     replaying_ = false;
     backlog_.store(replays_.size(), std::memory_order_release);
     if (round->unavailable || !round->retry.empty()) {
       next_attempt_ = std::chrono::steady_clock::now() + options_.replay_retry_delay;
+    } else {
+      // The store took everything: an entry queued from now on goes at once, not after the
+      // delay an earlier failed round set (nothing else would send it once requests stop).
+      next_attempt_ = {};
     }
     more = !round->unavailable && !replays_.empty();
     if (!round->retry.empty() && !round->unavailable) {
@@ -651,6 +675,59 @@ void Enforcer::endRound(const std::shared_ptr<Round>& round) {
     logger_.debug("reconciliation paused: the shared store is unavailable");
   }
   if (more) kickReplay(true);
+}
+
+Enforcer::Unsent Enforcer::unsent() const {
+  std::lock_guard lock(replay_mutex_);
+  Unsent left;
+  left.entries = replays_.size() + in_flight_;
+  left.cost = in_flight_cost_;
+  for (const auto& item : replays_) {
+    left.cost += costOf(item.reconciliation, item.settlement, item.kind == Replay::Kind::Settle);
+  }
+  return left;
+}
+
+void Enforcer::finishReplays(net::io_context& loop,
+                             std::chrono::milliseconds limit,
+                             std::function<void(Unsent)> done) {
+  struct Finish {
+    explicit Finish(net::io_context& loop) : timer(loop) {}
+    net::steady_timer timer;
+    std::chrono::steady_clock::time_point deadline;
+    std::function<void(Unsent)> done;
+    std::function<void()> step;
+  };
+  static constexpr std::chrono::milliseconds kPoll{20};
+  auto finish = std::make_shared<Finish>(loop);
+  finish->deadline = std::chrono::steady_clock::now() + limit;
+  finish->done = std::move(done);
+  // The step holds the state only weakly: the last handler owns it, so it ends with the wait.
+  finish->step = [this, weak = std::weak_ptr<Finish>(finish), first = true]() mutable {
+    auto self = weak.lock();
+    if (!self) return;
+    if (backlog_.load(std::memory_order_acquire) == 0) {
+      auto finished = std::move(self->done);
+      return finished(Unsent{});
+    }
+    if (std::chrono::steady_clock::now() >= self->deadline) {
+      const Unsent left = unsent();
+      if (left.entries > 0) {
+        logger_.warn("stopping with " + std::to_string(left.entries) +
+                     " cost(s) not sent to the counter store (" + core::formatUsd(left.cost) +
+                     " USD, " + std::to_string(left.cost) +
+                     " picodollars): the shared counters miss them; the ledger has them");
+      }
+      auto finished = std::move(self->done);
+      return finished(left);
+    }
+    // At once the first time; then as after any call, so a refused entry is not retried (and
+    // given up) many times within the wait. No-op while a round is in flight.
+    kickReplay(std::exchange(first, false));
+    self->timer.expires_after(kPoll);
+    self->timer.async_wait([self](const boost::system::error_code&) { self->step(); });
+  };
+  net::post(loop, [finish] { finish->step(); });
 }
 
 }  // namespace spendgate::proxy

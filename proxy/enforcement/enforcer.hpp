@@ -190,9 +190,25 @@ public:
 
   /**
    * Sends queued reconciliations and settle retries to the store now (normally automatic: when
-   * a store connection comes up, and after successful calls). Does not wait.
+   * a store connection comes up, after successful calls, and on each refresh() the store
+   * answers). Does not wait.
    */
   void reconcileNow();
+
+  /** What finishReplays() could not send: the ledger has it, the shared store does not. */
+  struct Unsent {
+    std::size_t entries = 0;
+    core::Picodollars cost = 0;  // the sum of their actual costs
+  };
+
+  /**
+   * Shutdown, after the requests drained: sends what waits for the shared store and waits for it
+   * up to `limit` (retrying while the store does not answer). What is still unsent then is logged
+   * as a warning with its cost. `done` runs once, on `loop`. Call it once, before the store stops.
+   */
+  void finishReplays(net::io_context& loop,
+                     std::chrono::milliseconds limit,
+                     std::function<void(Unsent)> done);
 
   ReconcileStats reconcileStats() const;
 
@@ -267,6 +283,7 @@ private:
                     bool unavailable,
                     const std::string& error);
   void endRound(const std::shared_ptr<Round>& round);
+  Unsent unsent() const;
 
   std::atomic<std::shared_ptr<core::CounterStore>> store_;
   std::shared_ptr<core::MemoryCounterStore> local_;  // fail_open: counts while the shared store
@@ -288,6 +305,7 @@ private:
   std::unordered_map<std::string, LocalAdmission> local_admissions_;
   std::deque<Replay> replays_;
   std::size_t in_flight_ = 0;
+  core::Picodollars in_flight_cost_ = 0;  // of the round in flight, for unsent()
   bool replaying_ = false;
   std::chrono::steady_clock::time_point next_attempt_{};
   ReconcileStats stats_;

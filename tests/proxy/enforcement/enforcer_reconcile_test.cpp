@@ -114,6 +114,23 @@ protected:
     c->command({"CLIENT", "KILL", "TYPE", "normal"});
     ASSERT_TRUE(eventually([&] { return !enforcer_->storeUp(); }, 5s));
   }
+  /** Makes Redis answer every write with an error reply (OOM), connections staying up. */
+  void refuseWrites(bool refuse) {
+    auto c = raw();
+    ASSERT_EQ(c->command({"CONFIG", "SET", "maxmemory", refuse ? "1" : "0"}).type,
+              core::ScriptValue::Type::String);
+  }
+  /** Waits until Redis has refused a write with OOM (so the refusal is final, nothing written). */
+  bool refusedOnce() {
+    return eventually([&] {
+      return raw()->command({"INFO", "errorstats"}).str.find("errorstat_OOM:count=") !=
+             std::string::npos;
+    });
+  }
+  /** Lets every handler already posted to `loop` run (the rounds' callbacks are posted). */
+  void settleLoop(std::size_t loop) {
+    loops_->runOn(loop, [] { return 0; });
+  }
   void letIn() {
     auto c = raw("locked");
     ASSERT_EQ(c->command({"CONFIG", "SET", "requirepass", ""}).type,
@@ -288,6 +305,119 @@ TEST_F(EnforcerReconcileTest, TheQueueIsBounded) {
   ASSERT_TRUE(eventually([&] { return enforcer_->reconcileStats().queued == 0; }));
   auto c = raw();
   EXPECT_EQ(spentOf(*c, planFor(kUsd).budgets.at(0).counter_key), 3 * kUsd);
+}
+
+// Audit 9a F2: a cost queued after the store came back (a stream admitted locally that ends after
+// the outage) waited for the next request: the successful round left the delay of an earlier
+// failed one in place, and nothing but a request or a reconnect started another.
+TEST_F(EnforcerReconcileTest, ACostQueuedAfterTheStoreCameBackIsSentWithoutANewRequest) {
+  Enforcer::Options options;
+  options.replay_retry_delay = 1h;  // set by the failed round below; never waited out here
+  makeEnforcer(OnUnavailable::FailOpen, options);
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return store_->connectedCount() == 0; }, 5s));
+  const auto p = planFor(2 * kUsd);
+  const auto early = admit(0, p, "early");
+  const auto late = admit(0, p, "late");
+  ASSERT_EQ(early.admitter, Enforcer::Admitter::Local);
+  ASSERT_EQ(late.admitter, Enforcer::Admitter::Local);
+  settle(0, early.admitter, "early", kUsd);  // its round finds Redis away
+  settleLoop(0);
+  EXPECT_EQ(enforcer_->reconcileStats().queued, 1u);
+
+  ASSERT_TRUE(server_.restart()) << server_.lastError();
+  ASSERT_TRUE(eventually([&] {
+    const auto s = enforcer_->reconcileStats();
+    return s.queued == 0 && s.reconciled == 1;
+  }));
+  ASSERT_TRUE(eventually([&] { return enforcer_->storeUp(); }));
+  settleLoop(0);  // the reconnects' listeners have run: none comes later
+  settleLoop(1);
+  settle(0, late.admitter, "late", kUsd / 4);
+
+  EXPECT_TRUE(eventually(
+      [&] {
+        const auto s = enforcer_->reconcileStats();
+        return s.queued == 0 && s.reconciled == 2;
+      },
+      5s))
+      << enforcer_->reconcileStats().queued << " still queued";
+  auto c = raw();
+  EXPECT_EQ(spentOf(*c, p.budgets.at(0).counter_key), kUsd + kUsd / 4);
+}
+
+// A round that failed while the connections stayed up (here Redis refused writes) was retried
+// only by the next request; the proxy's poll of the store (refresh(), every 500 ms) retries it.
+TEST_F(EnforcerReconcileTest, ThePollOfTheStoreRetriesWhatWaitsWithoutARequest) {
+  Enforcer::Options options;
+  options.replay_retry_delay = 50ms;
+  makeEnforcer(OnUnavailable::FailOpen, options);
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return !enforcer_->storeUp(); }, 5s));
+  const auto p = planFor(2 * kUsd);
+  const auto a = admit(0, p, "refused-once");
+  ASSERT_EQ(a.admitter, Enforcer::Admitter::Local);
+  ASSERT_TRUE(server_.restart()) << server_.lastError();
+  ASSERT_TRUE(eventually([&] { return enforcer_->storeUp(); }));
+  refuseWrites(true);
+  settle(0, a.admitter, "refused-once", kUsd);
+  ASSERT_TRUE(refusedOnce());
+  refuseWrites(false);
+  EXPECT_EQ(enforcer_->reconcileStats().reconciled, 0u);
+
+  // What ProxyServer does every 500 ms; no request, no reconnect.
+  EXPECT_TRUE(eventually(
+      [&] {
+        loops_->runOn(0, [&] {
+          enforcer_->refresh();
+          return 0;
+        });
+        std::this_thread::sleep_for(20ms);
+        return enforcer_->reconcileStats().reconciled == 1;
+      },
+      5s));
+  EXPECT_EQ(enforcer_->reconcileStats().queued, 0u);
+  EXPECT_EQ(enforcer_->reconcileStats().dropped, 0u);
+  auto c = raw();
+  EXPECT_EQ(spentOf(*c, p.budgets.at(0).counter_key), kUsd);
+}
+
+// Shutdown (SIGTERM): what waits for Redis is sent before the store stops; what cannot be sent
+// within the wait is reported (and logged) with its cost.
+TEST_F(EnforcerReconcileTest, FinishReplaysSendsWhatWaitsAndReportsWhatItCannot) {
+  Enforcer::Options options;
+  options.replay_retry_delay = 1h;  // only finishReplays() may send it
+  makeEnforcer(OnUnavailable::FailOpen, options);
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return !enforcer_->storeUp(); }, 5s));
+  const auto p = planFor(2 * kUsd);
+  const auto first = admit(0, p, "first");
+  const auto second = admit(0, p, "second");
+  ASSERT_TRUE(server_.restart()) << server_.lastError();
+  ASSERT_TRUE(eventually([&] { return enforcer_->storeUp(); }));
+  refuseWrites(true);
+  settle(0, first.admitter, "first", kUsd);
+  ASSERT_TRUE(refusedOnce());
+  refuseWrites(false);
+
+  const auto finish = [&](std::chrono::milliseconds limit) {
+    std::promise<Enforcer::Unsent> left;
+    enforcer_->finishReplays((*loops_)[0], limit, [&](Enforcer::Unsent u) { left.set_value(u); });
+    return left.get_future().get();
+  };
+  const auto sent = finish(5s);
+  EXPECT_EQ(sent.entries, 0u);
+  EXPECT_EQ(sent.cost, 0);
+  EXPECT_EQ(enforcer_->reconcileStats().reconciled, 1u);
+  auto c = raw();
+  EXPECT_EQ(spentOf(*c, p.budgets.at(0).counter_key), kUsd);
+
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return store_->connectedCount() == 0; }, 5s));
+  settle(0, second.admitter, "second", 3 * kUsd);
+  const auto unsent = finish(300ms);
+  EXPECT_EQ(unsent.entries, 1u);
+  EXPECT_EQ(unsent.cost, 3 * kUsd);
 }
 
 }  // namespace
