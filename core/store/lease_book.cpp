@@ -342,6 +342,18 @@ void LeaseBook::endFlush(const LeaseReply& reply, Steady now) {
 
 void LeaseBook::failFlush() { in_flight_ = false; }
 
+std::vector<std::pair<std::string, Picodollars>> LeaseBook::unsentSpend() const {
+  std::vector<std::pair<std::string, Picodollars>> unsent;
+  for (const auto& [key, b] : budgets_) {
+    if (b.unflushed + b.sending > 0) unsent.emplace_back(key, b.unflushed + b.sending);
+  }
+  for (const auto& [key, s] : spends_) {
+    if (s.unflushed + s.sending > 0) unsent.emplace_back(key, s.unflushed + s.sending);
+  }
+  std::sort(unsent.begin(), unsent.end());
+  return unsent;
+}
+
 bool LeaseBook::empty() const {
   return budgets_.empty() && rates_.empty() && spends_.empty() && !pending_;
 }

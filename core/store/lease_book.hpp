@@ -63,6 +63,15 @@ public:
 
   /** @return whether a flush was begun and not yet ended or failed. */
   bool flushing() const { return in_flight_; }
+  /** @return whether a failed flush waits: the next beginFlush() sends it again, nothing new. */
+  bool resending() const { return pending_.has_value() && !in_flight_; }
+
+  /**
+   * Spend settled here that Redis has not confirmed (not sent, being sent, or in a failed flush),
+   * per budget counter and spend counter key, the non-zero ones: what the shared counters miss
+   * if this instance stops now.
+   */
+  std::vector<std::pair<std::string, Picodollars>> unsentSpend() const;
 
   /** @return whether the book holds nothing (no counters, nothing to send). */
   bool empty() const;

@@ -6,6 +6,7 @@
 #include <stdexcept>
 #include <tuple>
 
+#include "core/pricing/money.hpp"
 #include "core/store/lease_script.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/store/redis_counter_store.hpp"
@@ -184,36 +185,63 @@ void LeasingCounterStore::stop(std::function<void()> done) {
   }
   net::post(*loops_.front(), [self = shared_from_this(), done = std::move(done)]() mutable {
     self->timer_->cancel();
-    self->finalFlush(100, std::move(done));
+    self->finalFlush(Steady::now() + self->options_.stop_wait, std::move(done));
   });
 }
 
-void LeasingCounterStore::finalFlush(int attempts, std::function<void()> done) {
+void LeasingCounterStore::finalFlush(Steady::time_point deadline, std::function<void()> done) {
   std::optional<core::LeaseFlush> flush;
   bool busy = false;
-  {
+  bool resend = false;
+  if (Steady::now() < deadline) {
     std::lock_guard lock(mutex_);
     if (!abandoned_) {
+      resend = book_.resending();
       flush = book_.beginFlush(Wall::now(), Steady::now(), true);
       busy = !flush && book_.flushing();
     }
   }
-  auto finish = [self = shared_from_this(), done = std::move(done)](bool) {
-    self->inner_->stop();
-    if (done) done();
+  const auto again = [self = shared_from_this(), deadline](std::chrono::milliseconds after,
+                                                           std::function<void()> done) {
+    auto timer = std::make_shared<net::steady_timer>(*self->loops_.front(), after);
+    timer->async_wait(
+        [self, timer, deadline, done = std::move(done)](const boost::system::error_code&) mutable {
+          self->finalFlush(deadline, std::move(done));
+        });
   };
-  if (flush) return send(std::move(*flush), std::move(finish));
-  if (busy && attempts > 0) {
-    // A flush is in flight: wait for it, then send the last one.
-    auto timer =
-        std::make_shared<net::steady_timer>(*loops_.front(), std::chrono::milliseconds(10));
-    timer->async_wait([self = shared_from_this(), timer, attempts,
-                       finish = std::move(finish)](const boost::system::error_code&) mutable {
-      self->finalFlush(attempts - 1, [finish = std::move(finish)]() mutable { finish(true); });
+  if (flush) {
+    return send(std::move(*flush), [self = shared_from_this(), resend, again,
+                                    done = std::move(done)](bool ok) mutable {
+      bool more = !ok || resend;  // a resent failed flush carried none of the later spend
+      if (!more) {
+        std::lock_guard lock(self->mutex_);
+        more = !self->book_.unsentSpend().empty();
+      }
+      if (!more) return self->finishStop(std::move(done));
+      again(ok ? std::chrono::milliseconds(0) : kFinalFlushRetry, std::move(done));
     });
-    return;
   }
-  finish(true);
+  if (busy) return again(std::chrono::milliseconds(10), std::move(done));  // one in flight
+  finishStop(std::move(done));
+}
+
+void LeasingCounterStore::finishStop(std::function<void()> done) {
+  std::vector<std::pair<std::string, core::Picodollars>> unsent;
+  {
+    std::lock_guard lock(mutex_);
+    if (!abandoned_) unsent = book_.unsentSpend();
+  }
+  if (!unsent.empty()) {
+    std::string amounts;
+    for (const auto& [key, amount] : unsent) {
+      amounts += (amounts.empty() ? "" : ", ") + key + " " + core::formatUsd(amount) + " USD (" +
+                 std::to_string(amount) + " picodollars)";
+    }
+    logger_.warn("lease store: stopping with spend Redis did not take (the ledger has it): " +
+                 amounts);
+  }
+  inner_->stop();
+  if (done) done();
 }
 
 std::optional<core::AdmissionResult> LeasingCounterStore::admitAtOnce(

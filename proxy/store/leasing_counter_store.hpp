@@ -45,6 +45,8 @@ public:
     std::chrono::milliseconds reclaim_wait{200};
     /** Use Redis TIME in lease.lua (as RedisCounterStore::Options::server_time). */
     bool server_time = false;
+    /** stop() flushes (and retries a failed flush) for up to this long. */
+    std::chrono::milliseconds stop_wait{2000};
   };
   struct Stats {
     std::uint64_t local_admissions = 0;
@@ -95,8 +97,9 @@ public:
       std::chrono::system_clock::time_point expires_at) override;
 
   /**
-   * Hands every slice back and sends the unflushed spend (one last flush, waiting up to 1 s for
-   * one in flight), then stops the inner store; `done` runs after that (on loop 0).
+   * Hands every slice back and sends the unflushed spend (flushes until the book has nothing
+   * left to send, retrying a failed one, for up to Options::stop_wait), logs as a warning any
+   * spend Redis did not take, then stops the inner store; `done` runs after that (on loop 0).
    */
   void stop(std::function<void()> done = {});
 
@@ -121,7 +124,9 @@ private:
   void scheduleTick();
   void tick();
   void send(core::LeaseFlush flush, std::function<void(bool ok)> done);
-  void finalFlush(int attempts, std::function<void()> done);
+  void finalFlush(std::chrono::steady_clock::time_point deadline, std::function<void()> done);
+  void finishStop(std::function<void()> done);
+  static constexpr std::chrono::milliseconds kFinalFlushRetry{50};
   void exactAdmit(std::shared_ptr<core::EnforcementPlan> plan,
                   std::string id,
                   std::chrono::system_clock::time_point expires_at,

@@ -407,6 +407,42 @@ TEST_F(LeasingCounterStoreTest, RedisRestartedKeepsUnflushedSpendAndCountsItOnce
   EXPECT_EQ(field("spendgate:" + plan_key, "spent"), local);
 }
 
+/**
+ * A clean stop right after an outage: the flush that failed is sent again, and the spend settled
+ * after it goes too (the stop used to send only the failed flush, losing the later spend).
+ */
+TEST_F(LeasingCounterStoreTest, StopSendsAFailedFlushAndTheSpendSettledAfterIt) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  LeasingCounterStore::Options options;
+  options.book.idle_after = 60s;
+  options.flush_interval = 1h;  // only the flushes below
+  auto a = makeInstance(0, options);
+  BlockingStore& ba = blocking(a, 0);
+  const std::string plan_key = planFor(kUsd).budgets.at(0).counter_key;
+  ASSERT_TRUE(admit(ba, *a, kUsd, "first").allowed());
+  settle(ba, *a, "first", 0);
+  ASSERT_TRUE(flush(*a));
+  ASSERT_TRUE(a->slice(plan_key) && a->slice(plan_key)->lease > 0);
+  for (int i = 0; i < 4; ++i) {
+    ASSERT_TRUE(admit(ba, *a, kUsd, "d" + std::to_string(i)).allowed());
+  }
+  ASSERT_EQ(a->stats().local_admissions, 4u);
+  settle(ba, *a, "d0", kUsd / 3);
+  settle(ba, *a, "d1", kUsd / 3);
+  server_.stop();
+  ASSERT_TRUE(eventually([&] { return !a->inner()->up(); }, 5s));
+  EXPECT_FALSE(flush(*a));  // kept, with d0 and d1, for a retry
+  settle(ba, *a, "d2", kUsd / 5);
+  settle(ba, *a, "d3", kUsd / 5);
+  ASSERT_TRUE(server_.restart()) << server_.lastError();
+  ASSERT_TRUE(eventually([&] { return a->inner()->up(); }, 10s));
+
+  std::promise<void> stopped;
+  a->stop([&] { stopped.set_value(); });
+  stopped.get_future().get();
+  EXPECT_EQ(field("spendgate:" + plan_key, "spent"), 2 * (kUsd / 3) + 2 * (kUsd / 5));
+}
+
 TEST_F(LeasingCounterStoreTest, AFlushRetriedAfterALostReplyCountsOnce) {
   auto c = raw();
   core::StoreKeys keys;
