@@ -713,10 +713,12 @@ void Enforcer::finishReplays(net::io_context& loop,
     if (std::chrono::steady_clock::now() >= self->deadline) {
       const Unsent left = unsent();
       if (left.entries > 0) {
+        // "Not confirmed": one written before Redis stalled may still be applied when it wakes.
         logger_.warn("stopping with " + std::to_string(left.entries) +
-                     " cost(s) not sent to the counter store (" + core::formatUsd(left.cost) +
+                     " cost(s) the counter store has not confirmed (" + core::formatUsd(left.cost) +
                      " USD, " + std::to_string(left.cost) +
-                     " picodollars): the shared counters miss them; the ledger has them");
+                     " picodollars): unless already on their way, the shared counters miss "
+                     "them; the ledger has them");
       }
       auto finished = std::move(self->done);
       return finished(left);

@@ -195,7 +195,10 @@ public:
    */
   void reconcileNow();
 
-  /** What finishReplays() could not send: the ledger has it, the shared store does not. */
+  /**
+   * What finishReplays() could not get confirmed: the ledger has it; the shared store does not,
+   * unless a call written before it stopped answering is applied later.
+   */
   struct Unsent {
     std::size_t entries = 0;
     core::Picodollars cost = 0;  // the sum of their actual costs

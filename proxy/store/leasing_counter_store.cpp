@@ -237,7 +237,7 @@ void LeasingCounterStore::finishStop(std::function<void()> done) {
       amounts += (amounts.empty() ? "" : ", ") + key + " " + core::formatUsd(amount) + " USD (" +
                  std::to_string(amount) + " picodollars)";
     }
-    logger_.warn("lease store: stopping with spend Redis did not take (the ledger has it): " +
+    logger_.warn("lease store: stopping with spend Redis has not confirmed (the ledger has it): " +
                  amounts);
   }
   inner_->stop();

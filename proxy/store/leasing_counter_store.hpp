@@ -99,7 +99,7 @@ public:
   /**
    * Hands every slice back and sends the unflushed spend (flushes until the book has nothing
    * left to send, retrying a failed one, for up to Options::stop_wait), logs as a warning any
-   * spend Redis did not take, then stops the inner store; `done` runs after that (on loop 0).
+   * spend Redis has not confirmed, then stops the inner store; `done` runs after that (on loop 0).
    */
   void stop(std::function<void()> done = {});
 
