@@ -8,6 +8,16 @@ import { makeCerts } from './lib/certs.mjs';
 import { assertProxyError, SAMPLE } from './lib/errors.mjs';
 import { ANTHROPIC_MESSAGE, anthropicEvents } from './lib/fixtures.mjs';
 
+/**
+ * A 502 for an upstream whose certificate spendgate refused: the provider's error format, and a
+ * message about the certificate (so that a 502 for another reason, e.g. a name that does not
+ * resolve, cannot pass for it).
+ */
+function assertTlsRefused(res, format, what) {
+  assertProxyError(res, format, 502, what);
+  assert.match(res.json().error.message, /certificate verify failed/i, `${what}: ${res.text}`);
+}
+
 let certs;
 before(() => { certs = makeCerts(); });
 after(() => certs?.cleanup());
@@ -80,7 +90,7 @@ test('same HTTPS upstream WITHOUT ca_file -> 502 (certificate not trusted), upst
   const up = await httpsUpstream(t, certs.server, (req, res) => json(res, 200, ANTHROPIC_MESSAGE));
   const proxy = await proxyWithAnthropic(t, `https://localhost:${up.port}`);
   const res = await sendAnthropic(proxy);
-  assertProxyError(res, 'anthropic', 502, 'untrusted upstream cert');
+  assertTlsRefused(res, 'anthropic', 'untrusted upstream cert');
   assert.equal(up.requests.length, 0, 'request must not be sent over an unverified connection');
   await proxy.stopClean();
 });
@@ -92,7 +102,7 @@ test('OpenAI-format route to an untrusted HTTPS upstream -> 502 in OpenAI format
     providers: await providers({ openai: `https://localhost:${up.port}`, anthropic: dead, gemini: dead }),
   });
   const res = await postJson(`${proxy.url}${SAMPLE.openai.path}`, SAMPLE.openai.body, SAMPLE.openai.headers);
-  assertProxyError(res, 'openai', 502, 'untrusted upstream cert (openai)');
+  assertTlsRefused(res, 'openai', 'untrusted upstream cert (openai)');
   assert.equal(up.requests.length, 0);
   await proxy.stopClean();
 });
@@ -101,12 +111,12 @@ test('cert for the wrong host name (trusted CA) -> 502, upstream never gets the 
   const up = await httpsUpstream(t, certs.wrongHost, (req, res) => json(res, 200, ANTHROPIC_MESSAGE));
   const proxy = await proxyWithAnthropic(t, `https://localhost:${up.port}`, { ca_file: certs.caFile });
   const res = await sendAnthropic(proxy);
-  assertProxyError(res, 'anthropic', 502, 'wrong host name');
+  assertTlsRefused(res, 'anthropic', 'wrong host name');
   assert.equal(up.requests.length, 0, 'request must not be sent to a host whose cert does not match');
   // The same cert, addressed by IP, must fail too (no IP SAN for 127.0.0.1).
   const proxy2 = await proxyWithAnthropic(t, `https://127.0.0.1:${up.port}`, { ca_file: certs.caFile });
   const res2 = await sendAnthropic(proxy2);
-  assertProxyError(res2, 'anthropic', 502, 'wrong host (IP)');
+  assertTlsRefused(res2, 'anthropic', 'wrong host (IP)');
   assert.equal(up.requests.length, 0);
   await proxy.stopClean();
   await proxy2.stopClean();
@@ -123,7 +133,7 @@ test('gemini-format route, wrong host name -> 502 in Gemini format', async (t) =
     },
   });
   const res = await postJson(`${proxy.url}${SAMPLE.gemini.path}`, SAMPLE.gemini.body, SAMPLE.gemini.headers);
-  assertProxyError(res, 'gemini', 502, 'wrong host (gemini)');
+  assertTlsRefused(res, 'gemini', 'wrong host (gemini)');
   assert.equal(up.requests.length, 0);
   await proxy.stopClean();
 });
@@ -141,7 +151,7 @@ test('TLS failures on one provider do not affect another; the proxy keeps servin
   });
   for (let i = 0; i < 3; i++) {
     const r1 = await postJson(`${proxy.url}${SAMPLE.openai.path}`, SAMPLE.openai.body, SAMPLE.openai.headers);
-    assertProxyError(r1, 'openai', 502, `bad TLS #${i}`);
+    assertTlsRefused(r1, 'openai', `bad TLS #${i}`);
     const r2 = await sendAnthropic(proxy);
     assert.equal(r2.status, 200, r2.text);
   }
