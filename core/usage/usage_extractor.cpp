@@ -204,8 +204,9 @@ private:
     ToolCalls,
     FunctionCall,
     Function,
-    Arguments,
+    Arguments,  // the last: Frame::seen has a bit per key
   };
+  static_assert(static_cast<unsigned>(KeyId::Arguments) < 32, "Frame::seen is 32 bits");
   /** What the next value is. */
   enum class Slot : std::uint8_t {
     None,

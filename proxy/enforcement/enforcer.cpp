@@ -298,10 +298,16 @@ void Enforcer::settle(Admitter admitter,
     settledAtOnce(settlement, runtime, result);
     return;
   }
-  store->settle(settlement,
-                [this, store, runtime, settlement](core::StoreResult<core::SettleResult> result) {
-                  sharedSettled(store, settlement, runtime, std::move(result));
-                });
+  // Counted until answered, and a failure is queued before the count drops: finishReplays()
+  // never sees neither.
+  settles_in_flight_.fetch_add(1, std::memory_order_acq_rel);
+  settles_in_flight_cost_.fetch_add(settlement.actual_cost, std::memory_order_acq_rel);
+  store->settle(
+      settlement, [this, store, runtime, settlement](core::StoreResult<core::SettleResult> result) {
+        sharedSettled(store, settlement, runtime, std::move(result));
+        settles_in_flight_cost_.fetch_sub(settlement.actual_cost, std::memory_order_acq_rel);
+        settles_in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+      });
 }
 
 void Enforcer::sharedSettled(const core::CounterStorePtr& store,
@@ -680,8 +686,8 @@ void Enforcer::endRound(const std::shared_ptr<Round>& round) {
 Enforcer::Unsent Enforcer::unsent() const {
   std::lock_guard lock(replay_mutex_);
   Unsent left;
-  left.entries = replays_.size() + in_flight_;
-  left.cost = in_flight_cost_;
+  left.entries = replays_.size() + in_flight_ + settles_in_flight_.load(std::memory_order_acquire);
+  left.cost = in_flight_cost_ + settles_in_flight_cost_.load(std::memory_order_acquire);
   for (const auto& item : replays_) {
     left.cost += costOf(item.reconciliation, item.settlement, item.kind == Replay::Kind::Settle);
   }
@@ -706,7 +712,8 @@ void Enforcer::finishReplays(net::io_context& loop,
   finish->step = [this, weak = std::weak_ptr<Finish>(finish), first = true]() mutable {
     auto self = weak.lock();
     if (!self) return;
-    if (backlog_.load(std::memory_order_acquire) == 0) {
+    if (backlog_.load(std::memory_order_acquire) == 0 &&
+        settles_in_flight_.load(std::memory_order_acquire) == 0) {
       auto finished = std::move(self->done);
       return finished(Unsent{});
     }

@@ -317,6 +317,10 @@ private:
   std::atomic<std::int64_t> last_fail_open_log_ms_{0};  // steady clock; 0: never logged
   void noteFailOpen(const std::string& error);
   std::atomic<std::size_t> backlog_{0};
+  // Settles sent to the shared store and not answered yet (not in the queue until they fail):
+  // finishReplays() waits for them too, before the store is stopped under them.
+  std::atomic<std::size_t> settles_in_flight_{0};
+  std::atomic<core::Picodollars> settles_in_flight_cost_{0};
   /** Lets a store's availability listener outlive this Enforcer harmlessly. */
   std::shared_ptr<Enforcer*> self_;
 };

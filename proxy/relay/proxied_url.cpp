@@ -62,4 +62,29 @@ std::string clientOrigin(std::string_view host, std::string_view forwarded_proto
   return origin;
 }
 
+std::string_view forwardedProto(std::string_view forwarded) {
+  const auto trim = [](std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+  };
+  std::string_view element = forwarded.substr(0, forwarded.find(','));
+  while (!element.empty()) {
+    const auto semicolon = element.find(';');
+    const std::string_view pair = trim(element.substr(0, semicolon));
+    element =
+        semicolon == std::string_view::npos ? std::string_view{} : element.substr(semicolon + 1);
+    const auto eq = pair.find('=');
+    if (eq == std::string_view::npos || !boost::beast::iequals(trim(pair.substr(0, eq)), "proto")) {
+      continue;
+    }
+    std::string_view value = trim(pair.substr(eq + 1));
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+      value = value.substr(1, value.size() - 2);
+    }
+    return value;
+  }
+  return {};
+}
+
 }  // namespace spendgate::proxy

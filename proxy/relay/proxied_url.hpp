@@ -31,4 +31,10 @@ std::optional<std::string> proxiedUrl(std::string_view url,
  */
 std::string clientOrigin(std::string_view host, std::string_view forwarded_proto);
 
+/**
+ * @return the `proto` of the first element of an RFC 7239 `Forwarded` header (the hop nearest
+ *         the client), unquoted; "" when it names none.
+ */
+std::string_view forwardedProto(std::string_view forwarded);
+
 }  // namespace spendgate::proxy

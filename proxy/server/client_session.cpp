@@ -601,6 +601,10 @@ Awaitable<bool> ClientSession::serveOne() {
     socket_.cancel(ignored);  // ends the disconnect watch
   }
   finish(ex);
+  // A held answer that failed part-way (upstream timeout or reset, bad encoding) is still in the
+  // buffer: the connection keeps no more than kKeptHeldAnswer of it for the next one.
+  held_answer_.clear();
+  if (held_answer_.capacity() > kKeptHeldAnswer) held_answer_ = std::string();
   co_return keep && !draining_ && !worker_.draining();
 }
 
@@ -945,14 +949,19 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     target = target_with_key;
   }
   if (format == ProviderFormat::Gemini) {
+    // The scheme the client used, as a TLS-terminating balancer reports it: X-Forwarded-Proto,
+    // else RFC 7239's Forwarded proto=.
     std::string_view forwarded_proto;
+    std::string_view forwarded;
     for (const auto& field : request.fields()) {
-      if (field.name() == http::field::unknown &&
+      if (field.name() == http::field::unknown && forwarded_proto.empty() &&
           beast::iequals(field.name_string(), "x-forwarded-proto")) {
         forwarded_proto = field.value();
-        break;
+      } else if (field.name() == http::field::forwarded && forwarded.empty()) {
+        forwarded = field.value();
       }
     }
+    if (forwarded_proto.empty()) forwarded_proto = forwardedProto(forwarded);
     ex.client_origin = clientOrigin(request.fields()[http::field::host], forwarded_proto);
   }
   static constexpr std::string_view kIdentityHeaders[] = {

@@ -259,3 +259,35 @@ test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provi
   await proxy.stopClean();
   assert.ok(!proxy.stderr.includes(vk) && !proxy.stderr.includes(real), 'no key in the log');
 });
+
+test('the upload session URL takes the scheme a TLS-terminating balancer reports (X-Forwarded-Proto, else Forwarded proto=)', async (t) => {
+  const up = await startUpstream({
+    handler: (req, res) => {
+      res.setHeader('x-goog-upload-url', `${up.url}/upload/v1beta/files?upload_id=UP2&upload_protocol=resumable`);
+      return json(res, 200, {});
+    },
+  });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: { gemini: { format: 'gemini', base_url: up.url }, openai: { format: 'openai', base_url: up.url } },
+  });
+  const start = (headers) => request(`${proxy.url}/upload/v1beta/files?uploadType=resumable`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', 'x-goog-api-key': 'AIzaPassthroughKey', 'x-goog-upload-protocol': 'resumable', 'x-goog-upload-command': 'start', ...headers },
+    body: '{}',
+  });
+  const path = '/upload/v1beta/files?upload_id=UP2&upload_protocol=resumable';
+  const authority = proxy.url.replace('http://', '');
+  for (const [headers, expected] of [
+    [{}, `http://${authority}${path}`],
+    [{ 'x-forwarded-proto': 'https' }, `https://${authority}${path}`],
+    [{ forwarded: 'for=192.0.2.60;proto=https;by=203.0.113.43' }, `https://${authority}${path}`],
+    [{ 'x-forwarded-proto': 'http', forwarded: 'proto=https' }, `http://${authority}${path}`],
+    [{ host: 'llm.example.com', 'x-forwarded-proto': 'https' }, `https://llm.example.com${path}`],
+  ]) {
+    const r = await start(headers);
+    assert.equal(r.status, 200, r.text);
+    assert.equal(r.headers['x-goog-upload-url'], expected, JSON.stringify(headers));
+  }
+  await proxy.stopClean();
+});

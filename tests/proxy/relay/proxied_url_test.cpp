@@ -90,5 +90,17 @@ TEST(ProxiedUrlTest, TheClientOriginIsItsHostAndTheSchemeItsBalancerReports) {
   EXPECT_EQ(clientOrigin("a b", ""), "");
 }
 
+TEST(ProxiedUrlTest, ForwardedProtoIsTheFirstHopsProto) {
+  EXPECT_EQ(forwardedProto("proto=https"), "https");
+  EXPECT_EQ(forwardedProto("for=192.0.2.60;proto=https;by=203.0.113.43"), "https");
+  EXPECT_EQ(forwardedProto("For=\"[2001:db8:cafe::17]:4711\"; Proto=\"https\""), "https");
+  EXPECT_EQ(forwardedProto("for=192.0.2.43, for=198.51.100.17;proto=https"), "");  // 2nd hop's
+  EXPECT_EQ(forwardedProto("proto=http, proto=https"), "http");
+  EXPECT_EQ(forwardedProto("for=192.0.2.60"), "");
+  EXPECT_EQ(forwardedProto(""), "");
+  EXPECT_EQ(clientOrigin("llm.example.com", forwardedProto("for=1.2.3.4;proto=https")),
+            "https://llm.example.com");
+}
+
 }  // namespace
 }  // namespace spendgate::proxy
