@@ -6,6 +6,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/use_future.hpp>
+#include <csignal>
 
 #include "core/enforcement/planner.hpp"
 #include "proxy/enforcement/enforcer.hpp"
@@ -418,6 +419,26 @@ TEST_F(EnforcerReconcileTest, FinishReplaysSendsWhatWaitsAndReportsWhatItCannot)
   const auto unsent = finish(300ms);
   EXPECT_EQ(unsent.entries, 1u);
   EXPECT_EQ(unsent.cost, 3 * kUsd);
+}
+
+TEST_F(EnforcerReconcileTest, FinishReplaysWaitsForASettleStillOnItsWay) {
+  // A settle sent to Redis and not answered yet is in no queue: the shutdown must wait for it
+  // (and count it when it cannot), not stop the store under it unreported.
+  makeEnforcer(OnUnavailable::FailClosed);
+  const auto p = planFor(2 * kUsd);
+  const auto admitted = admit(0, p, "late");
+  ASSERT_EQ(admitted.admitter, Enforcer::Admitter::Shared);
+  ASSERT_EQ(::kill(server_.pid(), SIGSTOP), 0);
+  settle(0, admitted.admitter, "late", kUsd);  // written, no answer while Redis is stopped
+  std::promise<Enforcer::Unsent> left;
+  enforcer_->finishReplays((*loops_)[0], 300ms, [&](Enforcer::Unsent u) { left.set_value(u); });
+  const auto unsent = left.get_future().get();
+  ASSERT_EQ(::kill(server_.pid(), SIGCONT), 0);
+  EXPECT_EQ(unsent.entries, 1u);
+  EXPECT_EQ(unsent.cost, kUsd);
+  // Once Redis runs again the settle lands (or its retry does): nothing is counted twice.
+  auto c = raw();
+  EXPECT_TRUE(eventually([&] { return spentOf(*c, p.budgets.at(0).counter_key) == kUsd; }, 5s));
 }
 
 }  // namespace
