@@ -7,6 +7,17 @@
 namespace spendgate::proxy {
 
 namespace urls = boost::urls;
+namespace http = boost::beast::http;
+
+namespace {
+
+std::string_view trimBlanks(std::string_view s) {
+  while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+  while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+  return s;
+}
+
+}  // namespace
 
 std::optional<std::string> proxiedUrl(std::string_view url,
                                       const config::UpstreamUrl& upstream,
@@ -53,9 +64,7 @@ std::string clientOrigin(std::string_view host, std::string_view forwarded_proto
     if (!ok) return {};
   }
   // Behind several proxies the first one names the client's scheme: "https, http".
-  std::string_view proto = forwarded_proto.substr(0, forwarded_proto.find(','));
-  while (!proto.empty() && (proto.front() == ' ' || proto.front() == '\t')) proto.remove_prefix(1);
-  while (!proto.empty() && (proto.back() == ' ' || proto.back() == '\t')) proto.remove_suffix(1);
+  const std::string_view proto = trimBlanks(forwarded_proto.substr(0, forwarded_proto.find(',')));
   const bool https = boost::beast::iequals(proto, "https");
   std::string origin(https ? "https://" : "http://");
   origin += host;
@@ -63,28 +72,41 @@ std::string clientOrigin(std::string_view host, std::string_view forwarded_proto
 }
 
 std::string_view forwardedProto(std::string_view forwarded) {
-  const auto trim = [](std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
-    return s;
-  };
   std::string_view element = forwarded.substr(0, forwarded.find(','));
   while (!element.empty()) {
     const auto semicolon = element.find(';');
-    const std::string_view pair = trim(element.substr(0, semicolon));
+    const std::string_view pair = trimBlanks(element.substr(0, semicolon));
     element =
         semicolon == std::string_view::npos ? std::string_view{} : element.substr(semicolon + 1);
     const auto eq = pair.find('=');
-    if (eq == std::string_view::npos || !boost::beast::iequals(trim(pair.substr(0, eq)), "proto")) {
+    if (eq == std::string_view::npos ||
+        !boost::beast::iequals(trimBlanks(pair.substr(0, eq)), "proto")) {
       continue;
     }
-    std::string_view value = trim(pair.substr(eq + 1));
+    std::string_view value = trimBlanks(pair.substr(eq + 1));
     if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
       value = value.substr(1, value.size() - 2);
     }
     return value;
   }
   return {};
+}
+
+std::string clientOrigin(const FlatFields& request_fields) {
+  // The scheme the client used, as a TLS-terminating balancer reports it: X-Forwarded-Proto,
+  // else RFC 7239's Forwarded proto=.
+  std::string_view forwarded_proto;
+  std::string_view forwarded;
+  for (const auto& field : request_fields) {
+    if (field.name() == http::field::unknown && forwarded_proto.empty() &&
+        boost::beast::iequals(field.name_string(), "x-forwarded-proto")) {
+      forwarded_proto = field.value();
+    } else if (field.name() == http::field::forwarded && forwarded.empty()) {
+      forwarded = field.value();
+    }
+  }
+  if (forwarded_proto.empty()) forwarded_proto = forwardedProto(forwarded);
+  return clientOrigin(request_fields[http::field::host], forwarded_proto);
 }
 
 }  // namespace spendgate::proxy

@@ -5,6 +5,7 @@
 #include <string_view>
 
 #include "config/upstream_url.hpp"
+#include "proxy/relay/flat_fields.hpp"
 
 namespace spendgate::proxy {
 
@@ -36,5 +37,11 @@ std::string clientOrigin(std::string_view host, std::string_view forwarded_proto
  *         the client), unquoted; "" when it names none.
  */
 std::string_view forwardedProto(std::string_view forwarded);
+
+/**
+ * clientOrigin() of a request's fields: its Host, and X-Forwarded-Proto, else the proto of
+ * RFC 7239's Forwarded.
+ */
+std::string clientOrigin(const FlatFields& request_fields);
 
 }  // namespace spendgate::proxy

@@ -135,10 +135,6 @@ struct Exchange {
   // Enforcement.
   Enforcer::Admitter admitter = Enforcer::Admitter::None;
   core::RateLimitHeaders rate_limits;
-
-  // How the client reached the proxy ("http://host:port"), for URLs in the answer that must
-  // point back at it (proxied_url.hpp); set for gemini calls only, "" otherwise.
-  std::string client_origin;
 };
 
 namespace {
@@ -601,10 +597,8 @@ Awaitable<bool> ClientSession::serveOne() {
     socket_.cancel(ignored);  // ends the disconnect watch
   }
   finish(ex);
-  // A held answer that failed part-way (upstream timeout or reset, bad encoding) is still in the
-  // buffer: the connection keeps no more than kKeptHeldAnswer of it for the next one.
-  held_answer_.clear();
-  if (held_answer_.capacity() > kKeptHeldAnswer) held_answer_ = std::string();
+  // A held answer that failed part-way (upstream timeout or reset, bad encoding) is still there.
+  releaseHeldAnswer();
   co_return keep && !draining_ && !worker_.draining();
 }
 
@@ -948,22 +942,6 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     injectProviderKey(request.fields(), target_with_key, *ex.caller, format, provider.api_key);
     target = target_with_key;
   }
-  if (format == ProviderFormat::Gemini) {
-    // The scheme the client used, as a TLS-terminating balancer reports it: X-Forwarded-Proto,
-    // else RFC 7239's Forwarded proto=.
-    std::string_view forwarded_proto;
-    std::string_view forwarded;
-    for (const auto& field : request.fields()) {
-      if (field.name() == http::field::unknown && forwarded_proto.empty() &&
-          beast::iequals(field.name_string(), "x-forwarded-proto")) {
-        forwarded_proto = field.value();
-      } else if (field.name() == http::field::forwarded && forwarded.empty()) {
-        forwarded = field.value();
-      }
-    }
-    if (forwarded_proto.empty()) forwarded_proto = forwardedProto(forwarded);
-    ex.client_origin = clientOrigin(request.fields()[http::field::host], forwarded_proto);
-  }
   static constexpr std::string_view kIdentityHeaders[] = {
       "x-spendgate-user", "x-spendgate-team", "x-spendgate-customer", "x-spendgate-agent"};
   std::string& head = upstream_head_;
@@ -980,6 +958,12 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   const auto first_byte_deadline =
       std::min(ex.upstream_start + server.first_byte_timeout, ex.deadline);
 
+  // A parser for the next answer head: the first, or the final one after an interim 1xx.
+  const auto newAnswerParser = [&ex, this] {
+    ex.parser.emplace(response_fields_);
+    ex.parser->body_limit(boost::none);
+    if (ex.head) ex.parser->skip(true);
+  };
   beast::error_code ec;
   bool got_interim = false;
   for (int attempt = 0; attempt < 2; ++attempt) {
@@ -991,9 +975,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
       ec = co_await ex.upstream->connect(provider, first_byte_deadline);
       if (ec || ex.client_gone) break;
     }
-    ex.parser.emplace(response_fields_);
-    ex.parser->body_limit(boost::none);
-    if (ex.head) ex.parser->skip(true);
+    newAnswerParser();
     // The request, then the answer's head, awaited here rather than in a coroutine of their own
     // (a frame and a resumption per request).
     const std::array<net::const_buffer, 2> wire{net::buffer(head), net::buffer(request.body())};
@@ -1027,9 +1009,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
         ec = io_deadline.finish(ec);
         if (ec || !isInterimStatus(ex.parser->result_int())) break;
         got_interim = true;  // the upstream has the request: never sent again
-        ex.parser.emplace(response_fields_);
-        ex.parser->body_limit(boost::none);
-        if (ex.head) ex.parser->skip(true);
+        newAnswerParser();
       }
       if (!ec) ex.awaiting_answer = false;
     }
@@ -1094,15 +1074,19 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   bool has_length = parser.content_length().has_value();
   const bool bodiless = ex.head || status / 100 == 1 || status == 204 || status == 304;
   std::string_view content_type, content_encoding;
-  std::optional<std::string> upload_url;  // Gemini's upload session, pointed back at the proxy
+  // Gemini's upload session, pointed back at the proxy as the client reached it (the request's
+  // fields are still the session's request_fields_).
+  std::optional<std::string> upload_url;
+  const bool gemini = ex.provider->config.format == ProviderFormat::Gemini;
   for (const auto& field : parser.fields()) {
     if (field.name() == http::field::content_type && content_type.empty()) {
       content_type = field.value();
     } else if (field.name() == http::field::content_encoding && content_encoding.empty()) {
       content_encoding = field.value();
-    } else if (!ex.client_origin.empty() && !upload_url && field.name() == http::field::unknown &&
+    } else if (gemini && !upload_url && field.name() == http::field::unknown &&
                beast::iequals(field.name_string(), kUploadUrlHeader)) {
-      upload_url = proxiedUrl(field.value(), ex.provider->config.upstream, ex.client_origin);
+      upload_url =
+          proxiedUrl(field.value(), ex.provider->config.upstream, clientOrigin(request_fields_));
     }
   }
   const bool sse = content_type.starts_with("text/event-stream");
@@ -1136,10 +1120,10 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
                     ex.info.kind != core::EndpointKind::Unmetered;
   // A held answer is metered from `whole` once complete (or cut short): one copy of it, not two.
   ex.usage_in_whole = hold_whole;
-  // Held in the connection's buffer, kept with its capacity from the answer before: no
-  // allocation for an answer no larger than that one. price() reads it there.
+  // Held in the connection's buffer (empty: serveOne releases it after each request), kept with
+  // its capacity from the answer before: no allocation for an answer no larger than that one.
+  // price() reads it there.
   std::string& whole = held_answer_;
-  whole.clear();  // an answer before that did not go out completely may have left some
 
   if (!bodiless && !has_length && !hold_whole) {
     // Chunked or read-until-close upstream: re-chunk for HTTP/1.1 clients.
@@ -1326,14 +1310,16 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       ex.client_gone = true;
       co_return false;
     }
-    if (!whole.empty()) {
-      // Sent. The connection keeps the buffer for its next answer, unless it grew large.
-      whole.clear();
-      if (whole.capacity() > kKeptHeldAnswer) whole = std::string();
-    }
+    if (!whole.empty()) releaseHeldAnswer();  // sent: the rest of a long answer is not held
     if (done) break;
   }
   co_return keep_alive;
+}
+
+void ClientSession::releaseHeldAnswer() {
+  // The connection keeps the buffer for its next answer, unless it grew large.
+  held_answer_.clear();
+  if (held_answer_.capacity() > kKeptHeldAnswer) held_answer_ = std::string();
 }
 
 Awaitable<bool> ClientSession::failHeldAnswer(Exchange& ex, ProxyError error, std::string message) {

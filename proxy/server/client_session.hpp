@@ -102,6 +102,8 @@ private:
    * in its format instead of a closed socket. @return whether the connection stays open.
    */
   Awaitable<bool> failHeldAnswer(Exchange& exchange, core::ProxyError error, std::string message);
+  /** Empties held_answer_, keeping its capacity up to kKeptHeldAnswer for the next answer. */
+  void releaseHeldAnswer();
 
   Awaitable<void> sendError(Exchange& exchange,
                             core::ProviderFormat format,
