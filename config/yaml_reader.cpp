@@ -134,12 +134,17 @@ std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
     return std::nullopt;
   }
   std::map<std::string, int> first_line;
+  std::vector<YamlValue> merged;  // the mappings of `<<: *anchor` entries, in order
   for (auto it = value.node.begin(); it != value.node.end(); ++it) {
     // Copies: `it->` points into a temporary proxy that dies at the end of the expression.
     const YAML::Node key = it->first;
     const YAML::Node item = it->second;
     if (!key.IsScalar()) {
       error(key.Mark(), "keys must be plain names " + where(value));
+      continue;
+    }
+    if (isMergeKey(key)) {
+      mergeSources({item, item.IsNull() ? key.Mark() : item.Mark(), value.path}, merged);
       continue;
     }
     const auto [seen, inserted] = first_line.emplace(key.Scalar(), key.Mark().line + 1);
@@ -152,7 +157,40 @@ std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
     YamlValue key_value{key, key.Mark(), entry_value.path};
     result.add({std::move(key_value), std::move(entry_value)});
   }
+  // YAML 1.1 merge keys: a key written in the mapping wins over a merged one, and an earlier
+  // merged mapping over a later one. Merged values keep their own positions for messages.
+  for (const YamlValue& source : merged) {
+    auto entries = freeMap(source);
+    if (!entries) continue;
+    for (const YamlMap::Entry& entry : entries->entries()) {
+      if (first_line.emplace(entry.key.node.Scalar(), entry.key.mark.line + 1).second) {
+        result.add(entry);
+      }
+    }
+  }
   return result;
+}
+
+bool YamlReader::isMergeKey(const YAML::Node& key) {
+  // Only the plain `<<`: a quoted '<<' is an ordinary key (yaml-cpp tags plain scalars "?").
+  return key.Scalar() == "<<" && key.Tag() == "?";
+}
+
+void YamlReader::mergeSources(const YamlValue& value, std::vector<YamlValue>& into) {
+  if (value.node.IsMap()) {
+    into.push_back(value);
+    return;
+  }
+  if (value.node.IsSequence()) {
+    bool all_maps = true;
+    for (const YAML::Node& item : value.node) all_maps = all_maps && item.IsMap();
+    if (all_maps) {
+      for (const YAML::Node& item : value.node) into.push_back({item, item.Mark(), value.path});
+      return;
+    }
+  }
+  error(value.mark, "merge key '<<' " + where(value) +
+                        " needs a mapping or a list of mappings (e.g. <<: *defaults)");
 }
 
 std::optional<YamlMap> YamlReader::map(const YamlValue& value,

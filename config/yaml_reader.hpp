@@ -84,7 +84,10 @@ public:
    * Unknown and duplicate keys are reported and skipped.
    */
   std::optional<YamlMap> map(const YamlValue& value, std::initializer_list<std::string_view> known);
-  /** A mapping with any (string, unique) keys; an empty value reads as an empty mapping. */
+  /**
+   * A mapping with any (string, unique) keys; an empty value reads as an empty mapping. YAML merge
+   * keys (`<<: *anchor`, `<<: [*a, *b]`) add the keys the mapping does not write itself.
+   */
   std::optional<YamlMap> freeMap(const YamlValue& value);
   /** A sequence; an empty value reads as an empty sequence. Items get paths "path[i]". */
   std::optional<std::vector<YamlValue>> list(const YamlValue& value);
@@ -128,6 +131,9 @@ private:
     std::string text;
   };
 
+  static bool isMergeKey(const YAML::Node& key);
+  /** Appends the mapping(s) a `<<` entry's `value` names to `into`, or reports it. */
+  void mergeSources(const YamlValue& value, std::vector<YamlValue>& into);
   /** The scalar text of `value`, reporting empty values and non-scalars. */
   std::optional<std::string> scalar(const YamlValue& value, std::string_view expected = "a value");
 
