@@ -159,7 +159,16 @@ std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
   }
   // YAML 1.1 merge keys: a key written in the mapping wins over a merged one, and an earlier
   // merged mapping over a later one. Merged values keep their own positions for messages.
+  if (merged.empty()) return result;
+  merging_.push_back(value.node);
   for (const YamlValue& source : merged) {
+    // An alias can name the mapping it sits in (`&a { <<: *a }`): yaml-cpp builds a cycle.
+    const bool cycle = std::any_of(merging_.begin(), merging_.end(),
+                                   [&](const YAML::Node& open) { return open.is(source.node); });
+    if (cycle || merging_.size() > kMaxMergeDepth) {
+      error(source.mark, "merge key '<<' " + where(value) + " merges a mapping that merges it");
+      continue;
+    }
     auto entries = freeMap(source);
     if (!entries) continue;
     for (const YamlMap::Entry& entry : entries->entries()) {
@@ -168,6 +177,7 @@ std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
       }
     }
   }
+  merging_.pop_back();
   return result;
 }
 

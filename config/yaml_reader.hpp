@@ -137,8 +137,12 @@ private:
   /** The scalar text of `value`, reporting empty values and non-scalars. */
   std::optional<std::string> scalar(const YamlValue& value, std::string_view expected = "a value");
 
+  /** Merges nest this deep at most (a deeper chain is reported as a cycle would be). */
+  static constexpr size_t kMaxMergeDepth = 32;
+
   std::string source_;
   std::vector<Error> errors_;
+  std::vector<YAML::Node> merging_;  // the mappings whose `<<` entries are being read
 };
 
 }  // namespace spendgate::config

@@ -89,5 +89,15 @@ TEST(YamlMergeKey, TwoMergeKeysInOneMappingBothMerge) {
   EXPECT_EQ(r.config->budgets[2].period, Period::Month);
 }
 
+TEST(YamlMergeKey, AMappingThatMergesItselfIsAnErrorNotACrash) {
+  // yaml-cpp resolves `*a` inside the mapping anchored `&a` to that mapping: a cycle.
+  EXPECT_THAT(
+      errorsOf("server: &a\n  <<: *a\n  threads: 2\n"),
+      ElementsAre("cfg.yaml:1:9: merge key '<<' in server merges a mapping that merges it"));
+  EXPECT_THAT(errorsOf("budgets:\n  - &a { name: x, limit_usd: 1, <<: [*a] }\n"),
+              ElementsAre("cfg.yaml:2:5: merge key '<<' in budgets[0] merges a mapping that "
+                          "merges it"));
+}
+
 }  // namespace
 }  // namespace spendgate::config
