@@ -33,6 +33,12 @@ local function admit(KEYS, ARGV)
   local estop_key, exp_key, rsv_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
   local RATE_ARGS, BUDGET_ARGS = 9, 9 + 4 * nr
 
+  -- Key types first, so that a failure writes nothing (common.lua check_types; a batch too).
+  local written = {exp_key, 'zset', rsv_key, 'hash', index_key, 'zset'}
+  for k = 5, 4 + nr + nb do
+    written[#written + 1], written[#written + 2] = KEYS[k], 'hash'
+  end
+  check_types(written)
   sweep(exp_key, now, sweep_limit, retention)
 
   local state = redis.call('HGET', rsv_key, 'state')

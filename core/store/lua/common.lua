@@ -96,6 +96,36 @@ end
 
 local ZERO = {0, 0}
 
+-- Redis keeps what a script wrote before it failed (no rollback), and a marker or sequence number
+-- written first would make the retry change nothing. So every script checks the type of each key
+-- it will write before its first write: a key of another type fails the call with nothing
+-- changed. `list` = {key, type, key, type, ...}; a missing key passes. Checked once per call.
+local typed = {}
+local function check_types(list)
+  for i = 1, #list, 2 do
+    local key, want = list[i], list[i + 1]
+    if typed[key] ~= want then
+      local t = redis.call('TYPE', key)
+      t = type(t) == 'table' and t.ok or t
+      if t ~= 'none' and t ~= want then
+        error({err = 'WRONGTYPE spendgate: ' .. key .. ' holds a ' .. t .. ', not a ' .. want})
+      end
+      typed[key] = want
+    end
+  end
+end
+
+-- The keys a reservation record `r` (its fields) points at: budget counters, rate buckets.
+local function record_keys(r, list)
+  for j = 1, tonumber(r.nb or '0') do
+    list[#list + 1], list[#list + 2] = r['b' .. j], 'hash'
+  end
+  for i = 1, tonumber(r.nr or '0') do
+    list[#list + 1], list[#list + 2] = r['r' .. i], 'hash'
+  end
+  return list
+end
+
 -- Ends an active reservation: its reserved amounts and concurrency slots stop counting. The
 -- record stays (state expired) for `retention` ms so that a late settle still adds spend.
 -- `charge` (it expired unsettled, e.g. its instance crashed): the request may have been billed, so
@@ -105,6 +135,7 @@ local ZERO = {0, 0}
 local function expire_reservation(rkey, retention, charge)
   local r = fields(rkey)
   if r.state ~= 'active' then return end
+  check_types(record_keys(r, {}))
   local charged = ZERO
   for j = 1, tonumber(r.nb or '0') do
     local ckey = r['b' .. j]
@@ -299,8 +330,8 @@ local function sweep(exp_key, now, limit, retention)
   local due = redis.call('ZRANGEBYSCORE', exp_key, '-inf', int(now), 'LIMIT', 0, limit)
   if #due > 0 then flush() end
   for _, rkey in ipairs(due) do
+    expire_reservation(rkey, retention, true)  -- first: if it fails, the record stays due
     redis.call('ZREM', exp_key, rkey)
-    expire_reservation(rkey, retention, true)
   end
   if #due < limit then memo.clean_until = now end
 end

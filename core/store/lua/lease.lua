@@ -35,6 +35,14 @@ local holder, seq, ttl = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local n, factor, divisor = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
 local seq_key, index_key = KEYS[1], KEYS[2]
 local E = 13
+-- Every key written below is checked before the sequence number: a failure after it would make
+-- the retry a replay, and the spend of the entries not applied would be lost.
+local written = {seq_key, 'string', index_key, 'zset'}
+for e = 1, n do
+  local kind = ARGV[7 + (e - 1) * E + 1]
+  written[#written + 1], written[#written + 2] = KEYS[2 + e], kind == 's' and 'string' or 'hash'
+end
+check_types(written)
 local replay = seq <= tonumber(redis.call('GET', seq_key) or '0')
 if not replay then redis.call('SET', seq_key, int(seq), 'PX', '86400000') end
 local LF, XF, CF = 'L:' .. holder, 'X:' .. holder, 'C:' .. holder

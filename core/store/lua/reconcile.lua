@@ -32,11 +32,18 @@ local spend_keep = tonumber(ARGV[7])
 local marker, exp_key, rsv_key, index_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local BUDGET_ARGS = 7
 
+-- Every key written below is checked before the marker: a failure after it would lose the cost.
+local written = {marker, 'string', exp_key, 'zset', rsv_key, 'hash', index_key, 'zset'}
+for j = 1, nb do written[#written + 1], written[#written + 2] = KEYS[4 + j], 'hash' end
+if has_spend then written[#written + 1], written[#written + 2] = KEYS[5 + nb], 'string' end
+local state = redis.call('HGET', rsv_key, 'state')
+if state == 'active' or state == 'expired' then record_keys(fields(rsv_key), written) end
+check_types(written)
+
 if not redis.call('SET', marker, '1', 'NX', 'PX', int(marker_ttl)) then return {'already'} end
 
 -- A shared reservation for the same id (admit's reply was lost): release it, and mark it settled
 -- so that a settle through the shared store could not count the cost a second time.
-local state = redis.call('HGET', rsv_key, 'state')
 if state == 'active' then
   redis.call('ZREM', exp_key, rsv_key)
   expire_reservation(rsv_key, retention, false)

@@ -18,9 +18,17 @@ local function settle(KEYS, ARGV)
   local retention = tonumber(ARGV[4])
   local exp_key, rsv_key = KEYS[1], KEYS[2]
 
+  check_types({exp_key, 'zset', rsv_key, 'hash'})
   sweep(exp_key, now, tonumber(ARGV[5]), retention)
 
   local r = fields(rsv_key)
+  if r.state == 'active' or r.state == 'expired' then
+    local written = record_keys(r, {})
+    if r.spend and r.spend ~= '' then
+      written[#written + 1], written[#written + 2] = r.spend, 'string'
+    end
+    check_types(written)
+  end
   if not r.state then
     -- Tombstone (the release of an admit whose reply was lost): the admit may still be on its
     -- way (written to a connection Redis had not read yet). A settled record makes it answer

@@ -452,6 +452,42 @@ TEST_F(RedisCounterStoreTest, AFailingRequestInABatchFailsAlone) {
   EXPECT_EQ(d.counter("daily", "alice", clock_.now()).reserved, 2 * kUsd);
 }
 
+// In a batch the requests share the script's counter cache: a request that failed after charging
+// its rate limits in the cache (its soft budget's counter holds a string) left that charge to be
+// written with the others'. admit.lua now checks the key types before it charges anything.
+TEST_F(RedisCounterStoreTest, AFailingRequestInABatchChargesNothing) {
+  auto store = makeStore(1);
+  core::BudgetRule soft = hardBudget("team", 10 * kUsd, core::Scope::User);
+  soft.mode = core::BudgetMode::Soft;
+  rules_.budgets = {soft};
+  rules_.rate_limits = {rateLimit("rpm", 100)};
+  const core::EnforcementPlan good = planFor(kUsd);
+  const core::EnforcementPlan bad = core::plan(rules_, caller("mallory"), kUsd, 0, clock_.now());
+  raw()->command({"SET", "spendgate:" + bad.budgets.at(0).counter_key, "not a hash"});
+  auto got = loops_->runOn(0, [&] {
+    auto results = std::make_shared<std::vector<AdmissionResult>>(3);
+    auto left = std::make_shared<std::atomic<int>>(3);
+    auto all = std::make_shared<std::promise<void>>();
+    const core::EnforcementPlan* plans[] = {&good, &bad, &good};
+    for (int i = 0; i < 3; ++i) {
+      store->admit(*plans[i], "b" + std::to_string(i), clock_.now() + 1min,
+                   [results, left, all, i](AdmissionResult r) {
+                     (*results)[i] = std::move(r);
+                     if (--*left == 0) all->set_value();
+                   });
+    }
+    return std::make_pair(results, all);
+  });
+  ASSERT_EQ(got.second->get_future().wait_for(10s), std::future_status::ready);
+  EXPECT_EQ((*got.first)[0].status, Status::Allowed);
+  EXPECT_EQ((*got.first)[1].status, Status::StoreError);
+  EXPECT_EQ((*got.first)[2].status, Status::Allowed);
+  StoreDriver d(blocking(store));
+  const AdmissionResult next = d.admit(planFor(kUsd), "next", clock_.now() + 1min);
+  ASSERT_TRUE(next.rate_limits.requests);
+  EXPECT_EQ(next.rate_limits.requests->remaining, 97u);  // b0, b2 and next: not the failed one
+}
+
 TEST_F(RedisCounterStoreTest, OneConnectionPerLoopAndCallbacksOnTheCallersLoop) {
   auto store = makeStore(3);
   EXPECT_EQ(store->loopCount(), 3u);
