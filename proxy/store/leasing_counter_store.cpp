@@ -185,11 +185,13 @@ void LeasingCounterStore::stop(std::function<void()> done) {
   }
   net::post(*loops_.front(), [self = shared_from_this(), done = std::move(done)]() mutable {
     self->timer_->cancel();
-    self->finalFlush(Steady::now() + self->options_.stop_wait, std::move(done));
+    self->finalFlush(Steady::now() + self->options_.stop_wait, std::move(done), 0);
   });
 }
 
-void LeasingCounterStore::finalFlush(Steady::time_point deadline, std::function<void()> done) {
+void LeasingCounterStore::finalFlush(Steady::time_point deadline,
+                                     std::function<void()> done,
+                                     int immediate) {
   std::optional<core::LeaseFlush> flush;
   bool busy = false;
   bool resend = false;
@@ -202,15 +204,16 @@ void LeasingCounterStore::finalFlush(Steady::time_point deadline, std::function<
     }
   }
   const auto again = [self = shared_from_this(), deadline](std::chrono::milliseconds after,
+                                                           int immediate,
                                                            std::function<void()> done) {
     auto timer = std::make_shared<net::steady_timer>(*self->loops_.front(), after);
-    timer->async_wait(
-        [self, timer, deadline, done = std::move(done)](const boost::system::error_code&) mutable {
-          self->finalFlush(deadline, std::move(done));
-        });
+    timer->async_wait([self, timer, deadline, immediate,
+                       done = std::move(done)](const boost::system::error_code&) mutable {
+      self->finalFlush(deadline, std::move(done), immediate);
+    });
   };
   if (flush) {
-    return send(std::move(*flush), [self = shared_from_this(), resend, again,
+    return send(std::move(*flush), [self = shared_from_this(), resend, again, immediate,
                                     done = std::move(done)](bool ok) mutable {
       bool more = !ok || resend;  // a resent failed flush carried none of the later spend
       if (!more) {
@@ -218,10 +221,17 @@ void LeasingCounterStore::finalFlush(Steady::time_point deadline, std::function<
         more = !self->book_.unsentSpend().empty();
       }
       if (!more) return self->finishStop(std::move(done));
-      again(ok ? std::chrono::milliseconds(0) : kFinalFlushRetry, std::move(done));
+      // Spend that arrived meanwhile goes at once, a few times in a row; then a pause, so that
+      // spend that keeps arriving (or an entry that never clears) cannot spin loop 0 until
+      // stop_wait.
+      if (!ok) return again(kFinalFlushRetry, 0, std::move(done));
+      if (immediate < kFinalFlushImmediate) {
+        return again(std::chrono::milliseconds(0), immediate + 1, std::move(done));
+      }
+      again(kFinalFlushRetry, 0, std::move(done));
     });
   }
-  if (busy) return again(std::chrono::milliseconds(10), std::move(done));  // one in flight
+  if (busy) return again(std::chrono::milliseconds(10), immediate, std::move(done));
   finishStop(std::move(done));
 }
 

@@ -124,9 +124,13 @@ private:
   void scheduleTick();
   void tick();
   void send(core::LeaseFlush flush, std::function<void(bool ok)> done);
-  void finalFlush(std::chrono::steady_clock::time_point deadline, std::function<void()> done);
+  /** @param immediate successful flushes in a row that were followed at once by another */
+  void finalFlush(std::chrono::steady_clock::time_point deadline,
+                  std::function<void()> done,
+                  int immediate);
   void finishStop(std::function<void()> done);
   static constexpr std::chrono::milliseconds kFinalFlushRetry{50};
+  static constexpr int kFinalFlushImmediate = 3;
   void exactAdmit(std::shared_ptr<core::EnforcementPlan> plan,
                   std::string id,
                   std::chrono::system_clock::time_point expires_at,

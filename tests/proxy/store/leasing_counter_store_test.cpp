@@ -443,6 +443,49 @@ TEST_F(LeasingCounterStoreTest, StopSendsAFailedFlushAndTheSpendSettledAfterIt) 
   EXPECT_EQ(field("spendgate:" + plan_key, "spent"), 2 * (kUsd / 3) + 2 * (kUsd / 5));
 }
 
+/**
+ * Spend that keeps arriving while stop() flushes (here: a settle of a local admission every
+ * ~50 us, for the whole stop_wait) used to be sent on at once after every successful flush: loop 0
+ * spun on lease.lua round trips until stop_wait (about 175 flushes in 500 ms on a loaded Debug
+ * build, far more on a fast one). Now a few go at once, then it pauses kFinalFlushRetry (50 ms):
+ * at most 4 per 50 ms, 44 in 500 ms. A slower machine only makes the bound easier to meet.
+ */
+TEST_F(LeasingCounterStoreTest, StopPausesBetweenFlushesWhileSpendKeepsArriving) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  LeasingCounterStore::Options options;
+  options.book.idle_after = 60s;
+  options.flush_interval = 1h;  // only the flushes below
+  options.stop_wait = 500ms;
+  auto a = makeInstance(0, options);
+  BlockingStore& ba = blocking(a, 0);
+  const std::string plan_key = planFor(kUsd).budgets.at(0).counter_key;
+  ASSERT_TRUE(admit(ba, *a, kUsd, "first").allowed());
+  settle(ba, *a, "first", 0);
+  ASSERT_TRUE(flush(*a));
+  ASSERT_TRUE(a->slice(plan_key) && a->slice(plan_key)->lease > 0);
+  constexpr int kAdmitted = 20000;  // more than the loop below can settle in 300 ms
+  const auto p = planFor(1000);
+  for (int i = 0; i < kAdmitted; ++i) {
+    ASSERT_TRUE(a->admitAtOnce(p, "l" + std::to_string(i), p.now + 10min)) << i;
+  }
+
+  const auto before = a->stats().flushes;
+  std::atomic<bool> stopped{false};
+  std::promise<void> done;
+  a->stop([&] {
+    stopped = true;
+    done.set_value();
+  });
+  for (int i = 0; i < kAdmitted && !stopped.load(); ++i) {
+    a->settle(core::Settlement{"l" + std::to_string(i), 1, 0, p.now}, [](auto) {});
+    std::this_thread::sleep_for(50us);  // many per flush round trip, without hogging the lock
+  }
+  done.get_future().get();
+  const auto flushes = a->stats().flushes - before;
+  EXPECT_GE(flushes, 2u);
+  EXPECT_LT(flushes, 60u);
+}
+
 TEST_F(LeasingCounterStoreTest, AFlushRetriedAfterALostReplyCountsOnce) {
   auto c = raw();
   core::StoreKeys keys;
