@@ -28,6 +28,11 @@ std::string newInstanceId() {
   return id;
 }
 
+const core::Clock& systemClock() {
+  static const core::SystemClock clock;
+  return clock;
+}
+
 }  // namespace
 
 std::shared_ptr<LeasingCounterStore> LeasingCounterStore::create(
@@ -55,6 +60,7 @@ LeasingCounterStore::LeasingCounterStore(std::shared_ptr<RedisCounterStore> inne
       loops_(std::move(loops)),
       logger_(logger),
       options_(std::move(options)),
+      clock_(options_.clock ? *options_.clock : systemClock()),
       instance_(newInstanceId()),
       timer_(std::make_shared<net::steady_timer>(*loops_.front())),
       book_(options_.book) {}
@@ -65,7 +71,7 @@ LeasingCounterStore::~LeasingCounterStore() {
   std::optional<core::LeaseFlush> flush;
   {
     std::lock_guard lock(mutex_);
-    if (!stopped_ && !abandoned_) flush = book_.beginFlush(Wall::now(), Steady::now(), true);
+    if (!stopped_ && !abandoned_) flush = book_.beginFlush(clock_.now(), clock_.steadyNow(), true);
   }
   if (!flush) return;
   // Best effort: hand the slices back and send the spend (else the slices expire after the
@@ -106,7 +112,7 @@ void LeasingCounterStore::tick() {
       armed_ = false;
       return;
     }
-    flush = book_.beginFlush(Wall::now(), Steady::now());
+    flush = book_.beginFlush(clock_.now(), clock_.steadyNow());
   }
   if (flush) send(std::move(*flush), {});
   std::lock_guard lock(mutex_);
@@ -133,7 +139,7 @@ void LeasingCounterStore::send(core::LeaseFlush flush, std::function<void(bool)>
     {
       std::lock_guard lock(self->mutex_);
       if (reply.ok()) {
-        self->book_.endFlush(*reply.value, Steady::now());
+        self->book_.endFlush(*reply.value, self->clock_.steadyNow());
       } else {
         // Kept as is and sent again (same seq): Redis applies it at most once.
         self->book_.failFlush();
@@ -156,7 +162,7 @@ void LeasingCounterStore::flushNow(std::function<void(bool)> done) {
     bool busy = false;
     {
       std::lock_guard lock(self->mutex_);
-      flush = self->book_.beginFlush(Wall::now(), Steady::now());
+      flush = self->book_.beginFlush(self->clock_.now(), self->clock_.steadyNow());
       busy = !flush && self->book_.flushing();
     }
     if (busy) {
@@ -199,7 +205,7 @@ void LeasingCounterStore::finalFlush(Steady::time_point deadline,
     std::lock_guard lock(mutex_);
     if (!abandoned_) {
       resend = book_.resending();
-      flush = book_.beginFlush(Wall::now(), Steady::now(), true);
+      flush = book_.beginFlush(clock_.now(), clock_.steadyNow(), true);
       busy = !flush && book_.flushing();
     }
   }
@@ -264,7 +270,7 @@ std::optional<core::AdmissionResult> LeasingCounterStore::admitAtOnce(
   std::optional<core::AdmissionResult> local;
   {
     std::lock_guard lock(mutex_);
-    if (!stopped_) local = book_.admit(plan, reservation_id, expires_at, Steady::now());
+    if (!stopped_) local = book_.admit(plan, reservation_id, expires_at, clock_.steadyNow());
     armLocked();
   }
   if (local) ++local_;
@@ -289,10 +295,10 @@ void LeasingCounterStore::exactAdmit(std::shared_ptr<core::EnforcementPlan> plan
                                      std::chrono::system_clock::time_point expires_at,
                                      AdmitCallback callback,
                                      std::chrono::steady_clock::time_point deadline) {
-  const auto sent = Steady::now();
+  const auto sent_wall = clock_.now();
   inner_->admit(
       *plan, id, expires_at,
-      [weak = weak_from_this(), plan, id, expires_at, deadline, sent,
+      [weak = weak_from_this(), plan, id, expires_at, deadline, sent_wall,
        callback = std::move(callback)](core::AdmissionResult result) mutable {
         auto self = weak.lock();
         const auto retry = self ? self->options_.reclaim_retry : std::chrono::milliseconds(0);
@@ -304,11 +310,11 @@ void LeasingCounterStore::exactAdmit(std::shared_ptr<core::EnforcementPlan> plan
         // to give back what they do not use: ask again shortly.
         auto timer = std::make_shared<net::steady_timer>(self->currentLoop(), retry);
         timer->async_wait(
-            [weak, timer, plan, id, expires_at, deadline, sent, result = std::move(result),
+            [weak, timer, plan, id, expires_at, deadline, sent_wall, result = std::move(result),
              callback = std::move(callback)](const boost::system::error_code&) mutable {
               auto self = weak.lock();
               if (!self) return callback(std::move(result));
-              plan->now += std::chrono::duration_cast<Wall::duration>(Steady::now() - sent);
+              plan->now += self->clock_.now() - sent_wall;
               self->exactAdmit(plan, id, expires_at, std::move(callback), deadline);
             });
       });
@@ -318,7 +324,7 @@ void LeasingCounterStore::settle(const core::Settlement& settlement, SettleCallb
   std::optional<core::SettleResult> local;
   {
     std::lock_guard lock(mutex_);
-    local = book_.settle(settlement, Steady::now());
+    local = book_.settle(settlement, clock_.steadyNow());
   }
   if (local) {
     callback(core::StoreResult<core::SettleResult>::success(std::move(*local)));
@@ -360,7 +366,7 @@ void LeasingCounterStore::spend(const std::string& spend_key, SpendCallback call
     if (auto self = weak.lock(); self && result.ok()) {
       std::optional<core::Picodollars> total = *result.value;
       std::lock_guard lock(self->mutex_);
-      self->book_.adjustSpend(total, Wall::now());
+      self->book_.adjustSpend(total, self->clock_.now());
       result.value = *total;
     }
     callback(std::move(result));

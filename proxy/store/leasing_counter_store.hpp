@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "core/clock.hpp"
 #include "core/store/counter_store.hpp"
 #include "core/store/lease_book.hpp"
 #include "proxy/net.hpp"
@@ -47,6 +48,11 @@ public:
     bool server_time = false;
     /** stop() flushes (and retries a failed flush) for up to this long. */
     std::chrono::milliseconds stop_wait{2000};
+    /**
+     * What the book and the flushes read the time from; null: the system clock. Tests pass a
+     * manual one (the contract suite). Timers (flush interval, reclaim and stop waits) stay real.
+     */
+    std::shared_ptr<const core::Clock> clock;
   };
   struct Stats {
     std::uint64_t local_admissions = 0;
@@ -142,6 +148,7 @@ private:
   std::vector<net::io_context*> loops_;
   Logger& logger_;
   Options options_;
+  const core::Clock& clock_;
   std::string instance_;
   std::shared_ptr<net::steady_timer> timer_;
 
