@@ -191,6 +191,17 @@ void LeaseBook::sweep(Wall wall) {
   }
 }
 
+bool LeaseBook::reclaim(const EnforcementPlan& plan, Steady now) {
+  bool any = false;
+  for (const auto& charge : plan.budgets) {
+    auto it = budgets_.find(charge.counter_key);
+    if (it == budgets_.end() || it->second.unused() == 0) continue;
+    it->second.reclaim_until = std::max(it->second.reclaim_until, now + options_.reclaim_hold);
+    any = true;
+  }
+  return any;
+}
+
 std::optional<LeaseFlush> LeaseBook::beginFlush(Wall wall, Steady now, bool release_all) {
   if (in_flight_) return std::nullopt;
   if (pending_) {

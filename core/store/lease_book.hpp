@@ -54,6 +54,14 @@ public:
   std::optional<SettleResult> settle(const Settlement& settlement, Steady now);
 
   /**
+   * An exact admission of `plan` was refused only because of leased slices (admit.lua's reclaim
+   * mark): the unused part of this instance's own slices of the plan's hard budgets goes back
+   * with the next flush, and they are not leased again for reclaim_hold, as when a flush reply
+   * carries the mark. @return whether any such slice had an unused part (a flush now helps).
+   */
+  bool reclaim(const EnforcementPlan& plan, Steady now);
+
+  /**
    * @param release_all hand every slice back (shutdown)
    * @return nullopt when a flush is in flight or there is nothing to send
    */

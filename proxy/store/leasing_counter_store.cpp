@@ -296,28 +296,45 @@ void LeasingCounterStore::exactAdmit(std::shared_ptr<core::EnforcementPlan> plan
                                      AdmitCallback callback,
                                      std::chrono::steady_clock::time_point deadline) {
   const auto sent_wall = clock_.now();
-  inner_->admit(
-      *plan, id, expires_at,
-      [weak = weak_from_this(), plan, id, expires_at, deadline, sent_wall,
-       callback = std::move(callback)](core::AdmissionResult result) mutable {
-        auto self = weak.lock();
-        const auto retry = self ? self->options_.reclaim_retry : std::chrono::milliseconds(0);
-        if (!self || !result.reclaiming || Steady::now() + retry > deadline) {
-          callback(std::move(result));
-          return;
-        }
-        // Only other instances' slices stand in the way, and their holders were asked
-        // to give back what they do not use: ask again shortly.
-        auto timer = std::make_shared<net::steady_timer>(self->currentLoop(), retry);
-        timer->async_wait(
-            [weak, timer, plan, id, expires_at, deadline, sent_wall, result = std::move(result),
-             callback = std::move(callback)](const boost::system::error_code&) mutable {
-              auto self = weak.lock();
-              if (!self) return callback(std::move(result));
-              plan->now += self->clock_.now() - sent_wall;
-              self->exactAdmit(plan, id, expires_at, std::move(callback), deadline);
-            });
-      });
+  inner_->admit(*plan, id, expires_at,
+                [weak = weak_from_this(), plan, id, expires_at, deadline, sent_wall,
+                 callback = std::move(callback)](core::AdmissionResult result) mutable {
+                  auto self = weak.lock();
+                  if (!self || !result.reclaiming) return callback(std::move(result));
+                  self->retryReclaiming(plan, id, expires_at, deadline, sent_wall,
+                                        std::move(result), std::move(callback));
+                });
+}
+
+void LeasingCounterStore::retryReclaiming(std::shared_ptr<core::EnforcementPlan> plan,
+                                          std::string id,
+                                          Wall::time_point expires_at,
+                                          Steady::time_point deadline,
+                                          Wall::time_point sent_wall,
+                                          core::AdmissionResult result,
+                                          AdmitCallback callback) {
+  // This instance's own idle slice stands in the way: hand it back now and ask again as soon as
+  // Redis has it (the flush timer would take two flushes, ~100 ms, or the wait runs out). Once
+  // at most per slice: then nothing of it is unused, and it is not leased again for a while.
+  bool own = false;
+  {
+    std::lock_guard lock(mutex_);
+    own = book_.reclaim(*plan, clock_.steadyNow());
+  }
+  // Else only other instances' slices stand in the way, and their holders were asked to give
+  // back what they do not use: ask again shortly, while the wait lasts.
+  if (!own && Steady::now() + options_.reclaim_retry > deadline) return callback(std::move(result));
+  auto again = [weak = weak_from_this(), plan, id, expires_at, deadline, sent_wall,
+                result = std::move(result), callback = std::move(callback)]() mutable {
+    auto self = weak.lock();
+    if (!self) return callback(std::move(result));
+    plan->now += self->clock_.now() - sent_wall;  // the time waited
+    self->exactAdmit(plan, id, expires_at, std::move(callback), deadline);
+  };
+  if (own) return flushNow([again = std::move(again)](bool) mutable { again(); });
+  auto timer = std::make_shared<net::steady_timer>(currentLoop(), options_.reclaim_retry);
+  timer->async_wait(
+      [timer, again = std::move(again)](const boost::system::error_code&) mutable { again(); });
 }
 
 void LeasingCounterStore::settle(const core::Settlement& settlement, SettleCallback callback) {

@@ -142,6 +142,14 @@ private:
                   std::chrono::system_clock::time_point expires_at,
                   AdmitCallback callback,
                   std::chrono::steady_clock::time_point deadline);
+  /** An exact admission answered `reclaiming`: frees this instance's own slices or waits. */
+  void retryReclaiming(std::shared_ptr<core::EnforcementPlan> plan,
+                       std::string id,
+                       std::chrono::system_clock::time_point expires_at,
+                       std::chrono::steady_clock::time_point deadline,
+                       std::chrono::system_clock::time_point sent_wall,
+                       core::AdmissionResult result,
+                       AdmitCallback callback);
   net::io_context& currentLoop() const;
 
   std::shared_ptr<RedisCounterStore> inner_;

@@ -205,6 +205,23 @@ TEST_F(LeaseBookTest, AReclaimMarkHandsTheUnusedPartBackAndStopsLeasing) {
   EXPECT_EQ(f->budgets[0].unit, 0);            // wants nothing while the mark lasts
 }
 
+// The exact path was refused only because of slices, and one of them is ours: the next flush
+// hands its unused part back at once (without waiting for Redis' mark in a flush reply).
+TEST_F(LeaseBookTest, ReclaimingOwnSlicesHandsTheUnusedPartBackAtTheNextFlush) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "x").has_value());
+  flush(10 * kUsd);
+  ASSERT_TRUE(admit(3 * kUsd, "a"));
+  EXPECT_TRUE(book_.reclaim(planFor(20 * kUsd), clock_.steadyNow()));
+  EXPECT_FALSE(admit(kUsd, "b").has_value());  // not used while reclaiming
+  const auto f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f && f->budgets.size() == 1);
+  EXPECT_EQ(f->budgets[0].release, 7 * kUsd);  // all but a's worst case
+  EXPECT_EQ(f->budgets[0].unit, 0);            // wants nothing while reclaiming
+  book_.failFlush();
+  EXPECT_FALSE(book_.reclaim(planFor(20 * kUsd), clock_.steadyNow()));  // nothing unused left
+}
+
 TEST_F(LeaseBookTest, AnIdleCounterGivesItsSliceBackAndIsForgotten) {
   rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
   EXPECT_FALSE(admit(kUsd, "x").has_value());
