@@ -331,8 +331,14 @@ void LeasingCounterStore::retryReclaiming(std::shared_ptr<core::EnforcementPlan>
     plan->now += self->clock_.now() - sent_wall;  // the time waited
     self->exactAdmit(plan, id, expires_at, std::move(callback), deadline);
   };
-  if (own) return flushNow([again = std::move(again)](bool) mutable { again(); });
-  auto timer = std::make_shared<net::steady_timer>(currentLoop(), options_.reclaim_retry);
+  // The retry (and so the caller's callback) stays on the loop the caller is on; the flush
+  // answers on loop 0.
+  net::io_context& loop = currentLoop();
+  if (own) {
+    return flushNow(
+        [&loop, again = std::move(again)](bool) mutable { net::post(loop, std::move(again)); });
+  }
+  auto timer = std::make_shared<net::steady_timer>(loop, options_.reclaim_retry);
   timer->async_wait(
       [timer, again = std::move(again)](const boost::system::error_code&) mutable { again(); });
 }

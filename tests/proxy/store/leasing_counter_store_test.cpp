@@ -486,6 +486,40 @@ TEST_F(LeasingCounterStoreTest, StopPausesBetweenFlushesWhileSpendKeepsArriving)
   EXPECT_LT(flushes, 60u);
 }
 
+/**
+ * One instance, two loops: a request that fits the budget only without this instance's own idle
+ * slice is admitted (the slice is handed back at once, not after two timer flushes or a refusal
+ * after reclaim_wait), and its callback runs on the caller's loop (1), not on loop 0 where the
+ * flush that handed the slice back was answered.
+ */
+TEST_F(LeasingCounterStoreTest, OwnIdleSliceIsHandedBackAtOnceOnTheCallersLoop) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  config::RedisConfig redis;
+  redis.url = server_.url();
+  RedisCounterStore::Options redis_options;
+  redis_options.admit_timeout = 5s;
+  redis_options.command_timeout = 5s;
+  const std::vector<net::io_context*> loops = {&(*loops_)[0], &(*loops_)[1]};
+  auto inner = RedisCounterStore::create(redis, loops, logger_, redis_options);
+  ASSERT_TRUE(eventually([&] { return inner->up(); }));
+  LeasingCounterStore::Options options;
+  options.flush_interval = 1h;  // only the flushes below: no timer hands the slice back
+  options.reclaim_wait = 0ms;   // and no waiting for other holders
+  auto a = LeasingCounterStore::create(inner, loops, logger_, options);
+  stores_.push_back(a);
+  BlockingStore& on1 = blocking(a, 1);
+  const std::string plan_key = planFor(kUsd).budgets.at(0).counter_key;
+  ASSERT_TRUE(admit(on1, *a, kUsd, "first").allowed());
+  settle(on1, *a, "first", 0);
+  ASSERT_TRUE(flush(*a));
+  ASSERT_TRUE(a->slice(plan_key) && a->slice(plan_key)->lease > 0);
+  // 990 USD fits (nothing spent or reserved), but not with the slice counted as reserved.
+  const AdmissionResult big = admit(on1, *a, 990 * kUsd, "big");
+  EXPECT_TRUE(big.allowed());
+  EXPECT_EQ(on1.lastCallbackThread(), loops_->threadId(1));
+  EXPECT_EQ(a->slice(plan_key)->lease, 0);
+}
+
 TEST_F(LeasingCounterStoreTest, AFlushRetriedAfterALostReplyCountsOnce) {
   auto c = raw();
   core::StoreKeys keys;
