@@ -73,7 +73,8 @@ struct OpenAiAnswer {
   std::string service_tier;
   bool has_usage = false;  // `usage` is an object
   OpenAiUsageFields usage;
-  std::int64_t output_code_points = 0;  // choices' text, message texts, tool arguments
+  // UsageEstimator::weight of the choices' text, message texts, tool arguments
+  std::int64_t output_weight = 0;
 };
 
 class OpenAiAnswerScan {
@@ -471,8 +472,7 @@ private:
   void takeString(boost::json::string_view s) {
     switch (pending_) {
       case Slot::Text:
-        answer.output_code_points +=
-            UsageEstimator::codePoints(std::string_view(s.data(), s.size()));
+        answer.output_weight += UsageEstimator::weight(std::string_view(s.data(), s.size()));
         break;
       case Slot::Model:
         answer.model.append(s.data(), s.size());
@@ -846,7 +846,7 @@ UsageResult UsageExtractor::finishWith(const std::string_view* held) {
         parseOpenAiUsage(answer->usage, request_.gemini_compat, counts_, parsed);
         reported_ = parsed;
       }
-      estimator_.addOutputBytes(answer->output_code_points);  // already in code points
+      estimator_.addOutputWeight(answer->output_weight);  // already weighed
     } else {
       const boost::json::value* doc = json_.parse(body);
       if (doc == nullptr) {
@@ -872,7 +872,7 @@ UsageResult UsageExtractor::finishWith(const std::string_view* held) {
   }
 
   if (!reported_) {
-    if (upstream_error_ && estimator_.outputChars() == 0) {
+    if (upstream_error_ && estimator_.outputWeight() == 0) {
       // Failed before generating anything: nothing to bill.
       UsageResult result;
       result.status = UsageStatus::NotBillable;
