@@ -1028,6 +1028,10 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
     if (ex.upstream) ex.upstream->close();
     const bool keep_alive = ex.client_keep_alive && !draining_;
+    // The whole request reached the upstream, which may still be running (and billing) it:
+    // SDKs retry a 5xx twice, each retry a paid run. Nothing sent, a retry costs nothing.
+    HeaderList headers;
+    if (ex.awaiting_answer) headers.emplace_back("x-should-retry", "false");
     if (ec == beast::error::timeout) {
       const bool whole = first_byte_deadline == ex.deadline;
       co_await sendError(
@@ -1035,11 +1039,11 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
           "upstream " + provider.config.name + " did not answer within " +
               std::to_string((whole ? server.request_timeout : server.first_byte_timeout).count()) +
               " ms",
-          keep_alive);
+          keep_alive, headers);
     } else {
       co_await sendError(ex, format, ProxyError::UpstreamUnavailable,
                          "upstream " + provider.config.name + " unavailable: " + ec.message(),
-                         keep_alive);
+                         keep_alive, headers);
     }
     co_return keep_alive;
   }
@@ -1333,7 +1337,11 @@ Awaitable<bool> ClientSession::failHeldAnswer(Exchange& ex, ProxyError error, st
     beast::error_code ignored;
     socket_.cancel(ignored);
   }
-  co_await sendError(ex, ex.provider->config.format, error, std::move(message), keep_alive);
+  // The upstream ran the request and began its answer: a retry would be another paid run.
+  HeaderList headers;
+  headers.emplace_back("x-should-retry", "false");
+  co_await sendError(ex, ex.provider->config.format, error, std::move(message), keep_alive,
+                     headers);
   co_return keep_alive;
 }
 

@@ -53,6 +53,7 @@ test('upstream down (closed port) -> 502 in each provider format', async (t) => 
     assert.equal(e.json.input_tokens, 0, `${format}: closed port billed input`);
     assert.equal(e.json.cost_usd, 0, `${format}: closed port cost`);
     assert.equal(res.headers['x-spendgate-cost-usd'], '0', `${format}: closed port cost header`);
+    assert.equal(res.headers['x-should-retry'], undefined, `${format}: a retry costs nothing here`);
   }
   // still serving afterwards
   const again = await send(proxy, 'openai');
@@ -86,6 +87,8 @@ test('upstream closes the connection without answering -> 502 in each provider f
   for (const format of FORMATS) {
     const res = await send(proxy, format);
     assertProxyError(res, format, 502, `${format} upstream closed`);
+    // It had the whole request: a retry may be a second paid run.
+    assert.equal(res.headers['x-should-retry'], 'false', `${format}: upstream closed`);
   }
   await proxy.stopClean();
 });
@@ -130,6 +133,7 @@ test('upstream accepts but never answers -> 504 after about first_byte_timeout, 
     assert.ok(e.json.input_tokens > 0, `${format}: 504 input_tokens ${e.json.input_tokens}`);
     assert.equal(e.json.output_tokens, 0);
     assert.ok(e.json.cost_usd > 0, `${format}: 504 cost ${e.json.cost_usd}`);
+    assert.equal(res.headers['x-should-retry'], 'false', `${format}: the upstream has the request`);
     // The client is told what the ledger charges it.
     assert.equal(Number(res.headers['x-spendgate-cost-usd']), e.json.cost_usd, `${format}: 504 cost header`);
   }

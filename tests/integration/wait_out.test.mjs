@@ -1,0 +1,72 @@
+// A non-streamed metered call whose answer is late: the provider runs (and bills) it whoever waits.
+// - spendgate's own 504 after the request reached the upstream says x-should-retry: false, so an
+//   SDK does not send the prompt again (each retry another paid run).
+// With the official openai SDK against a fake upstream on loopback.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import OpenAI from 'openai';
+import { startProxy, providers } from './lib/proxy.mjs';
+import { startUpstream, json, sleep } from './lib/fake_upstream.mjs';
+import { request } from './lib/http.mjs';
+import { ledgerPathOf, waitForLedger, assertLedgerShape, assertFields } from './lib/ledger.mjs';
+import { chatCompletion, chatUsage } from './lib/openai_stream.mjs';
+
+const ADMIN_TOKEN = `adm-${randomBytes(8).toString('hex')}`;
+const PROMPT = 1234;
+const COMPLETION = 567;
+const MAX_TOKENS = 900;
+const CHAT = { model: 'gpt-4o-mini', max_completion_tokens: MAX_TOKENS, messages: [{ role: 'user', content: 'think hard' }] };
+
+/**
+ * An upstream that answers every chat after `delayMs` with PROMPT/COMPLETION usage, and records
+ * for each request whether its connection was closed before the answer could go.
+ */
+async function slowUpstream(t, delayMs) {
+  const runs = [];
+  const up = await startUpstream({
+    handler: async (req, res) => {
+      const run = { answered: false, abandoned: false };
+      runs.push(run);
+      const socket = req.socket;
+      await sleep(delayMs);
+      if (socket.destroyed) {
+        run.abandoned = true;
+        return;
+      }
+      json(res, 200, chatCompletion({ usage: chatUsage({ prompt: PROMPT, completion: COMPLETION }) }));
+      run.answered = true;
+    },
+  });
+  t.after(() => up.close());
+  return { up, runs };
+}
+
+async function proxyFor(t, up, server) {
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }),
+    server,
+    admin: { listen: '127.0.0.1:0', token_env: 'SG_IT_ADMIN_TOKEN' },
+    env: { SG_IT_ADMIN_TOKEN: ADMIN_TOKEN },
+    extra: { budgets: [{ name: 'org', scope: 'global', period: 'day', limit_usd: 100, mode: 'hard' }] },
+  });
+  await proxy.waitForAdmin();
+  return proxy;
+}
+
+test('openai SDK (default retries): spendgate\'s 504 after first_byte_timeout is not retried: one upstream run', async (t) => {
+  const { up, runs } = await slowUpstream(t, 3000);
+  const proxy = await proxyFor(t, up, { first_byte_timeout: '1s', request_timeout: '30s' });
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, timeout: 30_000 });
+  const err = await client.chat.completions.create(CHAT).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.InternalServerError, `expected a 504 error, got ${err}`);
+  assert.equal(err.status, 504);
+  // Without x-should-retry the SDK sends it twice more: three paid runs.
+  assert.equal(up.requests.length, 1, `upstream runs: ${up.requests.length}`);
+  assert.equal(err.headers?.get?.('x-should-retry') ?? err.headers?.['x-should-retry'], 'false');
+  const [e] = await waitForLedger(ledgerPathOf(proxy), 1);
+  assertLedgerShape(e);
+  assertFields(e, { status: 504, stream: false, usage_source: 'estimated' });
+  assert.equal(runs.length, 1);
+  await proxy.stopClean();
+});
