@@ -110,10 +110,11 @@ struct Exchange {
   // held_answer_ (relayResponse).
   bool usage_in_whole = false;  // `usage` has not been fed the held answer: finish() reads it there
   bool forwarded = false;       // reached the point of calling the upstream: gets a ledger line
-  bool awaiting_answer = false;   // the whole request went upstream, no answer head came back yet
-  bool priced = false;            // usage read and cost known (result, cost, price_source)
-  bool counters_settled = false;  // the reservation and rate limits are settled
-  bool settled = false;           // ... and the ledger line written
+  bool awaiting_answer = false;    // the whole request went upstream, no answer head came back yet
+  bool no_answer_in_time = false;  // ... and none came before first_byte_timeout/request_timeout
+  bool priced = false;             // usage read and cost known (result, cost, price_source)
+  bool counters_settled = false;   // the reservation and rate limits are settled
+  bool settled = false;            // ... and the ledger line written
   std::chrono::system_clock::time_point settled_at;
   core::UsageResult result;
   core::Picodollars cost = 0;
@@ -856,6 +857,11 @@ void ClientSession::price(Exchange& ex) {
     result.status = core::UsageStatus::Estimated;
     result.estimated = true;
     result.usage.input_tokens = core::UsageEstimator(ex.info.request_body_bytes).inputTokens();
+    if (ex.no_answer_in_time && !ex.info.stream) {
+      // A non-streamed call the upstream took and is still working on when we gave up: the
+      // provider will most likely finish and bill it. Its output bound, as reserved.
+      result.usage.output_tokens = ex.runtime->pricer->worstCase(ex.info).output_tokens_bound;
+    }
   }
   if (result.status != core::UsageStatus::NotBillable) {
     const core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
@@ -1018,6 +1024,7 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     ex.upstream->close();  // stale keep-alive connection: try once more on a new one
   }
 
+  if (ec == beast::error::timeout && ex.awaiting_answer) ex.no_answer_in_time = true;
   if (ex.client_gone) {
     ex.record->status = 499;
     ex.record->error = "client closed the connection before the answer";

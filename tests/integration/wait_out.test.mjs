@@ -1,6 +1,8 @@
 // A non-streamed metered call whose answer is late: the provider runs (and bills) it whoever waits.
 // - spendgate's own 504 after the request reached the upstream says x-should-retry: false, so an
-//   SDK does not send the prompt again (each retry another paid run).
+//   SDK does not send the prompt again (each retry another paid run);
+// - a 504 for a non-streamed call charges its output bound (the provider is likely still
+//   generating), a stream's only the input.
 // With the official openai SDK against a fake upstream on loopback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -9,7 +11,8 @@ import OpenAI from 'openai';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json, sleep } from './lib/fake_upstream.mjs';
 import { request } from './lib/http.mjs';
-import { ledgerPathOf, waitForLedger, assertLedgerShape, assertFields } from './lib/ledger.mjs';
+import { ledgerPathOf, waitForEntry, waitForLedger, rawMember, usdToPico, assertLedgerShape, assertFields } from './lib/ledger.mjs';
+import { chatCostPico } from './lib/enforcement.mjs';
 import { chatCompletion, chatUsage } from './lib/openai_stream.mjs';
 
 const ADMIN_TOKEN = `adm-${randomBytes(8).toString('hex')}`;
@@ -54,6 +57,15 @@ async function proxyFor(t, up, server) {
   return proxy;
 }
 
+/** The hard budget's reserved_usd (admin API). */
+async function reservedUsd(proxy) {
+  const res = await request(`${proxy.adminUrl}/admin/budgets`, { headers: { authorization: `Bearer ${ADMIN_TOKEN}` } });
+  assert.equal(res.status, 200, res.text);
+  return res.json().find((b) => b.name === 'org').reserved_usd;
+}
+
+const exactCost = (entry) => BigInt(usdToPico(rawMember(entry.raw, 'cost_usd')));
+
 test('openai SDK (default retries): spendgate\'s 504 after first_byte_timeout is not retried: one upstream run', async (t) => {
   const { up, runs } = await slowUpstream(t, 3000);
   const proxy = await proxyFor(t, up, { first_byte_timeout: '1s', request_timeout: '30s' });
@@ -68,5 +80,26 @@ test('openai SDK (default retries): spendgate\'s 504 after first_byte_timeout is
   assertLedgerShape(e);
   assertFields(e, { status: 504, stream: false, usage_source: 'estimated' });
   assert.equal(runs.length, 1);
+  await proxy.stopClean();
+});
+
+test('504 after first_byte_timeout: a non-streamed call is charged its output bound, a stream its input only', async (t) => {
+  const { up } = await slowUpstream(t, 3000);
+  const proxy = await proxyFor(t, up, { first_byte_timeout: '1s', request_timeout: '30s' });
+  const send = (body) => request(`${proxy.url}/v1/chat/completions`, {
+    method: 'POST', body: JSON.stringify(body), headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+  });
+  const held = await send(CHAT);
+  assert.equal(held.status, 504, held.text);
+  const h = await waitForEntry(ledgerPathOf(proxy), held.headers['x-spendgate-request-id']);
+  // Without: output 0 (input only), though the provider is likely still generating.
+  assertFields(h, { status: 504, stream: false, usage_source: 'estimated', output_tokens: MAX_TOKENS });
+  assert.equal(exactCost(h), chatCostPico(h.json.input_tokens, MAX_TOKENS));
+  assert.equal(Number(held.headers['x-spendgate-cost-usd']), h.json.cost_usd, 'the 504 says what the ledger charges');
+  const streamed = await send({ ...CHAT, stream: true });
+  assert.equal(streamed.status, 504, streamed.text);
+  const s = await waitForEntry(ledgerPathOf(proxy), streamed.headers['x-spendgate-request-id']);
+  assertFields(s, { status: 504, stream: true, usage_source: 'estimated', output_tokens: 0 });
+  assert.equal(await reservedUsd(proxy), 0);
   await proxy.stopClean();
 });
