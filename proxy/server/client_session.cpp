@@ -90,7 +90,10 @@ struct Exchange {
   unsigned client_version = 11;
   bool finished = false;     // the disconnect watch must not act any more
   bool client_gone = false;  // the client closed its connection mid-exchange
-  bool counted = false;      // included in the worker's in-flight count
+  // The client left before a held answer (waitsOut): its socket is closed, but the upstream's
+  // answer is still read, for the usage the provider will bill.
+  bool waiting_out = false;
+  bool counted = false;  // included in the worker's in-flight count
 
   // Metering.
   // Who it is charged to: the session's remembered identity (IdentityMemo), which stays as it is
@@ -171,6 +174,15 @@ bool isStaleConnectionError(const beast::error_code& ec) {
   return ec == http::error::end_of_stream || ec == net::error::eof ||
          ec == net::error::connection_reset || ec == net::error::broken_pipe ||
          ec == ssl::error::stream_truncated;
+}
+
+/**
+ * Whether a client leaving should leave the upstream running (docs/metering.md, "A client that
+ * leaves"): a non-streamed metered call the provider finishes and bills anyway, whose answer
+ * carries its usage. A stream is closed instead (the provider stops generating) and estimated.
+ */
+bool waitsOut(const Exchange& ex) {
+  return !ex.info.stream && ex.info.kind != core::EndpointKind::Unmetered;
 }
 
 /** 1xx other than 101: an interim answer, before the final one (RFC 9110 §15.2). */
@@ -368,6 +380,8 @@ void ClientSession::close() {
   beast::error_code ignored;
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
+  // An answer read for a client that has left (waiting_out) has no client socket to fail on.
+  if (in_flight_ && in_flight_->upstream) in_flight_->upstream->close();
 }
 
 Awaitable<void> ClientSession::run() {
@@ -617,7 +631,7 @@ void ClientSession::sweep(Clock::time_point now) {
   if (auto& upstream = in_flight_->upstream; upstream && upstream->deadline().expire(now)) {
     upstream->close();
   }
-  if (watching_ || in_flight_->finished) return;
+  if (watching_ || in_flight_->finished || in_flight_->client_gone) return;
   if (!seen_by_sweep_) {
     seen_by_sweep_ = true;  // started since the last sweep: give it until the next one
     return;
@@ -640,7 +654,15 @@ void ClientSession::watchForDisconnect(const std::shared_ptr<Exchange>& exchange
         self->watching_ = false;
         if (n > 0) return;  // the next pipelined request: the client is still there
         exchange->client_gone = true;
-        if (exchange->upstream) exchange->upstream->close();
+        if (waitsOut(*exchange)) {
+          // The provider finishes and bills a non-streamed call anyway: read its answer for the
+          // usage (bounded by request_timeout), but let the client's socket go now.
+          exchange->waiting_out = true;
+          beast::error_code ignored;
+          self->socket_.close(ignored);
+        } else if (exchange->upstream) {
+          exchange->upstream->close();
+        }
       });
 }
 
@@ -1025,10 +1047,14 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   }
 
   if (ec == beast::error::timeout && ex.awaiting_answer) ex.no_answer_in_time = true;
-  if (ex.client_gone) {
+  // A client that left while a held answer is awaited: the answer is still read (waiting_out).
+  const bool read_anyway = ex.waiting_out && !ec && ex.parser && ex.parser->is_header_done();
+  if (ex.client_gone && !read_anyway) {
     ex.record->status = 499;
     ex.record->error = "client closed the connection before the answer";
+    if (ex.waiting_out && ec) ex.record->error += "; no answer came: " + describe(ec);
     ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    if (ex.upstream) ex.upstream->close();
     co_return false;
   }
   if (ec) {
@@ -1067,10 +1093,14 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   }
   if (ex.client_gone) {
     ex.record->status = 499;
-    ex.record->error = "client closed the connection mid-answer";
+    ex.record->error = ex.waiting_out ? "client closed the connection before the answer; the "
+                                        "answer was read for its usage"
+                                      : "client closed the connection mid-answer";
+    if (ex.waiting_out && !ex.parser->is_done()) ex.record->error += " but did not complete";
   }
   // Keep the upstream connection only after a complete, reusable exchange.
-  if (ex.parser->is_done() && ex.parser->keep_alive() && ex.upstream->isOpen() && !ex.client_gone) {
+  if (ex.parser->is_done() && ex.parser->keep_alive() && ex.upstream->isOpen() &&
+      (!ex.client_gone || ex.waiting_out)) {
     worker_.pool().release(std::move(ex.upstream));
   } else {
     ex.upstream->close();
@@ -1266,6 +1296,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
         // reads it and asks again sees its real cost counted); the ledger line follows it
         // (settle, once forward() returns), off the client's wait.
         settleCounters(ex);
+        if (ex.client_gone) co_return false;  // read for its usage only (waiting_out)
         appendHeaderLine(own_headers, "x-spendgate-cost-usd", ex.costUsd());
         relayed.framing = BodyFraming::Length;
         relayed.content_length = whole.size();

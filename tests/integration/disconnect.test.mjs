@@ -101,7 +101,8 @@ for (const format of Object.keys(CASES)) {
   }
 }
 
-test('client aborts while the proxy is still waiting for upstream headers -> upstream connection closed, proxy keeps serving', async (t) => {
+// A stream's: a non-streamed metered call's answer is still read for its usage (wait_out.test.mjs).
+test('client aborts a stream while the proxy is still waiting for upstream headers -> upstream connection closed, proxy keeps serving', async (t) => {
   const conns = {};
   const up = await startUpstream({
     handler: (req, res, rec) => {
@@ -119,7 +120,7 @@ test('client aborts while the proxy is still waiting for upstream headers -> ups
     method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
   });
   req.on('error', () => {});
-  req.end(JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, messages: [{ role: 'user', content: 'hi' }] }));
+  req.end(JSON.stringify({ model: 'gpt-4o-mini', max_tokens: 5, stream: true, messages: [{ role: 'user', content: 'hi' }] }));
   await up.waitForRequest(1);
   const abortedAt = performance.now();
   req.destroy();

@@ -1,16 +1,20 @@
 // A non-streamed metered call whose answer is late: the provider runs (and bills) it whoever waits.
 // - spendgate's own 504 after the request reached the upstream says x-should-retry: false, so an
 //   SDK does not send the prompt again (each retry another paid run);
+// - a client that leaves before the answer (SDK timeout) no longer stops the upstream: the answer
+//   is read for its usage (ledger 499, usage_source provider), the reservation released then;
 // - a 504 for a non-streamed call charges its output bound (the provider is likely still
-//   generating), a stream's only the input.
+//   generating), a stream's only the input;
+// - SIGTERM's grace still ends such a wait.
 // With the official openai SDK against a fake upstream on loopback.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json, sleep } from './lib/fake_upstream.mjs';
-import { request } from './lib/http.mjs';
+import { request, withTimeout } from './lib/http.mjs';
 import { ledgerPathOf, waitForEntry, waitForLedger, rawMember, usdToPico, assertLedgerShape, assertFields } from './lib/ledger.mjs';
 import { chatCostPico } from './lib/enforcement.mjs';
 import { chatCompletion, chatUsage } from './lib/openai_stream.mjs';
@@ -83,6 +87,47 @@ test('openai SDK (default retries): spendgate\'s 504 after first_byte_timeout is
   await proxy.stopClean();
 });
 
+test('openai SDK timeout before a non-streamed answer: the answer is still read, ledger 499 with the provider\'s usage, reservation released', async (t) => {
+  const { up, runs } = await slowUpstream(t, 2000);
+  const proxy = await proxyFor(t, up, { first_byte_timeout: '10s', request_timeout: '30s' });
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, timeout: 1000, maxRetries: 0 });
+  const t0 = performance.now();
+  const err = await client.chat.completions.create(CHAT).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.APIConnectionTimeoutError, `expected the SDK's timeout, got ${err}`);
+  assert.ok(performance.now() - t0 < 1900, 'the client gave up before the answer');
+  const [e] = await waitForLedger(ledgerPathOf(proxy), 1, { timeout: 10_000 });
+  assertLedgerShape(e);
+  // Without the wait the upstream connection is closed at once: input estimated, output 0.
+  assertFields(e, { status: 499, stream: false, usage_source: 'provider', input_tokens: PROMPT, output_tokens: COMPLETION });
+  assert.equal(exactCost(e), chatCostPico(PROMPT, COMPLETION));
+  assert.deepEqual(runs, [{ answered: true, abandoned: false }]);
+  assert.equal(await reservedUsd(proxy), 0);
+  // The proxy serves on.
+  const again = await new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0 }).chat.completions.create(CHAT);
+  assert.equal(again.usage.completion_tokens, COMPLETION);
+  await proxy.stopClean();
+});
+
+test('a client that leaves before a stream\'s head still stops the upstream: 499, input estimated only', async (t) => {
+  const { up, runs } = await slowUpstream(t, 4000);
+  const proxy = await proxyFor(t, up, { first_byte_timeout: '10s', request_timeout: '30s' });
+  const req = http.request(`${proxy.url}/v1/chat/completions`, {
+    method: 'POST', agent: false, headers: { 'content-type': 'application/json', authorization: 'Bearer sk-test' },
+  });
+  req.on('error', () => {});
+  req.end(JSON.stringify({ ...CHAT, stream: true }));
+  await up.waitForRequest(1);
+  await sleep(500); // past the sweeps that start the disconnect watch
+  req.destroy();
+  await withTimeout(up.connections[0].closed, 3000, 'the upstream connection closed after the stream\'s client left');
+  const [e] = await waitForLedger(ledgerPathOf(proxy), 1);
+  assertFields(e, { status: 499, stream: true, usage_source: 'estimated', output_tokens: 0 });
+  assert.equal(await reservedUsd(proxy), 0);
+  await sleep(3600);
+  assert.deepEqual(runs, [{ answered: false, abandoned: true }]);
+  await proxy.stopClean();
+});
+
 test('504 after first_byte_timeout: a non-streamed call is charged its output bound, a stream its input only', async (t) => {
   const { up } = await slowUpstream(t, 3000);
   const proxy = await proxyFor(t, up, { first_byte_timeout: '1s', request_timeout: '30s' });
@@ -103,3 +148,24 @@ test('504 after first_byte_timeout: a non-streamed call is charged its output bo
   assert.equal(await reservedUsd(proxy), 0);
   await proxy.stopClean();
 });
+
+test('SIGTERM while an answer is awaited for a client that left: the grace ends the wait, the line is written', async (t) => {
+  const { up } = await startUpstreamNeverAnswering(t);
+  const proxy = await proxyFor(t, up, { first_byte_timeout: '60s', request_timeout: '120s', shutdown_grace: '1s' });
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, timeout: 1000, maxRetries: 0 });
+  const err = await client.chat.completions.create(CHAT).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.APIConnectionTimeoutError, `expected the SDK's timeout, got ${err}`);
+  await sleep(300);
+  const t0 = performance.now();
+  // Without closing the awaited upstream at the grace's end, it waits for first_byte_timeout (60 s).
+  await proxy.stopClean({ timeout: 10_000 });
+  t.diagnostic(`exited ${(performance.now() - t0).toFixed(0)} ms after SIGTERM`);
+  const [e] = await waitForLedger(ledgerPathOf(proxy), 1);
+  assertFields(e, { status: 499, stream: false, usage_source: 'estimated' });
+});
+
+async function startUpstreamNeverAnswering(t) {
+  const up = await startUpstream({ handler: () => { /* never answers */ } });
+  t.after(() => up.close());
+  return { up };
+}
