@@ -12,12 +12,14 @@ import assert from 'node:assert/strict';
 import http from 'node:http';
 import { randomBytes } from 'node:crypto';
 import OpenAI from 'openai';
+import Anthropic from '@anthropic-ai/sdk';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json, sleep } from './lib/fake_upstream.mjs';
 import { request, withTimeout } from './lib/http.mjs';
-import { ledgerPathOf, waitForEntry, waitForLedger, rawMember, usdToPico, assertLedgerShape, assertFields } from './lib/ledger.mjs';
+import { ledgerPathOf, waitForEntry, waitForLedger, rawMember, usdToPico, perMillion, assertLedgerShape, assertFields } from './lib/ledger.mjs';
 import { chatCostPico } from './lib/enforcement.mjs';
 import { chatCompletion, chatUsage } from './lib/openai_stream.mjs';
+import { ANTHROPIC_MESSAGE } from './lib/fixtures.mjs';
 
 const ADMIN_TOKEN = `adm-${randomBytes(8).toString('hex')}`;
 const PROMPT = 1234;
@@ -41,7 +43,12 @@ async function slowUpstream(t, delayMs) {
         run.abandoned = true;
         return;
       }
-      json(res, 200, chatCompletion({ usage: chatUsage({ prompt: PROMPT, completion: COMPLETION }) }));
+      if (req.url.startsWith('/v1/messages')) {
+        const usage = { input_tokens: PROMPT, cache_creation_input_tokens: 0, cache_read_input_tokens: 0, output_tokens: COMPLETION };
+        json(res, 200, { ...ANTHROPIC_MESSAGE, usage });
+      } else {
+        json(res, 200, chatCompletion({ usage: chatUsage({ prompt: PROMPT, completion: COMPLETION }) }));
+      }
       run.answered = true;
     },
   });
@@ -105,6 +112,21 @@ test('openai SDK timeout before a non-streamed answer: the answer is still read,
   // The proxy serves on.
   const again = await new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0 }).chat.completions.create(CHAT);
   assert.equal(again.usage.completion_tokens, COMPLETION);
+  await proxy.stopClean();
+});
+
+test('anthropic SDK timeout before a non-streamed answer: ledger 499 with the provider\'s usage', async (t) => {
+  const { up, runs } = await slowUpstream(t, 2000);
+  const proxy = await proxyFor(t, up, { first_byte_timeout: '10s', request_timeout: '30s' });
+  const client = new Anthropic({ apiKey: 'sk-ant-test', baseURL: proxy.url, timeout: 1000, maxRetries: 0 });
+  const err = await client.messages.create({ model: 'claude-3-5-haiku-20241022', max_tokens: MAX_TOKENS, messages: [{ role: 'user', content: 'think hard' }] })
+    .then(() => null, (e) => e);
+  assert.ok(err instanceof Anthropic.APIConnectionTimeoutError, `expected the SDK's timeout, got ${err}`);
+  const [e] = await waitForLedger(ledgerPathOf(proxy), 1, { timeout: 10_000 });
+  assertFields(e, { status: 499, stream: false, usage_source: 'provider', input_tokens: PROMPT, output_tokens: COMPLETION });
+  assert.equal(exactCost(e), perMillion(PROMPT, '0.80') + perMillion(COMPLETION, '4.00'));
+  assert.deepEqual(runs, [{ answered: true, abandoned: false }]);
+  assert.equal(await reservedUsd(proxy), 0);
   await proxy.stopClean();
 });
 
