@@ -9,8 +9,9 @@ namespace spendgate::core {
 
 /**
  * @return whether a request creates something the provider bills but spendgate cannot price:
- *         image, audio and video generation, batches, fine-tuning jobs, Gemini's `:predict`
- *         family and cached contents. Such a request reserves nothing, but a hard budget with
+ *         image, audio and video generation, batches, fine-tuning jobs, Realtime client secrets,
+ *         sessions and calls, eval runs, containers, vector stores, Gemini's `:predict` family and
+ *         cached contents. Such a request reserves nothing, but a hard budget with
  *         nothing left refuses it (a used-up budget must not be bypassed through an endpoint
  *         spendgate does not meter). Only POST creates; listings, reads and cancels are free.
  * @param method the request method as sent ("POST")

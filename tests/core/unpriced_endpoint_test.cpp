@@ -61,5 +61,46 @@ TEST(UnpricedEndpoint, AnthropicBatchesAndGeminiPredictBatchAndCaches) {
   EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::Gemini, "POST", "/v1beta/batches/b:cancel"));
 }
 
+// Minting an ephemeral Realtime credential hands out a provider key whose spend spendgate never
+// sees: a used-up budget must refuse it, as it refuses the other paid creates.
+TEST(UnpricedEndpoint, RealtimeCredentialsSessionsAndCalls) {
+  for (const char* path :
+       {"/v1/realtime/client_secrets", "/v1/realtime/translations/client_secrets",
+        "/v1/realtime/sessions", "/v1/realtime/transcription_sessions", "/v1/realtime/calls",
+        "/v1/realtime/calls/rtc_123/accept", "/v1/realtime/client_secrets/?x=1",
+        "/v1/realtime%2Fclient_secrets"}) {
+    EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "POST", path)) << path;
+  }
+  EXPECT_TRUE(
+      isUnpricedPaidEndpoint(ProviderFormat::Azure, "POST", "/openai/v1/realtime/client_secrets"));
+  EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::Gemini, "POST",
+                                     "/v1beta/openai/realtime/client_secrets"));
+  // Ending a call, or refusing or transferring one, bills nothing; reads are free.
+  for (const char* path : {"/v1/realtime/calls/rtc_123/hangup", "/v1/realtime/calls/rtc_123/reject",
+                           "/v1/realtime/calls/rtc_123/refer"}) {
+    EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "POST", path)) << path;
+  }
+  EXPECT_FALSE(
+      isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "GET", "/v1/realtime/client_secrets"));
+}
+
+TEST(UnpricedEndpoint, EvalRunsContainersAndVectorStores) {
+  for (const char* path :
+       {"/v1/evals/eval_1/runs", "/v1/evals/eval_1/runs/", "/v1/containers", "/v1/vector_stores",
+        "/v1/vector_stores/vs_1/files", "/v1/vector_stores/vs_1/file_batches"}) {
+    EXPECT_TRUE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "POST", path)) << path;
+  }
+  for (const char* path :
+       {"/v1/evals", "/v1/evals/eval_1", "/v1/evals/eval_1/runs/run_1/cancel",
+        "/v1/evals/eval_1/runs/run_1", "/v1/evals/runs", "/v1/containers/c_1/files",
+        "/v1/vector_stores/vs_1", "/v1/vector_stores/vs_1/search",
+        "/v1/vector_stores/vs_1/files/file_1", "/v1/vector_stores/vs_1/file_batches/b_1/cancel"}) {
+    EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "POST", path)) << path;
+  }
+  EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::OpenAI, "GET", "/v1/evals/eval_1/runs"));
+  // Native Gemini paths are not OpenAI's.
+  EXPECT_FALSE(isUnpricedPaidEndpoint(ProviderFormat::Gemini, "POST", "/v1beta/containers"));
+}
+
 }  // namespace
 }  // namespace spendgate::core

@@ -176,6 +176,79 @@ test('a used-up hard budget refuses unpriced paid endpoints (openai SDK images, 
   await proxy.stopClean();
 });
 
+// A virtual-key caller who mints a Realtime client secret holds a provider credential whose spend
+// spendgate never sees: the budget check at minting is the only control. Eval runs and containers
+// are billed too. All pass while the key's hard budget has room and are refused once it is used up.
+test('openai SDK realtime.clientSecrets.create (and sessions, calls, eval runs, containers, vector stores) pass a virtual key\'s hard budget with room left and get 429 budget once it is used up', async (t) => {
+  const up = await startUpstream({
+    handler: (req, res, rec) => {
+      if (rec.url.endsWith('/chat/completions')) {
+        return json(res, 200, { id: 'c', object: 'chat.completion', model: 'gpt-4o-mini', choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'length' }], usage: { prompt_tokens: 10, completion_tokens: 1000, total_tokens: 1010 } });
+      }
+      if (rec.url.endsWith('/realtime/client_secrets')) {
+        // The fake mints from the key it was sent, as the provider would.
+        return json(res, 200, { value: `ek_minted_by_${rec.headers.authorization.slice(7)}`, expires_at: 9999999999, session: { type: 'realtime', model: 'gpt-realtime' } });
+      }
+      return json(res, 200, { id: 'x_1', object: 'thing' });
+    },
+  });
+  t.after(() => up.close());
+  const vk = `sg-vk-${randomBytes(16).toString('hex')}`;
+  const real = `sk-real-${randomBytes(6).toString('hex')}`;
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url }, { openai: { api_key_env: 'SG_IT_OPENAI_KEY' } }),
+    extra: {
+      identity: { passthrough: false, virtual_keys: [{ id: 'intern', key_sha256: sha256hex(vk) }] },
+      budgets: [{ name: 'intern-cap', scope: 'key', period: 'day', limit_usd: 0.0001, mode: 'hard' }],
+    },
+    env: { SG_IT_OPENAI_KEY: real },
+  });
+  const client = new OpenAI({ apiKey: vk, baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+  const session = { session: { type: 'realtime', model: 'gpt-realtime' } };
+  const paid = [
+    ['realtime.clientSecrets.create', '/v1/realtime/client_secrets', () => client.realtime.clientSecrets.create(session)],
+    ['POST /realtime/sessions', '/v1/realtime/sessions', () => client.post('/realtime/sessions', { body: { model: 'gpt-4o-realtime-preview' } })],
+    ['POST /realtime/transcription_sessions', '/v1/realtime/transcription_sessions', () => client.post('/realtime/transcription_sessions', { body: {} })],
+    ['POST /realtime/calls', '/v1/realtime/calls', () => client.post('/realtime/calls', { body: { sdp: 'v=0' } })],
+    ['evals.runs.create', '/v1/evals/eval_1/runs', () => client.evals.runs.create('eval_1', { data_source: { type: 'completions', source: { type: 'file_id', id: 'file_1' }, model: 'gpt-4o' } })],
+    ['containers.create', '/v1/containers', () => client.containers.create({ name: 'c' })],
+    ['vectorStores.create', '/v1/vector_stores', () => client.vectorStores.create({ name: 'v' })],
+  ];
+
+  // Room left: forwarded with the provider's key, costing nothing in the ledger.
+  const minted = await client.realtime.clientSecrets.create(session);
+  assert.equal(minted.value, `ek_minted_by_${real}`, 'the provider key is injected, the virtual key stays');
+  for (const [, , call] of paid.slice(1)) await call();
+  assert.deepEqual(up.requests.map((r) => r.url), paid.map(([, path]) => path));
+  const lines = await waitForLedger(ledgerPathOf(proxy), paid.length, { what: 'paid creates ledger lines' });
+  for (const { json: line, raw } of lines) {
+    assert.equal(line.price_source, 'unmetered', raw);
+    assert.equal(line.cost_usd, 0, raw);
+    assert.equal(line.key, 'intern', raw);
+  }
+
+  // Use the budget up: 1 000 output tokens of gpt-4o-mini cost $0.0006015 > $0.0001.
+  await client.chat.completions.create({ model: 'gpt-4o-mini', max_tokens: 1, messages });
+  assert.equal((await adminBudget(proxy.adminUrl, 'intern-cap')).reserved_usd, 0, 'each hold is released');
+  up.requests.length = 0;
+  for (const [name, , call] of paid) {
+    const err = await call().then(() => null, (e) => e);
+    assert.ok(err instanceof OpenAI.RateLimitError, `${name}: expected RateLimitError, got ${err?.constructor?.name}: ${err?.message}`);
+    assert.equal(err.code, 'budget_exceeded', name);
+    assert.equal(err.headers.get('x-spendgate-denied'), 'budget', name);
+    assert.match(err.error.message, /^Budget "intern-cap" \(key intern\) is used up for this day: .* spendgate cannot price this endpoint/, name);
+  }
+  assert.equal(up.requests.length, 0, 'nothing was forwarded once the budget was used up');
+
+  // Free: ending a call, cancelling an eval run, reading a client secret's session stay open.
+  for (const path of ['/v1/realtime/calls/rtc_1/hangup', '/v1/evals/eval_1/runs/run_1/cancel']) {
+    const r = await request(`${proxy.url}${path}`, { method: 'POST', headers: { authorization: `Bearer ${vk}` } });
+    assert.equal(r.status, 200, `${path}: ${r.text}`);
+  }
+  assert.equal(up.requests.length, 2);
+  await proxy.stopClean();
+});
+
 test('google-genai file uploads (POST /upload/v1beta/files) reach a gemini provider with default routes, unmetered, body and headers intact, the virtual key replaced, the upload session URL pointed back at the proxy', async (t) => {
   const up = await startUpstream({
     handler: (req, res, rec) => {
