@@ -56,6 +56,8 @@ EndpointKind openAiKind(std::string_view path) {
   if (endsWith(path, "/completions")) return EndpointKind::Completions;
   if (endsWith(path, "/embeddings")) return EndpointKind::Embeddings;
   if (endsWith(path, "/responses")) return EndpointKind::Responses;
+  // A compaction pass: a model call billed as one, answered with usage in the Responses shape.
+  if (endsWith(path, "/responses/compact")) return EndpointKind::Responses;
   return EndpointKind::Unmetered;
 }
 
@@ -613,7 +615,10 @@ RequestInfo classifyRequest(ProviderFormat format,
       break;
     }
   }
-  if (info.output_cap_field.empty()) info.output_cap_field = defaultOutputCapField(info.kind);
+  // A compaction takes no output cap: advice to set one would be refused upstream.
+  if (info.output_cap_field.empty() && !endsWith(path, "/responses/compact")) {
+    info.output_cap_field = defaultOutputCapField(info.kind);
+  }
   std::optional<std::int64_t> choices;
   for (const Field field : native_gemini ? std::span<const Field>(kGeminiChoices)
                                          : std::span<const Field>(kTopLevelChoices)) {

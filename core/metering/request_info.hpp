@@ -14,7 +14,7 @@ enum class EndpointKind {
   ChatCompletions,              // */chat/completions (OpenAI, Azure, Gemini-compat)
   Completions,                  // */completions (legacy)
   Embeddings,                   // */embeddings, Gemini models/{m}:embedContent|batchEmbedContents
-  Responses,                    // */responses
+  Responses,                    // */responses, */responses/compact
   AnthropicMessages,            // /v1/messages
   GeminiGenerateContent,        // models/{m}:generateContent
   GeminiStreamGenerateContent,  // models/{m}:streamGenerateContent (SSE with alt=sse, else JSON

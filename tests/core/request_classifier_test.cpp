@@ -357,6 +357,44 @@ TEST(RequestClassifier, AnthropicAndGemini) {
   EXPECT_EQ(compat.requested_model, "gemini-2.0-flash");
 }
 
+// responses.compact() is a billed model pass whose answer carries Responses usage: metered as
+// /responses is, wherever /responses is (Azure v1, Gemini's OpenAI-compatible API).
+TEST(RequestClassifier, ResponsesCompactIsAMeteredResponsesCall) {
+  const std::string body = R"({"model":"gpt-5","previous_response_id":"resp_1"})";
+  const auto openai = classifyRequest(ProviderFormat::OpenAI, "/v1/responses/compact", "", body);
+  EXPECT_EQ(openai.kind, EndpointKind::Responses);
+  EXPECT_EQ(openai.requested_model, "gpt-5");
+  EXPECT_TRUE(openai.model_from_body);
+  EXPECT_EQ(openai.request_body_bytes, static_cast<std::int64_t>(body.size()));
+  // It takes no output cap: a denial must not advise setting one.
+  EXPECT_EQ(openai.output_cap_field, "");
+  EXPECT_FALSE(openai.max_output_tokens.has_value());
+  EXPECT_EQ(endpointKind(ProviderFormat::OpenAI, "/v1/responses/compact/"),
+            EndpointKind::Responses);
+  EXPECT_EQ(endpointKind(ProviderFormat::OpenAI, "/v1/responses%2Fcompact"),
+            EndpointKind::Responses);
+  const DeploymentMap deployments{{"prod", "gpt-5"}};
+  const auto azure = classifyRequest(ProviderFormat::Azure, "/openai/v1/responses/compact", "",
+                                     R"({"model":"prod"})", deployments);
+  EXPECT_EQ(azure.kind, EndpointKind::Responses);
+  EXPECT_EQ(azure.requested_model, "gpt-5");
+  const auto gemini = classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/responses/compact",
+                                      "", R"({"model":"gemini-2.5-flash"})");
+  EXPECT_EQ(gemini.kind, EndpointKind::Responses);
+  EXPECT_TRUE(gemini.gemini_compat);
+  // Without a model it is refused like any metered call under unknown_model: reject.
+  EXPECT_EQ(
+      classifyRequest(ProviderFormat::OpenAI, "/v1/responses/compact", "", "{}").model_problem,
+      ModelProblem::NoModel);
+  // A plain /responses call keeps its own cap field; other sub-paths stay unmetered.
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/responses", "", "{}").output_cap_field,
+            "max_output_tokens");
+  for (const char* path : {"/v1/responses/input_tokens", "/v1/responses/resp_1",
+                           "/v1/responses/resp_1/cancel", "/v1/responses/resp_1/input_items"}) {
+    EXPECT_EQ(endpointKind(ProviderFormat::OpenAI, path), EndpointKind::Unmetered) << path;
+  }
+}
+
 // Legacy completions bill all best_of candidates generated server-side, not just the n returned.
 TEST(RequestClassifier, BestOfBoundsTheChoices) {
   auto choices = [](const char* body) {
