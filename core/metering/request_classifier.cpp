@@ -85,18 +85,19 @@ std::string_view azureDeployment(std::string_view path) {
 
 // ---- The body, read without building a document ----------------------------------------------
 //
-// Only a handful of members matter (model, stream, stream_options.include_usage, service_tier,
-// the output caps, n, best_of, generationConfig.{maxOutputTokens,candidateCount} in either
-// spelling), and request bodies can be large (conversations, tool schemas). A SAX handler over
-// Boost.JSON's basic_parser picks them out with the same rules the document view had: the body must
-// be exactly one valid JSON value (same options: max depth kRequestBodyMaxDepth, strict JSON, UTF-8
-// checked; a leading BOM skipped) or nothing counts; the root must be an object; of duplicate keys
-// the last one wins; a member of the wrong type reads as absent.
+// Only a handful of members matter (model, stream, background, stream_options.include_usage,
+// service_tier, the output caps, n, best_of, generationConfig.{maxOutputTokens,candidateCount} in
+// either spelling), and request bodies can be large (conversations, tool schemas). A SAX handler
+// over Boost.JSON's basic_parser picks them out with the same rules the document view had: the body
+// must be exactly one valid JSON value (same options: max depth kRequestBodyMaxDepth, strict JSON,
+// UTF-8 checked; a leading BOM skipped) or nothing counts; the root must be an object; of duplicate
+// keys the last one wins; a member of the wrong type reads as absent.
 
 enum class Field : std::uint8_t {
   None,
   Model,
   Stream,
+  Background,  // Responses: the run goes on at the provider after the answer
   StreamOptions,
   ServiceTier,
   GenerationConfig,       // "generationConfig"
@@ -194,7 +195,8 @@ Field rootField(std::string_view key) {
     case 7:
       return keyIs(key, "best_of") ? Field::BestOf : Field::None;
     case 10:
-      return keyIs(key, "max_tokens") ? Field::MaxTokens : Field::None;
+      if (keyIs(key, "max_tokens")) return Field::MaxTokens;
+      return keyIs(key, "background") ? Field::Background : Field::None;
     case 12:
       return keyIs(key, "service_tier") ? Field::ServiceTier : Field::None;
     case 14:
@@ -592,6 +594,7 @@ RequestInfo classifyRequest(ProviderFormat format,
   }
 
   if (fields.at(Field::Stream).asBool().value_or(false)) info.stream = true;
+  info.background = fields.at(Field::Background).asBool().value_or(false);
   info.include_usage_requested = fields.at(Field::IncludeUsage).asBool().value_or(false);
   info.service_tier = std::move(fields.service_tier);
 

@@ -56,6 +56,11 @@ struct RequestInfo {
   std::string azure_deployment;
   /** The client asked for a stream (`stream: true`, or Gemini `:streamGenerateContent`). */
   bool stream = false;
+  /**
+   * The body's `background: true` (Responses): the provider runs the request to its end whatever
+   * the answer says, and that answer may carry no final usage.
+   */
+  bool background = false;
   /** OpenAI-shaped response from Gemini: output = total_tokens - prompt_tokens. */
   bool gemini_compat = false;
   /** The output cap the client set: max_completion_tokens, max_tokens, max_output_tokens or

@@ -31,6 +31,7 @@
 #include "core/metering/request_classifier.hpp"
 #include "core/metering/unpriced_endpoint.hpp"
 #include "core/metering/usage_chunk_filter.hpp"
+#include "core/pricing/background_settlement.hpp"
 #include "core/pricing/money.hpp"
 #include "core/pricing/pricer.hpp"
 #include "core/stats/spend_stats.hpp"
@@ -885,7 +886,12 @@ void ClientSession::price(Exchange& ex) {
       result.usage.output_tokens = ex.runtime->pricer->worstCase(ex.info).output_tokens_bound;
     }
   }
-  if (result.status != core::UsageStatus::NotBillable) {
+  if (auto background = core::backgroundSettlement(*ex.runtime->pricer, ex.info, result)) {
+    // A background run goes on at the provider; its answer did not show its end.
+    result = std::move(background->result);
+    ex.cost = background->cost.amount;
+    ex.price_source = background->cost.price_source;
+  } else if (result.status != core::UsageStatus::NotBillable) {
     const core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
     ex.cost = cost.amount;
     ex.price_source = cost.price_source;

@@ -540,6 +540,7 @@ std::string checkClassifier(const std::string& body, bool all_routes = true) {
     expect(got.body_is_json == want.body_is_json, "body_is_json");
     expect(got.requested_model == model, "requested_model");
     expect(got.stream == stream, "stream");
+    expect(got.background == want.background, "background");
     expect(got.include_usage_requested == want.include_usage, "include_usage_requested");
     expect(got.service_tier == want.service_tier, "service_tier");
     expect(got.max_output_tokens == want.max_output_tokens, "max_output_tokens");
@@ -574,12 +575,12 @@ std::string checkMutatedPath(Mutator& mutator, const std::string& body) {
     const RequestInfo bare = classifyRequest(format, path, "", "");
     const BodyView want =
         referenceBody(body, format == ProviderFormat::Gemini && !bare.gemini_compat);
-    const bool same = got.kind == bare.kind && got.body_is_json == want.body_is_json &&
-                      got.stream == (want.stream || bare.stream) &&
-                      got.include_usage_requested == want.include_usage &&
-                      got.service_tier == want.service_tier &&
-                      got.max_output_tokens == want.max_output_tokens &&
-                      got.choices == want.choices;
+    const bool same =
+        got.kind == bare.kind && got.body_is_json == want.body_is_json &&
+        got.stream == (want.stream || bare.stream) && got.background == want.background &&
+        got.include_usage_requested == want.include_usage &&
+        got.service_tier == want.service_tier && got.max_output_tokens == want.max_output_tokens &&
+        got.choices == want.choices;
     if (!same) return "differs for path '" + printable(path) + "'";
   }
   return {};

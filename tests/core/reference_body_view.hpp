@@ -69,6 +69,7 @@ struct BodyView {
   bool body_is_json = false;
   std::string model;
   bool stream = false;
+  bool background = false;
   bool include_usage = false;
   std::string service_tier;
   std::optional<std::int64_t> max_output_tokens;
@@ -98,6 +99,7 @@ inline BodyView referenceBody(std::string_view body, bool proto_json = false) {
   e.body_is_json = root != nullptr;
   e.model = std::string(json_fields::stringMember(root, "model"));
   e.stream = json_fields::boolMember(root, "stream").value_or(false);
+  e.background = json_fields::boolMember(root, "background").value_or(false);
   e.include_usage =
       json_fields::boolMember(json_fields::objectMember(root, "stream_options"), "include_usage")
           .value_or(false);

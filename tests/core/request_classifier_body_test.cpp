@@ -22,6 +22,7 @@ void expectSame(const std::string& body) {
   EXPECT_EQ(got.body_is_json, want.body_is_json) << body;
   EXPECT_EQ(got.requested_model, want.model) << body;
   EXPECT_EQ(got.stream, want.stream) << body;
+  EXPECT_EQ(got.background, want.background) << body;
   EXPECT_EQ(got.include_usage_requested, want.include_usage) << body;
   EXPECT_EQ(got.service_tier, want.service_tier) << body;
   EXPECT_EQ(got.max_output_tokens, want.max_output_tokens) << body;
@@ -41,6 +42,15 @@ TEST(RequestClassifierBody, SameAnswersAsTheDocumentView) {
       " {\"model\":\"gpt-4o\"} ",
       R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})",
       R"({"model":"gpt-4o","stream":true})",
+      R"({"model":"o3","background":true,"stream":true})",
+      R"({"background":false})",
+      R"({"background":"true"})",
+      R"({"background":1})",
+      R"({"background":null})",
+      R"({"background":true,"background":false})",
+      R"({"background":{"background":true}})",
+      R"({"input":[{"background":true}],"model":"o3"})",
+      R"({"backgroun\u0064":true})",
       R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":true}})",
       R"({"model":"gpt-4o","stream":true,"stream_options":{"include_usage":false}})",
       R"({"stream":"true","stream_options":{"include_usage":1}})",

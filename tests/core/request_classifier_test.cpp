@@ -395,6 +395,27 @@ TEST(RequestClassifier, ResponsesCompactIsAMeteredResponsesCall) {
   }
 }
 
+// background: true is read from the body (the proxy settles such a run at its worst case when
+// the answer carries no final usage); anything but a JSON true reads as false.
+TEST(RequestClassifier, ReadsBackground) {
+  const auto path = "/v1/responses";
+  EXPECT_TRUE(
+      classifyRequest(ProviderFormat::OpenAI, path, "", R"({"model":"o3","background":true})")
+          .background);
+  EXPECT_FALSE(classifyRequest(ProviderFormat::OpenAI, path, "", R"({"model":"o3"})").background);
+  EXPECT_FALSE(
+      classifyRequest(ProviderFormat::OpenAI, path, "", R"({"background":"true"})").background);
+  EXPECT_FALSE(
+      classifyRequest(ProviderFormat::OpenAI, path, "", R"({"background":true,"background":false})")
+          .background);
+  EXPECT_FALSE(
+      classifyRequest(ProviderFormat::OpenAI, path, "", R"({"metadata":{"background":true}})")
+          .background);
+  EXPECT_TRUE(classifyRequest(ProviderFormat::Azure, "/openai/v1/responses", "",
+                              R"({"model":"o3","stream":true,"background":true})")
+                  .background);
+}
+
 // Legacy completions bill all best_of candidates generated server-side, not just the n returned.
 TEST(RequestClassifier, BestOfBoundsTheChoices) {
   auto choices = [](const char* body) {

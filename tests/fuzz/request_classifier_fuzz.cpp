@@ -53,6 +53,7 @@ void checkRanges(const RequestInfo& got, std::string_view body) {
 /** The body-derived fields, which no path changes. */
 void checkBody(const RequestInfo& got, const testing::BodyView& want) {
   FUZZ_CHECK(got.body_is_json == want.body_is_json);
+  FUZZ_CHECK(got.background == want.background);
   FUZZ_CHECK(got.include_usage_requested == want.include_usage);
   FUZZ_CHECK(got.service_tier == want.service_tier);
   FUZZ_CHECK(got.max_output_tokens == want.max_output_tokens);

@@ -1,5 +1,7 @@
 // Responses calls the provider bills beyond a plain create: responses.compact() (a model pass with
-// usage in its answer) is metered and bounded like /responses.
+// usage in its answer) is metered and bounded like /responses; a background run (background: true),
+// whose answer says "queued" with usage null while the provider runs and bills it to its end, is
+// charged its worst case, so a hard budget stops background runs as it stops foreground ones.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import OpenAI from 'openai';
@@ -95,5 +97,64 @@ test('responses.compact() is bounded by request_limits.max_cost_usd, with advice
   assertDenied(r, 'request_cost');
   assert.match(JSON.parse(r.text).error.message, /\(request_limits\.max_cost_usd\)\. Send less input\.$/);
   assert.equal(up.requests.length, 0);
+  await proxy.stopClean();
+});
+
+test('openai SDK background responses: a queued create is charged its worst case (estimated), a streamed run to completion exactly, retrieval nothing; a used-up hard budget refuses the next run', async (t) => {
+  const { up, proxy, client } = await setup(t, {
+    budgets: [{ name: 'org', scope: 'global', period: 'day', limit_usd: 2.5, mode: 'hard' }],
+  });
+  const ledger = ledgerPathOf(proxy);
+  const create = { model: 'o3', input: 'research this deeply', background: true, max_output_tokens: 100000 };
+
+  // 1. Streamed to response.completed: the provider's usage, exactly ($0.402).
+  const stream = await client.responses.create({ ...create, stream: true });
+  const types = [];
+  for await (const event of stream) types.push(event.type);
+  assert.equal(types.at(-1), 'response.completed');
+  let lines = await waitForLedger(ledger, 1, { what: 'streamed background run' });
+  assert.equal(lines[0].json.usage_source, 'provider', lines[0].raw);
+  assertCost(lines[0], '0.402', [[1000, O3.input], [50000, O3.output]]);
+
+  // 2. Queued, usage null: the worst case, flagged estimated, with the bound's tokens.
+  const queued = await client.responses.create(create).withResponse();
+  assert.equal(queued.data.status, 'queued');
+  const bodyBytes = up.requests.at(-1).body.length;
+  const worst = worstCase(bodyBytes, 100000, O3);
+  lines = await waitForLedger(ledger, 2, { what: 'queued background run' });
+  const charged = lines[1];
+  assert.equal(charged.json.usage_source, 'estimated', charged.raw);
+  assert.equal(charged.json.input_tokens, bodyBytes, charged.raw);
+  assert.equal(charged.json.output_tokens, 100000, charged.raw);
+  assertCost(charged, picoToUsd(worst));
+  assert.equal(queued.response.headers.get('x-spendgate-cost-usd'), picoToUsd(worst));
+
+  // 3. Retrieving it stays free: charging it too would count the run twice.
+  const got = await client.responses.retrieve('resp_bg');
+  assert.equal(got.status, 'completed');
+  lines = await waitForLedger(ledger, 3, { what: 'retrieval' });
+  assert.equal(lines[2].json.price_source, 'unmetered', lines[2].raw);
+  assert.equal(lines[2].json.cost_usd, 0, lines[2].raw);
+
+  // 4. A streamed background run the upstream cuts before its final event: the worst case too.
+  const before = up.requests.length;
+  const cut = await client.responses.create({ ...create, stream: true }, { headers: { 'x-test-cut': 'yes' } });
+  for await (const event of cut) void event;
+  assert.equal(up.requests.length, before + 1, 'the cut run was forwarded');
+  lines = await waitForLedger(ledger, 4, { what: 'cut background stream' });
+  const cutBytes = up.requests.at(-1).body.length;
+  assert.equal(lines[3].json.usage_source, 'estimated', lines[3].raw);
+  assert.equal(lines[3].json.output_tokens, 100000, lines[3].raw);
+  assertCost(lines[3], picoToUsd(worstCase(cutBytes, 100000, O3)));
+
+  // Spent ~0.402 + 2 x ~0.8 = ~2.0; one more worst case (~0.8) would pass the $2.5 limit, so the
+  // next background run is refused (with input-only estimates, spent would be ~0.4).
+  const b = await adminBudget(proxy.adminUrl, 'org');
+  assert.equal(b.reserved_usd, 0);
+  const forwarded = up.requests.length;
+  const err = await client.responses.create(create).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `expected RateLimitError, got ${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(err.code, 'budget_exceeded');
+  assert.equal(up.requests.length, forwarded, 'the refused run was not forwarded');
   await proxy.stopClean();
 });
