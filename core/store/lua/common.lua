@@ -101,18 +101,22 @@ local ZERO = {0, 0}
 -- it will write before its first write: a key of another type fails the call with nothing
 -- changed. `list` = {key, type, key, type, ...}; a missing key passes. Checked once per call.
 local typed = {}
-local function check_types(list)
+-- @return nil when every key of `list` is missing or of its type, else what is wrong
+local function wrong_type(list)
   for i = 1, #list, 2 do
     local key, want = list[i], list[i + 1]
     if typed[key] ~= want then
       local t = redis.call('TYPE', key)
       t = type(t) == 'table' and t.ok or t
-      if t ~= 'none' and t ~= want then
-        error({err = 'WRONGTYPE spendgate: ' .. key .. ' holds a ' .. t .. ', not a ' .. want})
-      end
+      if t ~= 'none' and t ~= want then return key .. ' holds a ' .. t .. ', not a ' .. want end
       typed[key] = want
     end
   end
+  return nil
+end
+local function check_types(list)
+  local wrong = wrong_type(list)
+  if wrong then error({err = 'WRONGTYPE spendgate: ' .. wrong}) end
 end
 
 -- The keys a reservation record `r` (its fields) points at: budget counters, rate buckets.
@@ -132,14 +136,29 @@ end
 -- its worst case moves from reserved to spent on every hard budget, and into `lapsed` (charged
 -- without a known cost), until a late settle replaces it with the real cost (record: chg = 1).
 -- Without `charge` (reconcile: the request was counted locally) it is only released.
-local function expire_reservation(rkey, retention, charge)
+-- `skip_wrong` (the sweep): a counter another writer gave another type is left out, logged,
+-- instead of failing the call (else: check_types).
+local function expire_reservation(rkey, retention, charge, skip_wrong)
   local r = fields(rkey)
   if r.state ~= 'active' then return end
-  check_types(record_keys(r, {}))
+  local skip = {}
+  local keys = record_keys(r, {})
+  if skip_wrong then
+    for i = 1, #keys, 2 do
+      local wrong = wrong_type({keys[i], keys[i + 1]})
+      if wrong then
+        skip[keys[i]] = true
+        redis.log(redis.LOG_WARNING, 'spendgate: reservation ' .. rkey .. ' expires without ' ..
+                  keys[i] .. ' (' .. wrong .. ')')
+      end
+    end
+  else
+    check_types(keys)
+  end
   local charged = ZERO
   for j = 1, tonumber(r.nb or '0') do
     local ckey = r['b' .. j]
-    if redis.call('EXISTS', ckey) == 1 then
+    if not skip[ckey] and redis.call('EXISTS', ckey) == 1 then
       local amount = big(r['a' .. j])
       local h = redis.call('HMGET', ckey, 'reserved', 'spent', 'lapsed')
       local args = {'reserved', big_str(big_sub0(big(h[1]), amount))}
@@ -153,7 +172,8 @@ local function expire_reservation(rkey, retention, charge)
   end
   for i = 1, tonumber(r.nr or '0') do
     local rk = r['r' .. i]
-    if string.find(r['f' .. i] or '', 'c', 1, true) and redis.call('EXISTS', rk) == 1 then
+    if not skip[rk] and string.find(r['f' .. i] or '', 'c', 1, true) and
+        redis.call('EXISTS', rk) == 1 then
       local inflight = tonumber(redis.call('HGET', rk, 'inflight') or '0')
       redis.call('HSET', rk, 'inflight', int(math.max(0, inflight - 1)))
     end
@@ -330,7 +350,16 @@ local function sweep(exp_key, now, limit, retention)
   local due = redis.call('ZRANGEBYSCORE', exp_key, '-inf', int(now), 'LIMIT', 0, limit)
   if #due > 0 then flush() end
   for _, rkey in ipairs(due) do
-    expire_reservation(rkey, retention, true)  -- first: if it fails, the record stays due
+    -- Never fail here on a key another writer gave another type: the record would stay due and
+    -- fail every later call of every caller. Its other counters expire; the record leaves the
+    -- index either way (logged).
+    local wrong = wrong_type({rkey, 'hash'})
+    if wrong then
+      redis.log(redis.LOG_WARNING, 'spendgate: reservation ' .. rkey .. ' cannot expire (' ..
+                wrong .. '); dropped from the expiry index')
+    else
+      expire_reservation(rkey, retention, true, true)
+    end
     redis.call('ZREM', exp_key, rkey)
   end
   if #due < limit then memo.clean_until = now end
