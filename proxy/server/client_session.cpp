@@ -382,7 +382,12 @@ void ClientSession::close() {
   socket_.shutdown(tcp::socket::shutdown_both, ignored);
   socket_.close(ignored);
   // An answer read for a client that has left (waiting_out) has no client socket to fail on.
-  if (in_flight_ && in_flight_->upstream) in_flight_->upstream->close();
+  if (in_flight_ && in_flight_->upstream) {
+    // Cut off at the shutdown grace's end while the upstream still works on the whole request:
+    // charged as a timeout is (price()), not as a call the provider stopped.
+    if (in_flight_->awaiting_answer) in_flight_->no_answer_in_time = true;
+    in_flight_->upstream->close();
+  }
 }
 
 Awaitable<void> ClientSession::run() {

@@ -122,9 +122,9 @@ TEST_F(ScriptPartialWrites, ExpiryWithAWrongTypedCounterExpiresTheOthersAndFails
   Rules other;
   other.budgets = {hardBudget("other", 10 * kUsd)};
   for (int i = 0; i < 3; ++i) {
-    EXPECT_TRUE(driver_->admit(plan(other, caller(), kUsd, 0, now()), "b" + std::to_string(i),
-                               now() + 1min)
-                    .allowed())
+    EXPECT_TRUE(
+        driver_->admit(plan(other, caller(), kUsd, 0, now()), "b" + std::to_string(i), now() + 1min)
+            .allowed())
         << "attempt " << i;
   }
   EXPECT_FALSE(store_->run({"ZSCORE", keys_.expiries(), keys_.reservation("a")}).toInt());
