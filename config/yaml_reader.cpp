@@ -169,6 +169,15 @@ std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
       error(source.mark, "merge key '<<' " + where(value) + " merges a mapping that merges it");
       continue;
     }
+    // Each merge reads its mapping again, with that mapping's own merges: a chain of aliases that
+    // each merge the last one twice doubles the work per line (a "billion laughs").
+    if (++merges_read_ > kMaxMergesRead) {
+      if (merges_read_ == kMaxMergesRead + 1) {
+        error(source.mark, "merge keys expand to more than " + std::to_string(kMaxMergesRead) +
+                               " merged mappings");
+      }
+      continue;
+    }
     auto entries = freeMap(source);
     if (!entries) continue;
     for (const YamlMap::Entry& entry : entries->entries()) {

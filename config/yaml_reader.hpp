@@ -139,10 +139,13 @@ private:
 
   /** Merges nest this deep at most (a deeper chain is reported as a cycle would be). */
   static constexpr size_t kMaxMergeDepth = 32;
+  /** Merged mappings read in one file at most (each merge of a merge counts). */
+  static constexpr size_t kMaxMergesRead = 10000;
 
   std::string source_;
   std::vector<Error> errors_;
   std::vector<YAML::Node> merging_;  // the mappings whose `<<` entries are being read
+  size_t merges_read_ = 0;
 };
 
 }  // namespace spendgate::config

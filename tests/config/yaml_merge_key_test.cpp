@@ -99,5 +99,18 @@ TEST(YamlMergeKey, AMappingThatMergesItselfIsAnErrorNotACrash) {
                           "merges it"));
 }
 
+TEST(YamlMergeKey, MergesThatDoubleAtEachLevelStopAtALimit) {
+  // &l1 merges *l0 twice, &l2 merges *l1 twice...: 2^40 merged mappings read in 40 lines.
+  std::string yaml = "budgets:\n  - &l0 { name: a, limit_usd: 1 }\n";
+  for (int i = 1; i <= 40; ++i) {
+    yaml += "  - &l" + std::to_string(i) + " { <<: [*l" + std::to_string(i - 1) + ", *l" +
+            std::to_string(i - 1) + "], name: b" + std::to_string(i) + " }\n";
+  }
+  const std::vector<std::string> errors = errorsOf(yaml);
+  // The merges cut short leave later budgets without their limit: reported too, after it.
+  ASSERT_FALSE(errors.empty());
+  EXPECT_EQ(errors[0], "cfg.yaml:2:5: merge keys expand to more than 10000 merged mappings");
+}
+
 }  // namespace
 }  // namespace spendgate::config
