@@ -319,7 +319,7 @@ void LeasingCounterStore::retryReclaiming(std::shared_ptr<core::EnforcementPlan>
   bool own = false;
   {
     std::lock_guard lock(mutex_);
-    own = book_.reclaim(*plan, clock_.steadyNow());
+    own = !stopped_ && book_.reclaim(*plan, clock_.steadyNow());  // stopping: no new flush
   }
   // Else only other instances' slices stand in the way, and their holders were asked to give
   // back what they do not use: ask again shortly, while the wait lasts.
