@@ -82,7 +82,11 @@ private:
   Awaitable<void> sweepLoop();
 
   std::size_t index_;
-  net::io_context context_{1};
+  // One thread runs this context and every socket on it is only touched from that thread
+  // (other threads post to it: reload, shutdown, store callbacks), so the reactor's per-socket
+  // locks are off; the scheduler's stay (posts from other threads) and so do its registration
+  // locks (timers, sockets opened on the main thread before the loops run).
+  net::io_context context_{BOOST_ASIO_CONCURRENCY_HINT_UNSAFE_IO};
   tcp::acceptor acceptor_;
   net::steady_timer sweep_timer_;
   RuntimePtr runtime_;
