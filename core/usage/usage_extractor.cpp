@@ -811,28 +811,42 @@ std::optional<Usage> UsageExtractor::reportedSoFar() const {
 }
 
 UsageResult UsageExtractor::finish(std::string_view rest) {
-  if (mode_ != Mode::Json || body_bytes_ != 0 || rest.size() > limits_.max_json_bytes) {
-    feed(rest);
-    return finish();
-  }
-  body_bytes_ = static_cast<std::int64_t>(rest.size());
-  return finishWith(&rest);
+  UsageResult result;
+  finishInto(rest, result);
+  return result;
 }
 
-UsageResult UsageExtractor::finish() { return finishWith(nullptr); }
+UsageResult UsageExtractor::finish() {
+  UsageResult result;
+  finishWith(nullptr, result);
+  return result;
+}
 
-UsageResult UsageExtractor::finishWith(const std::string_view* held) {
+void UsageExtractor::finishInto(UsageResult& out) { finishWith(nullptr, out); }
+
+void UsageExtractor::finishInto(std::string_view rest, UsageResult& out) {
+  if (mode_ != Mode::Json || body_bytes_ != 0 || rest.size() > limits_.max_json_bytes) {
+    feed(rest);
+    return finishWith(nullptr, out);
+  }
+  body_bytes_ = static_cast<std::int64_t>(rest.size());
+  finishWith(&rest, out);
+}
+
+void UsageExtractor::finishWith(const std::string_view* held, UsageResult& out) {
   if (mode_ == Mode::Skip) {
     UsageResult result;
     result.status = UsageStatus::NotBillable;
     result.detail = success_status_ ? "unmetered endpoint" : "upstream error status";
-    return result;
+    out = std::move(result);
+    return;
   }
   if (mode_ == Mode::Json) {
     const std::int64_t body_estimate = UsageEstimator::tokensFor(body_bytes_);
     if (body_too_large_) {
       detail_ = "response body over " + std::to_string(limits_.max_json_bytes) + " bytes";
-      return estimateResult(UsageStatus::TooLarge, body_estimate);
+      out = estimateResult(UsageStatus::TooLarge, body_estimate);
+      return;
     }
     const std::string_view body = held ? *held : std::string_view(body_);
     const bool scan = isOpenAiShaped(request_.kind) && !limits_.document_only;
@@ -851,7 +865,8 @@ UsageResult UsageExtractor::finishWith(const std::string_view* held) {
       const boost::json::value* doc = json_.parse(body);
       if (doc == nullptr) {
         detail_ = body.empty() ? "empty response body" : "response body is not valid JSON";
-        return estimateResult(UsageStatus::Malformed, body_estimate);
+        out = estimateResult(UsageStatus::Malformed, body_estimate);
+        return;
       }
       handleJsonDocument(*doc);
     }
@@ -861,14 +876,16 @@ UsageResult UsageExtractor::finishWith(const std::string_view* held) {
     if (array_.closed()) terminal_ = true;
     if (array_.malformed() && !reported_ && detail_.empty()) {
       detail_ = "stream is not a JSON array";
-      return estimateResult(UsageStatus::Malformed, estimator_.outputTokens());
+      out = estimateResult(UsageStatus::Malformed, estimator_.outputTokens());
+      return;
     }
   }
 
   if (anthropic_seen_) reported_ = anthropic_.normalized(counts_);
   if (counts_.absurd()) {
     if (detail_.empty()) detail_ = "usage counts out of range";
-    return estimateResult(UsageStatus::Absurd, estimator_.outputTokens());
+    out = estimateResult(UsageStatus::Absurd, estimator_.outputTokens());
+    return;
   }
 
   if (!reported_) {
@@ -879,34 +896,37 @@ UsageResult UsageExtractor::finishWith(const std::string_view* held) {
       result.upstream_error = true;
       result.detail = detail_;
       result.usage.model = model_;
-      return result;
+      out = std::move(result);
+      return;
     }
     if (detail_.empty()) {
       detail_ = terminal_ ? "response carried no usage" : "stream ended before usage";
     }
-    return estimateResult(UsageStatus::Estimated, estimator_.outputTokens());
+    out = estimateResult(UsageStatus::Estimated, estimator_.outputTokens());
+    return;
   }
 
-  UsageResult result;
-  result.usage = *reported_;
-  if (result.usage.model.empty()) result.usage.model = model_;
-  if (result.usage.service_tier.empty()) result.usage.service_tier = service_tier_;
-  result.upstream_error = upstream_error_;
-  result.detail = detail_;
+  // The common case, written straight into `out`: every member assigned (the binding names
+  // them all, so a member added to UsageResult stops this compiling until it is assigned here).
+  auto& [usage, status, estimated, upstream_error, detail] = out;
+  usage = *reported_;
+  if (usage.model.empty()) usage.model = model_;
+  if (usage.service_tier.empty()) usage.service_tier = service_tier_;
+  upstream_error = upstream_error_;
+  detail = detail_;
+  estimated = false;
   const bool ended_normally = terminal_ && !(anthropic_seen_ && upstream_error_);
   if (ended_normally) {
-    result.status = UsageStatus::Reported;
-    return result;
+    status = UsageStatus::Reported;
+    return;
   }
   // Cut short: the provider's counts so far are a floor; top output up with what was seen.
-  result.status = UsageStatus::Partial;
-  result.estimated = true;
-  if (result.detail.empty()) result.detail = "stream ended before its final usage";
-  if (result.usage.input_tokens == 0) result.usage.input_tokens = estimator_.inputTokens();
+  status = UsageStatus::Partial;
+  estimated = true;
+  if (detail.empty()) detail = "stream ended before its final usage";
+  if (usage.input_tokens == 0) usage.input_tokens = estimator_.inputTokens();
   // The provider's own counts stand; only the top-up from what was seen is capped.
-  result.usage.output_tokens =
-      std::max(result.usage.output_tokens, capOutputEstimate(estimator_.outputTokens()));
-  return result;
+  usage.output_tokens = std::max(usage.output_tokens, capOutputEstimate(estimator_.outputTokens()));
 }
 
 }  // namespace spendgate::core

@@ -63,6 +63,13 @@ public:
    * during the call.
    */
   UsageResult finish(std::string_view rest);
+  /**
+   * finish() and finish(rest), writing the result into `out` (every member assigned, whatever
+   * it held) instead of returning it: a caller that keeps the result in place (the session's
+   * exchange) saves moving it there.
+   */
+  void finishInto(UsageResult& out);
+  void finishInto(std::string_view rest, UsageResult& out);
 
   /** @return true when the body is read as a stream (SSE or JSON array). */
   bool isStream() const { return mode_ == Mode::Sse || mode_ == Mode::JsonArray; }
@@ -100,7 +107,7 @@ private:
   void noteError(std::string_view what);
   void setModel(std::string_view model);
   /** finish(), reading a JSON body from `held` (the caller's) instead of body_ when given. */
-  UsageResult finishWith(const std::string_view* held);
+  void finishWith(const std::string_view* held, UsageResult& out);
   UsageResult estimateResult(UsageStatus status, std::int64_t output_tokens) const;
   /** @return an output estimate no larger than the request's own output cap, when it set one. */
   std::int64_t capOutputEstimate(std::int64_t tokens) const;

@@ -877,7 +877,11 @@ void ClientSession::price(Exchange& ex) {
 
   core::UsageResult& result = ex.result;
   if (ex.usage) {
-    result = ex.usage_in_whole ? ex.usage->finish(held_answer_) : ex.usage->finish();
+    if (ex.usage_in_whole) {
+      ex.usage->finishInto(held_answer_, result);
+    } else {
+      ex.usage->finishInto(result);
+    }
   } else if ((ex.client_gone || ex.awaiting_answer) &&
              ex.info.kind != core::EndpointKind::Unmetered) {
     // Gone before the answer started, or the upstream took the request and then timed out or

@@ -194,6 +194,77 @@ TEST(UsageExtractorScan, FinishWithTheHeldBodyIsFeedThenFinish) {
   EXPECT_EQ(large.finish(R"({"usage":{}})").status, UsageStatus::TooLarge);
 }
 
+// finishInto() writes every member of a result that held anything, as finish() returns it.
+TEST(UsageExtractorScan, FinishIntoAKeptResultIsFinish) {
+  const auto dirty = [] {
+    UsageResult r;
+    r.usage.input_tokens = 999;
+    r.usage.cached_input_tokens = 9;
+    r.usage.output_tokens = 998;
+    r.usage.reasoning_tokens = 7;
+    r.usage.web_search_requests = 3;
+    r.usage.model = "a-model-name-longer-than-fifteen";
+    r.usage.service_tier = "priority";
+    r.usage.reported = true;
+    r.status = UsageStatus::Absurd;
+    r.estimated = true;
+    r.upstream_error = true;
+    r.detail = "left from the request before";
+    return r;
+  };
+  const auto expectEqual = [](const UsageResult& got, const UsageResult& want,
+                              const std::string& what) {
+    EXPECT_EQ(got.usage, want.usage) << what;
+    EXPECT_EQ(got.status, want.status) << what;
+    EXPECT_EQ(got.estimated, want.estimated) << what;
+    EXPECT_EQ(got.upstream_error, want.upstream_error) << what;
+    EXPECT_EQ(got.detail, want.detail) << what;
+  };
+  for (const EndpointKind kind :
+       {EndpointKind::ChatCompletions, EndpointKind::Embeddings, EndpointKind::Responses,
+        EndpointKind::AnthropicMessages, EndpointKind::Unmetered}) {
+    RequestInfo info;
+    info.kind = kind;
+    info.request_body_bytes = 120;
+    info.max_output_tokens = 5;
+    for (const int status : {200, 500}) {
+      for (const auto& body : bodies()) {
+        UsageExtractor fed(info, status, "application/json");
+        fed.feed(body);
+        const UsageResult want = fed.finish();
+        UsageExtractor held(info, status, "application/json");
+        UsageResult got = dirty();
+        held.finishInto(body, got);
+        expectEqual(got, want, body);
+        UsageExtractor fed_into(info, status, "application/json");
+        fed_into.feed(body);
+        UsageResult got_fed = dirty();
+        fed_into.finishInto(got_fed);
+        expectEqual(got_fed, want, body);
+      }
+    }
+  }
+  // Streams: complete (reported), cut short after usage (partial), with no usage (estimated).
+  RequestInfo chat;
+  chat.kind = EndpointKind::ChatCompletions;
+  chat.request_body_bytes = 80;
+  for (const std::string sse :
+       {std::string("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
+                    "\"completion_tokens\":4}}\n\ndata: [DONE]\n\n"),
+        std::string("data: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}],"
+                    "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":1}}\n\n"),
+        std::string("data: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}]}\n\n")}) {
+    UsageExtractor fed(chat, 200, "text/event-stream");
+    fed.feed(sse);
+    const UsageResult want = fed.finish();
+    UsageExtractor into(chat, 200, "text/event-stream");
+    into.feed(sse);
+    UsageResult got = dirty();
+    into.finishInto(got);
+    expectEqual(got, want, sse);
+  }
+}
+
 TEST(UsageExtractorScan, DepthLimitIsTheSame) {
   for (const int depth : {10, 62, 63, 64, 65, 70}) {
     std::string body = R"({"usage":{"prompt_tokens":1},"x":)";
