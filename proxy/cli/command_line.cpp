@@ -486,12 +486,13 @@ int CommandLine::serve() {
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();
+    // The alert thread's claims read `redis`: stop it before `redis` goes.
+    alerts.stop();
     // The Redis clients hold the workers' event loops: let go of them first.
     enforcer.setStore(nullptr);
     leasing.reset();
     store.reset();
     redis.reset();
-    alerts.stop();
     ledger.flush();
   } catch (const std::exception& e) {
     reportFatal(logger, e.what());
