@@ -462,6 +462,13 @@ bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path) 
           path.find("/v1beta/openai/") != std::string_view::npos);
 }
 
+bool isOpenAiCompatibleAnthropicPath(ProviderFormat format, std::string_view path) {
+  if (format != ProviderFormat::Anthropic) return false;
+  path = path.substr(0, path.find('?'));
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return endsWith(path, "/chat/completions");
+}
+
 namespace {
 
 std::string_view outputCapName(Field field) {
@@ -513,6 +520,7 @@ std::string_view withoutTrailingSlashes(std::string_view path) {
 EndpointKind kindOf(ProviderFormat format, std::string_view path, std::string& path_model) {
   switch (format) {
     case ProviderFormat::Anthropic:
+      if (isOpenAiCompatibleAnthropicPath(format, path)) return EndpointKind::ChatCompletions;
       return endsWith(path, "/messages") ? EndpointKind::AnthropicMessages
                                          : EndpointKind::Unmetered;
     case ProviderFormat::Gemini:

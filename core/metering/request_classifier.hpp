@@ -54,6 +54,13 @@ EndpointKind endpointKind(ProviderFormat format, const CanonicalPath& path);
  */
 bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path);
 
+/**
+ * Whether `path` of an Anthropic-format provider is Anthropic's OpenAI SDK compatibility endpoint
+ * (`/v1/chat/completions`, billed as Messages are, answering in OpenAI's shape): metered as an
+ * OpenAI chat completion, and refused in OpenAI's error shape.
+ */
+bool isOpenAiCompatibleAnthropicPath(ProviderFormat format, std::string_view path);
+
 /** A native Gemini call's last path segment, `models/{model}:{method}`, split at the colon. */
 struct GeminiCall {
   std::string_view model;   // before the colon, as it stands in the path

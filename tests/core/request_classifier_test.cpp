@@ -57,6 +57,26 @@ TEST(RequestClassifier, EndpointKindFromThePathAloneMatchesClassifyRequest) {
             EndpointKind::GeminiStreamGenerateContent);
 }
 
+// Anthropic serves and bills an OpenAI SDK compatibility endpoint; the OpenAI SDK reaches it
+// with an anthropic-version header on the shared /v1/ path (audit 12: it was unmetered, so a
+// hard budget did not stop it).
+TEST(RequestClassifier, AnthropicOpenAiCompatibleChatIsAMeteredChatCompletion) {
+  for (const char* path : {"/v1/chat/completions", "/v1/chat/completions/",
+                           "/v1/chat%2Fcompletions", "/v1/chat/completions?beta=true"}) {
+    const RequestInfo info = classifyRequest(
+        ProviderFormat::Anthropic, path, "",
+        R"({"model":"claude-opus-4-1","max_tokens":10,"stream":true,"messages":[]})");
+    EXPECT_EQ(info.kind, EndpointKind::ChatCompletions) << path;
+    EXPECT_EQ(info.requested_model, "claude-opus-4-1") << path;
+    EXPECT_EQ(info.max_output_tokens, 10) << path;
+    EXPECT_TRUE(info.needs_usage_injection) << path;
+  }
+  EXPECT_TRUE(isOpenAiCompatibleAnthropicPath(ProviderFormat::Anthropic, "/v1/chat/completions"));
+  EXPECT_FALSE(isOpenAiCompatibleAnthropicPath(ProviderFormat::OpenAI, "/v1/chat/completions"));
+  EXPECT_FALSE(isOpenAiCompatibleAnthropicPath(ProviderFormat::Anthropic, "/v1/messages"));
+  EXPECT_EQ(endpointKind(ProviderFormat::Anthropic, "/v1/models"), EndpointKind::Unmetered);
+}
+
 TEST(RequestClassifier, MaxTokensInEveryDialect) {
   auto max = [](ProviderFormat f, const char* path, const char* body) {
     return classifyRequest(f, path, "", body).max_output_tokens;

@@ -548,3 +548,55 @@ test('a request that names its API by header goes to that provider on a shared p
   assert.equal(geminiLine.output_tokens, 3);
   await proxy.stopClean();
 });
+
+// Anthropic serves (and bills) an OpenAI SDK compatibility endpoint, /v1/chat/completions. An
+// OpenAI SDK that adds an anthropic-version header is routed there (shared paths, above): it must
+// be metered and limited as a chat completion, and refused in OpenAI's shape (audit 12: it went
+// through unmetered, past hard budgets and max_cost_usd, with the operator's key injected).
+test('an OpenAI SDK call routed to Anthropic by anthropic-version is metered as a chat completion and refused past max_cost_usd', async (t) => {
+  const { default: OpenAI } = await import('openai');
+  const { ledgerPathOf, waitForLedger } = await import('./lib/ledger.mjs');
+  const seen = [];
+  const openai = await startUpstream({ handler: (req, res) => json(res, 500, { error: 'not here' }) });
+  t.after(() => openai.close());
+  const anthropic = await startUpstream({
+    handler: (req, res, rec) => {
+      seen.push(rec);
+      json(res, 200, {
+        id: 'chatcmpl-ant', object: 'chat.completion', created: 1, model: 'claude-sonnet-4-5',
+        choices: [{ index: 0, message: { role: 'assistant', content: 'hi' }, finish_reason: 'stop' }],
+        usage: { prompt_tokens: 20, completion_tokens: 10, total_tokens: 30 },
+      });
+    },
+  });
+  t.after(() => anthropic.close());
+  // A worst case of 1000 output tokens at $15 per 1M is $0.015: above the limit; 10 tokens are not.
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: openai.url, anthropic: anthropic.url }),
+    extra: { request_limits: { max_cost_usd: 0.01 } },
+  });
+  const client = new OpenAI({
+    apiKey: 'sk-ant-caller-key', baseURL: `${proxy.url}/v1`, maxRetries: 0,
+    defaultHeaders: { 'anthropic-version': '2023-06-01' },
+  });
+  const answer = await client.chat.completions.create({
+    model: 'claude-sonnet-4-5', max_tokens: 10, messages: [{ role: 'user', content: 'hi' }],
+  });
+  assert.equal(answer.choices[0].message.content, 'hi');
+  assert.equal(seen.length, 1);
+  const [line] = (await waitForLedger(ledgerPathOf(proxy), 1)).map((l) => l.json);
+  assert.equal(line.provider, 'anthropic');
+  assert.equal(line.input_tokens, 20);
+  assert.equal(line.output_tokens, 10);
+  assert.equal(line.usage_source, 'provider');
+  assert.notEqual(line.price_source, 'unmetered');
+  assert.equal(line.cost_usd, 0.00021);  // 20 x $3 + 10 x $15 per 1M
+
+  const err = await client.chat.completions.create({
+    model: 'claude-sonnet-4-5', max_tokens: 1000, messages: [{ role: 'user', content: 'hi' }],
+  }).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.BadRequestError, `expected a 400, got ${err}`);
+  assert.equal(err.code, 'request_cost_limit_exceeded');
+  assert.equal(seen.length, 1, 'the refused call never reached Anthropic');
+  await proxy.stopClean();
+});
