@@ -144,6 +144,12 @@ std::optional<YamlMap> YamlReader::freeMap(const YamlValue& value) {
       continue;
     }
     if (isMergeKey(key)) {
+      // A key at most once per mapping, `<<` too (YAML 1.1 merges several as `<<: [*a, *b]`).
+      if (const auto [seen, first] = first_line.emplace("<<", key.Mark().line + 1); !first) {
+        error(key.Mark(), "duplicate key '<<' " + where(value) + " (first at line " +
+                              std::to_string(seen->second) + "; merge several as <<: [*a, *b])");
+        continue;
+      }
       mergeSources({item, item.IsNull() ? key.Mark() : item.Mark(), value.path}, merged);
       continue;
     }
