@@ -11,7 +11,12 @@ std::optional<WorstCaseSettlement> backgroundSettlement(const Pricer& pricer,
                                                         const RequestInfo& request,
                                                         const UsageResult& result) {
   if (request.kind != EndpointKind::Responses || !request.background) return std::nullopt;
-  if (result.status == UsageStatus::Reported) return std::nullopt;
+  // Final counts end it. A queued answer with zeroed counts (a gateway that fills `usage` in) has
+  // none yet: the run has not started.
+  if (result.status == UsageStatus::Reported &&
+      (result.usage.input_tokens > 0 || result.usage.output_tokens > 0)) {
+    return std::nullopt;
+  }
   // Refused by the upstream (non-2xx) or never sent: no run was started. A 2xx that reported an
   // error before any output (upstream_error) may still leave the run going: charged.
   if (result.status == UsageStatus::NotBillable && !result.upstream_error) return std::nullopt;

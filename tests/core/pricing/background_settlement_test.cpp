@@ -56,6 +56,22 @@ TEST(BackgroundSettlement, AQueuedAnswerWithoutUsageIsChargedTheWorstCase) {
   EXPECT_TRUE(settled->cost.priced);
 }
 
+// Audit 12: a queued answer whose usage is there but zeroed (no run yet) was charged $0.
+TEST(BackgroundSettlement, AQueuedAnswerWithZeroedUsageIsChargedTheWorstCase) {
+  const Pricer p = pricer();
+  const RequestInfo info =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/responses", "", kBackground);
+  const std::string queued_zero =
+      R"({"id":"resp_1","object":"response","status":"queued","background":true,)"
+      R"("model":"gpt-4.1","output":[],"usage":{"input_tokens":0,"output_tokens":0,)"
+      R"("total_tokens":0}})";
+  const UsageResult seen = read(info, "application/json", queued_zero);
+  const auto settled = backgroundSettlement(p, info, seen);
+  ASSERT_TRUE(settled.has_value()) << static_cast<int>(seen.status);
+  EXPECT_EQ(settled->result.usage.output_tokens, 1000);
+  EXPECT_EQ(settled->cost.amount, p.worstCase(info).amount);
+}
+
 // Without an output cap the bound is the model's maximum output, as the reservation's is.
 TEST(BackgroundSettlement, WithoutACapTheModelsMaximumOutputIsCharged) {
   const Pricer p = pricer();
