@@ -51,6 +51,12 @@ bool endsWith(std::string_view s, std::string_view suffix) {
   return s.size() >= suffix.size() && s.substr(s.size() - suffix.size()) == suffix;
 }
 
+/** A canonical path (CanonicalPath::view) without its trailing slashes. */
+std::string_view withoutTrailingSlashes(std::string_view path) {
+  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
+  return path;
+}
+
 EndpointKind openAiKind(std::string_view path) {
   if (endsWith(path, "/chat/completions")) return EndpointKind::ChatCompletions;
   if (endsWith(path, "/completions")) return EndpointKind::Completions;
@@ -463,10 +469,13 @@ bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path) 
 }
 
 bool isOpenAiCompatibleAnthropicPath(ProviderFormat format, std::string_view path) {
-  if (format != ProviderFormat::Anthropic) return false;
-  path = path.substr(0, path.find('?'));
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  return endsWith(path, "/chat/completions");
+  return format == ProviderFormat::Anthropic &&
+         endsWith(withoutTrailingSlashes(path.substr(0, path.find('?'))), "/chat/completions");
+}
+
+bool isOpenAiCompatiblePath(ProviderFormat format, std::string_view path) {
+  return isOpenAiCompatibleGeminiPath(format, path) ||
+         isOpenAiCompatibleAnthropicPath(format, path);
 }
 
 namespace {
@@ -508,12 +517,6 @@ std::string_view defaultOutputCapField(EndpointKind kind) {
     default:
       return {};
   }
-}
-
-/** A canonical path (CanonicalPath::view) without its trailing slashes. */
-std::string_view withoutTrailingSlashes(std::string_view path) {
-  while (path.size() > 1 && path.back() == '/') path.remove_suffix(1);
-  return path;
 }
 
 /** The endpoint kind of a normalized path; a Gemini native path also names its model. */

@@ -61,6 +61,9 @@ bool isOpenAiCompatibleGeminiPath(ProviderFormat format, std::string_view path);
  */
 bool isOpenAiCompatibleAnthropicPath(ProviderFormat format, std::string_view path);
 
+/** Either of the two above: OpenAI SDKs call the path, and read errors in OpenAI's shape. */
+bool isOpenAiCompatiblePath(ProviderFormat format, std::string_view path);
+
 /** A native Gemini call's last path segment, `models/{model}:{method}`, split at the colon. */
 struct GeminiCall {
   std::string_view model;   // before the colon, as it stands in the path

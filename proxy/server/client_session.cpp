@@ -1406,12 +1406,9 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
                                          const HeaderList& headers) {
   // Gemini's and Anthropic's OpenAI-compatible endpoints are called by OpenAI SDKs: they get
   // OpenAI's shape.
-  if (format == ProviderFormat::Gemini || format == ProviderFormat::Anthropic) {
-    const core::CanonicalPath target(ex.record->target);
-    if (core::isOpenAiCompatibleGeminiPath(format, target.view()) ||
-        core::isOpenAiCompatibleAnthropicPath(format, target.view())) {
-      format = ProviderFormat::OpenAI;
-    }
+  if ((format == ProviderFormat::Gemini || format == ProviderFormat::Anthropic) &&
+      core::isOpenAiCompatiblePath(format, core::CanonicalPath(ex.record->target).view())) {
+    format = ProviderFormat::OpenAI;
   }
   const auto& kind = core::errorKind(error);
   http::response<http::string_body> response{static_cast<http::status>(kind.status), 11};
