@@ -778,8 +778,9 @@ void UsageExtractor::handleJsonDocument(const boost::json::value& doc) {
 }
 
 std::int64_t UsageExtractor::capOutputEstimate(std::int64_t tokens) const {
-  // The provider bills at most max_tokens per choice: a guess from a partial or broken body
-  // (JSON overhead counted as text) must not pass that.
+  // The provider bills at most max_tokens per choice (the model's maximum without one): a guess
+  // from a partial or broken body (JSON overhead counted as text) must not pass that.
+  if (limits_.output_tokens_bound) return std::min(tokens, *limits_.output_tokens_bound);
   if (!request_.max_output_tokens) return tokens;
   std::int64_t bound = 0;
   if (__builtin_mul_overflow(*request_.max_output_tokens,

@@ -38,6 +38,10 @@ public:
     /** Read non-streamed JSON through the document view only, never the one-pass scan of
      * OpenAI-shaped answers (tests compare the two; the answers are the same). */
     bool document_only = false;
+    /** The most output the request can be billed (the worst case it reserved: its own cap, else
+     * the model's max_output_tokens, times n; 0 for embeddings), when the caller knows it. An
+     * estimate never passes it, so an estimated settlement never exceeds the reservation. */
+    std::optional<std::int64_t> output_tokens_bound;
   };
 
   /**
@@ -109,7 +113,8 @@ private:
   /** finish(), reading a JSON body from `held` (the caller's) instead of body_ when given. */
   void finishWith(const std::string_view* held, UsageResult& out);
   UsageResult estimateResult(UsageStatus status, std::int64_t output_tokens) const;
-  /** @return an output estimate no larger than the request's own output cap, when it set one. */
+  /** @return an output estimate no larger than Limits::output_tokens_bound, else the request's own
+   * output cap when it set one. */
   std::int64_t capOutputEstimate(std::int64_t tokens) const;
 
   RequestInfo request_;

@@ -105,6 +105,8 @@ struct Exchange {
   // request is admitted. Not a copy: the key string allocated per request.
   const CallerKey* caller = &kNoCaller;
   core::RequestInfo info;
+  // The worst case's output bound (admission): an estimated settlement never passes it.
+  std::int64_t output_tokens_bound = 0;
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
@@ -796,6 +798,7 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   const Runtime& runtime = *ex.runtime;
   const auto now = std::chrono::system_clock::now();
   const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
+  ex.output_tokens_bound = worst.output_tokens_bound;
   // The connection's attributes, kept with their strings: a connection's requests nearly always
   // carry the same ones, and a string equal to the last request's is not copied again.
   core::RequestAttributes& attributes = attributes_;
@@ -892,7 +895,7 @@ void ClientSession::price(Exchange& ex) {
     if (ex.no_answer_in_time && !ex.info.stream) {
       // A non-streamed call the upstream took and is still working on when we gave up: the
       // provider will most likely finish and bill it. Its output bound, as reserved.
-      result.usage.output_tokens = ex.runtime->pricer->worstCase(ex.info).output_tokens_bound;
+      result.usage.output_tokens = ex.output_tokens_bound;
     }
   }
   if (auto background = core::backgroundSettlement(*ex.runtime->pricer, ex.info, result)) {
@@ -1148,7 +1151,9 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   const bool sse = content_type.starts_with("text/event-stream");
   const bool success = status / 100 == 2;
 
-  ex.usage.emplace(ex.info, static_cast<int>(status), content_type);
+  core::UsageExtractor::Limits usage_limits;
+  usage_limits.output_tokens_bound = ex.output_tokens_bound;
+  ex.usage.emplace(ex.info, static_cast<int>(status), content_type, usage_limits);
   // Only the stream we asked to carry usage gets the extra chunk removed.
   // We ask for identity, but an upstream may compress anyway. Then the client gets the decoded
   // body, and headers that say so: metering and the usage filter read plain text.

@@ -298,6 +298,25 @@ TEST(UsageExtractorOpenAi, EstimatedOutputNeverPassesTheRequestsCap) {
                                            R"({"model":"gpt-4o-mini","messages":[]})");
   EXPECT_EQ(extract(open, kJson, cut).usage.output_tokens, 10);
   EXPECT_EQ(extract(open, kJson, answer).usage.output_tokens, 20);
+
+  // Unless the caller knows the model's bound (what admission reserved): then it stops there,
+  // whether or not the request set a cap of its own.
+  UsageExtractor::Limits bounded;
+  bounded.output_tokens_bound = 7;
+  for (const RequestInfo* info : {&open, &two}) {
+    UsageExtractor extractor(*info, 200, kJson, bounded);
+    extractor.feed(answer);
+    EXPECT_EQ(extractor.finish().usage.output_tokens, 7);
+  }
+  UsageExtractor too_large(open, 200, kJson, [&] {
+    UsageExtractor::Limits small = bounded;
+    small.max_json_bytes = 16;
+    return small;
+  }());
+  too_large.feed(answer);  // 120 bytes: 30 tokens of body
+  const UsageResult over = too_large.finish();
+  EXPECT_EQ(over.status, UsageStatus::TooLarge);
+  EXPECT_EQ(over.usage.output_tokens, 7);
 }
 
 TEST(UsageExtractorOpenAi, MissingUsageIsEstimatedFromTheAnswer) {

@@ -112,6 +112,22 @@ test('200 with malformed JSON: client gets the bytes unchanged, ledger estimated
   await proxy.stopClean();
 });
 
+test('malformed answer to a request without max_tokens: the estimate stops at the model\'s max_output_tokens, as reserved', async (t) => {
+  // 800 bytes of broken JSON would be estimated at 200 output tokens; the model can bill at most
+  // 20 (its catalog max_output_tokens), which is also what admission reserved.
+  const broken = '{"id":"chatcmpl-1","choices":[{"message":{"content":"' + 'x'.repeat(800);
+  const { proxy, ledger } = await setup(t, async (req, res) => json(res, 200, broken), {
+    extra: { pricing: { models: { 'tiny-out': { input: 1, output: 2, max_output_tokens: 20 } } } },
+  });
+  const reqBody = JSON.stringify({ model: 'tiny-out', messages: [{ role: 'user', content: 'hi' }] });
+  const res = await tolerantRequest(`${proxy.url}/v1/chat/completions`,
+    { headers: { ...OA_HEADERS, 'content-type': 'application/json' }, body: reqBody });
+  assert.equal(res.status, 200);
+  const e = await waitForEntry(ledger, res.headers['x-spendgate-request-id']);
+  assertFields(e, { usage_source: 'estimated', output_tokens: 20 });
+  await proxy.stopClean();
+});
+
 test('200 without usage (non-streamed): estimated, cost header = ledger cost', async (t) => {
   const { proxy, ledger } = await setup(t, async (req, res) => json(res, 200, chatCompletion({ content: 'x'.repeat(80) })));
   const reqBody = { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hello world' }] };
