@@ -3,6 +3,7 @@
 #include <cerrno>
 #include <cstring>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "config/yaml_reader.hpp"
@@ -15,6 +16,7 @@ namespace {
 using core::Picodollars;
 
 constexpr std::int64_t kMaxOutputTokensLimit = 100'000'000;
+constexpr std::string_view kModelsPrefix = "models/";
 constexpr std::int64_t kMaxThresholdTokens = 1'000'000'000;
 
 /** Reads one catalog document into a PriceCatalog; problems go to the reader. */
@@ -261,18 +263,33 @@ PricerResult buildPricer(const PricingConfig& pricing) {
     }
     catalog = std::move(*loaded.catalog);
   }
+  // Which override took each catalog name, to refuse two spellings of one model.
+  std::map<std::string, std::string, std::less<>> overridden_by;
   for (const auto& [name, override_config] : pricing.models) {
     auto price = modelPriceFromConfig(override_config);
     if (!price) {
       result.errors.push_back("pricing.models." + name + ": price out of range");
       continue;
     }
-    if (price->max_output_tokens == 0) {
-      if (const auto existing = catalog.find(name)) {
-        price->max_output_tokens = existing->second->max_output_tokens;
-      }
+    // Gemini names match in any spelling (models/x, gemini/x, x): an override replaces the entry
+    // its name finds, whatever spelling the catalog keeps it under, and one the catalog lacks is
+    // kept without "models/", where every spelling finds it.
+    std::string key = name;
+    const auto existing = catalog.find(name);
+    if (existing) {
+      key = *existing->first;
+    } else if (key.starts_with(kModelsPrefix)) {
+      key.erase(0, kModelsPrefix.size());
     }
-    catalog.set(name, std::move(*price));
+    if (const auto [it, added] = overridden_by.emplace(key, name); !added) {
+      result.errors.push_back("pricing.models." + name + ": names the same model as '" +
+                              it->second + "'");
+      continue;
+    }
+    if (price->max_output_tokens == 0 && existing) {
+      price->max_output_tokens = existing->second->max_output_tokens;
+    }
+    catalog.set(std::move(key), std::move(*price));
   }
   if (!result.errors.empty()) return result;
 

@@ -400,6 +400,48 @@ TEST(PriceCatalogLoader, ConfigOverridesAndPolicy) {
   EXPECT_EQ(cost.price_source, "policy:price");
 }
 
+// Audit 13: an override spelled as the Gemini API spells models ("models/x") was kept under that
+// spelling, which no look-up tries first: the catalog's "gemini/x" kept being charged, and a model
+// the catalog lacks stayed unknown.
+TEST(PriceCatalogLoader, GeminiOverridesMatchInAnySpelling) {
+  ModelPriceConfig one;
+  one.input = 1.0;
+  one.cached_input = 1.0;
+  one.output = 1.0;
+  for (const char* spelling :
+       {"models/gemini-2.5-flash", "gemini-2.5-flash", "gemini/gemini-2.5-flash"}) {
+    PricingConfig pricing;
+    pricing.models[spelling] = one;
+    pricing.models["models/gemini-3-pro-preview"] = one;  // not in the catalog
+    auto built = buildPricer(pricing);
+    ASSERT_TRUE(built.pricer) << built.errors.front();
+    for (const char* asked : {"gemini-2.5-flash", "models/gemini-2.5-flash",
+                              "gemini/gemini-2.5-flash", "gemini-3-pro-preview",
+                              "models/gemini-3-pro-preview", "gemini/gemini-3-pro-preview"}) {
+      core::Usage u;
+      u.model = asked;
+      u.input_tokens = 1'000'000;
+      u.output_tokens = 1'000'000;
+      const core::Cost cost = built.pricer->cost(u, "");
+      EXPECT_EQ(cost.amount, 2'000'000'000'000) << spelling << " asked as " << asked;
+      EXPECT_EQ(cost.price_source.substr(0, 7), "config:") << spelling << " asked as " << asked;
+    }
+    // The catalog's output cap is kept for the override of a catalog model.
+    EXPECT_EQ(built.pricer->catalog().find("gemini-2.5-flash")->second->max_output_tokens,
+              builtinPriceCatalog().find("gemini-2.5-flash")->second->max_output_tokens);
+  }
+
+  // Two spellings of one model are one model twice.
+  PricingConfig twice;
+  twice.models["models/gemini-2.5-flash"] = one;
+  twice.models["gemini-2.5-flash"] = one;
+  auto built = buildPricer(twice);
+  EXPECT_FALSE(built.pricer);
+  ASSERT_EQ(built.errors.size(), 1u);
+  EXPECT_NE(built.errors.front().find("names the same model as"), std::string::npos)
+      << built.errors.front();
+}
+
 TEST(PriceCatalogLoader, CatalogFileFromConfig) {
   PricingConfig pricing;
   pricing.catalog = "/nonexistent/prices.yaml";
