@@ -415,9 +415,9 @@ TEST(PriceCatalogLoader, GeminiOverridesMatchInAnySpelling) {
     pricing.models["models/gemini-3-pro-preview"] = one;  // not in the catalog
     auto built = buildPricer(pricing);
     ASSERT_TRUE(built.pricer) << built.errors.front();
-    for (const char* asked : {"gemini-2.5-flash", "models/gemini-2.5-flash",
-                              "gemini/gemini-2.5-flash", "gemini-3-pro-preview",
-                              "models/gemini-3-pro-preview", "gemini/gemini-3-pro-preview"}) {
+    for (const char* asked :
+         {"gemini-2.5-flash", "models/gemini-2.5-flash", "gemini/gemini-2.5-flash",
+          "gemini-3-pro-preview", "models/gemini-3-pro-preview", "gemini/gemini-3-pro-preview"}) {
       core::Usage u;
       u.model = asked;
       u.input_tokens = 1'000'000;
