@@ -445,7 +445,7 @@ Awaitable<bool> ClientSession::serveOne() {
     } else if (auto index = ex.runtime->routes.match(request.target())) {
       ex.path_provider = &ex.runtime->providers[*index];
       if (ex.runtime->routes.hintMatters(*index)) {
-        ex.api_hint = apiHintOf(request.fields());
+        ex.api_hint = apiHintOf(request.fields(), request.target());
         index = ex.runtime->routes.match(request.target(), ex.api_hint);
       }
       ex.provider = &ex.runtime->providers[*index];

@@ -494,7 +494,7 @@ test('client sending "Expect: 100-continue" (like curl for big bodies) gets a co
 // Anthropic SDK's models.list() (GET /v1/models) and Gemini's v1 methods would go to the OpenAI
 // upstream, with the caller's Anthropic or Gemini key: a request that names its API by header
 // (anthropic-version, x-goog-api-key) goes to the one provider of that format instead.
-test('a request that names its API by header goes to that provider on a shared path, not to the OpenAI upstream with its key', async (t) => {
+test("a request that names its API by header or Gemini's ?key= goes to that provider on a shared path, not to the OpenAI upstream with its key", async (t) => {
   const { default: Anthropic } = await import('@anthropic-ai/sdk');
   const { default: OpenAI } = await import('openai');
   const { ledgerPathOf, waitForLedger } = await import('./lib/ledger.mjs');
@@ -536,11 +536,21 @@ test('a request that names its API by header goes to that provider on a shared p
   assert.equal(seen.gemini.length, 1, 'a Gemini v1 call with x-goog-api-key reaches the Gemini upstream');
   assert.equal(seen.gemini[0].url, path);
   assert.equal(seen.gemini[0].headers['x-goog-api-key'], 'AIza-caller-key');
+  // The quickstarts' form, the key in the query (audit 13: it went to the OpenAI upstream).
+  const r2 = await request(`${proxy.url}${path}?key=AIza-query-key`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }] }),
+  });
+  assert.equal(r2.status, 200, r2.text);
+  assert.equal(seen.gemini.length, 2, 'a Gemini v1 call with ?key= reaches the Gemini upstream');
+  assert.equal(seen.gemini[1].url, `${path}?key=AIza-query-key`);
   for (const rec of seen.openai) {
-    const headers = JSON.stringify(rec.headers);
-    assert.doesNotMatch(headers, /sk-ant-caller-key|AIza-caller-key/, 'no Anthropic or Gemini key at the OpenAI upstream');
+    const headers = JSON.stringify(rec.headers) + rec.url;
+    assert.doesNotMatch(headers, /sk-ant-caller-key|AIza-caller-key|AIza-query-key/, 'no Anthropic or Gemini key at the OpenAI upstream');
   }
-  const lines = (await waitForLedger(ledgerPathOf(proxy), 3)).map((l) => l.json);
+  const lines = (await waitForLedger(ledgerPathOf(proxy), 4)).map((l) => l.json);
+  assert.equal(lines.filter((l) => l.provider === 'gemini').length, 2, JSON.stringify(lines));
   const geminiLine = lines.find((l) => l.provider === 'gemini');
   assert.ok(geminiLine, JSON.stringify(lines));
   assert.equal(geminiLine.model, 'gemini-2.5-flash');

@@ -32,6 +32,17 @@ TEST(ApiHintTest, AGoogKeyNamesGeminiOnlyWithoutAuthorization) {
             core::ApiHint::None);
 }
 
+// Audit 13: Gemini's quickstart form, the key in the query, went to the OpenAI upstream on /v1/.
+TEST(ApiHintTest, AGeminiKeyInTheQueryNamesGeminiOnlyWithoutAuthorization) {
+  const auto target = "/v1/models/gemini-2.5-flash:generateContent?key=AIza";
+  EXPECT_EQ(apiHintOf(fieldsOf({}), target), core::ApiHint::Gemini);
+  EXPECT_EQ(apiHintOf(fieldsOf({}), "/v1/models/m:generateContent?alt=sse&%6Bey=AIza"),
+            core::ApiHint::Gemini);
+  EXPECT_EQ(apiHintOf(fieldsOf({{"Authorization", "Bearer k"}}), target), core::ApiHint::None);
+  EXPECT_EQ(apiHintOf(fieldsOf({{"anthropic-version", "x"}}), target), core::ApiHint::Anthropic);
+  EXPECT_EQ(apiHintOf(fieldsOf({}), "/v1/models?keys=1&monkey=2&key"), core::ApiHint::None);
+}
+
 TEST(ApiHintTest, NothingElseIsAHint) {
   EXPECT_EQ(apiHintOf(fieldsOf({})), core::ApiHint::None);
   EXPECT_EQ(apiHintOf(fieldsOf({{"x-api-key", "k"},
