@@ -106,6 +106,12 @@ Denial unknownKeyDenial(UnknownKeyCause cause, ProviderFormat format) {
           "Authorization, x-api-key, x-goog-api-key, api-key or a key= query parameter); it was "
           "not forwarded to the provider: send the virtual key alone";
       break;
+    case UnknownKeyCause::Stray:
+      d.message =
+          "the request carries a spendgate virtual key outside the places keys are read from "
+          "(Authorization: Bearer, x-api-key, x-goog-api-key, api-key or a key= query "
+          "parameter); it was not forwarded to the provider";
+      break;
   }
   return d;
 }

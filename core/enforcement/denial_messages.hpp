@@ -29,6 +29,7 @@ enum class UnknownKeyCause {
   NotVirtual,      // not one of our virtual keys, and passthrough is off
   UnknownVirtual,  // in our own virtual-key shape, but no configured virtual key has it
   Conflicting,     // a virtual key beside a different credential in another auth place
+  Stray,           // a key in our own shape outside the auth places (another header, Basic, query)
 };
 
 /**

@@ -38,6 +38,9 @@ public:
                                   const Headers& headers,
                                   bool virtual_key_format = false) const;
 
+  /** @return whether any virtual key is configured. */
+  bool hasVirtualKeys() const { return !by_hash_.empty(); }
+
   /** @return whether the digest is one of the configured virtual keys'. */
   bool isVirtualKey(std::string_view key_sha256) const { return by_hash_.contains(key_sha256); }
 

@@ -6,6 +6,7 @@
 #include <boost/beast/http/field.hpp>
 #include <unordered_map>
 
+#include "core/identity/virtual_key_format.hpp"
 #include "proxy/identity/query_key.hpp"
 
 namespace spendgate::proxy {
@@ -203,6 +204,82 @@ void injectProviderKeyIn(Fields& headers,
 }
 
 }  // namespace
+
+namespace {
+
+bool holdsKeyShape(std::string_view text) {
+  const std::size_t length = core::kVirtualKeyPrefix.size() + core::kVirtualKeyRandomLength;
+  for (auto at = text.find(core::kVirtualKeyPrefix); at != std::string_view::npos;
+       at = text.find(core::kVirtualKeyPrefix, at + 1)) {
+    if (core::hasVirtualKeyFormat(text.substr(at, length))) return true;
+  }
+  return false;
+}
+
+bool holdsKeyShapeDecoded(std::string_view text) {
+  return text.find('%') == std::string_view::npos ? holdsKeyShape(text)
+                                                  : holdsKeyShape(percentDecoded(text));
+}
+
+// The credentials of "Basic <base64>", decoded ("" for another scheme or bad base64).
+std::string basicCredentials(std::string_view value) {
+  constexpr std::string_view kScheme = "Basic";
+  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
+  if (value.size() <= kScheme.size() ||
+      !boost::beast::iequals(value.substr(0, kScheme.size()), kScheme) ||
+      !isBlank(value[kScheme.size()])) {
+    return {};
+  }
+  value.remove_prefix(kScheme.size());
+  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
+  while (!value.empty() && isBlank(value.back())) value.remove_suffix(1);
+  if (value.empty() || value.size() % 4 != 0 || value.size() > 4096) return {};
+  std::string out(value.size() / 4 * 3, '\0');
+  const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
+                                reinterpret_cast<const unsigned char*>(value.data()),
+                                static_cast<int>(value.size()));
+  if (n < 0) return {};
+  out.resize(static_cast<std::size_t>(n));
+  return out;
+}
+
+template <class Fields>
+bool carriesKeyOutsideKeyPlacesIn(const Fields& headers, std::string_view target) {
+  for (const auto& field : headers) {
+    if (field.name() == http::field::authorization) {
+      // Bearer and other schemes are read by findCallerKey; Basic hides its credentials.
+      if (holdsKeyShape(basicCredentials(field.value()))) return true;
+    } else if (!(field.name() == http::field::unknown && isKeyHeaderName(field.name_string())) &&
+               holdsKeyShape(field.value())) {
+      return true;
+    }
+  }
+  const auto question = target.find('?');
+  if (holdsKeyShapeDecoded(target.substr(0, question))) return true;
+  if (question == std::string_view::npos) return false;
+  std::size_t pos = question + 1;
+  while (pos < target.size()) {
+    std::size_t amp = target.find('&', pos);
+    if (amp == std::string_view::npos) amp = target.size();
+    const std::string_view param = target.substr(pos, amp - pos);
+    const auto eq = param.find('=');
+    // A key= parameter is findCallerKey's (and refused, or stripped, there).
+    const bool key_param = eq != std::string_view::npos && isKeyParameterName(param.substr(0, eq));
+    if (!key_param && holdsKeyShapeDecoded(param)) return true;
+    pos = amp + 1;
+  }
+  return false;
+}
+
+}  // namespace
+
+bool carriesKeyOutsideKeyPlaces(const http::fields& headers, std::string_view target) {
+  return carriesKeyOutsideKeyPlacesIn(headers, target);
+}
+
+bool carriesKeyOutsideKeyPlaces(const FlatFields& headers, std::string_view target) {
+  return carriesKeyOutsideKeyPlacesIn(headers, target);
+}
 
 CallerKey findCallerKey(const http::fields& headers, std::string_view target) {
   CallerKey key;

@@ -42,6 +42,16 @@ CallerKey findCallerKey(const FlatFields& headers, std::string_view target);
  */
 void findCallerKey(const FlatFields& headers, std::string_view target, CallerKey& into);
 
+/**
+ * @return whether a string in spendgate's own virtual-key shape (core::hasVirtualKeyFormat) rides
+ *         anywhere but the places findCallerKey reads: another header's value, the credentials
+ *         of an `Authorization: Basic` value (base64-decoded), the path, or a query parameter
+ *         other than `key=` (percent-decoded). Such a copy would leave the proxy as it is.
+ */
+bool carriesKeyOutsideKeyPlaces(const boost::beast::http::fields& headers, std::string_view target);
+/** The same for a request read by RequestParser. */
+bool carriesKeyOutsideKeyPlaces(const FlatFields& headers, std::string_view target);
+
 /** @return lower-case hex SHA-256 of the text. */
 std::string sha256Hex(std::string_view text);
 

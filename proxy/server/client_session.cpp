@@ -705,6 +705,14 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
               .message};
     }
   }
+  // A virtual key anywhere else would leave as it is (only a key in our own shape can be told
+  // from any other text; with no virtual key configured there is none to keep in).
+  if (runtime.identity->hasVirtualKeys() &&
+      carriesKeyOutsideKeyPlaces(request.fields(), request.target())) {
+    return std::pair{
+        core::ProxyError::UnknownKey,
+        core::unknownKeyDenial(core::UnknownKeyCause::Stray, provider.config.format).message};
+  }
   // A connection's requests nearly always resolve from the same inputs: the last identity is
   // kept with it (IdentityMemo).
   const core::Identity* identity =

@@ -407,6 +407,44 @@ test('a virtual key beside a different credential in another auth place → 401 
   assertNoSecret(shaped, { 'upstream traffic': everythingUpstreamSaw(up), ledger: ledgerText(ledger) });
 });
 
+// Audit 13: a virtual key in a place identity does not read (another query parameter or header,
+// Basic credentials) left the proxy as it was, the call counted as an anonymous passthrough one.
+test('a virtual key in our own shape outside the key places → 401 unknown_key in the caller\'s format; nothing reaches the upstream', async (t) => {
+  const alnum = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const SVK = `sk-sg-${[...randomBytes(32)].map((b) => alnum[b % 62]).join('')}`;
+  const keys = [...VIRTUAL_KEYS, { id: 'shaped-key', key_sha256: sha256hex(SVK), team: 'c' }];
+  const { up, proxy, ledger } = await setup(t, { virtual_keys: keys, passthrough: true });
+  const GEM_PATH = '/v1beta/models/gemini-2.0-flash:generateContent';
+  const basic = (text) => `Basic ${Buffer.from(text).toString('base64')}`;
+  const cases = [
+    { what: 'gemini ?api_key=', format: 'gemini', path: `${GEM_PATH}?api_key=${SVK}`, body: GEM, headers: {} },
+    { what: 'gemini ?KEY=', format: 'gemini', path: `${GEM_PATH}?KEY=${SVK}`, body: GEM, headers: {} },
+    { what: 'openai ?api-key= percent-encoded', format: 'openai', path: `/v1/chat/completions?api-key=${SVK.replace(/-/g, '%2D')}`, body: CHAT, headers: {} },
+    { what: 'openai Authorization: Basic vk:', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: basic(`${SVK}:`) } },
+    { what: 'openai Authorization: Basic :vk', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: basic(`:${SVK}`) } },
+    { what: 'anthropic other header', format: 'anthropic', path: '/v1/messages', body: MSG, headers: { 'x-api-key': 'sk-ant-other', 'openai-api-key': SVK, 'anthropic-version': '2023-06-01' } },
+    { what: 'openai virtual key in place, a copy in another header', format: 'openai', path: '/v1/chat/completions', body: CHAT, headers: { authorization: `Bearer ${SVK}`, 'x-copy': SVK } },
+  ];
+  for (const c of cases) {
+    const res = await postJson(`${proxy.url}${c.path}`, c.body, c.headers);
+    assert.equal(res.status, 401, `${c.what}: ${res.text}`);
+    assert.equal(res.headers['x-spendgate-denied'], 'unknown_key', c.what);
+    assert.match(res.text, /outside the places keys are read from/, c.what);
+    const body = res.json();
+    if (c.format === 'openai') assert.equal(body.error.code, 'invalid_api_key', c.what);
+    if (c.format === 'anthropic') assert.equal(body.error.type, 'authentication_error', c.what);
+    if (c.format === 'gemini') assert.equal(body.error.status, 'UNAUTHENTICATED', c.what);
+    assert.equal(up.requests.length, 0, `${c.what}: nothing may reach the upstream`);
+  }
+  // In its own place it works, and the provider key replaces it.
+  const ok = await postJson(`${proxy.url}/v1/chat/completions`, CHAT, { authorization: `Bearer ${SVK}` });
+  assert.equal(ok.status, 200, ok.text);
+  assert.equal(up.requests.at(-1).headers.authorization, `Bearer ${REAL.openai}`);
+  assertFields(await waitForEntry(ledger, ok.headers['x-spendgate-request-id']), { key: 'shaped-key' }, 'in place');
+  await proxy.stopClean();
+  assertNoSecret(SVK, { 'upstream traffic': everythingUpstreamSaw(up), ledger: ledgerText(ledger) });
+});
+
 test('spendgate key new --id ID prints a key and a matching key_sha256 line that works in the config', async (t) => {
   const r = runCli(['key', 'new', '--id', 'ci-bot']);
   assert.equal(r.code, 0, `spendgate key new failed (code ${r.code}):\n${r.stdout}${r.stderr}`);

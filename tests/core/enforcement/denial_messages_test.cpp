@@ -194,6 +194,13 @@ TEST(DenialMessages, ConflictingKeysSayTheVirtualKeyMustComeAlone) {
   EXPECT_TRUE(contains(d.message, "not forwarded")) << d.message;
 }
 
+TEST(DenialMessages, AStrayKeySaysWhereKeysAreRead) {
+  const Denial d = unknownKeyDenial(UnknownKeyCause::Stray, ProviderFormat::Gemini);
+  EXPECT_EQ(d.reason, DenialReason::UnknownKey);
+  EXPECT_TRUE(contains(d.message, "outside the places keys are read from")) << d.message;
+  EXPECT_TRUE(contains(d.message, "not forwarded")) << d.message;
+}
+
 TEST(DenialMessages, Others) {
   EXPECT_EQ(unknownKeyDenial(UnknownKeyCause::NotVirtual).reason, DenialReason::UnknownKey);
   EXPECT_TRUE(contains(unknownModelDenial("gpt-9").message, "\"gpt-9\""));

@@ -201,5 +201,41 @@ TEST(CallerKeyTest, OpenAiAndAzureHeaders) {
   EXPECT_EQ(az.count(http::field::authorization), 0u);
 }
 
+// Audit 13: a virtual key in a place identity does not read went out as it was, the call counted
+// as an anonymous passthrough one.
+TEST(CallerKeyTest, AKeyInOurShapeOutsideTheKeyPlacesIsFound) {
+  const std::string vk = "sk-sg-" + std::string(32, 'A');
+  const auto with = [](std::string_view name, std::string_view value) {
+    http::fields f;
+    f.set(name, value);
+    return f;
+  };
+  const http::fields none;
+  // Elsewhere: any other header, Basic credentials, the path, another query parameter.
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(with("openai-api-key", vk), "/v1/models"));
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(with("X-Custom", "x " + vk + " y"), "/v1/models"));
+  // base64("sk-sg-AAAA...A:") and base64(":sk-sg-AAAA...A")
+  const std::string user_colon = "c2stc2ctQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE6";
+  const std::string colon_user = "OnNrLXNnLUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFB";
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(with("Authorization", "Basic " + user_colon), "/v1/m"));
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(with("authorization", "basic  " + colon_user), "/v1/m"));
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(none, "/v1/models?api_key=" + vk));
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(none, "/v1/models?a=1&KEY=" + vk));
+  EXPECT_TRUE(
+      carriesKeyOutsideKeyPlaces(none, "/v1/models?api-key=sk%2Dsg-" + std::string(32, 'A')));
+  EXPECT_TRUE(carriesKeyOutsideKeyPlaces(none, "/v1/" + vk + "/models"));
+  // The places identity reads (and strips, or refuses) are not "outside".
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("Authorization", "Bearer " + vk), "/v1/m"));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("x-api-key", vk), "/v1/m"));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("X-Goog-Api-Key", vk), "/v1/m"));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("api-key", vk), "/v1/m"));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(none, "/v1beta/models/m:generateContent?key=" + vk));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(none, "/v1/m?%6Bey=" + vk));
+  // Not our shape: too short, or other text.
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("X-Custom", "sk-sg-short"), "/v1/m?q=sk-sg-AB"));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("Authorization", "Basic !!!!"), "/v1/m"));
+  EXPECT_FALSE(carriesKeyOutsideKeyPlaces(with("Authorization", "Basic dXNlcjpwYXNz"), "/v1/m"));
+}
+
 }  // namespace
 }  // namespace spendgate::proxy
