@@ -44,6 +44,8 @@ std::shared_ptr<boost::asio::ssl::context> makeClientTls(const config::ProviderC
   return context;
 }
 
+constexpr std::string_view kGeminiUploadPath = "/upload/v1beta/files";
+
 }  // namespace
 
 std::shared_ptr<const Runtime> Runtime::build(config::Config config,
@@ -78,6 +80,18 @@ std::shared_ptr<const Runtime> Runtime::build(config::Config config,
     }
     for (const auto& route : provider.routes) runtime->routes.add(route, i, provider.format);
     runtime->providers.push_back(std::move(live));
+  }
+  // google-genai's files.upload posts to /upload/v1beta/files: a gemini provider whose own routes
+  // leave it out gets 404s there (the built-in defaults have it; SPEC's example routes do not).
+  for (std::size_t i = 0; i < runtime->providers.size(); ++i) {
+    const auto& provider = runtime->providers[i].config;
+    if (provider.format != core::ProviderFormat::Gemini) continue;
+    const auto upload = runtime->routes.match(kGeminiUploadPath);
+    if (upload && *upload == i) continue;
+    runtime->warnings.push_back("provider " + provider.name + ": no route of it takes " +
+                                std::string(kGeminiUploadPath) +
+                                " (google-genai's files.upload): add \"/upload/v1beta/\" to its "
+                                "routes, or uploads get 404");
   }
   // serve reads the token here too (ProxyServer::bind): check must refuse what serve would.
   const auto& admin = config.admin;

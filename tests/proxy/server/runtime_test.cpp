@@ -27,8 +27,8 @@ TEST(Runtime, UnsetOrEmptyProviderKeyVariableWarnsAndNamesTheVariable) {
       "api_key_env: SPENDGATE_RT_TEST_UNSET }\n"
       "  b: { format: anthropic, base_url: \"http://127.0.0.1:1\", routes: [\"/b/\"], "
       "api_key_env: SPENDGATE_RT_TEST_EMPTY }\n"
-      "  c: { format: gemini, base_url: \"http://127.0.0.1:1\", routes: [\"/c/\"], "
-      "api_key_env: SPENDGATE_RT_TEST_SET }\n"
+      "  c: { format: gemini, base_url: \"http://127.0.0.1:1\", routes: [\"/c/\", "
+      "\"/upload/v1beta/\"], api_key_env: SPENDGATE_RT_TEST_SET }\n"
       "  d: { format: openai, base_url: \"http://127.0.0.1:1\", routes: [\"/d/\"], "
       "api_key_env: \"\" }\n"
       "identity:\n"
@@ -74,6 +74,33 @@ TEST(Runtime, NoVirtualKeysNoWarningForAnUnsetProviderKey) {
       errors);
   ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
   EXPECT_TRUE(runtime->warnings.empty()) << runtime->warnings.front();
+}
+
+// Audit 13: SPEC's example routes for gemini (["/v1beta/"]) make google-genai's files.upload a
+// 404, and check said nothing.
+TEST(Runtime, AGeminiProviderWithoutTheUploadRouteWarns) {
+  std::vector<std::string> errors;
+  const auto without = build(
+      "providers:\n"
+      "  gemini: { format: gemini, base_url: \"http://127.0.0.1:1\", routes: [\"/v1beta/\"] }\n",
+      errors);
+  ASSERT_TRUE(without) << (errors.empty() ? "" : errors.front());
+  ASSERT_EQ(without->warnings.size(), 1u);
+  EXPECT_EQ(without->warnings[0],
+            "provider gemini: no route of it takes /upload/v1beta/files (google-genai's "
+            "files.upload): add \"/upload/v1beta/\" to its routes, or uploads get 404");
+  // The built-in routes have it, and so may a wider prefix of the provider's own.
+  for (const char* routes : {"[\"/v1beta/\", \"/upload/v1beta/\"]", "[\"/\"]"}) {
+    const auto with = build(std::string("providers:\n  gemini: { format: gemini, base_url: "
+                                        "\"http://127.0.0.1:1\", routes: ") +
+                                routes + " }\n",
+                            errors);
+    ASSERT_TRUE(with) << (errors.empty() ? "" : errors.front());
+    EXPECT_TRUE(with->warnings.empty()) << routes << ": " << with->warnings.front();
+  }
+  const auto defaults = build("server: { threads: 1 }\n", errors);
+  ASSERT_TRUE(defaults);
+  EXPECT_TRUE(defaults->warnings.empty()) << defaults->warnings.front();
 }
 
 TEST(Runtime, NonLoopbackAdminWithoutItsTokenIsAnErrorAtTheListenValue) {
