@@ -74,7 +74,7 @@ export async function closedPort() {
 
 export const openaiProvider = (base_url, extra = {}) => ({ format: 'openai', base_url, routes: ['/v1/'], ...extra });
 export const anthropicProvider = (base_url, extra = {}) => ({ format: 'anthropic', base_url, routes: ['/v1/messages'], ...extra });
-export const geminiProvider = (base_url, extra = {}) => ({ format: 'gemini', base_url, routes: ['/v1beta/'], ...extra });
+export const geminiProvider = (base_url, extra = {}) => ({ format: 'gemini', base_url, routes: ['/v1beta/', '/upload/v1beta/'], ...extra });
 
 /** Providers block for the three formats; any base URL left out points to a closed port. */
 export async function providers({ openai, anthropic, gemini } = {}, extra = {}) {
