@@ -89,6 +89,67 @@ std::string_view azureDeployment(std::string_view path) {
   return rest.substr(0, rest.find('/'));
 }
 
+int hexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+/** A query parameter's name or value as the upstream decodes it (a malformed escape stays). */
+std::string percentDecoded(std::string_view text) {
+  std::string out;
+  out.reserve(text.size());
+  for (std::size_t i = 0; i < text.size(); ++i) {
+    if (text[i] == '%' && i + 2 < text.size() && hexDigit(text[i + 1]) >= 0 &&
+        hexDigit(text[i + 2]) >= 0) {
+      out += static_cast<char>(hexDigit(text[i + 1]) * 16 + hexDigit(text[i + 2]));
+      i += 2;
+    } else {
+      out += text[i];
+    }
+  }
+  return out;
+}
+
+bool asciiIEquals(std::string_view a, std::string_view b) {
+  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
+    const auto lower = [](char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c + 32) : c; };
+    return lower(x) == lower(y);
+  });
+}
+
+/** Whether `version` starts with a YYYY-MM-DD date on or after 2024-08-01. */
+bool datedFromAugust2024(std::string_view version) {
+  if (version.size() < 10) return false;
+  for (std::size_t i = 0; i < 10; ++i) {
+    const bool dash = i == 4 || i == 7;
+    if (dash ? version[i] != '-' : (version[i] < '0' || version[i] > '9')) return false;
+  }
+  return version.substr(0, 10) >= "2024-08-01";
+}
+
+/**
+ * Whether Azure's classic API at the query's api-version takes `stream_options`: from
+ * 2024-08-01-preview on; an older one answers 400 "Unrecognized request argument supplied:
+ * stream_options". Every api-version parameter (names match in any case, as Azure's do) must be
+ * such a date: a missing or unreadable one never gets the option, since the stream works without.
+ */
+bool azureClassicTakesStreamOptions(std::string_view query) {
+  bool dated = false;
+  while (!query.empty()) {
+    const std::string_view parameter = query.substr(0, query.find('&'));
+    query.remove_prefix(std::min(parameter.size() + 1, query.size()));
+    const std::string_view name = parameter.substr(0, parameter.find('='));
+    if (!asciiIEquals(percentDecoded(name), "api-version")) continue;
+    const std::string_view value =
+        name.size() < parameter.size() ? parameter.substr(name.size() + 1) : std::string_view{};
+    if (!datedFromAugust2024(percentDecoded(value))) return false;
+    dated = true;
+  }
+  return dated;
+}
+
 // ---- The body, read without building a document ----------------------------------------------
 //
 // Only a handful of members matter (model, stream, background, stream_options.include_usage,
@@ -561,7 +622,8 @@ RequestInfo classifyRequest(ProviderFormat format,
                             std::string_view query,
                             std::string_view body,
                             const DeploymentMap& deployments) {
-  (void)query;  // alt=sse only changes the framing, which the response content-type reveals
+  // Gemini's alt=sse only changes the framing, which the response content-type reveals; Azure's
+  // api-version decides below whether a stream may be given stream_options.
   RequestInfo info;
   info.format = format;
   info.request_body_bytes = static_cast<std::int64_t>(body.size());
@@ -657,7 +719,9 @@ RequestInfo classifyRequest(ProviderFormat format,
 
   info.needs_usage_injection =
       (info.kind == EndpointKind::ChatCompletions || info.kind == EndpointKind::Completions) &&
-      info.stream && !info.include_usage_requested && info.body_is_json;
+      info.stream && !info.include_usage_requested && info.body_is_json &&
+      (format != ProviderFormat::Azure || deployment.empty() ||
+       azureClassicTakesStreamOptions(query));
   return info;
 }
 

@@ -79,7 +79,9 @@ struct RequestInfo {
   std::int64_t choices = 1;
   /** The client itself set stream_options.include_usage = true. */
   bool include_usage_requested = false;
-  /** Streamed Chat/legacy Completions without include_usage: inject it and filter the extra chunk.
+  /**
+   * Streamed Chat/legacy Completions without include_usage: inject it and filter the extra chunk.
+   * Not on an Azure classic path whose api-version predates stream_options (before 2024-08-01).
    */
   bool needs_usage_injection = false;
   /** The `service_tier` the client asked for ("" if none). */

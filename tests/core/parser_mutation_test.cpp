@@ -503,6 +503,8 @@ constexpr std::array kRoutes = {
 /** @return "" when the classifier agrees with the document view on every route, else why not. */
 std::string checkClassifier(const std::string& body, bool all_routes = true) {
   static const DeploymentMap kDeployments = {{"prod", "gpt-4o"}};
+  // An Azure classic stream gets include_usage only at an api-version that takes it.
+  static constexpr std::string_view kQuery = "api-version=2024-10-21";
   const BodyView want_other = referenceBody(body);
   const BodyView want_gemini = referenceBody(body, true);
   std::string why;
@@ -511,9 +513,9 @@ std::string checkClassifier(const std::string& body, bool all_routes = true) {
     const bool proto_json = route.format == ProviderFormat::Gemini &&
                             std::string_view(route.path).find("/openai/") == std::string_view::npos;
     const BodyView& want = proto_json ? want_gemini : want_other;
-    const RequestInfo got = classifyRequest(route.format, route.path, "", body, kDeployments);
+    const RequestInfo got = classifyRequest(route.format, route.path, kQuery, body, kDeployments);
     // The path-derived fields do not depend on the body.
-    const RequestInfo bare = classifyRequest(route.format, route.path, "", "", kDeployments);
+    const RequestInfo bare = classifyRequest(route.format, route.path, kQuery, "", kDeployments);
     std::string model = want.model;
     if (route.format == ProviderFormat::Gemini && bare.kind != EndpointKind::ChatCompletions) {
       model = "gemini-2.5-flash";

@@ -301,6 +301,47 @@ TEST(RequestClassifier, StreamAndIncludeUsage) {
   EXPECT_FALSE(responses.needs_usage_injection);
 }
 
+// Azure's classic API refuses stream_options before api-version 2024-08-01-preview (400
+// "Unrecognized request argument supplied: stream_options"): such a stream goes upstream as sent
+// (audit 13: it failed through spendgate and worked directly).
+TEST(RequestClassifier, AzureClassicStreamGetsIncludeUsageOnlyAtAnApiVersionThatTakesIt) {
+  const char* path = "/openai/deployments/prod/chat/completions";
+  const char* body = R"({"stream":true,"messages":[]})";
+  auto injects = [&](const char* query, const char* at = nullptr) {
+    return classifyRequest(ProviderFormat::Azure, at ? at : path, query, body)
+        .needs_usage_injection;
+  };
+  for (const char* query :
+       {"api-version=2023-05-15", "api-version=2024-02-01", "api-version=2024-05-01-preview",
+        "api-version=2024-06-01", "api-version=2024-07-31", "", "x=1",
+        "api-version=", "api-version=preview", "api-version=2024-8-01",
+        // every api-version must take it, however spelled
+        "api-version=2024-10-21&api-version=2024-02-01",
+        "API-Version=2024-02-01&api-version=2024-10-21",
+        "api%2Dversion=2024-02-01&api-version=2024-10-21"}) {
+    EXPECT_FALSE(injects(query)) << query;
+  }
+  for (const char* query : {"api-version=2024-08-01-preview", "api-version=2024-09-01-preview",
+                            "api-version=2024-10-21", "api-version=2025-04-01-preview",
+                            "x=1&api-version=2024-10-21", "Api-Version=2024%2D10%2D21"}) {
+    EXPECT_TRUE(injects(query)) << query;
+  }
+  EXPECT_FALSE(injects("api-version=2024-02-01", "/openai/deployments/prod/completions"));
+  // Azure's v1 API takes it whatever the api-version (none, "preview", "latest").
+  for (const char* query : {"", "api-version=preview", "api-version=latest"}) {
+    EXPECT_TRUE(injects(query, "/openai/v1/chat/completions")) << query;
+  }
+  // Only Azure reads an api-version.
+  EXPECT_TRUE(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions",
+                              "api-version=2024-02-01", body)
+                  .needs_usage_injection);
+  // The rest of the classification is unchanged.
+  const auto old = classifyRequest(ProviderFormat::Azure, path, "api-version=2024-02-01", body,
+                                   DeploymentMap{{"prod", "gpt-4o"}});
+  EXPECT_TRUE(old.stream);
+  EXPECT_EQ(old.requested_model, "gpt-4o");
+}
+
 TEST(RequestClassifier, AzurePaths) {
   const DeploymentMap deployments{{"chat-prod", "gpt-4o-mini"}};
   const auto classic =

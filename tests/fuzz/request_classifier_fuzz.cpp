@@ -64,14 +64,16 @@ void checkBody(const RequestInfo& got, const testing::BodyView& want) {
 
 SPENDGATE_FUZZ_TARGET(request_classifier) {
   static const DeploymentMap kDeployments = {{"prod", "gpt-4o"}};
+  // An Azure classic stream gets include_usage only at an api-version that takes it.
+  static constexpr std::string_view kQuery = "api-version=2024-10-21";
   spendgate::fuzz::Input in(data, size);
   const std::uint8_t option = in.byte();
 
   if (option < 0x80) {
     const Route& route = kRoutes[option % kRoutes.size()];
     const std::string_view body = in.rest();
-    const RequestInfo got = classifyRequest(route.format, route.path, "", body, kDeployments);
-    const RequestInfo bare = classifyRequest(route.format, route.path, "", "", kDeployments);
+    const RequestInfo got = classifyRequest(route.format, route.path, kQuery, body, kDeployments);
+    const RequestInfo bare = classifyRequest(route.format, route.path, kQuery, "", kDeployments);
     const testing::BodyView want =
         testing::referenceBody(body, route.format == ProviderFormat::Gemini && !bare.gemini_compat);
     checkRanges(got, body);

@@ -16,7 +16,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import OpenAI from 'openai';
+import OpenAI, { AzureOpenAI } from 'openai';
 import Anthropic from '@anthropic-ai/sdk';
 import { startProxy, providers } from './lib/proxy.mjs';
 import { startUpstream, json, startSse, sseFrame, writeAsync } from './lib/fake_upstream.mjs';
@@ -570,6 +570,50 @@ test('Azure v1 API (openai SDK, baseURL /openai/v1): the body model is a deploym
   assert.equal(err.code, 'model_not_priced');
   assert.match(err.message, /map it under providers\.myazure\.deployments \(my-dep: <model>\)/, err.message);
   assert.equal(up.requests.length, 2);
+  await proxy.stopClean();
+});
+
+test('Azure classic stream at an api-version before stream_options (2024-02-01): forwarded without include_usage and estimated; 2024-10-21 still gets it', async (t) => {
+  // Like Azure: api-versions before 2024-08-01-preview refuse stream_options with a 400.
+  const up = await startUpstream({
+    handler: async (req, res, rec) => {
+      const version = new URL(req.url, 'http://x').searchParams.get('api-version');
+      const body = parseBody(rec);
+      if (body.stream_options !== undefined && version < '2024-08-01') {
+        return json(res, 400, { error: { code: null, message: 'Unrecognized request argument supplied: stream_options', param: null, type: 'invalid_request_error' } });
+      }
+      startSse(res);
+      for (const f of openaiChatStreamFrames({ includeUsage: body.stream_options?.include_usage === true, usage: STREAM_USAGE })) await writeAsync(res, f);
+      res.end();
+    },
+  });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: {
+      ...(await providers({ openai: up.url })),
+      myazure: { format: 'azure', base_url: up.url, routes: ['/openai/'], api_key_env: '', deployments: { 'prod-mini': 'gpt-4o-mini' } },
+    },
+  });
+  const ledger = ledgerPathOf(proxy);
+  const req = { model: 'prod-mini', max_tokens: 100, stream: true, messages: [{ role: 'user', content: 'hi' }] };
+  const text = 'Hello! The text "usage":null, {"choices":[]} is just text.';
+
+  const old = new AzureOpenAI({ endpoint: proxy.url, apiKey: 'az-test', apiVersion: '2024-02-01', deployment: 'prod-mini', maxRetries: 0 });
+  const { data: s1, response: r1 } = await old.chat.completions.create(req).withResponse();
+  assert.equal((await collect(s1)).map((c) => c.choices[0]?.delta?.content ?? '').join(''), text);
+  assert.equal(up.requests[0].url, '/openai/deployments/prod-mini/chat/completions?api-version=2024-02-01');
+  assert.equal(parseBody(up.requests[0]).stream_options, undefined, 'no stream_options for an api-version that refuses them');
+  const e1 = await waitForEntry(ledger, rid(r1));
+  assertFields(e1, { status: 200, stream: true, requested_model: 'gpt-4o-mini', usage_source: 'estimated' });
+
+  const current = new AzureOpenAI({ endpoint: proxy.url, apiKey: 'az-test', apiVersion: '2024-10-21', deployment: 'prod-mini', maxRetries: 0 });
+  const { data: s2, response: r2 } = await current.chat.completions.create(req).withResponse();
+  const chunks = await collect(s2);
+  assert.ok(chunks.every((c) => !('usage' in c)), 'the injected usage chunk is filtered out');
+  assert.equal(parseBody(up.requests[1]).stream_options?.include_usage, true);
+  const e2 = await waitForEntry(ledger, rid(r2));
+  assertFields(e2, { stream: true, requested_model: 'gpt-4o-mini', input_tokens: 1200, output_tokens: 80, usage_source: 'provider' });
+  assertCost(e2, STREAM_COST, STREAM_TERMS);
   await proxy.stopClean();
 });
 
