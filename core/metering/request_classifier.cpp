@@ -683,9 +683,12 @@ RequestInfo classifyRequest(ProviderFormat format,
   static constexpr Field kGeminiChoices[] = {Field::GcCandidateCount, Field::GcCandidateCountSnake,
                                              Field::GcSnakeCandidateCount,
                                              Field::GcSnakeCandidateCountSnake};
+  // Native Gemini reads proto3 JSON, where 0 is the unset default: maxOutputTokens 0 is no cap
+  // (the model's maximum), as candidateCount 0 is one candidate.
+  const std::int64_t least_cap = native_gemini ? 1 : 0;
   for (const Field field : native_gemini ? std::span<const Field>(kGeminiCaps)
                                          : std::span<const Field>(kTopLevelCaps)) {
-    if (const auto v = fields.at(field).asInteger(); v && *v >= 0) {
+    if (const auto v = fields.at(field).asInteger(); v && *v >= least_cap) {
       info.max_output_tokens = *v;
       info.output_cap_field = outputCapName(field);
       break;

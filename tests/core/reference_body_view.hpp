@@ -126,7 +126,8 @@ inline BodyView referenceBody(std::string_view body, bool proto_json = false) {
           : std::vector<Member>{
                 {root, "max_completion_tokens"}, {root, "max_tokens"}, {root, "max_output_tokens"}};
   for (const auto& [object, key] : caps) {
-    if (const auto v = integer(object, key); v && *v >= 0) {
+    // proto3 JSON: a Gemini count of 0 is unset.
+    if (const auto v = integer(object, key); v && *v >= (proto_json ? 1 : 0)) {
       e.max_output_tokens = *v;
       break;
     }

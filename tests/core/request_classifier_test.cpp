@@ -125,6 +125,43 @@ TEST(RequestClassifier, GeminiSnakeCaseGenerationConfig) {
       std::nullopt);
 }
 
+// Native Gemini reads proto3 JSON, where 0 is the unset default: maxOutputTokens 0 is no cap, so
+// the model's maximum bounds the request (audit 13: it bounded the output at 0, and the request
+// passed max_cost_usd and hard budgets on its input alone).
+TEST(RequestClassifier, GeminiMaxOutputTokensZeroIsNoCap) {
+  const char* path = "/v1beta/models/gemini-2.5-pro:generateContent";
+  auto info = [&](const char* body) {
+    return classifyRequest(ProviderFormat::Gemini, path, "", body);
+  };
+  for (const char* body : {R"({"generationConfig":{"maxOutputTokens":0}})",
+                           R"({"generationConfig":{"maxOutputTokens":"0"}})",
+                           R"({"generationConfig":{"max_output_tokens":0}})",
+                           R"({"generation_config":{"maxOutputTokens":0.0}})",
+                           R"({"generation_config":{"max_output_tokens":"0"}})"}) {
+    const auto got = info(body);
+    EXPECT_EQ(got.max_output_tokens, std::nullopt) << body;
+    EXPECT_EQ(got.output_cap_field, "generationConfig.maxOutputTokens") << body;
+  }
+  // A 0 is skipped like any absent spelling: the next one counts.
+  EXPECT_EQ(
+      info(R"({"generationConfig":{"maxOutputTokens":0,"max_output_tokens":7}})").max_output_tokens,
+      7);
+  EXPECT_EQ(info(R"({"generationConfig":{"maxOutputTokens":1}})").max_output_tokens, 1);
+  // Gemini's OpenAI-compatible API, OpenAI and Anthropic read 0 as a cap of 0, as they always did.
+  EXPECT_EQ(classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/chat/completions", "",
+                            R"({"model":"gemini-2.5-pro","max_tokens":0})")
+                .max_output_tokens,
+            0);
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                            R"({"model":"gpt-4o","max_tokens":0})")
+                .max_output_tokens,
+            0);
+  EXPECT_EQ(classifyRequest(ProviderFormat::Anthropic, "/v1/messages", "",
+                            R"({"model":"claude-sonnet-4-5","max_tokens":0})")
+                .max_output_tokens,
+            0);
+}
+
 // Gemini reads proto3 JSON, where an int32 may be sent as a string: "8" candidates are 8.
 TEST(RequestClassifier, GeminiCountsSentAsStringsCount) {
   const char* path = "/v1beta/models/gemini-2.5-pro:generateContent";

@@ -213,7 +213,7 @@ test('request_limits.max_cost_usd: a request whose worst case is above it gets 4
   await proxy.stopClean();
 });
 
-test('worst case: output bound from max_tokens (times best_of on legacy completions), max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling), max_tokens (anthropic), else the model cap; the denial names the field to lower', async (t) => {
+test('worst case: output bound from max_tokens (times best_of on legacy completions), max_completion_tokens, max_output_tokens (responses), maxOutputTokens and max_output_tokens (gemini, either spelling; 0 is unset), max_tokens (anthropic), else the model cap; the denial names the field to lower', async (t) => {
   // A per-request limit of $0.000001 refuses everything, and the message names the worst case.
   const { up, proxy } = await setup(t, { request_limits: { max_cost_usd: 0.000001 } });
   const openai = { authorization: 'Bearer sk-test' };
@@ -240,6 +240,12 @@ test('worst case: output bound from max_tokens (times best_of on legacy completi
       what: 'gemini stream, generation_config.max_output_tokens and candidate_count', advice: 'Lower generation_config.max_output_tokens ', path: '/v1beta/models/gemini-2.0-flash:streamGenerateContent?alt=sse', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
       body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generation_config: { max_output_tokens: 321, candidate_count: 2 } }),
       worst: (b) => perMillion(b, '0.10') + perMillion(642, '0.40'),
+    },
+    {
+      // Native Gemini reads proto3 JSON, where 0 is the unset default: no cap, so the model's 8192.
+      what: 'gemini maxOutputTokens 0 -> the model cap', advice: 'Set generationConfig.maxOutputTokens ', path: '/v1beta/models/gemini-2.0-flash:generateContent', headers: { 'x-goog-api-key': 'gm-test' }, format: 'gemini',
+      body: JSON.stringify({ contents: [{ role: 'user', parts: [{ text: 'hi' }] }], generationConfig: { maxOutputTokens: 0 } }),
+      worst: (b) => perMillion(b, '0.10') + perMillion(8192, '0.40'),
     },
     {
       // Anthropic: any prompt token may be a cache write, so the input bound uses the highest
