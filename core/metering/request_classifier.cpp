@@ -643,6 +643,11 @@ RequestInfo classifyRequest(ProviderFormat format,
   info.body_is_json = fields.is_object;
 
   info.requested_model = std::move(fields.model);
+  if (info.gemini_compat && info.requested_model.starts_with("models/")) {
+    // The id /v1beta/openai/models lists, named as a native path names it ("models/x" -> "x"),
+    // so budgets and rate limits match it the same. The body goes upstream unchanged.
+    info.requested_model.erase(0, std::string_view("models/").size());
+  }
   const std::string_view deployment = azureDeployment(path);
   const bool native_gemini = format == ProviderFormat::Gemini && !info.gemini_compat;
   info.model_from_body =

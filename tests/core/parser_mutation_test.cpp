@@ -519,6 +519,8 @@ std::string checkClassifier(const std::string& body, bool all_routes = true) {
     std::string model = want.model;
     if (route.format == ProviderFormat::Gemini && bare.kind != EndpointKind::ChatCompletions) {
       model = "gemini-2.5-flash";
+    } else if (bare.gemini_compat && model.starts_with("models/")) {
+      model.erase(0, 7);  // as a native path names it
     }
     if (!bare.azure_deployment.empty()) {
       if (bare.azure_deployment == "prod") {

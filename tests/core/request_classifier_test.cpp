@@ -455,6 +455,33 @@ TEST(RequestClassifier, AnthropicAndGemini) {
   EXPECT_EQ(compat.requested_model, "gemini-2.0-flash");
 }
 
+// Gemini's OpenAI-compatible API takes (and /v1beta/openai/models lists) "models/gemini-2.5-flash":
+// its requested model is "gemini-2.5-flash", as a native path's is, so a budget or rate limit
+// matched on the model applies (audit 13: the prefix let a call escape a gemini-2.5-* budget).
+TEST(RequestClassifier, GeminiCompatModelsPrefixIsNamedAsTheNativePathNamesIt) {
+  for (const char* path : {"/v1beta/openai/chat/completions", "/v1beta/openai/embeddings",
+                           "/v1beta/openai/responses"}) {
+    const auto info = classifyRequest(ProviderFormat::Gemini, path, "",
+                                      R"({"model":"models/gemini-2.5-flash","input":"x"})");
+    EXPECT_EQ(info.requested_model, "gemini-2.5-flash") << path;
+    EXPECT_EQ(info.model_problem, ModelProblem::None) << path;
+  }
+  // Only a leading "models/", once.
+  auto compat = [](const char* body) {
+    return classifyRequest(ProviderFormat::Gemini, "/v1beta/openai/chat/completions", "", body);
+  };
+  EXPECT_EQ(compat(R"({"model":"models/models/x"})").requested_model, "models/x");
+  EXPECT_EQ(compat(R"({"model":"gemini/gemini-2.5-flash"})").requested_model,
+            "gemini/gemini-2.5-flash");
+  EXPECT_EQ(compat(R"({"model":"tunedModels/t"})").requested_model, "tunedModels/t");
+  EXPECT_EQ(compat(R"({"model":"models/"})").model_problem, ModelProblem::NoModel);
+  // Other providers' body models are names as they stand.
+  EXPECT_EQ(classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "",
+                            R"({"model":"models/gemini-2.5-flash"})")
+                .requested_model,
+            "models/gemini-2.5-flash");
+}
+
 // responses.compact() is a billed model pass whose answer carries Responses usage: metered as
 // /responses is, wherever /responses is (Azure v1, Gemini's OpenAI-compatible API).
 TEST(RequestClassifier, ResponsesCompactIsAMeteredResponsesCall) {

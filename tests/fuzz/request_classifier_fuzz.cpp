@@ -86,6 +86,8 @@ SPENDGATE_FUZZ_TARGET(request_classifier) {
     std::string model = want.model;
     if (route.format == ProviderFormat::Gemini && bare.kind != EndpointKind::ChatCompletions) {
       model = "gemini-2.5-flash";
+    } else if (bare.gemini_compat && model.starts_with("models/")) {
+      model.erase(0, 7);  // as a native path names it
     }
     if (bare.azure_deployment == "prod") {
       model = "gpt-4o";

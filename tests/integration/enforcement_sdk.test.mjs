@@ -54,6 +54,29 @@ test('openai SDK (maxRetries 2): budget denial -> RateLimitError 429 with our me
   await proxy.stopClean();
 });
 
+test('openai SDK on Gemini\'s OpenAI-compatible API, model "models/gemini-2.5-flash": the model-matched hard budget applies; the ledger names the model without the prefix, the body goes upstream unchanged', async (t) => {
+  const { up, proxy, ledger } = await setup(t, {
+    budgets: [{ name: 'flash-cap', scope: 'global', match: { model: 'gemini-2.5-flash' }, period: 'day', limit_usd: 0.000001, mode: 'hard' }],
+  });
+  const client = new OpenAI({ apiKey: 'gm-test', baseURL: `${proxy.url}/v1beta/openai`, maxRetries: 0, timeout: 30_000 });
+  const req = (model) => ({ model, max_tokens: 10, messages: [{ role: 'user', content: 'hi' }] });
+  // The id /v1beta/openai/models lists names the same model as the native path does.
+  const err = await client.chat.completions.create(req('models/gemini-2.5-flash')).then(() => null, (e) => e);
+  assert.ok(err instanceof OpenAI.RateLimitError, `expected the flash-cap budget to refuse it, got ${err?.constructor?.name}: ${err?.message}`);
+  assert.equal(err.code, 'budget_exceeded');
+  assert.match(err.error?.message ?? '', /^Budget "flash-cap"/);
+  assert.equal(up.requests.length, 0);
+
+  const { response } = await client.chat.completions.create(req('models/gemini-2.5-pro')).withResponse();
+  assert.equal(up.requests.length, 1);
+  assert.equal(up.requests[0].url, '/v1beta/openai/chat/completions');
+  assert.equal(JSON.parse(up.requests[0].body.toString()).model, 'models/gemini-2.5-pro', 'the body goes upstream unchanged');
+  const [{ json: entry }] = await waitForLedger(ledger, 1);
+  assert.equal(entry.request_id, response.headers.get('x-spendgate-request-id'));
+  assert.equal(entry.requested_model, 'gemini-2.5-pro');
+  await proxy.stopClean();
+});
+
 test('openai SDK (maxRetries 2): rate-limit denial is retried after retry-after-ms and then succeeds', async (t) => {
   const { up, proxy, ledger } = await setup(t, {
     rate_limits: [{ name: 'rpm', scope: 'key', requests_per_minute: 60 }],
