@@ -17,6 +17,7 @@
 
 #include "core/http/canonical_path.hpp"
 #include "core/metering/request_body_json.hpp"
+#include "core/text/percent_decoding.hpp"
 #include "core/text/utf8.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/json_key_assembler.hpp"
@@ -87,29 +88,6 @@ std::string_view azureDeployment(std::string_view path) {
   if (at == std::string_view::npos) return {};
   std::string_view rest = path.substr(at + kMarker.size());
   return rest.substr(0, rest.find('/'));
-}
-
-int hexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-/** A query parameter's name or value as the upstream decodes it (a malformed escape stays). */
-std::string percentDecoded(std::string_view text) {
-  std::string out;
-  out.reserve(text.size());
-  for (std::size_t i = 0; i < text.size(); ++i) {
-    if (text[i] == '%' && i + 2 < text.size() && hexDigit(text[i + 1]) >= 0 &&
-        hexDigit(text[i + 2]) >= 0) {
-      out += static_cast<char>(hexDigit(text[i + 1]) * 16 + hexDigit(text[i + 2]));
-      i += 2;
-    } else {
-      out += text[i];
-    }
-  }
-  return out;
 }
 
 bool asciiIEquals(std::string_view a, std::string_view b) {

@@ -3,13 +3,12 @@
 #include <string>
 #include <string_view>
 
+#include "core/text/percent_decoding.hpp"
+
 namespace spendgate::proxy {
 
-/**
- * @return the text with its %XX sequences decoded (a malformed one stays as it is), as the
- *         provider decodes query parameter names and values
- */
-std::string percentDecoded(std::string_view text);
+// Query names and values are read as the provider decodes them.
+using core::percentDecoded;
 
 /** @return whether identity reads a query parameter of this (raw) name as the caller's key. */
 bool isKeyParameterName(std::string_view name);
