@@ -4,6 +4,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "core/text/percent_decoding.hpp"
+
 namespace spendgate::core {
 
 namespace {
@@ -48,13 +50,6 @@ bool mayNeedWork(std::string_view path) {
   return wordMayNeedWork(word);
 }
 
-int hexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
 }  // namespace
 
 CanonicalPath::CanonicalPath(std::string_view path) : raw_(path.substr(0, path.find('?'))) {
@@ -91,8 +86,8 @@ bool CanonicalPath::decodeAll() {
         decoded.push_back(text_[i]);
         continue;
       }
-      const int high = i + 2 < text_.size() ? hexValue(text_[i + 1]) : -1;
-      const int low = high < 0 ? -1 : hexValue(text_[i + 2]);
+      const int high = i + 2 < text_.size() ? hexDigitValue(text_[i + 1]) : -1;
+      const int low = high < 0 ? -1 : hexDigitValue(text_[i + 2]);
       if (low < 0) {
         fail("a '%' in the path starts no %XX escape");
         return false;

@@ -254,21 +254,16 @@ bool carriesKeyOutsideKeyPlacesIn(const Fields& headers, std::string_view target
       return true;
     }
   }
-  const auto question = target.find('?');
-  if (holdsKeyShapeDecoded(target.substr(0, question))) return true;
-  if (question == std::string_view::npos) return false;
-  std::size_t pos = question + 1;
-  while (pos < target.size()) {
-    std::size_t amp = target.find('&', pos);
-    if (amp == std::string_view::npos) amp = target.size();
-    const std::string_view param = target.substr(pos, amp - pos);
-    const auto eq = param.find('=');
+  if (holdsKeyShapeDecoded(target.substr(0, target.find('?')))) return true;
+  bool found = false;
+  forEachQueryParameter(target, [&found](std::string_view param, std::size_t, std::size_t) {
     // A key= parameter is findCallerKey's (and refused, or stripped, there).
+    const auto eq = param.find('=');
     const bool key_param = eq != std::string_view::npos && isKeyParameterName(param.substr(0, eq));
-    if (!key_param && holdsKeyShapeDecoded(param)) return true;
-    pos = amp + 1;
-  }
-  return false;
+    found = !key_param && holdsKeyShapeDecoded(param);
+    return !found;
+  });
+  return found;
 }
 
 }  // namespace

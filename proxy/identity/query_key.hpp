@@ -20,24 +20,33 @@ bool isKeyParameterName(std::string_view name);
 bool isCredentialParameterName(std::string_view name);
 
 /**
- * Calls visit(value, begin, end) for each `key` query parameter (isKeyParameterName) of the
- * request target, [begin, end) its span in the target, until visit returns false.
+ * Calls visit(parameter, begin, end) for each `&`-separated query parameter of the request
+ * target ("name=value" as sent), [begin, end) its span in the target, until visit returns false.
  */
 template <class Visit>
-void forEachQueryKey(std::string_view target, Visit&& visit) {
+void forEachQueryParameter(std::string_view target, Visit&& visit) {
   const auto question = target.find('?');
   if (question == std::string_view::npos) return;
   std::size_t pos = question + 1;
   while (pos < target.size()) {
     std::size_t amp = target.find('&', pos);
     if (amp == std::string_view::npos) amp = target.size();
-    const std::string_view param = target.substr(pos, amp - pos);
-    const auto eq = param.find('=');
-    if (eq != std::string_view::npos && isKeyParameterName(param.substr(0, eq))) {
-      if (!visit(param.substr(eq + 1), pos, amp)) return;
-    }
+    if (!visit(target.substr(pos, amp - pos), pos, amp)) return;
     pos = amp + 1;
   }
+}
+
+/**
+ * Calls visit(value, begin, end) for each `key` query parameter (isKeyParameterName) of the
+ * request target, [begin, end) its span in the target, until visit returns false.
+ */
+template <class Visit>
+void forEachQueryKey(std::string_view target, Visit&& visit) {
+  forEachQueryParameter(target, [&visit](std::string_view param, std::size_t b, std::size_t e) {
+    const auto eq = param.find('=');
+    if (eq == std::string_view::npos || !isKeyParameterName(param.substr(0, eq))) return true;
+    return static_cast<bool>(visit(param.substr(eq + 1), b, e));
+  });
 }
 
 }  // namespace spendgate::proxy
