@@ -29,6 +29,20 @@ std::string_view queryKey(std::string_view target, std::size_t& begin, std::size
 
 bool isBlank(char c) { return c == ' ' || c == '\t'; }
 
+// The credentials after `scheme` (without case) and 1*(SP / HTAB), blanks around them trimmed;
+// "" for another scheme or none.
+std::string_view schemeCredentials(std::string_view value, std::string_view scheme) {
+  if (value.size() <= scheme.size() ||
+      !boost::beast::iequals(value.substr(0, scheme.size()), scheme) ||
+      !isBlank(value[scheme.size()])) {
+    return {};
+  }
+  value.remove_prefix(scheme.size());
+  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
+  while (!value.empty() && isBlank(value.back())) value.remove_suffix(1);
+  return value;
+}
+
 std::string computeSha256Hex(std::string_view text) {
   unsigned char digest[EVP_MAX_MD_SIZE];
   unsigned int length = 0;
@@ -47,16 +61,7 @@ std::string computeSha256Hex(std::string_view text) {
 // "Bearer" 1*(SP / HTAB) token (RFC 9110 §11.4, scheme without case). Every blank between them
 // goes: a virtual key sent as "Bearer  sk-sg-..." is still the virtual key, and must not pass.
 std::string_view bearerToken(std::string_view authorization) {
-  constexpr std::string_view kScheme = "Bearer";
-  if (authorization.size() <= kScheme.size() ||
-      !boost::beast::iequals(authorization.substr(0, kScheme.size()), kScheme) ||
-      !isBlank(authorization[kScheme.size()])) {
-    return {};
-  }
-  authorization.remove_prefix(kScheme.size());
-  while (!authorization.empty() && isBlank(authorization.front())) authorization.remove_prefix(1);
-  while (!authorization.empty() && isBlank(authorization.back())) authorization.remove_suffix(1);
-  return authorization;
+  return schemeCredentials(authorization, "Bearer");
 }
 
 namespace {
@@ -222,17 +227,8 @@ bool holdsKeyShapeDecoded(std::string_view text) {
 }
 
 // The credentials of "Basic <base64>", decoded ("" for another scheme or bad base64).
-std::string basicCredentials(std::string_view value) {
-  constexpr std::string_view kScheme = "Basic";
-  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
-  if (value.size() <= kScheme.size() ||
-      !boost::beast::iequals(value.substr(0, kScheme.size()), kScheme) ||
-      !isBlank(value[kScheme.size()])) {
-    return {};
-  }
-  value.remove_prefix(kScheme.size());
-  while (!value.empty() && isBlank(value.front())) value.remove_prefix(1);
-  while (!value.empty() && isBlank(value.back())) value.remove_suffix(1);
+std::string basicCredentials(std::string_view authorization) {
+  const std::string_view value = schemeCredentials(authorization, "Basic");
   if (value.empty() || value.size() % 4 != 0 || value.size() > 4096) return {};
   std::string out(value.size() / 4 * 3, '\0');
   const int n = EVP_DecodeBlock(reinterpret_cast<unsigned char*>(out.data()),
