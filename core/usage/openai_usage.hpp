@@ -1,6 +1,8 @@
 #pragma once
 
 #include <boost/json/object.hpp>
+#include <cstdint>
+#include <string>
 
 #include "core/usage/json_fields.hpp"
 #include "core/usage/usage.hpp"
@@ -49,5 +51,28 @@ void parseOpenAiUsage(const OpenAiUsageFields& usage,
                       bool gemini_compat,
                       json_fields::CountReader& counts,
                       Usage& out);
+
+/**
+ * What one OpenAI-shaped body (a non-streamed answer, or one streamed chunk event) contributes,
+ * as UsageExtractor's one-pass scan reads it without a document; applied only if the scan got
+ * to the end. Kept by the extractor and reset per body, so its strings keep their capacity.
+ */
+struct OpenAiAnswer {
+  std::string model;
+  std::string service_tier;
+  bool has_usage = false;  // `usage` is an object
+  OpenAiUsageFields usage;
+  // UsageEstimator::weight of the choices' text, message (or delta) texts, tool arguments
+  std::int64_t output_weight = 0;
+
+  /** Back to a new one's values; the strings keep their capacity. */
+  void reset() {
+    model.clear();
+    service_tier.clear();
+    has_usage = false;
+    usage = OpenAiUsageFields{};
+    output_weight = 0;
+  }
+};
 
 }  // namespace spendgate::core

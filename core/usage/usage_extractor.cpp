@@ -60,22 +60,13 @@ std::string errorLabel(const boost::json::value* error) {
   return "error";
 }
 
-// ---- Non-streamed OpenAI-shaped answers, read without building a document ---------------------
+// ---- OpenAI-shaped answers and stream chunks, read without building a document ---------------
 //
-// The common case (a chat completion with its usage) is read in one SAX pass over the body that
-// takes exactly what handleOpenAiChunk() takes from the document. Anything it does not model
-// (an error member, a `delta`, a duplicate key that matters, a root that is not an object,
-// invalid JSON) makes it give up, and the document path handles the body as before.
-
-/** What a non-streamed OpenAI-shaped answer contributes; applied only if the scan succeeded. */
-struct OpenAiAnswer {
-  std::string model;
-  std::string service_tier;
-  bool has_usage = false;  // `usage` is an object
-  OpenAiUsageFields usage;
-  // UsageEstimator::weight of the choices' text, message texts, tool arguments
-  std::int64_t output_weight = 0;
-};
+// The common case (a chat completion with its usage, or one chunk event of its stream) is read in
+// one SAX pass over the body that takes exactly what handleOpenAiChunk() takes from the document.
+// Anything it does not model (an error member, a duplicate key that matters, a choice with both
+// `delta` and `message`, a `delta` in a non-streamed answer, a root that is not an object, invalid
+// JSON) makes it give up, and the document path handles the body as before.
 
 class OpenAiAnswerScan {
 public:
@@ -87,9 +78,15 @@ public:
   // User-provided, so that value-initializing the handler (basic_parser's `h_()`) does not zero
   // the whole object, frames included, before the members are initialized: only frames_[0] is,
   // every deeper frame is written by open() before it is read.
-  OpenAiAnswerScan() { frames_[0] = Frame{Ctx::Ignore, 0}; }
+  //
+  // @param out receives what the body contributes (reset by the caller).
+  // @param stream the body is one chunk event of a stream: a choice's `delta` is read as its
+  //   `message` (an answer with a `delta` gives up, as before).
+  OpenAiAnswerScan(OpenAiAnswer& out, bool stream) : answer(out), stream_(stream) {
+    frames_[0] = Frame{Ctx::Ignore, 0};
+  }
 
-  OpenAiAnswer answer;
+  OpenAiAnswer& answer;
   bool root_is_object = false;
 
   bool on_document_begin(boost::system::error_code&) { return true; }
@@ -114,13 +111,16 @@ public:
     if (!keyMatters()) return true;
     const std::string_view key = key_.finish(std::string_view(s.data(), s.size()));
     Frame& frame = frames_[depth_];
-    const auto [id, slot] = resolve(frame.ctx, key);
+    auto [id, slot] = resolve(frame.ctx, key);
+    if (id == KeyId::Delta && stream_) slot = Slot::Message;  // a chunk's choice: read alike
     pending_ = slot;
     if (id == KeyId::None) return true;
     if (slot == Slot::GiveUp) return giveUp(ec);
     const std::uint32_t bit = 1u << static_cast<unsigned>(id);
     if ((frame.seen & bit) != 0) return giveUp(ec);  // a duplicate: the last one would win
     frame.seen |= bit;
+    // Both in one choice: handleOpenAiChunk() reads `delta` when it is an object, else `message`.
+    if ((frame.seen & kDeltaAndMessage) == kDeltaAndMessage) return giveUp(ec);
     if (id == KeyId::InputTokens) answer.usage.has_input_tokens = true;
     if (id == KeyId::OutputTokens) answer.usage.has_output_tokens = true;
     return true;
@@ -208,6 +208,8 @@ private:
     Arguments,  // the last: Frame::seen has a bit per key
   };
   static_assert(static_cast<unsigned>(KeyId::Arguments) < 32, "Frame::seen is 32 bits");
+  static constexpr std::uint32_t kDeltaAndMessage =
+      (1u << static_cast<unsigned>(KeyId::Delta)) | (1u << static_cast<unsigned>(KeyId::Message));
   /** What the next value is. */
   enum class Slot : std::uint8_t {
     None,
@@ -492,21 +494,25 @@ private:
   std::size_t depth_ = 0;
   Slot pending_ = Slot::None;
   JsonKeyAssembler key_;
+  bool stream_;
 };
 
-/** @return the answer, or nothing when the document path must read the body. */
-std::optional<OpenAiAnswer> scanOpenAiAnswer(std::string_view body) {
+/**
+ * Reads an OpenAI-shaped body (`stream`: one chunk event's data) into `out` (reset first).
+ * @return false when the document path must read the body (what `out` then holds is moot).
+ */
+bool scanOpenAi(std::string_view body, bool stream, OpenAiAnswer& out) {
   boost::json::parse_options options;
   options.max_depth = JsonScratch::kDefaultMaxDepth;
   try {
-    boost::json::basic_parser<OpenAiAnswerScan> parser(options);
+    out.reset();
+    boost::json::basic_parser<OpenAiAnswerScan> parser(options, out, stream);
     boost::system::error_code ec;
     const std::size_t used = parser.write_some(false, body.data(), body.size(), ec);
-    if (ec || used != body.size()) return std::nullopt;
-    if (!parser.handler().root_is_object) return std::nullopt;  // the document path counts it bad
-    return std::move(parser.handler().answer);
+    if (ec || used != body.size()) return false;
+    return parser.handler().root_is_object;  // else the document path counts it bad
   } catch (...) {
-    return std::nullopt;
+    return false;
   }
 }
 
@@ -573,6 +579,20 @@ void UsageExtractor::setModel(std::string_view model) {
 void UsageExtractor::onSseEvent(const SseEvent& event) {
   if (event.data == "[DONE]") {
     terminal_ = true;
+    return;
+  }
+  if (isOpenAiShaped(request_.kind) && !limits_.document_only &&
+      scanOpenAi(event.data, true, scanned_)) {
+    // What handleOpenAiChunk() would have done with the event's document.
+    setModel(scanned_.model);
+    if (!scanned_.service_tier.empty()) service_tier_.assign(scanned_.service_tier);
+    if (scanned_.has_usage) {
+      Usage parsed;
+      parseOpenAiUsage(scanned_.usage, request_.gemini_compat, counts_, parsed);
+      reported_ = parsed;
+      terminal_ = true;
+    }
+    estimator_.addOutputWeight(scanned_.output_weight);  // already weighed
     return;
   }
   const boost::json::value* doc = json_.parse(event.data);
@@ -851,17 +871,17 @@ void UsageExtractor::finishWith(const std::string_view* held, UsageResult& out) 
     }
     const std::string_view body = held ? *held : std::string_view(body_);
     const bool scan = isOpenAiShaped(request_.kind) && !limits_.document_only;
-    if (auto answer = scan ? scanOpenAiAnswer(body) : std::nullopt) {
+    if (scan && scanOpenAi(body, false, scanned_)) {
       // What handleJsonDocument() would have done with the document.
       terminal_ = true;
-      if (!answer->model.empty()) model_ = std::move(answer->model);  // setModel()
-      if (!answer->service_tier.empty()) service_tier_ = std::move(answer->service_tier);
-      if (answer->has_usage) {
+      if (!scanned_.model.empty()) model_ = std::move(scanned_.model);  // setModel()
+      if (!scanned_.service_tier.empty()) service_tier_ = std::move(scanned_.service_tier);
+      if (scanned_.has_usage) {
         Usage parsed;
-        parseOpenAiUsage(answer->usage, request_.gemini_compat, counts_, parsed);
+        parseOpenAiUsage(scanned_.usage, request_.gemini_compat, counts_, parsed);
         reported_ = parsed;
       }
-      estimator_.addOutputWeight(answer->output_weight);  // already weighed
+      estimator_.addOutputWeight(scanned_.output_weight);  // already weighed
     } else {
       const boost::json::value* doc = json_.parse(body);
       if (doc == nullptr) {

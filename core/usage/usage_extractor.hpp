@@ -11,6 +11,7 @@
 #include "core/usage/json_array_splitter.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/json_scratch.hpp"
+#include "core/usage/openai_usage.hpp"
 #include "core/usage/sse_parser.hpp"
 #include "core/usage/usage.hpp"
 #include "core/usage/usage_estimator.hpp"
@@ -35,8 +36,9 @@ public:
   struct Limits {
     std::size_t max_json_bytes = 32u << 20;  // non-streamed bodies are parsed whole
     std::size_t max_event_bytes = SseParser::kDefaultMaxEventBytes;
-    /** Read non-streamed JSON through the document view only, never the one-pass scan of
-     * OpenAI-shaped answers (tests compare the two; the answers are the same). */
+    /** Read non-streamed JSON and stream events through the document view only, never the
+     * one-pass scan of OpenAI-shaped answers and chunk events (tests compare the two; the
+     * results are the same). */
     bool document_only = false;
     /** The most output the request can be billed (the worst case it reserved: its own cap, else
      * the model's max_output_tokens, times n; 0 for embeddings), when the caller knows it. An
@@ -125,7 +127,8 @@ private:
   SseParser sse_;
   JsonArraySplitter array_;
   JsonScratch json_;
-  std::string body_;  // Json mode only
+  OpenAiAnswer scanned_;  // what the one-pass scan read from the answer or the last chunk event
+  std::string body_;      // Json mode only
   bool body_too_large_ = false;
   std::int64_t body_bytes_ = 0;
 

@@ -10,8 +10,10 @@
 // roots), every truncation of every seed is tried, and a grid puts every key that matters with
 // every kind of value (alone, duplicated, escaped) into every container the readers look into.
 // Every result field of the two paths must agree: no divergence is expected, so none is skipped.
+// The same bodies also go as SSE chunk events through the OpenAI-shaped stream readers, whose
+// chunk scan is compared with the document path in the same way.
 // Nothing may crash either: build with -fsanitize=address,undefined for the real value of this
-// test (the same bodies also go through the SSE and JSON-array stream readers, crash-only).
+// test (the same bodies also go through the other SSE and JSON-array stream readers, crash-only).
 // About 0.4 s in a RelWithDebInfo build.
 //
 // SPENDGATE_MUTATION_CASES=<n> raises the number of mutated inputs for a long local run, and
@@ -119,6 +121,12 @@ const std::vector<std::string>& answerSeeds() {
       R"({"candidates":[{"content":{"parts":[{"text":"Hi"}],"role":"model"},"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":4,"candidatesTokenCount":2,"totalTokenCount":9,"thoughtsTokenCount":3},"modelVersion":"gemini-2.5-flash"})",
       R"({"id":"msg_1","type":"message","model":"claude-sonnet-4-5","content":[{"type":"text","text":"Hi"}],"usage":{"input_tokens":10,"cache_read_input_tokens":5,"output_tokens":3}})",
       R"({"usage":{"input_tokens":7,"prompt_tokens":3,"completion_tokens":2},"choices":[{"delta":{"content":"x"}}]})",
+      // Streamed chunks (read by the chunk scan when they come as SSE events).
+      R"({"id":"chatcmpl-1","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","system_fingerprint":"fp","choices":[{"index":0,"delta":{"role":"assistant","content":"Hi é","refusal":null},"logprobs":null,"finish_reason":null}],"usage":null})",
+      R"({"choices":[{"index":0,"delta":{"reasoning_content":"r","tool_calls":[{"index":0,"function":{"name":"f","arguments":"{"a":"}}],"function_call":{"arguments":"1"}},"text":"t"}],"model":"m","service_tier":"flex"})",
+      R"({"choices":[],"created":0,"id":"","model":"","object":"","prompt_filter_results":[{"prompt_index":0,"content_filter_results":{"hate":{"filtered":false,"severity":"safe"}}}]})",
+      R"({"choices":[{"delta":{"content":" the capital.","role":"assistant"},"finish_reason":"stop","index":0}],"model":"gemini-2.5-flash","usage":{"completion_tokens":102,"prompt_tokens":758,"total_tokens":1725}})",
+      R"({"choices":[],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30,"prompt_tokens_details":{"cached_tokens":8},"completion_tokens_details":{"reasoning_tokens":4}}})",
   };
   return all;
 }
@@ -673,6 +681,36 @@ std::string checkUsage(const std::string& body, std::size_t cut, bool all_contex
   return {};
 }
 
+/**
+ * The same body as SSE chunk events: on the OpenAI-shaped contexts (the first four) the chunk scan
+ * against the document path, once without an end marker and twice with one.
+ * @return "" when they agree, else why not.
+ */
+std::string checkStream(const std::string& body, std::size_t cut) {
+  const std::string once = "data: " + body + "\n\n";
+  const std::string twice = once + once + "data: [DONE]\n\n";
+  for (std::size_t c = 0; c < 4; ++c) {
+    const RequestInfo& info = answerContexts()[c];
+    for (const std::string* sse : {&once, &twice}) {
+      const std::size_t at = std::min(cut, sse->size());
+      const Extracted want = extract(info, "text/event-stream", *sse, at, true);
+      const Extracted got = extract(info, "text/event-stream", *sse, at, false);
+      const bool same = got.result.usage == want.result.usage &&
+                        got.result.status == want.result.status &&
+                        got.result.estimated == want.result.estimated &&
+                        got.result.upstream_error == want.result.upstream_error &&
+                        got.result.detail == want.result.detail && got.so_far == want.so_far;
+      if (!same) {
+        return std::string(endpointKindName(info.kind)) +
+               (info.gemini_compat ? " (gemini compat)" : "") +
+               (sse == &once ? " one event" : " two events") + ": scan {" + describe(got) +
+               "} document {" + describe(want) + "}";
+      }
+    }
+  }
+  return {};
+}
+
 /** The same body as one SSE event and as a Gemini JSON-array stream: only must not crash. */
 void streamShapes(const std::string& body) {
   const std::string sse = "data: " + body + "\n\ndata: [DONE]\n\n";
@@ -709,6 +747,9 @@ void checkOne(std::size_t index, const std::string& input, std::size_t cut, Fail
   }
   if (const std::string why = checkUsage(input, cut); !why.empty()) {
     failures.add("UsageExtractor", index, input, why);
+  }
+  if (const std::string why = checkStream(input, cut); !why.empty()) {
+    failures.add("UsageExtractor (stream)", index, input, why);
   }
 }
 
@@ -799,6 +840,10 @@ const std::vector<std::string>& gridContexts() {
       R"({"choices":[{@},{"text":"t"}]})",
       R"({"choices":[{"message":{@}}],"usage":{"prompt_tokens":1}})",
       R"({"choices":[{"message":{"tool_calls":[{@},{"function":{@}}],"function_call":{@}}}]})",
+      R"({"choices":[{"delta":{@}}],"usage":{"prompt_tokens":1}})",
+      R"({"choices":[{"message":{"content":"mm"},@}]})",
+      R"({"choices":[{@,"delta":{"content":"d"}}]})",
+      R"({"choices":[{"delta":{"tool_calls":[{@},{"function":{@}}],"function_call":{@}}}]})",
   };
   return all;
 }
@@ -835,6 +880,9 @@ TEST(ParserMutation, KeyValueGridAgrees) {
     }
     if (const std::string why = checkUsage(body, body.size() / 2, false); !why.empty()) {
       failures.add("UsageExtractor", index, body, why);
+    }
+    if (const std::string why = checkStream(body, body.size() / 2); !why.empty()) {
+      failures.add("UsageExtractor (stream)", index, body, why);
     }
     ++index;
   };
@@ -890,6 +938,9 @@ TEST(ParserMutation, LongEscapedStringsAgree) {
         }
         if (const std::string why = checkUsage(body, body.size() / 3, false); !why.empty()) {
           failures.add("UsageExtractor", index, body, why);
+        }
+        if (const std::string why = checkStream(body, body.size() / 3); !why.empty()) {
+          failures.add("UsageExtractor (stream)", index, body, why);
         }
         ++index;
       }

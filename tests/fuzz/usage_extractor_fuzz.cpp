@@ -4,7 +4,8 @@
 // bytes (fuzz_support.hpp), then the body.
 // Invariants:
 // - the result does not depend on where the body was split (default caps);
-// - for non-streamed answers the one-pass scan agrees with the document path (document_only);
+// - the one-pass scan of OpenAI-shaped answers and stream chunk events agrees with the document
+//   path (document_only), the running counts included;
 // - usage.hpp's normalization holds: counts >= 0, subsets inside their totals, 5m + 1h writes
 //   equal the writes, and an estimate never exceeds the request's own output cap. (Only for the
 //   result: reportedSoFar() is the provider's raw counts, absurd ones included; finish() is
@@ -133,11 +134,9 @@ SPENDGATE_FUZZ_TARGET(usage_extractor) {
     }
   }
 
-  // Non-streamed answers: the scan of OpenAI-shaped bodies against the document path.
-  if (!whole.stream) {
-    UsageExtractor::Limits other = limits;
-    other.document_only = !limits.document_only;
-    FUZZ_CHECK(same(whole, run(info, content_type, other, {body})));
-  }
+  // The scan of OpenAI-shaped answers and chunk events against the document path.
+  UsageExtractor::Limits other = limits;
+  other.document_only = !limits.document_only;
+  FUZZ_CHECK(same(whole, run(info, content_type, other, {body})));
   return 0;
 }
