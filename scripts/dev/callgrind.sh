@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Instructions per request, the measure of docs/performance.md ("Where it was, and what changed"):
-#   scripts/dev/callgrind.sh [BIN] [--keep DIR] [--redis]
+#   scripts/dev/callgrind.sh [BIN] [--keep DIR] [--redis] [--answer FILE]
 # BIN (default build-release/proxy/spendgate; build it with
 # `scripts/build Release --dir build-release --no-tests --target spendgate`) runs under callgrind
 # with one worker and the bench's `spendgate-memory` rules (hard global budget, per-key rate limit,
@@ -11,16 +11,20 @@
 # --keep DIR copies that dump to DIR/callgrind.out: callgrind_annotate --inclusive=yes for inclusive
 # costs, scripts/dev/callgrind_self.py for self costs per request (names uncompressed, one file).
 # --redis: the bench's `spendgate-redis` rules instead (the same on its own redis-server).
+# --answer FILE: nginx answers with FILE's bytes (one JSON answer, no `$` in it) instead of the
+# bench's chat completion, e.g. an answer with escaped text (docs/performance.md).
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 bin=build-release/proxy/spendgate
 keep=
 redis=
+answer=
 while (($#)); do
   case "$1" in
     --keep) keep="$2"; shift ;;
     --redis) redis=1 ;;
-    -h | --help) sed -n '2,13p' "$0"; exit 0 ;;
+    --answer) answer="$2"; shift ;;
+    -h | --help) sed -n '2,15p' "$0"; exit 0 ;;
     *) bin="$1" ;;
   esac
   shift
@@ -49,6 +53,14 @@ up="$(free_port)" port="$(free_port)" admin="$(free_port)"
 
 # The same answer as scripts/bench's `upstream`.
 completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30},"system_fingerprint":"fp_bench"}'
+if [[ -n "$answer" ]]; then
+  [[ -r "$answer" ]] || { echo "cannot read $answer" >&2; exit 1; }
+  completion="$(<"$answer")"
+  [[ "$completion" != *'$'* ]] || { echo "$answer contains '\$' (an nginx variable)" >&2; exit 1; }
+  # nginx reads \\ and \' in a quoted string as \ and ': the file's bytes are what it sends.
+  completion="${completion//\\/\\\\}"
+  completion="${completion//\'/\\\'}"
+fi
 mkdir -p "$tmp/up/tmp"
 cat >"$tmp/up/nginx.conf" <<EOF
 worker_processes 1;
