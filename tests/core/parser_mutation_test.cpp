@@ -10,6 +10,8 @@
 // roots), every truncation of every seed is tried, and a grid puts every key that matters with
 // every kind of value (alone, duplicated, escaped) into every container the readers look into.
 // Every result field of the two paths must agree: no divergence is expected, so none is skipped.
+// Every input also goes through the answer scan's fast path (simdjson), whatever its escapes,
+// against the SAX scan (tests/core/openai_answer_scan_check.hpp).
 // The same bodies also go as SSE chunk events through the OpenAI-shaped stream readers, whose
 // chunk scan is compared with the document path in the same way.
 // Nothing may crash either: build with -fsanitize=address,undefined for the real value of this
@@ -39,6 +41,7 @@
 #include "core/metering/request_classifier.hpp"
 #include "core/usage/json_fields.hpp"
 #include "core/usage/usage_extractor.hpp"
+#include "tests/core/openai_answer_scan_check.hpp"
 #include "tests/core/reference_body_view.hpp"
 
 namespace spendgate::core {
@@ -751,6 +754,9 @@ void checkOne(std::size_t index, const std::string& input, std::size_t cut, Fail
   if (const std::string why = checkStream(input, cut); !why.empty()) {
     failures.add("UsageExtractor (stream)", index, input, why);
   }
+  if (const std::string why = testing::checkAnswerScans(input); !why.empty()) {
+    failures.add("answer scan (simdjson)", index, input, why);
+  }
 }
 
 TEST(ParserMutation, SeedsAgree) {
@@ -884,6 +890,9 @@ TEST(ParserMutation, KeyValueGridAgrees) {
     if (const std::string why = checkStream(body, body.size() / 2); !why.empty()) {
       failures.add("UsageExtractor (stream)", index, body, why);
     }
+    if (const std::string why = testing::checkAnswerScans(body); !why.empty()) {
+      failures.add("answer scan (simdjson)", index, body, why);
+    }
     ++index;
   };
   for (const std::string& context : gridContexts()) {
@@ -941,6 +950,9 @@ TEST(ParserMutation, LongEscapedStringsAgree) {
         }
         if (const std::string why = checkStream(body, body.size() / 3); !why.empty()) {
           failures.add("UsageExtractor (stream)", index, body, why);
+        }
+        if (const std::string why = testing::checkAnswerScans(body); !why.empty()) {
+          failures.add("answer scan (simdjson)", index, body, why);
         }
         ++index;
       }
