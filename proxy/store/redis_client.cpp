@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "proxy/store/hiredis_asio_adapter.hpp"
+#include "proxy/store/reply_size_limit.hpp"
 
 namespace spendgate::proxy {
 
@@ -338,6 +339,8 @@ void RedisClient::connectTo(const tcp::endpoint* endpoint) {
     scheduleReconnect();
     return;
   }
+  // A reply that announces a huge array must fail, not allocate what it announces.
+  limitReplySize(*context->c.reader);
   // Finds a silently dead peer (partition, crashed host) while no command is in flight.
   if (endpoint != nullptr) redisEnableKeepAlive(&context->c);
   context->data = this;
@@ -422,6 +425,11 @@ void RedisClient::onContextClosed() {
   if (redis_ != nullptr) {
     // hiredis gave up on its own (EOF, socket or protocol error, refused connect).
     last_error_ = redis_->err != 0 ? std::string(redis_->errstr) : "connection closed";
+    if (const long long refused = takeRefusedArraySize(); refused >= 0 && redis_->err != 0) {
+      last_error_ = "a reply announced an array of " + std::to_string(refused) +
+                    " elements, more than " + std::to_string(kMaxRedisReplyElements) +
+                    ": not a Redis spendgate can use";
+    }
     redis_ = nullptr;
   }
   adapter_.reset();  // the adapter keeps itself alive until its cleanup hook returns
