@@ -433,9 +433,11 @@ Awaitable<bool> ClientSession::serveOne() {
 
   auto& request = parser;
   bool bad_target = false;
-  // Beast parses the request line before the fields, so even a header over the limit has a
-  // target to choose the error format by.
-  if (!ec || ec == http::error::body_limit || ec == http::error::header_limit) {
+  // Beast parses the request line before the fields, so even a header over the limit or a
+  // malformed field (two Content-Lengths, a bad Transfer-Encoding) has a target to choose the
+  // error format by; a start line that did not parse leaves the target empty.
+  if (!ec || ec == http::error::body_limit || ec == http::error::header_limit ||
+      !request.target().empty()) {
     ex.record->method.assign(request.method_string());
     ex.head = request.method() == http::verb::head;  // even the errors below go without a body
     bad_target = !toOriginForm(request);

@@ -462,6 +462,24 @@ test('garbage request line -> 400 (OpenAI format) and connection closed', async 
   await proxy.stopClean();
 });
 
+// Audit 14: a malformed field after a good request line was answered in OpenAI's format on
+// every route, while a 431 on the same route was in the route's.
+test('a malformed request head after a good request line -> 400 in the route\'s format', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, {}));
+  for (const format of FORMATS) {
+    const fields = Object.entries(SAMPLE[format].headers).map(([k, v]) => `${k}: ${v}`);
+    for (const bad of [['Content-Length: 5', 'Content-Length: 6'], ['Content-Length: x5'], ['Transfer-Encoding: chunked', 'Content-Length: 5']]) {
+      const head = [`POST ${SAMPLE[format].path} HTTP/1.1`, `Host: 127.0.0.1:${proxy.port}`, ...fields, ...bad, '', ''].join('\r\n');
+      const r = await rawExchange(proxy.port, `${head}hello`, { waitForClose: true });
+      const what = `${format}: ${bad.join(' + ')}`;
+      assert.ok(r.response.status, `${what}: no answer; raw: ${r.raw.toString().slice(0, 300)}`);
+      assertProxyError(r.response, format, 400, what);
+    }
+  }
+  assert.equal(up.requests.length, 0, 'never forwarded');
+  await proxy.stopClean();
+});
+
 test('request id is present on every proxy-generated error', async (t) => {
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const proxy = await startProxy(t, { providers: await providers({ openai: dead, anthropic: dead, gemini: dead }) });
