@@ -1108,6 +1108,21 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     }
     co_return keep_alive;
   }
+  if (ex.parser->result_int() == 101) {
+    // The proxy asks for no upgrade (Upgrade is hop-by-hop): a switch is a broken answer (RFC
+    // 9110 §15.2.2), and relayed it would leave the client waiting on a protocol nobody speaks.
+    ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
+    ex.upstream->close();
+    const bool keep_alive = ex.client_keep_alive && !draining_;
+    HeaderList headers;
+    headers.emplace_back("x-should-retry", "false");  // the upstream has the request
+    co_await sendError(ex, format, ProxyError::UpstreamUnavailable,
+                       "upstream " + provider.config.name +
+                           " answered 101 Switching Protocols to a request that asked for no "
+                           "upgrade",
+                       keep_alive, headers);
+    co_return keep_alive;
+  }
 
   bool keep;
   if (ex.upstream->isTls()) {

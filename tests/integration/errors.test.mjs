@@ -93,6 +93,27 @@ test('upstream closes the connection without answering -> 502 in each provider f
   await proxy.stopClean();
 });
 
+// Audit 14: an unsolicited 101 was relayed as the answer, and the client waited for ever.
+test('upstream answers 101 Switching Protocols to a plain request -> 502 in each provider format', async (t) => {
+  const sockets = new Set();
+  const srv = net.createServer((s) => {
+    sockets.add(s);
+    s.once('data', () => s.write('HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\r\n'));
+    s.on('error', () => {});
+  });
+  await new Promise((r) => srv.listen(0, '127.0.0.1', r));
+  t.after(() => { for (const s of sockets) s.destroy(); srv.close(); });
+  const base = `http://127.0.0.1:${srv.address().port}`;
+  const proxy = await startProxy(t, { providers: await providers({ openai: base, anthropic: base, gemini: base }) });
+  for (const format of FORMATS) {
+    const res = await send(proxy, format);
+    const err = assertProxyError(res, format, 502, `${format} upstream 101`);
+    assert.match(JSON.stringify(err), /101 Switching Protocols/, format);
+    assert.equal(res.headers['x-should-retry'], 'false', format);
+  }
+  await proxy.stopClean();
+});
+
 test('upstream resets the connection (RST) before answering -> 502', async (t) => {
   const sockets = new Set();
   const srv = net.createServer((s) => {
