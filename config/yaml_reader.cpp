@@ -8,6 +8,8 @@
 #include <map>
 #include <sstream>
 
+#include "core/text/utf8.hpp"
+
 namespace spendgate::config {
 
 namespace {
@@ -68,12 +70,32 @@ int columnOf(const YAML::Mark& at) { return at.is_null() ? 1 : at.column + 1; }
 
 }  // namespace
 
+namespace {
+
+// A message may quote a value from the file: it stays one line of valid UTF-8, and a 50 MB scalar
+// is not copied into it whole.
+std::string printableMessage(std::string message) {
+  constexpr std::size_t kMaxBytes = 512;
+  if (message.size() > kMaxBytes) {
+    const std::size_t more = message.size() - kMaxBytes;
+    message.resize(kMaxBytes);
+    message += "... (" + std::to_string(more) + " bytes more)";
+  }
+  std::string out = core::validUtf8(message);
+  for (char& c : out) {
+    if ((c >= 0 && c < 0x20) || c == 0x7f) c = '?';
+  }
+  return out;
+}
+
+}  // namespace
+
 void YamlReader::error(const YAML::Mark& at, std::string message) {
   const int line = lineOf(at);
   const int column = columnOf(at);
   errors_.push_back({line, column,
                      source_ + ":" + std::to_string(line) + ":" + std::to_string(column) + ": " +
-                         std::move(message)});
+                         printableMessage(std::move(message))});
 }
 
 void YamlReader::syntaxError(const std::string& text,

@@ -33,6 +33,20 @@ TEST(ConfigErrors, UnknownTopLevelKey) {
                           "'budgets'?)"));
 }
 
+// Audit 14: a 50 MB scalar was copied whole into its error, NUL and invalid UTF-8 bytes raw.
+TEST(ConfigErrors, AQuotedValueIsCutAndMadePrintable) {
+  const auto errors = errorsOf("server:\n  listen: \"" + std::string(5000, 'x') + "\"\n");
+  ASSERT_EQ(errors.size(), 1u);
+  EXPECT_LT(errors[0].size(), 600u) << errors[0];
+  EXPECT_THAT(errors[0], HasSubstr("cfg.yaml:2:11: server.listen: "));
+  EXPECT_THAT(errors[0], HasSubstr(" bytes more)"));
+
+  const auto odd = errorsOf("server:\n  \"a\\x01b\": 1\n  c\xff: 2\n");
+  ASSERT_EQ(odd.size(), 2u);
+  EXPECT_THAT(odd[0], HasSubstr("unknown key 'a?b'")) << odd[0];
+  EXPECT_THAT(odd[1], HasSubstr("unknown key 'c\xef\xbf\xbd'")) << odd[1];
+}
+
 TEST(ConfigErrors, DuplicateKey) {
   EXPECT_THAT(errorsOf("server:\n  threads: 1\n  threads: 2\n"),
               ElementsAre("cfg.yaml:3:3: duplicate key 'threads' in server (first at line 2)"));
