@@ -1141,10 +1141,20 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
                                       : "client closed the connection mid-answer";
     if (ex.waiting_out && !ex.parser->is_done()) ex.record->error += " but did not complete";
   }
-  // Keep the upstream connection only after a complete, reusable exchange.
+  // Keep the upstream connection only after a complete, reusable exchange whose answer ended
+  // exactly at its framing boundary: bytes after it (past its Content-Length, after the last
+  // chunk) answer no request, and the next caller to get the connection would read them as its
+  // answer. This caller's answer was complete and stands, as with nginx.
   if (ex.parser->is_done() && ex.parser->keep_alive() && ex.upstream->isOpen() &&
       (!ex.client_gone || ex.waiting_out)) {
-    worker_.pool().release(std::move(ex.upstream));
+    if (const std::size_t leftover = ex.upstream->leftoverBytes(); leftover == 0) {
+      worker_.pool().release(std::move(ex.upstream));
+    } else {
+      worker_.logger().warn(ex.record->request_id + ": upstream " + provider.config.name +
+                            " sent " + std::to_string(leftover) +
+                            " bytes after the end of its answer; connection closed, not reused");
+      ex.upstream->close();
+    }
   } else {
     ex.upstream->close();
   }

@@ -1,8 +1,10 @@
 #include "proxy/upstream/upstream_connection.hpp"
 
+#include <openssl/bio.h>
 #include <openssl/ssl.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <cerrno>
@@ -66,6 +68,17 @@ void UpstreamConnection::close() {
   socket().close(ec);
 }
 
+std::size_t UpstreamConnection::leftoverBytes() {
+  std::size_t leftover = buffer_.size();
+  if (tls_) {
+    // Decrypted bytes OpenSSL holds, and received records it has not read yet.
+    SSL* ssl = tls_->native_handle();
+    leftover += static_cast<std::size_t>(std::max(::SSL_pending(ssl), 0));
+    if (BIO* in = ::SSL_get_rbio(ssl)) leftover += ::BIO_ctrl_pending(in);
+  }
+  return leftover;
+}
+
 bool UpstreamConnection::looksAlive() {
   auto& socket = this->socket();
   if (!socket.is_open()) return false;
@@ -73,8 +86,9 @@ bool UpstreamConnection::looksAlive() {
   const ssize_t n = ::recv(socket.native_handle(), &byte, 1, MSG_PEEK | MSG_DONTWAIT);
   if (n == 0) return false;  // orderly close from the upstream
   if (n < 0) return errno == EAGAIN || errno == EWOULDBLOCK;
-  // Unread bytes on an idle plain connection mean a protocol error; on TLS they are usually
-  // session tickets, which the next read consumes.
+  // Bytes that came while a plain connection sat idle answer no request: the next request would
+  // read them as its answer. On TLS they are usually session tickets, which the next read
+  // consumes.
   return isTls();
 }
 

@@ -3,6 +3,7 @@
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/ssl/ssl_stream.hpp>
 #include <chrono>
+#include <cstddef>
 #include <optional>
 #include <string>
 
@@ -46,7 +47,18 @@ public:
   /** Closes the socket; pending operations on it complete with an error. */
   void close();
 
-  /** @return false if the peer has closed or reset this idle connection. */
+  /**
+   * Bytes received past the end of the last answer and not read: in buffer(), and on TLS in
+   * OpenSSL (decrypted or not). Anything here answers no request, so a connection with any is
+   * closed, not pooled: the next request would read them as its answer.
+   */
+  std::size_t leftoverBytes();
+
+  /**
+   * One non-blocking MSG_PEEK recv.
+   * @return false if the peer has closed or reset this idle connection, or (plain connections)
+   * sent bytes while it was idle
+   */
   bool looksAlive();
 
   const std::string& poolKey() const { return pool_key_; }

@@ -18,7 +18,8 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(const std::string& poo
     auto connection = std::move(stack.back());
     stack.pop_back();
     const auto idle = now - connection->idleSince();
-    if (idle < kTrustedIdle || (idle < kMaxIdle && connection->looksAlive())) return connection;
+    const bool trusted = idle < kTrustedIdle && connection->isTls();
+    if (trusted || (idle < kMaxIdle && connection->looksAlive())) return connection;
     connection->close();
   }
   return nullptr;

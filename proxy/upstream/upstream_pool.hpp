@@ -21,17 +21,25 @@ public:
   /** Per origin; more idle connections than this are closed instead of kept. */
   static constexpr std::size_t kMaxIdlePerOrigin = 64;
   /**
-   * A connection idle for less than this is reused without asking the kernel whether the
+   * A TLS connection idle for less than this is reused without asking the kernel whether the
    * upstream closed it (one recv per request saved under load): upstreams close idle
    * connections after seconds, and a request that still meets a closed one is retried once on
-   * a new connection.
+   * a new connection. A plain connection is always asked (looksAlive): bytes that came while it
+   * was idle would be read as the next request's answer. On TLS such bytes cannot be told from
+   * session tickets without reading them, so they are not looked for.
    */
   static constexpr std::chrono::milliseconds kTrustedIdle{1000};
 
-  /** @return an idle connection that still looks alive, or null. */
+  /**
+   * @return an idle connection that still looks alive (plain ones: with nothing received while
+   * idle), or null
+   */
   std::unique_ptr<UpstreamConnection> acquire(const std::string& pool_key);
 
-  /** Returns a connection after a complete exchange. */
+  /**
+   * Returns a connection after a complete exchange whose answer ended exactly at its framing
+   * boundary (UpstreamConnection::leftoverBytes() is 0; the caller checks).
+   */
   void release(std::unique_ptr<UpstreamConnection> connection);
 
   /** Closes every idle connection (shutdown). */
