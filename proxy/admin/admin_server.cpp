@@ -22,6 +22,7 @@
 #include "proxy/http/own_answer_date.hpp"
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/prometheus_text.hpp"
+#include "proxy/relay/request_parser.hpp"
 
 namespace spendgate::proxy {
 
@@ -150,11 +151,29 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   connections_.insert(&stream.socket());
+  FlatFields fields;
   for (;;) {
+    // Read by the proxy's own parser (Beast's request parser limits, 8 KiB of head and 1 MiB of
+    // body), which never throws inside the read and drops a chunked body's trailer section,
+    // bounded by the head's limit: Beast's basic_fields throws on a field over 64 KiB.
     http::request<http::string_body> request;
-    stream.expires_after(std::chrono::seconds(30));
-    auto [ec, n] = co_await http::async_read(stream, buffer, request, use_nothrow_any);
-    if (ec) break;
+    {
+      RequestParser parser(fields);
+      stream.expires_after(std::chrono::seconds(30));
+      auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow_any);
+      if (ec) break;
+      request.version(parser.version());
+      if (parser.method() == http::verb::unknown) {
+        request.method_string(parser.method_string());
+      } else {
+        request.method(parser.method());
+      }
+      request.target(parser.target());
+      for (const auto& field : parser.fields()) {
+        request.insert(field.name_string(), field.value());
+      }
+      request.body() = std::move(parser.body());
+    }
 
     const bool routable = toOriginForm(request);
     // Not a conditional expression: GCC 12 miscompiles co_await in one (the answer lost fields).

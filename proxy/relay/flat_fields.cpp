@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <boost/beast/core/string.hpp>
+#include <boost/beast/http/error.hpp>
 #include <cstdint>
 #include <cstring>
 #include <limits>
@@ -37,6 +38,10 @@ void FlatFields::grow(std::size_t more) {
   if (text_size_ > 0) std::memcpy(text.get(), text_.get(), text_size_);
   text_ = std::move(text);
   text_capacity_ = capacity;
+}
+
+bool FlatFields::holds(std::size_t name_size, std::size_t value_size) {
+  return name_size + 2 <= kMaxElementPart && value_size + 2 <= kMaxElementPart;
 }
 
 void FlatFields::add(http::field name, std::string_view name_string, std::string_view value) {
@@ -85,6 +90,32 @@ void FlatFields::set(http::field name, std::string_view value) {
 void FlatFields::set(std::string_view name, std::string_view value) {
   erase(name);
   add(http::string_to_field(name), name, value);
+}
+
+void parsedField(FlatFields& fields,
+                 bool in_trailer,
+                 std::size_t& trailer_bytes,
+                 std::uint64_t limit,
+                 http::field name,
+                 std::string_view name_string,
+                 std::string_view value,
+                 boost::beast::error_code& ec) noexcept {
+  ec = {};
+  if (in_trailer) {
+    // As the field's line: name, ": ", value, CRLF.
+    trailer_bytes += name_string.size() + value.size() + 4;
+    if (trailer_bytes > limit) ec = http::error::header_limit;
+    return;
+  }
+  if (!FlatFields::holds(name_string.size(), value.size())) {
+    ec = http::error::header_limit;
+    return;
+  }
+  try {
+    fields.add(name, name_string, value);
+  } catch (const std::exception&) {
+    ec = http::error::header_limit;  // out of memory
+  }
 }
 
 }  // namespace spendgate::proxy

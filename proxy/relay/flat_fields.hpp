@@ -1,7 +1,9 @@
 #pragma once
 
+#include <boost/beast/core/error.hpp>
 #include <boost/beast/http/field.hpp>
 #include <cstddef>
+#include <cstdint>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -69,6 +71,9 @@ public:
    */
   void add(boost::beast::http::field name, std::string_view name_string, std::string_view value);
 
+  /** Whether add() can hold a field with a name and value of these sizes (else it throws). */
+  static bool holds(std::size_t name_size, std::size_t value_size);
+
   /** The value of the first field named `name`, "" if none (basic_fields::operator[]). */
   std::string_view operator[](boost::beast::http::field name) const;
   /** Removes every field named `name` (basic_fields::erase). @return how many */
@@ -105,5 +110,23 @@ private:
   std::size_t text_capacity_ = 0;
   std::vector<Entry> entries_;
 };
+
+/**
+ * What a parser's on_field_impl does with a field, without throwing (it runs inside Beast's
+ * composed read operations, where an exception would escape to io_context::run): a field of the
+ * head is added to `fields`, one FlatFields cannot hold (only reachable with a header limit above
+ * 64 KiB) is http::error::header_limit, as is memory running out; a field of a chunked body's
+ * trailer section (`in_trailer`) is not kept (trailers are never merged into the head a peer
+ * gets, RFC 9110 §6.5.1), only counted into `trailer_bytes`, and the section is
+ * http::error::header_limit once it passes `limit` (the header limit).
+ */
+void parsedField(FlatFields& fields,
+                 bool in_trailer,
+                 std::size_t& trailer_bytes,
+                 std::uint64_t limit,
+                 boost::beast::http::field name,
+                 std::string_view name_string,
+                 std::string_view value,
+                 boost::beast::error_code& ec) noexcept;
 
 }  // namespace spendgate::proxy

@@ -62,9 +62,10 @@ void RequestParser::on_request_impl(http::verb method,
 void RequestParser::on_field_impl(http::field name,
                                   boost::beast::string_view name_string,
                                   boost::beast::string_view value,
-                                  boost::beast::error_code&) {
-  fields_.add(name, std::string_view(name_string.data(), name_string.size()),
-              std::string_view(value.data(), value.size()));
+                                  boost::beast::error_code& ec) {
+  parsedField(fields_, is_header_done(), trailer_bytes_, header_bytes_limit_, name,
+              std::string_view(name_string.data(), name_string.size()),
+              std::string_view(value.data(), value.size()), ec);
 }
 
 void RequestParser::on_body_init_impl(const boost::optional<std::uint64_t>& content_length,

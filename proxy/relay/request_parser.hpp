@@ -40,6 +40,16 @@ public:
   /** The most body capacity kept for the next request (see above). */
   static constexpr std::size_t kKeptBodyCapacity = 16 * 1024;
 
+  /**
+   * basic_parser's header limit, which here bounds a chunked body's trailer section too: its
+   * fields are not kept (never merged into the head), and a section larger than the limit is
+   * http::error::header_limit, as a head is (Beast sets no limit on trailers).
+   */
+  void header_limit(std::uint32_t limit) {
+    boost::beast::http::basic_parser<true>::header_limit(limit);
+    header_bytes_limit_ = limit;
+  }
+
   boost::beast::http::verb method() const { return method_; }
   /** The method as received: Beast's spelling of a known one, else the text (as header's). */
   std::string_view method_string() const;
@@ -86,6 +96,8 @@ private:
   std::size_t appendBody(std::string_view bytes, boost::beast::error_code& ec);
 
   FlatFields& fields_;
+  std::uint32_t header_bytes_limit_ = 8192;  // basic_parser's default
+  std::size_t trailer_bytes_ = 0;            // of the trailer section read so far
   boost::beast::http::verb method_ = boost::beast::http::verb::unknown;
   std::string method_string_;          // only for a method Beast does not know
   std::string own_target_, own_body_;  // unless the caller keeps them

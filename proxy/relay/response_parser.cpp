@@ -27,9 +27,10 @@ void ResponseParser::on_response_impl(int code,
 void ResponseParser::on_field_impl(http::field name,
                                    boost::beast::string_view name_string,
                                    boost::beast::string_view value,
-                                   boost::beast::error_code&) {
-  fields_.add(name, std::string_view(name_string.data(), name_string.size()),
-              std::string_view(value.data(), value.size()));
+                                   boost::beast::error_code& ec) {
+  parsedField(fields_, is_header_done(), trailer_bytes_, header_bytes_limit_, name,
+              std::string_view(name_string.data(), name_string.size()),
+              std::string_view(value.data(), value.size()), ec);
 }
 
 std::size_t ResponseParser::on_body_impl(boost::beast::string_view body,

@@ -29,6 +29,16 @@ public:
   /** Parses into `fields`, which it clears; `fields` must outlive the parser. */
   explicit ResponseParser(FlatFields& fields);
 
+  /**
+   * basic_parser's header limit, which here bounds a chunked body's trailer section too: its
+   * fields are not kept (never merged into the head), and a section larger than the limit is
+   * http::error::header_limit, as a head is (Beast sets no limit on trailers).
+   */
+  void header_limit(std::uint32_t limit) {
+    boost::beast::http::basic_parser<false>::header_limit(limit);
+    header_bytes_limit_ = limit;
+  }
+
   unsigned result_int() const { return status_; }
   boost::beast::http::status result() const { return boost::beast::http::int_to_status(status_); }
   /** The reason phrase as received, else the standard one (as Beast's header::reason()). */
@@ -73,6 +83,8 @@ private:
   std::size_t copyBody(std::string_view bytes, boost::beast::error_code& ec);
 
   FlatFields& fields_;
+  std::uint32_t header_bytes_limit_ = 8192;  // basic_parser's default
+  std::size_t trailer_bytes_ = 0;            // of the trailer section read so far
   unsigned status_ = 0;
   std::string reason_;
   bool used_ = false;

@@ -525,7 +525,13 @@ Awaitable<bool> ClientSession::serveOne() {
     }
     ex.record->bytes_in += body_bytes;
     if (bec) {
-      if (bec == http::error::body_limit) {
+      if (bec == http::error::header_limit) {
+        // RequestParser: a trailer section over the head's limit (its fields are dropped).
+        co_await sendError(ex, format, ProxyError::HeaderTooLarge,
+                           "request trailer fields are larger than " +
+                               std::to_string(server.max_header_bytes) + " bytes",
+                           false);
+      } else if (bec == http::error::body_limit) {
         co_await sendError(
             ex, format, ProxyError::BodyTooLarge,
             "request body is larger than " + std::to_string(server.max_body_bytes) + " bytes",

@@ -217,6 +217,18 @@ Both parseBoth(FlatFields& flat_fields,
   both.beast = drive(
       beast, beast.get(), beast.get(), [&beast] { return beast.get().keep_alive(); }, wire, piece,
       both.beast_heads, both.beast_fields);
+  // Beast merges a chunked body's trailer fields into the head; RequestParser drops them (RFC
+  // 9110 §6.5.1: never forwarded as headers). The wires' one trailer field is "Trailer-Field: x".
+  const auto trailer = [](const auto& field) { return std::get<1>(field) == "Trailer-Field"; };
+  std::erase_if(both.beast.fields, trailer);
+  std::erase_if(both.beast_fields, trailer);
+  for (auto* heads : {&both.beast.heads, &both.beast_heads}) {
+    for (std::string& head : *heads) {
+      for (const std::string_view line : {"Trailer-Field: x\r\n", "Trailer-Field: x\n"}) {
+        if (const auto at = head.find(line); at != std::string::npos) head.erase(at, line.size());
+      }
+    }
+  }
   std::optional<RequestParser> kept_flat, own_flat;
   if (kept) {
     kept_flat.emplace(flat_fields, kept->target, kept->body);
@@ -375,6 +387,67 @@ TEST(RequestParserTest, ARepeatedNameStaysWhereItCame) {
   EXPECT_EQ(std::get<1>(both.flat_fields[3]), "x-a");
   EXPECT_NE(both.flat_fields, both.beast_fields);  // Beast moves x-a up to X-A
   EXPECT_NE(both.flat_heads[0].find("X-B: 2\r\nx-a: 3\r\n"), std::string::npos);
+}
+
+/** A chunked request whose trailer section is `trailer` (each line with its CRLF). */
+std::string chunkedRequestWithTrailer(const std::string& trailer) {
+  return "POST /v1/chat/completions HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
+         "2\r\n{}\r\n0\r\n" +
+         trailer + "\r\n";
+}
+
+/** Feeds the whole of `wire` at once. @return the last error */
+boost::system::error_code parseWhole(RequestParser& parser, const std::string& wire) {
+  boost::system::error_code ec;
+  std::size_t used = 0;
+  parser.eager(true);
+  while (used < wire.size() && !parser.is_done()) {
+    const std::size_t n =
+        parser.put(boost::asio::buffer(wire.data() + used, wire.size() - used), ec);
+    used += n;
+    if (ec || n == 0) break;
+  }
+  return ec;
+}
+
+TEST(RequestParserTest, TrailerFieldsAreCountedAgainstTheHeaderLimitAndDropped) {
+  // audit 14 H1: a 70,000-byte trailer field made basic_fields (and FlatFields) throw inside the
+  // session's read, which ended the process.
+  for (const std::string& trailer : {"X-T: " + std::string(70000, 'a') + "\r\n", [] {
+                                       std::string many;
+                                       for (int i = 0; i < 2000; ++i)
+                                         many += "X-T" + std::to_string(i) + ": 1\r\n";
+                                       return many;
+                                     }()}) {
+    FlatFields fields;
+    RequestParser parser(fields);
+    parser.header_limit(8192);
+    boost::system::error_code ec;
+    EXPECT_NO_THROW(ec = parseWhole(parser, chunkedRequestWithTrailer(trailer)));
+    EXPECT_EQ(ec, http::error::header_limit);
+  }
+  // Within the limit: read, and not among the fields (so not forwarded, nor read as a key).
+  FlatFields fields;
+  RequestParser parser(fields);
+  parser.header_limit(8192);
+  EXPECT_FALSE(parseWhole(parser, chunkedRequestWithTrailer("Authorization: Bearer sk-trailer\r\n"
+                                                            "X-Checksum: abc\r\n")));
+  EXPECT_TRUE(parser.is_done());
+  EXPECT_EQ(parser.body(), "{}");
+  EXPECT_EQ(fields.size(), 2u);  // Host, Transfer-Encoding
+  EXPECT_EQ(fields[http::field::authorization], "");
+}
+
+TEST(RequestParserTest, AHeaderFieldBeastCouldNotHoldIsAHeaderLimitNotAThrow) {
+  // audit 14 H3: with a header limit over 64 KiB, a 70,000-byte value threw.
+  const std::string wire =
+      "GET /v1/models HTTP/1.1\r\nX-Big: " + std::string(70000, '0') + "\r\n\r\n";
+  FlatFields fields;
+  RequestParser parser(fields);
+  parser.header_limit(1 << 20);
+  boost::system::error_code ec;
+  EXPECT_NO_THROW(ec = parseWhole(parser, wire));
+  EXPECT_EQ(ec, http::error::header_limit);
 }
 
 }  // namespace
