@@ -25,6 +25,8 @@ namespace spendgate::config {
 namespace {
 
 constexpr int kMaxThreads = 1024;
+// server.max_header_bytes: see parseServer.
+constexpr int64_t kMaxHeaderBytes = 65536;
 constexpr int64_t kMaxInt = std::numeric_limits<int64_t>::max();
 
 /** @return why `path` cannot be read as a file, or nullopt when it can. */
@@ -277,7 +279,12 @@ private:
       }
     }
     readCount(*m, "max_body_bytes", s.max_body_bytes, 1);
-    readCount(*m, "max_header_bytes", s.max_header_bytes, 1);
+    // At most 64 KiB: the head's parser (Beast's, with FlatFields as its basic_fields) holds no
+    // field of 64 KiB or more, so a larger limit could never be reached by one field.
+    if (auto* v = m->find("max_header_bytes")) {
+      if (auto n = r_.integer(*v, 1, kMaxHeaderBytes))
+        s.max_header_bytes = static_cast<uint64_t>(*n);
+    }
     readDuration(*m, "idle_timeout", s.idle_timeout, false);
     readDuration(*m, "first_byte_timeout", s.first_byte_timeout, false);
     readDuration(*m, "request_timeout", s.request_timeout, false);

@@ -102,6 +102,15 @@ TEST(ConfigErrors, IntegerRanges) {
                           "too large"));
 }
 
+TEST(ConfigErrors, HeaderLimitAboveWhatTheParserHolds) {
+  // A field of 64 KiB or more cannot be held by the head's parser (audit 14 H3): the limit stops
+  // at 64 KiB, so an oversized header is always a 431.
+  EXPECT_THAT(errorsOf("server:\n  max_header_bytes: 65537\n"),
+              ElementsAre("cfg.yaml:2:21: server.max_header_bytes: must be between 1 and 65536, "
+                          "got 65537"));
+  EXPECT_THAT(errorsOf("server:\n  max_header_bytes: 65536\n"), ElementsAre());
+}
+
 TEST(ConfigErrors, BadEnumListsAllowedValues) {
   EXPECT_THAT(errorsOf("budgets:\n  - { name: a, limit_usd: 1, scope: org, period: daily, mode: "
                        "strict }\n"),

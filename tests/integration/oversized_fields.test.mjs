@@ -3,7 +3,9 @@
 // ended the process ("field value too large") and lost every request in flight.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startProxy, providers } from './lib/proxy.mjs';
+import path from 'node:path';
+import { writeFileSync } from 'node:fs';
+import { startProxy, providers, runCli, makeTempDir } from './lib/proxy.mjs';
 import { startUpstream, json } from './lib/fake_upstream.mjs';
 import { request, postJson, rawExchange } from './lib/http.mjs';
 import { assertProxyError, SAMPLE } from './lib/errors.mjs';
@@ -126,4 +128,13 @@ test('upstream trailers: over the limit -> 502 and one ledger line; within it ->
   await waitForEntry(ledgerPathOf(proxy), ok.headers['x-spendgate-request-id']);
   assert.equal(readLedger(ledgerPathOf(proxy)).length, 3);
   await proxy.stopClean();
+});
+
+test('server.max_header_bytes above 64 KiB is refused by check with FILE:LINE:COL', () => {
+  const dir = makeTempDir();
+  const file = path.join(dir, 'big.yaml');
+  writeFileSync(file, 'server:\n  max_header_bytes: 1048576\n');
+  const r = runCli(['check', '-c', file]);
+  assert.equal(r.code, 1, r.stdout + r.stderr);
+  assert.match(r.stderr, /big\.yaml:2:21: server\.max_header_bytes: must be between 1 and 65536, got 1048576/);
 });
