@@ -143,7 +143,17 @@ net::awaitable<void> AdminServer::acceptLoop() {
       if (!acceptor_.is_open()) co_return;
       continue;
     }
-    net::co_spawn(context_, serve(std::move(socket)), net::detached);
+    // A connection's exception ends that connection only, logged.
+    net::co_spawn(context_, serve(std::move(socket)), [this](std::exception_ptr error) {
+      if (!error) return;
+      try {
+        std::rethrow_exception(error);
+      } catch (const std::exception& e) {
+        services_.logger.error(std::string("admin connection failed: ") + e.what());
+      } catch (...) {
+        services_.logger.error("admin connection failed: unknown exception");
+      }
+    });
   }
 }
 
@@ -151,6 +161,13 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
   connections_.insert(&stream.socket());
+  // Out of the set however the coroutine ends (an exception, or its frame destroyed): stop()
+  // closes what the set holds.
+  struct Registration {
+    std::unordered_set<tcp::socket*>& set;
+    tcp::socket* socket;
+    ~Registration() { set.erase(socket); }
+  } registration{connections_, &stream.socket()};
   FlatFields fields;
   for (;;) {
     // Read by the proxy's own parser (Beast's request parser limits, 8 KiB of head and 1 MiB of
@@ -199,7 +216,6 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
     }
     if (wec || !response.keep_alive()) break;
   }
-  connections_.erase(&stream.socket());
   beast::error_code ignored;
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
 }

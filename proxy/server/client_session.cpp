@@ -95,6 +95,7 @@ struct Exchange {
   // answer is still read, for the usage the provider will bill.
   bool waiting_out = false;
   bool counted = false;  // included in the worker's in-flight count
+  bool closed = false;   // finish() has logged it (and uncounted it)
 
   // Metering.
   // Who it is charged to: the session's remembered identity (IdentityMemo), which stays as it is
@@ -357,21 +358,61 @@ ClientSession::ClientSession(Socket socket, Worker& worker)
   worker_.add(this);
 }
 
-ClientSession::~ClientSession() { worker_.remove(this); }
+ClientSession::~ClientSession() {
+  // A session torn down while serving a request (its coroutine destroyed without finishing: an
+  // exception out of one of its handlers, caught at the event loop) still settles it.
+  abandon("the connection's session ended before its request was finished");
+  worker_.remove(this);
+}
 
 void ClientSession::start(std::shared_ptr<ClientSession> session) {
   auto* self = session.get();
   net::co_spawn(
       self->socket_.get_executor(),
-      [session = std::move(session)]() -> Awaitable<void> { co_await session->run(); },
-      [&logger = self->worker_.logger()](std::exception_ptr error) {
-        if (!error) return;
+      [session = std::move(session)]() -> Awaitable<void> {
+        // No exception of one connection's may end the process or leave its request unsettled:
+        // the session is torn down as a failed connection is (not awaited in the handler).
+        std::string failure;
         try {
-          std::rethrow_exception(error);
+          co_await session->run();
         } catch (const std::exception& e) {
-          logger.error(std::string("session failed: ") + e.what());
+          failure = e.what();
+        } catch (...) {
+          failure = "unknown exception";
         }
+        if (!failure.empty()) {
+          session->worker_.logger().error("session failed: " + failure);
+          session->abandon("internal error: " + failure);
+        }
+      },
+      [&logger = self->worker_.logger()](std::exception_ptr error) {
+        if (error) logger.error("session failed outside its request");
       });
+}
+
+void ClientSession::abandon(const std::string& why) noexcept {
+  try {
+    beast::error_code ignored;
+    socket_.close(ignored);
+    if (watching_) {
+      watching_ = false;
+      socket_.cancel(ignored);
+    }
+    const std::shared_ptr<Exchange> exchange = std::exchange(current_, nullptr);
+    in_flight_.reset();
+    if (!exchange || exchange->closed) return;
+    Exchange& ex = *exchange;
+    ex.finished = true;
+    if (ex.upstream) ex.upstream->close();
+    // Charged as a connection that failed there: what the answer showed of its usage, else the
+    // estimate of a request the upstream may have read (price()).
+    if (ex.record->status == 0) ex.record->status = 502;
+    ex.record->error = why;
+    settle(ex);
+    finish(ex);
+  } catch (...) {
+    // Nothing more can be done for it; the process goes on.
+  }
 }
 
 void ClientSession::drain() {
@@ -497,6 +538,7 @@ Awaitable<bool> ClientSession::serveOne() {
 
   worker_.requestStarted();
   ex.counted = true;
+  current_ = exchange;  // abandon() settles it if the session fails before finish()
   ex.client_keep_alive = request.keepAlive();
   ex.client_version = request.version();
 
@@ -1528,6 +1570,8 @@ void ClientSession::finish(Exchange& ex) {
                               ex.record->upstream_ms / 1000.0,
                               (ex.record->total_ms - ex.record->upstream_ms) / 1000.0);
   }
+  ex.closed = true;
+  if (current_.get() == &ex) current_.reset();
   if (ex.counted) worker_.requestFinished();
 }
 

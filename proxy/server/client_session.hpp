@@ -113,6 +113,12 @@ private:
                             const HeaderList& headers = {});
   void watchForDisconnect(const std::shared_ptr<Exchange>& exchange);
   void finish(Exchange& exchange);
+  /**
+   * The session failed (an exception) or ended without finishing its request: closes the client
+   * and the upstream, and settles and logs the counted request as a failed connection (502
+   * unless a status went out), once. Never throws.
+   */
+  void abandon(const std::string& why) noexcept;
 
   Socket socket_;
   IoDeadline deadline_;  // of the pending operation on socket_
@@ -151,6 +157,7 @@ private:
   bool waiting_for_request_ = true;
   bool draining_ = false;
   std::shared_ptr<Exchange> in_flight_;  // the forwarded request being served, if any
+  std::shared_ptr<Exchange> current_;    // the counted request being served, until finish()
   bool seen_by_sweep_ = false;           // in_flight_ was already there at the last sweep
   bool watching_ = false;                // a disconnect watch is pending on the client socket
 };

@@ -15,6 +15,7 @@
 #include "proxy/ledger/ledger_replayer.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/logging/logger.hpp"
+#include "proxy/server/event_loop.hpp"
 #include "proxy/server/worker.hpp"
 
 namespace spendgate::proxy {
@@ -126,11 +127,14 @@ void ProxyServer::run() {
   logger_.info("listening on " + describe(proxy_endpoint_) + ", admin on " +
                describe(admin_endpoint_) + ", " + std::to_string(workers_.size()) + " thread(s)");
 
+  // A handler's exception is logged and the loop goes on (event_loop.hpp).
+  const auto report = [this](const std::string& message) { logger_.error(message); };
   std::vector<std::thread> threads;
   for (std::size_t i = 1; i < workers_.size(); ++i) {
-    threads.emplace_back([worker = workers_[i].get()] { worker->context().run(); });
+    threads.emplace_back(
+        [worker = workers_[i].get(), &report] { runCatching(worker->context(), report); });
   }
-  main_context.run();
+  runCatching(main_context, report);
   for (auto& thread : threads) thread.join();
   logger_.info("stopped");
   logger_.flush();
