@@ -43,6 +43,10 @@ http::response<http::string_body> jsonResponse(http::status status,
   return jsonResponse(status, core::serializePlain(body));
 }
 
+// What one admin request may be: Beast's own defaults for a request parser.
+constexpr std::uint32_t kMaxHeadBytes = 8192;
+constexpr std::uint64_t kMaxBodyBytes = 1024 * 1024;
+
 http::response<http::string_body> errorResponse(http::status status, std::string_view message) {
   return jsonResponse(status, boost::json::value{{"error", message}});
 }
@@ -176,8 +180,24 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
     http::request<http::string_body> request;
     {
       RequestParser parser(fields);
+      parser.header_limit(kMaxHeadBytes);
+      parser.body_limit(kMaxBodyBytes);
       stream.expires_after(std::chrono::seconds(30));
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow_any);
+      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+        // Said, as the proxy listener says it, before the connection closes.
+        const bool body = ec == http::error::body_limit;
+        auto refusal = errorResponse(
+            body ? http::status::payload_too_large : http::status::request_header_fields_too_large,
+            body ? "request body is larger than " + std::to_string(kMaxBodyBytes) + " bytes"
+                 : "request line and headers are larger than " + std::to_string(kMaxHeadBytes) +
+                       " bytes");
+        refusal.keep_alive(false);
+        refusal.set(http::field::date, ownAnswerDate());
+        refusal.prepare_payload();
+        stream.expires_after(std::chrono::seconds(30));
+        co_await http::async_write(stream, refusal, use_nothrow_any);
+      }
       if (ec) break;
       request.version(parser.version());
       if (parser.method() == http::verb::unknown) {

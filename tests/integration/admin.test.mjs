@@ -275,6 +275,25 @@ async function plainProxy(t) {
   return proxy;
 }
 
+// Audit 14: a body over the admin listener's 1 MiB was answered by a closed connection.
+test('an admin request body over 1 MiB -> 413, a head over 8 KiB -> 431, and the listener goes on', async (t) => {
+  const proxy = await startProxy(t, {
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  const big = JSON.stringify({ active: true, reason: 'x'.repeat(1024 * 1024 + 10) });
+  const res = await admin(proxy, '/admin/emergency-stop', { method: 'POST', body: big });
+  assert.equal(res.status, 413, res.text);
+  assert.match(res.json().error, /larger than 1048576 bytes/);
+  const head = await request(`${proxy.adminUrl}/healthz`, { headers: { 'x-big': 'y'.repeat(9000) } });
+  assert.equal(head.status, 431, head.text);
+  const stop = await admin(proxy, '/admin/emergency-stop');
+  assert.equal(stop.json().active, false, 'nothing changed');
+  assert.equal((await request(`${proxy.adminUrl}/healthz`)).status, 200);
+  await proxy.stopClean();
+});
+
 test('405 answers carry Allow (RFC 9110)', async (t) => {
   const proxy = await plainProxy(t);
   for (const [method, path, allow] of [
