@@ -106,8 +106,9 @@ struct Exchange {
   // request is admitted. Not a copy: the key string allocated per request.
   const CallerKey* caller = &kNoCaller;
   core::RequestInfo info;
-  // The worst case's output bound (admission): an estimated settlement never passes it.
-  std::int64_t output_tokens_bound = 0;
+  // The worst case's output bound (admission), when the model is priced: an estimated
+  // settlement never passes it. (An unpriced model's worst case has no output bound.)
+  std::optional<std::int64_t> output_tokens_bound;
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
@@ -856,7 +857,7 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   const Runtime& runtime = *ex.runtime;
   const auto now = std::chrono::system_clock::now();
   const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
-  ex.output_tokens_bound = worst.output_tokens_bound;
+  if (worst.priced) ex.output_tokens_bound = worst.output_tokens_bound;
   // The connection's attributes, kept with their strings: a connection's requests nearly always
   // carry the same ones, and a string equal to the last request's is not copied again.
   core::RequestAttributes& attributes = attributes_;
@@ -953,7 +954,7 @@ void ClientSession::price(Exchange& ex) {
     if (ex.no_answer_in_time && !ex.info.stream) {
       // A non-streamed call the upstream took and is still working on when we gave up: the
       // provider will most likely finish and bill it. Its output bound, as reserved.
-      result.usage.output_tokens = ex.output_tokens_bound;
+      result.usage.output_tokens = ex.output_tokens_bound.value_or(0);
     }
   }
   if (auto background = core::backgroundSettlement(*ex.runtime->pricer, ex.info, result)) {

@@ -128,6 +128,21 @@ test('malformed answer to a request without max_tokens: the estimate stops at th
   await proxy.stopClean();
 });
 
+test('malformed answer for a model no price names (unknown_model: allow): the estimate is not capped at 0', async (t) => {
+  // An unpriced model's worst case has no output bound: the estimate stands as it was.
+  const broken = '{"id":"chatcmpl-1","choices":[{"message":{"content":"' + 'x'.repeat(800);
+  const { proxy, ledger } = await setup(t, async (req, res) => json(res, 200, broken), {
+    extra: { pricing: { unknown_model: 'allow' } },
+  });
+  const reqBody = JSON.stringify({ model: 'mystery-model', messages: [{ role: 'user', content: 'hi' }] });
+  const res = await tolerantRequest(`${proxy.url}/v1/chat/completions`,
+    { headers: { ...OA_HEADERS, 'content-type': 'application/json' }, body: reqBody });
+  assert.equal(res.status, 200);
+  const e = await waitForEntry(ledger, res.headers['x-spendgate-request-id']);
+  assertFields(e, { usage_source: 'estimated', output_tokens: Math.ceil(Buffer.byteLength(broken) / 4) });
+  await proxy.stopClean();
+});
+
 test('200 without usage (non-streamed): estimated, cost header = ledger cost', async (t) => {
   const { proxy, ledger } = await setup(t, async (req, res) => json(res, 200, chatCompletion({ content: 'x'.repeat(80) })));
   const reqBody = { model: 'gpt-4o-mini', max_tokens: 50, messages: [{ role: 'user', content: 'hello world' }] };
