@@ -164,6 +164,9 @@ net::awaitable<void> AdminServer::acceptLoop() {
 net::awaitable<void> AdminServer::serve(tcp::socket socket) {
   beast::tcp_stream stream(std::move(socket));
   beast::flat_buffer buffer;
+  // A head and one read past it: a chunk-size line or trailer section that never ends fails the
+  // read (buffer_overflow) instead of growing the buffer for ever.
+  buffer.max_size(kMaxHeadBytes + 65536);
   connections_.insert(&stream.socket());
   // Out of the set however the coroutine ends (an exception, or its frame destroyed): stop()
   // closes what the set holds.
@@ -184,7 +187,8 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
       parser.body_limit(kMaxBodyBytes);
       stream.expires_after(std::chrono::seconds(30));
       auto [ec, n] = co_await http::async_read(stream, buffer, parser, use_nothrow_any);
-      if (ec == http::error::body_limit || ec == http::error::header_limit) {
+      if (ec == http::error::body_limit || ec == http::error::header_limit ||
+          ec == http::error::buffer_overflow) {
         // Said, as the proxy listener says it, before the connection closes.
         const bool body = ec == http::error::body_limit;
         auto refusal = errorResponse(

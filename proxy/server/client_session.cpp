@@ -354,6 +354,10 @@ std::string pathProblem(const Runtime& runtime,
 
 ClientSession::ClientSession(Socket socket, Worker& worker)
     : socket_(std::move(socket)), worker_(worker) {
+  // What the parser has not taken yet: a head (at most 64 KiB, server.max_header_bytes) and one
+  // read past it. Beast buffers a chunk-size line or a trailer section until its end with no
+  // limit of its own; past this the read fails (buffer_overflow) instead of growing for ever.
+  buffer_.max_size(kMaxUnparsedBytes);
   beast::error_code ignored;
   socket_.non_blocking(true, ignored);  // for writeAtOnce
   worker_.add(this);
@@ -573,6 +577,13 @@ Awaitable<bool> ClientSession::serveOne() {
         co_await sendError(ex, format, ProxyError::HeaderTooLarge,
                            "request trailer fields are larger than " +
                                std::to_string(server.max_header_bytes) + " bytes",
+                           false);
+      } else if (bec == http::error::buffer_overflow) {
+        // A chunk-size line or trailer section that never ends (kMaxUnparsedBytes).
+        co_await sendError(ex, format, ProxyError::HeaderTooLarge,
+                           "a chunk-size line or the trailer section of the request body is "
+                           "larger than " +
+                               std::to_string(kMaxUnparsedBytes) + " bytes",
                            false);
       } else if (bec == http::error::body_limit) {
         co_await sendError(

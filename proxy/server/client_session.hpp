@@ -122,6 +122,9 @@ private:
 
   Socket socket_;
   IoDeadline deadline_;  // of the pending operation on socket_
+  /** The most the read buffers hold that the parser has not taken (see the constructor). */
+  static constexpr std::size_t kMaxUnparsedBytes = 2 * 65536;
+
   beast::flat_buffer buffer_;
   // The heads written for each request, kept with their capacity for the connection's next one
   // (one request at a time per connection): no allocation per head.

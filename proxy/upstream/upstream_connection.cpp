@@ -23,6 +23,10 @@ bool isIpLiteral(const std::string& host) {
 
 UpstreamConnection::UpstreamConnection(Executor executor, const ProviderRuntime& provider)
     : pool_key_(provider.pool_key) {
+  // An answer's head (under 64 KiB) and one read past it: Beast buffers a chunk-size line or a
+  // trailer section until its end with no limit of its own; past this the read fails
+  // (buffer_overflow), a broken answer, instead of growing for ever.
+  buffer_.max_size(2 * 65536);
   if (provider.tls) {
     tls_.emplace(executor, *provider.tls);
   } else {

@@ -130,6 +130,35 @@ test('upstream trailers: over the limit -> 502 and one ledger line; within it ->
   await proxy.stopClean();
 });
 
+// Review of the fix above: Beast buffers a chunk-size line or a trailer section until its end
+// with no limit of its own, so a client could grow the proxy's memory without bound by never
+// ending one. The read buffer now stops at 128 KiB of what the parser has not taken.
+test('a chunk-size line or trailer section that never ends -> 431 once 128 KiB are buffered, proxy and admin stay up', async (t) => {
+  const up = await startUpstream({ handler: async (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION) });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, { providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }) });
+  await proxy.waitForAdmin();
+  const head = (target) => [`POST ${target} HTTP/1.1`, `Host: 127.0.0.1:${proxy.port}`,
+    ...Object.entries(SAMPLE.anthropic.headers).map(([k, v]) => `${k}: ${v}`), 'Transfer-Encoding: chunked', '', ''].join('\r\n');
+  const endless = [
+    ['a chunk extension without end', `5;ext=${'e'.repeat(300_000)}`],
+    ['many small trailer fields without the final CRLF', `2\r\n{}\r\n0\r\n${'X-T: 1\r\n'.repeat(40_000)}`],
+  ];
+  for (const [what, tail] of endless) {
+    const r = await rawExchange(proxy.port, head(SAMPLE.anthropic.path) + tail, { waitForClose: true });
+    assert.ok(r.response.status, `${what}: no answer; raw: ${r.raw.toString().slice(0, 300)}`);
+    assertProxyError(r.response, 'anthropic', 431, what);
+    assert.ok(proxy.alive(), `spendgate died:\n${proxy.describe()}`);
+  }
+  // The admin listener the same way (its answer is a 431 too).
+  const admin = await rawExchange(proxy.adminPort ?? Number(new URL(proxy.adminUrl).port),
+    `POST /admin/reload HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n5;ext=${'e'.repeat(300_000)}`, { waitForClose: true });
+  assert.equal(admin.response.status, 431, admin.raw.toString().slice(0, 300));
+  assert.equal((await request(`${proxy.adminUrl}/healthz`)).status, 200);
+  assert.equal(up.requests.length, 0, 'nothing forwarded');
+  await proxy.stopClean();
+});
+
 test('server.max_header_bytes above 64 KiB is refused by check with FILE:LINE:COL', () => {
   const dir = makeTempDir();
   const file = path.join(dir, 'big.yaml');
