@@ -16,6 +16,7 @@
 #include <utility>
 
 #include "core/http/canonical_path.hpp"
+#include "core/http/query_parameters.hpp"
 #include "core/metering/request_body_json.hpp"
 #include "core/text/percent_decoding.hpp"
 #include "core/text/utf8.hpp"
@@ -115,17 +116,17 @@ bool datedFromAugust2024(std::string_view version) {
  */
 bool azureClassicTakesStreamOptions(std::string_view query) {
   bool dated = false;
-  while (!query.empty()) {
-    const std::string_view parameter = query.substr(0, query.find('&'));
-    query.remove_prefix(std::min(parameter.size() + 1, query.size()));
+  bool old = false;
+  forEachQueryParameter(query, [&](std::string_view parameter, std::size_t, std::size_t) {
     const std::string_view name = parameter.substr(0, parameter.find('='));
-    if (!asciiIEquals(percentDecoded(name), "api-version")) continue;
+    if (!asciiIEquals(percentDecoded(name), "api-version")) return true;
     const std::string_view value =
         name.size() < parameter.size() ? parameter.substr(name.size() + 1) : std::string_view{};
-    if (!datedFromAugust2024(percentDecoded(value))) return false;
+    old = !datedFromAugust2024(percentDecoded(value));
     dated = true;
-  }
-  return dated;
+    return !old;
+  });
+  return dated && !old;
 }
 
 // ---- The body, read without building a document ----------------------------------------------

@@ -3,6 +3,7 @@
 #include <string>
 #include <string_view>
 
+#include "core/http/query_parameters.hpp"
 #include "core/text/percent_decoding.hpp"
 
 namespace spendgate::proxy {
@@ -27,13 +28,11 @@ template <class Visit>
 void forEachQueryParameter(std::string_view target, Visit&& visit) {
   const auto question = target.find('?');
   if (question == std::string_view::npos) return;
-  std::size_t pos = question + 1;
-  while (pos < target.size()) {
-    std::size_t amp = target.find('&', pos);
-    if (amp == std::string_view::npos) amp = target.size();
-    if (!visit(target.substr(pos, amp - pos), pos, amp)) return;
-    pos = amp + 1;
-  }
+  const std::size_t at = question + 1;
+  core::forEachQueryParameter(target.substr(at),
+                              [&visit, at](std::string_view param, std::size_t b, std::size_t e) {
+                                return static_cast<bool>(visit(param, at + b, at + e));
+                              });
 }
 
 /**
