@@ -532,13 +532,13 @@ Enforcer::ReconcileStats Enforcer::reconcileStats() const {
   return stats;
 }
 
-void Enforcer::kickReplay(bool force) {
+bool Enforcer::kickReplay(bool force) {
   auto round = std::make_shared<Round>();
   {
     std::lock_guard lock(replay_mutex_);
-    if (replaying_ || replays_.empty()) return;
+    if (replaying_ || replays_.empty()) return false;
     const auto now = std::chrono::steady_clock::now();
-    if (!force && now < next_attempt_) return;
+    if (!force && now < next_attempt_) return false;
     round->store = currentStore();
     round->reconciling = reconcilingOf(round->store);
     const std::size_t n = std::min(options_.replay_batch, replays_.size());
@@ -558,6 +558,7 @@ void Enforcer::kickReplay(bool force) {
   }
   // Every item's callback may run inline (memory store) or later on an event loop.
   for (std::size_t i = 0; i < round->items.size(); ++i) sendReplay(round, i);
+  return true;
 }
 
 void Enforcer::sendReplay(const std::shared_ptr<Round>& round, std::size_t index) {
@@ -730,9 +731,11 @@ void Enforcer::finishReplays(net::io_context& loop,
       auto finished = std::move(self->done);
       return finished(left);
     }
-    // At once the first time; then as after any call, so a refused entry is not retried (and
-    // given up) many times within the wait. No-op while a round is in flight.
-    kickReplay(std::exchange(first, false));
+    // Forced until this wait has started a round of its own (what waits may be in a round that
+    // began before the store took writes again, or a settle still on its way may fail and queue
+    // itself later); then as after any call, so a refused entry is not retried (and given up)
+    // many times within the wait. No-op while a round is in flight.
+    if (kickReplay(first)) first = false;
     self->timer.expires_after(kPoll);
     self->timer.async_wait([self](const boost::system::error_code&) { self->step(); });
   };

@@ -277,8 +277,8 @@ private:
   std::optional<LocalAdmission> takeLocalAdmission(const std::string& id);
   void enqueue(Replay replay);
   /** Starts a replay round unless one runs, the queue is empty or (unless forced) it is too soon.
-   */
-  void kickReplay(bool force);
+   * True when it started one. */
+  bool kickReplay(bool force);
   void sendReplay(const std::shared_ptr<Round>& round, std::size_t index);
   void finishReplay(const std::shared_ptr<Round>& round,
                     std::size_t index,
