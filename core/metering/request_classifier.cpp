@@ -578,6 +578,11 @@ EndpointKind kindOf(ProviderFormat format, std::string_view path, std::string& p
 
 }  // namespace
 
+bool methodMayBill(std::string_view method) {
+  // Methods are case-sensitive (RFC 9110 §9.1): "get" is not GET, and is read as a call.
+  return method != "GET" && method != "HEAD" && method != "OPTIONS";
+}
+
 EndpointKind endpointKind(ProviderFormat format, std::string_view path) {
   return endpointKind(format, CanonicalPath(path));
 }

@@ -41,6 +41,14 @@ RequestInfo classifyRequest(ProviderFormat format,
                             const DeploymentMap& deployments = {});
 
 /**
+ * Whether a request sent with `method` can be a billed call. Every metered endpoint creates one
+ * with POST; the safe methods (GET, HEAD, OPTIONS: listing stored completions, a retrieval, a
+ * browser's CORS preflight) never do, so on a metered path they are free calls, forwarded as any
+ * other. Any other method is read as a call (the provider refuses it, or bills it).
+ */
+bool methodMayBill(std::string_view method);
+
+/**
  * @return the API `path` calls (a query part is ignored; read canonical, as classifyRequest reads
  *         it): the `kind` classifyRequest gives, read from the path alone, so the proxy knows
  *         whether it must read a body before it does.

@@ -297,6 +297,23 @@ core::IdentityResolver::Headers claimedIdentity(const Fields& fields) {
   return claimed;
 }
 
+/** Whether the request can be a billed call (core::methodMayBill), read as its upstream would:
+ * a safe method that names another in a method-override header (Google's front ends honour
+ * X-HTTP-Method-Override) is read as a call. */
+template <class Request>
+bool mayBill(const Request& request) {
+  if (core::methodMayBill(request.method_string())) return true;
+  for (const auto& field : request.fields()) {
+    const std::string_view name = field.name_string();
+    if (field.name() == http::field::unknown &&
+        (beast::iequals(name, "x-http-method-override") || beast::iequals(name, "x-http-method") ||
+         beast::iequals(name, "x-method-override"))) {
+      return true;
+    }
+  }
+  return false;
+}
+
 core::ProxyError toProxyError(core::DenialReason reason) {
   switch (reason) {
     case core::DenialReason::EmergencyStop:
@@ -630,7 +647,7 @@ Awaitable<bool> ClientSession::serveOne() {
   }
   // A metered body is read, so a coded one is decoded first and forwarded decoded: the budget
   // checks and the upstream's bill then see the same bytes. Free endpoints go untouched.
-  if (core::endpointKind(format, path) != core::EndpointKind::Unmetered) {
+  if (mayBill(forwarded) && core::endpointKind(format, path) != core::EndpointKind::Unmetered) {
     if (auto refused = decodeRequestContent(forwarded, server.max_body_bytes)) {
       HeaderList headers;
       // RFC 9110 §15.5.16: a 415 for a content coding names the codings that would do.
@@ -797,8 +814,15 @@ std::optional<std::pair<core::ProxyError, std::string>> ClientSession::admit(
   const std::string_view target = request.target();
   const std::string_view query =
       target.size() > path.raw().size() ? target.substr(path.raw().size() + 1) : std::string_view{};
-  ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
-                                  provider.config.deployments);
+  if (mayBill(request)) {
+    ex.info = core::classifyRequest(provider.config.format, path, query, request.body(),
+                                    provider.config.deployments);
+  } else {
+    // GET /v1/chat/completions lists stored completions; an OPTIONS is a CORS preflight: free.
+    ex.info = core::RequestInfo{};
+    ex.info.format = provider.config.format;
+    ex.info.request_body_bytes = static_cast<std::int64_t>(request.body().size());
+  }
   // Asked for a stream: so it is in the ledger even if no answer head ever comes (504, 502, 499).
   ex.record->stream = ex.info.stream;
   if (ex.info.kind == core::EndpointKind::Unmetered) {

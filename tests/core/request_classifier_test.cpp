@@ -611,5 +611,20 @@ TEST(RequestClassifier, BodySizeAndTier) {
   EXPECT_TRUE(info.body_is_json);
 }
 
+TEST(RequestClassifier, OnlyUnsafeMethodsMayBill) {
+  // GET /v1/chat/completions lists stored completions, OPTIONS is a CORS preflight: never billed.
+  EXPECT_FALSE(methodMayBill("GET"));
+  EXPECT_FALSE(methodMayBill("HEAD"));
+  EXPECT_FALSE(methodMayBill("OPTIONS"));
+  EXPECT_TRUE(methodMayBill("POST"));
+  EXPECT_TRUE(methodMayBill("PUT"));
+  EXPECT_TRUE(methodMayBill("PATCH"));
+  EXPECT_TRUE(methodMayBill("DELETE"));
+  // Methods are case-sensitive: an upstream lenient about case must not see a free "get".
+  EXPECT_TRUE(methodMayBill("get"));
+  EXPECT_TRUE(methodMayBill("post"));
+  EXPECT_TRUE(methodMayBill(""));
+}
+
 }  // namespace
 }  // namespace spendgate::core

@@ -364,3 +364,51 @@ test('the upload session URL takes the scheme a TLS-terminating balancer reports
   }
   await proxy.stopClean();
 });
+
+test('GET, HEAD and OPTIONS on metered paths are free calls: the openai SDK lists stored chat completions and CORS preflights pass unknown_model: reject', async (t) => {
+  const listing = { object: 'list', data: [], first_id: null, last_id: null, has_more: false };
+  const up = await startUpstream({
+    handler: (req, res) => {
+      if (req.method === 'OPTIONS') {
+        res.writeHead(204, { 'access-control-allow-origin': '*', 'access-control-allow-methods': 'POST' });
+        return res.end();
+      }
+      return json(res, 200, listing);
+    },
+  });
+  t.after(() => up.close());
+  const proxy = await startProxy(t, {
+    providers: await providers({ openai: up.url, anthropic: up.url, gemini: up.url }),
+    extra: { pricing: { unknown_model: 'reject' } },
+  });
+  const client = new OpenAI({ apiKey: 'sk-test', baseURL: `${proxy.url}/v1`, maxRetries: 0 });
+  const page = await client.chat.completions.list({ limit: 5 });
+  assert.deepEqual(page.data, []);
+  const head = await request(`${proxy.url}/v1/chat/completions`, { method: 'HEAD', headers: { authorization: 'Bearer sk-test' } });
+  assert.equal(head.status, 200, head.text);
+  for (const path of ['/v1/chat/completions', '/v1/responses', '/v1/messages', '/v1beta/models/gemini-2.5-flash:generateContent']) {
+    const preflight = await request(`${proxy.url}${path}`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://localhost:3000', 'access-control-request-method': 'POST' },
+    });
+    assert.equal(preflight.status, 204, `${path}: ${preflight.status} ${preflight.text}`);
+    assert.equal(preflight.headers['access-control-allow-origin'], '*');
+  }
+  assert.deepEqual(up.requests.map((r) => `${r.method} ${r.url}`), [
+    'GET /v1/chat/completions?limit=5', 'HEAD /v1/chat/completions', 'OPTIONS /v1/chat/completions',
+    'OPTIONS /v1/responses', 'OPTIONS /v1/messages', 'OPTIONS /v1beta/models/gemini-2.5-flash:generateContent',
+  ]);
+  const lines = await waitForLedger(ledgerPathOf(proxy), 6, { what: 'free calls on metered paths' });
+  for (const { json: line, raw } of lines) {
+    assert.equal(line.price_source, 'unmetered', raw);
+    assert.equal(line.cost_usd, 0, raw);
+  }
+  // A safe method asking its upstream to read it as another is read as the call it names.
+  const override = await request(`${proxy.url}/v1/chat/completions`, {
+    method: 'GET',
+    headers: { authorization: 'Bearer sk-test', 'x-http-method-override': 'POST' },
+  });
+  assertDenied(override, 'unknown_model', { format: 'openai', what: 'GET with a method override' });
+  assert.equal(up.requests.length, 6);
+  await proxy.stopClean();
+});
