@@ -54,6 +54,7 @@
 #include "proxy/relay/request_parser.hpp"
 #include "proxy/relay/response_parser.hpp"
 #include "proxy/relay/wire_format.hpp"
+#include "proxy/server/abandon_on_unwind.hpp"
 #include "proxy/server/worker.hpp"
 #include "proxy/upstream/upstream_connection.hpp"
 
@@ -393,7 +394,10 @@ void ClientSession::start(std::shared_ptr<ClientSession> session) {
       self->socket_.get_executor(),
       [session = std::move(session)]() -> Awaitable<void> {
         // No exception of one connection's may end the process or leave its request unsettled:
-        // the session is torn down as a failed connection is (not awaited in the handler).
+        // the session is torn down as a failed connection is (not awaited in the handler). One
+        // thrown inside a composed operation never gets here: the guard abandons the session as
+        // this frame is unwound, not once the last pending operation lets go of it.
+        AbandonOnUnwind guard(*session, "internal error: an operation of the connection failed");
         std::string failure;
         try {
           co_await session->run();
@@ -406,13 +410,14 @@ void ClientSession::start(std::shared_ptr<ClientSession> session) {
           session->worker_.logger().error("session failed: " + failure);
           session->abandon("internal error: " + failure);
         }
+        guard.dismiss();
       },
       [&logger = self->worker_.logger()](std::exception_ptr error) {
         if (error) logger.error("session failed outside its request");
       });
 }
 
-void ClientSession::abandon(const std::string& why) noexcept {
+void ClientSession::abandon(std::string_view why) noexcept {
   try {
     beast::error_code ignored;
     socket_.close(ignored);

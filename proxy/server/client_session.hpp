@@ -5,6 +5,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -27,6 +28,8 @@ namespace spendgate::proxy {
 class Worker;
 class UpstreamConnection;
 struct Exchange;
+template <class Session>
+class AbandonOnUnwind;
 
 /**
  * One client connection: reads requests one after another (keep-alive), routes each to its
@@ -56,6 +59,8 @@ public:
   void sweep(std::chrono::steady_clock::time_point now);
 
 private:
+  friend class AbandonOnUnwind<ClientSession>;  // calls abandon()
+
   // A client request as read (the request line, fields in the session's request_fields_, body):
   // its target and body in request_target_ and request_body_.
   using Request = RequestParser;
@@ -118,7 +123,7 @@ private:
    * and the upstream, and settles and logs the counted request as a failed connection (502
    * unless a status went out), once. Never throws.
    */
-  void abandon(const std::string& why) noexcept;
+  void abandon(std::string_view why) noexcept;
 
   Socket socket_;
   IoDeadline deadline_;  // of the pending operation on socket_
