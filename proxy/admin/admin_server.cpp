@@ -2,6 +2,7 @@
 
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/detached.hpp>
+#include <boost/asio/this_coro.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http.hpp>
@@ -23,6 +24,7 @@
 #include "proxy/logging/logger.hpp"
 #include "proxy/metrics/prometheus_text.hpp"
 #include "proxy/relay/request_parser.hpp"
+#include "proxy/server/accept_loop.hpp"
 
 namespace spendgate::proxy {
 
@@ -122,7 +124,10 @@ AdminServer::AdminServer(net::io_context& context,
       acceptor_(context),
       services_(services),
       token_(std::move(token)),
-      hooks_(std::move(hooks)) {}
+      hooks_(std::move(hooks)),
+      accept_failures_("admin accept loop", [&logger = services.logger](const std::string& line) {
+        logger.warn(line);
+      }) {}
 
 tcp::endpoint AdminServer::listen(const tcp::endpoint& endpoint) {
   acceptor_.open(endpoint.protocol());
@@ -141,24 +146,24 @@ void AdminServer::stop() {
 }
 
 net::awaitable<void> AdminServer::acceptLoop() {
-  while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(use_nothrow_any);
-    if (ec) {
-      if (!acceptor_.is_open()) co_return;
-      continue;
-    }
-    // A connection's exception ends that connection only, logged.
-    net::co_spawn(context_, serve(std::move(socket)), [this](std::exception_ptr error) {
-      if (!error) return;
-      try {
-        std::rethrow_exception(error);
-      } catch (const std::exception& e) {
-        services_.logger.error(std::string("admin connection failed: ") + e.what());
-      } catch (...) {
-        services_.logger.error("admin connection failed: unknown exception");
-      }
-    });
-  }
+  // An accept error (out of file descriptors) pauses it instead of spinning, and neither it nor
+  // an exception ends it (accept_loop.hpp).
+  co_await acceptConnections(
+      acceptor_, co_await net::this_coro::executor,
+      [this](tcp::socket socket) {
+        // A connection's exception ends that connection only, logged.
+        net::co_spawn(context_, serve(std::move(socket)), [this](std::exception_ptr error) {
+          if (!error) return;
+          try {
+            std::rethrow_exception(error);
+          } catch (const std::exception& e) {
+            services_.logger.error(std::string("admin connection failed: ") + e.what());
+          } catch (...) {
+            services_.logger.error("admin connection failed: unknown exception");
+          }
+        });
+      },
+      accept_failures_);
 }
 
 net::awaitable<void> AdminServer::serve(tcp::socket socket) {

@@ -11,6 +11,7 @@
 
 #include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
+#include "proxy/server/loop_failures.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
 
@@ -59,6 +60,7 @@ private:
   std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
   std::chrono::system_clock::time_point started_wall_ = std::chrono::system_clock::now();
   std::unordered_set<tcp::socket*> connections_;  // closed by stop()
+  LoopFailures accept_failures_;                  // the accept loop goes on after a failed turn
 };
 
 }  // namespace spendgate::proxy

@@ -58,7 +58,13 @@ ProxyServer::ProxyServer(RuntimePtr runtime, Services services, std::string conf
       started_with_(std::move(runtime)),
       services_(services),
       logger_(services.logger),
-      config_path_(std::move(config_path)) {
+      config_path_(std::move(config_path)),
+      stop_poll_failures_(
+          "emergency stop poll",
+          [&logger = services.logger](const std::string& line) { logger.error(line); }),
+      drain_poll_failures_(
+          "shutdown drain poll",
+          [&logger = services.logger](const std::string& line) { logger.error(line); }) {
   const int threads = std::max(1, runtime_->config.server.threads);
   for (int i = 0; i < threads; ++i) {
     workers_.push_back(std::make_unique<Worker>(i, runtime_, services_));
@@ -151,7 +157,12 @@ std::vector<net::io_context*> ProxyServer::eventLoops() {
 // stop whose `until` has passed and stores it as off (Enforcer::refresh): one thread, this one.
 void ProxyServer::pollEmergencyStop() {
   if (stopping_) return;
-  services_.enforcer.refresh();
+  // A look that throws is logged and the next one still comes: the poll must not end.
+  try {
+    services_.enforcer.refresh();
+  } catch (...) {
+    stop_poll_failures_.reportCurrentException();
+  }
   stop_poll_timer_->expires_after(std::chrono::milliseconds(500));
   stop_poll_timer_->async_wait([this](beast::error_code ec) {
     if (!ec) pollEmergencyStop();
@@ -161,8 +172,15 @@ void ProxyServer::pollEmergencyStop() {
 void ProxyServer::waitForReloadSignal() {
   reload_signal_->async_wait([this](beast::error_code ec, int) {
     if (ec) return;
-    logger_.info("SIGHUP: reloading the configuration");
-    reload();
+    // The next SIGHUP is waited for whatever this reload does.
+    try {
+      logger_.info("SIGHUP: reloading the configuration");
+      reload();
+    } catch (const std::exception& e) {
+      logger_.error(std::string("reload failed: ") + e.what());
+    } catch (...) {
+      logger_.error("reload failed: unknown exception");
+    }
     waitForReloadSignal();
   });
 }
@@ -210,14 +228,32 @@ ReloadOutcome ProxyServer::reload() {
       memory != nullptr && core::ReloadSeedPlanner::mayBringCounters(runtime_->rules, next->rules);
   std::unordered_set<std::string> existing;
   if (seed) existing = memory->budgetCounterKeys(reloaded_at);
+  // From here on the new rules are in force: a step that throws is logged and the others still
+  // run, so the admin API and every worker do not end up on different rules.
+  const auto step = [this, &outcome](const char* what, auto&& run) {
+    try {
+      run();
+    } catch (const std::exception& e) {
+      outcome.warnings.push_back(std::string(what) + " failed: " + e.what());
+      logger_.error("reload: " + outcome.warnings.back());
+    } catch (...) {
+      outcome.warnings.push_back(std::string(what) + " failed: unknown exception");
+      logger_.error("reload: " + outcome.warnings.back());
+    }
+  };
   runtime_ = next;
   for (auto& worker : workers_) {
-    net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); });
+    step("handing the new rules to a worker",
+         [&] { net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); }); });
   }
-  logger_.reconfigure(after.logging);
-  services_.alerts.reconfigure(after.alerts, next->rules);
-  logger_.info("configuration reloaded from " + config_path_);
-  if (seed) seedNewBudgets(*memory, next->rules, reloaded_at, existing);
+  step("reconfiguring the log", [&] { logger_.reconfigure(after.logging); });
+  step("reconfiguring the alerts",
+       [&] { services_.alerts.reconfigure(after.alerts, next->rules); });
+  step("logging the reload", [&] { logger_.info("configuration reloaded from " + config_path_); });
+  if (seed) {
+    step("seeding the new budgets from the ledger",
+         [&] { seedNewBudgets(*memory, next->rules, reloaded_at, existing); });
+  }
   return outcome;
 }
 
@@ -261,10 +297,15 @@ void ProxyServer::pollDrain() {
     return;
   }
   if (!force_closed_ && std::chrono::steady_clock::now() >= drain_deadline_) {
-    force_closed_ = true;
-    logger_.warn("shutdown grace over: closing " + std::to_string(open) + " connection(s)");
-    for (auto& worker : workers_) {
-      net::post(worker->context(), [w = worker.get()] { w->closeAll(); });
+    // Whatever this throws, the poll goes on and tries again (closeAll twice closes nothing).
+    try {
+      logger_.warn("shutdown grace over: closing " + std::to_string(open) + " connection(s)");
+      for (auto& worker : workers_) {
+        net::post(worker->context(), [w = worker.get()] { w->closeAll(); });
+      }
+      force_closed_ = true;
+    } catch (...) {
+      drain_poll_failures_.reportCurrentException();
     }
   }
   drain_timer_->expires_after(std::chrono::milliseconds(20));

@@ -11,6 +11,7 @@
 
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/net.hpp"
+#include "proxy/server/loop_failures.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
 
@@ -91,6 +92,9 @@ private:
   bool force_closed_ = false;
   tcp::endpoint proxy_endpoint_;
   tcp::endpoint admin_endpoint_;
+  // The emergency stop's and the drain's polls go on after a turn that threw, said in the log.
+  LoopFailures stop_poll_failures_;
+  LoopFailures drain_poll_failures_;
 };
 
 }  // namespace spendgate::proxy

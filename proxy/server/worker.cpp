@@ -4,8 +4,10 @@
 #include <boost/asio/detached.hpp>
 #include <boost/asio/socket_base.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <string>
 
 #include "proxy/logging/logger.hpp"
+#include "proxy/server/accept_loop.hpp"
 #include "proxy/server/client_session.hpp"
 
 namespace spendgate::proxy {
@@ -19,7 +21,12 @@ Worker::Worker(std::size_t index, RuntimePtr runtime, Services services)
       acceptor_(context_),
       sweep_timer_(context_),
       runtime_(std::move(runtime)),
-      services_(services) {}
+      services_(services),
+      accept_failures_("worker " + std::to_string(index) + " accept loop",
+                       [&logger = services.logger](const std::string& line) { logger.warn(line); }),
+      sweep_failures_(
+          "worker " + std::to_string(index) + " sweep",
+          [&logger = services.logger](const std::string& line) { logger.error(line); }) {}
 
 tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
   acceptor_.open(endpoint.protocol());
@@ -31,36 +38,36 @@ tcp::endpoint Worker::listen(const tcp::endpoint& endpoint, bool reuse) {
 }
 
 void Worker::startAccepting() {
-  net::co_spawn(context_, acceptLoop(), net::detached);
+  net::co_spawn(
+      context_,
+      acceptConnections(
+          acceptor_, context_.get_executor(),
+          [this](Socket socket) {
+            beast::error_code ignored;
+            socket.set_option(tcp::no_delay(true), ignored);
+            ClientSession::start(std::make_shared<ClientSession>(std::move(socket), *this));
+          },
+          accept_failures_),
+      net::detached);
   net::co_spawn(context_, sweepLoop(), net::detached);
 }
 
 Awaitable<void> Worker::sweepLoop() {
   // Runs while draining too (the timeouts of requests still finishing depend on it), until the
-  // last session has gone: then the context can run out of work.
+  // last session has gone: then the context can run out of work. A session whose sweep throws is
+  // skipped this time; the others, and the next sweeps, go on (every I/O timeout depends on it).
   while (!(draining_ && sessions_.empty())) {
     sweep_timer_.expires_after(kSweepInterval);
     auto [ec] = co_await sweep_timer_.async_wait(use_nothrow);
     if (ec) co_return;
     const auto now = std::chrono::steady_clock::now();
-    for (auto* session : sessions_) session->sweep(now);
-  }
-}
-
-Awaitable<void> Worker::acceptLoop() {
-  while (acceptor_.is_open()) {
-    auto [ec, socket] = co_await acceptor_.async_accept(context_, use_nothrow);
-    if (ec) {
-      if (ec == net::error::operation_aborted || !acceptor_.is_open()) co_return;
-      logger().warn("accept failed: " + ec.message());
-      // Out of file descriptors: back off instead of spinning on the same error.
-      net::steady_timer pause(context_, std::chrono::milliseconds(50));
-      co_await pause.async_wait(use_nothrow);
-      continue;
+    for (auto* session : sessions_) {
+      try {
+        session->sweep(now);
+      } catch (...) {
+        sweep_failures_.reportCurrentException();
+      }
     }
-    beast::error_code ignored;
-    socket.set_option(tcp::no_delay(true), ignored);
-    ClientSession::start(std::make_shared<ClientSession>(std::move(socket), *this));
   }
 }
 

@@ -11,6 +11,7 @@
 #include "core/enforcement/enforcement_plan.hpp"
 #include "proxy/metrics/metrics_shard.hpp"
 #include "proxy/net.hpp"
+#include "proxy/server/loop_failures.hpp"
 #include "proxy/server/runtime.hpp"
 #include "proxy/server/services.hpp"
 #include "proxy/upstream/upstream_pool.hpp"
@@ -78,7 +79,6 @@ public:
   std::size_t openSessions() const { return open_sessions_.load(std::memory_order_relaxed); }
 
 private:
-  Awaitable<void> acceptLoop();
   Awaitable<void> sweepLoop();
 
   std::size_t index_;
@@ -96,6 +96,9 @@ private:
   core::CounterKeyMemo counter_keys_;
   core::EnforcementPlan plan_;
   std::unordered_set<ClientSession*> sessions_;
+  // The accept loop and the sweep go on after a failed turn, said in the log (rate-limited).
+  LoopFailures accept_failures_;
+  LoopFailures sweep_failures_;
   bool draining_ = false;
   std::atomic<std::size_t> active_requests_{0};
   std::atomic<std::size_t> open_sessions_{0};
