@@ -418,6 +418,7 @@ void ClientSession::start(std::shared_ptr<ClientSession> session) {
 }
 
 void ClientSession::abandon(std::string_view why) noexcept {
+  std::shared_ptr<Exchange> current_exchange;
   try {
     beast::error_code ignored;
     socket_.close(ignored);
@@ -425,18 +426,30 @@ void ClientSession::abandon(std::string_view why) noexcept {
       watching_ = false;
       socket_.cancel(ignored);
     }
-    const std::shared_ptr<Exchange> exchange = std::exchange(current_, nullptr);
+    current_exchange = std::exchange(current_, nullptr);
     in_flight_.reset();
-    if (!exchange || exchange->closed) return;
-    Exchange& ex = *exchange;
+    if (!current_exchange || current_exchange->closed) return;
+    Exchange& ex = *current_exchange;
     ex.finished = true;
     if (ex.upstream) ex.upstream->close();
     // Charged as a connection that failed there: what the answer showed of its usage, else the
     // estimate of a request the upstream may have read (price()).
     if (ex.record->status == 0) ex.record->status = 502;
     ex.record->error = why;
-    settle(ex);
-    finish(ex);
+    // settle() does nothing for a request that was not forwarded: none of those holds a
+    // reservation (an admitted request is forwarded at once, serveOne).
+    try {
+      settle(ex);
+    } catch (...) {
+      // Pricing it or writing its line failed (again): its reservation goes all the same, at the
+      // cost priced so far (none when pricing failed), rather than held until it expires.
+      settleCountersAsPriced(ex);
+    }
+  } catch (...) {
+    // Nothing more can be done for its counters; it is still logged and uncounted below.
+  }
+  try {
+    if (current_exchange && !current_exchange->closed) finish(*current_exchange);
   } catch (...) {
     // Nothing more can be done for it; the process goes on.
   }
@@ -975,7 +988,6 @@ Awaitable<void> ClientSession::sendDenial(Exchange& ex,
 
 void ClientSession::price(Exchange& ex) {
   if (ex.priced) return;
-  ex.priced = true;
 
   core::UsageResult& result = ex.result;
   if (ex.usage) {
@@ -1011,12 +1023,17 @@ void ClientSession::price(Exchange& ex) {
     // nothing.
     ex.price_source = ex.info.kind == core::EndpointKind::Unmetered ? "unmetered" : "none";
   }
+  ex.priced = true;  // done: set last, so a price that threw is tried again (abandon)
 }
 
 void ClientSession::settleCounters(Exchange& ex) {
   if (ex.counters_settled) return;
-  ex.counters_settled = true;
   price(ex);
+  settleCountersAsPriced(ex);
+}
+
+void ClientSession::settleCountersAsPriced(Exchange& ex) {
+  if (ex.counters_settled) return;
   ex.settled_at = std::chrono::system_clock::now();
   // The connection's settlement, every member assigned: the reservation id is copied into the
   // capacity the last one left (a new Settlement allocated and freed a copy of it).
@@ -1027,11 +1044,13 @@ void ClientSession::settleCounters(Exchange& ex) {
   actual_tokens = ex.result.usage.input_tokens + ex.result.usage.output_tokens;
   settled_at = ex.settled_at;
   worker_.enforcer().settle(ex.admitter, settlement_, ex.runtime);
+  // Done: set once the enforcer has it, so a settle that threw is tried again (abandon), and one
+  // that returned is never repeated.
+  ex.counters_settled = true;
 }
 
 void ClientSession::settle(Exchange& ex) {
   if (ex.settled || !ex.forwarded) return;
-  ex.settled = true;
   settleCounters(ex);
 
   const core::UsageResult& result = ex.result;
@@ -1071,6 +1090,9 @@ void ClientSession::settle(Exchange& ex) {
                            line.output_tokens, line.reasoning_tokens});
   line.latency_ms = millisSince(ex.start, std::chrono::steady_clock::now());
   worker_.ledger().append(core::toJsonLine(line, ex.costUsd()));
+  // Done once its line is queued: set then, so a line that was never written is tried again
+  // (abandon), and one that was is never written twice.
+  ex.settled = true;
   worker_.spend().record(core::settledRequestFrom(line), line.ts);
 }
 
@@ -1601,6 +1623,10 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
 }
 
 void ClientSession::finish(Exchange& ex) {
+  // Closed and uncounted before anything that can throw: a log line or a metric that failed
+  // is not tried again (abandon), so nothing is logged twice and the count always comes back.
+  ex.closed = true;
+  if (ex.counted) worker_.requestFinished();
   const auto now = std::chrono::steady_clock::now();
   ex.record->total_ms = millisSince(ex.start, now);
   worker_.logger().access(*ex.record);
@@ -1611,9 +1637,7 @@ void ClientSession::finish(Exchange& ex) {
                               ex.record->upstream_ms / 1000.0,
                               (ex.record->total_ms - ex.record->upstream_ms) / 1000.0);
   }
-  ex.closed = true;
   if (current_.get() == &ex) current_.reset();
-  if (ex.counted) worker_.requestFinished();
 }
 
 }  // namespace spendgate::proxy

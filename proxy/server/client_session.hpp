@@ -94,6 +94,8 @@ private:
   void price(Exchange& exchange);
   /** Prices the request and settles its reservation and rate limits, once. */
   void settleCounters(Exchange& exchange);
+  /** Settles them at the cost priced so far (none if not priced), once. */
+  void settleCountersAsPriced(Exchange& exchange);
   /** Writes the ledger line for a forwarded request (settling its counters first), once. */
   void settle(Exchange& exchange);
   template <class Stream>
