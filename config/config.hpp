@@ -107,6 +107,7 @@ struct StoreConfig {
 
 struct LedgerConfig {
   std::string path = "spendgate-ledger.jsonl";
+  std::string path_at;  // FILE:LINE:COL of ledger.path; empty when the default applies
 };
 
 struct BudgetConfig {

@@ -718,6 +718,7 @@ private:
     auto m = r_.map(value, {"path"});
     if (!m) return;
     readNonEmptyString(*m, "path", c_.ledger.path);
+    if (auto* v = m->find("path")) c_.ledger.path_at = r_.location(*v);
   }
 
   void parseBudgets(const YamlValue& value) {

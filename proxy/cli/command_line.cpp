@@ -332,6 +332,13 @@ int CommandLine::check() {
   const auto runtime = Runtime::load(path, errors);
   for (const auto& error : errors) std::cerr << error << "\n";
   if (!runtime) return 1;
+  // serve opens (or creates) the ledger before it listens; a reload never reopens it.
+  const auto& ledger = runtime->config.ledger;
+  if (auto problem = LedgerWriter::openProblem(ledger.path)) {
+    std::cerr << (ledger.path_at.empty() ? path + ": ledger.path (default)" : ledger.path_at)
+              << ": cannot open ledger '" << ledger.path << "': " << *problem << "\n";
+    return 1;
+  }
   // What serve would log as warnings (a provider key variable unset): worth knowing, not errors.
   for (const auto& warning : runtime->warnings)
     std::cerr << path << ": warning: " << warning << "\n";

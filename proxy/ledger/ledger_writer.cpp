@@ -50,6 +50,25 @@ void repairTail(int fd, const std::string& path) {
 
 }  // namespace
 
+std::optional<std::string> LedgerWriter::openProblem(const std::string& path) {
+  struct stat info {};
+  if (::stat(path.c_str(), &info) == 0) {
+    if (S_ISDIR(info.st_mode)) return std::string(std::strerror(EISDIR));
+    if (::access(path.c_str(), W_OK) != 0) return std::string(std::strerror(errno));
+    return std::nullopt;
+  }
+  if (errno != ENOENT) return std::string(std::strerror(errno));
+  // Created at start: its directory must be there and take a new file.
+  const auto slash = path.find_last_of('/');
+  const std::string dir = slash == std::string::npos ? "."
+                          : slash == 0               ? "/"
+                                                     : path.substr(0, slash);
+  if (::stat(dir.c_str(), &info) != 0) return std::string(std::strerror(errno));
+  if (!S_ISDIR(info.st_mode)) return std::string(std::strerror(ENOTDIR));
+  if (::access(dir.c_str(), W_OK | X_OK) != 0) return std::string(std::strerror(errno));
+  return std::nullopt;
+}
+
 LedgerWriter::LedgerWriter(std::string path, Logger& logger, std::chrono::milliseconds batch_wait)
     : path_(std::move(path)), logger_(logger), batch_wait_(batch_wait) {
   fd_ = ::open(path_.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);

@@ -4,6 +4,7 @@
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -26,6 +27,12 @@ class Logger;
 class LedgerWriter {
 public:
   static constexpr std::chrono::milliseconds kBatchWait{20};
+
+  /**
+   * Why the constructor could not open or create `path`, without creating it (a directory that
+   * does not exist or cannot be written, a path that is a directory); nullopt when it could.
+   */
+  static std::optional<std::string> openProblem(const std::string& path);
 
   /** Opens or creates the file. Throws std::runtime_error when it cannot. */
   LedgerWriter(std::string path, Logger& logger, std::chrono::milliseconds batch_wait = kBatchWait);
