@@ -332,12 +332,17 @@ int CommandLine::check() {
   const auto runtime = Runtime::load(path, errors);
   for (const auto& error : errors) std::cerr << error << "\n";
   if (!runtime) return 1;
-  // serve opens (or creates) the ledger before it listens; a reload never reopens it.
+  // serve opens (or creates) the ledger before it listens and exits when it cannot. A warning, as
+  // an unset key variable is: a config is often checked away from the machine it will run on.
   const auto& ledger = runtime->config.ledger;
   if (auto problem = LedgerWriter::openProblem(ledger.path)) {
-    std::cerr << (ledger.path_at.empty() ? path + ": ledger.path (default)" : ledger.path_at)
-              << ": cannot open ledger '" << ledger.path << "': " << *problem << "\n";
-    return 1;
+    // FILE:LINE:COL: warning: ledger.path: ... (path_at is "FILE:LINE:COL: ledger.path").
+    std::string_view where = ledger.path_at;
+    constexpr std::string_view kKey = ": ledger.path";
+    if (where.ends_with(kKey)) where.remove_suffix(kKey.size());
+    std::cerr << (where.empty() ? std::string_view(path) : where)
+              << ": warning: ledger.path: serve could not open ledger '" << ledger.path
+              << "' here: " << *problem << "\n";
   }
   // What serve would log as warnings (a provider key variable unset): worth knowing, not errors.
   for (const auto& warning : runtime->warnings)
