@@ -71,38 +71,88 @@ const char* cleanRunEnd(const char* s, const char* end) {
  */
 constexpr std::size_t kScanSlack = 16;
 
-char* putEscaped(char* p, std::string_view value) {
-  static constexpr char kHex[] = "0123456789abcdef";
-#if defined(__SSE2__)
-  {
-    // Most values need no escaping: copy the value first, then look for a byte that needs it in
-    // the copy, sixteen bytes at a time. The last block may reach past the copy into the buffer
-    // (kScanSlack): those bytes are masked off. No such byte: done. Else the bytes before the
-    // first one stay written and the loop below goes on from there.
-    const std::size_t n = value.size();
-    std::memcpy(p, value.data(), n);
-    const __m128i quote = _mm_set1_epi8('"');
-    const __m128i backslash = _mm_set1_epi8('\\');
-    const __m128i high_bits = _mm_set1_epi8(static_cast<char>(0xE0));
-    const __m128i zero = _mm_setzero_si128();
-    std::size_t clean = n;
-    for (std::size_t i = 0; i < n; i += 16) {
-      const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
-      const __m128i hits =
-          _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
-                       _mm_cmpeq_epi8(_mm_and_si128(v, high_bits), zero));
-      unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
-      if (n - i < 16) mask &= (1u << (n - i)) - 1;
-      if (mask != 0) {
-        clean = i + static_cast<std::size_t>(__builtin_ctz(mask));
-        break;
-      }
-    }
-    if (clean == n) return p + n;
-    p += clean;
-    value.remove_prefix(clean);
+/**
+ * memcpy(p, s, n) for the short values a ledger line mostly holds, without the call into libc:
+ * up to 32 bytes as two overlapping loads and stores of the largest width that fits (each load
+ * reads only bytes of [s, s + n)), longer values through memcpy.
+ */
+inline void copyShort(char* p, const char* s, std::size_t n) {
+  if (n > 32) {
+    std::memcpy(p, s, n);
+  } else if (n >= 16) {
+    char head[16];
+    char tail[16];
+    std::memcpy(head, s, 16);
+    std::memcpy(tail, s + n - 16, 16);
+    std::memcpy(p, head, 16);
+    std::memcpy(p + n - 16, tail, 16);
+  } else if (n >= 8) {
+    std::uint64_t head;
+    std::uint64_t tail;
+    std::memcpy(&head, s, 8);
+    std::memcpy(&tail, s + n - 8, 8);
+    std::memcpy(p, &head, 8);
+    std::memcpy(p + n - 8, &tail, 8);
+  } else if (n >= 4) {
+    std::uint32_t head;
+    std::uint32_t tail;
+    std::memcpy(&head, s, 4);
+    std::memcpy(&tail, s + n - 4, 4);
+    std::memcpy(p, &head, 4);
+    std::memcpy(p + n - 4, &tail, 4);
+  } else if (n != 0) {
+    // 1 to 3 bytes: the first, the middle (n / 2) and the last (some the same byte).
+    const char first = s[0];
+    const char middle = s[n / 2];
+    const char last = s[n - 1];
+    p[0] = first;
+    p[n / 2] = middle;
+    p[n - 1] = last;
   }
+}
+
+/**
+ * Writes `value` escaped, from its first byte that needs escaping on (or all of it without the
+ * SSE2 fast path below); out of line, since nearly every value needs none.
+ */
+[[gnu::noinline]] char* putEscapedRest(char* p, std::string_view value);
+
+/**
+ * Writes `value` escaped. Inlined into the line's writer: most values need no escaping, and
+ * then this is a copy and a scan, no call.
+ */
+[[gnu::always_inline]] inline char* putEscaped(char* p, std::string_view value) {
+#if defined(__SSE2__)
+  // Copy the value first, then look for a byte that needs escaping in the copy, sixteen bytes
+  // at a time. The last block may reach past the copy into the buffer (kScanSlack): those bytes
+  // are masked off. No such byte: done. Else the bytes before the first one stay written and
+  // putEscapedRest goes on from there.
+  const std::size_t n = value.size();
+  copyShort(p, value.data(), n);
+  const __m128i quote = _mm_set1_epi8('"');
+  const __m128i backslash = _mm_set1_epi8('\\');
+  const __m128i high_bits = _mm_set1_epi8(static_cast<char>(0xE0));
+  const __m128i zero = _mm_setzero_si128();
+  for (std::size_t i = 0; i < n; i += 16) {
+    const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i));
+    const __m128i hits =
+        _mm_or_si128(_mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, backslash)),
+                     _mm_cmpeq_epi8(_mm_and_si128(v, high_bits), zero));
+    unsigned mask = static_cast<unsigned>(_mm_movemask_epi8(hits));
+    if (n - i < 16) mask &= (1u << (n - i)) - 1;
+    if (mask != 0) {
+      const std::size_t clean = i + static_cast<std::size_t>(__builtin_ctz(mask));
+      return putEscapedRest(p + clean, value.substr(clean));
+    }
+  }
+  return p + n;
+#else
+  return putEscapedRest(p, value);
 #endif
+}
+
+char* putEscapedRest(char* p, std::string_view value) {
+  static constexpr char kHex[] = "0123456789abcdef";
   const char* s = value.data();
   const char* const end = s + value.size();
   while (s != end) {
@@ -142,7 +192,9 @@ char* putEscaped(char* p, std::string_view value) {
 }
 
 /** `prefix` is the literal before the value, e.g. `,"model":"`; the closing quote follows. */
-char* putString(char* p, std::string_view prefix, std::string_view value) {
+[[gnu::always_inline]] inline char* putString(char* p,
+                                              std::string_view prefix,
+                                              std::string_view value) {
   p = put(p, prefix);
   p = putEscaped(p, value);
   *p++ = '"';
@@ -150,8 +202,26 @@ char* putString(char* p, std::string_view prefix, std::string_view value) {
 }
 
 template <typename Int>
-char* putInt(char* p, std::string_view prefix, Int value) {
+[[gnu::always_inline]] inline char* putInt(char* p, std::string_view prefix, Int value) {
   p = put(p, prefix);
+  // Most numbers of a line are small (the status, a few tokens, zeros): up to three digits
+  // written directly, the rest through to_chars (the same digits).
+  if (value >= 0 && value < 1000) {
+    const auto v = static_cast<unsigned>(value);
+    if (v < 10) {
+      *p++ = static_cast<char>('0' + v);
+    } else if (v < 100) {
+      p[0] = static_cast<char>('0' + v / 10);
+      p[1] = static_cast<char>('0' + v % 10);
+      p += 2;
+    } else {
+      p[0] = static_cast<char>('0' + v / 100);
+      p[1] = static_cast<char>('0' + v / 10 % 10);
+      p[2] = static_cast<char>('0' + v % 10);
+      p += 3;
+    }
+    return p;
+  }
   return std::to_chars(p, p + 24, value).ptr;
 }
 

@@ -397,6 +397,20 @@ TEST(LedgerEntryTest, LargeAndNegativeNumbersAreWrittenAsBefore) {
   EXPECT_NE(toJsonLine(e).find("\"cost_usd\":9223372.036854775807,"), std::string::npos);
 }
 
+TEST(LedgerEntryTest, SmallNumbersAreWrittenAsBefore) {
+  // Numbers below 1000 are written digit by digit, the rest by to_chars: both sides of each edge.
+  for (std::int64_t n = -20; n <= 1100; ++n) {
+    LedgerEntry e = sampleEntry();
+    e.status = static_cast<int>(n);
+    e.input_tokens = n;
+    e.cached_input_tokens = 1100 - n;
+    e.cache_write_tokens = n * 7;
+    e.output_tokens = n / 3;
+    e.reasoning_tokens = -n;
+    ASSERT_EQ(toJsonLine(e), reference::toJsonLine(e)) << n;
+  }
+}
+
 TEST(LedgerEntryTest, CostDecimalsAreTrimmedAsBefore) {
   for (const std::int64_t cost :
        {std::int64_t{1}, std::int64_t{10}, std::int64_t{100'000'000'000},
