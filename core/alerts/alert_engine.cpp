@@ -107,6 +107,34 @@ AlertEngine::AlertEngine(std::vector<BudgetRule> budgets, AlertSettings settings
 void AlertEngine::reconfigure(std::vector<BudgetRule> budgets, AlertSettings settings) {
   budgets_ = std::move(budgets);
   settings_ = settings;
+  ++generation_;
+}
+
+void AlertEngine::setFloors(Tracked& tracked, const BudgetRule& rule, Picodollars limit) const {
+  tracked.floors_generation = generation_;
+  tracked.floors_limit = limit;
+  // thresholds(): below the smallest positive threshold's amount it returns at once; without
+  // one (or without a limit) it always does, which INT64_MAX says for every spent but the
+  // largest (and thresholds() itself returns for that one).
+  double lowest = 0;
+  for (double fraction : rule.alert_at) {
+    if (fraction > 0 && (lowest == 0 || fraction < lowest)) lowest = fraction;
+  }
+  tracked.threshold_floor =
+      limit <= 0 || rule.alert_at.empty() || lowest == 0 ? INT64_MAX : fractionOf(limit, lowest);
+  // projection(): it projects only once `projection_min_elapsed` (m) of the period has passed,
+  // so the projection is at most spent / m (and the long double steps to it round by far less
+  // than the 1e-9 kept here): spent below limit x m x (1 - 1e-9) never projects past the limit.
+  // Without a positive m there is no such bound, and INT64_MIN lets every settlement through.
+  const double m = settings_.projection_min_elapsed;
+  tracked.projection_floor = INT64_MIN;
+  if (limit > 0 && m > 0 && std::isfinite(m)) {
+    const long double bound =
+        static_cast<long double>(limit) * static_cast<long double>(m) * (1.0L - 1e-9L);
+    tracked.projection_floor = bound >= static_cast<long double>(INT64_MAX)
+                                   ? INT64_MAX
+                                   : static_cast<Picodollars>(bound);  // toward zero: below it
+  }
 }
 
 const BudgetRule* AlertEngine::findRule(const std::string& name) const {
@@ -129,6 +157,13 @@ bool AlertEngine::passCooldown(const std::string& key, TimePoint now) {
 std::vector<Alert> AlertEngine::onBudgetSettled(const std::vector<BudgetSnapshot>& after,
                                                 TimePoint now) {
   std::vector<Alert> out;
+  onBudgetSettled(after, now, out);
+  return out;
+}
+
+void AlertEngine::onBudgetSettled(const std::vector<BudgetSnapshot>& after,
+                                  TimePoint now,
+                                  std::vector<Alert>& out) {
   prune(now);
   if (tracked_.size() < after.size()) tracked_.resize(after.size());
   for (std::size_t i = 0; i < after.size(); ++i) {
@@ -147,14 +182,17 @@ std::vector<Alert> AlertEngine::onBudgetSettled(const std::vector<BudgetSnapshot
       tracked.rate_key.push_back(':');
       appendEscapedKeyPart(tracked.rate_key, s.subject);
       tracked.rate = nullptr;
+      tracked.floors_generation = 0;  // another budget: its rule's floors
+    }
+    if (tracked.floors_generation != generation_ || tracked.floors_limit != s.limit) {
+      setFloors(tracked, *rule, s.limit);
     }
     CounterState& state = *tracked.counter;
     state.window_end = s.window.end;
-    thresholds(s, *rule, state, now, out);
-    projection(s, state, now, out);
+    if (s.spent >= tracked.threshold_floor) thresholds(s, *rule, state, now, out);
+    if (s.spent >= tracked.projection_floor) projection(s, state, now, out);
     spendRate(s, tracked, now, out);
   }
-  return out;
 }
 
 void AlertEngine::thresholds(const BudgetSnapshot& s,
@@ -315,6 +353,15 @@ void AlertEngine::spendRate(const BudgetSnapshot& s,
     }
     auto add = [&](std::int64_t bucket, Picodollars value) {
       if (value <= 0) return;
+      // Nearly always the newest bucket, or one after it: where lower_bound would find it.
+      if (!r.buckets.empty() && r.buckets.back().first <= bucket) {
+        if (r.buckets.back().first == bucket) {
+          r.buckets.back().second = saturatingAdd(r.buckets.back().second, value);
+        } else {
+          r.buckets.emplace_back(bucket, value);
+        }
+        return;
+      }
       auto pos =
           std::lower_bound(r.buckets.begin(), r.buckets.end(), bucket,
                            [](const auto& b, std::int64_t index) { return b.first < index; });

@@ -59,6 +59,10 @@ public:
    */
   std::vector<Alert> onBudgetSettled(const std::vector<BudgetSnapshot>& after,
                                      std::chrono::system_clock::time_point now);
+  /** The same, appending the alerts to `out` (no vector made and moved per settlement). */
+  void onBudgetSettled(const std::vector<BudgetSnapshot>& after,
+                       std::chrono::system_clock::time_point now,
+                       std::vector<Alert>& out);
 
   /**
    * The emergency stop changed: tripping is critical, clearing is info. A stop that ran out says
@@ -105,9 +109,20 @@ private:
     CounterState* counter = nullptr;  // counters_[budgetCounterKey(name, subject, start)]
     std::string rate_key;             // "<name>:<subject>", escaped
     RateState* rate = nullptr;        // rates_[rate_key], once spendRate() has seen it
+    /**
+     * Spent amounts below which thresholds() and projection() return without doing anything,
+     * for the budget's rule and limit at `floors_generation` (see setFloors): most settlements
+     * are far below every threshold, and these two comparisons replace the arithmetic that
+     * finds so. 0 = not computed.
+     */
+    std::uint64_t floors_generation = 0;
+    Picodollars floors_limit = 0;
+    Picodollars threshold_floor = 0;
+    Picodollars projection_floor = 0;
   };
 
   const BudgetRule* findRule(const std::string& name) const;
+  void setFloors(Tracked& tracked, const BudgetRule& rule, Picodollars limit) const;
   void thresholds(const BudgetSnapshot& s,
                   const BudgetRule& rule,
                   CounterState& state,
@@ -144,6 +159,7 @@ private:
   std::map<std::string, std::chrono::system_clock::time_point> cooldowns_;  // key -> last sent
   std::chrono::system_clock::time_point last_prune_{};
   std::vector<Tracked> tracked_;
+  std::uint64_t generation_ = 1;  // counts reconfigure() calls: Tracked floors older are stale
   std::uint64_t suppressed_ = 0;
 };
 

@@ -584,7 +584,7 @@ void AlertDispatcher::onSettled(const std::vector<core::BudgetSnapshot>& budgets
   std::vector<core::Alert> alerts;
   {
     std::lock_guard lock(state_->engine_mutex);
-    alerts = state_->engine.onBudgetSettled(budgets, now);
+    state_->engine.onBudgetSettled(budgets, now, alerts);
   }
   if (!alerts.empty()) submit(std::move(alerts));
 }

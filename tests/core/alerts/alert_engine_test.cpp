@@ -329,6 +329,110 @@ TEST_F(AlertEngineTest, ProjectionFiresOncePerPeriodWhenTheRatePassesTheLimit) {
   EXPECT_THAT(ids(a), ::testing::ElementsAre("budget:daily::1714608000:projection"));
 }
 
+/** projection()'s own decision, spelled out: does `spent` at `now` project past the limit? */
+bool projectsPastLimit(const BudgetSnapshot& s,
+                       std::chrono::system_clock::time_point now,
+                       double min_elapsed) {
+  if (s.limit <= 0 || now <= s.window.start || now >= s.window.end || s.spent >= s.limit) {
+    return false;
+  }
+  const auto ms = [](std::chrono::system_clock::time_point t) {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(t.time_since_epoch()).count();
+  };
+  const auto length = static_cast<long double>(ms(s.window.end) - ms(s.window.start));
+  const auto elapsed = static_cast<long double>(ms(now) - ms(s.window.start));
+  if (elapsed <= 0 || elapsed < min_elapsed * length) return false;
+  return static_cast<long double>(s.spent) * length / elapsed > static_cast<long double>(s.limit);
+}
+
+TEST_F(AlertEngineTest, ProjectionFiresExactlyWhereItsFormulaSays) {
+  // The engine skips projection() for spent below a floor it keeps per budget (limit x the
+  // minimum elapsed fraction, less a margin): around that floor, around the amount that
+  // projects to the limit exactly, and at the edges of the minimum elapsed time, an alert
+  // fires exactly when the formula says so. A fresh engine per case (one alert per period).
+  int fired = 0;
+  int cases = 0;
+  for (const double min_elapsed : {0.1, 0.5, 0.001, 0.0, 1.0}) {
+    AlertSettings settings;
+    settings.projection_min_elapsed = min_elapsed;
+    for (const Picodollars limit :
+         {usd(100), usd(1000000), Picodollars{7}, Picodollars{999'999'999'999'999'999},
+          Picodollars{123'456'789'013}}) {
+      auto r = rule("daily", Period::Day, 0, {});
+      r.limit = limit;
+      for (const auto offset :
+           {std::chrono::milliseconds(1), std::chrono::milliseconds(8640000 - 1),
+            std::chrono::milliseconds(8640000), std::chrono::milliseconds(8640000 + 1),
+            std::chrono::milliseconds(43200000 - 1), std::chrono::milliseconds(43200000),
+            std::chrono::milliseconds(86400000 - 1)}) {
+        const auto now = utc(2024, 5, 1, 0) + offset;
+        const auto length = 86400000.0L;
+        const auto elapsed = static_cast<long double>(offset.count());
+        const auto at_limit =
+            static_cast<Picodollars>(static_cast<long double>(limit) * elapsed / length);
+        const auto at_floor =
+            static_cast<Picodollars>(static_cast<long double>(limit) * min_elapsed);
+        std::vector<Picodollars> amounts = {0, 1, limit - 1, limit};
+        for (Picodollars d = -3; d <= 3; ++d) {
+          amounts.push_back(at_limit + d);
+          amounts.push_back(at_floor + d);
+          amounts.push_back(at_floor - at_floor / 1'000'000'000 + d);
+        }
+        for (const Picodollars spent : amounts) {
+          if (spent < 0) continue;
+          AlertEngine engine({r}, settings);
+          const BudgetSnapshot s = snap(r, "", spent, now);
+          const bool expected = projectsPastLimit(s, now, min_elapsed);
+          const auto alerts = ofKind(engine.onBudgetSettled({s}, now), AlertKind::BudgetProjection);
+          ASSERT_EQ(alerts.size(), expected ? 1u : 0u)
+              << "min_elapsed " << min_elapsed << " limit " << limit << " offset " << offset.count()
+              << " spent " << spent;
+          fired += expected ? 1 : 0;
+          ++cases;
+        }
+      }
+    }
+  }
+  EXPECT_GT(fired, 100);
+  EXPECT_GT(cases - fired, 100);
+}
+
+TEST_F(AlertEngineTest, AReloadOrANewLimitMovesWhereThresholdsAndProjectionStart) {
+  // What the engine keeps per budget to skip the threshold and projection arithmetic follows
+  // the rules of the last reload and the limit each settlement carries.
+  clock.set(utc(2024, 5, 1, 12));
+  auto r = rule("daily", Period::Day, 100, {0.9});
+  AlertEngine engine({r});
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r, "", usd(40), clock.now())}, clock.now()).empty());
+  // alert_at 0.5 from now on: the next settlement at $41 of $100 is still below it ...
+  r.alert_at = {0.3, 0.5};
+  engine.reconfigure({r}, {});
+  // ... but the 0.3 threshold was crossed: only the highest crossed is sent.
+  EXPECT_THAT(ids(thresholdsOf(engine, {snap(r, "", usd(41), clock.now())}, clock.now())),
+              ::testing::ElementsAre("budget:daily::1714521600:threshold:0.3"));
+  // A lower limit carried by the settlement (a reload of the store's rules): $41 of $80 passes
+  // 0.5, and projects to $82 > $80 at 12:00.
+  auto lower = r;
+  lower.limit = usd(80);
+  const auto alerts = engine.onBudgetSettled({snap(lower, "", usd(41), clock.now())}, clock.now());
+  EXPECT_THAT(ids(ofKind(alerts, AlertKind::BudgetThreshold)),
+              ::testing::ElementsAre("budget:daily::1714521600:threshold:0.5"));
+  EXPECT_THAT(ids(ofKind(alerts, AlertKind::BudgetProjection)),
+              ::testing::ElementsAre("budget:daily::1714521600:projection"));
+  // A projection that starts later after a reload: at 12:00 (50 %), with min_elapsed 0.6,
+  // nothing projects; with 0.4 again, it would (but it already fired this period).
+  auto r2 = rule("other", Period::Day, 100, {});
+  AlertSettings late;
+  late.projection_min_elapsed = 0.6;
+  engine.reconfigure({r, r2}, late);
+  EXPECT_TRUE(engine.onBudgetSettled({snap(r2, "", usd(90), clock.now())}, clock.now()).empty());
+  AlertSettings early;
+  early.projection_min_elapsed = 0.4;
+  engine.reconfigure({r, r2}, early);
+  EXPECT_THAT(ids(engine.onBudgetSettled({snap(r2, "", usd(90), clock.now())}, clock.now())),
+              ::testing::ElementsAre("budget:other::1714521600:projection"));
+}
+
 TEST_F(AlertEngineTest, NoProjectionForTotalOrExceededBudgets) {
   const auto total = rule("forever", Period::Total, 100, {});
   const auto daily = rule("daily", Period::Day, 100, {});
