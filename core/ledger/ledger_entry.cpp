@@ -11,6 +11,7 @@
 #endif
 
 #include "core/pricing/money.hpp"
+#include "core/text/short_copy.hpp"
 
 namespace spendgate::core {
 
@@ -70,46 +71,6 @@ const char* cleanRunEnd(const char* s, const char* end) {
  * scan reads whole 16-byte blocks of the copy it has just written (never writes past it).
  */
 constexpr std::size_t kScanSlack = 16;
-
-/**
- * memcpy(p, s, n) for the short values a ledger line mostly holds, without the call into libc:
- * up to 32 bytes as two overlapping loads and stores of the largest width that fits (each load
- * reads only bytes of [s, s + n)), longer values through memcpy.
- */
-inline void copyShort(char* p, const char* s, std::size_t n) {
-  if (n > 32) {
-    std::memcpy(p, s, n);
-  } else if (n >= 16) {
-    char head[16];
-    char tail[16];
-    std::memcpy(head, s, 16);
-    std::memcpy(tail, s + n - 16, 16);
-    std::memcpy(p, head, 16);
-    std::memcpy(p + n - 16, tail, 16);
-  } else if (n >= 8) {
-    std::uint64_t head;
-    std::uint64_t tail;
-    std::memcpy(&head, s, 8);
-    std::memcpy(&tail, s + n - 8, 8);
-    std::memcpy(p, &head, 8);
-    std::memcpy(p + n - 8, &tail, 8);
-  } else if (n >= 4) {
-    std::uint32_t head;
-    std::uint32_t tail;
-    std::memcpy(&head, s, 4);
-    std::memcpy(&tail, s + n - 4, 4);
-    std::memcpy(p, &head, 4);
-    std::memcpy(p + n - 4, &tail, 4);
-  } else if (n != 0) {
-    // 1 to 3 bytes: the first, the middle (n / 2) and the last (some the same byte).
-    const char first = s[0];
-    const char middle = s[n / 2];
-    const char last = s[n - 1];
-    p[0] = first;
-    p[n / 2] = middle;
-    p[n - 1] = last;
-  }
-}
 
 /**
  * Writes `value` escaped, from its first byte that needs escaping on (or all of it without the

@@ -3,13 +3,30 @@
 #include <algorithm>
 #include <cstring>
 
+#include "core/text/short_copy.hpp"
+
 namespace spendgate::proxy {
 
 void appendHeaderLine(std::string& out, std::string_view name, std::string_view value) {
-  // One resize and plain copies: four appends cost four out-of-line capacity checks, and a head
-  // is a dozen of these lines. Growth stays geometric, as append's would.
-  const std::size_t at = out.size();
   const std::size_t size = name.size() + value.size() + 4;
+  // The line is put together on the stack (short copies without libc calls) and appended in
+  // one go: one capacity check and one copy into `out`, where a resize would fill the new bytes
+  // first. Growth stays geometric, as append's is.
+  constexpr std::size_t kStackLine = 256;
+  if (size <= kStackLine) {
+    char line[kStackLine];
+    char* p = line;
+    core::copyShort(p, name.data(), name.size());
+    p += name.size();
+    std::memcpy(p, ": ", 2);
+    p += 2;
+    core::copyShort(p, value.data(), value.size());
+    p += value.size();
+    std::memcpy(p, "\r\n", 2);
+    out.append(line, size);
+    return;
+  }
+  const std::size_t at = out.size();
   if (out.capacity() - at < size) out.reserve(std::max(out.capacity() * 2, at + size));
   out.resize(at + size);
   char* p = out.data() + at;
