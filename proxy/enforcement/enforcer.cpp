@@ -181,8 +181,10 @@ Awaitable<Enforcer::Admission> Enforcer::admitWaiting(
     const std::string& id,
     std::chrono::system_clock::time_point expires_at) {
   const auto store = currentStore();
-  core::AdmissionResult result = co_await admitOn(*store, plan, id, expires_at);
-  co_return admitted(plan, id, expires_at, std::move(result));
+  Admission admission;
+  admission.result = co_await admitOn(*store, plan, id, expires_at);
+  admitted(plan, id, expires_at, admission);
+  co_return admission;
 }
 
 std::optional<Enforcer::Admission> Enforcer::admitAtOnce(
@@ -190,18 +192,22 @@ std::optional<Enforcer::Admission> Enforcer::admitAtOnce(
     const std::string& id,
     std::chrono::system_clock::time_point expires_at) {
   const auto store = currentStore();
-  // The memory store, or this instance's leased slices: no suspension or callback.
+  // The memory store, or this instance's leased slices: no suspension or callback. One named
+  // result for every return, so it is built in the caller's place: the store's answer is
+  // moved once, into it.
+  std::optional<Admission> admission;
   auto now = store->admitAtOnce(plan, id, expires_at);
-  if (!now) return std::nullopt;
-  return admitted(plan, id, expires_at, std::move(*now));
+  if (!now) return admission;
+  admission.emplace();
+  admission->result = std::move(*now);
+  admitted(plan, id, expires_at, *admission);
+  return admission;
 }
 
-Enforcer::Admission Enforcer::admitted(const core::EnforcementPlan& plan,
-                                       const std::string& id,
-                                       std::chrono::system_clock::time_point expires_at,
-                                       core::AdmissionResult result) {
-  Admission admission;
-  admission.result = std::move(result);
+void Enforcer::admitted(const core::EnforcementPlan& plan,
+                        const std::string& id,
+                        std::chrono::system_clock::time_point expires_at,
+                        Admission& admission) {
   admission.admitter = Admitter::Shared;
   if (admission.result.status == core::AdmissionResult::Status::StoreError) {
     if (on_unavailable_ == config::RedisConfig::OnUnavailable::FailOpen) {
@@ -224,7 +230,6 @@ Enforcer::Admission Enforcer::admitted(const core::EnforcementPlan& plan,
     if (!unstored) remember(*admission.result.emergency_stop);
   }
   if (!admission.result.allowed()) admission.admitter = Admitter::None;
-  return admission;
 }
 
 void Enforcer::afterSettle(const std::shared_ptr<const Runtime>& runtime,

@@ -216,11 +216,14 @@ public:
   ReconcileStats reconcileStats() const;
 
   /** Who hears about settled budgets and emergency-stop changes (alerts). Set before serving. */
-  /** The rest of admit() once the store has answered. */
-  Admission admitted(const core::EnforcementPlan& plan,
-                     const std::string& id,
-                     std::chrono::system_clock::time_point expires_at,
-                     core::AdmissionResult result);
+  /**
+   * The rest of admit() once the store has answered: `admission.result` holds the store's
+   * answer (the admission is completed in place, so the result is not moved again).
+   */
+  void admitted(const core::EnforcementPlan& plan,
+                const std::string& id,
+                std::chrono::system_clock::time_point expires_at,
+                Admission& admission);
 
   struct Observer {
     std::function<void(const std::vector<core::BudgetSnapshot>&,
