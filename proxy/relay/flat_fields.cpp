@@ -8,6 +8,8 @@
 #include <limits>
 #include <stdexcept>
 
+#include "core/text/short_copy.hpp"
+
 namespace spendgate::proxy {
 
 namespace http = boost::beast::http;
@@ -53,9 +55,10 @@ void FlatFields::add(http::field name, std::string_view name_string, std::string
   const std::size_t size = name_string.size() + value.size();
   if (size > 0) {
     if (text_capacity_ - at < size) grow(size);
+    // Names and values are mostly short: copied without calls into libc.
     char* p = text_.get() + at;
-    std::memcpy(p, name_string.data(), name_string.size());
-    std::memcpy(p + name_string.size(), value.data(), value.size());
+    core::copyShort(p, name_string.data(), name_string.size());
+    core::copyShort(p + name_string.size(), value.data(), value.size());
     text_size_ = at + size;
   }
   entries_.push_back(Entry{name, at, name_string.size(), at + name_string.size(), value.size()});
