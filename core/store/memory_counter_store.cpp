@@ -40,7 +40,13 @@ AdmissionResult MemoryCounterStore::admitNow(const EnforcementPlan& plan,
 AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
                                                 const std::string& reservation_id,
                                                 std::int64_t expires_ms) {
-  if (plan.denial) return AdmissionResult::refused(*plan.denial);
+  // One named result, returned on every path, so it is built in the caller's place (an
+  // AdmissionResult is a denial, headers, strings and an emergency stop: a move costs).
+  AdmissionResult result;
+  if (plan.denial) {
+    result = AdmissionResult::refused(*plan.denial);
+    return result;
+  }
   const std::int64_t now_ms = unixMillis(plan.now);
   sweepLocked(now_ms);
 
@@ -50,18 +56,15 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
     reservations_.erase(it);  // forgotten: the id may be used again
   } else if (it != reservations_.end()) {
     if (it->second.state == ReservationState::Active) {
-      AdmissionResult again;
-      again.status = AdmissionResult::Status::Allowed;
-      return again;
+      result.status = AdmissionResult::Status::Allowed;
+      return result;
     }
-    AdmissionResult error;
-    error.error = "reservation id " + reservation_id + " was already settled or expired";
-    return error;
+    result.error = "reservation id " + reservation_id + " was already settled or expired";
+    return result;
   }
 
   if (emergencyStopBlocks(emergency_stop_, plan.now)) {
-    AdmissionResult result =
-        AdmissionResult::refused(emergencyStopDenial(emergency_stop_, plan.now));
+    result = AdmissionResult::refused(emergencyStopDenial(emergency_stop_, plan.now));
     result.emergency_stop = emergency_stop_;
     return result;
   }
@@ -104,9 +107,10 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
   if (worst) {
     const RateLimitHeaders headers = rateLimitHeaders(plan.rate_limits, checks);
-    return AdmissionResult::refused(
+    result = AdmissionResult::refused(
         rateLimitDenial(plan.rate_limits[*worst], worst_kind, worst_wait, headers, plan.output_cap),
         headers);
+    return result;
   }
 
   // Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
@@ -122,8 +126,9 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       reserved = counter->snapshot.reserved;
     }
     if (saturatingAdd(saturatingAdd(spent, reserved), b.amount) > b.limit) {
-      return AdmissionResult::refused(budgetDenial(b, spent, reserved, plan.now),
-                                      rateLimitHeaders(plan.rate_limits, checks));
+      result = AdmissionResult::refused(budgetDenial(b, spent, reserved, plan.now),
+                                        rateLimitHeaders(plan.rate_limits, checks));
+      return result;
     }
   }
 
@@ -175,7 +180,6 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   }
   addExpiryLocked(expires_ms, reservation_id);
 
-  AdmissionResult result;
   result.status = AdmissionResult::Status::Allowed;
   result.rate_limits = rateLimitHeaders(plan.rate_limits, checks);
   return result;
