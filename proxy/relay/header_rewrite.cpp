@@ -11,6 +11,7 @@
 #include <span>
 #include <vector>
 
+#include "core/text/short_copy.hpp"
 #include "proxy/identity/query_key.hpp"
 
 namespace spendgate::proxy {
@@ -43,6 +44,19 @@ bool isListed(std::string_view name, std::span<const std::string_view> names) {
   return false;
 }
 
+/** RFC 9110's tchar, as Beast's token_list reads it (detail::is_token_char). */
+constexpr std::array<bool, 256> kTokenChars = [] {
+  std::array<bool, 256> table{};
+  for (int c = '0'; c <= '9'; ++c) table[c] = true;
+  for (int c = 'a'; c <= 'z'; ++c) table[c] = true;
+  for (int c = 'A'; c <= 'Z'; ++c) table[c] = true;
+  for (const char c : std::string_view("!#$%&'*+-.^_`|~"))
+    table[static_cast<unsigned char>(c)] = true;
+  return table;
+}();
+
+bool isTokenChar(char c) { return kTokenChars[static_cast<unsigned char>(c)]; }
+
 /**
  * The header names listed in Connection fields (views into `fields`). Most heads name one or two
  * ("keep-alive", "close"): they go in `few`, and only more than fit there allocate (`more`).
@@ -52,17 +66,25 @@ std::span<const std::string_view> namedByConnection(const Fields& fields,
                                                     std::array<std::string_view, 4>& few,
                                                     std::vector<std::string_view>& more) {
   std::size_t count = 0;
+  const auto named = [&](std::string_view name) {
+    if (more.empty() && count < few.size()) {
+      few[count++] = name;
+      return;
+    }
+    if (more.empty()) more.assign(few.begin(), few.end());
+    more.push_back(name);
+  };
   for (const auto& field : fields) {
     if (field.name() != http::field::connection) continue;
-    for (const auto token : http::token_list{field.value()}) {
-      const std::string_view name(token.data(), token.size());
-      if (more.empty() && count < few.size()) {
-        few[count++] = name;
-        continue;
-      }
-      if (more.empty()) more.assign(few.begin(), few.end());
-      more.push_back(name);
+    const std::string_view value = field.value();
+    // The usual value is one token ("keep-alive", "close"): a value of token characters only
+    // is exactly that one token for token_list too, found without its iterator.
+    if (!value.empty() && std::all_of(value.begin(), value.end(), isTokenChar)) {
+      named(value);
+      continue;
     }
+    for (const auto token : http::token_list{value})
+      named(std::string_view(token.data(), token.size()));
   }
   if (!more.empty()) return more;
   return std::span<const std::string_view>(few.data(), count);
@@ -72,7 +94,7 @@ std::span<const std::string_view> namedByConnection(const Fields& fields,
 // what it took: a resize per line fills and checks capacity a dozen times per head.
 
 char* put(char* p, std::string_view text) {
-  std::memcpy(p, text.data(), text.size());
+  core::copyShort(p, text.data(), text.size());  // mostly short names and values: no libc call
   return p + text.size();
 }
 
