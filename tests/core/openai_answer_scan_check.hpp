@@ -1,8 +1,11 @@
 #pragma once
 
-// The fast path of the answer scan (simdjson) against the SAX scan it stands in for, on one body.
+// The fast paths of the answer scan (by hand without an escape, simdjson with one) against the SAX
+// scan they stand in for, on one body.
 
 #include <cstdio>
+#include <cstring>
+#include <memory>
 #include <string>
 #include <string_view>
 
@@ -61,7 +64,7 @@ inline std::string describeAnswer(const OpenAiAnswer& a) {
          " completion_audio=" + count(u.completion_audio);
 }
 
-/** What the fast path decided, for the tests' tallies. */
+/** What a fast path decided, for the tests' tallies. */
 struct FastTally {
   std::size_t answers = 0;
   std::size_t give_ups = 0;
@@ -69,10 +72,54 @@ struct FastTally {
 };
 
 /**
- * @return "" when the fast path agrees with the SAX scan on `body` (the same answer, or both give
- *         up; NotRead leaves it to the SAX scan and agrees by construction), else how not.
+ * @return "" when the plain scan (no escape) agrees with the SAX scan on `body` read as `stream`
+ *         or not (the same answer, or both give up; NotRead leaves it to the SAX scan).
  */
-inline std::string checkAnswerScans(std::string_view body, FastTally* tally = nullptr) {
+inline std::string checkPlainScan(std::string_view body, bool stream, FastTally* tally = nullptr) {
+  OpenAiAnswer plain;
+  OpenAiAnswer sax;
+  // A copy of exactly its size: a read past the end is one for memcheck and ASan (a std::string
+  // has its terminator there).
+  const std::unique_ptr<char[]> exact(new char[body.size() + (body.empty() ? 1 : 0)]);
+  if (!body.empty()) std::memcpy(exact.get(), body.data(), body.size());
+  const FastScan decided =
+      scanOpenAiPlain(std::string_view(exact.get(), body.size()), stream, plain);
+  const bool read = scanOpenAiSax(body, stream, sax);
+  const std::string mode = stream ? " (chunk)" : "";
+  switch (decided) {
+    case FastScan::Answer:
+      if (tally) ++tally->answers;
+      if (!read)
+        return "plain scan answered {" + describeAnswer(plain) + "}, SAX scan gave up" + mode;
+      if (!sameAnswer(plain, sax)) {
+        return "plain {" + describeAnswer(plain) + "} SAX {" + describeAnswer(sax) + "}" + mode;
+      }
+      return {};
+    case FastScan::GiveUp:
+      if (tally) ++tally->give_ups;
+      if (read) return "plain scan gave up, SAX scan answered {" + describeAnswer(sax) + "}" + mode;
+      return {};
+    case FastScan::NotRead:
+      if (tally) ++tally->not_read;
+      return {};
+  }
+  return "unknown decision";
+}
+
+/**
+ * @return "" when the fast paths agree with the SAX scan on `body` (the same answer, or both give
+ *         up; NotRead leaves it to the SAX scan and agrees by construction), else how not: the
+ *         plain scan as an answer and as a chunk event, then simdjson's.
+ */
+inline std::string checkAnswerScans(std::string_view body,
+                                    FastTally* tally = nullptr,
+                                    FastTally* plain_tally = nullptr) {
+  for (const bool stream : {false, true}) {
+    if (std::string why = checkPlainScan(body, stream, stream ? nullptr : plain_tally);
+        !why.empty()) {
+      return why;
+    }
+  }
   OpenAiAnswer fast;
   OpenAiAnswer sax;
   const FastScan decided = scanOpenAiAnswerFast(body, fast);

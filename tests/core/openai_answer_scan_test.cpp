@@ -147,6 +147,218 @@ const std::vector<std::string>& corpus() {
   return all;
 }
 
+/** Bodies without a backslash for the plain scan: answers and chunk events, each shape it reads,
+ * and the edges of its grammar (UTF-8, control characters, numbers, nesting, whitespace). */
+const std::vector<std::string>& plainCorpus() {
+  static const std::vector<std::string> all = [] {
+    std::vector<std::string> v = {
+        // The bench's answer (scripts/bench, scripts/dev/callgrind.sh).
+        R"({"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30},"system_fingerprint":"fp_bench"})",
+        // Pretty-printed, as the API sends it, with raw non-ASCII text.
+        "{\n  \"id\": \"chatcmpl-2\",\n  \"object\": \"chat.completion\",\n  \"model\": "
+        "\"gpt-4o-2024-08-06\",\n  \"choices\": [\n    {\n      \"index\": 0,\n      "
+        "\"message\": {\n        \"role\": \"assistant\",\n        \"content\": \"caf\xc3\xa9 "
+        "\xe2\x80\x94 \xe4\xb8\xad\xe6\x96\x87 \xf0\x9f\x98\x80 done\",\n        \"refusal\": "
+        "null\n      },\n      \"finish_reason\": \"stop\"\n    }\n  ],\n  \"usage\": {\n    "
+        "\"prompt_tokens\": 19,\n    \"completion_tokens\": 10,\n    \"total_tokens\": 29,\n    "
+        "\"prompt_tokens_details\": {\n      \"cached_tokens\": 0,\n      \"audio_tokens\": 0\n    "
+        "},\n    \"completion_tokens_details\": {\n      \"reasoning_tokens\": 0,\n      "
+        "\"audio_tokens\": 0\n    }\n  },\n  \"service_tier\": \"default\"\r\n}\t\r\n ",
+        // Chunk events: a delta, the final usage chunk, a role-only first chunk.
+        R"({"id":"c","object":"chat.completion.chunk","created":1,"model":"gpt-4o-mini","choices":[{"index":0,"delta":{"content":"Hello"},"logprobs":null,"finish_reason":null}],"usage":null})",
+        R"({"id":"c","object":"chat.completion.chunk","model":"gpt-4o-mini","choices":[],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30}})",
+        R"({"choices":[{"delta":{"role":"assistant","content":""},"message":{"content":"x"}}]})",
+        R"({"choices":[{"delta":{"content":"a"},"delta":{"content":"b"}}]})",
+        R"({"choices":[{"delta":"str","text":"t"}]})",
+        // Responses-style and other usage shapes.
+        R"({"usage":{"input_tokens":7,"output_tokens":3,"input_tokens_details":{"cached_tokens":2},"output_tokens_details":{"reasoning_tokens":1},"total_tokens":10}})",
+        R"({"usage":{"prompt_tokens":1,"prompt_tokens":2}})",
+        R"({"usage":{"prompt_tokens_details":{"cached_tokens":1,"cached_tokens":1}}})",
+        R"({"usage":{},"usage_x":{"prompt_tokens":1},"model":"","service_tier":""})",
+        R"({"model":"a","service_tier":"b","service_tier":"c"})",
+        R"({"error":null,"error":null})",
+        R"({"error":{},"model":"m"})",
+        R"({"error":"e"})",
+        R"({"error":0})",
+        R"({"error":true})",
+        R"({"error":[1]})",
+        R"({"error":nul})",
+        R"({"x":{"error":1,"model":"not the root's"},"model":"m"})",
+        R"({"model":"o1","choices":[{"message":{"content":null,"tool_calls":[{"id":"c1","type":"function","function":{"name":"f","arguments":"{}"}},{"function":{"arguments":"[1,2]","arguments":"x"}}]}}]})",
+        R"({"choices":[{"message":{"function_call":{"name":"g","arguments":"{a}"},"reasoning_content":"r","reasoning":"s","refusal":"t"}}]})",
+        R"({"choices":[{"text":"legacy","index":0},{"text":"second"},[],{},null,"x",3]})",
+        // Counters at the edges of what the plain scan reads.
+        R"({"usage":{"prompt_tokens":0,"completion_tokens":999999999999999999,"total_tokens":1000000000000000000}})",
+        R"({"usage":{"prompt_tokens":9223372036854775807,"completion_tokens":9223372036854775808,"total_tokens":18446744073709551616}})",
+        R"({"usage":{"prompt_tokens":-0,"completion_tokens":-1,"total_tokens":-9223372036854775808}})",
+        R"({"usage":{"prompt_tokens":1.0,"completion_tokens":1e2,"total_tokens":1E-2}})",
+        R"({"usage":{"prompt_tokens":"1","completion_tokens":true,"total_tokens":false,"input_tokens":null,"output_tokens":[],"prompt_tokens_details":1}})",
+        R"({"usage":{"prompt_tokens":00}})",
+        R"({"usage":{"prompt_tokens":01}})",
+        R"({"usage":{"prompt_tokens":1x}})",
+        R"({"usage":{"prompt_tokens":+1}})",
+        R"({"usage":{"prompt_tokens":1 }})",
+        // Numbers nobody reads: the grammar, and exponents around Boost.JSON's overflow.
+        R"({"x":[0,-0,0.5,-0.5,1e5,1E+5,1e-5,1.5e0005,123456789012345678901234567890,-1e-9999],"model":"m"})",
+        R"({"x":[1e99999],"model":"m"})",
+        R"({"x":[1e2147483648],"model":"m"})",
+        R"({"x":[1e-9223372036854775808],"model":"m"})",
+        R"({"x":1.,"model":"m"})",
+        R"({"x":.5,"model":"m"})",
+        R"({"x":-,"model":"m"})",
+        R"({"x":1e,"model":"m"})",
+        R"({"x":1e+,"model":"m"})",
+        R"({"x":--1,"model":"m"})",
+        R"({"x":-01,"model":"m"})",
+        R"({"x":0x1,"model":"m"})",
+        R"({"x":1})",
+        R"({"x":-)",
+        R"({"x":1.)",
+        R"({"x":1e)",
+        R"({"x":true,"y":false,"z":null,"model":"m"})",
+        R"({"x":tru})",
+        R"({"x":nulll})",
+        R"({"x":True})",
+        R"({"x":fals})",
+        R"({"x":t)",
+        // Structure.
+        "{}",
+        "{ }",
+        " \t\r\n{\"model\" \t: \"m\" ,\"usage\" :{ \"prompt_tokens\" : 1 } } \n",
+        "\f{}",
+        "{}\f",
+        "{}\v",
+        R"({"model":"m",})",
+        R"({"model":"m",,"x":1})",
+        R"({,"model":"m"})",
+        R"({"model" "m"})",
+        R"({"model":})",
+        R"({"model")",
+        R"({"model":"m")",
+        R"({"model":"m"}})",
+        R"({"model":"m"}])",
+        R"({"x":[1,]})",
+        R"({"x":[,1]})",
+        R"({"x":[1 2]})",
+        R"({"x":[}})",
+        R"({"x":{})",  // the last `}` closes a nested object: the root is not closed
+        R"({"x":[{}})",
+        R"({"x":{"y":{}})",
+        R"({"model":"m","x":{})",
+        R"({"x":{]})",
+        R"({"x":[)",
+        R"({"x":{)",
+        R"({model:"m"})",
+        R"({'model':"m"})",
+        R"({"model":'m'})",
+        R"({"x":/*c*/1})",
+        R"({"x":1}//)",
+        R"([])",
+        R"([{"model":"m"}])",
+        R"("m")",
+        R"(1)",
+        R"(null)",
+        "",
+        " ",
+        "{",
+        "\"",
+        // Strings: UTF-8 as Boost.JSON checks it, controls, an unterminated string.
+        "{\"model\":"
+        "\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xef\xbf\xbf\xf0\x90\x80\x80"
+        "\xf3\xbf\xbf\xbf\xf4\x8f\xbf\xbf\x7f\",\"choices\":[{\"text\":\"\xc3\xa9\xe2\x80\x94\"}]}",
+        "{\"model\":\"\xc0\x80\"}",
+        "{\"model\":\"\xc1\xbf\"}",
+        "{\"model\":\"\xe0\x9f\xbf\"}",
+        "{\"model\":\"\xed\xa0\x80\"}",
+        "{\"model\":\"\xf0\x8f\xbf\xbf\"}",
+        "{\"model\":\"\xf4\x90\x80\x80\"}",
+        "{\"model\":\"\xf5\x80\x80\x80\"}",
+        "{\"model\":\"\xff\"}",
+        "{\"model\":\"\x80\"}",
+        "{\"model\":\"\xc3\"}",
+        "{\"model\":\"\xe2\x80\"}",
+        "{\"model\":\"\xf0\x9f\x98\"}",
+        "{\"model\":\"ab\xc3",
+        "{\"model\":\"\xc3\xa9",
+        "{\"k\xc3\xa9\":1,\"model\":\"m\"}",
+        "{\"k\xc3\":1,\"model\":\"m\"}",
+        "{\"model\":\"a\x1f\"}",
+        std::string("{\"model\":\"a\0b\"}", 15),
+        "{\"model\":\"a\tb\"}",
+        "{\"model\":\"a\nb\"}",
+        "{\"model\":\"abc",
+        "{\"model\":\"abcdefghijklmnop",
+        std::string("{\"model\":\"m\"}\0", 14),
+    };
+    // A special byte at every place of a string around the eight-byte steps.
+    for (const std::string special : {"\"", "\x1f", "\xc3\xa9", "\xe2\x80\x94", "\xf0\x9f\x98\x80",
+                                      "\xc3", "\xff", "\x7f", "\x20"}) {
+      for (std::size_t at = 0; at <= 18; ++at) {
+        std::string text(20, 'a');
+        text.replace(at, 1, special);
+        v.push_back(R"({"model":")" + text + R"(","choices":[{"message":{"content":")" + text +
+                    R"("}}],"usage":{"prompt_tokens":1}})");
+      }
+    }
+    // Nesting around the plain scan's limit (32) and the SAX scan's (64).
+    for (const int depth : {30, 31, 32, 33, 63, 64, 65}) {
+      std::string body = R"({"model":"m","usage":{"prompt_tokens":1},"x":)";
+      for (int i = 1; i < depth; ++i) body += "[";
+      for (int i = 1; i < depth; ++i) body += "]";
+      body += "}";
+      v.push_back(body);
+      std::string in_choices =
+          R"({"choices":[{"message":{"content":"c","tool_calls":[{"function":{"arguments":)";
+      for (int i = 1; i < depth; ++i) in_choices += "{\"a\":";
+      in_choices += "\"s\"";
+      for (int i = 1; i < depth; ++i) in_choices += "}";
+      in_choices += "}}]}}]}";
+      v.push_back(in_choices);
+    }
+    // The escaped corpus without its backslashes: mostly the same shapes, now plain (or broken).
+    for (std::string body : corpus()) {
+      std::erase(body, '\\');
+      v.push_back(std::move(body));
+    }
+    return v;
+  }();
+  return all;
+}
+
+TEST(OpenAiAnswerScan, PlainScanAgreesWithTheSaxScanOnItsCorpus) {
+  FastTally tally;
+  for (std::size_t i = 0; i < plainCorpus().size(); ++i) {
+    const std::string& body = plainCorpus()[i];
+    ASSERT_EQ(body.find('\\'), std::string::npos) << "plain corpus " << i;
+    for (const bool stream : {false, true}) {
+      EXPECT_EQ(testing::checkPlainScan(body, stream, stream ? nullptr : &tally), "")
+          << "plain corpus " << i << ": " << body.substr(0, 300);
+    }
+  }
+  // The plain scan must actually read many of them, and give up on some.
+  EXPECT_GT(tally.answers, plainCorpus().size() / 3);
+  EXPECT_GT(tally.give_ups, 10u);
+  // Every answer of the plain corpus gets the SAX scan's result through scanOpenAi().
+  for (const std::string& body : plainCorpus()) {
+    for (const bool stream : {false, true}) {
+      OpenAiAnswer a;
+      OpenAiAnswer b;
+      const bool got = scanOpenAi(body, stream, a);
+      const bool want = scanOpenAiSax(body, stream, b);
+      EXPECT_EQ(got, want) << body.substr(0, 300);
+      if (got && want) EXPECT_TRUE(testing::sameAnswer(a, b)) << body.substr(0, 300);
+    }
+  }
+  // A backslash leaves the body to the other paths.
+  OpenAiAnswer out;
+  EXPECT_EQ(scanOpenAiPlain(R"({"model":"a
+b"})",
+                            false, out),
+            FastScan::NotRead);
+  EXPECT_EQ(scanOpenAiPlain(R"({"model":"m"})", false, out), FastScan::Answer);
+  EXPECT_EQ(out.model, "m");
+}
+
 TEST(OpenAiAnswerScan, FastPathAgreesWithTheSaxScanOnTheCorpus) {
   FastTally tally;
   for (std::size_t i = 0; i < corpus().size(); ++i) {
@@ -245,6 +457,33 @@ TEST(OpenAiAnswerScan, FastPathAgreesWithTheSaxScanOnMutatedAnswers) {
       << tally.give_ups << " give-ups, " << tally.not_read << " left to the SAX scan";
   std::printf("[          ] %zu mutated answers: fast path read %zu, gave up on %zu, left %zu\n",
               cases, tally.answers, tally.give_ups, tally.not_read);
+}
+
+TEST(OpenAiAnswerScan, PlainScanAgreesWithTheSaxScanOnMutatedAnswers) {
+  std::mt19937 rng(0x91a1'0b21);
+  std::vector<std::string> seeds;
+  for (const std::string& body : plainCorpus()) {
+    if (body.size() <= 12000) seeds.push_back(body);
+  }
+  FastTally tally;
+  std::size_t failures = 0;
+  const std::size_t cases = 40000;
+  for (std::size_t i = 0; i < cases; ++i) {
+    std::string input = mutate(seeds[rng() % seeds.size()], rng);
+    if (rng() % 2 == 0) std::erase(input, '\\');  // most mutations stay plain
+    for (const bool stream : {false, true}) {
+      if (const std::string why = testing::checkPlainScan(input, stream, stream ? nullptr : &tally);
+          !why.empty() && ++failures <= 10) {
+        ADD_FAILURE() << "case " << i << ": " << why << "\n  input: " << input.substr(0, 400);
+      }
+    }
+  }
+  EXPECT_EQ(failures, 0u) << "of " << cases;
+  EXPECT_GT(tally.answers, cases / 10)
+      << tally.give_ups << " give-ups, " << tally.not_read << " left to the SAX scan";
+  std::printf(
+      "[          ] %zu mutated plain answers: plain scan read %zu, gave up on %zu, left %zu\n",
+      cases, tally.answers, tally.give_ups, tally.not_read);
 }
 
 TEST(OpenAiAnswerScan, OnlyAnswersWithAnEscapeUpToTheLimitTakeTheFastPath) {
