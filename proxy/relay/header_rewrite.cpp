@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "core/text/short_copy.hpp"
+#include "proxy/http/own_answer_date.hpp"
 #include "proxy/identity/query_key.hpp"
 
 namespace spendgate::proxy {
@@ -238,9 +239,10 @@ void appendRelayedHead(std::string& out,
       given.empty() ? std::string_view(http::obsolete_reason(head.result())) : given;
   constexpr std::string_view kChunked = "Transfer-Encoding: chunked\r\n";
   constexpr std::string_view kClose = "Connection: close\r\n";
+  constexpr std::size_t kDateLine = 6 + 29 + 2;  // "Date: " IMF-fixdate CRLF
   const std::size_t bound = 9 + sizeof status + 1 + reason.size() + 2 + linesBound(fields) +
-                            std::max(kMaxContentLengthLine, kChunked.size()) + kClose.size() +
-                            how.extra.size() + 2;
+                            kDateLine + std::max(kMaxContentLengthLine, kChunked.size()) +
+                            kClose.size() + how.extra.size() + 2;
   char* p = makeRoom(out, bound);
   p = put(p, "HTTP/1.1 ");
   p = put(p, std::string_view(status, sizeof status));
@@ -249,10 +251,13 @@ void appendRelayedHead(std::string& out,
   *p++ = '\r';
   *p++ = '\n';
   const bool own_length = how.framing != BodyFraming::AsUpstream || how.decoded;
-  p = putCrossingFields(p, fields, how.own, [&how, own_length](http::field id) {
+  bool dated = false;
+  p = putCrossingFields(p, fields, how.own, [&how, own_length, &dated](http::field id) {
+    dated = dated || id == http::field::date;
     return (id == http::field::content_length && own_length) ||
            (id == http::field::content_encoding && how.decoded);
   });
+  if (how.date_if_missing && !dated) p = putLine(p, "Date", ownAnswerDate());
   switch (how.framing) {
     case BodyFraming::Length:
       p = putContentLength(p, how.content_length);

@@ -64,12 +64,16 @@ struct RelayedResponseHead {
   bool decoded = false;                   // the proxy decodes the body: Content-Encoding goes
   std::span<const std::string_view> own;  // headers the proxy writes itself, in `extra`
   std::string_view extra;                 // header lines formatted by appendHeaderLine
+  // RFC 9110 §6.6.1: a recipient with a clock that forwards an answer without Date adds one
+  // (ownAnswerDate), as nginx does.
+  bool date_if_missing = false;
 };
 
 /**
  * Appends "HTTP/1.1 status reason" (the upstream's reason, else the standard one), the
  * upstream's fields minus hop-by-hop ones, the ones named in `how.own`, and the framing fields
- * the proxy replaces; then the framing `how` asks for, Connection: close when not kept alive,
+ * the proxy replaces; a Date when the upstream sent none and `how.date_if_missing`; then the
+ * framing `how` asks for, Connection: close when not kept alive,
  * `how.extra`, and the blank line.
  */
 void appendRelayedResponseHead(std::string& out,

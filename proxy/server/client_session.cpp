@@ -1401,6 +1401,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   auto appendHead = [&] {
     relayed.keep_alive = keep_alive;
     relayed.extra = own_headers;
+    relayed.date_if_missing = true;
     appendRelayedResponseHead(head, parser, relayed);
   };
 

@@ -277,6 +277,27 @@ TEST(HeaderRewriteTest, ResponseFramingIsTheProxys) {
   EXPECT_EQ(parseHead<false>(wire)[http::field::connection], "close");
 }
 
+TEST(HeaderRewriteTest, AnAnswerWithoutDateGetsOneWhenAsked) {
+  http::response_header<> head;
+  head.result(200);
+  head.insert(http::field::content_type, "application/json");
+  std::string wire;
+  appendRelayedResponseHead(wire, head, {.date_if_missing = true});
+  auto sent = parseHead<false>(wire);
+  ASSERT_EQ(sent.count(http::field::date), 1u) << wire;
+  // IMF-fixdate (RFC 9110 §5.6.7), e.g. "Sun, 06 Nov 1994 08:49:37 GMT".
+  EXPECT_EQ(sent[http::field::date].size(), 29u) << wire;
+  EXPECT_TRUE(sent[http::field::date].ends_with(" GMT")) << wire;
+
+  // The upstream's own Date is relayed, and no second one added.
+  head.insert(http::field::date, "Sun, 06 Nov 1994 08:49:37 GMT");
+  wire.clear();
+  appendRelayedResponseHead(wire, head, {.date_if_missing = true});
+  sent = parseHead<false>(wire);
+  EXPECT_EQ(sent.count(http::field::date), 1u) << wire;
+  EXPECT_EQ(sent[http::field::date], "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
 // A head is written into room made for the most it can take, then cut: the longest lines the
 // proxy writes itself must fit, after whatever the buffer already held.
 TEST(HeaderRewriteTest, TheLongestLinesTheProxyWritesFitTheRoomMadeForThem) {
