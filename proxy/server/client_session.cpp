@@ -1160,36 +1160,11 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
     }
     if (!ec) {
       ex.awaiting_answer = true;
-      if (ex.upstream->idleReadTaken()) {
-        // The read started when the connection's last answer ended (startIdleRead) gets this
-        // answer's first bytes, into buffer.
-        io_deadline.arm(first_byte_deadline);
-        if (!ex.upstream->idleReadDone()) co_await ex.upstream->asyncIdleRead(use_nothrow);
-        ec = io_deadline.finish(ex.upstream->endIdleRead());
-      }
-    }
-    if (!ec) {
       auto& buffer = ex.upstream->buffer();
       // Interim answers (103 Early Hints, an unsolicited 100 Continue) come before the final
       // one, on the same first-byte deadline: each is read and dropped, as nginx does. 101
       // counts as final (the proxy never asks to switch protocols).
       while (true) {
-        // A head already buffered (the idle read's bytes, or what followed an interim answer) is
-        // parsed here: async_read_header would complete through a posted handler.
-        ec = {};
-        while (!ex.parser->is_header_done() && buffer.size() > 0) {
-          const std::size_t used = ex.parser->put(buffer.data(), ec);
-          buffer.consume(used);
-          if (ec || used == 0) break;
-        }
-        if (ec == http::error::need_more) ec = {};
-        if (ec) break;
-        if (ex.parser->is_header_done()) {
-          if (!isInterimStatus(ex.parser->result_int())) break;
-          got_interim = true;
-          newAnswerParser();
-          continue;
-        }
         io_deadline.arm(first_byte_deadline);
         if (ex.upstream->isTls()) {
           std::tie(ec, std::ignore) =
@@ -1281,10 +1256,8 @@ Awaitable<bool> ClientSession::forward(Exchange& ex, Request& request) {
   // exactly at its framing boundary: bytes after it (past its Content-Length, after the last
   // chunk) answer no request, and the next caller to get the connection would read them as its
   // answer. This caller's answer was complete and stands, as with nginx.
-  // Not while the worker drains: its pool was cleared, and a pooled connection's idle read would
-  // keep the loop from running out of work.
   if (ex.parser->is_done() && ex.parser->keep_alive() && ex.upstream->isOpen() &&
-      (!ex.client_gone || ex.waiting_out) && !worker_.draining()) {
+      (!ex.client_gone || ex.waiting_out)) {
     if (const std::size_t leftover = ex.upstream->leftoverBytes(); leftover == 0) {
       worker_.pool().release(std::move(ex.upstream));
     } else {
@@ -1457,9 +1430,6 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       piece = std::string_view(buffer.data(), buffer.size() - body.size);
     }
     const bool done = parser.is_done();
-    // Nothing more is read: the next answer's read starts now (a plain connection), before
-    // anything here waits, and watches the connection while it is idle.
-    if (done && parser.keep_alive() && !worker_.draining()) ex.upstream->startIdleRead();
     if (decoder && !piece.empty()) {
       ex.decoded.clear();
       decoder->feed(piece, ex.decoded);

@@ -8,7 +8,6 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <cerrno>
-#include <utility>
 
 namespace spendgate::proxy {
 
@@ -32,12 +31,7 @@ UpstreamConnection::UpstreamConnection(Executor executor, const ProviderRuntime&
     tls_.emplace(executor, *provider.tls);
   } else {
     plain_.emplace(executor);
-    link_ = std::make_shared<Link>(Link{this});
   }
-}
-
-UpstreamConnection::~UpstreamConnection() {
-  if (link_) link_->connection = nullptr;  // an idle read completing later finds no connection
 }
 
 Awaitable<beast::error_code> UpstreamConnection::connect(
@@ -87,58 +81,6 @@ std::size_t UpstreamConnection::leftoverBytes() {
     if (BIO* in = ::SSL_get_rbio(ssl)) leftover += ::BIO_ctrl_pending(in);
   }
   return leftover;
-}
-
-void UpstreamConnection::startIdleRead() {
-  if (!link_ || idle_read_ != IdleRead::None || buffer_.size() != 0 || !plain_->is_open()) return;
-  idle_read_ = IdleRead::Idle;
-  // As much as Beast's next read would offer (its read_size: at least 512, what the buffer holds).
-  const auto space =
-      buffer_.prepare(std::min(std::max<std::size_t>(512, buffer_.capacity()), buffer_.max_size()));
-  plain_->async_read_some(space, IdleReadHandler(link_));
-}
-
-void UpstreamConnection::IdleReadHandler::operator()(beast::error_code ec, std::size_t bytes) {
-  const std::shared_ptr<Link> l = std::move(link);
-  if (l->connection != nullptr) l->connection->onIdleRead(ec, bytes);
-}
-
-UpstreamConnection::IdleReadHandler::~IdleReadHandler() {
-  // Destroyed without being called (the loop is being destroyed): what awaits it goes too.
-  if (link) {
-    if (Waiter* waiter = std::exchange(link->waiter, nullptr)) waiter->destroy();
-  }
-}
-
-void UpstreamConnection::onIdleRead(beast::error_code ec, std::size_t bytes) {
-  switch (idle_read_) {
-    case IdleRead::Idle:
-      // Bytes that answer no request, the upstream's close or an error, while idle (or closed by
-      // the pool or the relay, which ends the read): never reused.
-      idle_read_ = IdleRead::None;
-      close();
-      return;
-    case IdleRead::Taken:
-      if (!ec) buffer_.commit(bytes);
-      idle_read_ec_ = ec;
-      idle_read_ = IdleRead::Done;
-      if (Waiter* waiter = std::exchange(link_->waiter, nullptr)) waiter->complete();
-      return;
-    case IdleRead::None:
-    case IdleRead::Done:
-      return;
-  }
-}
-
-bool UpstreamConnection::takeIdleRead() {
-  if (idle_read_ != IdleRead::Idle) return false;
-  idle_read_ = IdleRead::Taken;
-  return true;
-}
-
-beast::error_code UpstreamConnection::endIdleRead() {
-  idle_read_ = IdleRead::None;
-  return std::exchange(idle_read_ec_, {});
 }
 
 bool UpstreamConnection::looksAlive() {

@@ -17,15 +17,9 @@ std::unique_ptr<UpstreamConnection> UpstreamPool::acquire(const std::string& poo
     // Most recently used first: it is the least likely to have been closed by the upstream.
     auto connection = std::move(stack.back());
     stack.pop_back();
-    // Closed by its idle read (the upstream sent bytes or closed it).
-    if (!connection->isOpen()) continue;
     const auto idle = now - connection->idleSince();
-    if (idle < kMaxIdle) {
-      // Its idle read is pending since its answer ended: nothing came, no need to ask the kernel.
-      if (connection->takeIdleRead()) return connection;
-      const bool trusted = idle < kTrustedIdle && connection->isTls();
-      if (trusted || connection->looksAlive()) return connection;
-    }
+    const bool trusted = idle < kTrustedIdle && connection->isTls();
+    if (trusted || (idle < kMaxIdle && connection->looksAlive())) return connection;
     connection->close();
   }
   return nullptr;

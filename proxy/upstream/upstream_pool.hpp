@@ -24,17 +24,15 @@ public:
    * A TLS connection idle for less than this is reused without asking the kernel whether the
    * upstream closed it (one recv per request saved under load): upstreams close idle
    * connections after seconds, and a request that still meets a closed one is retried once on
-   * a new connection. A plain connection is handed out without a question when its idle read
-   * is pending (UpstreamConnection::startIdleRead: it closes the connection as soon as bytes or
-   * a close come), and is asked otherwise (looksAlive): bytes that came while it was idle would
-   * be read as the next request's answer. On TLS such bytes cannot be told from session tickets
-   * without reading them, so they are not looked for.
+   * a new connection. A plain connection is always asked (looksAlive): bytes that came while it
+   * was idle would be read as the next request's answer. On TLS such bytes cannot be told from
+   * session tickets without reading them, so they are not looked for.
    */
   static constexpr std::chrono::milliseconds kTrustedIdle{1000};
 
   /**
    * @return an idle connection that still looks alive (plain ones: with nothing received while
-   * idle), or null. Its idle read, if pending, is taken: it reads the next answer.
+   * idle), or null
    */
   std::unique_ptr<UpstreamConnection> acquire(const std::string& pool_key);
 

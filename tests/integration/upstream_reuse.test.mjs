@@ -110,38 +110,3 @@ test('an answer an upstream sends on an idle pooled connection is not read as th
     betweenAandB: (up) => new Promise((resolve) => up.sockets[0].write(SMUGGLED, resolve)),
   });
 });
-
-/**
- * Resolves once the proxy has closed its end of `socket` (the upstream's side of a pooled
- * connection); rejects if it has not within `ms`, a bound far above the time it takes.
- */
-function proxyCloses(socket, ms = 5000) {
-  return new Promise((resolve, reject) => {
-    if (socket.readableEnded) return resolve();
-    const timer = setTimeout(() => reject(new Error('the proxy kept the idle connection open')), ms);
-    socket.once('end', () => { clearTimeout(timer); resolve(); });
-  });
-}
-
-// The idle watch (nginx's upstream keepalive): the proxy closes a pooled connection as soon as the
-// upstream sends bytes on it, before any caller asks.
-test('the proxy closes an idle pooled connection the upstream sends bytes on, without a request', async (t) => {
-  await eachCallerGetsItsOwnAnswer(t, lengthAnswer, {
-    warned: false,
-    betweenAandB: async (up) => {
-      up.sockets[0].write(SMUGGLED);
-      await proxyCloses(up.sockets[0]);
-    },
-  });
-});
-
-// ... and as soon as the upstream closes it: the next caller's request never meets it.
-test('the proxy closes an idle pooled connection the upstream closes, without a request', async (t) => {
-  await eachCallerGetsItsOwnAnswer(t, lengthAnswer, {
-    warned: false,
-    betweenAandB: async (up) => {
-      up.sockets[0].end();
-      await proxyCloses(up.sockets[0]);
-    },
-  });
-});

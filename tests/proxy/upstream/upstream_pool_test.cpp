@@ -6,7 +6,6 @@
 #include <boost/asio/buffer.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/write.hpp>
-#include <boost/beast/core/buffers_to_string.hpp>
 #include <string_view>
 #include <vector>
 
@@ -49,20 +48,6 @@ private:
 void waitReadable(UpstreamConnection& connection) {
   pollfd fd{.fd = connection.socket().native_handle(), .events = POLLIN, .revents = 0};
   ASSERT_EQ(::poll(&fd, 1, -1), 1);
-}
-
-constexpr std::string_view kAnswer = "HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok";
-
-/**
- * A connection to `provider` whose answer has been read whole: its idle read runs, as the relay
- * starts it at the end of an answer.
- */
-std::unique_ptr<UpstreamConnection> answered(Loopback& loopback, const ProviderRuntime& provider) {
-  auto connection = loopback.connect(provider);
-  connection->plain().non_blocking(true);  // as connect() leaves it
-  connection->startIdleRead();
-  EXPECT_TRUE(connection->idleReadPending());
-  return connection;
 }
 
 // The pool remembers the last origin it looked up: alternating origins, a new origin and
@@ -136,106 +121,6 @@ TEST(UpstreamPool, AnIdleConnectionTheUpstreamClosedIsNotReused) {
   loopback.lastPeer().shutdown(tcp::socket::shutdown_send);
   waitReadable(*seen);
   EXPECT_EQ(pool.acquire(a.pool_key), nullptr);
-}
-
-// The idle read (nginx's upstream keepalive close handler): an upstream that closes a pooled
-// connection gets it closed at once, before any request would have met it.
-TEST(UpstreamPool, AnIdleReadClosesAConnectionTheUpstreamCloses) {
-  Loopback loopback;
-  const ProviderRuntime a = provider("http://a:80");
-  UpstreamPool pool;
-  auto connection = answered(loopback, a);
-  UpstreamConnection* seen = connection.get();
-  pool.release(std::move(connection));
-  loopback.lastPeer().shutdown(tcp::socket::shutdown_send);
-  waitReadable(*seen);
-  loopback.context().poll();  // the idle read completes
-  EXPECT_FALSE(seen->isOpen());
-  EXPECT_EQ(pool.acquire(a.pool_key), nullptr);
-}
-
-// Audit 14 H4 with the idle read: bytes that come while a connection sits idle close it, and the
-// pool hands out the next one, without asking the kernel about either.
-TEST(UpstreamPool, AnIdleReadClosesAConnectionThatReceivesBytes) {
-  Loopback loopback;
-  const ProviderRuntime a = provider("http://a:80");
-  UpstreamPool pool;
-  auto quiet = answered(loopback, a);
-  const UpstreamConnection* quiet_seen = quiet.get();
-  pool.release(std::move(quiet));
-  auto noisy = answered(loopback, a);
-  UpstreamConnection* noisy_seen = noisy.get();
-  pool.release(std::move(noisy));  // the most recently released: acquired first
-
-  net::write(loopback.lastPeer(), net::buffer(kAnswer));
-  waitReadable(*noisy_seen);
-  loopback.context().poll();
-  EXPECT_FALSE(noisy_seen->isOpen());
-
-  auto got = pool.acquire(a.pool_key);
-  EXPECT_EQ(got.get(), quiet_seen);
-  EXPECT_TRUE(got->isOpen());
-  EXPECT_EQ(pool.acquire(a.pool_key), nullptr);
-}
-
-// Bytes already there when the answer ended (after its framing, in a later segment) are found by
-// the idle read's first recv, as the MSG_PEEK probe found them.
-TEST(UpstreamPool, AnIdleReadClosesAConnectionWithBytesAlreadyThere) {
-  Loopback loopback;
-  const ProviderRuntime a = provider("http://a:80");
-  UpstreamPool pool;
-  auto connection = loopback.connect(a);
-  connection->plain().non_blocking(true);
-  net::write(loopback.lastPeer(), net::buffer(kAnswer));
-  waitReadable(*connection);
-  connection->startIdleRead();
-  UpstreamConnection* seen = connection.get();
-  pool.release(std::move(connection));
-  loopback.context().poll();
-  EXPECT_FALSE(seen->isOpen());
-  EXPECT_EQ(pool.acquire(a.pool_key), nullptr);
-}
-
-// A connection taken from the pool is in use: its idle read now reads the answer to the request
-// sent on it, and never closes it.
-TEST(UpstreamPool, ATakenIdleReadReadsTheNextAnswer) {
-  Loopback loopback;
-  const ProviderRuntime a = provider("http://a:80");
-  UpstreamPool pool;
-  auto connection = answered(loopback, a);
-  const UpstreamConnection* seen = connection.get();
-  pool.release(std::move(connection));
-  auto got = pool.acquire(a.pool_key);
-  ASSERT_EQ(got.get(), seen);
-  EXPECT_FALSE(got->idleReadPending());
-  ASSERT_TRUE(got->idleReadTaken());
-  ASSERT_FALSE(got->idleReadDone());
-
-  bool resumed = false;
-  got->asyncIdleRead([&] { resumed = true; });
-  net::write(loopback.lastPeer(), net::buffer(kAnswer));
-  while (!resumed) loopback.context().run_one();
-  EXPECT_TRUE(got->idleReadDone());
-  EXPECT_FALSE(got->endIdleRead());
-  EXPECT_TRUE(got->isOpen());
-  EXPECT_EQ(beast::buffers_to_string(got->buffer().data()), kAnswer);
-}
-
-// The answer (or the upstream's close) may come before anything awaits it.
-TEST(UpstreamPool, ATakenIdleReadKeepsWhatItReadUntilAsked) {
-  Loopback loopback;
-  const ProviderRuntime a = provider("http://a:80");
-  UpstreamPool pool;
-  pool.release(answered(loopback, a));
-  auto got = pool.acquire(a.pool_key);
-  ASSERT_NE(got, nullptr);
-  ASSERT_TRUE(got->idleReadTaken());
-  loopback.lastPeer().shutdown(tcp::socket::shutdown_send);
-  waitReadable(*got);
-  loopback.context().poll();
-  EXPECT_TRUE(got->idleReadDone());
-  EXPECT_TRUE(got->isOpen());  // not closed: the request's read reports it (a stale connection)
-  EXPECT_EQ(got->endIdleRead(), net::error::eof);
 }
 
 // What the relay checks before it hands a connection back to the pool.
