@@ -70,19 +70,8 @@ public:
     if (!keyMatters()) return true;
     const std::string_view key = key_.finish(std::string_view(s.data(), s.size()));
     Frame& frame = frames_[depth_];
-    auto [id, slot] = resolve(frame.ctx, key);
-    if (id == KeyId::Delta && stream_) slot = Slot::Message;  // a chunk's choice: read alike
-    pending_ = slot;
-    if (id == KeyId::None) return true;
-    if (slot == Slot::GiveUp) return giveUp(ec);
-    const std::uint32_t bit = 1u << static_cast<unsigned>(id);
-    if ((frame.seen & bit) != 0) return giveUp(ec);  // a duplicate: the last one would win
-    frame.seen |= bit;
-    // Both in one choice: handleOpenAiChunk() reads `delta` when it is an object, else `message`.
-    if ((frame.seen & kDeltaAndMessage) == kDeltaAndMessage) return giveUp(ec);
-    if (id == KeyId::InputTokens) answer.usage.has_input_tokens = true;
-    if (id == KeyId::OutputTokens) answer.usage.has_output_tokens = true;
-    return true;
+    pending_ = keySlot(answer, frame.ctx, key, stream_, frame.seen);
+    return pending_ != Slot::GiveUp || giveUp(ec);
   }
 
   bool on_string_part(boost::json::string_view s, std::size_t, boost::system::error_code&) {
@@ -323,6 +312,45 @@ private:
   }
 
   /** The context of an object or array that fills `slot` in a container with context `parent`. */
+  /**
+   * A key met in a container with context `ctx` whose keys met so far are `seen` (updated): the
+   * slot its value fills (Slot::None for a key that does not matter), or Slot::GiveUp where every
+   * scan gives up: a `delta` in an answer, a key met twice (the last one would win), `delta` and
+   * `message` in one choice (handleOpenAiChunk() reads `delta` when it is an object, else
+   * `message`). In a stream a choice's `delta` is read as its `message`.
+   */
+  static Slot keySlot(
+      OpenAiAnswer& answer, Ctx ctx, std::string_view key, bool stream, std::uint32_t& seen) {
+    auto [id, slot] = resolve(ctx, key);
+    if (id == KeyId::None) return Slot::None;
+    if (id == KeyId::Delta && stream) slot = Slot::Message;  // a chunk's choice: read alike
+    if (slot == Slot::GiveUp) return slot;
+    const std::uint32_t bit = 1u << static_cast<unsigned>(id);
+    if ((seen & bit) != 0) return Slot::GiveUp;
+    seen |= bit;
+    if ((seen & kDeltaAndMessage) == kDeltaAndMessage) return Slot::GiveUp;
+    if (id == KeyId::InputTokens) answer.usage.has_input_tokens = true;
+    if (id == KeyId::OutputTokens) answer.usage.has_output_tokens = true;
+    return slot;
+  }
+
+  /** The text of (a piece of) a string filling `slot`: what the answer keeps of it, if anything. */
+  static void takeText(OpenAiAnswer& answer, Slot slot, std::string_view s) {
+    switch (slot) {
+      case Slot::Text:
+        answer.output_weight += UsageEstimator::weight(s);
+        break;
+      case Slot::Model:
+        answer.model.append(s.data(), s.size());
+        break;
+      case Slot::ServiceTier:
+        answer.service_tier.append(s.data(), s.size());
+        break;
+      default:
+        break;
+    }
+  }
+
   static Ctx containerCtx(bool is_object, Slot slot, Ctx parent) {
     if (is_object) {
       switch (slot) {
@@ -440,19 +468,7 @@ private:
 
   /** A (piece of a) string for the pending slot. */
   void takeString(boost::json::string_view s) {
-    switch (pending_) {
-      case Slot::Text:
-        answer.output_weight += UsageEstimator::weight(std::string_view(s.data(), s.size()));
-        break;
-      case Slot::Model:
-        answer.model.append(s.data(), s.size());
-        break;
-      case Slot::ServiceTier:
-        answer.service_tier.append(s.data(), s.size());
-        break;
-      default:
-        break;
-    }
+    takeText(answer, pending_, std::string_view(s.data(), s.size()));
   }
 
   // JsonScratch's depth limit (64) plus the root: deeper documents fail there as well.
@@ -515,7 +531,6 @@ struct FastParser {
 class AnswerWalk {
   using Scan = OpenAiAnswerScan;
   using Ctx = Scan::Ctx;
-  using KeyId = Scan::KeyId;
   using Slot = Scan::Slot;
 
 public:
@@ -527,15 +542,9 @@ private:
   FastScan object(dom::object object, Ctx ctx) {
     std::uint32_t seen = 0;
     for (const dom::key_value_pair field : object) {
-      const auto [id, slot] = Scan::resolve(ctx, field.key);
-      if (id == KeyId::None) continue;  // its value is skipped as the SAX scan skips it
-      if (slot == Slot::GiveUp) return FastScan::GiveUp;  // a `delta` in an answer
-      const std::uint32_t bit = 1u << static_cast<unsigned>(id);
-      if ((seen & bit) != 0) return FastScan::GiveUp;  // a duplicate
-      seen |= bit;
-      if ((seen & Scan::kDeltaAndMessage) == Scan::kDeltaAndMessage) return FastScan::GiveUp;
-      if (id == KeyId::InputTokens) answer_.usage.has_input_tokens = true;
-      if (id == KeyId::OutputTokens) answer_.usage.has_output_tokens = true;
+      const Slot slot = Scan::keySlot(answer_, ctx, field.key, false, seen);
+      if (slot == Slot::None) continue;  // its value is skipped as the SAX scan skips it
+      if (slot == Slot::GiveUp) return FastScan::GiveUp;
       if (const FastScan r = value(field.value, slot, ctx); r != FastScan::Answer) return r;
     }
     return FastScan::Answer;
@@ -568,14 +577,7 @@ private:
                          : array(v.get_array().value_unsafe(), ctx);
       }
       case dom::element_type::STRING: {
-        const std::string_view s = v.get_string().value_unsafe();
-        if (slot == Slot::Text) {
-          answer_.output_weight += UsageEstimator::weight(s);
-        } else if (slot == Slot::Model) {
-          answer_.model.append(s.data(), s.size());
-        } else if (slot == Slot::ServiceTier) {
-          answer_.service_tier.append(s.data(), s.size());
-        }
+        Scan::takeText(answer_, slot, v.get_string().value_unsafe());
         if (count != nullptr) count->kind = CountValue::Kind::Other;
         return FastScan::Answer;
       }
@@ -631,7 +633,6 @@ constexpr unsigned kPlainMaxDepth = 32;
 class PlainScan {
   using Scan = OpenAiAnswerScan;
   using Ctx = Scan::Ctx;
-  using KeyId = Scan::KeyId;
   using Slot = Scan::Slot;
 
 public:
@@ -685,18 +686,8 @@ private:
       skipSpace();
       Slot slot = Slot::None;
       if (ctx != Ctx::Ignore) {
-        const Scan::Resolved resolved = Scan::resolve(ctx, name);
-        slot = resolved.slot;
-        if (resolved.id != KeyId::None) {
-          if (resolved.id == KeyId::Delta && stream_) slot = Slot::Message;  // a chunk's choice
-          if (slot == Slot::GiveUp) return giveUp();  // a `delta` in an answer
-          const std::uint32_t bit = 1u << static_cast<unsigned>(resolved.id);
-          if ((seen & bit) != 0) return giveUp();  // a duplicate
-          seen |= bit;
-          if ((seen & Scan::kDeltaAndMessage) == Scan::kDeltaAndMessage) return giveUp();
-          if (resolved.id == KeyId::InputTokens) answer_.usage.has_input_tokens = true;
-          if (resolved.id == KeyId::OutputTokens) answer_.usage.has_output_tokens = true;
-        }
+        slot = Scan::keySlot(answer_, ctx, name, stream_, seen);
+        if (slot == Slot::GiveUp) return giveUp();
       }
       if (!value(slot, ctx, depth)) return false;
       skipSpace();
@@ -779,24 +770,10 @@ private:
   }
 
   bool stringValue(Slot slot, std::string_view s) {
-    switch (slot) {
-      case Slot::Text:
-        answer_.output_weight += UsageEstimator::weight(s);
-        return true;
-      case Slot::Model:
-        answer_.model.append(s.data(), s.size());
-        return true;
-      case Slot::ServiceTier:
-        answer_.service_tier.append(s.data(), s.size());
-        return true;
-      case Slot::Error:
-        return giveUp();
-      default:
-        if (CountValue* count = Scan::countValue(answer_, slot)) {
-          count->kind = CountValue::Kind::Other;
-        }
-        return true;
-    }
+    if (slot == Slot::Error) return giveUp();
+    Scan::takeText(answer_, slot, s);
+    if (CountValue* count = Scan::countValue(answer_, slot)) count->kind = CountValue::Kind::Other;
+    return true;
   }
 
   /** `true`, `false` or `null` (`word`, `n` bytes): `check` gives up if it is Slot::Error,
