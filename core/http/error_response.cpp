@@ -24,6 +24,8 @@ const ErrorKind& errorKind(ProxyError error) {
        "INVALID_ARGUMENT", ""},
       {501, "invalid_request_error", "unsupported_transfer_coding", "invalid_request_error",
        "UNIMPLEMENTED", ""},
+      {505, "invalid_request_error", "http_version_not_supported", "invalid_request_error",
+       "UNIMPLEMENTED", ""},
       {503, "service_unavailable", "emergency_stop", "api_error", "UNAVAILABLE", "emergency_stop"},
       {401, "invalid_request_error", "invalid_api_key", "authentication_error", "UNAUTHENTICATED",
        "unknown_key"},

@@ -19,6 +19,7 @@ enum class ProxyError {
   ProviderKeyMissing,   // a virtual-key call to a provider whose api_key_env is unset or empty
   UnsupportedEncoding,  // a metered request's Content-Encoding the proxy cannot undo
   UnsupportedTransferCoding,  // a request's Transfer-Encoding other than chunked alone (501)
+  HttpVersionNotSupported,    // a request line's HTTP major version other than 1 (505)
   // Denials (SPEC §4): the request never reaches the provider.
   EmergencyStop,
   UnknownKey,

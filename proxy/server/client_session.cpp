@@ -24,6 +24,8 @@
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
 #include "core/http/canonical_path.hpp"
+#include "core/http/host_fields.hpp"
+#include "core/http/request_line_version.hpp"
 #include "core/http/transfer_coding.hpp"
 #include "core/identity/virtual_key_format.hpp"
 #include "core/ledger/ledger_entry.hpp"
@@ -494,9 +496,33 @@ Awaitable<bool> ClientSession::serveOne() {
   waiting_for_request_ = true;
   // The whole head must arrive within idle_timeout of the last answer; the body may take longer
   // as long as no gap between its reads does (below).
-  deadline_.arm(Clock::now() + server.idle_timeout);
+  const auto head_deadline = Clock::now() + server.idle_timeout;
+  deadline_.arm(head_deadline);
   auto [ec, header_bytes] = co_await http::async_read_header(socket_, buffer_, parser, use_nothrow);
   ec = deadline_.finish(ec);
+  // Beast reads HTTP/1.0 and 1.1 only, and calls any other version malformed. HTTP/1.2 to 1.9 are
+  // read as 1.1 (RFC 9112 §2.3); another major is 505 (RFC 9110 §15.6.6), as nginx answers, in
+  // the format of the route its target names: the head is read on as 1.1 for that, and answered
+  // 505 whatever else it holds. The refused line is still in the buffer, where the version's
+  // digits are overwritten (basic_parser leaves its state as it was before the line).
+  std::optional<core::RequestLineVersion> unsupported_version;
+  if (ec == http::error::bad_version) {
+    auto* bytes = static_cast<char*>(buffer_.data().data());
+    const auto version =
+        core::readRequestLineVersion(std::string_view(bytes, buffer_.data().size()));
+    if (version.kind == core::RequestLineVersion::Kind::HigherMinor ||
+        version.kind == core::RequestLineVersion::Kind::UnsupportedMajor) {
+      if (version.kind == core::RequestLineVersion::Kind::UnsupportedMajor) {
+        unsupported_version = version;
+      }
+      bytes[version.major_at] = '1';
+      bytes[version.major_at + 2] = '1';
+      deadline_.arm(head_deadline);
+      auto [again, more] = co_await http::async_read_header(socket_, buffer_, parser, use_nothrow);
+      ec = deadline_.finish(again);
+      header_bytes += more;
+    }
+  }
   waiting_for_request_ = false;
 
   auto exchange = std::make_shared<Exchange>();
@@ -517,10 +543,12 @@ Awaitable<bool> ClientSession::serveOne() {
   // Beast parses the request line before the fields, so even a header over the limit or a
   // malformed field (two Content-Lengths, a bad Transfer-Encoding) has a target to choose the
   // error format by; a start line that did not parse leaves the target empty.
+  bool absolute_form = false;
   if (!ec || ec == http::error::body_limit || ec == http::error::header_limit ||
       !request.target().empty()) {
     ex.record->method.assign(request.method_string());
     ex.head = request.method() == http::verb::head;  // even the errors below go without a body
+    absolute_form = !core::isOriginForm(request.target());
     bad_target = !toOriginForm(request);
     redactTarget(request.target(), ex.record->target);
     if (bad_target) {
@@ -537,6 +565,15 @@ Awaitable<bool> ClientSession::serveOne() {
   }
   const ProviderFormat format = ex.provider ? ex.provider->config.format : ProviderFormat::OpenAI;
 
+  if (unsupported_version && !isQuietClose(ec) && ec != beast::error::timeout) {
+    co_await sendError(ex, format, ProxyError::HttpVersionNotSupported,
+                       std::string("HTTP/") + unsupported_version->major + '.' +
+                           unsupported_version->minor +
+                           " is not supported: spendgate reads HTTP/1.0 and HTTP/1.1",
+                       false);
+    finish(ex);
+    co_return false;
+  }
   if (ec) {
     if (ec == http::error::header_limit) {
       co_await sendError(ex, format, ProxyError::HeaderTooLarge,
@@ -559,6 +596,14 @@ Awaitable<bool> ClientSession::serveOne() {
   if (bad_target) {
     co_await sendError(ex, format, ProxyError::BadRequest,
                        "malformed request target: neither a path nor an absolute URI", false);
+    finish(ex);
+    co_return false;
+  }
+  if (const auto problem = core::hostFieldsProblem(
+          request.version(), request.fields().count(http::field::host), absolute_form);
+      !problem.empty()) {
+    co_await sendError(ex, format, ProxyError::BadRequest,
+                       "malformed request: " + std::string(problem), false);
     finish(ex);
     co_return false;
   }

@@ -501,6 +501,48 @@ test('a malformed request head after a good request line -> 400 in the route\'s 
   await proxy.stopClean();
 });
 
+// RFC 9112 §3.2 / RFC 9110 §15.6.6, as nginx answers: an HTTP/1.1 request without Host, or any
+// with two, was served; HTTP/2.0 and the like were 400 in OpenAI's format.
+test('request head conformance: Host missing or repeated -> 400, HTTP major 0 or 2+ -> 505, in the route\'s format; HTTP/1.2 is read as 1.1', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION));
+  const exchange = (format, { version = '1.1', hosts = [`127.0.0.1:${proxy.port}`], target = SAMPLE[format].path } = {}) => {
+    const body = JSON.stringify(SAMPLE[format].body);
+    const head = [`POST ${target} HTTP/${version}`, ...hosts.map((h) => `Host: ${h}`),
+      ...Object.entries(SAMPLE[format].headers).map(([k, v]) => `${k}: ${v}`),
+      'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', ''].join('\r\n');
+    return rawExchange(proxy.port, head + body, { waitForClose: true });
+  };
+  for (const format of FORMATS) {
+    for (const [what, opts, status] of [
+      ['no Host', { hosts: [] }, 400],
+      ['two Hosts', { hosts: ['a', 'b'] }, 400],
+      ['two Hosts, HTTP/1.0', { version: '1.0', hosts: ['a', 'a'] }, 400],
+      ['HTTP/2.0', { version: '2.0' }, 505],
+      ['HTTP/9.9', { version: '9.9' }, 505],
+      ['HTTP/0.9', { version: '0.9' }, 505],
+    ]) {
+      const r = await exchange(format, opts);
+      assert.ok(r.response.status, `${format} ${what}: no answer; raw: ${r.raw.toString().slice(0, 300)}`);
+      const body = assertProxyError(r.response, format, status, `${format} ${what}`);
+      assert.equal(r.closed, true, `${format} ${what}: connection left open`);
+      if (status === 505) assert.match(JSON.stringify(body), new RegExp(`HTTP/${opts.version.replace('.', '\\.')} is not supported`));
+    }
+  }
+  assert.equal(up.requests.length, 0, 'never forwarded');
+  // Served: HTTP/1.0 without Host, an absolute-form target without Host (its host stands in, as
+  // nginx reads it), and HTTP/1.2 (RFC 9112 §2.3: as the highest minor version known, 1.1).
+  for (const [what, opts] of [
+    ['HTTP/1.0 without Host', { version: '1.0', hosts: [] }],
+    ['absolute form without Host', { hosts: [], target: `http://127.0.0.1:${proxy.port}${SAMPLE.openai.path}` }],
+    ['HTTP/1.2', { version: '1.2' }],
+  ]) {
+    const r = await exchange('openai', opts);
+    assert.equal(r.response.status, 200, `${what}: ${r.raw.toString().slice(0, 300)}`);
+  }
+  assert.equal(up.requests.length, 3);
+  await proxy.stopClean();
+});
+
 test('request id is present on every proxy-generated error', async (t) => {
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const proxy = await startProxy(t, { providers: await providers({ openai: dead, anthropic: dead, gemini: dead }) });

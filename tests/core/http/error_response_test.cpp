@@ -97,5 +97,16 @@ TEST(ErrorResponseTest, UnsupportedTransferCodingIs501NotADenial) {
   EXPECT_EQ(errorKind(ProxyError::UnknownModel).openai_code, "model_not_priced");
 }
 
+TEST(ErrorResponseTest, HttpVersionNotSupportedIs505NotADenial) {
+  const auto& kind = errorKind(ProxyError::HttpVersionNotSupported);
+  EXPECT_EQ(kind.status, 505);
+  EXPECT_EQ(kind.openai_type, "invalid_request_error");
+  EXPECT_EQ(kind.openai_code, "http_version_not_supported");
+  EXPECT_EQ(kind.anthropic_type, "invalid_request_error");
+  EXPECT_EQ(kind.gemini_status, "UNIMPLEMENTED");
+  EXPECT_EQ(kind.denied_reason, "");
+  EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
+}
+
 }  // namespace
 }  // namespace spendgate::core
