@@ -26,6 +26,8 @@ const ErrorKind& errorKind(ProxyError error) {
        "UNIMPLEMENTED", ""},
       {505, "invalid_request_error", "http_version_not_supported", "invalid_request_error",
        "UNIMPLEMENTED", ""},
+      {417, "invalid_request_error", "expectation_failed", "invalid_request_error",
+       "FAILED_PRECONDITION", ""},
       {503, "service_unavailable", "emergency_stop", "api_error", "UNAVAILABLE", "emergency_stop"},
       {401, "invalid_request_error", "invalid_api_key", "authentication_error", "UNAUTHENTICATED",
        "unknown_key"},

@@ -20,6 +20,7 @@ enum class ProxyError {
   UnsupportedEncoding,  // a metered request's Content-Encoding the proxy cannot undo
   UnsupportedTransferCoding,  // a request's Transfer-Encoding other than chunked alone (501)
   HttpVersionNotSupported,    // a request line's HTTP major version other than 1 (505)
+  ExpectationFailed,          // an Expect other than 100-continue (417)
   // Denials (SPEC §4): the request never reaches the provider.
   EmergencyStop,
   UnknownKey,

@@ -24,6 +24,7 @@
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/enforcement/planner.hpp"
 #include "core/http/canonical_path.hpp"
+#include "core/http/expectation.hpp"
 #include "core/http/host_fields.hpp"
 #include "core/http/request_line_version.hpp"
 #include "core/http/transfer_coding.hpp"
@@ -338,10 +339,11 @@ core::ProxyError toProxyError(core::DenialReason reason) {
 }
 
 /** Every Transfer-Encoding field's value, joined with ","; nullopt when there is none. */
-std::optional<std::string> transferEncoding(const FlatFields& fields) {
+/** Every `name` field's value joined with "," (a list field, RFC 9110 §5.3); none: nullopt. */
+std::optional<std::string> joinedValues(const FlatFields& fields, http::field name) {
   std::optional<std::string> joined;
   for (const auto& field : fields) {
-    if (field.name() != http::field::transfer_encoding) continue;
+    if (field.name() != name) continue;
     if (joined) {
       *joined += ',';
     } else {
@@ -610,12 +612,25 @@ Awaitable<bool> ClientSession::serveOne() {
   // Beast frames the body by a final "chunked" and drops the codings before it: "gzip, chunked"
   // would go upstream still gzipped and unlabelled, and be metered as gzip bytes. RFC 9112 §6.1:
   // 501, and the connection closes (where the body ends is not known).
-  if (const auto codings = transferEncoding(request.fields());
+  if (const auto codings = joinedValues(request.fields(), http::field::transfer_encoding);
       codings && !core::isChunkedAlone(*codings)) {
     co_await sendError(ex, format, ProxyError::UnsupportedTransferCoding,
                        "Transfer-Encoding \"" + core::validUtf8(*codings) +
                            "\" is not supported: spendgate reads only \"chunked\" alone (send "
                            "a compressed body with Content-Encoding instead)",
+                       false);
+    finish(ex);
+    co_return false;
+  }
+  // RFC 9110 §10.1.1: 100-continue is the one expectation defined; one the proxy cannot meet is
+  // 417, never forwarded (Expect goes no further than the proxy), and the connection closes, as
+  // for the other refusals before the body is read.
+  const auto expect = joinedValues(request.fields(), http::field::expect);
+  const auto expectation = expect ? core::readExpectation(*expect) : core::Expectation{};
+  if (!expectation.unmet.empty()) {
+    co_await sendError(ex, format, ProxyError::ExpectationFailed,
+                       "Expect \"" + core::validUtf8(expectation.unmet) +
+                           "\" cannot be met: spendgate meets only \"100-continue\"",
                        false);
     finish(ex);
     co_return false;
@@ -629,7 +644,7 @@ Awaitable<bool> ClientSession::serveOne() {
 
   if (!parser.is_done()) {
     // curl and others wait for "100 Continue" before sending a large body.
-    if (beast::iequals(request.fields()[http::field::expect], "100-continue")) {
+    if (expectation.continue_expected) {
       deadline_.arm(Clock::now() + kErrorWriteTimeout);
       auto [wec, n] = co_await net::async_write(socket_, net::buffer(k100Continue), use_nothrow);
       if (deadline_.finish(wec)) {

@@ -543,6 +543,27 @@ test('request head conformance: Host missing or repeated -> 400, HTTP major 0 or
   await proxy.stopClean();
 });
 
+// RFC 9110 §10.1.1: an expectation other than 100-continue was dropped and the request served.
+test('Expect other than 100-continue -> 417 in the route\'s format, never forwarded, connection closed', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION));
+  for (const format of FORMATS) {
+    for (const expect of [['102-processing'], ['100-continue, x-wait'], ['100-continue', 'x-wait=1']]) {
+      const body = JSON.stringify(SAMPLE[format].body);
+      const head = [`POST ${SAMPLE[format].path} HTTP/1.1`, `Host: 127.0.0.1:${proxy.port}`,
+        ...Object.entries(SAMPLE[format].headers).map(([k, v]) => `${k}: ${v}`),
+        'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`,
+        ...expect.map((v) => `Expect: ${v}`), '', ''].join('\r\n');
+      const r = await rawExchange(proxy.port, head + body, { waitForClose: true });
+      const what = `${format} Expect: ${expect.join(' + ')}`;
+      assert.ok(r.response.status, `${what}: no answer; raw: ${r.raw.toString().slice(0, 300)}`);
+      assertProxyError(r.response, format, 417, what);
+      assert.equal(r.closed, true, `${what}: connection left open`);
+    }
+  }
+  assert.equal(up.requests.length, 0, 'never forwarded');
+  await proxy.stopClean();
+});
+
 test('request id is present on every proxy-generated error', async (t) => {
   const dead = `http://127.0.0.1:${await closedPort()}`;
   const proxy = await startProxy(t, { providers: await providers({ openai: dead, anthropic: dead, gemini: dead }) });

@@ -108,5 +108,16 @@ TEST(ErrorResponseTest, HttpVersionNotSupportedIs505NotADenial) {
   EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
 }
 
+TEST(ErrorResponseTest, ExpectationFailedIs417NotADenial) {
+  const auto& kind = errorKind(ProxyError::ExpectationFailed);
+  EXPECT_EQ(kind.status, 417);
+  EXPECT_EQ(kind.openai_type, "invalid_request_error");
+  EXPECT_EQ(kind.openai_code, "expectation_failed");
+  EXPECT_EQ(kind.anthropic_type, "invalid_request_error");
+  EXPECT_EQ(kind.gemini_status, "FAILED_PRECONDITION");
+  EXPECT_EQ(kind.denied_reason, "");
+  EXPECT_EQ(errorKind(ProxyError::EmergencyStop).denied_reason, "emergency_stop");
+}
+
 }  // namespace
 }  // namespace spendgate::core

@@ -3,17 +3,17 @@ import assert from 'node:assert/strict';
 
 export const EXPECTED_CODES = {
   openai: {
-    400: 'bad_request', 404: 'not_found', 408: 'request_timeout', 413: 'request_too_large',
+    400: 'bad_request', 404: 'not_found', 408: 'request_timeout', 413: 'request_too_large', 417: 'expectation_failed',
     431: 'request_header_fields_too_large', 501: 'unsupported_transfer_coding', 502: 'upstream_unavailable',
     504: 'upstream_timeout', 505: 'http_version_not_supported',
   },
   anthropic: {
-    400: 'invalid_request_error', 404: 'not_found_error', 408: 'invalid_request_error', 413: 'request_too_large',
+    400: 'invalid_request_error', 404: 'not_found_error', 408: 'invalid_request_error', 413: 'request_too_large', 417: 'invalid_request_error',
     431: 'invalid_request_error', 501: 'invalid_request_error', 502: 'api_error', 504: 'api_error',
     505: 'invalid_request_error',
   },
   gemini: {
-    400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 408: 'DEADLINE_EXCEEDED', 413: 'INVALID_ARGUMENT',
+    400: 'INVALID_ARGUMENT', 404: 'NOT_FOUND', 408: 'DEADLINE_EXCEEDED', 413: 'INVALID_ARGUMENT', 417: 'FAILED_PRECONDITION',
     431: 'INVALID_ARGUMENT', 501: 'UNIMPLEMENTED', 502: 'UNAVAILABLE', 504: 'DEADLINE_EXCEEDED',
     505: 'UNIMPLEMENTED',
   },
