@@ -144,14 +144,16 @@ void cutAt(std::string& out, const char* end) {
 }
 
 /**
- * Writes every field that crosses the proxy: not hop-by-hop, not one `replaced` says the
- * proxy writes itself, and (for names Beast does not know) not one listed in `drop`.
+ * Writes every field that crosses the proxy: not hop-by-hop (also those Connection names), not
+ * one `replaced` says the proxy writes itself, and (for names Beast does not know) not one
+ * listed in `drop`. `written` is told the name of each field written.
  */
-template <class Fields, class Replaced>
+template <class Fields, class Replaced, class Written>
 char* putCrossingFields(char* p,
                         const Fields& fields,
                         std::span<const std::string_view> drop,
-                        Replaced&& replaced) {
+                        Replaced&& replaced,
+                        Written&& written) {
   std::array<std::string_view, 4> few;
   std::vector<std::string_view> more;
   const std::span<const std::string_view> named = namedByConnection(fields, few, more);
@@ -162,6 +164,7 @@ char* putCrossingFields(char* p,
     if (id == http::field::unknown && isListed(name, drop)) continue;
     if (!named.empty() && isListed(name, named)) continue;
     p = putLine(p, name, field.value());
+    written(id);
   }
   return p;
 }
@@ -189,10 +192,13 @@ void appendRequestHead(std::string& out,
   p = put(p, how.target_prefix);
   p = put(p, how.target);
   p = put(p, kVersion);
-  p = putCrossingFields(p, fields, how.drop, [](http::field id) {
-    return id == http::field::expect || id == http::field::host ||
-           id == http::field::accept_encoding || id == http::field::content_length;
-  });
+  p = putCrossingFields(
+      p, fields, how.drop,
+      [](http::field id) {
+        return id == http::field::expect || id == http::field::host ||
+               id == http::field::accept_encoding || id == http::field::content_length;
+      },
+      [](http::field) {});
   p = putLine(p, "Host", how.host);
   p = put(p, kAcceptEncoding);
   // As prepare_payload(): methods that carry a body say so even when it is empty.
@@ -251,12 +257,16 @@ void appendRelayedHead(std::string& out,
   *p++ = '\r';
   *p++ = '\n';
   const bool own_length = how.framing != BodyFraming::AsUpstream || how.decoded;
+  // Whether a Date went out, not whether the upstream sent one: one that Connection names is
+  // dropped as hop-by-hop, and the answer still needs a Date.
   bool dated = false;
-  p = putCrossingFields(p, fields, how.own, [&how, own_length, &dated](http::field id) {
-    dated = dated || id == http::field::date;
-    return (id == http::field::content_length && own_length) ||
-           (id == http::field::content_encoding && how.decoded);
-  });
+  p = putCrossingFields(
+      p, fields, how.own,
+      [&how, own_length](http::field id) {
+        return (id == http::field::content_length && own_length) ||
+               (id == http::field::content_encoding && how.decoded);
+      },
+      [&dated](http::field id) { dated = dated || id == http::field::date; });
   if (how.date_if_missing && !dated) p = putLine(p, "Date", ownAnswerDate());
   switch (how.framing) {
     case BodyFraming::Length:

@@ -14,6 +14,7 @@
 
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/identity/query_key.hpp"
+#include "proxy/relay/response_parser.hpp"
 #include "proxy/relay/wire_format.hpp"
 
 // The tests name only the members of a head's description that matter to them; the rest
@@ -296,6 +297,35 @@ TEST(HeaderRewriteTest, AnAnswerWithoutDateGetsOneWhenAsked) {
   sent = parseHead<false>(wire);
   EXPECT_EQ(sent.count(http::field::date), 1u) << wire;
   EXPECT_EQ(sent[http::field::date], "Sun, 06 Nov 1994 08:49:37 GMT");
+}
+
+TEST(HeaderRewriteTest, ADateThatConnectionNamesIsDroppedAndReplacedWithTheProxysOwn) {
+  // It was dropped as hop-by-hop, and none added: the upstream had sent one.
+  http::response_header<> head;
+  head.result(200);
+  head.insert(http::field::date, "Sun, 06 Nov 1994 08:49:37 GMT");
+  head.insert(http::field::connection, "keep-alive, date");
+  std::string wire;
+  appendRelayedResponseHead(wire, head, {.date_if_missing = true});
+  const auto sent = parseHead<false>(wire);
+  ASSERT_EQ(sent.count(http::field::date), 1u) << wire;
+  EXPECT_NE(sent[http::field::date], "Sun, 06 Nov 1994 08:49:37 GMT") << wire;
+  EXPECT_EQ(sent[http::field::date].size(), 29u) << wire;
+
+  // The same through ResponseParser, whose fields are kept flat.
+  FlatFields fields;
+  ResponseParser parser(fields);
+  const std::string_view upstream =
+      "HTTP/1.1 200 OK\r\nDate: Sun, 06 Nov 1994 08:49:37 GMT\r\nConnection: Date\r\n"
+      "Content-Length: 0\r\n\r\n";
+  boost::beast::error_code ec;
+  parser.put(boost::asio::buffer(upstream.data(), upstream.size()), ec);
+  ASSERT_FALSE(ec) << ec.message();
+  wire.clear();
+  appendRelayedResponseHead(wire, parser, {.date_if_missing = true});
+  const auto relayed = parseHead<false>(wire);
+  ASSERT_EQ(relayed.count(http::field::date), 1u) << wire;
+  EXPECT_NE(relayed[http::field::date], "Sun, 06 Nov 1994 08:49:37 GMT") << wire;
 }
 
 // A head is written into room made for the most it can take, then cut: the longest lines the
