@@ -80,6 +80,12 @@ public:
 
   /** @param catalog the catalog with config overrides already set() on it. */
   Pricer(PriceCatalog catalog, UnknownModelPolicy policy);
+  // Virtual for tests that make pricing fail (the session's settle path); the rest is not.
+  virtual ~Pricer() = default;
+  Pricer(const Pricer&) = default;
+  Pricer(Pricer&&) = default;
+  Pricer& operator=(const Pricer&) = default;
+  Pricer& operator=(Pricer&&) = default;
 
   const PriceCatalog& catalog() const { return catalog_; }
   const UnknownModelPolicy& unknownModelPolicy() const { return policy_; }
@@ -94,7 +100,7 @@ public:
   }
 
   /** @return the cost of `usage` (its `model` is the response model). */
-  Cost cost(const Usage& usage, std::string_view request_model) const;
+  virtual Cost cost(const Usage& usage, std::string_view request_model) const;
 
   /**
    * @return the most the request can cost: input bound = body bytes / kWorstCaseBytesPerToken at

@@ -113,8 +113,16 @@ struct Exchange {
   // The worst case's output bound (admission), when the model is priced: an estimated
   // settlement never passes it. (An unpriced model's worst case has no output bound.)
   std::optional<std::int64_t> output_tokens_bound;
+  // The worst case admission reserved: what a request whose pricing fails twice is charged
+  // (priceAtWorstCase).
+  core::Picodollars worst_cost = 0;
+  std::int64_t worst_input_tokens = 0;
+  std::int64_t worst_output_tokens = 0;
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
+  int answer_status = 0;       // the upstream's, which `usage` was made for
+  bool usage_reading = false;  // price() has begun reading the answer's usage ...
+  bool usage_read = false;     // ... and has it in `result`: a re-run reads nothing again
   std::optional<core::UsageChunkFilter> usage_filter;  // set when include_usage was injected
   std::string decoded;   // the current piece, decoded, when the upstream compressed its answer
   std::string filtered;  // the filter's output for the current piece
@@ -165,6 +173,13 @@ constexpr std::chrono::seconds kErrorWriteTimeout{10};
 constexpr std::size_t kMaxHeldAnswer = 16 * 1024 * 1024;
 // The most of a held answer's buffer a connection keeps for its next answer.
 constexpr std::size_t kKeptHeldAnswer = 16 * 1024;
+
+/** What the exchange's usage reader is made with besides the request and the answer's head. */
+core::UsageExtractor::Limits usageLimits(const Exchange& ex) {
+  core::UsageExtractor::Limits limits;
+  limits.output_tokens_bound = ex.output_tokens_bound;
+  return limits;
+}
 
 double millisSince(std::chrono::steady_clock::time_point from,
                    std::chrono::steady_clock::time_point to) {
@@ -445,9 +460,23 @@ void ClientSession::abandon(std::string_view why) noexcept {
     try {
       settle(ex);
     } catch (...) {
-      // Pricing it or writing its line failed (again): its reservation goes all the same, at the
-      // cost priced so far (none when pricing failed), rather than held until it expires.
-      settleCountersAsPriced(ex);
+      // Pricing it, settling its counters or writing its line failed (again). SPEC §6: it still
+      // gets its one line. Unpriced, it is charged the worst case its reservation holds (what
+      // the provider may bill at most; docs/metering.md), and the counters and the line both
+      // say so. Each is tried once more on its own: a store that fails keeps no line back.
+      if (ex.forwarded && !ex.priced) {
+        priceAtWorstCase(ex);
+        try {
+          worker_.logger().error(ex.record->request_id +
+                                 ": pricing failed again; charged the worst case reserved");
+        } catch (...) {
+        }
+      }
+      try {
+        settleCountersAsPriced(ex);
+      } catch (...) {
+      }
+      writeLine(ex);
     }
   } catch (...) {
     // Nothing more can be done for its counters; it is still logged and uncounted below.
@@ -971,6 +1000,9 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   const auto now = std::chrono::system_clock::now();
   const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
   if (worst.priced) ex.output_tokens_bound = worst.output_tokens_bound;
+  ex.worst_cost = worst.amount;
+  ex.worst_input_tokens = worst.input_tokens_bound;
+  ex.worst_output_tokens = worst.output_tokens_bound;
   // The connection's attributes, kept with their strings: a connection's requests nearly always
   // carry the same ones, and a string equal to the last request's is not copied again.
   core::RequestAttributes& attributes = attributes_;
@@ -1051,10 +1083,20 @@ void ClientSession::price(Exchange& ex) {
 
   core::UsageResult& result = ex.result;
   if (ex.usage) {
-    if (ex.usage_in_whole) {
-      ex.usage->finishInto(held_answer_, result);
-    } else {
-      ex.usage->finishInto(result);
+    // A run that threw after the usage was read (pricing it) reads nothing again; one that threw
+    // while reading a held answer reads it again with a new reader, as the first run did: the
+    // reader it left has part of the answer (an unreadable body's estimate would count twice).
+    // (Held answers are never event streams: the content type only chooses that.)
+    if (!ex.usage_read) {
+      if (ex.usage_in_whole) {
+        if (ex.usage_reading) ex.usage.emplace(ex.info, ex.answer_status, "", usageLimits(ex));
+        ex.usage_reading = true;
+        ex.usage->finishInto(held_answer_, result);
+      } else {
+        ex.usage_reading = true;
+        ex.usage->finishInto(result);
+      }
+      ex.usage_read = true;
     }
   } else if ((ex.client_gone || ex.awaiting_answer) &&
              ex.info.kind != core::EndpointKind::Unmetered) {
@@ -1086,6 +1128,23 @@ void ClientSession::price(Exchange& ex) {
   ex.priced = true;  // done: set last, so a price that threw is tried again (abandon)
 }
 
+void ClientSession::priceAtWorstCase(Exchange& ex) noexcept {
+  core::UsageResult& result = ex.result;
+  if (!ex.usage_read) {
+    // Nothing read that can be trusted: the bounds the worst case was priced at. (Moving a
+    // default result in allocates nothing.)
+    result = core::UsageResult{};
+    result.status = core::UsageStatus::Estimated;
+    result.usage.input_tokens = ex.worst_input_tokens;
+    result.usage.output_tokens = ex.worst_output_tokens;
+  }
+  result.estimated = true;
+  ex.cost = ex.worst_cost;
+  ex.cost_usd_size = 0;
+  ex.price_source = "worst_case";
+  ex.priced = true;
+}
+
 void ClientSession::settleCounters(Exchange& ex) {
   if (ex.counters_settled) return;
   price(ex);
@@ -1112,7 +1171,11 @@ void ClientSession::settleCountersAsPriced(Exchange& ex) {
 void ClientSession::settle(Exchange& ex) {
   if (ex.settled || !ex.forwarded) return;
   settleCounters(ex);
+  writeLine(ex);
+}
 
+void ClientSession::writeLine(Exchange& ex) {
+  if (ex.settled || !ex.forwarded) return;
   const core::UsageResult& result = ex.result;
   if (result.status == core::UsageStatus::Malformed || result.status == core::UsageStatus::Absurd ||
       result.status == core::UsageStatus::TooLarge) {
@@ -1357,9 +1420,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   const bool sse = content_type.starts_with("text/event-stream");
   const bool success = status / 100 == 2;
 
-  core::UsageExtractor::Limits usage_limits;
-  usage_limits.output_tokens_bound = ex.output_tokens_bound;
-  ex.usage.emplace(ex.info, static_cast<int>(status), content_type, usage_limits);
+  ex.answer_status = static_cast<int>(status);
+  ex.usage.emplace(ex.info, ex.answer_status, content_type, usageLimits(ex));
   // Only the stream we asked to carry usage gets the extra chunk removed.
   // We ask for identity, but an upstream may compress anyway. Then the client gets the decoded
   // body, and headers that say so: metering and the usage filter read plain text.

@@ -96,8 +96,15 @@ private:
   void settleCounters(Exchange& exchange);
   /** Settles them at the cost priced so far (none if not priced), once. */
   void settleCountersAsPriced(Exchange& exchange);
+  /**
+   * Pricing threw twice (abandon): charges the worst case admission reserved, with the usage
+   * read if it was, else the worst case's token bounds; estimated.
+   */
+  void priceAtWorstCase(Exchange& exchange) noexcept;
   /** Writes the ledger line for a forwarded request (settling its counters first), once. */
   void settle(Exchange& exchange);
+  /** Writes the ledger line for a forwarded request as priced, once. */
+  void writeLine(Exchange& exchange);
   template <class Stream>
   Awaitable<bool> relayResponse(Stream& upstream, Exchange& exchange);
 
