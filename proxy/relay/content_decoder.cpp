@@ -23,8 +23,14 @@ public:
   Stage(std::string_view name, std::size_t max_output) : name_(name), max_output_(max_output) {}
   virtual ~Stage() = default;
 
-  /** Decodes `in`, appending to `out`. Does nothing once failed or at the end of the stream. */
-  virtual void decode(std::string_view in, std::string& out) = 0;
+  /**
+   * Decodes `in`, appending to `out`, and stops after the slice that takes what it appended to
+   * `limit` or more. Bytes after the end of the stream are taken and ignored.
+   * @return how many bytes of `in` it took; the rest is for the next call.
+   */
+  virtual std::size_t decode(std::string_view in, std::string& out, std::size_t limit) = 0;
+  /** @return true when output may be left inside the coder with no more input. */
+  virtual bool hasPendingOutput() const = 0;
 
   bool failed() const { return !error_.empty(); }
   const std::string& error() const { return error_; }
@@ -74,8 +80,10 @@ public:
     if (initialized_) inflateEnd(&zs_);
   }
 
-  void decode(std::string_view in, std::string& out) override {
-    if (failed() || done_) return;
+  std::size_t decode(std::string_view in, std::string& out, std::size_t limit) override {
+    const std::size_t given = in.size();
+    if (failed() || done_) return given;
+    const std::size_t start = out.size();
     if (!initialized_) {
       // "deflate" should be zlib-wrapped, but some servers send raw deflate. Sniff the two
       // header bytes (as browsers do): a valid zlib or gzip header means auto-detect, else raw.
@@ -83,16 +91,20 @@ public:
         const std::size_t take = std::min(in.size(), 2 - header_.size());
         header_.append(in.substr(0, take));
         in.remove_prefix(take);
-        if (header_.size() < 2) return;
+        if (header_.size() < 2) return given;
       }
-      if (!init(coding_ == Coding::Deflate && !looksWrapped(header_))) return;
+      if (!init(coding_ == Coding::Deflate && !looksWrapped(header_))) return given;
       if (!header_.empty()) {
-        inflateSome(header_, out);
+        // Two bytes decode to nothing yet: they go in whole, under any limit.
+        inflateSome(header_, out, start, SIZE_MAX);
         header_.clear();
       }
     }
-    inflateSome(in, out);
+    const std::size_t left = inflateSome(in, out, start, limit);
+    return failed() || done_ ? given : given - left;
   }
+
+  bool hasPendingOutput() const override { return pending_output_ && !failed() && !done_; }
 
 private:
   static bool looksWrapped(std::string_view header) {
@@ -115,14 +127,28 @@ private:
     return true;
   }
 
-  void inflateSome(std::string_view in, std::string& out) {
+  /**
+   * Inflates `in` until it is used up or out has grown `limit` past `start`.
+   * @return how many bytes of `in` are left.
+   */
+  std::size_t inflateSome(std::string_view in,
+                          std::string& out,
+                          std::size_t start,
+                          std::size_t limit) {
+    // Output zlib still holds from the last call comes first, also with no new input.
+    if (in.empty() && hasPendingOutput()) {
+      zs_.next_in = nullptr;
+      zs_.avail_in = 0;
+      inflateInput(out, start, limit);
+    }
     while (!in.empty() && !failed() && !done_) {
+      if (out.size() - start >= limit) return in.size();
       if (finished_) {
         // The stream ended. Another gzip member may follow; anything else is trailing junk
         // (padding, typically) and ignored: the metering copy has all the body had to say.
         if (raw_ || static_cast<unsigned char>(in.front()) != 0x1f) {
           done_ = true;
-          return;
+          return 0;
         }
         inflateReset(&zs_);
         finished_ = false;
@@ -130,14 +156,23 @@ private:
       const std::size_t take = std::min<std::size_t>(in.size(), UINT_MAX);
       zs_.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(in.data()));
       zs_.avail_in = static_cast<uInt>(take);
-      inflateInput(out);
+      inflateInput(out, start, limit);
       in.remove_prefix(take - zs_.avail_in);
     }
+    return in.size();
   }
 
-  /** Inflates zs_'s pending input until it is used up, the stream ends, or an error. */
-  void inflateInput(std::string& out) {
+  /**
+   * Inflates zs_'s pending input until it is used up, the stream ends, an error, or out has grown
+   * `limit` past `start` (then zlib may hold more output: pending_output_).
+   */
+  void inflateInput(std::string& out, std::size_t start, std::size_t limit) {
+    pending_output_ = false;
     for (;;) {
+      if (out.size() - start >= limit) {
+        pending_output_ = true;
+        return;
+      }
       const std::size_t before = out.size();
       const std::size_t slice = sliceSize();
       out.resize(before + slice);
@@ -170,8 +205,9 @@ private:
   z_stream zs_{};
   bool initialized_ = false;
   bool raw_ = false;
-  bool done_ = false;   // ended and followed by non-gzip bytes: ignore everything from here on
-  std::string header_;  // deflate only: the first bytes, kept until the format is known
+  bool done_ = false;  // ended and followed by non-gzip bytes: ignore everything from here on
+  bool pending_output_ = false;  // stopped at the limit: zlib may hold output with no input
+  std::string header_;           // deflate only: the first bytes, kept until the format is known
 };
 
 /** Brotli (RFC 7932). */
@@ -186,11 +222,15 @@ public:
     if (state_ != nullptr) BrotliDecoderDestroyInstance(state_);
   }
 
-  void decode(std::string_view in, std::string& out) override {
-    if (failed() || finished_ || in.empty()) return;
+  std::size_t decode(std::string_view in, std::string& out, std::size_t limit) override {
+    if (failed() || finished_) return in.size();
+    if (in.empty() && !hasPendingOutput()) return 0;
     std::size_t avail_in = in.size();
     const auto* next_in = reinterpret_cast<const std::uint8_t*>(in.data());
+    const std::size_t start = out.size();
+    const auto taken = [&] { return failed() || finished_ ? in.size() : in.size() - avail_in; };
     for (;;) {
+      if (out.size() - start >= limit) return taken();
       const std::size_t before = out.size();
       const std::size_t slice = sliceSize();
       out.resize(before + slice);
@@ -199,20 +239,24 @@ public:
       const BrotliDecoderResult rc = BrotliDecoderDecompressStream(state_, &avail_in, &next_in,
                                                                    &avail_out, &next_out, nullptr);
       account(out, before, slice - avail_out);
-      if (failed()) return;
+      if (failed()) return taken();
       switch (rc) {
         case BROTLI_DECODER_RESULT_NEEDS_MORE_OUTPUT:
           break;
         case BROTLI_DECODER_RESULT_NEEDS_MORE_INPUT:
-          return;
+          return taken();
         case BROTLI_DECODER_RESULT_SUCCESS:  // Bytes after the end are ignored.
           finished_ = true;
-          return;
+          return taken();
         default:
           fail(BrotliDecoderErrorString(BrotliDecoderGetErrorCode(state_)));
-          return;
+          return taken();
       }
     }
+  }
+
+  bool hasPendingOutput() const override {
+    return !failed() && !finished_ && BrotliDecoderHasMoreOutput(state_) == BROTLI_TRUE;
   }
 
 private:
@@ -245,28 +289,29 @@ public:
     }
   }
 
-  void feed(std::string_view encoded, std::string& out) {
-    if (!error_.empty() || encoded.empty()) return;
-    std::string_view data = encoded;
+  void push(std::string_view encoded) {
+    if (!error_.empty() || stages_.empty()) return;
+    input_.erase(0, input_at_);
+    input_at_ = 0;
+    input_.append(encoded);
+  }
+
+  bool pull(std::string& out, std::size_t limit) {
+    if (!error_.empty() || stages_.empty()) return false;
+    const std::size_t before = out.size();
+    produce(stages_.size() - 1, out, limit);
+    decoded_ += out.size() - before;
+    return hasOutput();
+  }
+
+  bool hasOutput() const {
+    if (!error_.empty()) return false;
+    if (input_at_ < input_.size()) return true;
     for (std::size_t i = 0; i < stages_.size(); ++i) {
-      Stage& stage = *stages_[i];
-      if (i + 1 == stages_.size()) {
-        const std::size_t before = out.size();
-        stage.decode(data, out);
-        decoded_ += out.size() - before;
-      } else {
-        // Inner layers take the previous layer's output; two buffers alternate between them.
-        std::string& next = scratch_[i % 2];
-        next.clear();
-        stage.decode(data, next);
-        data = next;
-      }
-      // Whatever a failing layer produced still goes down the chain; the error is reported after.
-      if (stage.failed() && error_.empty()) {
-        error_ = stage.error();
-        too_large_ = stage.overCap();
-      }
+      if (stages_[i]->hasPendingOutput()) return true;
+      if (i + 1 < stages_.size() && between_at_[i] < between_[i].size()) return true;
     }
+    return false;
   }
 
   bool ok() const { return error_.empty(); }
@@ -279,11 +324,54 @@ public:
   }
 
 private:
+  /**
+   * Appends stage i's output to `out` until it has grown `limit` or more, or stage i has no
+   * input left; an inner stage's input is refilled from the stage before it, one slice at a
+   * time, so no buffer between stages grows past a slice or two.
+   */
+  void produce(std::size_t i, std::string& out, std::size_t limit) {
+    Stage& stage = *stages_[i];
+    std::string& in = i == 0 ? input_ : between_[i - 1];
+    std::size_t& at = i == 0 ? input_at_ : between_at_[i - 1];
+    const std::size_t start = out.size();
+    // After an error, what the failing layer produced still goes down the chain.
+    while (out.size() - start < limit) {
+      if (at == in.size() && !stage.hasPendingOutput()) {
+        if (i == 0 || !error_.empty()) break;
+        in.clear();
+        at = 0;
+        produce(i - 1, in, kChunk);
+        if (in.empty()) break;
+      }
+      const std::size_t produced_before = out.size();
+      const std::size_t taken =
+          stage.decode(std::string_view(in).substr(at), out, limit - (out.size() - start));
+      at += taken;
+      if (stage.failed() && error_.empty()) {
+        error_ = stage.error();
+        too_large_ = stage.overCap();
+      }
+      if (taken == 0 && at < in.size() && out.size() == produced_before &&
+          !stage.hasPendingOutput()) {
+        // Never spin on input a coder will not take.
+        if (error_.empty()) error_ = "decoder made no progress";
+        break;
+      }
+    }
+    if (i == 0 && at == in.size()) {
+      in.clear();
+      at = 0;
+    }
+  }
+
   std::vector<std::unique_ptr<Stage>> stages_;  // in decoding order: last coding applied first
   std::string error_;
   bool too_large_ = false;
   std::size_t decoded_ = 0;
-  std::string scratch_[2];
+  std::string input_;  // pushed, not yet decoded: input_[input_at_..]
+  std::size_t input_at_ = 0;
+  std::string between_[kMaxLayers - 1];  // stage i's output, stage i+1's input
+  std::size_t between_at_[kMaxLayers - 1] = {};
 };
 
 std::unique_ptr<ContentDecoder> ContentDecoder::create(std::string_view content_encoding,
@@ -329,7 +417,13 @@ std::unique_ptr<ContentDecoder> ContentDecoder::create(std::string_view content_
 ContentDecoder::ContentDecoder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 ContentDecoder::~ContentDecoder() = default;
 
-void ContentDecoder::feed(std::string_view encoded, std::string& out) { impl_->feed(encoded, out); }
+void ContentDecoder::feed(std::string_view encoded, std::string& out) {
+  impl_->push(encoded);
+  impl_->pull(out, SIZE_MAX);
+}
+void ContentDecoder::push(std::string_view encoded) { impl_->push(encoded); }
+bool ContentDecoder::pull(std::string& out, std::size_t limit) { return impl_->pull(out, limit); }
+bool ContentDecoder::hasOutput() const { return impl_->hasOutput(); }
 bool ContentDecoder::ok() const { return impl_->ok(); }
 std::string ContentDecoder::error() const { return impl_->error(); }
 bool ContentDecoder::tooLarge() const { return impl_->tooLarge(); }

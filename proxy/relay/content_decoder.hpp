@@ -46,6 +46,21 @@ public:
    */
   void feed(std::string_view encoded, std::string& out);
 
+  /**
+   * Takes the next piece of the encoded body without decoding it: pull() decodes it a bounded
+   * amount at a time, so a relay decodes no faster than its client reads (a small compressed
+   * piece can decode to megabytes).
+   */
+  void push(std::string_view encoded);
+  /**
+   * Decodes what push() gave, appending to `out` until it has grown by `limit` or more (at most
+   * one 16 KiB slice more) or nothing is left to decode.
+   * @return hasOutput(): true while more can come out without another push().
+   */
+  bool pull(std::string& out, std::size_t limit);
+  /** @return true while pushed input (or output a coder holds) is still to come out. */
+  bool hasOutput() const;
+
   /** @return false after a decoding error, beyond max_output, or for an unsupported coding. */
   bool ok() const;
   /** @return why ok() is false; empty while it is true. */

@@ -161,6 +161,9 @@ struct Exchange {
 namespace {
 
 constexpr std::size_t kRelayBufferSize = 8192;
+// The most one step of the relay decodes from a compressed answer before it is written: one
+// compressed piece can decode to megabytes.
+constexpr std::size_t kDecodedPiece = 64 * 1024;
 constexpr std::string_view kUploadUrlHeader = "x-goog-upload-url";
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
 // After refusing a request whose body is still arriving, read and drop this much of it so
@@ -1518,7 +1521,10 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   for (;;) {
     auto& body = parser.body();
     std::string_view piece;
-    if (!parser.is_done()) {
+    // A decoder with output left is drained first: the upstream is read no faster than the
+    // client takes what one piece decodes to.
+    const bool decoding_left = decoder && decoder->hasOutput();
+    if (!decoding_left && !parser.is_done()) {
       body.data = buffer.data();
       body.size = buffer.size();
       beast::error_code ec;
@@ -1551,10 +1557,11 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       }
       piece = std::string_view(buffer.data(), buffer.size() - body.size);
     }
-    const bool done = parser.is_done();
-    if (decoder && !piece.empty()) {
+    bool done = parser.is_done();
+    if (decoder && (!piece.empty() || decoding_left)) {
       ex.decoded.clear();
-      decoder->feed(piece, ex.decoded);
+      decoder->push(piece);
+      if (decoder->pull(ex.decoded, kDecodedPiece)) done = false;
       if (!decoder->ok()) {
         std::string message = "cannot decode the upstream's answer: " + decoder->error();
         if (hold_whole && !head_sent && !ex.client_gone) {

@@ -462,6 +462,68 @@ TEST(ContentDecoderTest, OutputExactlyAtTheCapIsFine) {
   EXPECT_TRUE(over->tooLarge());
 }
 
+TEST(ContentDecoderTest, PullDecodesABombABoundedAmountAtATime) {
+  // A relay decodes no faster than its client reads: each pull() gives at most its limit plus
+  // one 16 KiB slice, however much one pushed piece expands to.
+  constexpr std::size_t kPlain = 8u << 20;
+  constexpr std::size_t kLimit = 64 * 1024;
+  const std::string zeros(kPlain, '\0');
+  const std::vector<std::pair<const char*, std::string>> bombs = {
+      {"gzip", gzipZeros(kPlain)},
+      {"deflate", deflateWith(zeros, kZlibBits, 0, 9)},
+      {"br", brotli(zeros)},
+      {"gzip, br", brotli(gzipZeros(kPlain))},
+      {"br, gzip, deflate", deflateWith(gzip(brotli(zeros)), kRawBits)},
+  };
+  for (const auto& [content_encoding, encoded] : bombs) {
+    SCOPED_TRACE(content_encoding);
+    auto decoder = ContentDecoder::create(content_encoding);
+    decoder->push(encoded);  // the whole bomb in one piece
+    std::size_t total = 0;
+    std::size_t pulls = 0;
+    for (bool more = true; more; ++pulls) {
+      std::string out;
+      more = decoder->pull(out, kLimit);
+      ASSERT_LE(out.size(), kLimit + 16 * 1024);
+      ASSERT_TRUE(out.empty() || out.find_first_not_of('\0') == std::string::npos);
+      total += out.size();
+      ASSERT_LT(pulls, kPlain);  // never spins
+    }
+    EXPECT_TRUE(decoder->ok()) << decoder->error();
+    EXPECT_TRUE(decoder->finished());
+    EXPECT_FALSE(decoder->hasOutput());
+    EXPECT_EQ(total, kPlain);
+    EXPECT_EQ(decoder->decodedBytes(), kPlain);
+    EXPECT_GE(pulls, kPlain / (kLimit + 16 * 1024));
+  }
+}
+
+TEST(ContentDecoderTest, PushAndPullInRandomPiecesMatchFeed) {
+  std::mt19937 rng(7);
+  std::string plain;
+  for (int i = 0; i < 200000; ++i) plain.push_back(static_cast<char>('a' + rng() % 7));
+  const std::vector<std::pair<const char*, std::string>> cases = {
+      {"gzip", gzip(plain)},
+      {"br", brotli(plain)},
+      {"gzip, br", brotli(gzip(plain))},
+  };
+  for (const auto& [content_encoding, encoded] : cases) {
+    SCOPED_TRACE(content_encoding);
+    auto decoder = ContentDecoder::create(content_encoding);
+    std::string out;
+    for (std::size_t pos = 0; pos < encoded.size();) {
+      const std::size_t n = 1 + rng() % 3000;
+      decoder->push(std::string_view(encoded).substr(pos, n));
+      pos += n;
+      while (decoder->pull(out, 1 + rng() % 40000)) {
+      }
+    }
+    EXPECT_TRUE(decoder->ok()) << decoder->error();
+    EXPECT_TRUE(decoder->finished());
+    EXPECT_EQ(out, plain);
+  }
+}
+
 TEST(ContentDecoderTest, DefaultCapIs64MiB) {
   static_assert(ContentDecoder::kDefaultMaxOutput == 64u * 1024 * 1024);
   const std::string encoded = gzipZeros(ContentDecoder::kDefaultMaxOutput + 1);
