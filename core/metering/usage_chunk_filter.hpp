@@ -29,7 +29,14 @@ namespace spendgate::core {
  */
 class UsageChunkFilter {
 public:
-  explicit UsageChunkFilter(std::size_t max_event_bytes = SseParser::kDefaultMaxEventBytes);
+  /**
+   * The most of one event held back before it is passed on undecided. An injected usage chunk is
+   * a few hundred bytes; a longer event is forwarded as it comes (with any `"usage":null` member
+   * left in), so a relay never reads more than this ahead of its client.
+   */
+  static constexpr std::size_t kDefaultMaxHeldEvent = 256 * 1024;
+
+  explicit UsageChunkFilter(std::size_t max_event_bytes = kDefaultMaxHeldEvent);
 
   /** Consumes upstream bytes and appends the bytes to forward to `out`. */
   void feed(std::string_view upstream_bytes, std::string& out);

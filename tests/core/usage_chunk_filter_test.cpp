@@ -93,6 +93,23 @@ TEST(UsageChunkFilter, NullUsageIsCutOnlyFromDataLines) {
   }
 }
 
+TEST(UsageChunkFilter, AnOverLongEventIsPassedOnWithABoundedHoldBack) {
+  // A line longer than the hold-back is relayed as it comes: the proxy must not read megabytes
+  // ahead of a client that does not read.
+  UsageChunkFilter filter;
+  std::string upstream = "data: {\"choices\":[{\"delta\":{\"content\":\"";
+  upstream.append(4u << 20, 'x');
+  upstream.append("\"}}],\"usage\":null}\n\ndata: [DONE]\n\n");
+  std::string out;
+  for (std::size_t at = 0; at < upstream.size(); at += 8192) {
+    filter.feed(std::string_view(upstream).substr(at, 8192), out);
+    ASSERT_LE(filter.heldBytes(), UsageChunkFilter::kDefaultMaxHeldEvent + 8192) << at;
+  }
+  filter.finish(out);
+  EXPECT_EQ(out, upstream);  // undecided: passed on unchanged
+  EXPECT_LE(UsageChunkFilter::kDefaultMaxHeldEvent, 1u << 20);
+}
+
 TEST(UsageChunkFilter, UnterminatedTailIsForwardedAtFinish) {
   UsageChunkFilter filter;
   std::string out;
