@@ -34,6 +34,8 @@ struct ServerConfig {
   Millis first_byte_timeout{120000};
   Millis request_timeout{600000};
   Millis shutdown_grace{30000};  // extension: how long SIGTERM lets in-flight requests finish
+  // extension: what all requests together may hold in large buffers beyond 1 MiB each
+  uint64_t max_buffered_bytes = 268435456;
 };
 
 struct AdminConfig {

@@ -266,9 +266,9 @@ private:
   // ---- sections ----
 
   void parseServer(const YamlValue& value) {
-    auto m =
-        r_.map(value, {"listen", "threads", "max_body_bytes", "max_header_bytes", "idle_timeout",
-                       "first_byte_timeout", "request_timeout", "shutdown_grace"});
+    auto m = r_.map(
+        value, {"listen", "threads", "max_body_bytes", "max_header_bytes", "idle_timeout",
+                "first_byte_timeout", "request_timeout", "shutdown_grace", "max_buffered_bytes"});
     if (!m) return;
     ServerConfig& s = c_.server;
     if (auto address = readListen(*m, server_listen_mark_)) s.listen = *address;
@@ -289,6 +289,7 @@ private:
     readDuration(*m, "first_byte_timeout", s.first_byte_timeout, false);
     readDuration(*m, "request_timeout", s.request_timeout, false);
     readDuration(*m, "shutdown_grace", s.shutdown_grace, true);
+    readCount(*m, "max_buffered_bytes", s.max_buffered_bytes, 0);
   }
 
   void parseAdmin(const YamlValue& value) {

@@ -17,7 +17,8 @@ std::size_t findLineEnd(std::string_view bytes, std::size_t from) {
 
 }  // namespace
 
-SseParser::SseParser(std::size_t max_event_bytes) : max_event_bytes_(max_event_bytes) {}
+SseParser::SseParser(std::size_t max_event_bytes, BufferAllowance* buffers)
+    : max_event_bytes_(max_event_bytes), grant_(buffers) {}
 
 std::uint64_t SseParser::settledOffset() const {
   // A discarded event will never be dispatched, so its bytes are settled as they arrive.
@@ -65,7 +66,7 @@ void SseParser::feed(std::string_view bytes, Handler& handler) {
       const std::string_view rest = bytes.substr(i);
       if (discarding_) {
         discard_line_nonempty_ = true;
-      } else if (line_buf_.size() + rest.size() + data_.size() > max_event_bytes_) {
+      } else if (!fits(line_buf_.size() + rest.size() + data_.size())) {
         startDiscarding(handler);
         discard_line_nonempty_ = true;
       } else {
@@ -92,7 +93,7 @@ void SseParser::feed(std::string_view bytes, Handler& handler) {
       discard_line_nonempty_ = false;
     } else if (line_buf_.empty()) {
       processLine(piece, line_start_, line_end, cr_pending, handler);
-    } else if (line_buf_.size() + piece.size() + data_.size() > max_event_bytes_) {
+    } else if (!fits(line_buf_.size() + piece.size() + data_.size())) {
       startDiscarding(handler);
       discard_line_nonempty_ = false;
     } else {
@@ -100,6 +101,12 @@ void SseParser::feed(std::string_view bytes, Handler& handler) {
       processLine(line_buf_, line_start_, line_end, cr_pending, handler);
     }
     line_buf_.clear();
+    if (grant_.taken() > 0 && data_.empty()) {
+      // A large event ended: its buffers go, and so does its share of the allowance.
+      std::string().swap(line_buf_);
+      std::string().swap(data_);
+      grant_.release();
+    }
     line_start_ = line_end;
     skip_lf_ = cr_pending;
     i = j + terminator;
@@ -142,7 +149,7 @@ void SseParser::processLine(std::string_view line,
     if (!value.empty() && value.front() == ' ') value.remove_prefix(1);
   }
   if (field == "data") {
-    if (data_.size() + value.size() + 1 > max_event_bytes_) {
+    if (!fits(data_.size() + value.size() + 1)) {
       startDiscarding(handler);
       return;
     }
@@ -177,6 +184,7 @@ void SseParser::startDiscarding(Handler& handler) {
   // Give the oversized buffers back instead of keeping megabytes of capacity around.
   std::string().swap(data_);
   std::string().swap(line_buf_);
+  grant_.release();
   type_.clear();
 }
 

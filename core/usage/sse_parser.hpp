@@ -5,6 +5,9 @@
 #include <string>
 #include <string_view>
 
+#include "core/memory/buffer_allowance.hpp"
+#include "core/memory/buffer_grant.hpp"
+
 namespace spendgate::core {
 
 /** One dispatched server-sent event. Views are valid only during the Handler::onEvent call. */
@@ -54,7 +57,12 @@ public:
     virtual void onOverflow(std::uint64_t raw_begin) { (void)raw_begin; }
   };
 
-  explicit SseParser(std::size_t max_event_bytes = kDefaultMaxEventBytes);
+  /**
+   * @param buffers what all requests together may hold past 1 MiB each (BufferGrant); an event
+   *        that cannot take what it needs is discarded as one past the cap. None: the cap only.
+   */
+  explicit SseParser(std::size_t max_event_bytes = kDefaultMaxEventBytes,
+                     BufferAllowance* buffers = nullptr);
 
   /** Parses the next bytes of the stream, calling `handler` for every event they complete. */
   void feed(std::string_view bytes, Handler& handler);
@@ -84,7 +92,14 @@ private:
   void dispatch(std::uint64_t raw_end, bool ended_by_cr, Handler& handler);
   void startDiscarding(Handler& handler);
 
+  /**
+   * @return true when the event may hold `size` bytes (line and data so far), counted at twice
+   *         that: what its two strings may reserve as they grow.
+   */
+  bool fits(std::size_t size) { return size <= max_event_bytes_ && grant_.cover(2 * size); }
+
   std::size_t max_event_bytes_;
+  BufferGrant grant_;              // the event's share of the allowance
   std::uint64_t offset_ = 0;       // bytes fed so far
   std::uint64_t block_start_ = 0;  // first byte of the event being read (or of the next one)
   std::uint64_t line_start_ = 0;   // first byte of the line in line_buf_

@@ -66,8 +66,9 @@ UsageExtractor::UsageExtractor(const RequestInfo& request,
     : request_(request),
       limits_(limits),
       success_status_(http_status >= 200 && http_status < 300),
-      sse_(limits.max_event_bytes),
+      sse_(limits.max_event_bytes, limits.buffers),
       array_(limits.max_event_bytes),
+      body_grant_(limits.buffers),
       estimator_(request.request_body_bytes) {
   if (!success_status_ || request.kind == EndpointKind::Unmetered) {
     mode_ = Mode::Skip;
@@ -87,9 +88,12 @@ void UsageExtractor::feed(std::string_view bytes) {
     case Mode::Json:
       body_bytes_ += static_cast<std::int64_t>(bytes.size());
       if (body_too_large_) return;
-      if (body_.size() + bytes.size() > limits_.max_json_bytes) {
+      if (body_.size() + bytes.size() > limits_.max_json_bytes ||
+          !body_grant_.reserveAppend(body_, bytes.size(), limits_.max_json_bytes)) {
+        body_over_allowance_ = body_.size() + bytes.size() <= limits_.max_json_bytes;
         body_too_large_ = true;
         std::string().swap(body_);
+        body_grant_.release();
         return;
       }
       body_.append(bytes);
@@ -404,9 +408,20 @@ void UsageExtractor::finishWith(const std::string_view* held, UsageResult& out) 
     return;
   }
   if (mode_ == Mode::Json) {
+    // The copy goes once read, whichever way this ends, and with it its share of the allowance.
+    struct DropBody {
+      UsageExtractor& owner;
+      ~DropBody() {
+        std::string().swap(owner.body_);
+        owner.body_grant_.release();
+      }
+    } drop_body{*this};
     const std::int64_t body_estimate = UsageEstimator::tokensFor(body_bytes_);
     if (body_too_large_) {
-      detail_ = "response body over " + std::to_string(limits_.max_json_bytes) + " bytes";
+      detail_ =
+          body_over_allowance_
+              ? "response body over what the proxy may still buffer (server.max_buffered_bytes)"
+              : "response body over " + std::to_string(limits_.max_json_bytes) + " bytes";
       out = estimateResult(UsageStatus::TooLarge, body_estimate);
       return;
     }
@@ -432,7 +447,6 @@ void UsageExtractor::finishWith(const std::string_view* held, UsageResult& out) 
       }
       handleJsonDocument(*doc);
     }
-    std::string().swap(body_);
   }
   if (mode_ == Mode::JsonArray) {
     if (array_.closed()) terminal_ = true;

@@ -6,6 +6,8 @@
 #include <string>
 #include <string_view>
 
+#include "core/memory/buffer_allowance.hpp"
+#include "core/memory/buffer_grant.hpp"
 #include "core/metering/request_info.hpp"
 #include "core/usage/anthropic_usage.hpp"
 #include "core/usage/json_array_splitter.hpp"
@@ -44,6 +46,9 @@ public:
      * the model's max_output_tokens, times n; 0 for embeddings), when the caller knows it. An
      * estimate never passes it, so an estimated settlement never exceeds the reservation. */
     std::optional<std::int64_t> output_tokens_bound;
+    /** What all requests together may buffer (the JSON body, a stream's event) past 1 MiB each;
+     * none: only the caps above. Past it the body is `too_large`, the event discarded. */
+    BufferAllowance* buffers = nullptr;
   };
 
   /**
@@ -127,9 +132,11 @@ private:
   SseParser sse_;
   JsonArraySplitter array_;
   JsonScratch json_;
-  OpenAiAnswer scanned_;  // what the one-pass scan read from the answer or the last chunk event
-  std::string body_;      // Json mode only
+  OpenAiAnswer scanned_;    // what the one-pass scan read from the answer or the last chunk event
+  std::string body_;        // Json mode only
+  BufferGrant body_grant_;  // body_'s share of Limits::buffers
   bool body_too_large_ = false;
+  bool body_over_allowance_ = false;  // too large for what the process had left, not the cap
   std::int64_t body_bytes_ = 0;
 
   UsageEstimator estimator_;

@@ -13,6 +13,7 @@
 #include "core/enforcement/emergency_stop.hpp"
 #include "core/json/plain_json.hpp"
 #include "core/ledger/ledger_entry.hpp"
+#include "core/memory/buffer_allowance.hpp"
 #include "core/store/budget_listing.hpp"
 #include "proxy/admin/admin_auth.hpp"
 #include "proxy/admin/report_routes.hpp"
@@ -315,6 +316,8 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
         core::emergencyStopBlocks(state.emergency_stop, std::chrono::system_clock::now());
     state.store_up = services_.enforcer.storeUp() && budgets.ok();
     state.fail_open_admissions = services_.enforcer.reconcileStats().local_admissions;
+    state.buffered_bytes = services_.buffers.inUse();
+    state.max_buffered_bytes = services_.buffers.total();
     Response response{http::status::ok, 11};
     response.set(http::field::content_type, "text/plain; version=0.0.4; charset=utf-8");
     MetricsShard merged;

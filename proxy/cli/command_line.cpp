@@ -13,6 +13,7 @@
 #include "config/config_loader.hpp"
 #include "config/price_catalog_loader.hpp"
 #include "core/identity/virtual_key_format.hpp"
+#include "core/memory/buffer_allowance.hpp"
 #include "core/pricing/price_catalog.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
@@ -451,7 +452,8 @@ int CommandLine::serve() {
     } else {
       spend = std::make_unique<core::SpendStats>();
     }
-    ProxyServer server(runtime, Services{logger, ledger, enforcer, alerts, *spend}, path);
+    core::BufferAllowance buffers(runtime->config.server.max_buffered_bytes);
+    ProxyServer server(runtime, Services{logger, ledger, enforcer, alerts, *spend, buffers}, path);
     auto store = makeCounterStore(runtime->config.store, server.eventLoops(), logger);
     redis = redisStoreOf(store);
     auto leasing = std::dynamic_pointer_cast<LeasingCounterStore>(store);

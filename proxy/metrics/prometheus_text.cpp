@@ -125,6 +125,13 @@ std::string renderPrometheus(const MetricsShard& m, const ScrapeState& state) {
          "(fail_open).");
   out +=
       "spendgate_fail_open_admissions_total " + std::to_string(state.fail_open_admissions) + "\n";
+  // Extension: how close large answers are to server.max_buffered_bytes (docs/metering.md).
+  header(out, "spendgate_buffered_bytes", "gauge",
+         "Bytes held answers, metering copies and stream events hold beyond 1 MiB each.");
+  out += "spendgate_buffered_bytes " + std::to_string(state.buffered_bytes) + "\n";
+  header(out, "spendgate_max_buffered_bytes", "gauge",
+         "The most spendgate_buffered_bytes may reach (server.max_buffered_bytes).");
+  out += "spendgate_max_buffered_bytes " + std::to_string(state.max_buffered_bytes) + "\n";
 
   header(out, "spendgate_upstream_seconds", "histogram",
          "Time spent waiting on the provider, per request.");

@@ -174,13 +174,16 @@ constexpr std::chrono::seconds kErrorWriteTimeout{10};
 // A non-streamed metered answer is held until it is complete so its cost can go in a header;
 // a larger one is relayed as it comes, without the header.
 constexpr std::size_t kMaxHeldAnswer = 16 * 1024 * 1024;
+// The most a held answer's buffer grows to: the hold limit and the piece that passes it.
+constexpr std::size_t kMaxHeldBuffer = kMaxHeldAnswer + 128 * 1024;
 // The most of a held answer's buffer a connection keeps for its next answer.
 constexpr std::size_t kKeptHeldAnswer = 16 * 1024;
 
 /** What the exchange's usage reader is made with besides the request and the answer's head. */
-core::UsageExtractor::Limits usageLimits(const Exchange& ex) {
+core::UsageExtractor::Limits usageLimits(const Exchange& ex, core::BufferAllowance& buffers) {
   core::UsageExtractor::Limits limits;
   limits.output_tokens_bound = ex.output_tokens_bound;
+  limits.buffers = &buffers;
   return limits;
 }
 
@@ -398,6 +401,7 @@ ClientSession::ClientSession(Socket socket, Worker& worker)
   // read past it. Beast buffers a chunk-size line or a trailer section until its end with no
   // limit of its own; past this the read fails (buffer_overflow) instead of growing for ever.
   buffer_.max_size(kMaxUnparsedBytes);
+  held_grant_.use(&worker_.buffers());
   beast::error_code ignored;
   socket_.non_blocking(true, ignored);  // for writeAtOnce
   worker_.add(this);
@@ -1092,7 +1096,8 @@ void ClientSession::price(Exchange& ex) {
     // (Held answers are never event streams: the content type only chooses that.)
     if (!ex.usage_read) {
       if (ex.usage_in_whole) {
-        if (ex.usage_reading) ex.usage.emplace(ex.info, ex.answer_status, "", usageLimits(ex));
+        if (ex.usage_reading)
+          ex.usage.emplace(ex.info, ex.answer_status, "", usageLimits(ex, worker_.buffers()));
         ex.usage_reading = true;
         ex.usage->finishInto(held_answer_, result);
       } else {
@@ -1424,7 +1429,7 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   const bool success = status / 100 == 2;
 
   ex.answer_status = static_cast<int>(status);
-  ex.usage.emplace(ex.info, ex.answer_status, content_type, usageLimits(ex));
+  ex.usage.emplace(ex.info, ex.answer_status, content_type, usageLimits(ex, worker_.buffers()));
   // Only the stream we asked to carry usage gets the extra chunk removed.
   // We ask for identity, but an upstream may compress anyway. Then the client gets the decoded
   // body, and headers that say so: metering and the usage filter read plain text.
@@ -1584,8 +1589,13 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
       piece = ex.filtered;
     }
     if (hold_whole) {
+      // Past 1 MiB a held answer also needs room in what all requests may hold: without it, it
+      // is relayed from here on, as one past the hold limit is.
+      const bool room = held_grant_.reserveAppend(whole, piece.size(), kMaxHeldBuffer);
+      // Without room the last piece goes in at its size (no doubling), and the hold ends.
+      if (!room) core::BufferGrant::reserveExactly(whole, whole.size() + piece.size());
       whole.append(piece);
-      if (!done && whole.size() <= kMaxHeldAnswer) continue;
+      if (!done && whole.size() <= kMaxHeldAnswer && room) continue;
       if (done) {
         ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
         // The cost and the counters are settled before the answer goes out (a caller who
@@ -1658,6 +1668,7 @@ void ClientSession::releaseHeldAnswer() {
   // The connection keeps the buffer for its next answer, unless it grew large.
   held_answer_.clear();
   if (held_answer_.capacity() > kKeptHeldAnswer) held_answer_ = std::string();
+  held_grant_.release();
 }
 
 Awaitable<bool> ClientSession::failHeldAnswer(Exchange& ex, ProxyError error, std::string message) {

@@ -13,6 +13,7 @@
 #include "core/enforcement/request_attributes.hpp"
 #include "core/http/canonical_path.hpp"
 #include "core/http/error_response.hpp"
+#include "core/memory/buffer_grant.hpp"
 #include "core/store/counter_store_types.hpp"
 #include "proxy/identity/caller_key.hpp"
 #include "proxy/identity/identity_memo.hpp"
@@ -154,6 +155,8 @@ private:
   // A held (non-streamed, metered) answer while it is held (relayResponse) and until it is
   // priced; kept with its capacity up to kKeptHeldAnswer for the next (client_session.cpp).
   std::string held_answer_;
+  // held_answer_'s share, past 1 MiB, of what all requests may hold (Worker::buffers).
+  core::BufferGrant held_grant_;
   FlatFields response_fields_;
   // The key of the request being admitted or served (findCallerKey, its strings reused).
   CallerKey caller_;

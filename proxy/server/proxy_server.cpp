@@ -8,6 +8,7 @@
 #include <thread>
 
 #include "core/ledger/reload_seed_planner.hpp"
+#include "core/memory/buffer_allowance.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/admin/admin_server.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
@@ -247,6 +248,7 @@ ReloadOutcome ProxyServer::reload() {
          [&] { net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); }); });
   }
   step("reconfiguring the log", [&] { logger_.reconfigure(after.logging); });
+  services_.buffers.setTotal(after.server.max_buffered_bytes);
   step("reconfiguring the alerts",
        [&] { services_.alerts.reconfigure(after.alerts, next->rules); });
   step("logging the reload", [&] { logger_.info("configuration reloaded from " + config_path_); });

@@ -1,8 +1,9 @@
 #pragma once
 
 namespace spendgate::core {
+class BufferAllowance;
 class SpendRecorder;
-}
+}  // namespace spendgate::core
 
 namespace spendgate::proxy {
 
@@ -17,7 +18,8 @@ struct Services {
   LedgerWriter& ledger;
   Enforcer& enforcer;
   AlertDispatcher& alerts;
-  core::SpendRecorder& spend;  // GET /admin/spend counts
+  core::SpendRecorder& spend;      // GET /admin/spend counts
+  core::BufferAllowance& buffers;  // large per-request buffers, all requests together
 };
 
 }  // namespace spendgate::proxy

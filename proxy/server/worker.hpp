@@ -55,6 +55,7 @@ public:
   LedgerWriter& ledger() { return services_.ledger; }
   Enforcer& enforcer() { return services_.enforcer; }
   core::SpendRecorder& spend() { return services_.spend; }
+  core::BufferAllowance& buffers() { return services_.buffers; }
   /** The counter keys this thread's last requests were planned with. This thread only. */
   core::CounterKeyMemo& counterKeys() { return counter_keys_; }
   /**

@@ -50,6 +50,7 @@ TEST(DefaultConfig, MatchesSpecSection1) {
   EXPECT_EQ(c.server.first_byte_timeout, Millis(120000));
   EXPECT_EQ(c.server.request_timeout, Millis(600000));
   EXPECT_EQ(c.server.shutdown_grace, Millis(30000));
+  EXPECT_EQ(c.server.max_buffered_bytes, 268435456u);
   EXPECT_EQ(c.admin.listen, (ListenAddress{"127.0.0.1", 8081}));
   EXPECT_EQ(c.admin.token_env, "SPENDGATE_ADMIN_TOKEN");
   expectBuiltInProviders(c.providers);
@@ -169,6 +170,7 @@ server:
   first_byte_timeout: 5s
   request_timeout: 2m
   shutdown_grace: 0s
+  max_buffered_bytes: 0
 admin:
   listen: "0.0.0.0:9901"
   token_env: MY_ADMIN_TOKEN
@@ -188,6 +190,7 @@ store:
   EXPECT_EQ(c.server.first_byte_timeout, Millis(5000));
   EXPECT_EQ(c.server.request_timeout, Millis(120000));
   EXPECT_EQ(c.server.shutdown_grace, Millis(0));
+  EXPECT_EQ(c.server.max_buffered_bytes, 0u);
   EXPECT_EQ(c.admin.listen, (ListenAddress{"0.0.0.0", 9901}));
   EXPECT_EQ(c.admin.token_env, "MY_ADMIN_TOKEN");
   EXPECT_EQ(c.logging.format, LoggingConfig::Format::Json);

@@ -102,6 +102,13 @@ TEST(ConfigErrors, IntegerRanges) {
                           "too large"));
 }
 
+TEST(ConfigErrors, BufferAllowanceIsACount) {
+  EXPECT_THAT(errorsOf("server:\n  max_buffered_bytes: -1\n"),
+              ElementsAre("cfg.yaml:2:23: server.max_buffered_bytes: must be at least 0, got -1"));
+  EXPECT_THAT(errorsOf("server:\n  max_buffered_bytes: 1.5\n"), ::testing::SizeIs(1));
+  EXPECT_THAT(errorsOf("server:\n  max_buffered_bytes: 0\n"), ElementsAre());
+}
+
 TEST(ConfigErrors, HeaderLimitAboveWhatTheParserHolds) {
   // A field of 64 KiB or more cannot be held by the head's parser (audit 14 H3): the limit stops
   // at 64 KiB, so an oversized header is always a 431.

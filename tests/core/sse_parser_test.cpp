@@ -5,6 +5,7 @@
 #include <string>
 #include <vector>
 
+#include "core/memory/buffer_allowance.hpp"
 #include "tests/core/usage_test_util.hpp"
 
 namespace spendgate::core {
@@ -188,6 +189,32 @@ TEST(SseParser, FlagsACrThatEndsTheFeed) {
   parser.feed("data: a\r\rdata: b\r\n\r\ndata: c\r\r", flags);
   // Only the last CR might still be followed by LF.
   EXPECT_EQ(flags.flags, (std::vector<bool>{false, false, true}));
+}
+
+TEST(SseParser, AnEventPastItsFreeMiBNeedsTheAllowance) {
+  // Two streams share a 3 MiB allowance: an event of almost 2 MiB, counted at twice its size,
+  // fits (1 MiB free + 3 MiB taken); a second one at the same time does not and is discarded as
+  // one past the cap, and what an event took is given back once it ends.
+  BufferAllowance allowance(3u << 20);
+  const std::size_t size = (2u << 20) - 100;
+  const std::string big = "data: " + std::string(size, 'x') + "\n\n";
+  const std::string stream = big + "data: after\n\n";
+  SseParser first(8u << 20, &allowance);
+  SseParser second(8u << 20, &allowance);
+  Recorder one(stream);
+  Recorder two(stream);
+  const std::string_view head = std::string_view(stream).substr(0, big.size() - 2);
+  first.feed(head, one);
+  EXPECT_EQ(allowance.inUse(), 3u << 20);
+  second.feed(stream, two);
+  EXPECT_EQ(two.overflows.size(), 1u);
+  ASSERT_EQ(two.events.size(), 1u);
+  EXPECT_EQ(two.events[0].data, "after");
+  first.feed(std::string_view(stream).substr(head.size()), one);
+  ASSERT_EQ(one.events.size(), 2u);
+  EXPECT_EQ(one.events[0].data.size(), size);
+  EXPECT_TRUE(one.overflows.empty());
+  EXPECT_EQ(allowance.inUse(), 0u);
 }
 
 }  // namespace

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/memory/buffer_allowance.hpp"
 #include "core/metering/request_classifier.hpp"
 #include "core/usage/usage_extractor.hpp"
 #include "tests/core/usage_test_util.hpp"
@@ -391,6 +392,28 @@ TEST(UsageExtractorOpenAi, OversizedBodyIsReportedNotBuffered) {
   const UsageResult r = extractor.finish();
   EXPECT_EQ(r.status, UsageStatus::TooLarge);
   EXPECT_EQ(r.usage.output_tokens, 25);  // 100 bytes -> 25 tokens
+}
+
+TEST(UsageExtractorOpenAi, ABodyPastItsFreeMiBWithNoAllowanceLeftIsTooLarge) {
+  const RequestInfo info =
+      classifyRequest(ProviderFormat::OpenAI, "/v1/chat/completions", "", R"({"model":"gpt-4o"})");
+  BufferAllowance allowance(1u << 20);
+  UsageExtractor::Limits limits;
+  limits.buffers = &allowance;
+  UsageExtractor holding(info, 200, kJson, limits);
+  const std::string mib(1u << 20, ' ');
+  holding.feed(mib);
+  holding.feed(mib);  // 2 MiB: takes the whole allowance
+  EXPECT_EQ(allowance.inUse(), 1u << 20);
+  UsageExtractor second(info, 200, kJson, limits);
+  second.feed(mib);  // its free part
+  second.feed(" ");  // past it: nothing left
+  const UsageResult r = second.finish();
+  EXPECT_EQ(r.status, UsageStatus::TooLarge);
+  EXPECT_TRUE(r.estimated);
+  EXPECT_EQ(allowance.inUse(), 1u << 20);
+  holding.finish();
+  EXPECT_EQ(allowance.inUse(), 0u);  // given back once read
 }
 
 TEST(UsageExtractorOpenAi, UnmeteredEndpoint) {

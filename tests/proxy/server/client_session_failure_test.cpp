@@ -18,6 +18,7 @@
 #include <thread>
 
 #include "config/config_loader.hpp"
+#include "core/memory/buffer_allowance.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
@@ -134,7 +135,8 @@ TEST(ClientSessionFailureTest, AStoreThatThrowsOnSettleHasTheReservationSettledA
   Enforcer enforcer(store, config::RedisConfig::OnUnavailable::FailClosed, logger);
   AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
   core::SpendStats spend;
-  Worker worker(0, runtime, Services{logger, ledger, enforcer, alerts, spend});
+  core::BufferAllowance buffers;
+  Worker worker(0, runtime, Services{logger, ledger, enforcer, alerts, spend, buffers});
   const tcp::endpoint proxy =
       worker.listen(tcp::endpoint(net::ip::make_address("127.0.0.1"), 0), false);
   worker.startAccepting();

@@ -22,6 +22,7 @@
 #include <vector>
 
 #include "config/config_loader.hpp"
+#include "core/memory/buffer_allowance.hpp"
 #include "core/pricing/pricer.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
@@ -155,7 +156,7 @@ public:
     alerts_ = std::make_unique<AlertDispatcher>(runtime_->config.alerts, runtime_->rules,
                                                 test_support::quietLogger());
     worker_ = std::make_unique<Worker>(
-        0, runtime_, Services{test_support::quietLogger(), *ledger_, *enforcer_, *alerts_, spend_});
+        0, runtime_, Services{test_support::quietLogger(), *ledger_, *enforcer_, *alerts_, spend_, buffers_});
     proxy_ = worker_->listen(tcp::endpoint(net::ip::make_address("127.0.0.1"), 0), false);
     worker_->startAccepting();
     loop_ = std::thread([this] { runCatching(worker_->context(), [](const std::string&) {}); });
@@ -208,6 +209,7 @@ private:
   std::unique_ptr<Enforcer> enforcer_;
   std::unique_ptr<AlertDispatcher> alerts_;
   core::SpendStats spend_;
+  core::BufferAllowance buffers_;
   std::unique_ptr<Worker> worker_;
   tcp::endpoint proxy_;
   std::thread loop_;
