@@ -5,8 +5,14 @@
 
 #include <algorithm>
 #include <climits>
+#include <cstddef>
 #include <cstdint>
+#include <cstdlib>
+#include <cstring>
 #include <vector>
+
+#include "core/memory/buffer_allowance.hpp"
+#include "core/memory/buffer_grant.hpp"
 
 namespace spendgate::proxy {
 
@@ -210,11 +216,63 @@ private:
   std::string header_;           // deflate only: the first bytes, kept until the format is known
 };
 
+/**
+ * A brotli decoder's allocations, counted: past its first BufferGrant::kFree bytes they are
+ * taken from the allowance (exactly, per block), and refused when it has none left.
+ */
+class CountedAlloc {
+public:
+  explicit CountedAlloc(core::BufferAllowance* buffers) : buffers_(buffers) {}
+
+  static void* allocate(void* opaque, std::size_t size) {
+    return static_cast<CountedAlloc*>(opaque)->allocate(size);
+  }
+  static void release(void* opaque, void* address) {
+    static_cast<CountedAlloc*>(opaque)->release(address);
+  }
+
+private:
+  // Each block starts with its size, so that freeing it knows what to give back.
+  static constexpr std::size_t kHeader = alignof(std::max_align_t);
+
+  void* allocate(std::size_t size) {
+    const std::size_t free_left =
+        core::BufferGrant::kFree - std::min(held_, core::BufferGrant::kFree);
+    const std::size_t counted = size > free_left ? size - free_left : 0;
+    if (counted > 0 && !buffers_->take(counted)) return nullptr;
+    auto* block = static_cast<unsigned char*>(std::malloc(kHeader + size));
+    if (block == nullptr) {
+      if (counted > 0) buffers_->giveBack(counted);
+      return nullptr;
+    }
+    const std::size_t sizes[2] = {size, counted};
+    std::memcpy(block, sizes, sizeof sizes);
+    held_ += size - counted;
+    return block + kHeader;
+  }
+
+  void release(void* address) {
+    if (address == nullptr) return;
+    auto* block = static_cast<unsigned char*>(address) - kHeader;
+    std::size_t sizes[2];
+    std::memcpy(sizes, block, sizeof sizes);
+    held_ -= sizes[0] - sizes[1];
+    if (sizes[1] > 0) buffers_->giveBack(sizes[1]);
+    std::free(block);
+  }
+
+  core::BufferAllowance* buffers_;
+  std::size_t held_ = 0;  // bytes of blocks not taken from the allowance
+};
+
 /** Brotli (RFC 7932). */
 class BrotliStage final : public Stage {
 public:
-  explicit BrotliStage(std::size_t max_output)
-      : Stage("br", max_output), state_(BrotliDecoderCreateInstance(nullptr, nullptr, nullptr)) {
+  BrotliStage(std::size_t max_output, core::BufferAllowance* buffers)
+      : Stage("br", max_output), alloc_(buffers) {
+    state_ = buffers != nullptr ? BrotliDecoderCreateInstance(&CountedAlloc::allocate,
+                                                              &CountedAlloc::release, &alloc_)
+                                : BrotliDecoderCreateInstance(nullptr, nullptr, nullptr);
     if (state_ == nullptr) fail("out of memory");
   }
 
@@ -249,7 +307,7 @@ public:
           finished_ = true;
           return taken();
         default:
-          fail(BrotliDecoderErrorString(BrotliDecoderGetErrorCode(state_)));
+          fail(describe(BrotliDecoderGetErrorCode(state_)));
           return taken();
       }
     }
@@ -260,7 +318,18 @@ public:
   }
 
 private:
-  BrotliDecoderState* state_;
+  static std::string describe(BrotliDecoderErrorCode code) {
+    if (code >= BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES &&
+        code <= BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES) {
+      // Refused by CountedAlloc, almost always: no room left in the allowance.
+      return std::string("out of memory (server.max_buffered_bytes used up): ") +
+             BrotliDecoderErrorString(code);
+    }
+    return BrotliDecoderErrorString(code);
+  }
+
+  CountedAlloc alloc_;  // before state_: it outlives the decoder's blocks
+  BrotliDecoderState* state_ = nullptr;
 };
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -375,7 +444,8 @@ private:
 };
 
 std::unique_ptr<ContentDecoder> ContentDecoder::create(std::string_view content_encoding,
-                                                       std::size_t max_output) {
+                                                       std::size_t max_output,
+                                                       core::BufferAllowance* buffers) {
   std::vector<Coding> codings;  // in the order they were applied
   std::string_view rest = content_encoding;
   while (true) {
@@ -405,7 +475,7 @@ std::unique_ptr<ContentDecoder> ContentDecoder::create(std::string_view content_
   std::vector<std::unique_ptr<Stage>> stages;
   for (auto it = codings.rbegin(); it != codings.rend(); ++it) {
     if (*it == Coding::Brotli) {
-      stages.push_back(std::make_unique<BrotliStage>(max_output));
+      stages.push_back(std::make_unique<BrotliStage>(max_output, buffers));
     } else {
       stages.push_back(std::make_unique<ZlibStage>(*it, max_output));
     }

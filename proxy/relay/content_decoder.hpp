@@ -5,6 +5,10 @@
 #include <string>
 #include <string_view>
 
+namespace spendgate::core {
+class BufferAllowance;
+}
+
 namespace spendgate::proxy {
 
 /**
@@ -29,11 +33,15 @@ public:
    * @param content_encoding the header value: "gzip", "x-gzip", "deflate", "br", "identity" or
    *        "", case-insensitive, or a comma-separated list of them.
    * @param max_output decoding stops with an error once more bytes than this would come out.
+   * @param buffers what all requests together may hold past 1 MiB each: a brotli decoder's
+   *        memory (its window, which the answer chooses: up to 16 MiB) past 1 MiB comes from it,
+   *        and decoding fails ("out of memory") when it has no room. None: not counted.
    * @return nullptr when no decoding is needed (empty, or only identity); for an unsupported
    *         coding (e.g. "zstd", "compress") a decoder whose ok() is false from the start.
    */
   static std::unique_ptr<ContentDecoder> create(std::string_view content_encoding,
-                                                std::size_t max_output = kDefaultMaxOutput);
+                                                std::size_t max_output = kDefaultMaxOutput,
+                                                core::BufferAllowance* buffers = nullptr);
 
   ~ContentDecoder();
   ContentDecoder(const ContentDecoder&) = delete;

@@ -1439,7 +1439,8 @@ Awaitable<bool> ClientSession::relayResponse(Stream& upstream, Exchange& ex) {
   // appendRelayedResponseHead, which also drops hop-by-hop fields and copies of our own).
   RelayedResponseHead relayed;
   if (!bodiless && !content_encoding.empty()) {
-    decoder = ContentDecoder::create(content_encoding);
+    decoder = ContentDecoder::create(content_encoding, ContentDecoder::kDefaultMaxOutput,
+                                     &worker_.buffers());
     if (decoder && decoder->ok()) {
       relayed.decoded = true;  // Content-Encoding and the upstream's Content-Length go
       has_length = false;

@@ -10,6 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "core/memory/buffer_allowance.hpp"
+
 // The compressed inputs are made here with zlib's deflate and libbrotlienc, both of which
 // spendgate_proxy links (brotlienc only for these tests), so no fixture files are needed.
 
@@ -522,6 +524,43 @@ TEST(ContentDecoderTest, PushAndPullInRandomPiecesMatchFeed) {
     EXPECT_TRUE(decoder->finished());
     EXPECT_EQ(out, plain);
   }
+}
+
+TEST(ContentDecoderTest, BrotliWindowComesFromTheAllowance) {
+  // A 16 MiB window (lgwin 24) over 20 MiB: the decoder's ring buffer is counted past its free
+  // 1 MiB, given back when the decoder goes, and refused when the allowance has no room.
+  const std::string plain(20u << 20, 'z');
+  std::size_t size = BrotliEncoderMaxCompressedSize(plain.size());
+  std::string encoded(size, '\0');
+  ASSERT_TRUE(BrotliEncoderCompress(1, 24, BROTLI_MODE_GENERIC, plain.size(),
+                                    reinterpret_cast<const std::uint8_t*>(plain.data()), &size,
+                                    reinterpret_cast<std::uint8_t*>(encoded.data())));
+  encoded.resize(size);
+
+  core::BufferAllowance roomy(64u << 20);
+  {
+    auto decoder = ContentDecoder::create("br", ContentDecoder::kDefaultMaxOutput, &roomy);
+    decoder->push(encoded);
+    std::string out;
+    while (decoder->pull(out, 1u << 20)) {
+      EXPECT_GT(roomy.inUse(), 8u << 20);  // the window, less the free part
+    }
+    EXPECT_TRUE(decoder->ok()) << decoder->error();
+    EXPECT_EQ(out.size(), plain.size());
+  }
+  EXPECT_EQ(roomy.inUse(), 0u);
+
+  core::BufferAllowance full(1u << 20);
+  auto decoder = ContentDecoder::create("br", ContentDecoder::kDefaultMaxOutput, &full);
+  std::string out;
+  decoder->feed(encoded, out);
+  EXPECT_FALSE(decoder->ok());
+  EXPECT_NE(decoder->error().find("out of memory (server.max_buffered_bytes used up)"),
+            std::string::npos)
+      << decoder->error();
+  EXPECT_LE(full.inUse(), 1u << 20);
+  decoder.reset();
+  EXPECT_EQ(full.inUse(), 0u);
 }
 
 TEST(ContentDecoderTest, DefaultCapIs64MiB) {
