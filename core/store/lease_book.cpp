@@ -16,6 +16,11 @@ bool sameRule(const BudgetCharge& a, const BudgetCharge& b) {
   return a.limit == b.limit && a.mode == b.mode;
 }
 
+bool sameRule(const std::optional<std::pair<Picodollars, BudgetMode>>& rule,
+              const BudgetCharge& charge) {
+  return rule && rule->first == charge.limit && rule->second == charge.mode;
+}
+
 bool sameRule(const RateCharge& a, const RateCharge& b) {
   return a.requests_per_minute == b.requests_per_minute &&
          a.tokens_per_minute == b.tokens_per_minute && a.concurrent == b.concurrent;
@@ -30,13 +35,15 @@ bool LeaseBook::budgetReady(Budget& b, const BudgetCharge& charge, Wall wall, St
   // Slices are sized by a typical request; an unpriced one's amount says nothing about that.
   if (charge.mode == BudgetMode::Hard && !charge.unpriced) b.unit = charge.amount;
   if (!sameRule(b.meta, charge)) {
-    // A reload changed the rule: the exact path applies it; the next flush resizes the slice.
+    // A reload changed the rule: the exact path applies it, and the next flush is sent under it.
     b.meta = charge;
-    b.rule_changed = true;
     return false;
   }
   if (!b.known || wall >= b.meta.window.end) return false;
   if (charge.mode == BudgetMode::Soft) return true;
+  // A slice leased under another limit is not used, not even the part a settle below its worst
+  // case frees: under a lowered limit the counter may already be past it.
+  if (!sameRule(b.slice_rule, charge)) return false;
   if (!b.renewed || now - *b.renewed >= options_.sizing.ttl) return false;
   if (now < b.reclaim_until) return false;
   return b.lease - b.inflight - b.unflushed >= charge.amount;
@@ -238,12 +245,13 @@ std::optional<LeaseFlush> LeaseBook::beginFlush(Wall wall, Steady now, bool rele
     entry.counter = b.meta;
     entry.spent_delta = b.unflushed;
     const Picodollars after = std::max<Picodollars>(0, b.lease - b.unflushed);
-    if (quiet || ended || reclaiming || !valid || b.rule_changed ||
+    // A slice not known to fit the current rule keeps only what covers the local in-flight
+    // worst cases; Redis may grant a new one under the rule in the same call.
+    if (quiet || ended || reclaiming || !valid || !sameRule(b.slice_rule, b.meta) ||
         b.meta.mode == BudgetMode::Soft) {
       entry.release = std::max<Picodollars>(0, after - std::max<Picodollars>(0, b.inflight));
     }
-    entry.unit = want && !b.rule_changed ? std::max<Picodollars>(1, b.unit) : 0;
-    b.rule_changed = false;
+    entry.unit = want ? std::max<Picodollars>(1, b.unit) : 0;
     b.lease = after - entry.release;
     b.sending = b.unflushed;
     b.unflushed = 0;
@@ -325,6 +333,18 @@ void LeaseBook::endFlush(const LeaseReply& reply, Steady now) {
     b.r_others = std::max<Picodollars>(0, state.leased - state.lease);
     b.renewed = sent_at_;  // the expiry Redis set counts from (about) when the flush was sent
     if (state.reclaim) b.reclaim_until = now + options_.reclaim_hold;
+    const BudgetCharge& sent = flush.budgets[i].counter;
+    if (!sameRule(b.slice_rule, sent)) {
+      // Sent under a rule the slice was not leased under (a reload, or the first flush): the
+      // slice is usable under it only if Redis' counter, every slice included, fits its limit
+      // (a grant under it always does).
+      const Picodollars total =
+          saturatingAdd(state.spent, saturatingAdd(state.reserved, state.leased));
+      b.slice_rule.reset();
+      if (sent.mode == BudgetMode::Hard && total <= sent.limit) {
+        b.slice_rule.emplace(sent.limit, sent.mode);
+      }
+    }
   }
   for (std::size_t i = 0; i < flush.rates.size() && i < reply.rates.size(); ++i) {
     auto it = rates_.find(flush.rates[i].rate.key);

@@ -113,7 +113,13 @@ private:
     Steady last_used{};
     Picodollars unit = 0;
     Steady reclaim_until{};
-    bool rule_changed = false;  // a reload changed limit or mode: hand the slice back
+    /**
+     * The rule (limit, mode) under which Redis last answered that the counter, this slice
+     * included, was within the limit; local admissions need the request's rule to be this one.
+     * A reload that changes it leaves the slice unusable until a flush under the new rule is
+     * answered so (docs/store.md "Leased slices").
+     */
+    std::optional<std::pair<Picodollars, BudgetMode>> slice_rule;
     int refs = 0;
 
     /** What is left of the slice for new local admissions. */

@@ -248,6 +248,69 @@ TEST_F(LeaseBookTest, AReloadThatChangesTheLimitHandsTheSliceBack) {
   EXPECT_EQ(f->budgets[0].counter.limit, 500 * kUsd);
 }
 
+// Audit 16 H2: after a reload lowered the limit, the first request took the exact path, but the
+// next ones were admitted on the slice leased under the old limit, and after the flush on what
+// settles below their worst cases freed in the part kept for the requests in flight.
+TEST_F(LeaseBookTest, ASliceLeasedUnderTheOldLimitIsNotUsedAfterAReloadLowersIt) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  spent_ = 100 * kUsd;
+  EXPECT_FALSE(admit(kUsd, "x").has_value());
+  flush(10 * kUsd);
+  ASSERT_TRUE(admit(kUsd, "a"));
+  ASSERT_TRUE(admit(kUsd, "b"));
+  ASSERT_TRUE(admit(kUsd, "c"));
+  book_.settle(Settlement{"a", kUsd / 2, 0, clock_.now()}, clock_.steadyNow());
+  // Spent 100.5 (0.5 not flushed) and 2 in flight: 102.5, above the new limit.
+  rules_.budgets = {hardBudget("daily", 102 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "d").has_value());      // the exact path applies the new limit
+  EXPECT_FALSE(admit(kUsd / 4, "e").has_value());  // and so does every request after it
+  auto f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f && f->budgets.size() == 1);
+  EXPECT_EQ(f->budgets[0].counter.limit, 102 * kUsd);
+  EXPECT_EQ(f->budgets[0].spent_delta, kUsd / 2);
+  EXPECT_EQ(f->budgets[0].release, 7 * kUsd + kUsd / 2);  // all but b's and c's worst cases
+  EXPECT_GT(f->budgets[0].unit, 0);  // a slice under the new limit, if Redis has the headroom
+  // Redis: spent 100.5, the 2 in flight still leased: 102.5 > 102, no new slice.
+  book_.endFlush(
+      LeaseReply{false, {{true, 2 * kUsd, 100 * kUsd + kUsd / 2, 0, 2 * kUsd, false}}, {}, {}},
+      clock_.steadyNow());
+  // b settles below its worst case; what that frees in the slice is not for new admissions.
+  book_.settle(Settlement{"b", kUsd / 2, 0, clock_.now()}, clock_.steadyNow());
+  EXPECT_FALSE(admit(kUsd / 4, "f").has_value());
+  f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f && f->budgets.size() == 1);
+  EXPECT_EQ(f->budgets[0].release, kUsd / 2);  // handed back too
+  book_.failFlush();
+  EXPECT_FALSE(admit(kUsd / 4, "g").has_value());
+}
+
+TEST_F(LeaseBookTest, AfterAReloadASliceIsUsedOnceRedisAnswersItFitsTheNewLimit) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "x").has_value());
+  flush(10 * kUsd);
+  // A flush sent under the old limit is answered after the reload: still the old limit's slice.
+  ASSERT_TRUE(admit(kUsd, "a"));
+  auto f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f && f->budgets.size() == 1);
+  EXPECT_EQ(f->budgets[0].counter.limit, 1000 * kUsd);
+  rules_.budgets = {hardBudget("daily", 500 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "b").has_value());
+  book_.endFlush(LeaseReply{false, {{true, 20 * kUsd, 0, 0, 20 * kUsd, false}}, {}, {}},
+                 clock_.steadyNow());
+  EXPECT_FALSE(admit(kUsd, "c").has_value());
+  // The next flush is sent under the new limit; Redis answers within it: the slice is usable.
+  f = book_.beginFlush(clock_.now(), clock_.steadyNow());
+  ASSERT_TRUE(f && f->budgets.size() == 1);
+  EXPECT_EQ(f->budgets[0].counter.limit, 500 * kUsd);
+  EXPECT_EQ(f->budgets[0].release, 19 * kUsd);  // all but a's worst case
+  book_.endFlush(LeaseReply{false, {{true, 15 * kUsd, 0, 0, 15 * kUsd, false}}, {}, {}},
+                 clock_.steadyNow());
+  EXPECT_TRUE(admit(kUsd, "d"));
+  // A limit raised back is another rule again: exact until a flush under it is answered.
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  EXPECT_FALSE(admit(kUsd, "e").has_value());
+}
+
 TEST_F(LeaseBookTest, PlansWithAConcurrencyLimitAreNeverLocal) {
   rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
   rules_.rate_limits = {rateLimit("inflight", 0, 0, 10)};

@@ -306,6 +306,88 @@ TEST_F(LeasingCounterStoreTest, ALimitLoweredBelowTheSpendRefusesEveryLaterReque
   EXPECT_EQ(field(key, "limit"), 30 * kUsd);
 }
 
+/**
+ * Audit 16 H2: a reload lowers the limit below what the period spent while this instance holds a
+ * slice leased under the old limit, with requests in flight on it and spend not flushed. No flush
+ * runs between the requests (the timer is off): the first one took the exact path and was
+ * refused, the next ones were admitted on the old slice until a flush handed it back, and then
+ * on what settles below their worst cases freed in the part kept for the requests in flight.
+ */
+TEST_F(LeasingCounterStoreTest, AfterAReloadBelowTheSpendNothingIsAdmittedOnTheOldSlice) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  LeasingCounterStore::Options options;
+  options.flush_interval = 1h;  // only the test's flushes
+  auto a = makeInstance(0, options);
+  BlockingStore& b = blocking(a, 0);
+  const std::string counter = planFor(kUsd).budgets.at(0).counter_key;
+  const std::string key = "spendgate:" + counter;
+  ASSERT_TRUE(admit(b, *a, kUsd, "first").allowed());
+  settle(b, *a, "first", 0);
+  ASSERT_TRUE(flush(*a));
+  ASSERT_TRUE(a->slice(counter) && a->slice(counter)->lease > 10 * kUsd);
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "spent" + std::to_string(i);
+    ASSERT_TRUE(admit(b, *a, kUsd, id).allowed());
+    settle(b, *a, id, kUsd / 2);
+  }
+  ASSERT_TRUE(flush(*a));
+  ASSERT_EQ(field(key, "spent"), 5 * kUsd);
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(admit(b, *a, kUsd, "held" + std::to_string(i)).allowed());
+  settle(b, *a, "held0", kUsd / 2);  // not flushed
+  const auto local_before = a->stats().local_admissions;
+  EXPECT_EQ(local_before, 13u);
+
+  // 5.5 spent and 2 in flight: the new limit is below both.
+  rules_.budgets = {hardBudget("daily", 4 * kUsd)};
+  for (int i = 0; i < 5; ++i) {
+    const auto r = admit(b, *a, kUsd / 10, "after" + std::to_string(i));
+    EXPECT_EQ(r.status, Status::Denied) << i;
+  }
+  ASSERT_TRUE(flush(*a));
+  EXPECT_EQ(field(key, "spent"), 5 * kUsd + kUsd / 2);
+  settle(b, *a, "held1", kUsd / 10);  // frees 0.9 USD in what the slice keeps for held2
+  for (int i = 0; i < 5; ++i) {
+    const auto r = admit(b, *a, kUsd / 10, "later" + std::to_string(i));
+    EXPECT_EQ(r.status, Status::Denied) << i;
+  }
+  EXPECT_EQ(a->stats().local_admissions, local_before);
+  ASSERT_TRUE(flush(*a));
+  EXPECT_EQ(field(key, "limit"), 4 * kUsd);
+}
+
+/** The same with a limit lowered but still above spent + in flight: exactly what fits. */
+TEST_F(LeasingCounterStoreTest, AfterAReloadThatLowersTheLimitExactlyWhatFitsIsAdmitted) {
+  rules_.budgets = {hardBudget("daily", 1000 * kUsd)};
+  LeasingCounterStore::Options options;
+  options.flush_interval = 1h;  // only the test's flushes
+  auto a = makeInstance(0, options);
+  BlockingStore& b = blocking(a, 0);
+  const std::string counter = planFor(kUsd).budgets.at(0).counter_key;
+  const std::string key = "spendgate:" + counter;
+  ASSERT_TRUE(admit(b, *a, kUsd, "first").allowed());
+  settle(b, *a, "first", 0);
+  ASSERT_TRUE(flush(*a));
+  for (int i = 0; i < 10; ++i) {
+    const std::string id = "spent" + std::to_string(i);
+    ASSERT_TRUE(admit(b, *a, kUsd, id).allowed());
+    settle(b, *a, id, kUsd / 2);
+  }
+  ASSERT_TRUE(flush(*a));
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(admit(b, *a, kUsd, "held" + std::to_string(i)).allowed());
+  settle(b, *a, "held0", kUsd / 2);  // not flushed
+
+  // 5.5 spent and 2 in flight: 3 more of 1 USD fit under 10.9.
+  const Picodollars limit = 10 * kUsd + 9 * kUsd / 10;
+  rules_.budgets = {hardBudget("daily", limit)};
+  int allowed = 0;
+  for (int i = 0; i < 8; ++i) {
+    if (admit(b, *a, kUsd, "after" + std::to_string(i)).allowed()) ++allowed;
+  }
+  EXPECT_EQ(allowed, 3);
+  ASSERT_TRUE(flush(*a));
+  EXPECT_LE(field(key, "spent") + field(key, "reserved") + field(key, "leased"), limit);
+}
+
 /** B's request fits only without A's unused slice: A gives it back, B is admitted. */
 TEST_F(LeasingCounterStoreTest, AnotherInstancesIdleSliceIsReclaimedNotADenial) {
   rules_.budgets = {hardBudget("daily", 100 * kUsd)};
