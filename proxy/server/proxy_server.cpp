@@ -3,7 +3,9 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
+#include <condition_variable>
 #include <cstdlib>
+#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -37,6 +39,9 @@ tcp::endpoint resolve(net::io_context& context,
   }
   return results.begin()->endpoint();
 }
+
+/** How long a reload waits for the other workers to take the new rules before it answers. */
+constexpr std::chrono::milliseconds kRuleHandOverWait{1000};
 
 std::string describe(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
@@ -186,6 +191,42 @@ void ProxyServer::waitForReloadSignal() {
   });
 }
 
+template <typename Step>
+void ProxyServer::handOverRules(const RuntimePtr& next, const Step& step) {
+  // The reload is answered (POST /admin/reload, SIGHUP's log line) once every worker has the new
+  // rules, so no request whose head comes after the answer is admitted under the old ones
+  // (audit 16 H2). This runs on worker 0's loop; the others take them on theirs, in a moment.
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable done;
+    std::size_t left = 0;
+  };
+  auto pending = std::make_shared<Pending>();
+  for (auto& worker : workers_) {
+    step("handing the new rules to a worker", [&] {
+      if (worker->context().get_executor().running_in_this_thread()) {
+        worker->setRuntime(next);
+        return;
+      }
+      {
+        std::lock_guard lock(pending->mutex);
+        ++pending->left;
+      }
+      net::post(worker->context(), [w = worker.get(), next, pending] {
+        w->setRuntime(next);
+        std::lock_guard lock(pending->mutex);
+        if (--pending->left == 0) pending->done.notify_all();
+      });
+    });
+  }
+  std::unique_lock lock(pending->mutex);
+  if (!pending->done.wait_for(lock, kRuleHandOverWait, [&] { return pending->left == 0; })) {
+    logger_.warn("reload: " + std::to_string(pending->left) + " worker(s) did not take the new " +
+                 "rules within " + std::to_string(kRuleHandOverWait.count()) +
+                 " ms; they will when their loop gets to it");
+  }
+}
+
 ReloadOutcome ProxyServer::reload() {
   ReloadOutcome outcome;
   if (config_path_.empty()) {
@@ -243,10 +284,7 @@ ReloadOutcome ProxyServer::reload() {
     }
   };
   runtime_ = next;
-  for (auto& worker : workers_) {
-    step("handing the new rules to a worker",
-         [&] { net::post(worker->context(), [w = worker.get(), next] { w->setRuntime(next); }); });
-  }
+  handOverRules(next, step);
   step("reconfiguring the log", [&] { logger_.reconfigure(after.logging); });
   services_.buffers.setTotal(after.server.max_buffered_bytes);
   step("reconfiguring the alerts",

@@ -66,6 +66,9 @@ public:
 
 private:
   void onStopSignal(int signal);
+  /** Gives every worker `next` and waits (bounded) until they have it; see reload(). */
+  template <typename Step>
+  void handOverRules(const RuntimePtr& next, const Step& step);
   void waitForReloadSignal();
   void pollEmergencyStop();
   void pollDrain();
