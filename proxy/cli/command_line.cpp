@@ -41,6 +41,9 @@ namespace {
 /** How long a stopping `serve` waits for costs that still have to reach Redis (fail_open). */
 constexpr std::chrono::milliseconds kShutdownReplayWait{2000};
 
+/** `serve` accepts after the store's first connection attempt, or its connect timeout + this. */
+constexpr std::chrono::milliseconds kStartGateSlack{500};
+
 constexpr const char* kUsage =
     "usage: spendgate <command> [options]\n"
     "  serve [-c FILE]     run the proxy (default config: ./spendgate.yaml, else built-in)\n"
@@ -497,6 +500,32 @@ int CommandLine::serve() {
                                }
                              });
     });
+    if (redis) {
+      // The connections start with the loops: without this wait the first requests met a store
+      // still connecting, and fail_closed answered 503 although Redis was up (audit 16 L1).
+      const bool fail_open = runtime->config.store.redis.on_unavailable ==
+                             config::RedisConfig::OnUnavailable::FailOpen;
+      const auto max_wait = redis->connectTimeout() + kStartGateSlack;
+      server.setStartGate(
+          {[weak = std::weak_ptr(redis)] {
+             auto store = weak.lock();
+             return !store || store->firstAttemptsDone();
+           },
+           max_wait,
+           [weak = std::weak_ptr(redis), &logger, fail_open, max_wait](bool in_time) {
+             auto store = weak.lock();
+             if (!store || store->up()) return;
+             logger.warn(
+                 std::string("redis store: not connected ") +
+                 (in_time ? "at start-up" : "after " + std::to_string(max_wait.count()) + " ms") +
+                 "; serving anyway: " +
+                 (fail_open ? "requests are admitted on this instance's own counters "
+                              "(on_unavailable: fail_open)"
+                            : "requests are refused with 503 store_unavailable "
+                              "(on_unavailable: fail_closed)") +
+                 " until it connects");
+           }});
+    }
     server.bind();
     printWhereToPoint(*runtime, server.proxyEndpoint(), server.adminEndpoint());
     server.run();

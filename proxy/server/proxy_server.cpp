@@ -134,10 +134,14 @@ void ProxyServer::run() {
   waitForReloadSignal();
   stop_poll_timer_ = std::make_unique<net::steady_timer>(main_context);
   pollEmergencyStop();
-  for (auto& worker : workers_) worker->startAccepting();
   admin_->start();
-  logger_.info("listening on " + describe(proxy_endpoint_) + ", admin on " +
-               describe(admin_endpoint_) + ", " + std::to_string(workers_.size()) + " thread(s)");
+  if (start_gate_.ready && !start_gate_.ready()) {
+    for (auto& worker : workers_) start_guards_.push_back(net::make_work_guard(worker->context()));
+    start_timer_ = std::make_unique<net::steady_timer>(main_context);
+    acceptWhenReady(std::chrono::steady_clock::now() + start_gate_.max_wait);
+  } else {
+    startAccepting(true);
+  }
 
   // A handler's exception is logged and the loop goes on (event_loop.hpp).
   const auto report = [this](const std::string& message) { logger_.error(message); };
@@ -310,6 +314,32 @@ void ProxyServer::seedNewBudgets(core::MemoryCounterStore& memory,
                 std::chrono::system_clock::now());
 }
 
+void ProxyServer::acceptWhenReady(std::chrono::steady_clock::time_point deadline) {
+  if (stopping_) return;
+  const bool ready = start_gate_.ready();
+  if (!ready && std::chrono::steady_clock::now() < deadline) {
+    start_timer_->expires_after(std::chrono::milliseconds(2));
+    start_timer_->async_wait([this, deadline](beast::error_code ec) {
+      if (!ec) acceptWhenReady(deadline);
+    });
+    return;
+  }
+  startAccepting(ready);
+}
+
+void ProxyServer::startAccepting(bool ready_in_time) {
+  const auto opened = std::move(start_gate_.opened);
+  start_gate_ = {};
+  if (opened) opened(ready_in_time);
+  // The other workers' loops may run already: each starts on its own thread.
+  for (auto& worker : workers_) {
+    net::post(worker->context(), [w = worker.get()] { w->startAccepting(); });
+  }
+  start_guards_.clear();
+  logger_.info("listening on " + describe(proxy_endpoint_) + ", admin on " +
+               describe(admin_endpoint_) + ", " + std::to_string(workers_.size()) + " thread(s)");
+}
+
 void ProxyServer::onStopSignal(int signal) {
   const auto grace = runtime_->config.server.shutdown_grace;
   logger_.info(std::string("received ") + (signal == SIGINT ? "SIGINT" : "SIGTERM") +
@@ -320,6 +350,9 @@ void ProxyServer::onStopSignal(int signal) {
   beast::error_code ignored;
   reload_signal_->cancel(ignored);
   stop_poll_timer_->cancel();
+  // Stopped before the workers accepted: they never will, and their loops may run out of work.
+  if (start_timer_) start_timer_->cancel();
+  start_guards_.clear();
   for (auto& worker : workers_) {
     net::post(worker->context(), [w = worker.get()] { w->beginShutdown(); });
   }

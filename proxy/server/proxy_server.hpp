@@ -1,5 +1,7 @@
 #pragma once
 
+#include <boost/asio/executor_work_guard.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
@@ -64,11 +66,27 @@ public:
   /** Every worker's event loop (for per-thread clients such as Redis). */
   std::vector<net::io_context*> eventLoops();
 
+  /**
+   * What run() waits for before the workers accept connections (the listeners are bound, so
+   * clients queue meanwhile): `ready` is polled on the main loop until it answers true or
+   * `max_wait` has passed; then `opened(ready_in_time)` runs and the workers accept.
+   */
+  struct StartGate {
+    std::function<bool()> ready;
+    std::chrono::milliseconds max_wait{0};
+    std::function<void(bool ready_in_time)> opened;
+  };
+  /** Call before run(). `serve` waits for the counter store's first connection attempt. */
+  void setStartGate(StartGate gate) { start_gate_ = std::move(gate); }
+
 private:
   void onStopSignal(int signal);
   /** Gives every worker `next` and waits (bounded) until they have it; see reload(). */
   template <typename Step>
   void handOverRules(const RuntimePtr& next, const Step& step);
+  /** Polls the start gate until it opens or its wait ran out, then startAccepting(). */
+  void acceptWhenReady(std::chrono::steady_clock::time_point deadline);
+  void startAccepting(bool ready_in_time);
   void waitForReloadSignal();
   void pollEmergencyStop();
   void pollDrain();
@@ -90,6 +108,10 @@ private:
   std::unique_ptr<net::steady_timer> drain_timer_;
   std::unique_ptr<net::steady_timer> stop_poll_timer_;
   bool stopping_ = false;
+  StartGate start_gate_;
+  std::unique_ptr<net::steady_timer> start_timer_;
+  // Keep the workers' loops running while they do not accept yet (nothing else may hold them).
+  std::vector<net::executor_work_guard<net::io_context::executor_type>> start_guards_;
   std::function<void()> on_drained_;
   std::chrono::steady_clock::time_point drain_deadline_;
   bool force_closed_ = false;

@@ -38,6 +38,7 @@ struct RedisCounterStore::Slot {
   net::io_context* loop = nullptr;
   std::shared_ptr<RedisClient> client;
   bool connected = false;
+  bool attempted = false;  // the first connection attempt ended (up or failed)
   Lane admits;
   Lane settles;
   // Admits that ended without a reply (transport error, timeout after the write): Redis may
@@ -159,6 +160,16 @@ void RedisCounterStore::stop() {
 }
 
 void RedisCounterStore::onConnectionChange(Slot& slot, bool up) {
+  // Counted after connected_ (below): whoever sees every first attempt done sees up() agree.
+  struct FirstAttempt {
+    Slot& slot;
+    std::atomic<std::size_t>& attempted;
+    ~FirstAttempt() {
+      if (slot.attempted) return;
+      slot.attempted = true;
+      attempted.fetch_add(1, std::memory_order_acq_rel);
+    }
+  } first{slot, attempted_};
   if (!up && !slot.connected) {
     // Never up yet: the first attempt failed (wrong port, password, host). Said once per store.
     if (!never_up_logged_.exchange(true, std::memory_order_relaxed)) {

@@ -142,6 +142,15 @@ public:
   std::size_t loopCount() const { return slots_.size(); }
   /** Clients connected right now (diagnostics, tests). */
   std::size_t connectedCount() const { return connected_.load(std::memory_order_acquire); }
+  /**
+   * True once every loop's client has finished its first connection attempt, connected or not
+   * (then retrying): `serve` opens its listeners after that (docs/redis.md "Start-up").
+   */
+  bool firstAttemptsDone() const {
+    return attempted_.load(std::memory_order_acquire) == slots_.size();
+  }
+  /** Bounds one connection attempt (resolve, connect, handshake). */
+  std::chrono::milliseconds connectTimeout() const { return options_.connect_timeout; }
 
 private:
   struct Slot;
@@ -183,6 +192,7 @@ private:
   LuaScript lease_script_;
   std::vector<std::unique_ptr<Slot>> slots_;
   std::atomic<std::size_t> connected_{0};
+  std::atomic<std::size_t> attempted_{0};  // clients whose first attempt ended
   std::atomic<bool> never_up_logged_{false};
   std::mutex listener_mutex_;
   std::function<void()> listener_;

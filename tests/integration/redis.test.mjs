@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { startProxy, providers, closedPort } from './lib/proxy.mjs';
 import { raw } from './lib/yaml.mjs';
 import { sleep } from './lib/fake_upstream.mjs';
-import { request } from './lib/http.mjs';
+import { request, rawExchange } from './lib/http.mjs';
 import { ledgerPathOf, readLedger, waitForLedger } from './lib/ledger.mjs';
 import {
   startMeteredUpstream, chatBody, chat, worstCasePico, chatCostPico, runPool, keepAliveAgent, assertDenied,
@@ -442,6 +442,47 @@ test('Redis not running when the proxy starts, fail_closed: the proxy starts, re
   assert.equal(await readyz(p), 200);
   assert.ok((await redisBudget(redis, 'org-daily')).hash, `counted in Redis; keys ${await allKeys(redis)}`);
   await p.stopClean();
+});
+
+/**
+ * The proxy's request bytes, sent the moment `port` takes a connection: connection attempts start
+ * before the process does and are repeated while refused (the listener is bound before serve
+ * starts accepting, so the request then waits in the backlog).
+ */
+async function firstRequestWhenOpen(port, body) {
+  const head = `POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer sk-test\r\n` +
+    `Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n`;
+  for (const until = Date.now() + 20_000; Date.now() < until;) {
+    try {
+      return await rawExchange(port, head + body, { timeout: 10_000 });
+    } catch (e) {
+      if (e.code !== 'ECONNREFUSED') throw e;
+      await sleep(1);
+    }
+  }
+  throw new Error(`port ${port} never took a connection`);
+}
+
+test('Redis up, fail_closed: the very first request, sent as soon as the port takes connections, is served (serve accepts once its Redis connection is up; it answered 503 store_unavailable, audit 16 L1)', { skip: NO_REDIS }, async (t) => {
+  const redis = await startRedis(t);
+  const up = await startMeteredUpstream(t);
+  for (const threads of [1, 2, 2]) {
+    const port = await closedPort();
+    const first = firstRequestWhenOpen(port, chatBody());
+    const p = await startProxy(t, {
+      providers: await providers({ openai: up.url }),
+      server: { listen: `127.0.0.1:${port}`, threads },
+      extra: { store: redisStore(redis.url), budgets: [budget(100_000_000_000_000n)] },
+    });
+    const { response } = await first;
+    assert.equal(response.status, 200,
+      `first request after the start (${threads} thread(s)): ${response.status} ${response.headers?.['x-spendgate-denied'] ?? ''}\n${p.stderr.slice(-2000)}`);
+    const lines = p.stderr.split('\n');
+    const connected = lines.findIndex((l) => /redis store: connected/.test(l));
+    const listening = lines.findIndex((l) => / listening on /.test(l));
+    assert.ok(connected >= 0 && connected < listening, `connected before accepting:\n${p.stderr.slice(-2000)}`);
+    await p.stopClean();
+  }
 });
 
 // No redis-server needed: nothing listens on the port, so the store is down from the start.
