@@ -71,11 +71,6 @@ std::string_view FlatFields::operator[](http::field name) const {
   return {};
 }
 
-std::size_t FlatFields::count(http::field name) const {
-  return static_cast<std::size_t>(std::count_if(entries_.begin(), entries_.end(),
-                                                [name](const Entry& e) { return e.name == name; }));
-}
-
 std::size_t FlatFields::erase(http::field name) {
   const auto removed = std::erase_if(entries_, [name](const Entry& e) { return e.name == name; });
   return static_cast<std::size_t>(removed);

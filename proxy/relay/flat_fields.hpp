@@ -76,8 +76,6 @@ public:
 
   /** The value of the first field named `name`, "" if none (basic_fields::operator[]). */
   std::string_view operator[](boost::beast::http::field name) const;
-  /** How many fields are named `name` (basic_fields::count). */
-  std::size_t count(boost::beast::http::field name) const;
   /** Removes every field named `name` (basic_fields::erase). @return how many */
   std::size_t erase(boost::beast::http::field name);
   /** Removes every field with this name, in any case (basic_fields::erase). @return how many */

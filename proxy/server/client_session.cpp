@@ -637,8 +637,27 @@ Awaitable<bool> ClientSession::serveOne() {
     finish(ex);
     co_return false;
   }
-  if (const auto problem = core::hostFieldsProblem(
-          request.version(), request.fields().count(http::field::host), absolute_form);
+  // One pass over the fields for the three checks below (most requests have no Transfer-Encoding
+  // or Expect: their values are joined only when present).
+  std::size_t host_fields = 0;
+  bool has_transfer_encoding = false;
+  bool has_expect = false;
+  for (const auto& field : request.fields()) {
+    switch (field.name()) {
+      case http::field::host:
+        ++host_fields;
+        break;
+      case http::field::transfer_encoding:
+        has_transfer_encoding = true;
+        break;
+      case http::field::expect:
+        has_expect = true;
+        break;
+      default:
+        break;
+    }
+  }
+  if (const auto problem = core::hostFieldsProblem(request.version(), host_fields, absolute_form);
       !problem.empty()) {
     co_await sendError(ex, format, ProxyError::BadRequest,
                        "malformed request: " + std::string(problem), false);
@@ -648,7 +667,9 @@ Awaitable<bool> ClientSession::serveOne() {
   // Beast frames the body by a final "chunked" and drops the codings before it: "gzip, chunked"
   // would go upstream still gzipped and unlabelled, and be metered as gzip bytes. RFC 9112 §6.1:
   // 501, and the connection closes (where the body ends is not known).
-  if (const auto codings = joinedValues(request.fields(), http::field::transfer_encoding);
+  if (const auto codings = has_transfer_encoding
+                               ? joinedValues(request.fields(), http::field::transfer_encoding)
+                               : std::nullopt;
       codings && !core::isChunkedAlone(*codings)) {
     co_await sendError(ex, format, ProxyError::UnsupportedTransferCoding,
                        "Transfer-Encoding \"" + core::validUtf8(*codings) +
@@ -661,7 +682,8 @@ Awaitable<bool> ClientSession::serveOne() {
   // RFC 9110 §10.1.1: 100-continue is the one expectation defined; one the proxy cannot meet is
   // 417, never forwarded (Expect goes no further than the proxy), and the connection closes, as
   // for the other refusals before the body is read.
-  const auto expect = joinedValues(request.fields(), http::field::expect);
+  const auto expect =
+      has_expect ? joinedValues(request.fields(), http::field::expect) : std::nullopt;
   const auto expectation = expect ? core::readExpectation(*expect) : core::Expectation{};
   if (!expectation.unmet.empty()) {
     co_await sendError(ex, format, ProxyError::ExpectationFailed,

@@ -12,18 +12,6 @@ namespace {
 
 namespace http = boost::beast::http;
 
-TEST(FlatFieldsTest, CountsTheFieldsOfOneName) {
-  FlatFields fields;
-  EXPECT_EQ(fields.count(http::field::host), 0u);
-  fields.add(http::field::host, "Host", "a");
-  fields.add(http::field::accept, "Accept", "*/*");
-  fields.add(http::field::host, "host", "b");
-  EXPECT_EQ(fields.count(http::field::host), 2u);
-  EXPECT_EQ(fields.count(http::field::accept), 1u);
-  fields.erase(http::field::host);
-  EXPECT_EQ(fields.count(http::field::host), 0u);
-}
-
 // Names and values are copied into the text buffer with short copies for up to 32 bytes and
 // memcpy beyond: every length on both sides, read back as added, also after clear() keeps the
 // buffer (with the previous fields' bytes in it).
