@@ -50,6 +50,23 @@ const TokenRates& selectRates(const ModelPrice& price,
   return price.rates;
 }
 
+/** The per-token rates a worst case bounds at, from the rates it chose. */
+struct BoundRates {
+  Picodollars input = 0;
+  Picodollars output = 0;
+};
+
+BoundRates boundRates(const TokenRates& rates) {
+  // Any prompt token may turn out to be a cache write; only explicit write rates count, so that
+  // providers without cache writes are not bounded at Anthropic's multipliers. Audio input needs
+  // no rate of its own here: an audio token takes hundreds of body bytes (base64 of at least
+  // ~100 ms of sound), so the text rate on one token per byte already bounds it many times over.
+  // Any output token may be audio, though: max_tokens counts them too.
+  return {
+      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0)}),
+      std::max(rates.output, rates.output_audio.value_or(0))};
+}
+
 }  // namespace
 
 Picodollars costAtRates(const Usage& usage,
@@ -142,7 +159,8 @@ Cost Pricer::cost(const Usage& usage, std::string_view request_model) const {
   return cost;
 }
 
-WorstCase Pricer::worstCase(const RequestInfo& request) const {
+WorstCase Pricer::worstCase(const RequestInfo& request,
+                            std::span<const std::string> answered_as) const {
   WorstCase worst;
   if (request.kind == EndpointKind::Unmetered) {
     // count_tokens, model listings...: free, so no limit or budget may refuse them, and the
@@ -183,17 +201,33 @@ WorstCase Pricer::worstCase(const RequestInfo& request) const {
   const TokenRates& rates = price != nullptr ? selectRates(*price, request.service_tier,
                                                            worst.input_tokens_bound, variant)
                                              : unknown_rates;
-  // Any prompt token may turn out to be a cache write; only explicit write rates count, so that
-  // providers without cache writes are not bounded at Anthropic's multipliers. Audio input needs
-  // no rate of its own here: an audio token takes hundreds of body bytes (base64 of at least
-  // ~100 ms of sound), so the text rate on one token per byte already bounds it many times over.
-  // Any output token may be audio, though: max_tokens counts them too.
-  const Picodollars input_rate =
-      std::max({rates.input, rates.cache_write_5m.value_or(0), rates.cache_write_1h.value_or(0)});
-  const Picodollars output_rate = std::max(rates.output, rates.output_audio.value_or(0));
-  worst.amount = saturatingAdd(saturatingMul(worst.input_tokens_bound, input_rate),
-                               saturatingMul(output_bound, output_rate));
+  BoundRates bound = boundRates(rates);
+  // A model answered as a dearer entry settles at that entry's price: bound at the dearer rates.
+  for (const std::string& answered : answered_as) {
+    if (const auto entry = catalog_.find(answered)) {
+      const BoundRates theirs = boundRates(
+          selectRates(*entry->second, request.service_tier, worst.input_tokens_bound, variant));
+      bound.input = std::max(bound.input, theirs.input);
+      bound.output = std::max(bound.output, theirs.output);
+    }
+  }
+  worst.input_rate = bound.input;
+  worst.output_rate = bound.output;
+  worst.amount = saturatingAdd(saturatingMul(worst.input_tokens_bound, bound.input),
+                               saturatingMul(output_bound, bound.output));
   return worst;
+}
+
+bool Pricer::boundsAbove(std::string_view catalog_model,
+                         const RequestInfo& request,
+                         const WorstCase& worst) const {
+  if (!worst.priced) return false;
+  const auto entry = catalog_.find(catalog_model);
+  if (!entry) return false;
+  std::string variant;
+  const BoundRates theirs = boundRates(
+      selectRates(*entry->second, request.service_tier, worst.input_tokens_bound, variant));
+  return theirs.input > worst.input_rate || theirs.output > worst.output_rate;
 }
 
 }  // namespace spendgate::core

@@ -2,6 +2,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 
@@ -51,6 +52,9 @@ struct WorstCase {
   bool priced = false;
   std::int64_t input_tokens_bound = 0;
   std::int64_t output_tokens_bound = 0;
+  // The per-token rates the bounds are priced at (0 when unpriced).
+  Picodollars input_rate = 0;
+  Picodollars output_rate = 0;
   std::string_view price_source;  // as Cost::price_source, or "unmetered"; static text
 
   double usd() const { return toUsd(amount); }
@@ -109,8 +113,23 @@ public:
    * embeddings). Unmetered endpoints (count_tokens, model listings) cost nothing: amount 0,
    * price_source "unmetered", never rejected. Long-context rates apply when the input bound passes
    * their threshold, and the requested service tier's rates when the model has that tier.
+   *
+   * @param answered_as catalog names this request's model has been answered as, priced above it
+   *        (ServedModelMemory): each rate is the dearest of the request model's and theirs, chosen
+   *        the same way. The output bound stays the request's. Names the catalog lacks count
+   *        nothing; an unpriced request (unknown_model: allow, reject) stays unpriced.
    */
-  WorstCase worstCase(const RequestInfo& request) const;
+  WorstCase worstCase(const RequestInfo& request,
+                      std::span<const std::string> answered_as = {}) const;
+
+  /**
+   * @return whether the catalog entry `catalog_model`, its rates chosen as worstCase chooses
+   *         them for `request`, prices an input or output token above the rates `worst` was
+   *         priced at (false when `worst` is unpriced or the catalog lacks the name).
+   */
+  bool boundsAbove(std::string_view catalog_model,
+                   const RequestInfo& request,
+                   const WorstCase& worst) const;
 
 private:
   /** What resolve() finds, before any string is built: the request path resolves up to three
