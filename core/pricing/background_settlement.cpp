@@ -9,7 +9,8 @@ namespace spendgate::core {
 
 std::optional<WorstCaseSettlement> backgroundSettlement(const Pricer& pricer,
                                                         const RequestInfo& request,
-                                                        const UsageResult& result) {
+                                                        const UsageResult& result,
+                                                        const WorstCase* reserved) {
   if (request.kind != EndpointKind::Responses || !request.background) return std::nullopt;
   // Final counts end it. A queued answer with zeroed counts (a gateway that fills `usage` in) has
   // none yet: the run has not started.
@@ -21,7 +22,7 @@ std::optional<WorstCaseSettlement> backgroundSettlement(const Pricer& pricer,
   // error before any output (upstream_error) may still leave the run going: charged.
   if (result.status == UsageStatus::NotBillable && !result.upstream_error) return std::nullopt;
 
-  const WorstCase worst = pricer.worstCase(request);
+  const WorstCase worst = reserved != nullptr ? *reserved : pricer.worstCase(request);
   WorstCaseSettlement settlement;
   UsageResult& charged = settlement.result;
   charged.status = UsageStatus::Estimated;

@@ -25,9 +25,12 @@ struct WorstCaseSettlement {
  *         amount reserved for it) when `request` is a background Responses call whose `result` is
  *         not the provider's final usage and not a refusal (non-2xx, never forwarded); nullopt
  *         when `result` stands (a run whose final usage was read is charged exactly).
+ * @param reserved the worst case admission reserved, when it was bounded at more than
+ *        pricer.worstCase(request) (ServedModelMemory); null: pricer.worstCase(request)
  */
 std::optional<WorstCaseSettlement> backgroundSettlement(const Pricer& pricer,
                                                         const RequestInfo& request,
-                                                        const UsageResult& result);
+                                                        const UsageResult& result,
+                                                        const WorstCase* reserved = nullptr);
 
 }  // namespace spendgate::core

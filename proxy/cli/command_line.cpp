@@ -15,6 +15,7 @@
 #include "core/identity/virtual_key_format.hpp"
 #include "core/memory/buffer_allowance.hpp"
 #include "core/pricing/price_catalog.hpp"
+#include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
@@ -456,7 +457,9 @@ int CommandLine::serve() {
       spend = std::make_unique<core::SpendStats>();
     }
     core::BufferAllowance buffers(runtime->config.server.max_buffered_bytes);
-    ProxyServer server(runtime, Services{logger, ledger, enforcer, alerts, *spend, buffers}, path);
+    core::ServedModelMemory served_models;
+    ProxyServer server(
+        runtime, Services{logger, ledger, enforcer, alerts, *spend, buffers, served_models}, path);
     auto store = makeCounterStore(runtime->config.store, server.eventLoops(), logger);
     redis = redisStoreOf(store);
     auto leasing = std::dynamic_pointer_cast<LeasingCounterStore>(store);

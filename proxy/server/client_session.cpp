@@ -37,6 +37,7 @@
 #include "core/pricing/background_settlement.hpp"
 #include "core/pricing/money.hpp"
 #include "core/pricing/pricer.hpp"
+#include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/text/utf8.hpp"
 #include "core/usage/usage_extractor.hpp"
@@ -114,10 +115,8 @@ struct Exchange {
   // settlement never passes it. (An unpriced model's worst case has no output bound.)
   std::optional<std::int64_t> output_tokens_bound;
   // The worst case admission reserved: what a request whose pricing fails twice is charged
-  // (priceAtWorstCase).
-  core::Picodollars worst_cost = 0;
-  std::int64_t worst_input_tokens = 0;
-  std::int64_t worst_output_tokens = 0;
+  // (priceAtWorstCase), and the rates an answer priced above it is told by (price).
+  core::WorstCase worst;
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
   int answer_status = 0;       // the upstream's, which `usage` was made for
@@ -1027,11 +1026,10 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
     Exchange& ex, std::optional<core::Denial>& denial) {
   const Runtime& runtime = *ex.runtime;
   const auto now = std::chrono::system_clock::now();
-  const core::WorstCase worst = runtime.pricer->worstCase(ex.info);
+  // Bounded also at the prices of what this model has been answered as (ServedModelMemory).
+  ex.worst = worker_.servedModels().worstCase(*runtime.pricer, ex.provider->config.name, ex.info);
+  const core::WorstCase& worst = ex.worst;
   if (worst.priced) ex.output_tokens_bound = worst.output_tokens_bound;
-  ex.worst_cost = worst.amount;
-  ex.worst_input_tokens = worst.input_tokens_bound;
-  ex.worst_output_tokens = worst.output_tokens_bound;
   // The connection's attributes, kept with their strings: a connection's requests nearly always
   // carry the same ones, and a string equal to the last request's is not copied again.
   core::RequestAttributes& attributes = attributes_;
@@ -1141,21 +1139,53 @@ void ClientSession::price(Exchange& ex) {
       result.usage.output_tokens = ex.output_tokens_bound.value_or(0);
     }
   }
-  if (auto background = core::backgroundSettlement(*ex.runtime->pricer, ex.info, result)) {
+  if (auto background =
+          core::backgroundSettlement(*ex.runtime->pricer, ex.info, result, &ex.worst)) {
     // A background run goes on at the provider; its answer did not show its end.
     result = std::move(background->result);
     ex.cost = background->cost.amount;
     ex.price_source = background->cost.price_source;
+    learnServedModel(ex, background->cost);
   } else if (result.status != core::UsageStatus::NotBillable) {
     const core::Cost cost = ex.runtime->pricer->cost(result.usage, ex.info.requested_model);
     ex.cost = cost.amount;
     ex.price_source = cost.price_source;
+    learnServedModel(ex, cost);
   } else {
     // What the ledger says when nothing is priced: a free endpoint, or an answer that bills
     // nothing.
     ex.price_source = ex.info.kind == core::EndpointKind::Unmetered ? "unmetered" : "none";
   }
   ex.priced = true;  // done: set last, so a price that threw is tried again (abandon)
+}
+
+void ClientSession::learnServedModel(const Exchange& ex, const core::Cost& cost) {
+  using Learned = core::ServedModelMemory::Learned;
+  const std::string& provider = ex.provider->config.name;
+  switch (worker_.servedModels().learn(*ex.runtime->pricer, provider, ex.info, ex.worst, cost)) {
+    case Learned::Nothing:
+      return;
+    case Learned::Added:
+      // Once per (provider, request model, answered model) and process.
+      worker_.logger().warn(
+          ex.record->request_id + ": provider " + provider + " answered a " +
+          ex.info.requested_model + " request as " + cost.priced_model +
+          ", priced above the worst case it was reserved at: it may have cost more than its "
+          "reservation and request_limits.max_cost_usd. This process now bounds " +
+          provider + "'s " + ex.info.requested_model + " requests at " + cost.priced_model +
+          "'s prices too; map the deployment or model to the exact name " + cost.priced_model +
+          " so that every instance bounds it from the first call (docs/metering.md §7)");
+      return;
+    case Learned::Full:
+      worker_.logger().warn(
+          ex.record->request_id + ": " + std::to_string(worker_.servedModels().capacity()) +
+          " answered models priced above their worst case are remembered, no more are: provider " +
+          provider + "'s answer to a " + ex.info.requested_model + " request as " +
+          cost.priced_model +
+          " may have cost more than its reservation, as may later such "
+          "answers (docs/metering.md §7)");
+      return;
+  }
 }
 
 void ClientSession::priceAtWorstCase(Exchange& ex) noexcept {
@@ -1165,11 +1195,11 @@ void ClientSession::priceAtWorstCase(Exchange& ex) noexcept {
     // default result in allocates nothing.)
     result = core::UsageResult{};
     result.status = core::UsageStatus::Estimated;
-    result.usage.input_tokens = ex.worst_input_tokens;
-    result.usage.output_tokens = ex.worst_output_tokens;
+    result.usage.input_tokens = ex.worst.input_tokens_bound;
+    result.usage.output_tokens = ex.worst.output_tokens_bound;
   }
   result.estimated = true;
-  ex.cost = ex.worst_cost;
+  ex.cost = ex.worst.amount;
   ex.cost_usd_size = 0;
   ex.price_source = "worst_case";
   ex.priced = true;

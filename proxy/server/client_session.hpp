@@ -24,6 +24,10 @@
 #include "proxy/server/io_deadline.hpp"
 #include "proxy/server/runtime.hpp"
 
+namespace spendgate::core {
+struct Cost;
+}
+
 namespace spendgate::proxy {
 
 class Worker;
@@ -102,6 +106,11 @@ private:
    * read if it was, else the worst case's token bounds; estimated.
    */
   void priceAtWorstCase(Exchange& exchange) noexcept;
+  /**
+   * An answer priced above the request's worst case: remembered (ServedModelMemory), so later
+   * requests are bounded at its prices too, and said once in the log.
+   */
+  void learnServedModel(const Exchange& exchange, const core::Cost& cost);
   /** Writes the ledger line for a forwarded request (settling its counters first), once. */
   void settle(Exchange& exchange);
   /** Writes the ledger line for a forwarded request as priced, once. */

@@ -2,6 +2,7 @@
 
 namespace spendgate::core {
 class BufferAllowance;
+class ServedModelMemory;
 class SpendRecorder;
 }  // namespace spendgate::core
 
@@ -20,6 +21,8 @@ struct Services {
   AlertDispatcher& alerts;
   core::SpendRecorder& spend;      // GET /admin/spend counts
   core::BufferAllowance& buffers;  // large per-request buffers, all requests together
+  // What models were answered as, priced above their worst case: outlives reloads.
+  core::ServedModelMemory& served_models;
 };
 
 }  // namespace spendgate::proxy

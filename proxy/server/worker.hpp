@@ -56,6 +56,7 @@ public:
   Enforcer& enforcer() { return services_.enforcer; }
   core::SpendRecorder& spend() { return services_.spend; }
   core::BufferAllowance& buffers() { return services_.buffers; }
+  core::ServedModelMemory& servedModels() { return services_.served_models; }
   /** The counter keys this thread's last requests were planned with. This thread only. */
   core::CounterKeyMemo& counterKeys() { return counter_keys_; }
   /**

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <string>
+#include <vector>
 
 #include "core/metering/request_classifier.hpp"
 #include "core/usage/usage_extractor.hpp"
@@ -108,6 +109,25 @@ TEST(BackgroundSettlement, AStreamCutEarlyIsChargedTheWorstCaseAndACompleteOneEx
   const UsageResult exact = read(info, "text/event-stream", completed);
   ASSERT_EQ(exact.status, UsageStatus::Reported);
   EXPECT_FALSE(backgroundSettlement(p, info, exact).has_value());
+}
+
+// A reservation bounded also at a model the request was answered as (ServedModelMemory) is what
+// the run is charged, at least: not the lower worst case at the request model's price alone.
+TEST(BackgroundSettlement, AReservationBoundedAtAnAnsweredModelIsChargedInFull) {
+  const Pricer p = pricer();
+  const std::string body = R"({"model":"gpt-4o","input":"x","background":true,)"
+                           R"("max_output_tokens":1000})";
+  const RequestInfo info = classifyRequest(ProviderFormat::OpenAI, "/v1/responses", "", body);
+  const std::vector<std::string> answered{"gpt-4o-2024-05-13"};
+  const WorstCase reserved = p.worstCase(info, answered);
+  ASSERT_GT(reserved.amount, p.worstCase(info).amount);
+  UsageResult no_answer;
+  no_answer.status = UsageStatus::Estimated;
+  no_answer.estimated = true;
+  const auto settled = backgroundSettlement(p, info, no_answer, &reserved);
+  ASSERT_TRUE(settled.has_value());
+  EXPECT_EQ(settled->cost.amount, reserved.amount);
+  EXPECT_EQ(settled->result.usage.output_tokens, 1000);
 }
 
 // No answer at all (504, or the client left before the head): the run may be queued anyway.

@@ -19,6 +19,7 @@
 
 #include "config/config_loader.hpp"
 #include "core/memory/buffer_allowance.hpp"
+#include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
@@ -136,7 +137,9 @@ TEST(ClientSessionFailureTest, AStoreThatThrowsOnSettleHasTheReservationSettledA
   AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
   core::SpendStats spend;
   core::BufferAllowance buffers;
-  Worker worker(0, runtime, Services{logger, ledger, enforcer, alerts, spend, buffers});
+  core::ServedModelMemory served_models;
+  Worker worker(0, runtime,
+                Services{logger, ledger, enforcer, alerts, spend, buffers, served_models});
   const tcp::endpoint proxy =
       worker.listen(tcp::endpoint(net::ip::make_address("127.0.0.1"), 0), false);
   worker.startAccepting();

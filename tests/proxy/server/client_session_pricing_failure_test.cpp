@@ -24,6 +24,7 @@
 #include "config/config_loader.hpp"
 #include "core/memory/buffer_allowance.hpp"
 #include "core/pricing/pricer.hpp"
+#include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
@@ -155,8 +156,9 @@ public:
                                            test_support::quietLogger());
     alerts_ = std::make_unique<AlertDispatcher>(runtime_->config.alerts, runtime_->rules,
                                                 test_support::quietLogger());
-    worker_ = std::make_unique<Worker>(
-        0, runtime_, Services{test_support::quietLogger(), *ledger_, *enforcer_, *alerts_, spend_, buffers_});
+    worker_ = std::make_unique<Worker>(0, runtime_,
+                                       Services{test_support::quietLogger(), *ledger_, *enforcer_,
+                                                *alerts_, spend_, buffers_, served_models_});
     proxy_ = worker_->listen(tcp::endpoint(net::ip::make_address("127.0.0.1"), 0), false);
     worker_->startAccepting();
     loop_ = std::thread([this] { runCatching(worker_->context(), [](const std::string&) {}); });
@@ -210,6 +212,7 @@ private:
   std::unique_ptr<AlertDispatcher> alerts_;
   core::SpendStats spend_;
   core::BufferAllowance buffers_;
+  core::ServedModelMemory served_models_;
   std::unique_ptr<Worker> worker_;
   tcp::endpoint proxy_;
   std::thread loop_;
