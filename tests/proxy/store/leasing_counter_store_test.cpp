@@ -552,6 +552,20 @@ TEST_F(LeasingCounterStoreTest, StopPausesBetweenFlushesWhileSpendKeepsArriving)
   }
 
   const auto before = a->stats().flushes;
+  // Redis runs one script at a time: a 30 ms busy script sent just before stop() holds the first
+  // flush's reply back, so spend surely arrives meanwhile even when this thread gets little CPU
+  // (without it, a loaded machine could skip the settles of one whole round trip and the stop
+  // rightly end after one flush). Later flushes are not held back: the pause is still measured.
+  auto busy = raw();
+  ASSERT_TRUE(busy);
+  std::thread hold([&] {
+    busy->command({"EVAL",
+                   "local t = redis.call('TIME') local from = t[1] * 1000000 + t[2] "
+                   "repeat t = redis.call('TIME') until t[1] * 1000000 + t[2] - from >= 30000 "
+                   "return 1",
+                   "0"});
+  });
+  std::this_thread::sleep_for(5ms);  // the script is on its way before the flush
   std::atomic<bool> stopped{false};
   std::promise<void> done;
   a->stop([&] {
@@ -563,6 +577,7 @@ TEST_F(LeasingCounterStoreTest, StopPausesBetweenFlushesWhileSpendKeepsArriving)
     std::this_thread::sleep_for(50us);  // many per flush round trip, without hogging the lock
   }
   done.get_future().get();
+  hold.join();
   const auto flushes = a->stats().flushes - before;
   EXPECT_GE(flushes, 2u);
   EXPECT_LT(flushes, 60u);
