@@ -18,8 +18,11 @@ RequestLineVersion readRequestLineVersion(std::string_view head) {
   if (line.size() < kVersionSize + 4) return out;
   const std::size_t at = line.size() - kVersionSize;
   const std::string_view version = line.substr(at);
-  if (line[at - 1] != ' ' || line.find(' ') >= at - 2 || version.substr(0, 5) != "HTTP/" ||
-      !isDigit(version[5]) || version[6] != '.' || !isDigit(version[7])) {
+  // Exactly two spaces: after the method and after the target (which has none of its own).
+  const std::size_t first_space = line.find(' ');
+  if (line[at - 1] != ' ' || first_space >= at - 2 || line.find(' ', first_space + 1) != at - 1 ||
+      version.substr(0, 5) != "HTTP/" || !isDigit(version[5]) || version[6] != '.' ||
+      !isDigit(version[7])) {
     return out;
   }
   out.major_at = at + 5;

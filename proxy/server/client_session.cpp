@@ -544,9 +544,27 @@ Awaitable<bool> ClientSession::serveOne() {
   // digits are overwritten (basic_parser leaves its state as it was before the line).
   std::optional<core::RequestLineVersion> unsupported_version;
   if (ec == http::error::bad_version) {
+    // Beast judges the version as soon as its eight bytes are in, before the line's CRLF: a
+    // first read that ends there is read on (up to the head limit) until the line is whole.
+    auto lineOf = [this] {
+      return std::string_view(static_cast<const char*>(buffer_.data().data()),
+                              buffer_.data().size());
+    };
+    while (lineOf().find("\r\n") == std::string_view::npos &&
+           buffer_.size() < server.max_header_bytes) {
+      deadline_.arm(head_deadline);
+      auto [rec, n] = co_await socket_.async_read_some(
+          buffer_.prepare(std::min<std::size_t>(4096, server.max_header_bytes - buffer_.size())),
+          use_nothrow);
+      if (const auto read_ec = deadline_.finish(rec)) {
+        ec = read_ec;  // closed or timed out: handled below as for any head
+        break;
+      }
+      buffer_.commit(n);
+    }
     auto* bytes = static_cast<char*>(buffer_.data().data());
-    const auto version =
-        core::readRequestLineVersion(std::string_view(bytes, buffer_.data().size()));
+    const auto version = ec == http::error::bad_version ? core::readRequestLineVersion(lineOf())
+                                                        : core::RequestLineVersion{};
     if (version.kind == core::RequestLineVersion::Kind::HigherMinor ||
         version.kind == core::RequestLineVersion::Kind::UnsupportedMajor) {
       if (version.kind == core::RequestLineVersion::Kind::UnsupportedMajor) {

@@ -505,12 +505,21 @@ test('a malformed request head after a good request line -> 400 in the route\'s 
 // with two, was served; HTTP/2.0 and the like were 400 in OpenAI's format.
 test('request head conformance: Host missing or repeated -> 400, HTTP major 0 or 2+ -> 505, in the route\'s format; HTTP/1.2 is read as 1.1', async (t) => {
   const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, OPENAI_CHAT_COMPLETION));
-  const exchange = (format, { version = '1.1', hosts = [`127.0.0.1:${proxy.port}`], target = SAMPLE[format].path } = {}) => {
+  // split: the request line goes alone, without its CRLF, and the rest 150 ms later (Beast judges
+  // the version before the CRLF has come).
+  const exchange = (format, { version = '1.1', hosts = [`127.0.0.1:${proxy.port}`], target = SAMPLE[format].path, split = false } = {}) => {
     const body = JSON.stringify(SAMPLE[format].body);
     const head = [`POST ${target} HTTP/${version}`, ...hosts.map((h) => `Host: ${h}`),
       ...Object.entries(SAMPLE[format].headers).map(([k, v]) => `${k}: ${v}`),
       'Content-Type: application/json', `Content-Length: ${Buffer.byteLength(body)}`, 'Connection: close', '', ''].join('\r\n');
-    return rawExchange(proxy.port, head + body, { waitForClose: true });
+    const bytes = head + body;
+    if (!split) return rawExchange(proxy.port, bytes, { waitForClose: true });
+    const cut = bytes.indexOf('\r\n');
+    return rawExchange(proxy.port, async (sock) => {
+      sock.write(bytes.slice(0, cut));
+      await new Promise((r) => setTimeout(r, 150));
+      sock.write(bytes.slice(cut));
+    }, { waitForClose: true });
   };
   for (const format of FORMATS) {
     for (const [what, opts, status] of [
@@ -520,6 +529,7 @@ test('request head conformance: Host missing or repeated -> 400, HTTP major 0 or
       ['HTTP/2.0', { version: '2.0' }, 505],
       ['HTTP/9.9', { version: '9.9' }, 505],
       ['HTTP/0.9', { version: '0.9' }, 505],
+      ['HTTP/2.0, line split before its CRLF', { version: '2.0', split: true }, 505],
     ]) {
       const r = await exchange(format, opts);
       assert.ok(r.response.status, `${format} ${what}: no answer; raw: ${r.raw.toString().slice(0, 300)}`);
@@ -528,6 +538,10 @@ test('request head conformance: Host missing or repeated -> 400, HTTP major 0 or
       if (status === 505) assert.match(JSON.stringify(body), new RegExp(`HTTP/${opts.version.replace('.', '\\.')} is not supported`));
     }
   }
+  // A line with a third space is no request line, whatever version it ends in: 400 (in OpenAI's
+  // format, as any line Beast cannot read: no target is known to choose another by).
+  const spaced = await exchange('openai', { version: '2.0', target: `${SAMPLE.openai.path} HTTP/1.1` });
+  assert.equal(spaced.response.status, 400, spaced.raw.toString().slice(0, 300));
   assert.equal(up.requests.length, 0, 'never forwarded');
   // Served: HTTP/1.0 without Host, an absolute-form target without Host (its host stands in, as
   // nginx reads it), and HTTP/1.2 (RFC 9112 §2.3: as the highest minor version known, 1.1).
@@ -535,11 +549,12 @@ test('request head conformance: Host missing or repeated -> 400, HTTP major 0 or
     ['HTTP/1.0 without Host', { version: '1.0', hosts: [] }],
     ['absolute form without Host', { hosts: [], target: `http://127.0.0.1:${proxy.port}${SAMPLE.openai.path}` }],
     ['HTTP/1.2', { version: '1.2' }],
+    ['HTTP/1.2, line split before its CRLF', { version: '1.2', split: true }],
   ]) {
     const r = await exchange('openai', opts);
     assert.equal(r.response.status, 200, `${what}: ${r.raw.toString().slice(0, 300)}`);
   }
-  assert.equal(up.requests.length, 3);
+  assert.equal(up.requests.length, 4);
   await proxy.stopClean();
 });
 

@@ -40,7 +40,8 @@ TEST(RequestLineVersion, WhatIsNoVersionIsMalformed) {
        {"GET / HTTP/1.1", "GET / HTTP/2\r\n", "GET / HTTP/10.0\r\n", "GET / http/1.1\r\n",
         "GET / HTTP/1.1 \r\n", "GET /  HTTP/x.1\r\n", "GET / HTTP/1.x\r\n", "GET HTTP/2.0\r\n",
         "GET  HTTP/2.0\r\n", "HTTP/2.0\r\n", "GARBAGE\r\n\r\n", "", "GET / HTTP/2.0\n\n",
-        "GET / HTTPS/2.0\r\n"}) {
+        "GET / HTTPS/2.0\r\n", "GET /a HTTP/1.1 HTTP/2.0\r\n", "GET /a b HTTP/2.0\r\n",
+        "GET  / HTTP/2.0\r\n"}) {
     EXPECT_EQ(readRequestLineVersion(head).kind, Kind::NotAVersion) << head;
   }
 }
