@@ -718,8 +718,9 @@ Awaitable<bool> ClientSession::serveOne() {
   ex.client_version = request.version();
 
   if (!parser.is_done()) {
-    // curl and others wait for "100 Continue" before sending a large body.
-    if (expectation.continue_expected) {
+    // curl and others wait for "100 Continue" before sending a large body. An HTTP/1.0 client
+    // knows no interim answers: its expectation is ignored (RFC 9110 §10.1.1).
+    if (expectation.continue_expected && request.version() >= 11) {
       deadline_.arm(Clock::now() + kErrorWriteTimeout);
       auto [wec, n] = co_await net::async_write(socket_, net::buffer(k100Continue), use_nothrow);
       if (deadline_.finish(wec)) {

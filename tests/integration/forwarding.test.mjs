@@ -487,6 +487,16 @@ test('client sending "Expect: 100-continue" (like curl for big bodies) gets a co
   assert.deepEqual(final.json(), { len: body.length });
   assert.equal(up.requests[0].body.length, body.length);
   assert.equal(got100, true, 'the proxy sent no 100 Continue');
+
+  // HTTP/1.0 has no interim answers: the expectation is ignored (RFC 9110 §10.1.1), the body read.
+  const head10 = head.replace('HTTP/1.1', 'HTTP/1.0');
+  const r10 = await rawExchange(proxy.port, async (sock) => {
+    sock.write(head10);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    sock.write(body);
+  }, { timeout: 20_000, waitForClose: true });
+  assert.match(r10.raw.toString('latin1'), /^HTTP\/1\.1 200 /, `HTTP/1.0 got an interim answer: ${r10.raw.toString().slice(0, 200)}`);
+  assert.equal(r10.response.status, 200);
   await proxy.stopClean();
 });
 
