@@ -111,12 +111,18 @@ struct Exchange {
   // request is admitted. Not a copy: the key string allocated per request.
   const CallerKey* caller = &kNoCaller;
   core::RequestInfo info;
-  // The worst case's output bound (admission), when the model is priced: an estimated
-  // settlement never passes it. (An unpriced model's worst case has no output bound.)
-  std::optional<std::int64_t> output_tokens_bound;
   // The worst case admission reserved: what a request whose pricing fails twice is charged
   // (priceAtWorstCase), and the rates an answer priced above it is told by (price).
   core::WorstCase worst;
+
+  /**
+   * The worst case's output bound, when the model is priced: an estimated settlement never passes
+   * it. (An unpriced model's worst case has no output bound.)
+   */
+  std::optional<std::int64_t> outputTokensBound() const {
+    if (!worst.priced) return std::nullopt;
+    return worst.output_tokens_bound;
+  }
   core::Spending spending = core::Spending::Priced;
   std::optional<core::UsageExtractor> usage;
   int answer_status = 0;       // the upstream's, which `usage` was made for
@@ -181,7 +187,7 @@ constexpr std::size_t kKeptHeldAnswer = 16 * 1024;
 /** What the exchange's usage reader is made with besides the request and the answer's head. */
 core::UsageExtractor::Limits usageLimits(const Exchange& ex, core::BufferAllowance& buffers) {
   core::UsageExtractor::Limits limits;
-  limits.output_tokens_bound = ex.output_tokens_bound;
+  limits.output_tokens_bound = ex.outputTokensBound();
   limits.buffers = &buffers;
   return limits;
 }
@@ -1048,7 +1054,6 @@ std::unique_ptr<ClientSession::PendingAdmission> ClientSession::enforceAtOnce(
   // Bounded also at the prices of what this model has been answered as (ServedModelMemory).
   ex.worst = worker_.servedModels().worstCase(*runtime.pricer, ex.provider->config.name, ex.info);
   const core::WorstCase& worst = ex.worst;
-  if (worst.priced) ex.output_tokens_bound = worst.output_tokens_bound;
   // The connection's attributes, kept with their strings: a connection's requests nearly always
   // carry the same ones, and a string equal to the last request's is not copied again.
   core::RequestAttributes& attributes = attributes_;
@@ -1155,7 +1160,7 @@ void ClientSession::price(Exchange& ex) {
     if (ex.no_answer_in_time && !ex.info.stream) {
       // A non-streamed call the upstream took and is still working on when we gave up: the
       // provider will most likely finish and bill it. Its output bound, as reserved.
-      result.usage.output_tokens = ex.output_tokens_bound.value_or(0);
+      result.usage.output_tokens = ex.outputTokensBound().value_or(0);
     }
   }
   if (auto background =
