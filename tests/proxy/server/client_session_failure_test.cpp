@@ -9,7 +9,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <future>
 #include <memory>
@@ -21,91 +20,38 @@
 #include "core/memory/buffer_allowance.hpp"
 #include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
-#include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/event_loop.hpp"
 #include "proxy/server/worker.hpp"
+#include "tests/proxy/server/session_test_support.hpp"
 #include "tests/proxy/test_files.hpp"
 
 namespace spendgate::proxy {
 namespace {
 
 /** The memory store, but its first settle throws (as a bug or memory running out would). */
-class ThrowingSettleStore : public core::CounterStore {
+class ThrowingSettleStore : public test_support::ForwardingMemoryStore {
 public:
   std::atomic<int> settle_calls{0};
   std::atomic<int> settled{0};
 
-  void admit(const core::EnforcementPlan& plan,
-             const std::string& id,
-             std::chrono::system_clock::time_point expires_at,
-             AdmitCallback callback) override {
-    inner_.admit(plan, id, expires_at, std::move(callback));
-  }
-  std::optional<core::AdmissionResult> admitAtOnce(
-      const core::EnforcementPlan& plan,
-      const std::string& id,
-      std::chrono::system_clock::time_point expires_at) override {
-    return inner_.admitAtOnce(plan, id, expires_at);
-  }
-  void settle(const core::Settlement& settlement, SettleCallback callback) override {
-    core::SettleResult result;
-    settleAtOnce(settlement, result);
-    callback(core::StoreResult<core::SettleResult>::success(std::move(result)));
-  }
   bool settleAtOnce(const core::Settlement& settlement, core::SettleResult& result) override {
     if (++settle_calls == 1) throw std::runtime_error("the store failed");
-    inner_.settleAtOnce(settlement, result);
+    ForwardingMemoryStore::settleAtOnce(settlement, result);
     ++settled;
     return true;
   }
-  void budgets(std::chrono::system_clock::time_point now, BudgetsCallback callback) override {
-    inner_.budgets(now, std::move(callback));
-  }
-  void spend(const std::string& key, SpendCallback callback) override {
-    inner_.spend(key, std::move(callback));
-  }
-  void emergencyStop(EmergencyStopCallback callback) override {
-    inner_.emergencyStop(std::move(callback));
-  }
-  void setEmergencyStop(const core::EmergencyStopState& state,
-                        EmergencyStopCallback callback) override {
-    inner_.setEmergencyStop(state, std::move(callback));
-  }
-  void replaceEmergencyStop(const core::EmergencyStopState& expected,
-                            const core::EmergencyStopState& next,
-                            EmergencyStopCallback callback) override {
-    inner_.replaceEmergencyStop(expected, next, std::move(callback));
-  }
-  bool up() const override { return true; }
-
-private:
-  core::MemoryCounterStore inner_;
 };
 
-constexpr std::string_view kAnswer =
-    R"({"id":"chatcmpl-1","object":"chat.completion","created":1741570283,)"
-    R"("model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant",)"
-    R"("content":"Hello"},"finish_reason":"stop"}],)"
-    R"("usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29}})";
-
-/** Answers one request on `acceptor` with kAnswer (blocking, on its own thread). */
+/** Answers one request on `acceptor` with kChatAnswer (blocking, on its own thread). */
 void answerOnce(tcp::acceptor& acceptor) {
   tcp::socket socket(acceptor.get_executor());
   acceptor.accept(socket);
+  test_support::answerOneRequest(socket, test_support::kChatAnswer, false);
   std::string in;
-  const std::size_t head = net::read_until(socket, net::dynamic_buffer(in), "\r\n\r\n");
-  const auto at = in.find("Content-Length: ");
-  const std::size_t length = at == std::string::npos ? 0 : std::stoul(in.substr(at + 16));
-  if (in.size() < head + length) {
-    net::read(socket, net::dynamic_buffer(in), net::transfer_exactly(head + length - in.size()));
-  }
-  const std::string out = "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: " +
-                          std::to_string(kAnswer.size()) + "\r\n\r\n" + std::string(kAnswer);
-  net::write(socket, net::buffer(out));
   beast::error_code ignored;
   net::read(socket, net::dynamic_buffer(in), ignored);  // until the proxy closes
 }

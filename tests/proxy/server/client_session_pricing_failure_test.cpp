@@ -9,7 +9,6 @@
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
-#include <boost/asio/read_until.hpp>
 #include <boost/asio/write.hpp>
 #include <boost/json.hpp>
 #include <future>
@@ -26,13 +25,13 @@
 #include "core/pricing/pricer.hpp"
 #include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
-#include "core/store/memory_counter_store.hpp"
 #include "proxy/alerts/alert_dispatcher.hpp"
 #include "proxy/enforcement/enforcer.hpp"
 #include "proxy/ledger/ledger_writer.hpp"
 #include "proxy/net.hpp"
 #include "proxy/server/event_loop.hpp"
 #include "proxy/server/worker.hpp"
+#include "tests/proxy/server/session_test_support.hpp"
 #include "tests/proxy/test_files.hpp"
 
 namespace spendgate::proxy {
@@ -52,82 +51,26 @@ private:
 };
 
 /** The memory store, recording every settlement it was given. */
-class RecordingStore : public core::CounterStore {
+class RecordingStore : public test_support::ForwardingMemoryStore {
 public:
   std::mutex mutex;
   std::vector<core::Settlement> settlements;
 
-  void admit(const core::EnforcementPlan& plan,
-             const std::string& id,
-             std::chrono::system_clock::time_point expires_at,
-             AdmitCallback callback) override {
-    inner_.admit(plan, id, expires_at, std::move(callback));
-  }
-  std::optional<core::AdmissionResult> admitAtOnce(
-      const core::EnforcementPlan& plan,
-      const std::string& id,
-      std::chrono::system_clock::time_point expires_at) override {
-    return inner_.admitAtOnce(plan, id, expires_at);
-  }
-  void settle(const core::Settlement& settlement, SettleCallback callback) override {
-    core::SettleResult result;
-    settleAtOnce(settlement, result);
-    callback(core::StoreResult<core::SettleResult>::success(std::move(result)));
-  }
   bool settleAtOnce(const core::Settlement& settlement, core::SettleResult& result) override {
     {
       std::lock_guard lock(mutex);
       settlements.push_back(settlement);
     }
-    return inner_.settleAtOnce(settlement, result);
+    return ForwardingMemoryStore::settleAtOnce(settlement, result);
   }
-  void budgets(std::chrono::system_clock::time_point now, BudgetsCallback callback) override {
-    inner_.budgets(now, std::move(callback));
-  }
-  void spend(const std::string& key, SpendCallback callback) override {
-    inner_.spend(key, std::move(callback));
-  }
-  void emergencyStop(EmergencyStopCallback callback) override {
-    inner_.emergencyStop(std::move(callback));
-  }
-  void setEmergencyStop(const core::EmergencyStopState& state,
-                        EmergencyStopCallback callback) override {
-    inner_.setEmergencyStop(state, std::move(callback));
-  }
-  void replaceEmergencyStop(const core::EmergencyStopState& expected,
-                            const core::EmergencyStopState& next,
-                            EmergencyStopCallback callback) override {
-    inner_.replaceEmergencyStop(expected, next, std::move(callback));
-  }
-  bool up() const override { return true; }
-
-private:
-  core::MemoryCounterStore inner_;
 };
-
-constexpr std::string_view kAnswer =
-    R"({"id":"chatcmpl-1","object":"chat.completion","created":1741570283,)"
-    R"("model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant",)"
-    R"("content":"Hello"},"finish_reason":"stop"}],)"
-    R"("usage":{"prompt_tokens":19,"completion_tokens":10,"total_tokens":29}})";
 
 /** Answers `times` requests on `acceptor` with `answer`, one connection each (blocking). */
 void answer(tcp::acceptor& acceptor, std::string_view answer, int times) {
   for (int i = 0; i < times; ++i) {
     tcp::socket socket(acceptor.get_executor());
     acceptor.accept(socket);
-    std::string in;
-    const std::size_t head = net::read_until(socket, net::dynamic_buffer(in), "\r\n\r\n");
-    const auto at = in.find("Content-Length: ");
-    const std::size_t length = at == std::string::npos ? 0 : std::stoul(in.substr(at + 16));
-    if (in.size() < head + length) {
-      net::read(socket, net::dynamic_buffer(in), net::transfer_exactly(head + length - in.size()));
-    }
-    const std::string out =
-        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nConnection: close\r\n"
-        "Content-Length: " +
-        std::to_string(answer.size()) + "\r\n\r\n" + std::string(answer);
-    net::write(socket, net::buffer(out));
+    test_support::answerOneRequest(socket, answer, true);
   }
 }
 
@@ -226,7 +169,7 @@ TEST(ClientSessionPricingFailureTest, PricingThatThrowsTwiceStillWritesTheLineAt
   // It was released at $0 and no line written (SPEC §6: a line per request).
   net::io_context upstream_context;
   tcp::acceptor upstream(upstream_context, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
-  std::thread upstream_thread([&] { answer(upstream, kAnswer, 1); });
+  std::thread upstream_thread([&] { answer(upstream, test_support::kChatAnswer, 1); });
   PricingFailure proxy(upstream.local_endpoint().port(), 1000);
   proxy.chat();
   upstream_thread.join();
