@@ -203,7 +203,8 @@ TEST(Pricer, GeminiPinnedVersionIsPricedAsTheStableModel) {
 TEST(Pricer, GeminiPinnedVersionWithItsOwnEntryIsPricedExactly) {
   PriceCatalog catalog = testCatalog();
   ModelPrice pinned;
-  pinned.rates = {100'000, std::nullopt, std::nullopt, std::nullopt, 400'000};
+  pinned.rates = {100'000, std::nullopt, std::nullopt, std::nullopt,
+                  400'000, std::nullopt, std::nullopt};
   catalog.set("gemini/gemini-2.5-flash-001", pinned);
   const Pricer p(std::move(catalog), UnknownModelPolicy{});
   // 1000 x 100'000 + 100 x 400'000 = 100e6 + 40e6, not gemini-2.5-flash's 550e6
@@ -291,7 +292,8 @@ TEST(Pricer, EverySourceNamesItsOriginAndRule) {
 TEST(Pricer, ConfigOverrideIsReportedAsConfig) {
   PriceCatalog catalog = testCatalog();
   ModelPrice mine;
-  mine.rates = {300'000, 150'000, std::nullopt, std::nullopt, 1'200'000};
+  mine.rates = {300'000,   150'000,      std::nullopt, std::nullopt,
+                1'200'000, std::nullopt, std::nullopt};
   mine.origin = PriceOrigin::Config;
   catalog.set("ft:gpt-4o-mini:acme", mine);
   catalog.set("gpt-4o", mine);

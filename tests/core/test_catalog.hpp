@@ -25,34 +25,40 @@ inline PriceCatalog testCatalog() {
   openai("text-embedding-3-small", 20'000, 20'000, 0, 0);
   {
     ModelPrice p;
-    p.rates = {2'500'000, 1'250'000, std::nullopt, std::nullopt, 10'000'000};
+    p.rates = {2'500'000,  1'250'000,    std::nullopt, std::nullopt,
+               10'000'000, std::nullopt, std::nullopt};
     p.max_output_tokens = 16384;
-    p.tiers["priority"] = {4'250'000, 2'125'000, std::nullopt, std::nullopt, 17'000'000};
+    p.tiers["priority"] = {4'250'000,  2'125'000,    std::nullopt, std::nullopt,
+                           17'000'000, std::nullopt, std::nullopt};
     catalog.set("gpt-4o", p);
     ModelPrice snapshot;
-    snapshot.rates = {5'000'000, std::nullopt, std::nullopt, std::nullopt, 15'000'000};
+    snapshot.rates = {5'000'000,  std::nullopt, std::nullopt, std::nullopt,
+                      15'000'000, std::nullopt, std::nullopt};
     snapshot.max_output_tokens = 4096;
     catalog.set("gpt-4o-2024-05-13", snapshot);
   }
   {
     ModelPrice p;
-    p.rates = {1'250'000, 125'000, std::nullopt, std::nullopt, 10'000'000};
+    p.rates = {1'250'000,  125'000,      std::nullopt, std::nullopt,
+               10'000'000, std::nullopt, std::nullopt};
     p.max_output_tokens = 128000;
-    p.tiers["flex"] = {625'000, 62'500, std::nullopt, std::nullopt, 5'000'000};
+    p.tiers["flex"] = {625'000,   62'500,       std::nullopt, std::nullopt,
+                       5'000'000, std::nullopt, std::nullopt};
     catalog.set("gpt-5", p);
   }
   auto claude = [](Picodollars in, Picodollars out, std::int64_t max_out) {
     ModelPrice p;
     // cache read 0.1x, 5-minute write 1.25x, 1-hour write 2x input
-    p.rates = {in, in / 10, in * 5 / 4, in * 2, out};
+    p.rates = {in, in / 10, in * 5 / 4, in * 2, out, std::nullopt, std::nullopt};
     p.web_search_per_call = 10'000'000'000;  // 10 USD per 1000 searches = 0.01 USD each
     p.max_output_tokens = max_out;
     return p;
   };
   {
     ModelPrice sonnet = claude(3'000'000, 15'000'000, 64000);
-    sonnet.long_context =
-        LongContextRates{200000, {6'000'000, 600'000, 7'500'000, 12'000'000, 22'500'000}};
+    sonnet.long_context = LongContextRates{
+        200000,
+        {6'000'000, 600'000, 7'500'000, 12'000'000, 22'500'000, std::nullopt, std::nullopt}};
     catalog.set("claude-sonnet-4-5", sonnet);
     catalog.set("claude-sonnet-4-5-20250929", sonnet);
   }
@@ -60,13 +66,16 @@ inline PriceCatalog testCatalog() {
   catalog.set("claude-haiku-4-5-20251001", claude(1'000'000, 5'000'000, 64000));
   {
     ModelPrice pro;
-    pro.rates = {1'250'000, 125'000, std::nullopt, std::nullopt, 10'000'000};
-    pro.long_context =
-        LongContextRates{200000, {2'500'000, 250'000, std::nullopt, std::nullopt, 15'000'000}};
+    pro.rates = {1'250'000,  125'000,      std::nullopt, std::nullopt,
+                 10'000'000, std::nullopt, std::nullopt};
+    pro.long_context = LongContextRates{
+        200000,
+        {2'500'000, 250'000, std::nullopt, std::nullopt, 15'000'000, std::nullopt, std::nullopt}};
     pro.max_output_tokens = 65536;
     catalog.set("gemini/gemini-2.5-pro", pro);
     ModelPrice flash;
-    flash.rates = {300'000, 30'000, std::nullopt, std::nullopt, 2'500'000};
+    flash.rates = {300'000,   30'000,       std::nullopt, std::nullopt,
+                   2'500'000, std::nullopt, std::nullopt};
     flash.max_output_tokens = 65536;
     catalog.set("gemini/gemini-2.5-flash", flash);
   }

@@ -196,7 +196,8 @@ TEST(ServedModelMemory, SurvivesACatalogWhereTheAnsweredModelIsNoLongerDearer) {
   // dearer-of-both rule makes it count for nothing; one without the snapshot, the same.
   PriceCatalog cheaper = testing::testCatalog();
   ModelPrice snapshot;
-  snapshot.rates = {1'000'000, std::nullopt, std::nullopt, std::nullopt, 2'000'000};
+  snapshot.rates = {1'000'000, std::nullopt, std::nullopt, std::nullopt,
+                    2'000'000, std::nullopt, std::nullopt};
   cheaper.set("gpt-4o-2024-05-13", snapshot);
   const Pricer after(std::move(cheaper), UnknownModelPolicy{});
   EXPECT_EQ(memory.worstCase(after, "azure", req).amount, kAliasWorst);
