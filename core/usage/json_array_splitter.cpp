@@ -10,12 +10,22 @@ bool isSpace(char c) { return c == ' ' || c == '\t' || c == '\r' || c == '\n'; }
 
 void JsonArraySplitter::append(std::string_view piece) {
   if (oversized_) return;
-  if (element_.size() + piece.size() > max_element_bytes_) {
+  // Counted at twice its size, as SseParser counts an event: what the string may reserve as it
+  // grows.
+  const std::size_t size = element_.size() + piece.size();
+  if (size > max_element_bytes_ || !grant_.cover(2 * size)) {
     oversized_ = true;
     std::string().swap(element_);
+    grant_.release();
     return;
   }
   element_.append(piece);
+}
+
+void JsonArraySplitter::dropLargeElement() {
+  if (grant_.taken() == 0) return;
+  std::string().swap(element_);
+  grant_.release();
 }
 
 void JsonArraySplitter::feed(std::string_view bytes, Handler& handler) {
@@ -88,6 +98,8 @@ void JsonArraySplitter::feed(std::string_view bytes, Handler& handler) {
         handler.onElement(element_);
       }
       element_.clear();
+      // A large element ended: its buffer goes, and so does its share of the allowance.
+      dropLargeElement();
       if (!top_is_array_) closed_ = true;
     }
   }

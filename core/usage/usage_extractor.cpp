@@ -67,7 +67,7 @@ UsageExtractor::UsageExtractor(const RequestInfo& request,
       limits_(limits),
       success_status_(http_status >= 200 && http_status < 300),
       sse_(limits.max_event_bytes, limits.buffers),
-      array_(limits.max_event_bytes),
+      array_(limits.max_event_bytes, limits.buffers),
       body_grant_(limits.buffers),
       estimator_(request.request_body_bytes) {
   if (!success_status_ || request.kind == EndpointKind::Unmetered) {

@@ -1,5 +1,6 @@
 #include <gtest/gtest.h>
 
+#include "core/memory/buffer_allowance.hpp"
 #include "core/metering/request_classifier.hpp"
 #include "core/usage/usage_extractor.hpp"
 #include "tests/core/usage_test_util.hpp"
@@ -79,6 +80,39 @@ TEST(UsageExtractorGemini, InterruptedArrayStreamIsPartial) {
   // estimate ("**Planning**" + "The capital of France" = 12 + 21 = 33 chars -> 9 tokens).
   EXPECT_EQ(r.usage.input_tokens, 131);
   EXPECT_EQ(r.usage.output_tokens, 99);
+}
+
+TEST(UsageExtractorGemini, AnArrayElementPastItsFreeMiBNeedsTheAllowance) {
+  // Review 22 F5: the JSON-array element buffer was not counted in server.max_buffered_bytes.
+  // Two streams share a 3 MiB allowance: an element of almost 1.5 MiB, counted at twice its size,
+  // takes 2 MiB; the same element in a second stream at the same time finds 1 MiB left and is
+  // skipped, as one past the cap, and the element after it is read. What an element took is given
+  // back once it ends.
+  const RequestInfo info =
+      classifyRequest(ProviderFormat::Gemini,
+                      "/v1beta/models/gemini-2.5-flash:streamGenerateContent", "", kGeminiBody);
+  BufferAllowance allowance(3u << 20);
+  UsageExtractor::Limits limits;
+  limits.buffers = &allowance;
+  const std::string big = R"({"candidates":[{"content":{"parts":[{"text":")" +
+                          std::string((3u << 20) / 2 - 1000, 'x') + R"("}]}}]})";
+  const std::string last =
+      R"({"candidates":[{"finishReason":"STOP"}],"usageMetadata":{"promptTokenCount":7,)"
+      R"("candidatesTokenCount":3},"modelVersion":"gemini-2.5-flash"})";
+  const std::string stream = "[" + big + ",\r\n" + last + "]";
+  UsageExtractor first(info, 200, kJson, limits);
+  UsageExtractor second(info, 200, kJson, limits);
+  first.feed(std::string_view(stream).substr(0, big.size()));  // all of `big` but its last '}'
+  EXPECT_EQ(allowance.inUse(), 2u << 20);
+  second.feed(stream);
+  EXPECT_EQ(allowance.inUse(), 2u << 20);
+  const UsageResult skipped = second.finish();
+  EXPECT_EQ(skipped.status, UsageStatus::Reported);
+  EXPECT_EQ(skipped.usage.input_tokens, 7);
+  EXPECT_EQ(skipped.usage.output_tokens, 3);
+  first.feed(std::string_view(stream).substr(big.size()));
+  EXPECT_EQ(allowance.inUse(), 0u);
+  EXPECT_EQ(first.finish().usage.output_tokens, 3);
 }
 
 TEST(UsageExtractorGemini, GenerateContentJson) {
