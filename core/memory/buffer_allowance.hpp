@@ -24,7 +24,13 @@ public:
 
   /** @return true when `bytes` were taken; false (nothing taken) when that would pass the total. */
   [[nodiscard]] bool take(std::size_t bytes);
-  /** Gives back bytes a take() got. */
+  /**
+   * Counts `bytes` even past the total: for memory a request cannot do without once it has
+   * begun (a brotli decoder's blocks: its output is the body the client gets), whose size is
+   * bounded elsewhere. take() then refuses until enough is given back.
+   */
+  void takeAnyway(std::size_t bytes) { in_use_.fetch_add(bytes, std::memory_order_relaxed); }
+  /** Gives back bytes a take() or takeAnyway() got. */
   void giveBack(std::size_t bytes);
 
   /**

@@ -218,7 +218,10 @@ private:
 
 /**
  * A brotli decoder's allocations, counted: past its first BufferGrant::kFree bytes they are
- * taken from the allowance (exactly, per block), and refused when it has none left.
+ * taken from the allowance (exactly, per block), past its total when it has no room left. A
+ * refused block would fail the decoding, and with it the body the client gets (review 22 F6);
+ * brotli bounds them itself: a window of at most 16 MiB (large windows are not enabled), briefly
+ * twice while it grows, and its tables. The other buffers find the allowance full and degrade.
  */
 class CountedAlloc {
 public:
@@ -239,7 +242,7 @@ private:
     const std::size_t free_left =
         core::BufferGrant::kFree - std::min(held_, core::BufferGrant::kFree);
     const std::size_t counted = size > free_left ? size - free_left : 0;
-    if (counted > 0 && !buffers_->take(counted)) return nullptr;
+    if (counted > 0 && !buffers_->take(counted)) buffers_->takeAnyway(counted);
     auto* block = static_cast<unsigned char*>(std::malloc(kHeader + size));
     if (block == nullptr) {
       if (counted > 0) buffers_->giveBack(counted);
@@ -321,9 +324,8 @@ private:
   static std::string describe(BrotliDecoderErrorCode code) {
     if (code >= BROTLI_DECODER_ERROR_ALLOC_BLOCK_TYPE_TREES &&
         code <= BROTLI_DECODER_ERROR_ALLOC_CONTEXT_MODES) {
-      // Refused by CountedAlloc, almost always: no room left in the allowance.
-      return std::string("out of memory (server.max_buffered_bytes used up): ") +
-             BrotliDecoderErrorString(code);
+      // malloc failed: CountedAlloc never refuses a block for the allowance.
+      return std::string("out of memory: ") + BrotliDecoderErrorString(code);
     }
     return BrotliDecoderErrorString(code);
   }

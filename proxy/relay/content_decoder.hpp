@@ -34,8 +34,9 @@ public:
    *        "", case-insensitive, or a comma-separated list of them.
    * @param max_output decoding stops with an error once more bytes than this would come out.
    * @param buffers what all requests together may hold past 1 MiB each: a brotli decoder's
-   *        memory (its window, which the answer chooses: up to 16 MiB) past 1 MiB comes from it,
-   *        and decoding fails ("out of memory") when it has no room. None: not counted.
+   *        memory (its window, which the answer chooses: up to 16 MiB) past 1 MiB is counted in
+   *        it, past its total when it has no room (the decoding goes on; the other buffers then
+   *        degrade). None: not counted.
    * @return nullptr when no decoding is needed (empty, or only identity); for an unsupported
    *         coding (e.g. "zstd", "compress") a decoder whose ok() is false from the start.
    */

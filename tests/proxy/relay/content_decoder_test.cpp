@@ -528,7 +528,9 @@ TEST(ContentDecoderTest, PushAndPullInRandomPiecesMatchFeed) {
 
 TEST(ContentDecoderTest, BrotliWindowComesFromTheAllowance) {
   // A 16 MiB window (lgwin 24) over 20 MiB: the decoder's ring buffer is counted past its free
-  // 1 MiB, given back when the decoder goes, and refused when the allowance has no room.
+  // 1 MiB and given back when the decoder goes. With no room in the allowance it is counted past
+  // the total, and the answer is still decoded (review 22 F6: it failed, a held answer got a 502
+  // after the upstream billed it and a relayed one was cut).
   const std::string plain(20u << 20, 'z');
   std::size_t size = BrotliEncoderMaxCompressedSize(plain.size());
   std::string encoded(size, '\0');
@@ -551,16 +553,20 @@ TEST(ContentDecoderTest, BrotliWindowComesFromTheAllowance) {
   EXPECT_EQ(roomy.inUse(), 0u);
 
   core::BufferAllowance full(1u << 20);
-  auto decoder = ContentDecoder::create("br", ContentDecoder::kDefaultMaxOutput, &full);
-  std::string out;
-  decoder->feed(encoded, out);
-  EXPECT_FALSE(decoder->ok());
-  EXPECT_NE(decoder->error().find("out of memory (server.max_buffered_bytes used up)"),
-            std::string::npos)
-      << decoder->error();
-  EXPECT_LE(full.inUse(), 1u << 20);
-  decoder.reset();
-  EXPECT_EQ(full.inUse(), 0u);
+  ASSERT_TRUE(full.take(1u << 20));  // used up by other requests
+  {
+    auto decoder = ContentDecoder::create("br", ContentDecoder::kDefaultMaxOutput, &full);
+    decoder->push(encoded);
+    std::string out;
+    bool past_total = false;
+    while (decoder->pull(out, 1u << 20)) past_total = past_total || full.inUse() > (9u << 20);
+    EXPECT_TRUE(decoder->ok()) << decoder->error();
+    EXPECT_EQ(out.size(), plain.size());
+    EXPECT_TRUE(out == plain);  // not EXPECT_EQ: 20 MiB printed on failure
+    EXPECT_TRUE(past_total);
+    EXPECT_FALSE(full.take(1));  // the others find no room and degrade
+  }
+  EXPECT_EQ(full.inUse(), 1u << 20);
 }
 
 TEST(ContentDecoderTest, DefaultCapIs64MiB) {
