@@ -368,6 +368,30 @@ UsageResult UsageExtractor::estimateResult(UsageStatus status, std::int64_t outp
   return result;
 }
 
+void UsageExtractor::estimateInto(UsageResult& out) const {
+  if (mode_ == Mode::Skip) {
+    UsageResult result;
+    result.status = UsageStatus::NotBillable;
+    result.detail = success_status_ ? "unmetered endpoint" : "upstream error status";
+    out = std::move(result);
+    return;
+  }
+  const std::int64_t seen =
+      mode_ == Mode::Json ? UsageEstimator::tokensFor(body_bytes_) : estimator_.outputTokens();
+  UsageResult result = estimateResult(UsageStatus::Estimated, seen);
+  result.detail = "reading the usage failed; estimated from what was seen";
+  if (auto so_far = reportedSoFar()) {
+    // As for a stream cut short: the provider's counts are a floor, topped up with what was seen.
+    result.status = UsageStatus::Partial;
+    so_far->output_tokens = std::max(so_far->output_tokens, result.usage.output_tokens);
+    if (so_far->input_tokens == 0) so_far->input_tokens = result.usage.input_tokens;
+    if (so_far->model.empty()) so_far->model = std::move(result.usage.model);
+    if (so_far->service_tier.empty()) so_far->service_tier = std::move(result.usage.service_tier);
+    result.usage = std::move(*so_far);
+  }
+  out = std::move(result);
+}
+
 std::optional<Usage> UsageExtractor::reportedSoFar() const {
   if (anthropic_seen_) {
     json_fields::CountReader scratch;

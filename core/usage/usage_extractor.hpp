@@ -82,6 +82,15 @@ public:
   void finishInto(UsageResult& out);
   void finishInto(std::string_view rest, UsageResult& out);
 
+  /**
+   * What was fed, as an estimate, without finishing: for a caller whose finishInto() threw
+   * part-way, which must not run it again (it would read a half-finished state: a JSON body
+   * already freed, a stream's result half-written). The output is estimated from what was seen
+   * (a JSON body: from its bytes), the provider's counts seen so far, if any, are a floor, and
+   * the result is flagged estimated.
+   */
+  void estimateInto(UsageResult& out) const;
+
   /** @return true when the body is read as a stream (SSE or JSON array). */
   bool isStream() const { return mode_ == Mode::Sse || mode_ == Mode::JsonArray; }
 

@@ -1137,13 +1137,16 @@ void ClientSession::price(Exchange& ex) {
     // A run that threw after the usage was read (pricing it) reads nothing again; one that threw
     // while reading a held answer reads it again with a new reader, as the first run did: the
     // reader it left has part of the answer (an unreadable body's estimate would count twice).
-    // (Held answers are never event streams: the content type only chooses that.)
+    // (Held answers are never event streams: the content type only chooses that.) A relayed
+    // answer is gone: its reader is not finished twice (review 22 F7), what it saw is estimated.
     if (!ex.usage_read) {
       if (ex.usage_in_whole) {
         if (ex.usage_reading)
           ex.usage.emplace(ex.info, ex.answer_status, "", usageLimits(ex, worker_.buffers()));
         ex.usage_reading = true;
         ex.usage->finishInto(held_answer_, result);
+      } else if (ex.usage_reading) {
+        ex.usage->estimateInto(result);
       } else {
         ex.usage_reading = true;
         ex.usage->finishInto(result);
