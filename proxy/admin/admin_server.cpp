@@ -289,7 +289,11 @@ net::awaitable<AdminServer::Response> AdminServer::route(const Request& request)
     co_return jsonResponse(http::status::ok, boost::json::value(services_.alerts.recentJson()));
   }
   if (path == "/admin/reload") {
-    const ReloadOutcome outcome = hooks_.reload();
+    // Answered once every worker has the new rules; the loop serves the rest meanwhile.
+    const ReloadOutcome outcome =
+        co_await awaitCallback<ReloadOutcome>([this](std::function<void(ReloadOutcome)> done) {
+          hooks_.reload([done = std::move(done)](const ReloadOutcome& out) { done(out); });
+        });
     boost::json::array errors;
     for (const auto& error : outcome.errors) errors.emplace_back(error);
     // A reload that silently keeps the old listen address reads as done when it is not.

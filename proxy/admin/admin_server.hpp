@@ -34,7 +34,9 @@ public:
     std::function<RuntimePtr()> runtime;               // the rules in force
     std::function<std::size_t()> requests_in_flight;   // across workers
     std::function<void(MetricsShard&)> merge_metrics;  // adds every worker's shard
-    std::function<ReloadOutcome()> reload;
+    // Starts a reload; the callback gets its outcome, on this server's loop, once it is done
+    // (every worker has the new rules).
+    std::function<void(std::function<void(const ReloadOutcome&)>)> reload;
   };
 
   AdminServer(net::io_context& context, Services services, std::string token, Hooks hooks);

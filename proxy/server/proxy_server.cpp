@@ -1,11 +1,10 @@
 #include "proxy/server/proxy_server.hpp"
 
+#include <atomic>
 #include <boost/asio/post.hpp>
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <condition_variable>
 #include <cstdlib>
-#include <mutex>
 #include <stdexcept>
 #include <thread>
 
@@ -39,9 +38,6 @@ tcp::endpoint resolve(net::io_context& context,
   }
   return results.begin()->endpoint();
 }
-
-/** How long a reload waits for the other workers to take the new rules before it answers. */
-constexpr std::chrono::milliseconds kRuleHandOverWait{1000};
 
 std::string describe(const tcp::endpoint& endpoint) {
   const auto address = endpoint.address();
@@ -111,7 +107,7 @@ void ProxyServer::bind() {
     for (auto& worker : workers_) total += worker->activeRequests();
     return total;
   };
-  hooks.reload = [this] { return reload(); };
+  hooks.reload = [this](ReloadDone done) { reload(std::move(done)); };
   hooks.merge_metrics = [this](MetricsShard& merged) {
     for (auto& worker : workers_) worker->metrics().mergeInto(merged);
   };
@@ -182,10 +178,11 @@ void ProxyServer::pollEmergencyStop() {
 void ProxyServer::waitForReloadSignal() {
   reload_signal_->async_wait([this](beast::error_code ec, int) {
     if (ec) return;
-    // The next SIGHUP is waited for whatever this reload does.
+    // The next SIGHUP is waited for whatever this reload does. Its outcome is in the log
+    // already (refused, or "configuration reloaded" once every worker has the new rules).
     try {
       logger_.info("SIGHUP: reloading the configuration");
-      reload();
+      reload([](const ReloadOutcome&) {});
     } catch (const std::exception& e) {
       logger_.error(std::string("reload failed: ") + e.what());
     } catch (...) {
@@ -195,53 +192,107 @@ void ProxyServer::waitForReloadSignal() {
   });
 }
 
-template <typename Step>
-void ProxyServer::handOverRules(const RuntimePtr& next, const Step& step) {
+void ProxyServer::handOverRules(const RuntimePtr& next,
+                                const ReloadStep& step,
+                                std::function<void()> then) {
   // The reload is answered (POST /admin/reload, SIGHUP's log line) once every worker has the new
   // rules, so no request whose head comes after the answer is admitted under the old ones
-  // (audit 16 H2). This runs on worker 0's loop; the others take them on theirs, in a moment.
+  // (audit 16 H2). Nothing waits for that here: the main loop (worker 0's, with the admin API,
+  // the signals and its own connections) goes on, and the last worker to take them posts `then`
+  // back to it (review 22 F4: it was blocked up to 1 s by any busy worker).
   struct Pending {
-    std::mutex mutex;
-    std::condition_variable done;
-    std::size_t left = 0;
+    std::atomic<std::size_t> left{1};  // this call's own share, given up once all are posted
+    std::function<void()> then;
   };
   auto pending = std::make_shared<Pending>();
+  pending->then = std::move(then);
+  net::io_context& main = workers_.front()->context();
+  const auto arrived = [pending, &main] {
+    if (pending->left.fetch_sub(1, std::memory_order_acq_rel) == 1) net::post(main, pending->then);
+  };
   for (auto& worker : workers_) {
     step("handing the new rules to a worker", [&] {
       if (worker->context().get_executor().running_in_this_thread()) {
         worker->setRuntime(next);
         return;
       }
-      {
-        std::lock_guard lock(pending->mutex);
-        ++pending->left;
+      // Counted before the post (a worker may take them at once), taken back if it threw.
+      pending->left.fetch_add(1, std::memory_order_relaxed);
+      try {
+        net::post(worker->context(), [w = worker.get(), next, arrived] {
+          w->setRuntime(next);
+          arrived();
+        });
+      } catch (...) {
+        pending->left.fetch_sub(1, std::memory_order_relaxed);
+        throw;
       }
-      net::post(worker->context(), [w = worker.get(), next, pending] {
-        w->setRuntime(next);
-        std::lock_guard lock(pending->mutex);
-        if (--pending->left == 0) pending->done.notify_all();
-      });
     });
   }
-  std::unique_lock lock(pending->mutex);
-  if (!pending->done.wait_for(lock, kRuleHandOverWait, [&] { return pending->left == 0; })) {
-    logger_.warn("reload: " + std::to_string(pending->left) + " worker(s) did not take the new " +
-                 "rules within " + std::to_string(kRuleHandOverWait.count()) +
-                 " ms; they will when their loop gets to it");
+  arrived();
+}
+
+void ProxyServer::reload(ReloadDone done) {
+  // One at a time, in the order asked: a reload's budget seeding reads the counters the one
+  // before it has seeded (a second one started meanwhile would seed the same counters again).
+  if (reloading_) {
+    queued_reloads_.push_back(std::move(done));
+    return;
+  }
+  reloading_ = true;
+  beginReload(std::move(done));
+}
+
+void ProxyServer::beginReload(ReloadDone done) {
+  std::shared_ptr<ReloadState> state;
+  // Whatever throws before the hand-over is under way ends this reload with that error (SIGHUP
+  // logs it), and the next one queued still runs.
+  try {
+    state = std::make_shared<ReloadState>();
+    state->done = std::move(done);
+    startReload(state);
+  } catch (const std::exception& e) {
+    failReload(state, done, std::string("reload failed: ") + e.what());
+  } catch (...) {
+    failReload(state, done, "reload failed: unknown exception");
   }
 }
 
-ReloadOutcome ProxyServer::reload() {
-  ReloadOutcome outcome;
+void ProxyServer::failReload(const std::shared_ptr<ReloadState>& state,
+                             ReloadDone& done,
+                             const std::string& error) noexcept {
+  try {
+    logger_.error(error);
+  } catch (...) {
+  }
+  if (!state) {
+    // Not even its state could be made: it is answered with the error alone.
+    try {
+      ReloadOutcome outcome;
+      outcome.errors.push_back(error);
+      if (done) done(outcome);
+    } catch (...) {
+    }
+    return reloadEnded();
+  }
+  try {
+    state->outcome.errors.push_back(error);
+  } catch (...) {
+  }
+  finishReload(*state);
+}
+
+void ProxyServer::startReload(const std::shared_ptr<ReloadState>& state) {
+  ReloadOutcome& outcome = state->outcome;
   if (config_path_.empty()) {
     outcome.warnings.push_back("running on built-in defaults: there is no file to re-read");
     logger_.info("reload: " + outcome.warnings.back());
-    return outcome;
+    return finishReload(*state);
   }
   RuntimePtr next = Runtime::load(config_path_, outcome.errors);
   if (!next) {
     for (const auto& error : outcome.errors) logger_.error("reload refused: " + error);
-    return outcome;
+    return finishReload(*state);
   }
   outcome.warnings = next->warnings;
   // What is bound at start-up stays until a restart, so compare with that, not the last reload.
@@ -268,15 +319,42 @@ ReloadOutcome ProxyServer::reload() {
   for (const auto& warning : outcome.warnings) logger_.warn("reload: " + warning);
   // Memory store: the counters the new rules bring are seeded from the ledger below, with the
   // records of requests admitted before this moment; the counters held now were charged live.
-  const auto reloaded_at = std::chrono::system_clock::now();
-  auto* memory = dynamic_cast<core::MemoryCounterStore*>(&services_.enforcer.store());
-  const bool seed =
-      memory != nullptr && core::ReloadSeedPlanner::mayBringCounters(runtime_->rules, next->rules);
-  std::unordered_set<std::string> existing;
-  if (seed) existing = memory->budgetCounterKeys(reloaded_at);
+  state->reloaded_at = std::chrono::system_clock::now();
+  state->memory = dynamic_cast<core::MemoryCounterStore*>(&services_.enforcer.store());
+  state->seed = state->memory != nullptr &&
+                core::ReloadSeedPlanner::mayBringCounters(runtime_->rules, next->rules);
+  if (state->seed) state->existing = state->memory->budgetCounterKeys(state->reloaded_at);
+  state->next = next;
   // From here on the new rules are in force: a step that throws is logged and the others still
   // run, so the admin API and every worker do not end up on different rules.
-  const auto step = [this, &outcome](const char* what, auto&& run) {
+  runtime_ = next;
+  handOverRules(next, reloadStep(*state), [this, state] { applyReload(*state); });
+}
+
+void ProxyServer::applyReload(ReloadState& state) {
+  // The rest runs as it did before the hand-over was asynchronous, and the reload ends here
+  // whatever throws: the next one queued must not wait for ever.
+  struct End {
+    ProxyServer& server;
+    ReloadState& state;
+    ~End() { server.finishReload(state); }
+  } end{*this, state};
+  const auto step = reloadStep(state);
+  const auto& after = state.next->config;
+  step("reconfiguring the log", [&] { logger_.reconfigure(after.logging); });
+  services_.buffers.setTotal(after.server.max_buffered_bytes);
+  step("reconfiguring the alerts",
+       [&] { services_.alerts.reconfigure(after.alerts, state.next->rules); });
+  step("logging the reload", [&] { logger_.info("configuration reloaded from " + config_path_); });
+  if (state.seed) {
+    step("seeding the new budgets from the ledger", [&] {
+      seedNewBudgets(*state.memory, state.next->rules, state.reloaded_at, state.existing);
+    });
+  }
+}
+
+ProxyServer::ReloadStep ProxyServer::reloadStep(ReloadState& state) {
+  return [this, &outcome = state.outcome](const char* what, const std::function<void()>& run) {
     try {
       run();
     } catch (const std::exception& e) {
@@ -287,18 +365,40 @@ ReloadOutcome ProxyServer::reload() {
       logger_.error("reload: " + outcome.warnings.back());
     }
   };
-  runtime_ = next;
-  handOverRules(next, step);
-  step("reconfiguring the log", [&] { logger_.reconfigure(after.logging); });
-  services_.buffers.setTotal(after.server.max_buffered_bytes);
-  step("reconfiguring the alerts",
-       [&] { services_.alerts.reconfigure(after.alerts, next->rules); });
-  step("logging the reload", [&] { logger_.info("configuration reloaded from " + config_path_); });
-  if (seed) {
-    step("seeding the new budgets from the ledger",
-         [&] { seedNewBudgets(*memory, next->rules, reloaded_at, existing); });
+}
+
+void ProxyServer::finishReload(ReloadState& state) noexcept {
+  // The caller's own failure (the admin connection's) is its own: the reloads go on.
+  try {
+    if (state.done) std::exchange(state.done, nullptr)(state.outcome);
+  } catch (...) {
+    try {
+      logger_.error("reload: answering it failed");
+    } catch (...) {
+    }
   }
-  return outcome;
+  reloadEnded();
+}
+
+void ProxyServer::reloadEnded() noexcept {
+  if (queued_reloads_.empty()) {
+    reloading_ = false;
+    return;
+  }
+  // The next one stays ahead of any asked for meanwhile; it starts on a later turn, not inside
+  // the one that just ended (nor in its destructors).
+  try {
+    net::post(workers_.front()->context(),
+              [this, next = queued_reloads_.front()] { beginReload(next); });
+    queued_reloads_.pop_front();
+  } catch (...) {
+    // Left queued: the next reload asked for starts them when it ends.
+    reloading_ = false;
+    try {
+      logger_.error("reload: a queued reload could not be started");
+    } catch (...) {
+    }
+  }
 }
 
 // Runs on the main loop, which waits for it (its connections and the admin API; the other

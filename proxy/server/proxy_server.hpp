@@ -5,6 +5,7 @@
 #include <boost/asio/signal_set.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -47,15 +48,20 @@ public:
   /** Serves until a stop signal and the drain that follows are over. */
   void run();
 
+  /** Receives a reload's outcome, on the main event loop. */
+  using ReloadDone = std::function<void(const ReloadOutcome&)>;
+
   /**
    * Re-reads the config file and swaps in the new rules for requests that start from now on;
    * requests in flight finish under the rules they started with, counters are kept. With the
    * memory store, the budget counters the new rules bring are seeded from the ledger (the
    * records of requests admitted before the reload), as a restart would (docs/ledger.md).
-   * Call on the main event loop. @return the errors that made it refuse (old config stays), or
-   * the warnings of an applied one: settings that keep their start-up value until a restart
+   * Call on the main event loop; it does not wait there. `done` gets the errors that made it
+   * refuse (old config stays), or the warnings of an applied one (settings that keep their
+   * start-up value until a restart), once every worker has the new rules: on a later turn of
+   * the main loop, or at once when refused. Reloads run one at a time, in the order asked.
    */
-  ReloadOutcome reload();
+  void reload(ReloadDone done);
 
   /**
    * Called on the main loop once shutdown has drained every connection: whatever keeps the
@@ -81,9 +87,37 @@ public:
 
 private:
   void onStopSignal(int signal);
-  /** Gives every worker `next` and waits (bounded) until they have it; see reload(). */
-  template <typename Step>
-  void handOverRules(const RuntimePtr& next, const Step& step);
+  /** One reload under way: what its steps share until it is answered. */
+  struct ReloadState {
+    ReloadOutcome outcome;
+    ReloadDone done;
+    RuntimePtr next;
+    core::MemoryCounterStore* memory = nullptr;  // the memory store, else null
+    bool seed = false;                           // the new rules may bring budget counters
+    std::unordered_set<std::string> existing;    // the budget counters held at reloaded_at
+    std::chrono::system_clock::time_point reloaded_at;
+  };
+  /** Runs one part of an applied reload; what throws is logged and named in its warnings. */
+  using ReloadStep = std::function<void(const char* what, const std::function<void()>& run)>;
+
+  /** Runs one reload (reloading_ is set); startReload() does its part before the hand-over. */
+  void beginReload(ReloadDone done);
+  void startReload(const std::shared_ptr<ReloadState>& state);
+  /** Answers a reload that threw before its hand-over with `error`. */
+  void failReload(const std::shared_ptr<ReloadState>& state,
+                  ReloadDone& done,
+                  const std::string& error) noexcept;
+  /**
+   * Gives every worker `next` (worker 0, this thread's, at once); `then` is posted to the main
+   * loop once the last one has it. Nothing waits meanwhile; see reload().
+   */
+  void handOverRules(const RuntimePtr& next, const ReloadStep& step, std::function<void()> then);
+  /** The rest of an applied reload, once every worker has its rules; then answers it. */
+  void applyReload(ReloadState& state);
+  ReloadStep reloadStep(ReloadState& state);
+  /** Answers the reload (`done`) and starts the next one queued. */
+  void finishReload(ReloadState& state) noexcept;
+  void reloadEnded() noexcept;
   /** Polls the start gate until it opens or its wait ran out, then startAccepting(). */
   void acceptWhenReady(std::chrono::steady_clock::time_point deadline);
   void startAccepting(bool ready_in_time);
@@ -113,6 +147,8 @@ private:
   // Keep the workers' loops running while they do not accept yet (nothing else may hold them).
   std::vector<net::executor_work_guard<net::io_context::executor_type>> start_guards_;
   std::function<void()> on_drained_;
+  bool reloading_ = false;                 // a reload is under way: the next ones wait
+  std::deque<ReloadDone> queued_reloads_;  // ... here, in order
   std::chrono::steady_clock::time_point drain_deadline_;
   bool force_closed_ = false;
   tcp::endpoint proxy_endpoint_;
