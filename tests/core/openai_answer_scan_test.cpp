@@ -346,7 +346,9 @@ TEST(OpenAiAnswerScan, PlainScanAgreesWithTheSaxScanOnItsCorpus) {
       const bool got = scanOpenAi(body, stream, a);
       const bool want = scanOpenAiSax(body, stream, b);
       EXPECT_EQ(got, want) << body.substr(0, 300);
-      if (got && want) EXPECT_TRUE(testing::sameAnswer(a, b)) << body.substr(0, 300);
+      if (got && want) {
+        EXPECT_TRUE(testing::sameAnswer(a, b)) << body.substr(0, 300);
+      }
     }
   }
   // A backslash leaves the body to the other paths.

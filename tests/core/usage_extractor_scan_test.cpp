@@ -248,7 +248,7 @@ TEST(UsageExtractorScan, FinishIntoAKeptResultIsFinish) {
   RequestInfo chat;
   chat.kind = EndpointKind::ChatCompletions;
   chat.request_body_bytes = 80;
-  for (const std::string sse :
+  for (const std::string& sse :
        {std::string("data: {\"choices\":[],\"usage\":{\"prompt_tokens\":3,"
                     "\"completion_tokens\":4}}\n\ndata: [DONE]\n\n"),
         std::string("data: {\"choices\":[{\"delta\":{\"content\":\"hello\"}}],"

@@ -52,8 +52,13 @@ void* operator new(std::size_t size) {
   if (void* block = std::malloc(size == 0 ? 1 : size)) return block;
   throw std::bad_alloc();
 }
+// GCC sees the malloc inside this operator new only where it is not inlined, and takes the free
+// below for a mismatch wherever a `new` it did not see through is paired with it.
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
 void operator delete(void* block) noexcept { std::free(block); }
 void operator delete(void* block, std::size_t) noexcept { std::free(block); }
+#pragma GCC diagnostic pop
 
 namespace spendgate::proxy {
 namespace {
