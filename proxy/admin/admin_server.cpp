@@ -115,6 +115,21 @@ boost::json::value withWarning(boost::json::value state, const std::string& warn
   return state;
 }
 
+net::awaitable<void> lingerBeforeClose(beast::tcp_stream& stream) {
+  // As the proxy listener (and nginx's lingering_close) does: a client still sending the body
+  // that was refused gets to finish, and reads the refusal instead of a reset on its next write.
+  beast::error_code ignored;
+  stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
+  std::array<char, 16384> sink;
+  std::size_t drained = 0;
+  stream.expires_after(std::chrono::seconds(2));
+  while (drained < 4 * kMaxBodyBytes) {
+    auto [ec, got] = co_await stream.async_read_some(net::buffer(sink), use_nothrow_any);
+    if (ec) break;
+    drained += got;
+  }
+}
+
 }  // namespace
 
 AdminServer::AdminServer(net::io_context& context,
@@ -206,7 +221,8 @@ net::awaitable<void> AdminServer::serve(tcp::socket socket) {
         refusal.set(http::field::date, ownAnswerDate());
         refusal.prepare_payload();
         stream.expires_after(std::chrono::seconds(30));
-        co_await http::async_write(stream, refusal, use_nothrow_any);
+        auto [wec, written] = co_await http::async_write(stream, refusal, use_nothrow_any);
+        if (!wec) co_await lingerBeforeClose(stream);
       }
       if (ec) break;
       request.version(parser.version());

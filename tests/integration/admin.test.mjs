@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
+import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { startProxy, providers, defaultServer } from './lib/proxy.mjs';
@@ -290,6 +291,35 @@ test('an admin request body over 1 MiB -> 413, a head over 8 KiB -> 431, and the
   assert.equal(head.status, 431, head.text);
   const stop = await admin(proxy, '/admin/emergency-stop');
   assert.equal(stop.json().active, false, 'nothing changed');
+  assert.equal((await request(`${proxy.adminUrl}/healthz`)).status, 200);
+  await proxy.stopClean();
+});
+
+// A client that sends the whole over-long body in one go (as curl does) read EPIPE, not the 413:
+// the listener closed with the body unread, and the reset cut the client's writes.
+test('a client still sending a refused admin body reads the 413 (lingering close)', async (t) => {
+  const proxy = await startProxy(t, {
+    admin: { listen: '127.0.0.1:0', token_env: 'SPENDGATE_ADMIN_TOKEN' },
+    env: { SPENDGATE_ADMIN_TOKEN: TOKEN },
+  });
+  await proxy.waitForAdmin();
+  const { hostname, port } = new URL(proxy.adminUrl);
+  const body = 'x'.repeat(3 * 1024 * 1024);
+  for (let i = 0; i < 3; i++) {
+    const { got, error } = await new Promise((resolve) => {
+      const socket = net.connect(Number(port), hostname);
+      let got = '';
+      let error = null;
+      socket.on('data', (d) => { got += d; });
+      socket.on('error', (e) => { error = e.code; });
+      socket.on('close', () => resolve({ got, error }));
+      socket.write(`POST /admin/emergency-stop HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      socket.write(body);
+      socket.end();
+    });
+    assert.match(got, /^HTTP\/1\.1 413 /, `round ${i}: ${error ?? 'no error'}, got ${JSON.stringify(got.slice(0, 80))}`);
+  }
   assert.equal((await request(`${proxy.adminUrl}/healthz`)).status, 200);
   await proxy.stopClean();
 });
