@@ -123,7 +123,7 @@ net::awaitable<void> lingerBeforeClose(beast::tcp_stream& stream) {
   std::array<char, 16384> sink;
   std::size_t drained = 0;
   stream.expires_after(std::chrono::seconds(2));
-  while (drained < 4 * kMaxBodyBytes) {
+  while (drained < 64 * kMaxBodyBytes) {
     auto [ec, got] = co_await stream.async_read_some(net::buffer(sink), use_nothrow_any);
     if (ec) break;
     drained += got;

@@ -171,9 +171,12 @@ constexpr std::size_t kRelayBufferSize = 8192;
 constexpr std::size_t kDecodedPiece = 64 * 1024;
 constexpr std::string_view kUploadUrlHeader = "x-goog-upload-url";
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
-// After refusing a request whose body is still arriving, read and drop this much of it so
-// the client sees our answer instead of a reset.
-constexpr std::size_t kLingerBytes = 4 * 1024 * 1024;
+// After refusing a request whose body is still arriving, read and drop up to this much of it
+// (for at most kLingerTime) so the client sees our answer instead of a reset. Above the largest
+// usual max_body_bytes: a body just past the 10 MiB default, sent in one go as SDKs and curl do,
+// got a reset (EPIPE) at 4 MiB instead of its 413, and SDKs retry a reset. nginx caps only the
+// time.
+constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
 constexpr std::chrono::seconds kLingerTime{2};
 constexpr std::chrono::seconds kErrorWriteTimeout{10};
 // A non-streamed metered answer is held until it is complete so its cost can go in a header;

@@ -314,6 +314,32 @@ for (const format of ['openai', 'anthropic', 'gemini']) {
   });
 }
 
+// A client that writes the whole body in one go (as curl and the SDKs do) must read the 413, not
+// a reset: the proxy drained only 4 MiB of a refused body, so one just past the 10 MiB default
+// got EPIPE (and the SDKs retry a reset).
+test('a body just past the default max_body_bytes, sent in one go, is answered 413 (lingering close)', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, { ok: true }));
+  const body = Buffer.alloc(11 * 1024 * 1024, 0x61);
+  for (let i = 0; i < 3; i++) {
+    const { got, error } = await new Promise((resolve) => {
+      const socket = net.connect(proxy.port, '127.0.0.1');
+      let got = '';
+      let error = null;
+      socket.on('data', (d) => { got += d; });
+      socket.on('error', (e) => { error = e.code; });
+      socket.on('close', () => resolve({ got, error }));
+      socket.write(`POST ${SAMPLE.openai.path} HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n` +
+        Object.entries(SAMPLE.openai.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
+      socket.write(body);
+      socket.end();
+    });
+    assert.match(got, /^HTTP\/1\.1 413 /, `round ${i}: ${error ?? 'no error'}, got ${JSON.stringify(got.slice(0, 80))}`);
+  }
+  assert.equal(up.requests.length, 0, 'oversized requests must not reach the upstream');
+  await proxy.stopClean();
+});
+
 // server.idle_timeout bounds each gap in the request body, not the whole upload.
 const rawHead = (proxy, format, length, target = SAMPLE[format].path) => [
   `POST ${target} HTTP/1.1`,
