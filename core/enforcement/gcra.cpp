@@ -10,6 +10,16 @@ std::int64_t ceilDiv(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
+std::int64_t nextLast(std::int64_t last_ms, std::int64_t now_ms) {
+  if (last_ms - now_ms > kClockStepBackMs) return now_ms;
+  return std::max(last_ms, now_ms);
+}
+
+std::int64_t stalledMs(std::int64_t last_ms, std::int64_t now_ms) {
+  const std::int64_t behind = last_ms - now_ms;
+  return behind > 0 && behind <= kClockStepBackMs ? behind : 0;
+}
+
 std::int64_t clampUnits(std::int64_t units) {
   return std::clamp<std::int64_t>(units, 0, kMaxUnits);
 }

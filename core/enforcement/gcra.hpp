@@ -20,6 +20,22 @@ inline constexpr std::int64_t kMaxRatePerMinute = 1'000'000'000;
 /** Units (tokens) of one request above this are treated as this (so units x 60000 fits). */
 inline constexpr std::int64_t kMaxUnits = 10'000'000'000;
 
+/**
+ * A bucket drains from its `last` time on. When a call's clock is behind `last` (the wall clock
+ * stepped back, or a replica's clock is behind another's) it drains nothing until the clock is
+ * back at `last`, as a call slightly out of order must. Behind by more than this, the clock has
+ * moved: the bucket drains from the call's now on (nextLast) instead of stalling for the whole
+ * step (audit 17: a one-hour step back held a full limit for an hour).
+ */
+inline constexpr std::int64_t kClockStepBackMs = kWindowMs;
+
+/** @return the `last` a call at `now_ms` leaves: the later of the two, or now after a step back. */
+std::int64_t nextLast(std::int64_t last_ms, std::int64_t now_ms);
+
+/** @return milliseconds before the bucket drains again: last - now when now is (a little) behind.
+ */
+std::int64_t stalledMs(std::int64_t last_ms, std::int64_t now_ms);
+
 /** @return `units` clamped to [0, kMaxUnits]. */
 std::int64_t clampUnits(std::int64_t units);
 

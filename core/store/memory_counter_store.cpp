@@ -17,6 +17,12 @@ constexpr std::int64_t kRetentionMs = kReservationRecordRetention.count();
 constexpr std::int64_t kMinuteMs = 60000;
 
 /** Wait as a sortable number: "never" is longer than any wait. */
+/** A wait for a bucket to drain starts once it drains again (gcra::stalledMs). */
+std::optional<std::int64_t> afterStall(std::optional<std::int64_t> wait, std::int64_t stalled) {
+  if (wait && *wait > 0) *wait += stalled;
+  return wait;
+}
+
 std::int64_t waitRank(std::optional<std::int64_t> wait) {
   return wait ? *wait : std::numeric_limits<std::int64_t>::max();
 }
@@ -80,8 +86,13 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
   for (std::size_t i = 0; i < plan.rate_limits.size(); ++i) {
     const RateCharge& c = plan.rate_limits[i];
     RateLevels& check = checks[i];
+    std::int64_t stalled = 0;  // the wait before the bucket drains again (a clock behind `last`)
     if (RateState* state = findRateLocked(c.key, now_ms)) {
       checked_rates_[i] = state;
+      // A clock stepped back: the bucket drains from now on (a refusal writes this too, or
+      // every call would be refused until the clock is back).
+      if (state->last_ms - now_ms > gcra::kClockStepBackMs) state->last_ms = now_ms;
+      stalled = gcra::stalledMs(state->last_ms, now_ms);
       const std::int64_t elapsed = now_ms - state->last_ms;
       check.requests = gcra::drain(state->requests_level, elapsed, c.requests_per_minute);
       check.tokens = gcra::drain(state->tokens_level, elapsed, c.tokens_per_minute);
@@ -96,10 +107,12 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       }
     };
     if (c.requests_per_minute > 0) {
-      consider(RateLimitKind::Requests, gcra::waitMs(check.requests, 1, c.requests_per_minute));
+      consider(RateLimitKind::Requests,
+               afterStall(gcra::waitMs(check.requests, 1, c.requests_per_minute), stalled));
     }
     if (c.tokens_per_minute > 0 && c.tokens > 0) {
-      consider(RateLimitKind::Tokens, gcra::waitMs(check.tokens, c.tokens, c.tokens_per_minute));
+      consider(RateLimitKind::Tokens,
+               afterStall(gcra::waitMs(check.tokens, c.tokens, c.tokens_per_minute), stalled));
     }
     if (c.concurrent > 0 && check.inflight >= c.concurrent) {
       consider(RateLimitKind::Concurrent, kConcurrencyRetryMs);
@@ -150,7 +163,7 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
     state.requests_level = check.requests;
     state.tokens_level = check.tokens;
     state.inflight = check.inflight;
-    state.last_ms = std::max(state.last_ms, now_ms);
+    state.last_ms = gcra::nextLast(state.last_ms, now_ms);
     state.requests_per_minute = c.requests_per_minute;
     state.tokens_per_minute = c.tokens_per_minute;
     state.keep_until_ms =
@@ -513,7 +526,7 @@ void MemoryCounterStore::advanceLocked(RateState& state, std::int64_t now_ms) co
   const std::int64_t elapsed = now_ms - state.last_ms;
   state.requests_level = gcra::drain(state.requests_level, elapsed, state.requests_per_minute);
   state.tokens_level = gcra::drain(state.tokens_level, elapsed, state.tokens_per_minute);
-  state.last_ms = std::max(state.last_ms, now_ms);
+  state.last_ms = gcra::nextLast(state.last_ms, now_ms);
 }
 
 }  // namespace spendgate::core

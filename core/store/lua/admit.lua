@@ -71,18 +71,32 @@ local function admit(KEYS, ARGV)
                conc = tonumber(ARGV[a + 3]), tokens = tonumber(ARGV[a + 4])}
     local h = cached(r.key, RATE_LEVELS, RATE_ALL).f
     r.last = num(h.last)
+    if r.last - now > WINDOW then
+      -- The clock stepped back: the bucket drains from now on (written even if this call is
+      -- refused, or every call would be until the clock is back), as MemoryCounterStore.
+      r.last = now
+      redis.call('HSET', r.key, 'last', int(now))
+    end
     r.rq = drain(num(h.rq), now - r.last, r.rpm)
     r.tk = drain(num(h.tk), now - r.last, r.tpm)
     r.inflight = num(h.inflight)
     rates[i] = r
+    local stalled = stalled_ms(r.last, now)
     local function consider(kind, wait)
       if wait == 0 then return end
       if not worst or rank(wait) > rank(worst_wait) then
         worst, worst_kind, worst_wait = i, kind, wait
       end
     end
-    if r.rpm > 0 then consider('requests', wait_ms(r.rq, 1, r.rpm)) end
-    if r.tpm > 0 and r.tokens > 0 then consider('tokens', wait_ms(r.tk, r.tokens, r.tpm)) end
+    -- A wait for the bucket to drain starts once it drains again (a clock behind `last`).
+    local function after_stall(wait)
+      if wait > 0 then return wait + stalled end
+      return wait
+    end
+    if r.rpm > 0 then consider('requests', after_stall(wait_ms(r.rq, 1, r.rpm))) end
+    if r.tpm > 0 and r.tokens > 0 then
+      consider('tokens', after_stall(wait_ms(r.tk, r.tokens, r.tpm)))
+    end
     -- 1000: core::kConcurrencyRetryMs (a slot frees up when another request ends)
     if r.conc > 0 and r.inflight >= r.conc then consider('concurrent', 1000) end
   end
@@ -140,7 +154,7 @@ local function admit(KEYS, ARGV)
     local c = cached(r.key, RATE_LEVELS, RATE_ALL)
     set_cached(c, 'rq', r.rq)
     set_cached(c, 'tk', r.tk)
-    set_cached(c, 'last', math.max(r.last, now))
+    set_cached(c, 'last', next_last(r.last, now))
     set_cached(c, 'inflight', r.inflight)
     set_cached(c, 'rpm', r.rpm)
     set_cached(c, 'tpm', r.tpm)

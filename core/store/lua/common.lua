@@ -52,6 +52,18 @@ local function drain(level, elapsed, rate)
   return math.max(0, level - elapsed * rate)
 end
 
+-- As gcra::nextLast / gcra::stalledMs (gcra::kClockStepBackMs is WINDOW).
+local function next_last(last, now)
+  if last - now > WINDOW then return now end
+  return math.max(last, now)
+end
+
+local function stalled_ms(last, now)
+  local behind = last - now
+  if behind > 0 and behind <= WINDOW then return behind end
+  return 0
+end
+
 local function add_units(level, units)
   units = math.max(-MAX_UNITS, math.min(MAX_UNITS, units))
   return math.max(0, math.min(MAX_LEVEL, level + units * WINDOW))

@@ -164,7 +164,7 @@ local function lease_rate(key, a)
     rq = add_units(rq, g_rq)
     tk = add_units(tk, g_tk)
   end
-  redis.call('HSET', key, 'rq', int(rq), 'tk', int(tk), 'last', int(math.max(last, now)))
+  redis.call('HSET', key, 'rq', int(rq), 'tk', int(tk), 'last', int(next_last(last, now)))
   return {g_rq, g_tk, rq, tk}
 end
 

@@ -80,7 +80,7 @@ local function settle(KEYS, ARGV)
       if string.find(flags, 'c', 1, true) and not late then inflight = math.max(0, inflight - 1) end
       set_cached(c, 'rq', rq)
       set_cached(c, 'tk', tk)
-      set_cached(c, 'last', math.max(last, now))
+      set_cached(c, 'last', next_last(last, now))
       set_cached(c, 'inflight', inflight)
     end
   end

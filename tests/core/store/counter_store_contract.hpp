@@ -311,6 +311,41 @@ TEST_P(CounterStoreContract, RateThatDoesNotDivideAMinute) {
   EXPECT_TRUE(admit("d", 0).allowed());
 }
 
+// Audit 17: a wall clock stepped back (NTP, an operator) held a full limit for the whole step (a
+// 1 h step: an hour of 429s), each saying retry-after 1 s. Past gcra::kClockStepBackMs the
+// bucket drains from the step on; within it, retry-after counts the wait until it drains again.
+TEST_P(CounterStoreContract, AClockSteppedBackDrainsFromTheStepOn) {
+  rules_.rate_limits = {rateLimit("rpm", 60)};
+  const auto start = now();
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(admit("a" + std::to_string(i), 0).allowed());
+  clock_.set(start - 2h);
+  contract_.tick();
+  const AdmissionResult refused = admit("b", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(1000));
+  clock_.advance(1000ms);
+  contract_.tick();
+  EXPECT_TRUE(admit("c", 0).allowed());
+  EXPECT_FALSE(admit("d", 0).allowed());
+}
+
+TEST_P(CounterStoreContract, AClockALittleBehindWaitsUntilTheBucketDrainsAgain) {
+  rules_.rate_limits = {rateLimit("rpm", 60)};
+  const auto start = now();
+  for (int i = 0; i < 60; ++i) ASSERT_TRUE(admit("a" + std::to_string(i), 0).allowed());
+  clock_.set(start - 5s);  // as a replica 5 s behind the one that filled it
+  contract_.tick();
+  const AdmissionResult refused = admit("b", 0);
+  ASSERT_TRUE(refused.denial);
+  EXPECT_EQ(refused.denial->retry_after, std::chrono::milliseconds(6000));
+  clock_.advance(5999ms);
+  contract_.tick();
+  EXPECT_FALSE(admit("c", 0).allowed());
+  clock_.advance(1ms);  // exactly the advertised wait
+  contract_.tick();
+  EXPECT_TRUE(admit("d", 0).allowed());
+}
+
 TEST_P(CounterStoreContract, NoDoubleBurstAtAMinuteEdge) {
   rules_.rate_limits = {rateLimit("rpm", 60)};
   clock_.set(utc(2026, 3, 10, 12, 0, 59));
