@@ -1758,6 +1758,9 @@ Awaitable<bool> ClientSession::failHeldAnswer(Exchange& ex, ProxyError error, st
   // Nothing has gone out yet, so the client can get an error instead of a closed socket. The
   // ledger keeps the estimate of what the upstream may bill for it.
   const bool keep_alive = ex.client_keep_alive && !draining_ && !worker_.draining();
+  // The time until it failed was the upstream's (the ledger's upstream_ms, the upstream
+  // histogram), not overhead the proxy added (audit 17 F3: a 5 s stall was booked as overhead).
+  ex.record->upstream_ms = millisSince(ex.upstream_start, std::chrono::steady_clock::now());
   // The client closing after it read the error is no disconnect (499): end the watch.
   ex.finished = true;
   if (watching_) {

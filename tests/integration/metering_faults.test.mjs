@@ -271,6 +271,10 @@ test('held answer stalled until request_timeout: 504 after about request_timeout
   assertFields(e, { status: 504, stream: false, usage_source: 'estimated' });
   assert.equal(e.json.output_tokens, 5, e.raw);
   assertCost(e, miniCost(e.json));
+  // The stall was the upstream's time, not the proxy's (audit 17 F3: upstream_ms 0, the whole
+  // wait in spendgate_overhead_seconds).
+  assert.ok(e.json.upstream_ms >= 1800, `upstream_ms ${e.json.upstream_ms}: ${e.raw}`);
+  assert.ok(e.json.latency_ms - e.json.upstream_ms < 1000, e.raw);
   await assertStillServes(proxy, ledger, 'held answer stalled');
   await proxy.stopClean();
 });
