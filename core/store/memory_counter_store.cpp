@@ -126,8 +126,13 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
     return result;
   }
 
-  // Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
+  // Hard budgets: spent + reserved + worst case <= limit. Of several that refuse, the denial
+  // names the one that resets last (a total budget: never), first in config order among equals:
+  // its retry-after is when the request could pass (audit 17 F4).
   checked_counters_.assign(plan.budgets.size(), nullptr);
+  std::optional<std::size_t> refusing;
+  Picodollars refusing_spent = 0;
+  Picodollars refusing_reserved = 0;
   for (std::size_t i = 0; i < plan.budgets.size(); ++i) {
     const BudgetCharge& b = plan.budgets[i];
     if (b.mode != BudgetMode::Hard) continue;
@@ -138,11 +143,18 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       spent = counter->snapshot.spent;
       reserved = counter->snapshot.reserved;
     }
-    if (saturatingAdd(saturatingAdd(spent, reserved), b.amount) > b.limit) {
-      result = AdmissionResult::refused(budgetDenial(b, spent, reserved, plan.now),
-                                        rateLimitHeaders(plan.rate_limits, checks));
-      return result;
+    if (saturatingAdd(saturatingAdd(spent, reserved), b.amount) > b.limit &&
+        (!refusing || b.window.end > plan.budgets[*refusing].window.end)) {
+      refusing = i;
+      refusing_spent = spent;
+      refusing_reserved = reserved;
     }
+  }
+  if (refusing) {
+    result = AdmissionResult::refused(
+        budgetDenial(plan.budgets[*refusing], refusing_spent, refusing_reserved, plan.now),
+        rateLimitHeaders(plan.rate_limits, checks));
+    return result;
   }
 
   // Everything passes: charge.

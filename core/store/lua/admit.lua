@@ -111,8 +111,11 @@ local function admit(KEYS, ARGV)
   end
   if worst then return with_levels({'rate', worst, worst_kind, worst_wait}) end
 
-  -- 3. Hard budgets: spent + reserved + worst case <= limit, first refusal in config order.
+  -- 3. Hard budgets: spent + reserved + worst case <= limit. Of several that refuse, the denial
+  -- names the one that resets last (first in config order among equals), as MemoryCounterStore;
+  -- one refused outright goes before one only leased slices stand in the way of.
   local budgets = {}
+  local refusal = nil
   for j = 1, nb do
     local a = BUDGET_ARGS + (j - 1) * 9
     local b = {key = KEYS[4 + nr + j], limit = ARGV[a + 1], amount = big(ARGV[a + 2]),
@@ -131,15 +134,25 @@ local function admit(KEYS, ARGV)
       local spent, reserved, leased = money(h.spent), money(h.reserved), money(h.leased)
       local need = big_add(big_add(spent, reserved), b.amount)
       if big_gt(big_add(need, leased), big(b.limit)) then
-        if big_gt(leased, {0, 0}) and not big_gt(need, big(b.limit)) then
-          -- Only slices leased to instances stand in the way: ask their holders to give back
-          -- what they do not use; the caller retries shortly (docs/store.md).
-          redis.call('HSET', b.key, 'reclaim', int(now + RECLAIM_MS))
-          return with_levels({'budget', j, big_str(spent), big_str(reserved), 'reclaim'})
+        local reclaim = big_gt(leased, {0, 0}) and not big_gt(need, big(b.limit))
+        local finish = tonumber(b.finish)
+        if not refusal or (refusal.reclaim and not reclaim) or
+           (refusal.reclaim == reclaim and finish > refusal.finish) then
+          refusal = {j = j, spent = spent, reserved = reserved, reclaim = reclaim, finish = finish,
+                     key = b.key}
         end
-        return with_levels({'budget', j, big_str(spent), big_str(reserved), ''})
       end
     end
+  end
+  if refusal then
+    if refusal.reclaim then
+      -- Only slices leased to instances stand in the way: ask their holders to give back
+      -- what they do not use; the caller retries shortly (docs/store.md).
+      redis.call('HSET', refusal.key, 'reclaim', int(now + RECLAIM_MS))
+      return with_levels({'budget', refusal.j, big_str(refusal.spent), big_str(refusal.reserved),
+                          'reclaim'})
+    end
+    return with_levels({'budget', refusal.j, big_str(refusal.spent), big_str(refusal.reserved), ''})
   end
 
   -- 4. Everything passes: charge, reserve and record.

@@ -236,6 +236,36 @@ TEST_P(CounterStoreContract, SeveralBudgetsAllOrNothing) {
   EXPECT_EQ(next.rate_limits.tokens->remaining, 9800u);
 }
 
+// Audit 17 F4: of several budgets that refuse, the first in config order was named, so a spent
+// minute budget listed before a spent total one said "retry after 55 s" for a request that could
+// never pass. The one that resets last is named, whatever the order.
+TEST_P(CounterStoreContract, OfSeveralRefusingBudgetsTheOneThatResetsLastIsNamed) {
+  for (const bool total_first : {false, true}) {
+    SCOPED_TRACE(total_first ? "total first" : "minute first");
+    // Names of their own each round: the total budget keeps what the round before spent.
+    const std::string run = total_first ? "-t" : "-m";
+    BudgetRule minute = hardBudget("minute" + run, 5 * kUsd, Scope::Global, Period::Minute);
+    BudgetRule day = hardBudget("day" + run, 5 * kUsd, Scope::Global, Period::Day);
+    BudgetRule lifetime = hardBudget("lifetime" + run, 5 * kUsd, Scope::Global, Period::Total);
+    rules_.budgets =
+        total_first ? std::vector{lifetime, day, minute} : std::vector{minute, day, lifetime};
+    ASSERT_TRUE(admit("first" + run, 4 * kUsd).allowed());
+    settle("first" + run, 4 * kUsd);
+    const AdmissionResult refused = admit("second" + run, 3 * kUsd);
+    ASSERT_TRUE(refused.denial);
+    EXPECT_EQ(refused.denial->reason, DenialReason::Budget);
+    EXPECT_EQ(refused.denial->rule, "lifetime" + run);
+    EXPECT_FALSE(refused.denial->retry_after.has_value());
+    // Without the total one, the day budget (it resets after the minute one) is named.
+    rules_.budgets = total_first ? std::vector{day, minute} : std::vector{minute, day};
+    const AdmissionResult day_refused = admit("third" + run, 3 * kUsd);
+    ASSERT_TRUE(day_refused.denial);
+    EXPECT_EQ(day_refused.denial->rule, "day" + run);
+    ASSERT_TRUE(day_refused.denial->retry_after.has_value());
+    EXPECT_GT(*day_refused.denial->retry_after, std::chrono::milliseconds(60000));
+  }
+}
+
 TEST_P(CounterStoreContract, RateLimitRefusalChargesNothing) {
   rules_.budgets = {hardBudget("daily", 10 * kUsd)};
   rules_.rate_limits = {rateLimit("rpm", 1)};
