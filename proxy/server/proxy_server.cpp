@@ -205,17 +205,24 @@ void ProxyServer::handOverRules(const RuntimePtr& next,
     std::function<void()> then;
   };
   auto pending = std::make_shared<Pending>();
-  pending->then = std::move(then);
+  // The worker on this thread (the main loop's) takes them last, in the same turn as the rest of
+  // the reload (budget seeding above all): it admits nothing under the new rules before that
+  // (review 23 F2: with threads: 1 a new hard budget admitted before it was seeded).
+  Worker* local = nullptr;
+  for (auto& worker : workers_) {
+    if (worker->context().get_executor().running_in_this_thread()) local = worker.get();
+  }
+  pending->then = [local, next, step, then = std::move(then)] {
+    if (local) step("handing the new rules to a worker", [&] { local->setRuntime(next); });
+    then();
+  };
   net::io_context& main = workers_.front()->context();
   const auto arrived = [pending, &main] {
     if (pending->left.fetch_sub(1, std::memory_order_acq_rel) == 1) net::post(main, pending->then);
   };
   for (auto& worker : workers_) {
     step("handing the new rules to a worker", [&] {
-      if (worker->context().get_executor().running_in_this_thread()) {
-        worker->setRuntime(next);
-        return;
-      }
+      if (worker.get() == local) return;  // in `then`, above
       // Counted before the post (a worker may take them at once), taken back if it threw.
       pending->left.fetch_add(1, std::memory_order_relaxed);
       try {
@@ -235,7 +242,7 @@ void ProxyServer::handOverRules(const RuntimePtr& next,
 void ProxyServer::reload(ReloadDone done) {
   // One at a time, in the order asked: a reload's budget seeding reads the counters the one
   // before it has seeded (a second one started meanwhile would seed the same counters again).
-  if (reloading_) {
+  if (reloading_ && !stopping_) {
     queued_reloads_.push_back(std::move(done));
     return;
   }
@@ -244,6 +251,11 @@ void ProxyServer::reload(ReloadDone done) {
 }
 
 void ProxyServer::beginReload(ReloadDone done) {
+  if (stopping_) {
+    // A worker loop may have ended already: its hand-over would never finish (review 23 F1).
+    std::shared_ptr<ReloadState> none;
+    return failReload(none, done, "reload refused: the server is shutting down");
+  }
   std::shared_ptr<ReloadState> state;
   // Whatever throws before the hand-over is under way ends this reload with that error (SIGHUP
   // logs it), and the next one queued still runs.
@@ -328,7 +340,12 @@ void ProxyServer::startReload(const std::shared_ptr<ReloadState>& state) {
   // From here on the new rules are in force: a step that throws is logged and the others still
   // run, so the admin API and every worker do not end up on different rules.
   runtime_ = next;
-  handOverRules(next, reloadStep(*state), [this, state] { applyReload(*state); });
+  handing_over_ = state;
+  handOverRules(next, reloadStep(*state), [this, state] {
+    if (state->abandoned) return;  // answered at shutdown
+    handing_over_.reset();
+    applyReload(*state);
+  });
 }
 
 void ProxyServer::applyReload(ReloadState& state) {
@@ -378,6 +395,26 @@ void ProxyServer::finishReload(ReloadState& state) noexcept {
     }
   }
   reloadEnded();
+}
+
+void ProxyServer::abandonReloads() noexcept {
+  const std::string error = "reload interrupted: the server is shutting down";
+  if (auto state = std::exchange(handing_over_, nullptr)) {
+    state->abandoned = true;
+    try {
+      state->outcome.errors.push_back(error + " (some workers may have taken the new rules)");
+      if (state->done) std::exchange(state->done, nullptr)(state->outcome);
+    } catch (...) {
+    }
+  }
+  for (auto& done : std::exchange(queued_reloads_, {})) {
+    try {
+      ReloadOutcome outcome;
+      outcome.errors.push_back("reload refused: the server is shutting down");
+      if (done) done(outcome);
+    } catch (...) {
+    }
+  }
 }
 
 void ProxyServer::reloadEnded() noexcept {
@@ -447,6 +484,9 @@ void ProxyServer::onStopSignal(int signal) {
                std::to_string(grace.count()) + " ms)");
   admin_->stop();
   stopping_ = true;
+  // An admin reload waiting for workers that stop now would never be answered, and its
+  // connection would keep the main loop from ending (review 23 F1).
+  abandonReloads();
   beast::error_code ignored;
   reload_signal_->cancel(ignored);
   stop_poll_timer_->cancel();

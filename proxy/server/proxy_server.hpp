@@ -96,6 +96,7 @@ private:
     bool seed = false;                           // the new rules may bring budget counters
     std::unordered_set<std::string> existing;    // the budget counters held at reloaded_at
     std::chrono::system_clock::time_point reloaded_at;
+    bool abandoned = false;  // answered at shutdown: its hand-over's end does nothing more
   };
   /** Runs one part of an applied reload; what throws is logged and named in its warnings. */
   using ReloadStep = std::function<void(const char* what, const std::function<void()>& run)>;
@@ -118,6 +119,8 @@ private:
   /** Answers the reload (`done`) and starts the next one queued. */
   void finishReload(ReloadState& state) noexcept;
   void reloadEnded() noexcept;
+  /** At shutdown: answers the reload under way and those queued (a worker loop may be gone). */
+  void abandonReloads() noexcept;
   /** Polls the start gate until it opens or its wait ran out, then startAccepting(). */
   void acceptWhenReady(std::chrono::steady_clock::time_point deadline);
   void startAccepting(bool ready_in_time);
@@ -147,8 +150,9 @@ private:
   // Keep the workers' loops running while they do not accept yet (nothing else may hold them).
   std::vector<net::executor_work_guard<net::io_context::executor_type>> start_guards_;
   std::function<void()> on_drained_;
-  bool reloading_ = false;                 // a reload is under way: the next ones wait
-  std::deque<ReloadDone> queued_reloads_;  // ... here, in order
+  bool reloading_ = false;                     // a reload is under way: the next ones wait
+  std::shared_ptr<ReloadState> handing_over_;  // the reload whose workers take its rules now
+  std::deque<ReloadDone> queued_reloads_;      // ... here, in order
   std::chrono::steady_clock::time_point drain_deadline_;
   bool force_closed_ = false;
   tcp::endpoint proxy_endpoint_;

@@ -18,6 +18,7 @@
 #include <string>
 #include <thread>
 
+#include "core/ledger/ledger_entry.hpp"
 #include "core/memory/buffer_allowance.hpp"
 #include "core/pricing/served_model_memory.hpp"
 #include "core/stats/spend_stats.hpp"
@@ -130,6 +131,214 @@ TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop)
   const std::string second_answer = readAll(*second);
   EXPECT_NE(second_answer.find("\"reloaded\":true"), std::string::npos) << second_answer;
 
+  std::raise(SIGTERM);
+  running.join();
+  std::filesystem::remove(config_path);
+  std::filesystem::remove(ledger_path);
+}
+
+// Review 23 F1: an admin reload queued behind one whose hand-over waits for a busy worker, then
+// SIGTERM: the queued one started after a worker loop had ended, was never answered, and its
+// connection kept the main loop (and the process) from ending. Both end at shutdown.
+TEST(ProxyServerReloadTest, ReloadsWaitingAtShutdownAreAnsweredAndTheServerEnds) {
+  const auto config_path = test_support::perTestTempPath("reload-shutdown", ".yaml");
+  const auto ledger_path = test_support::perTestTempPath("reload-shutdown", ".jsonl");
+  {
+    // A ledger of some size: the first reload's seeding takes a while to read it.
+    core::LedgerEntry e;
+    e.ts = std::chrono::system_clock::now() - std::chrono::minutes(1);
+    e.request_id = "old";
+    e.provider = "openai";
+    e.model = e.requested_model = "gpt-4o-mini";
+    e.key = "fp_x";
+    e.status = 200;
+    e.cost_picousd = 1000;
+    e.price_source = "catalog";
+    e.usage_source = "provider";
+    const std::string line = core::toJsonLine(e);
+    std::ofstream out(ledger_path, std::ios::trunc);
+    for (int i = 0; i < 300000; ++i) out << line;
+  }
+  writeFile(config_path, configText(ledger_path, "before"));
+  std::vector<std::string> errors;
+  const RuntimePtr runtime = Runtime::load(config_path.string(), errors);
+  ASSERT_TRUE(runtime);
+  Logger& logger = test_support::quietLogger();
+  LedgerWriter ledger(ledger_path.string(), logger);
+  Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
+                    config::RedisConfig::OnUnavailable::FailClosed, logger);
+  AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
+  core::SpendStats spend;
+  core::BufferAllowance buffers;
+  core::ServedModelMemory served_models;
+  ProxyServer server(runtime,
+                     Services{logger, ledger, enforcer, alerts, spend, buffers, served_models},
+                     config_path.string());
+  server.bind();
+  const tcp::endpoint admin = server.adminEndpoint();
+  std::promise<void> busy;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  net::post(*server.eventLoops()[1], [&busy, released] {
+    busy.set_value();
+    released.wait();
+  });
+  std::promise<void> ran;
+  auto ran_future = ran.get_future();
+  std::thread running([&] {
+    server.run();
+    ran.set_value();
+  });
+  busy.get_future().wait();
+  net::io_context client;
+  writeFile(config_path, configText(ledger_path, "after"));
+  auto first = send(client, admin, "POST", "/admin/reload");
+  bool begun = false;
+  for (int attempt = 0; attempt < 3000 && !begun; ++attempt) {
+    auto budgets = send(client, admin, "GET", "/admin/budgets");
+    begun = readAll(*budgets).find("\"after\"") != std::string::npos;
+    if (!begun) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(begun);
+  auto second = send(client, admin, "POST", "/admin/reload");  // queued behind the first
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  std::raise(SIGTERM);
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  release.set_value();
+  const std::string first_answer = readAll(*first);
+  const std::string second_answer = readAll(*second);
+  // The admin listener closes its connections at shutdown: neither is told it succeeded.
+  EXPECT_EQ(first_answer.find(" 200 "), std::string::npos) << first_answer;
+  EXPECT_EQ(second_answer.find(" 200 "), std::string::npos) << second_answer;
+  // Not a timing bound on the code under test: a hang would otherwise hang the whole binary.
+  if (ran_future.wait_for(std::chrono::seconds(60)) != std::future_status::ready) {
+    ADD_FAILURE() << "ProxyServer::run() did not return after SIGTERM";
+    std::fflush(stdout);
+    std::_Exit(3);
+  }
+  running.join();
+  std::filesystem::remove(config_path);
+  std::filesystem::remove(ledger_path);
+}
+
+// Review 23 F2: the main loop's worker took the new rules at once and seeded the new budgets only
+// once every other worker had them: meanwhile it admitted requests on a new hard budget already
+// spent past its limit (with threads: 1, one turn of the loop). It now takes them in the same
+// turn as the seeding.
+TEST(ProxyServerReloadTest, TheMainLoopAdmitsNothingOnANewBudgetBeforeItIsSeeded) {
+  const auto config_path = test_support::perTestTempPath("reload-seed", ".yaml");
+  const auto ledger_path = test_support::perTestTempPath("reload-seed", ".jsonl");
+  // 200 USD spent today, admitted a minute ago (before any reload).
+  {
+    core::LedgerEntry e;
+    e.ts = std::chrono::system_clock::now() - std::chrono::minutes(1);
+    e.request_id = "old";
+    e.provider = "openai";
+    e.model = e.requested_model = "gpt-4o-mini";
+    e.key = "fp_x";
+    e.status = 200;
+    e.cost_picousd = 200 * core::kPicodollarsPerUsd;
+    e.price_source = "catalog";
+    e.usage_source = "provider";
+    std::ofstream out(ledger_path, std::ios::trunc);
+    out << core::toJsonLine(e);
+  }
+  const auto text = [&](std::string_view budget, int limit, std::string_view route = "/v1/") {
+    return "server: { listen: \"127.0.0.1:0\", threads: 2, shutdown_grace: 0s }\n"
+           "admin: { listen: \"127.0.0.1:0\" }\nlogging: { level: \"off\" }\n"
+           "providers:\n  openai: { format: openai, base_url: \"http://127.0.0.1:9\", routes: [\"" +
+           std::string(route) +
+           "\"] }\n"
+           "pricing:\n  models:\n    gpt-4o-mini: { input: 0.15, output: 0.6 }\n"
+           "ledger: { path: \"" +
+           ledger_path.string() + "\" }\nbudgets:\n  - { name: " + std::string(budget) +
+           ", limit_usd: " + std::to_string(limit) + ", mode: hard }\n";
+  };
+  writeFile(config_path, text("before", 100000, "/v9/"));  // old rules: no route for /v1/
+  std::vector<std::string> errors;
+  const RuntimePtr runtime = Runtime::load(config_path.string(), errors);
+  ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
+  Logger& logger = test_support::quietLogger();
+  LedgerWriter ledger(ledger_path.string(), logger);
+  Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
+                    config::RedisConfig::OnUnavailable::FailClosed, logger);
+  AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
+  core::SpendStats spend;
+  core::BufferAllowance buffers;
+  core::ServedModelMemory served_models;
+  ProxyServer server(runtime,
+                     Services{logger, ledger, enforcer, alerts, spend, buffers, served_models},
+                     config_path.string());
+  server.bind();
+  const tcp::endpoint admin = server.adminEndpoint();
+  const tcp::endpoint proxy = server.proxyEndpoint();
+  std::promise<void> busy;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  std::thread running([&] { server.run(); });
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // accepting
+  net::post(*server.eventLoops()[1], [&busy, released] {
+    busy.set_value();
+    released.wait();
+  });
+  busy.get_future().wait();
+  net::io_context client;
+  writeFile(config_path, text("after", 100));
+  auto reload = send(client, admin, "POST", "/admin/reload");
+  bool begun = false;
+  for (int attempt = 0; attempt < 3000 && !begun; ++attempt) {
+    auto budgets = send(client, admin, "GET", "/admin/budgets");
+    begun = readAll(*budgets).find("\"after\"") != std::string::npos;
+    if (!begun) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_TRUE(begun);
+  const std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})";
+  const std::string request =
+      "POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer sk-test\r\n"
+      "Connection: close\r\nContent-Type: application/json\r\nContent-Length: " +
+      std::to_string(body.size()) + "\r\n\r\n" + body;
+  // Connections spread over the two workers (SO_REUSEPORT); those on worker 0 are served now.
+  std::vector<std::unique_ptr<tcp::socket>> sockets;
+  for (int i = 0; i < 16; ++i) {
+    auto s = std::make_unique<tcp::socket>(client);
+    s->connect(proxy);
+    net::write(*s, net::buffer(request));
+    sockets.push_back(std::move(s));
+  }
+  // Until those on the main loop's worker are answered (a loaded machine may take a while).
+  const auto answeredSoFar = [&] {
+    int n = 0;
+    for (auto& s : sockets) {
+      beast::error_code ec;
+      if (s->available(ec) > 0) ++n;
+    }
+    return n;
+  };
+  for (int attempt = 0; attempt < 300 && answeredSoFar() == 0; ++attempt) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  // Forwarded (a 502 from the closed upstream port) means admitted under the new rules; the old
+  // rules have no route for /v1/ (404), the seeded budget refuses (429).
+  int forwarded = 0;
+  int answered = 0;
+  for (auto& s : sockets) {
+    beast::error_code ec;
+    if (s->available(ec) == 0) continue;  // on the held worker 1
+    const std::string answer = readAll(*s);
+    ++answered;
+    if (answer.find(" 502 ") != std::string::npos) ++forwarded;
+  }
+  EXPECT_GT(answered, 0) << "no connection landed on the main loop's worker";
+  EXPECT_EQ(forwarded, 0) << "admitted under the new hard budget before it was seeded";
+  release.set_value();
+  const std::string answer = readAll(*reload);
+  EXPECT_NE(answer.find(" 200 "), std::string::npos) << answer;
+  auto after = std::make_unique<tcp::socket>(client);
+  after->connect(proxy);
+  net::write(*after, net::buffer(request));
+  const std::string later = readAll(*after);
+  EXPECT_NE(later.find(" 429 "), std::string::npos) << later;
   std::raise(SIGTERM);
   running.join();
   std::filesystem::remove(config_path);
