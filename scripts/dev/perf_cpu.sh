@@ -11,7 +11,9 @@
 # that lead there; loopback delivery to the peer runs inside the sender's sendmsg/writev), the
 # proxy's own code, libc and other libraries, and the median over rounds. Needs perf
 # (`apt-get install linux-perf`), nginx, wrk, node, and root or kernel.perf_event_paranoid <= 1.
-# perf's sampling adds ~10 % to every figure; compare the columns with each other, not with the
+# Each row is its own median over the rounds (so the parts need not add up exactly); "write/
+# fdatasync" is every write(2) (the ledger's, the log's); "other libraries" is what the kernel,
+# the proxy and libc leave. perf's sampling adds ~10 % to every figure; compare the columns with each other, not with the
 # bench's CPU us/req. Run it on a quiet machine: "context switches" (time in __schedule, which
 # the other rows include) grows with other load and then swamps the differences.
 set -euo pipefail
@@ -115,7 +117,7 @@ measure() { # NAME PORT PID ROUND
   perf record -q -e cpu-clock -F 4999 -g -p "$3" -o "$out.data" >/dev/null 2>&1 &
   local perf=$!
   sleep 0.5
-  wrk -t1 -c16 -d"${seconds}s" -s "$lua" "http://127.0.0.1:$2/v1/chat/completions" >"$out.wrk"
+  wrk -t1 -c16 -d"${seconds}s" -s "$lua" "http://127.0.0.1:$2/v1/chat/completions" >"$out.wrk" || true
   kill -INT "$perf"
   wait "$perf" || true
   grep -q '"errors": {"connect": 0, "read": 0, "write": 0, "status": 0, "timeout": 0}' "$out.wrk" ||
