@@ -368,14 +368,15 @@ UsageResult UsageExtractor::estimateResult(UsageStatus status, std::int64_t outp
   return result;
 }
 
+void UsageExtractor::notBillableInto(UsageResult& out) const {
+  UsageResult result;
+  result.status = UsageStatus::NotBillable;
+  result.detail = success_status_ ? "unmetered endpoint" : "upstream error status";
+  out = std::move(result);
+}
+
 void UsageExtractor::estimateInto(UsageResult& out) const {
-  if (mode_ == Mode::Skip) {
-    UsageResult result;
-    result.status = UsageStatus::NotBillable;
-    result.detail = success_status_ ? "unmetered endpoint" : "upstream error status";
-    out = std::move(result);
-    return;
-  }
+  if (mode_ == Mode::Skip) return notBillableInto(out);
   const std::int64_t seen =
       mode_ == Mode::Json ? UsageEstimator::tokensFor(body_bytes_) : estimator_.outputTokens();
   UsageResult result = estimateResult(UsageStatus::Estimated, seen);
@@ -424,13 +425,7 @@ void UsageExtractor::finishInto(std::string_view rest, UsageResult& out) {
 }
 
 void UsageExtractor::finishWith(const std::string_view* held, UsageResult& out) {
-  if (mode_ == Mode::Skip) {
-    UsageResult result;
-    result.status = UsageStatus::NotBillable;
-    result.detail = success_status_ ? "unmetered endpoint" : "upstream error status";
-    out = std::move(result);
-    return;
-  }
+  if (mode_ == Mode::Skip) return notBillableInto(out);
   if (mode_ == Mode::Json) {
     // The copy goes once read, whichever way this ends, and with it its share of the allowance.
     struct DropBody {

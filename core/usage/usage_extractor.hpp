@@ -129,6 +129,8 @@ private:
   /** finish(), reading a JSON body from `held` (the caller's) instead of body_ when given. */
   void finishWith(const std::string_view* held, UsageResult& out);
   UsageResult estimateResult(UsageStatus status, std::int64_t output_tokens) const;
+  /** An answer that is not billed (an unmetered endpoint, an error status). */
+  void notBillableInto(UsageResult& out) const;
   /** @return an output estimate no larger than Limits::output_tokens_bound, else the request's own
    * output cap when it set one. */
   std::int64_t capOutputEstimate(std::int64_t tokens) const;

@@ -18,7 +18,7 @@ using testing::kBom;
 using testing::nestedBody;
 
 TEST(RequestClassifierModel, UnreadableBodies) {
-  for (const std::string body : {
+  for (const std::string& body : {
            std::string(R"({"model":"gpt-4o","messages":[{"role":"user","content":"\udead"}]})"),
            std::string(
                R"({"model":"gpt-4o","messages":[{"role":"user","content":"\ude00\ud83d"}]})"),

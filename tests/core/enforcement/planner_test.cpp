@@ -190,7 +190,9 @@ void expectSamePlan(const EnforcementPlan& a, const EnforcementPlan& b) {
   EXPECT_EQ(a.worst_case_cost, b.worst_case_cost);
   EXPECT_EQ(a.token_estimate, b.token_estimate);
   EXPECT_EQ(a.denial.has_value(), b.denial.has_value());
-  if (a.denial && b.denial) EXPECT_EQ(a.denial->message, b.denial->message);
+  if (a.denial && b.denial) {
+    EXPECT_EQ(a.denial->message, b.denial->message);
+  }
   EXPECT_EQ(a.output_cap.field, b.output_cap.field);
   EXPECT_EQ(a.output_cap.set, b.output_cap.set);
   ASSERT_EQ(a.rate_limits.size(), b.rate_limits.size());

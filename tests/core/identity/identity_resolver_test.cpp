@@ -79,7 +79,9 @@ TEST(IdentityResolverTest, HeaderValuesThatAreNotUtf8BecomeUtf8AndTheirLedgerLin
   auto identity = resolver(true, true)
                       .resolve("", {.user = "b\xE9"
                                             "b",
-                                    .team = "\xFFsearch"});
+                                    .team = "\xFFsearch",
+                                    .customer = {},
+                                    .agent = {}});
   ASSERT_TRUE(identity);
   EXPECT_EQ(identity->user,
             "b\xEF\xBF\xBD"

@@ -7,7 +7,7 @@
 namespace spendgate::core::testing {
 
 ContractStore makeContractStore(const std::string& kind, ManualClock&) {
-  return ContractStore{.store = makeStore(kind)};
+  return ContractStore{.owner = nullptr, .store = makeStore(kind)};
 }
 
 namespace {

@@ -69,6 +69,43 @@ std::string readAll(tcp::socket& socket) {
   return answer;
 }
 
+/** A ProxyServer on the memory store with the services it needs, bound, not running yet. */
+struct ServerUnderTest {
+  ServerUnderTest(const RuntimePtr& runtime,
+                  const std::filesystem::path& config_path,
+                  const std::filesystem::path& ledger_path)
+      : ledger(ledger_path.string(), logger),
+        enforcer(std::make_shared<core::MemoryCounterStore>(),
+                 config::RedisConfig::OnUnavailable::FailClosed,
+                 logger),
+        alerts(runtime->config.alerts, runtime->rules, logger),
+        server(runtime,
+               Services{logger, ledger, enforcer, alerts, spend, buffers, served_models},
+               config_path.string()) {
+    server.bind();
+  }
+
+  Logger& logger = test_support::quietLogger();
+  LedgerWriter ledger;
+  Enforcer enforcer;
+  AlertDispatcher alerts;
+  core::SpendStats spend;
+  core::BufferAllowance buffers;
+  core::ServedModelMemory served_models;
+  ProxyServer server;
+};
+
+/** @return true once the admin API lists the budget `name` (the reload has begun), within ~30 s */
+bool reloadBegun(net::io_context& client, const tcp::endpoint& admin, std::string_view name) {
+  const std::string quoted = "\"" + std::string(name) + "\"";
+  for (int attempt = 0; attempt < 3000; ++attempt) {
+    auto budgets = send(client, admin, "GET", "/admin/budgets");
+    if (readAll(*budgets).find(quoted) != std::string::npos) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return false;
+}
+
 TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop) {
   const auto config_path = test_support::perTestTempPath("reload", ".yaml");
   const auto ledger_path = test_support::perTestTempPath("reload", ".jsonl");
@@ -78,18 +115,8 @@ TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop)
   const RuntimePtr runtime = Runtime::load(config_path.string(), errors);
   ASSERT_TRUE(runtime) << errors.front();
 
-  Logger& logger = test_support::quietLogger();
-  LedgerWriter ledger(ledger_path.string(), logger);
-  Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
-                    config::RedisConfig::OnUnavailable::FailClosed, logger);
-  AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
-  core::SpendStats spend;
-  core::BufferAllowance buffers;
-  core::ServedModelMemory served_models;
-  ProxyServer server(runtime,
-                     Services{logger, ledger, enforcer, alerts, spend, buffers, served_models},
-                     config_path.string());
-  server.bind();
+  ServerUnderTest under_test(runtime, config_path, ledger_path);
+  ProxyServer& server = under_test.server;
   const tcp::endpoint admin = server.adminEndpoint();
 
   // Worker 1 is busy (a large answer being parsed, say) until the test lets it go.
@@ -108,13 +135,7 @@ TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop)
   auto reload = send(client, admin, "POST", "/admin/reload");
   // The main loop still answers: the budgets of the new rules show (the reload has begun) while
   // worker 1 has not taken them.
-  bool begun = false;
-  for (int attempt = 0; attempt < 3000 && !begun; ++attempt) {
-    auto budgets = send(client, admin, "GET", "/admin/budgets");
-    begun = readAll(*budgets).find("\"after\"") != std::string::npos;
-    if (!begun) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(begun) << "the reload never began";
+  ASSERT_TRUE(reloadBegun(client, admin, "after")) << "the reload never began";
   // ... and the reload is not answered yet: worker 1 would still admit under the old rules.
   // (Before the fix the main loop waited up to 1 s for worker 1, then answered anyway, and only
   // then served the budgets request.)
@@ -163,18 +184,8 @@ TEST(ProxyServerReloadTest, ReloadsWaitingAtShutdownAreAnsweredAndTheServerEnds)
   std::vector<std::string> errors;
   const RuntimePtr runtime = Runtime::load(config_path.string(), errors);
   ASSERT_TRUE(runtime);
-  Logger& logger = test_support::quietLogger();
-  LedgerWriter ledger(ledger_path.string(), logger);
-  Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
-                    config::RedisConfig::OnUnavailable::FailClosed, logger);
-  AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
-  core::SpendStats spend;
-  core::BufferAllowance buffers;
-  core::ServedModelMemory served_models;
-  ProxyServer server(runtime,
-                     Services{logger, ledger, enforcer, alerts, spend, buffers, served_models},
-                     config_path.string());
-  server.bind();
+  ServerUnderTest under_test(runtime, config_path, ledger_path);
+  ProxyServer& server = under_test.server;
   const tcp::endpoint admin = server.adminEndpoint();
   std::promise<void> busy;
   std::promise<void> release;
@@ -193,13 +204,7 @@ TEST(ProxyServerReloadTest, ReloadsWaitingAtShutdownAreAnsweredAndTheServerEnds)
   net::io_context client;
   writeFile(config_path, configText(ledger_path, "after"));
   auto first = send(client, admin, "POST", "/admin/reload");
-  bool begun = false;
-  for (int attempt = 0; attempt < 3000 && !begun; ++attempt) {
-    auto budgets = send(client, admin, "GET", "/admin/budgets");
-    begun = readAll(*budgets).find("\"after\"") != std::string::npos;
-    if (!begun) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(begun);
+  ASSERT_TRUE(reloadBegun(client, admin, "after"));
   auto second = send(client, admin, "POST", "/admin/reload");  // queued behind the first
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::raise(SIGTERM);
@@ -258,18 +263,8 @@ TEST(ProxyServerReloadTest, TheMainLoopAdmitsNothingOnANewBudgetBeforeItIsSeeded
   std::vector<std::string> errors;
   const RuntimePtr runtime = Runtime::load(config_path.string(), errors);
   ASSERT_TRUE(runtime) << (errors.empty() ? "" : errors.front());
-  Logger& logger = test_support::quietLogger();
-  LedgerWriter ledger(ledger_path.string(), logger);
-  Enforcer enforcer(std::make_shared<core::MemoryCounterStore>(),
-                    config::RedisConfig::OnUnavailable::FailClosed, logger);
-  AlertDispatcher alerts(runtime->config.alerts, runtime->rules, logger);
-  core::SpendStats spend;
-  core::BufferAllowance buffers;
-  core::ServedModelMemory served_models;
-  ProxyServer server(runtime,
-                     Services{logger, ledger, enforcer, alerts, spend, buffers, served_models},
-                     config_path.string());
-  server.bind();
+  ServerUnderTest under_test(runtime, config_path, ledger_path);
+  ProxyServer& server = under_test.server;
   const tcp::endpoint admin = server.adminEndpoint();
   const tcp::endpoint proxy = server.proxyEndpoint();
   std::promise<void> busy;
@@ -285,13 +280,7 @@ TEST(ProxyServerReloadTest, TheMainLoopAdmitsNothingOnANewBudgetBeforeItIsSeeded
   net::io_context client;
   writeFile(config_path, text("after", 100));
   auto reload = send(client, admin, "POST", "/admin/reload");
-  bool begun = false;
-  for (int attempt = 0; attempt < 3000 && !begun; ++attempt) {
-    auto budgets = send(client, admin, "GET", "/admin/budgets");
-    begun = readAll(*budgets).find("\"after\"") != std::string::npos;
-    if (!begun) std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  ASSERT_TRUE(begun);
+  ASSERT_TRUE(reloadBegun(client, admin, "after"));
   const std::string body = R"({"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]})";
   const std::string request =
       "POST /v1/chat/completions HTTP/1.1\r\nHost: proxy\r\nAuthorization: Bearer sk-test\r\n"
