@@ -122,8 +122,10 @@ net::awaitable<void> lingerBeforeClose(beast::tcp_stream& stream) {
   stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
   std::array<char, 16384> sink;
   std::size_t drained = 0;
-  stream.expires_after(std::chrono::seconds(2));
+  // As the proxy listener: 30 s in all, 5 s between reads (nginx's lingering_time / _timeout).
+  const auto end = std::chrono::steady_clock::now() + std::chrono::seconds(30);
   while (drained < 64 * kMaxBodyBytes) {
+    stream.expires_at(std::min(end, std::chrono::steady_clock::now() + std::chrono::seconds(5)));
     auto [ec, got] = co_await stream.async_read_some(net::buffer(sink), use_nothrow_any);
     if (ec) break;
     drained += got;

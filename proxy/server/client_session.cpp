@@ -171,13 +171,15 @@ constexpr std::size_t kRelayBufferSize = 8192;
 constexpr std::size_t kDecodedPiece = 64 * 1024;
 constexpr std::string_view kUploadUrlHeader = "x-goog-upload-url";
 constexpr std::string_view k100Continue = "HTTP/1.1 100 Continue\r\n\r\n";
-// After refusing a request whose body is still arriving, read and drop up to this much of it
-// (for at most kLingerTime) so the client sees our answer instead of a reset. Above the largest
-// usual max_body_bytes: a body just past the 10 MiB default, sent in one go as SDKs and curl do,
-// got a reset (EPIPE) at 4 MiB instead of its 413, and SDKs retry a reset. nginx caps only the
-// time.
+// After refusing a request whose body is still arriving, read and drop up to kLingerBytes of it
+// so the client sees our answer instead of a reset (SDKs retry a reset): for at most kLingerTime
+// in all and kLingerIdle between reads, as nginx's lingering_time and lingering_timeout. The
+// bytes are above the largest usual max_body_bytes (a body just past the 10 MiB default, sent in
+// one go, got a reset at 4 MiB), and the time lets a slow uploader finish (2 s in all reset one
+// sending under ~5 MB/s: review 23 F6).
 constexpr std::size_t kLingerBytes = 64 * 1024 * 1024;
-constexpr std::chrono::seconds kLingerTime{2};
+constexpr std::chrono::seconds kLingerTime{30};
+constexpr std::chrono::seconds kLingerIdle{5};
 constexpr std::chrono::seconds kErrorWriteTimeout{10};
 // A non-streamed metered answer is held until it is complete so its cost can go in a header;
 // a larger one is relayed as it comes, without the header.
@@ -505,7 +507,8 @@ void ClientSession::abandon(std::string_view why) noexcept {
 
 void ClientSession::drain() {
   draining_ = true;
-  if (waiting_for_request_) close();
+  // A connection only draining a refused body goes too: its answer is out.
+  if (waiting_for_request_ || lingering_) close();
 }
 
 void ClientSession::close() {
@@ -1840,12 +1843,15 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   socket_.shutdown(tcp::socket::shutdown_send, ignored);
   std::array<char, 16384> sink;
   std::size_t drained = 0;
-  deadline_.arm(Clock::now() + kLingerTime);
-  while (drained < kLingerBytes) {
+  const auto linger_end = Clock::now() + kLingerTime;
+  lingering_ = !draining_;
+  while (lingering_ && drained < kLingerBytes) {
+    deadline_.arm(std::min(linger_end, Clock::now() + kLingerIdle));
     auto [rec, got] = co_await socket_.async_read_some(net::buffer(sink), use_nothrow);
     if (rec) break;
     drained += got;
   }
+  lingering_ = false;
   deadline_.finish({});
 }
 

@@ -184,6 +184,7 @@ private:
   core::RequestAttributes attributes_;
   Worker& worker_;
   bool waiting_for_request_ = true;
+  bool lingering_ = false;  // dropping the rest of a refused body before closing
   bool draining_ = false;
   std::shared_ptr<Exchange> in_flight_;  // the forwarded request being served, if any
   std::shared_ptr<Exchange> current_;    // the counted request being served, until finish()

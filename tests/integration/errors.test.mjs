@@ -340,6 +340,37 @@ test('a body just past the default max_body_bytes, sent in one go, is answered 4
   await proxy.stopClean();
 });
 
+// The refused body of a slow uploader (11 MiB over ~3.5 s) must be drained too: the proxy gave it
+// 2 s in all and then reset it (review 23 F6); nginx lingers up to 30 s, 5 s between reads.
+test('a slow client sending a body past max_body_bytes reads the 413, not a reset', async (t) => {
+  const { up, proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, { ok: true }));
+  const total = 11 * 1024 * 1024;
+  const { got, error } = await new Promise((resolve) => {
+    // Half-open: it keeps sending after the answer and the proxy's FIN, as a client that reads
+    // the answer only once its upload is done does.
+    const socket = net.connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+    let got = '';
+    let error = null;
+    socket.on('data', (d) => { got += d; });
+    socket.on('error', (e) => { error = e.code; });
+    socket.on('close', () => resolve({ got, error }));
+    socket.write(`POST ${SAMPLE.openai.path} HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\n` +
+      Object.entries(SAMPLE.openai.headers).map(([k, v]) => `${k}: ${v}\r\n`).join('') +
+      `Content-Type: application/json\r\nContent-Length: ${total}\r\n\r\n`);
+    (async () => {
+      for (let sent = 0; sent < total && !socket.destroyed; sent += 1024 * 1024) {
+        socket.write(Buffer.alloc(1024 * 1024, 0x61));
+        await new Promise((r) => setTimeout(r, 320));
+      }
+      if (!socket.destroyed) socket.end();
+    })();
+  });
+  assert.match(got, /^HTTP\/1\.1 413 /, `${error ?? 'no error'}, got ${JSON.stringify(got.slice(0, 80))}`);
+  assert.equal(error, null, 'the client finished sending without a reset');
+  assert.equal(up.requests.length, 0);
+  await proxy.stopClean();
+});
+
 // server.idle_timeout bounds each gap in the request body, not the whole upload.
 const rawHead = (proxy, format, length, target = SAMPLE[format].path) => [
   `POST ${target} HTTP/1.1`,
