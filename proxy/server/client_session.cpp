@@ -88,6 +88,9 @@ struct Exchange {
   RequestRecord* record = nullptr;
   std::chrono::steady_clock::time_point start;
   std::chrono::steady_clock::time_point deadline;  // start + request_timeout
+  // The whole request body is in: an error answer closes without lingering (nothing of the
+  // request is left to arrive, and the ledger line and access log do not wait for the client).
+  bool request_body_read = false;
   std::chrono::steady_clock::time_point upstream_start;
   std::unique_ptr<UpstreamConnection> upstream;
   std::optional<ResponseParser> parser;  // fields kept in the session's response_fields_
@@ -789,6 +792,7 @@ Awaitable<bool> ClientSession::serveOne() {
       co_return false;
     }
   }
+  ex.request_body_read = true;
 
   const bool keep_alive = ex.client_keep_alive && !draining_ && !worker_.draining();
   if (!ex.provider) {
@@ -1836,7 +1840,7 @@ Awaitable<void> ClientSession::sendError(Exchange& ex,
   }
   ec = deadline_.finish(ec);
   ex.record->bytes_out += n;
-  if (ec || keep_alive) co_return;
+  if (ec || keep_alive || ex.request_body_read) co_return;
 
   // Lingering close: let the client finish sending so it reads this answer, not a reset.
   beast::error_code ignored;

@@ -371,6 +371,34 @@ test('a slow client sending a body past max_body_bytes reads the 413, not a rese
   await proxy.stopClean();
 });
 
+// Lingering is for a body still arriving. After a fully read request's error answer (Connection:
+// close) the proxy closed only once the client did or 5 s passed: the request stayed in flight,
+// and its ledger line and access log waited for the client.
+test('an error answer to a fully read request ends the request at once (no linger)', async (t) => {
+  const { proxy } = await upstreamAndProxy(t, (req, res) => json(res, 200, { ok: true }), {
+    admin: { listen: '127.0.0.1:0' },
+  });
+  await proxy.waitForAdmin();
+  const socket = net.connect({ port: proxy.port, host: '127.0.0.1', allowHalfOpen: true });
+  t.after(() => socket.destroy());
+  let got = '';
+  socket.on('data', (d) => { got += d; });
+  const ended = new Promise((resolve) => socket.on('end', resolve));
+  socket.write(`POST /nowhere HTTP/1.1\r\nHost: 127.0.0.1:${proxy.port}\r\nConnection: close\r\n` +
+    'Content-Type: application/json\r\nContent-Length: 2\r\n\r\n{}');
+  await ended;
+  assert.match(got, /^HTTP\/1\.1 404 /, got.slice(0, 80));
+  // The client keeps its side open; the request is over all the same.
+  let inFlight = null;
+  for (let i = 0; i < 40 && inFlight !== 0; i++) {
+    inFlight = (await request(`${proxy.adminUrl}/admin/status`)).json().requests_in_flight;
+    if (inFlight !== 0) await new Promise((r) => setTimeout(r, 50));
+  }
+  assert.equal(inFlight, 0, 'the request stayed in flight while the client kept its side open');
+  socket.destroy();
+  await proxy.stopClean();
+});
+
 // server.idle_timeout bounds each gap in the request body, not the whole upload.
 const rawHead = (proxy, format, length, target = SAMPLE[format].path) => [
   `POST ${target} HTTP/1.1`,
