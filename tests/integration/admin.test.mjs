@@ -4,12 +4,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import net from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { writeFileSync, readFileSync } from 'node:fs';
 import { startProxy, providers, defaultServer } from './lib/proxy.mjs';
 import { startUpstream, json, sleep, startSse, writeAsync } from './lib/fake_upstream.mjs';
-import { request } from './lib/http.mjs';
+import { request, sendUntilClosed } from './lib/http.mjs';
 import { toYaml } from './lib/yaml.mjs';
 import { ledgerPathOf, waitForLedger, rawMember, usdToPico, picoToUsd } from './lib/ledger.mjs';
 import { chatCompletion, chatUsage, openaiChatStreamFrames } from './lib/openai_stream.mjs';
@@ -306,18 +305,10 @@ test('a client still sending a refused admin body reads the 413 (lingering close
   const { hostname, port } = new URL(proxy.adminUrl);
   const body = 'x'.repeat(3 * 1024 * 1024);
   for (let i = 0; i < 3; i++) {
-    const { got, error } = await new Promise((resolve) => {
-      const socket = net.connect(Number(port), hostname);
-      let got = '';
-      let error = null;
-      socket.on('data', (d) => { got += d; });
-      socket.on('error', (e) => { error = e.code; });
-      socket.on('close', () => resolve({ got, error }));
-      socket.write(`POST /admin/emergency-stop HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
-        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`);
-      socket.write(body);
-      socket.end();
-    });
+    const { got, error } = await sendUntilClosed(port,
+      `POST /admin/emergency-stop HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${TOKEN}\r\n` +
+        `Content-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n`,
+      (socket) => { socket.write(body); }, { host: hostname });
     assert.match(got, /^HTTP\/1\.1 413 /, `round ${i}: ${error ?? 'no error'}, got ${JSON.stringify(got.slice(0, 80))}`);
   }
   assert.equal((await request(`${proxy.adminUrl}/healthz`)).status, 200);

@@ -154,6 +154,29 @@ export function rawExchange(port, send, { host = '127.0.0.1', timeout = 20_000, 
 }
 
 /** Write to a socket, resolving on drain; rejects if the socket errors. */
+/**
+ * Writes `head`, then lets `body(socket)` write the request body as it likes (the socket is
+ * ended once it resolves, unless the server closed it first), and keeps the socket until it
+ * closes. Unlike rawExchange it does not stop at the answer or the server's FIN, so a reset that
+ * comes after the answer shows. @return {got, error}: all the text received, and the code of the
+ * first socket error (EPIPE, ECONNRESET) or null
+ */
+export function sendUntilClosed(port, head, body, { host = '127.0.0.1', allowHalfOpen = false } = {}) {
+  return new Promise((resolve) => {
+    const socket = net.connect({ port: Number(port), host, allowHalfOpen });
+    let got = '';
+    let error = null;
+    socket.on('data', (d) => { got += d; });
+    socket.on('error', (e) => { error ??= e.code; });
+    socket.on('close', () => resolve({ got, error }));
+    socket.write(head);
+    (async () => {
+      await body(socket);
+      if (!socket.destroyed) socket.end();
+    })();
+  });
+}
+
 export function writeSock(sock, data) {
   return new Promise((resolve, reject) => {
     if (sock.destroyed) return reject(new Error('socket destroyed'));
