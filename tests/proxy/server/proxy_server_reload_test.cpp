@@ -17,6 +17,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 
 #include "core/ledger/ledger_entry.hpp"
 #include "core/memory/buffer_allowance.hpp"
@@ -95,6 +96,51 @@ struct ServerUnderTest {
   ProxyServer server;
 };
 
+/**
+ * Holds an event loop busy (a large answer being parsed, say) from its next turn until release().
+ */
+class BusyLoop {
+public:
+  explicit BusyLoop(net::io_context& loop) {
+    net::post(loop, [state = state_] {
+      state->busy.set_value();
+      state->released.wait();
+    });
+  }
+  /** Returns once the loop runs the hold (its thread must be running). */
+  void waitUntilBusy() { state_->busy.get_future().wait(); }
+  ~BusyLoop() { release(); }
+  void release() {
+    if (!std::exchange(released_, true)) state_->release.set_value();
+  }
+
+private:
+  struct State {
+    std::promise<void> busy;
+    std::promise<void> release;
+    std::shared_future<void> released = release.get_future().share();
+  };
+  std::shared_ptr<State> state_ = std::make_shared<State>();
+  bool released_ = false;
+};
+
+/** Writes a ledger of `lines` copies of one request that cost `cost`, settled a minute ago. */
+void writeLedger(const std::filesystem::path& path, core::Picodollars cost, int lines) {
+  core::LedgerEntry e;
+  e.ts = std::chrono::system_clock::now() - std::chrono::minutes(1);
+  e.request_id = "old";
+  e.provider = "openai";
+  e.model = e.requested_model = "gpt-4o-mini";
+  e.key = "fp_x";
+  e.status = 200;
+  e.cost_picousd = cost;
+  e.price_source = "catalog";
+  e.usage_source = "provider";
+  const std::string line = core::toJsonLine(e);
+  std::ofstream out(path, std::ios::trunc);
+  for (int i = 0; i < lines; ++i) out << line;
+}
+
 /** @return true once the admin API lists the budget `name` (the reload has begun), within ~30 s */
 bool reloadBegun(net::io_context& client, const tcp::endpoint& admin, std::string_view name) {
   const std::string quoted = "\"" + std::string(name) + "\"";
@@ -119,16 +165,10 @@ TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop)
   ProxyServer& server = under_test.server;
   const tcp::endpoint admin = server.adminEndpoint();
 
-  // Worker 1 is busy (a large answer being parsed, say) until the test lets it go.
-  std::promise<void> busy;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  net::post(*server.eventLoops()[1], [&busy, released] {
-    busy.set_value();
-    released.wait();
-  });
+  // Worker 1 is busy until the test lets it go.
+  BusyLoop worker1(*server.eventLoops()[1]);
   std::thread running([&] { server.run(); });
-  busy.get_future().wait();
+  worker1.waitUntilBusy();
 
   net::io_context client;
   writeFile(config_path, configText(ledger_path, "after"));
@@ -145,7 +185,7 @@ TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop)
   // A second reload asked for meanwhile waits for the first (reloads run one at a time).
   auto second = send(client, admin, "POST", "/admin/reload");
 
-  release.set_value();
+  worker1.release();
   const std::string answer = readAll(*reload);
   EXPECT_NE(answer.find("HTTP/1.1 200"), std::string::npos) << answer;
   EXPECT_NE(answer.find("\"reloaded\":true"), std::string::npos) << answer;
@@ -164,22 +204,8 @@ TEST(ProxyServerReloadTest, AReloadWaitsForABusyWorkerWithoutHoldingTheMainLoop)
 TEST(ProxyServerReloadTest, ReloadsWaitingAtShutdownAreAnsweredAndTheServerEnds) {
   const auto config_path = test_support::perTestTempPath("reload-shutdown", ".yaml");
   const auto ledger_path = test_support::perTestTempPath("reload-shutdown", ".jsonl");
-  {
-    // A ledger of some size: the first reload's seeding takes a while to read it.
-    core::LedgerEntry e;
-    e.ts = std::chrono::system_clock::now() - std::chrono::minutes(1);
-    e.request_id = "old";
-    e.provider = "openai";
-    e.model = e.requested_model = "gpt-4o-mini";
-    e.key = "fp_x";
-    e.status = 200;
-    e.cost_picousd = 1000;
-    e.price_source = "catalog";
-    e.usage_source = "provider";
-    const std::string line = core::toJsonLine(e);
-    std::ofstream out(ledger_path, std::ios::trunc);
-    for (int i = 0; i < 300000; ++i) out << line;
-  }
+  // A ledger of some size: the first reload's seeding takes a while to read it.
+  writeLedger(ledger_path, 1000, 300000);
   writeFile(config_path, configText(ledger_path, "before"));
   std::vector<std::string> errors;
   const RuntimePtr runtime = Runtime::load(config_path.string(), errors);
@@ -187,20 +213,14 @@ TEST(ProxyServerReloadTest, ReloadsWaitingAtShutdownAreAnsweredAndTheServerEnds)
   ServerUnderTest under_test(runtime, config_path, ledger_path);
   ProxyServer& server = under_test.server;
   const tcp::endpoint admin = server.adminEndpoint();
-  std::promise<void> busy;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
-  net::post(*server.eventLoops()[1], [&busy, released] {
-    busy.set_value();
-    released.wait();
-  });
+  BusyLoop worker1(*server.eventLoops()[1]);
   std::promise<void> ran;
   auto ran_future = ran.get_future();
   std::thread running([&] {
     server.run();
     ran.set_value();
   });
-  busy.get_future().wait();
+  worker1.waitUntilBusy();
   net::io_context client;
   writeFile(config_path, configText(ledger_path, "after"));
   auto first = send(client, admin, "POST", "/admin/reload");
@@ -209,7 +229,7 @@ TEST(ProxyServerReloadTest, ReloadsWaitingAtShutdownAreAnsweredAndTheServerEnds)
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   std::raise(SIGTERM);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
-  release.set_value();
+  worker1.release();
   const std::string first_answer = readAll(*first);
   const std::string second_answer = readAll(*second);
   // The admin listener closes its connections at shutdown: neither is told it succeeded.
@@ -234,20 +254,7 @@ TEST(ProxyServerReloadTest, TheMainLoopAdmitsNothingOnANewBudgetBeforeItIsSeeded
   const auto config_path = test_support::perTestTempPath("reload-seed", ".yaml");
   const auto ledger_path = test_support::perTestTempPath("reload-seed", ".jsonl");
   // 200 USD spent today, admitted a minute ago (before any reload).
-  {
-    core::LedgerEntry e;
-    e.ts = std::chrono::system_clock::now() - std::chrono::minutes(1);
-    e.request_id = "old";
-    e.provider = "openai";
-    e.model = e.requested_model = "gpt-4o-mini";
-    e.key = "fp_x";
-    e.status = 200;
-    e.cost_picousd = 200 * core::kPicodollarsPerUsd;
-    e.price_source = "catalog";
-    e.usage_source = "provider";
-    std::ofstream out(ledger_path, std::ios::trunc);
-    out << core::toJsonLine(e);
-  }
+  writeLedger(ledger_path, 200 * core::kPicodollarsPerUsd, 1);
   const auto text = [&](std::string_view budget, int limit, std::string_view route = "/v1/") {
     return "server: { listen: \"127.0.0.1:0\", threads: 2, shutdown_grace: 0s }\n"
            "admin: { listen: \"127.0.0.1:0\" }\nlogging: { level: \"off\" }\n"
@@ -267,16 +274,10 @@ TEST(ProxyServerReloadTest, TheMainLoopAdmitsNothingOnANewBudgetBeforeItIsSeeded
   ProxyServer& server = under_test.server;
   const tcp::endpoint admin = server.adminEndpoint();
   const tcp::endpoint proxy = server.proxyEndpoint();
-  std::promise<void> busy;
-  std::promise<void> release;
-  std::shared_future<void> released = release.get_future().share();
   std::thread running([&] { server.run(); });
   std::this_thread::sleep_for(std::chrono::milliseconds(300));  // accepting
-  net::post(*server.eventLoops()[1], [&busy, released] {
-    busy.set_value();
-    released.wait();
-  });
-  busy.get_future().wait();
+  BusyLoop worker1(*server.eventLoops()[1]);
+  worker1.waitUntilBusy();
   net::io_context client;
   writeFile(config_path, text("after", 100));
   auto reload = send(client, admin, "POST", "/admin/reload");
@@ -320,7 +321,7 @@ TEST(ProxyServerReloadTest, TheMainLoopAdmitsNothingOnANewBudgetBeforeItIsSeeded
   }
   EXPECT_GT(answered, 0) << "no connection landed on the main loop's worker";
   EXPECT_EQ(forwarded, 0) << "admitted under the new hard budget before it was seeded";
-  release.set_value();
+  worker1.release();
   const std::string answer = readAll(*reload);
   EXPECT_NE(answer.find(" 200 "), std::string::npos) << answer;
   auto after = std::make_unique<tcp::socket>(client);
