@@ -34,25 +34,10 @@ for t in valgrind callgrind_control nginx node ${redis:+redis-server}; do
   command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }
 done
 
-tmp="$(mktemp -d -t spendgate-cg.XXXXXX)"
-chmod 755 "$tmp" # nginx workers may run as another user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_port() {
-  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+bench_tmp_prefix=spendgate-cg
+source "$(dirname "${BASH_SOURCE[0]}")/bench_servers.sh"
 up="$(free_port)" port="$(free_port)" admin="$(free_port)"
 
-# The same answer as scripts/bench's `upstream`.
-completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30},"system_fingerprint":"fp_bench"}'
 if [[ -n "$answer" ]]; then
   [[ -r "$answer" ]] || { echo "cannot read $answer" >&2; exit 1; }
   completion="$(<"$answer")"
@@ -61,30 +46,7 @@ if [[ -n "$answer" ]]; then
   completion="${completion//\\/\\\\}"
   completion="${completion//\'/\\\'}"
 fi
-mkdir -p "$tmp/up/tmp"
-cat >"$tmp/up/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $tmp/up/nginx.pid;
-error_log $tmp/up/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;
-  client_body_temp_path $tmp/up/tmp/body;
-  proxy_temp_path $tmp/up/tmp/proxy;
-  fastcgi_temp_path $tmp/up/tmp/fastcgi;
-  uwsgi_temp_path $tmp/up/tmp/uwsgi;
-  scgi_temp_path $tmp/up/tmp/scgi;
-  server {
-    listen 127.0.0.1:$up;
-    location / { default_type application/json; return 200 '$completion'; }
-  }
-}
-EOF
-nginx -p "$tmp/up" -c "$tmp/up/nginx.conf" -e "$tmp/up/error.log" >"$tmp/up/stdout.log" 2>&1 &
-pids+=($!)
+start_upstream "$up"
 wait_port "$up"
 
 store=
@@ -96,21 +58,7 @@ if [[ -n "$redis" ]]; then
   wait_port "$rport"
   store="store: { kind: redis, redis: { url: \"redis://127.0.0.1:$rport/0\" } }"
 fi
-
-# scripts/bench's spendgate-memory config (spendgate-redis with --redis).
-cat >"$tmp/spendgate.yaml" <<EOF
-server: { listen: "127.0.0.1:$port", threads: 1 }
-admin: { listen: "127.0.0.1:$admin" }
-providers:
-  openai: { format: openai, base_url: "http://127.0.0.1:$up", routes: ["/v1/"] }
-ledger: { path: "$tmp/ledger.jsonl" }
-logging: { level: warn }
-budgets:
-  - { name: bench-global, scope: global, period: day, limit_usd: 1000000, mode: hard }
-rate_limits:
-  - { name: bench-per-key, scope: key, requests_per_minute: 10000000 }
-$store
-EOF
+spendgate_config "$tmp/spendgate.yaml" "$port" "$admin" "$up" "$store"
 valgrind --tool=callgrind --dump-instr=no --compress-strings=no --callgrind-out-file="$tmp/cg.out.%p" \
   "$bin" serve -c "$tmp/spendgate.yaml" >"$tmp/spendgate.log" 2>&1 &
 vg=$!

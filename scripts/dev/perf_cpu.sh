@@ -38,68 +38,16 @@ for t in perf nginx wrk node python3; do
   command -v "$t" >/dev/null || { echo "needs $t" >&2; exit 1; }
 done
 
-tmp="$(mktemp -d -t spendgate-perf.XXXXXX)"
-chmod 755 "$tmp" # nginx workers may run as another user
-pids=()
-cleanup() {
-  for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
-  for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-  rm -rf "$tmp"
-}
-trap cleanup EXIT
-free_port() { node -e 'const s=require("net").createServer().listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close()})'; }
-wait_port() {
-  for _ in $(seq 150); do (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0; sleep 0.2; done
-  echo "nothing listens on port $1" >&2
-  return 1
-}
+bench_tmp_prefix=spendgate-perf
+source "$(dirname "${BASH_SOURCE[0]}")/bench_servers.sh"
 up="$(free_port)" ngx="$(free_port)" port="$(free_port)" admin="$(free_port)"
 
-# nginx config common to the upstream and the proxy (as scripts/bench writes it).
-nginx_conf() { # DIR SERVER-BLOCK [HTTP-EXTRA]
-  mkdir -p "$1/tmp"
-  cat >"$1/nginx.conf" <<EOF
-worker_processes 1;
-daemon off;
-pid $1/nginx.pid;
-error_log $1/error.log warn;
-events { worker_connections 1024; }
-http {
-  access_log off;
-  keepalive_timeout 75s;
-  keepalive_requests 1000000;
-  client_body_temp_path $1/tmp/body;
-  proxy_temp_path $1/tmp/proxy;
-  fastcgi_temp_path $1/tmp/fastcgi;
-  uwsgi_temp_path $1/tmp/uwsgi;
-  scgi_temp_path $1/tmp/scgi;
-  $2
-  ${3:-}
-}
-EOF
-}
-# The same answer as scripts/bench's `upstream`.
-completion='{"id":"chatcmpl-bench","object":"chat.completion","created":1700000000,"model":"gpt-4o-mini","choices":[{"index":0,"message":{"role":"assistant","content":"Hello! How can I help you today?"},"logprobs":null,"finish_reason":"stop"}],"usage":{"prompt_tokens":20,"completion_tokens":10,"total_tokens":30},"system_fingerprint":"fp_bench"}'
-nginx_conf "$tmp/up" "server { listen 127.0.0.1:$up; location / { default_type application/json; return 200 '$completion'; } }"
-nginx_conf "$tmp/ngx" "server { listen 127.0.0.1:$ngx; location / { proxy_pass http://upstream_pool; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; } }" \
+start_upstream "$up"
+# nginx as scripts/bench's plain keepalive reverse proxy.
+start_nginx "$tmp/ngx" "server { listen 127.0.0.1:$ngx; location / { proxy_pass http://upstream_pool; proxy_http_version 1.1; proxy_set_header Connection \"\"; proxy_buffering off; } }" \
   "upstream upstream_pool { server 127.0.0.1:$up; keepalive 64; keepalive_requests 1000000; }"
-cat >"$tmp/spendgate.yaml" <<EOF
-server: { listen: "127.0.0.1:$port", threads: 1 }
-admin: { listen: "127.0.0.1:$admin" }
-providers:
-  openai: { format: openai, base_url: "http://127.0.0.1:$up", routes: ["/v1/"] }
-ledger: { path: "$tmp/ledger.jsonl" }
-logging: { level: warn }
-budgets:
-  - { name: bench-global, scope: global, period: day, limit_usd: 1000000, mode: hard }
-rate_limits:
-  - { name: bench-per-key, scope: key, requests_per_minute: 10000000 }
-EOF
-
-nginx -p "$tmp/up" -c "$tmp/up/nginx.conf" -e "$tmp/up/error.log" >"$tmp/up/stdout.log" 2>&1 &
-pids+=($!)
-nginx -p "$tmp/ngx" -c "$tmp/ngx/nginx.conf" -e "$tmp/ngx/error.log" >"$tmp/ngx/stdout.log" 2>&1 &
-pids+=($!)
+ngx_master=$!
+spendgate_config "$tmp/spendgate.yaml" "$port" "$admin" "$up"
 "$bin" serve -c "$tmp/spendgate.yaml" >"$tmp/spendgate.log" 2>&1 &
 sg=$!
 pids+=($sg)
@@ -107,7 +55,7 @@ wait_port "$up"
 wait_port "$ngx"
 wait_port "$port"
 # With `daemon off` and one worker, nginx's worker is the master's only child.
-ngx_worker="$(pgrep -P "${pids[1]}" -x nginx | head -1)"
+ngx_worker="$(pgrep -P "$ngx_master" -x nginx | head -1)"
 [[ -n "$ngx_worker" ]] || { echo "no nginx worker found" >&2; exit 1; }
 
 lua="$root/scripts/bench.d/post.lua"
@@ -137,7 +85,7 @@ python3 - "$tmp" "$rounds" "$bin" <<'EOF'
 import json, re, statistics, sys
 tmp, rounds, binary = sys.argv[1], int(sys.argv[2]), sys.argv[3]
 rows = ["total", "kernel", "  sendmsg/writev (+ peer delivery)", "  recvfrom", "  epoll_wait",
-        "  write/fdatasync (ledger)", "  other kernel", "proxy code", "libc", "other libraries",
+        "  write/fdatasync (ledger, log)", "  other kernel", "proxy code", "libc", "other libraries",
         "context switches (in the above)"]
 def one(name, r):
     base = f"{tmp}/{name}.r{r}"
