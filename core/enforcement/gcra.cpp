@@ -10,14 +10,16 @@ std::int64_t ceilDiv(std::int64_t a, std::int64_t b) { return (a + b - 1) / b; }
 
 }  // namespace
 
+std::int64_t drainsFrom(std::int64_t last_ms, std::int64_t now_ms) {
+  return last_ms - now_ms > kClockStepBackMs ? now_ms : last_ms;
+}
+
 std::int64_t nextLast(std::int64_t last_ms, std::int64_t now_ms) {
-  if (last_ms - now_ms > kClockStepBackMs) return now_ms;
-  return std::max(last_ms, now_ms);
+  return std::max(drainsFrom(last_ms, now_ms), now_ms);
 }
 
 std::int64_t stalledMs(std::int64_t last_ms, std::int64_t now_ms) {
-  const std::int64_t behind = last_ms - now_ms;
-  return behind > 0 && behind <= kClockStepBackMs ? behind : 0;
+  return std::max<std::int64_t>(0, drainsFrom(last_ms, now_ms) - now_ms);
 }
 
 std::int64_t clampUnits(std::int64_t units) {

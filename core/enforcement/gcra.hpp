@@ -29,11 +29,14 @@ inline constexpr std::int64_t kMaxUnits = 10'000'000'000;
  */
 inline constexpr std::int64_t kClockStepBackMs = kWindowMs;
 
-/** @return the `last` a call at `now_ms` leaves: the later of the two, or now after a step back. */
+/** @return when the bucket drains from for a call at `now_ms`: `last_ms`, or now after a step back.
+ */
+std::int64_t drainsFrom(std::int64_t last_ms, std::int64_t now_ms);
+
+/** @return the `last` a call at `now_ms` leaves: the later of drainsFrom() and now. */
 std::int64_t nextLast(std::int64_t last_ms, std::int64_t now_ms);
 
-/** @return milliseconds before the bucket drains again: last - now when now is (a little) behind.
- */
+/** @return milliseconds before the bucket drains again: drainsFrom() - now when now is behind. */
 std::int64_t stalledMs(std::int64_t last_ms, std::int64_t now_ms);
 
 /** @return `units` clamped to [0, kMaxUnits]. */

@@ -91,7 +91,7 @@ AdmissionResult MemoryCounterStore::admitLocked(const EnforcementPlan& plan,
       checked_rates_[i] = state;
       // A clock stepped back: the bucket drains from now on (a refusal writes this too, or
       // every call would be refused until the clock is back).
-      if (state->last_ms - now_ms > gcra::kClockStepBackMs) state->last_ms = now_ms;
+      state->last_ms = gcra::drainsFrom(state->last_ms, now_ms);
       stalled = gcra::stalledMs(state->last_ms, now_ms);
       const std::int64_t elapsed = now_ms - state->last_ms;
       check.requests = gcra::drain(state->requests_level, elapsed, c.requests_per_minute);

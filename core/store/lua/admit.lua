@@ -71,11 +71,12 @@ local function admit(KEYS, ARGV)
                conc = tonumber(ARGV[a + 3]), tokens = tonumber(ARGV[a + 4])}
     local h = cached(r.key, RATE_LEVELS, RATE_ALL).f
     r.last = num(h.last)
-    if r.last - now > WINDOW then
+    local from = drains_from(r.last, now)
+    if from ~= r.last then
       -- The clock stepped back: the bucket drains from now on (written even if this call is
       -- refused, or every call would be until the clock is back), as MemoryCounterStore.
-      r.last = now
-      redis.call('HSET', r.key, 'last', int(now))
+      r.last = from
+      redis.call('HSET', r.key, 'last', int(from))
     end
     r.rq = drain(num(h.rq), now - r.last, r.rpm)
     r.tk = drain(num(h.tk), now - r.last, r.tpm)

@@ -52,16 +52,18 @@ local function drain(level, elapsed, rate)
   return math.max(0, level - elapsed * rate)
 end
 
--- As gcra::nextLast / gcra::stalledMs (gcra::kClockStepBackMs is WINDOW).
-local function next_last(last, now)
+-- As gcra::drainsFrom / nextLast / stalledMs (gcra::kClockStepBackMs is WINDOW).
+local function drains_from(last, now)
   if last - now > WINDOW then return now end
-  return math.max(last, now)
+  return last
+end
+
+local function next_last(last, now)
+  return math.max(drains_from(last, now), now)
 end
 
 local function stalled_ms(last, now)
-  local behind = last - now
-  if behind > 0 and behind <= WINDOW then return behind end
-  return 0
+  return math.max(0, drains_from(last, now) - now)
 end
 
 local function add_units(level, units)
