@@ -63,15 +63,8 @@ TEST(ClientSessionFailureTest, AStoreThatThrowsOnSettleHasTheReservationSettledA
   tcp::acceptor upstream(upstream_context, tcp::endpoint(net::ip::make_address("127.0.0.1"), 0));
   std::thread upstream_thread([&] { answerOnce(upstream); });
 
-  const std::string yaml = "providers:\n  openai: { format: openai, base_url: \"http://127.0.0.1:" +
-                           std::to_string(upstream.local_endpoint().port()) +
-                           "\", routes: [\"/v1/\"] }\n"
-                           "pricing:\n  models:\n    gpt-4o-mini: { input: 0.15, output: 0.6 }\n"
-                           "budgets:\n  - { name: all, limit_usd: 100 }\n";
-  auto loaded = config::loadConfigString(yaml, "test.yaml");
-  ASSERT_TRUE(loaded.errors.empty()) << loaded.errors.front();
   std::vector<std::string> errors;
-  const RuntimePtr runtime = Runtime::build(std::move(*loaded.config), errors);
+  const RuntimePtr runtime = test_support::chatRuntime(upstream.local_endpoint().port(), errors);
   ASSERT_TRUE(runtime) << errors.front();
 
   Logger& logger = test_support::quietLogger();

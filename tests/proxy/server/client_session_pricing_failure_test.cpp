@@ -79,16 +79,8 @@ class PricingFailure {
 public:
   PricingFailure(unsigned short upstream_port, int throws)
       : ledger_path_(test_support::perTestTempPath("pricing_failure", ".jsonl")) {
-    const std::string yaml =
-        "providers:\n  openai: { format: openai, base_url: \"http://127.0.0.1:" +
-        std::to_string(upstream_port) +
-        "\", routes: [\"/v1/\"] }\n"
-        "pricing:\n  models:\n    gpt-4o-mini: { input: 0.15, output: 0.6 }\n"
-        "budgets:\n  - { name: all, limit_usd: 100 }\n";
-    auto loaded = config::loadConfigString(yaml, "test.yaml");
-    EXPECT_TRUE(loaded.errors.empty());
     std::vector<std::string> errors;
-    runtime_ = Runtime::build(std::move(*loaded.config), errors);
+    runtime_ = test_support::chatRuntime(upstream_port, errors);
     EXPECT_TRUE(runtime_) << errors.front();
     // The snapshot was made non-const (Runtime::build); nothing reads it yet.
     std::const_pointer_cast<Runtime>(runtime_)->pricer =

@@ -104,15 +104,8 @@ TEST(ClientSessionUsageFailureTest,
     net::write(socket, net::buffer(std::string("0\r\n\r\n")));
   });
 
-  const std::string yaml = "providers:\n  openai: { format: openai, base_url: \"http://127.0.0.1:" +
-                           std::to_string(upstream.local_endpoint().port()) +
-                           "\", routes: [\"/v1/\"] }\n"
-                           "pricing:\n  models:\n    gpt-4o-mini: { input: 0.15, output: 0.6 }\n"
-                           "budgets:\n  - { name: all, limit_usd: 100 }\n";
-  auto loaded = config::loadConfigString(yaml, "test.yaml");
-  ASSERT_TRUE(loaded.errors.empty()) << loaded.errors.front();
   std::vector<std::string> errors;
-  const RuntimePtr runtime = Runtime::build(std::move(*loaded.config), errors);
+  const RuntimePtr runtime = test_support::chatRuntime(upstream.local_endpoint().port(), errors);
   ASSERT_TRUE(runtime) << errors.front();
   Logger& logger = test_support::quietLogger();
   const auto ledger_path = test_support::perTestTempPath("usage_failure", ".jsonl");

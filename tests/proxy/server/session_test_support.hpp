@@ -8,8 +8,10 @@
 #include <string>
 #include <string_view>
 
+#include "config/config_loader.hpp"
 #include "core/store/memory_counter_store.hpp"
 #include "proxy/net.hpp"
+#include "proxy/server/runtime.hpp"
 
 namespace spendgate::proxy::test_support {
 
@@ -59,6 +61,24 @@ public:
 private:
   core::MemoryCounterStore memory_;
 };
+
+/**
+ * The rules these tests run under: an openai provider at the fake upstream on `upstream_port`,
+ * gpt-4o-mini priced, one $100 budget. @return null, with `errors`, if it does not build
+ */
+inline RuntimePtr chatRuntime(std::uint16_t upstream_port, std::vector<std::string>& errors) {
+  const std::string yaml = "providers:\n  openai: { format: openai, base_url: \"http://127.0.0.1:" +
+                           std::to_string(upstream_port) +
+                           "\", routes: [\"/v1/\"] }\n"
+                           "pricing:\n  models:\n    gpt-4o-mini: { input: 0.15, output: 0.6 }\n"
+                           "budgets:\n  - { name: all, limit_usd: 100 }\n";
+  auto loaded = config::loadConfigString(yaml, "test.yaml");
+  if (!loaded.errors.empty()) {
+    errors = loaded.errors;
+    return nullptr;
+  }
+  return Runtime::build(std::move(*loaded.config), errors);
+}
 
 inline constexpr std::string_view kChatAnswer =
     R"({"id":"chatcmpl-1","object":"chat.completion","created":1741570283,)"
